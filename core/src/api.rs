@@ -1,0 +1,167 @@
+//! Request and response bodies of the HTTP API, shared by the daemon, the CLI
+//! and the dashboard. Requests refuse unknown fields.
+
+use crate::crypto::{Hash, PublicKey, Signature};
+use crate::error::ErrorCode;
+use crate::id::LctId;
+use crate::lct::{EntityType, LctDocument, LctStatus, Policy, RevocationReason};
+use crate::time::Timestamp;
+use crate::witness::Attestation;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Maximum length of free-text reasons.
+pub const MAX_REASON_LEN: usize = 512;
+
+/// `POST /v1/lct/mint`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MintRequest {
+    pub entity_type: EntityType,
+    pub public_key: PublicKey,
+    pub created_at: Timestamp,
+    pub binding_proof: Signature,
+    /// If given, must equal the id derived from `public_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lct_id: Option<LctId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_context: Option<String>,
+    /// Attestations of the birth event by witnesses (see docs/api.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<Attestation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_anchor: Option<Value>,
+}
+
+/// `POST /v1/lct/{id}/suspend` and `/reinstate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChangeRequest {
+    pub reason: String,
+}
+
+/// `POST /v1/lct/{id}/revoke`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    pub reason: RevocationReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `POST /v1/lct/{id}/transition`: rotate to a new key. Signed by the old LCT;
+/// the binding proof (same entity type as the old LCT) proves the new key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    pub public_key: PublicKey,
+    pub created_at: Timestamp,
+    pub binding_proof: Signature,
+}
+
+/// Revocation details.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevocationInfo {
+    pub reason: RevocationReason,
+    pub note: Option<String>,
+    pub at: Timestamp,
+    pub by: LctId,
+}
+
+/// An LCT with its current state, as served by `GET /v1/lct/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LctView {
+    pub lct: LctDocument,
+    pub status: LctStatus,
+    pub society: LctId,
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub status_reason: Option<String>,
+    #[serde(default)]
+    pub revocation: Option<RevocationInfo>,
+    #[serde(default)]
+    pub superseded_by: Option<LctId>,
+    #[serde(default)]
+    pub overlap_until: Option<Timestamp>,
+    /// Hash of the last record that changed this LCT.
+    pub ledger_ref: Hash,
+    pub updated_at: Timestamp,
+}
+
+/// Birth certificate check in a verification report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BirthCheck {
+    pub issuer_signature: bool,
+    pub witnesses_valid: u32,
+    pub witnesses_required: u32,
+    pub ok: bool,
+}
+
+/// `GET /v1/lct/{id}/verify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    pub lct_id: LctId,
+    /// True when every check passed and the LCT may sign now.
+    pub valid: bool,
+    pub status: LctStatus,
+    pub id_matches_key: bool,
+    pub binding_proof: bool,
+    pub birth_certificate: Option<BirthCheck>,
+    /// Present when `message` and `signature` query parameters were given.
+    pub signature: Option<bool>,
+    pub problems: Vec<String>,
+}
+
+/// Response metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub request_id: String,
+    pub timestamp: Timestamp,
+    pub law_hash: Hash,
+    pub ledger_ref: Option<Hash>,
+}
+
+/// Success envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub success: bool,
+    pub data: T,
+    pub metadata: Metadata,
+}
+
+/// The `error` member of a failure envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default)]
+    pub details: Value,
+}
+
+/// Failure envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorEnvelope {
+    pub success: bool,
+    pub error: ErrorBody,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+/// RFC 9457 Problem Details with the W4 `code` extension member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub code: ErrorCode,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub details: Value,
+}

@@ -1,0 +1,171 @@
+//! Law datasets (hub-law format) as far as identity needs them.
+//!
+//! `law_hash = "sha256:" + hex(sha256(JCS(dataset as JSON)))`. The full law
+//! oracle (norm evaluation, validation with locations) builds on this module.
+
+use crate::crypto::{canonical_json, sha256, Hash};
+use crate::witness::QuorumRule;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The witness quorum the standard's default law requires for a birth.
+pub const DEFAULT_BIRTH_WITNESSES: u32 = 3;
+
+/// A law dataset: a JSON object with at least `version` and `norms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
+pub struct LawDataset {
+    doc: Value,
+    hash: Hash,
+    version: String,
+}
+
+/// Why a law dataset was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LawError {
+    #[error("law: {0}")]
+    Invalid(String),
+}
+
+impl TryFrom<Value> for LawDataset {
+    type Error = LawError;
+    fn try_from(doc: Value) -> Result<Self, LawError> {
+        let obj = doc.as_object().ok_or_else(|| LawError::Invalid("a law dataset must be a JSON object".into()))?;
+        let version = obj
+            .get("version")
+            .and_then(Value::as_str)
+            .ok_or_else(|| LawError::Invalid("version: required string".into()))?
+            .to_owned();
+        if !obj.get("norms").is_some_and(Value::is_array) {
+            return Err(LawError::Invalid("norms: required list".into()));
+        }
+        let hash = sha256(&canonical_json(&doc).map_err(|e| LawError::Invalid(e.to_string()))?);
+        Ok(LawDataset { doc, hash, version })
+    }
+}
+
+impl From<LawDataset> for Value {
+    fn from(l: LawDataset) -> Value {
+        l.doc
+    }
+}
+
+impl LawDataset {
+    /// `sha256:` of the JCS form.
+    pub fn law_hash(&self) -> Hash {
+        self.hash
+    }
+    /// The dataset's `version`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+    /// The dataset as JSON.
+    pub fn as_json(&self) -> &Value {
+        &self.doc
+    }
+    /// The identity parameters this law sets.
+    pub fn identity(&self) -> IdentityLaw {
+        IdentityLaw::from_law(&self.doc)
+    }
+}
+
+/// Identity-related parameters read from a law dataset.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IdentityLaw {
+    /// Birth witness quorum (`procedures[]` entry with `applies_to: "lct.mint"`).
+    pub birth_quorum: QuorumRule,
+    /// Whether a new key may mint its own LCT (self-signed request).
+    pub open_admission: bool,
+    /// Roles whose holders may mint LCTs for others.
+    pub mint_roles: Vec<String>,
+    /// Roles whose holders may suspend, reinstate and revoke any LCT.
+    pub status_roles: Vec<String>,
+    /// How long a superseded LCT may still sign after a transition.
+    pub rotation_overlap_seconds: i64,
+    /// Freshness bound for witness attestations.
+    pub witness_max_skew_seconds: i64,
+    /// Role given to newborn citizens.
+    pub citizen_role: String,
+    pub rights: Vec<String>,
+    pub obligations: Vec<String>,
+}
+
+fn strings(v: Option<&Value>, default: &[&str]) -> Vec<String> {
+    match v.and_then(Value::as_array) {
+        Some(a) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        None => default.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+impl IdentityLaw {
+    fn from_law(doc: &Value) -> IdentityLaw {
+        let applies = |p: &Value, what: &str| match p.get("applies_to") {
+            Some(Value::String(s)) => s == what,
+            Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(what)),
+            _ => false,
+        };
+        let birth_quorum = doc
+            .get("procedures")
+            .and_then(Value::as_array)
+            .and_then(|ps| ps.iter().find(|p| applies(p, "lct.mint")))
+            .map(|p| {
+                if let Some(n) = p.get("requires_witnesses").and_then(Value::as_u64) {
+                    QuorumRule::Threshold { n: u32::try_from(n).unwrap_or(u32::MAX) }
+                } else if let Some(r) = p.get("requires_quorum").and_then(Value::as_u64) {
+                    QuorumRule::Majority { registered: u32::try_from(r).unwrap_or(u32::MAX) }
+                } else {
+                    QuorumRule::Threshold { n: DEFAULT_BIRTH_WITNESSES }
+                }
+            })
+            .unwrap_or(QuorumRule::Threshold { n: DEFAULT_BIRTH_WITNESSES });
+        let id = doc.get("identity");
+        let get = |k: &str| id.and_then(|i| i.get(k));
+        IdentityLaw {
+            birth_quorum,
+            open_admission: get("admission").and_then(Value::as_str) == Some("open"),
+            mint_roles: strings(get("mint_roles"), &["authority"]),
+            status_roles: strings(get("status_roles"), &["authority"]),
+            rotation_overlap_seconds: get("rotation_overlap_seconds").and_then(Value::as_i64).unwrap_or(86_400).max(0),
+            witness_max_skew_seconds: get("witness_max_skew_seconds").and_then(Value::as_i64).unwrap_or(300).clamp(1, 3600),
+            citizen_role: get("citizen_role").and_then(Value::as_str).unwrap_or("citizen").to_owned(),
+            rights: strings(get("rights"), &[]),
+            obligations: strings(get("obligations"), &[]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hash_is_over_jcs_so_key_order_does_not_matter() {
+        let a = LawDataset::try_from(json!({"version": "1", "norms": [], "b": 1, "a": 2})).unwrap();
+        let b = LawDataset::try_from(json!({"a": 2, "norms": [], "b": 1, "version": "1"})).unwrap();
+        assert_eq!(a.law_hash(), b.law_hash());
+        assert_eq!(a.law_hash(), sha256(br#"{"a":2,"b":1,"norms":[],"version":"1"}"#));
+    }
+
+    #[test]
+    fn identity_defaults_follow_the_standard() {
+        let l = LawDataset::try_from(json!({"version": "1", "norms": []})).unwrap();
+        let i = l.identity();
+        assert_eq!(i.birth_quorum, QuorumRule::Threshold { n: 3 });
+        assert!(!i.open_admission);
+        let l = LawDataset::try_from(json!({"version": "1", "norms": [],
+            "procedures": [{"id": "W1", "requires_witnesses": 1, "applies_to": ["lct.mint"]}],
+            "identity": {"admission": "open", "rotation_overlap_seconds": 60}})).unwrap();
+        let i = l.identity();
+        assert_eq!(i.birth_quorum, QuorumRule::Threshold { n: 1 });
+        assert!(i.open_admission);
+        assert_eq!(i.rotation_overlap_seconds, 60);
+    }
+
+    #[test]
+    fn malformed_law_is_refused() {
+        assert!(LawDataset::try_from(json!([])).is_err());
+        assert!(LawDataset::try_from(json!({"norms": []})).is_err());
+        assert!(LawDataset::try_from(json!({"version": "1"})).is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! Web4 domain core: identities (LCT), canonical JSON and hashes, witness
+//! attestations, signed ledger records, request signing and the W4 error codes.
+//!
+//! Pure by design: no I/O, no clocks and no randomness (callers pass `now` and
+//! key material in), so the same code runs in the daemon, the CLI, the tests
+//! that replay the upstream vectors, and the dashboard compiled to wasm32.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod birth;
+pub mod crypto;
+pub mod error;
+pub mod id;
+pub mod law;
+pub mod ledger;
+pub mod lct;
+pub mod signing;
+pub mod time;
+pub mod tensor;
+pub mod witness;
+
+pub use crypto::{canonical_json, sha256, Hash, PublicKey, SecretKey, Signature};
+pub use error::ErrorCode;
+pub use id::LctId;
+pub use time::Timestamp;
