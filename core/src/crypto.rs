@@ -30,7 +30,13 @@ pub enum CryptoError {
 }
 
 /// RFC 8785 (JCS) canonical bytes of any serialisable value.
+///
+/// Any NaN or ±Infinity, however deeply nested, is an error (RFC 8785 §3.2.2.3);
+/// serde_jcs alone catches only a top-level one and writes nested ones as `null`.
 pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CanonError> {
+    value
+        .serialize(crate::finite::Checker)
+        .map_err(|e| CanonError(e.to_string()))?;
     serde_jcs::to_vec(value).map_err(|e| CanonError(e.to_string()))
 }
 

@@ -1,1 +1,17 @@
-//! placeholder
+//! web4d, the Web4 edge trust daemon, and the `web4` command-line client.
+//!
+//! The binaries only compose: `node` wires config, keystore, store, services
+//! and the HTTP API; `cli` is a client of that API.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keystore;
+pub mod ledger;
+pub mod metrics;
+pub mod node;
+pub mod services;
+pub mod store;
+pub mod telemetry;

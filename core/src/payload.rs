@@ -1,0 +1,67 @@
+//! Typed payloads of the record kinds in [`crate::ledger::kind`].
+//!
+//! Every payload that a client request caused carries that request
+//! ([`SignedRequest`]) as evidence, so a peer can re-verify who asked.
+
+use crate::id::LctId;
+use crate::law::LawDataset;
+use crate::lct::{LctDocument, RevocationReason};
+use crate::signing::SignedRequest;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A founding member listed in a genesis record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub lct: LctDocument,
+    pub roles: Vec<String>,
+}
+
+/// `society.genesis`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    pub society_id: LctId,
+    pub name: String,
+    pub law: LawDataset,
+    pub members: Vec<Member>,
+}
+
+/// `lct.mint`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mint {
+    pub evidence: SignedRequest,
+    pub society_id: LctId,
+    pub lct: LctDocument,
+}
+
+/// `lct.suspend` and `lct.reinstate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    pub evidence: SignedRequest,
+    pub lct_id: LctId,
+    pub reason: String,
+}
+
+/// `lct.revoke`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    pub evidence: SignedRequest,
+    pub lct_id: LctId,
+    pub reason: RevocationReason,
+    pub note: Option<String>,
+}
+
+/// `lct.transition`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transition {
+    pub evidence: SignedRequest,
+    pub old: LctId,
+    pub lct: LctDocument,
+    pub overlap_until: Timestamp,
+}

@@ -1,0 +1,111 @@
+//! A signing HTTP client for the node's API.
+
+use crate::keystore::random_bytes;
+use anyhow::{anyhow, Context};
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt;
+use web4_core::signing::canonical_request;
+use web4_core::{ErrorCode, LctId, SecretKey};
+
+/// An error answered by the node.
+#[derive(Debug)]
+pub struct Failure {
+    pub status: u16,
+    pub code: Option<ErrorCode>,
+    pub message: String,
+    pub body: Value,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.code {
+            Some(c) => write!(f, "error: {} (HTTP {}): {}\n  {}: {}", c.as_str(), self.status, self.message, c.title(), c.hint()),
+            None => write!(f, "error: HTTP {}: {}", self.status, self.message),
+        }
+    }
+}
+impl std::error::Error for Failure {}
+
+/// Headers of a signed request.
+pub struct SignedHeaders {
+    pub authorization: String,
+    pub signature: String,
+    pub nonce: String,
+    pub timestamp: String,
+}
+
+/// Sign `method path body` as the LCT of `key` at the current time.
+pub fn sign_headers(key: &SecretKey, method: &str, path: &str, body: &[u8]) -> anyhow::Result<SignedHeaders> {
+    let signer = LctId::from_public_key(&key.public_key());
+    let nonce = data_encoding::BASE64URL_NOPAD.encode(&random_bytes::<18>()?);
+    let ts = crate::services::system_clock();
+    let canon = canonical_request(method, path, body, &nonce, ts, &signer);
+    Ok(SignedHeaders {
+        authorization: format!("Bearer {signer}"),
+        signature: key.sign(canon.as_bytes()).to_string(),
+        nonce,
+        timestamp: ts.to_string(),
+    })
+}
+
+/// Client of one node.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for `base` (e.g. `http://127.0.0.1:8000`).
+    pub fn new(base: &str) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .pool_max_idle_per_host(256)
+            .build()
+            .context("building HTTP client")?;
+        Ok(Client { base: base.trim_end_matches('/').to_owned(), http })
+    }
+
+    async fn finish(resp: reqwest::Response) -> anyhow::Result<Value> {
+        let status = resp.status().as_u16();
+        let text = resp.text().await.context("reading response")?;
+        let body: Value = serde_json::from_str(&text).map_err(|_| anyhow!("HTTP {status}: not JSON: {}", text.chars().take(200).collect::<String>()))?;
+        if body["success"].as_bool() == Some(true) {
+            return Ok(body);
+        }
+        let code = body["error"]["code"].as_str().and_then(ErrorCode::parse);
+        let message = body["error"]["message"].as_str().unwrap_or("").to_owned();
+        Err(Failure { status, code, message, body }.into())
+    }
+
+    /// Unsigned GET.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let resp = self.http.get(format!("{}{path}", self.base)).send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        Self::finish(resp).await
+    }
+
+    /// Signed POST of a JSON body.
+    pub async fn post<T: Serialize>(&self, key: &SecretKey, path: &str, body: &T) -> anyhow::Result<Value> {
+        let bytes = serde_json::to_vec(body)?;
+        self.post_raw(key, path, bytes).await
+    }
+
+    /// Signed POST of raw bytes.
+    pub async fn post_raw(&self, key: &SecretKey, path: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
+        let h = sign_headers(key, "POST", path, &bytes)?;
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("authorization", h.authorization)
+            .header("x-signature", h.signature)
+            .header("x-nonce", h.nonce)
+            .header("x-timestamp", h.timestamp)
+            .body(bytes)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
+        Self::finish(resp).await
+    }
+}

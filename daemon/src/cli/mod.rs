@@ -1,0 +1,223 @@
+//! `web4`, the command-line client: keys, one command per identity route,
+//! every request signed, `--json` for scripts, and a load tool (`bench`).
+
+pub mod bench;
+pub mod client;
+
+use crate::keystore;
+use anyhow::{anyhow, Context};
+use clap::{Parser, Subcommand};
+use client::{Client, Failure};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use web4_core::api::{MintRequest, RevokeRequest, StatusChangeRequest, TransitionRequest};
+use web4_core::lct::{Binding, EntityType, RevocationReason};
+use web4_core::LctId;
+
+/// web4 — client for a web4d node.
+#[derive(Debug, Parser)]
+#[command(name = "web4", version, about)]
+pub struct Cli {
+    /// Node URL.
+    #[arg(long, env = "WEB4_NODE", default_value = "http://127.0.0.1:8000", global = true)]
+    pub node: String,
+    /// Key file that signs requests (hex Ed25519 seed, mode 0600).
+    #[arg(long, env = "WEB4_KEY", global = true)]
+    pub key: Option<PathBuf>,
+    /// Print the full JSON response.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Generate a key file and print its LCT id.
+    Keygen {
+        /// Where to write the key (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the LCT id of a key file.
+    Id,
+    /// Mint the LCT of --key (self-admission) or of --subject signed by --key (sponsor).
+    Mint {
+        /// Entity type (human, ai, device, service, …).
+        #[arg(long, default_value = "ai")]
+        entity_type: String,
+        /// Key of the LCT to mint, when --key is a sponsor's.
+        #[arg(long)]
+        subject: Option<PathBuf>,
+        /// Free-text birth context.
+        #[arg(long)]
+        context: Option<String>,
+    },
+    /// Show an LCT.
+    Get { lct_id: String },
+    /// Verify an LCT (binding, birth certificate, witnesses, status).
+    Verify { lct_id: String },
+    /// Suspend an LCT.
+    Suspend {
+        lct_id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a suspension.
+    Reinstate {
+        lct_id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke an LCT (terminal).
+    Revoke {
+        lct_id: String,
+        /// compromise, superseded, expired or violation.
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Rotate the LCT of --key to the key in --new-key.
+    Transition {
+        #[arg(long)]
+        new_key: PathBuf,
+    },
+    /// Load tool: signed requests against a node.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCmd,
+    },
+}
+
+fn need_key(cli: &Cli) -> anyhow::Result<web4_core::SecretKey> {
+    let p = cli.key.as_ref().ok_or_else(|| anyhow!("this command signs a request: give --key FILE (or WEB4_KEY)"))?;
+    keystore::read_key(p).with_context(|| format!("reading key {}", p.display()))
+}
+
+fn print_ok(cli: &Cli, env: &Value, summary: impl FnOnce(&Value) -> String) {
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(env).unwrap_or_default());
+    } else {
+        println!("{}", summary(&env["data"]));
+    }
+}
+
+fn lct_summary(d: &Value) -> String {
+    let v = if d.get("lct").and_then(|l| l.get("lct")).is_some() { &d["lct"] } else { d };
+    format!(
+        "{}  {}  {}  roles={}",
+        v["lct"]["lct_id"].as_str().unwrap_or("?"),
+        v["lct"]["binding"]["entity_type"].as_str().unwrap_or("?"),
+        v["status"].as_str().unwrap_or("?"),
+        v["roles"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default()
+    )
+}
+
+/// Run the CLI; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match dispatch(&cli).await {
+        Ok(()) => 0,
+        Err(e) => match e.downcast_ref::<Failure>() {
+            Some(f) => {
+                if cli.json {
+                    println!("{}", serde_json::to_string_pretty(&f.body).unwrap_or_default());
+                } else {
+                    eprintln!("{f}");
+                }
+                1
+            }
+            None => {
+                eprintln!("web4: {e:#}");
+                2
+            }
+        },
+    }
+}
+
+async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
+    let client = Client::new(&cli.node)?;
+    let now = crate::services::system_clock();
+    match &cli.cmd {
+        Cmd::Keygen { out } => {
+            let k = keystore::generate()?;
+            keystore::write_key(out, &k)?;
+            let id = LctId::from_public_key(&k.public_key());
+            if cli.json {
+                println!("{}", json!({"lct_id": id, "public_key": k.public_key(), "key_file": out}));
+            } else {
+                println!("{id}\npublic key {}\nwritten to {}", k.public_key(), out.display());
+            }
+        }
+        Cmd::Id => {
+            let k = need_key(cli)?;
+            println!("{}", LctId::from_public_key(&k.public_key()));
+        }
+        Cmd::Mint { entity_type, subject, context } => {
+            let signer = need_key(cli)?;
+            let subject_key = match subject {
+                Some(p) => keystore::read_key(p).with_context(|| format!("reading key {}", p.display()))?,
+                None => signer.clone(),
+            };
+            let et = EntityType::parse(entity_type).ok_or_else(|| anyhow!("unknown entity type {entity_type:?}"))?;
+            let b = Binding::create(&subject_key, et, now);
+            let req = MintRequest {
+                entity_type: et,
+                public_key: b.public_key,
+                created_at: b.created_at,
+                binding_proof: b.binding_proof,
+                lct_id: None,
+                birth_context: context.clone(),
+                witnesses: vec![],
+                policy: None,
+                hardware_anchor: None,
+            };
+            let env = client.post(&signer, "/v1/lct/mint", &req).await?;
+            print_ok(cli, &env, |d| format!("minted {}", lct_summary(d)));
+        }
+        Cmd::Get { lct_id } => {
+            let env = client.get(&format!("/v1/lct/{lct_id}")).await?;
+            print_ok(cli, &env, lct_summary);
+        }
+        Cmd::Verify { lct_id } => {
+            let env = client.get(&format!("/v1/lct/{lct_id}/verify")).await?;
+            print_ok(cli, &env, |d| {
+                let mut s = format!("{}: {}", lct_id, if d["valid"].as_bool() == Some(true) { "valid" } else { "NOT valid" });
+                for p in d["problems"].as_array().into_iter().flatten() {
+                    s.push_str(&format!("\n  - {}", p.as_str().unwrap_or("")));
+                }
+                s
+            });
+        }
+        Cmd::Suspend { lct_id, reason } | Cmd::Reinstate { lct_id, reason } => {
+            let verb = if matches!(cli.cmd, Cmd::Suspend { .. }) { "suspend" } else { "reinstate" };
+            let k = need_key(cli)?;
+            let env = client.post(&k, &format!("/v1/lct/{lct_id}/{verb}"), &StatusChangeRequest { reason: reason.clone() }).await?;
+            print_ok(cli, &env, lct_summary);
+        }
+        Cmd::Revoke { lct_id, reason, note } => {
+            let k = need_key(cli)?;
+            let reason: RevocationReason = serde_json::from_value(json!(reason))
+                .map_err(|_| anyhow!("--reason must be compromise, superseded, expired or violation"))?;
+            let env = client.post(&k, &format!("/v1/lct/{lct_id}/revoke"), &RevokeRequest { reason, note: note.clone() }).await?;
+            print_ok(cli, &env, lct_summary);
+        }
+        Cmd::Transition { new_key } => {
+            let old = need_key(cli)?;
+            let new = keystore::read_key(new_key).with_context(|| format!("reading key {}", new_key.display()))?;
+            let old_id = LctId::from_public_key(&old.public_key());
+            let current = client.get(&format!("/v1/lct/{old_id}")).await?;
+            let et = current["data"]["lct"]["binding"]["entity_type"]
+                .as_str()
+                .and_then(EntityType::parse)
+                .ok_or_else(|| anyhow!("cannot read the entity type of {old_id}"))?;
+            let b = Binding::create(&new, et, now);
+            let req = TransitionRequest { public_key: b.public_key, created_at: b.created_at, binding_proof: b.binding_proof };
+            let env = client.post(&old, &format!("/v1/lct/{old_id}/transition"), &req).await?;
+            print_ok(cli, &env, |d| format!("new {}\nold {}", lct_summary(&d["lct"]), lct_summary(&d["previous"])));
+        }
+        Cmd::Bench { what } => bench::run(&cli.node, what, cli.json).await?,
+    }
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! Node configuration: defaults < `/etc/web4/web4d.toml` < environment < flags.
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Default configuration file.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/web4/web4d.toml";
+
+/// Which keystore holds the node key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HsmType {
+    /// Ed25519 key file (mode 0600) in the state directory.
+    Software,
+    /// TPM 2.0 anchored key (not available in this build yet).
+    Tpm2,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// journald when `JOURNAL_STREAM` says we run under systemd, JSON otherwise.
+    Auto,
+    /// One JSON object per line on stdout.
+    Json,
+    /// Native journald fields.
+    Journald,
+    /// Human-readable lines (development).
+    Text,
+}
+
+/// Every setting of `web4d`. File keys use these field names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub bind: IpAddr,
+    /// HTTP port (env `PORT`).
+    pub port: u16,
+    /// State directory: database and software keys (env `DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Log level or tracing filter, e.g. `info` or `web4=debug` (env `LOG_LEVEL`).
+    pub log_level: String,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// Keystore backend (env `HSM_TYPE`).
+    pub hsm_type: HsmType,
+    /// Runtime worker threads; 0 = one per CPU (env `WORKERS`).
+    pub workers: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Requests taking longer are answered with `W4_ERR_TIMEOUT`.
+    pub request_timeout_ms: u64,
+    /// Allowed distance between a request's `X-Timestamp` and the node clock.
+    pub max_clock_skew_secs: i64,
+    /// How long in-flight requests may drain after SIGTERM.
+    pub shutdown_grace_secs: u64,
+    /// Most records committed in one transaction (one fsync).
+    pub group_commit_max: usize,
+    /// Read connections to the store.
+    pub read_pool: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 8000,
+            data_dir: PathBuf::from("/var/lib/web4"),
+            log_level: "info".into(),
+            log_format: LogFormat::Auto,
+            hsm_type: HsmType::Software,
+            workers: 0,
+            max_body_bytes: 64 * 1024,
+            request_timeout_ms: 10_000,
+            max_clock_skew_secs: 300,
+            shutdown_grace_secs: 30,
+            group_commit_max: 1024,
+            read_pool: 8,
+        }
+    }
+}
+
+/// A configuration problem, naming the source and the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("environment variable {var}={value:?}: {message}")]
+    Env { var: &'static str, value: String, message: String },
+    #[error("{setting}: {message}")]
+    Invalid { setting: &'static str, message: String },
+}
+
+/// Overrides given on the command line.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Flags {
+    /// Configuration file (default /etc/web4/web4d.toml; env WEB4_CONFIG).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// HTTP port.
+    #[arg(long, global = true)]
+    pub port: Option<u16>,
+    /// Listen address.
+    #[arg(long, global = true)]
+    pub bind: Option<IpAddr>,
+    /// State directory.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Log level or filter.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    /// Keystore: software or tpm2.
+    #[arg(long, global = true)]
+    pub hsm_type: Option<String>,
+    /// Worker threads.
+    #[arg(long, global = true)]
+    pub workers: Option<usize>,
+}
+
+fn parse_hsm(s: &str) -> Option<HsmType> {
+    match s {
+        "software" => Some(HsmType::Software),
+        "tpm2" => Some(HsmType::Tpm2),
+        _ => None,
+    }
+}
+
+impl Config {
+    /// Load with precedence defaults < file < `env` < `flags`.
+    pub fn load(flags: &Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let explicit = flags.config.clone().or_else(|| env("WEB4_CONFIG").map(PathBuf::from));
+        let path = explicit.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+        let mut cfg = if path.exists() || explicit.is_some() {
+            Self::from_file(&path)?
+        } else {
+            Config::default()
+        };
+        cfg.apply_env(env)?;
+        cfg.apply_flags(flags)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: p.clone(), error })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: p, message: e.to_string() })
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError> {
+            v.trim().parse().map_err(|_| ConfigError::Env { var, value: v.into(), message: "not a valid number".into() })
+        }
+        if let Some(v) = env("PORT") {
+            self.port = num("PORT", &v)?;
+        }
+        if let Some(v) = env("BIND") {
+            self.bind = v.trim().parse().map_err(|_| ConfigError::Env { var: "BIND", value: v.clone(), message: "not an IP address".into() })?;
+        }
+        if let Some(v) = env("DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("LOG_LEVEL") {
+            self.log_level = v;
+        }
+        if let Some(v) = env("HSM_TYPE") {
+            self.hsm_type = parse_hsm(v.trim()).ok_or(ConfigError::Env { var: "HSM_TYPE", value: v.clone(), message: "expected software or tpm2".into() })?;
+        }
+        if let Some(v) = env("WORKERS") {
+            self.workers = num("WORKERS", &v)?;
+        }
+        Ok(())
+    }
+
+    fn apply_flags(&mut self, f: &Flags) -> Result<(), ConfigError> {
+        if let Some(p) = f.port {
+            self.port = p;
+        }
+        if let Some(b) = f.bind {
+            self.bind = b;
+        }
+        if let Some(d) = &f.data_dir {
+            self.data_dir = d.clone();
+        }
+        if let Some(l) = &f.log_level {
+            self.log_level = l.clone();
+        }
+        if let Some(h) = &f.hsm_type {
+            self.hsm_type = parse_hsm(h).ok_or(ConfigError::Invalid { setting: "--hsm-type", message: format!("{h:?}: expected software or tpm2") })?;
+        }
+        if let Some(w) = f.workers {
+            self.workers = w;
+        }
+        Ok(())
+    }
+
+    /// Check values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |setting, message: &str| Err(ConfigError::Invalid { setting, message: message.into() });
+        if self.max_body_bytes < 1024 || self.max_body_bytes > 16 * 1024 * 1024 {
+            return bad("max_body_bytes", "must be between 1024 and 16777216");
+        }
+        if self.request_timeout_ms < 100 {
+            return bad("request_timeout_ms", "must be at least 100");
+        }
+        if !(1..=3600).contains(&self.max_clock_skew_secs) {
+            return bad("max_clock_skew_secs", "must be between 1 and 3600");
+        }
+        if self.group_commit_max == 0 || self.read_pool == 0 {
+            return bad("group_commit_max/read_pool", "must be at least 1");
+        }
+        if self.workers > 1024 {
+            return bad("workers", "must be at most 1024");
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return bad("data_dir", "must not be empty");
+        }
+        if self.hsm_type == HsmType::Tpm2 {
+            return bad("hsm_type", "tpm2 is not available in this build yet; use software");
+        }
+        if self.log_level.trim().is_empty() {
+            return bad("log_level", "must not be empty");
+        }
+        Ok(())
+    }
+
+    /// Path of the SQLite database.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("web4.db")
+    }
+
+    /// Directory of software keys.
+    pub fn key_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn precedence_defaults_file_env_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("web4d.toml");
+        std::fs::write(&file, "port = 9001\nlog_level = \"debug\"\nworkers = 3\n").unwrap();
+        let flags = Flags { config: Some(file.clone()), ..Flags::default() };
+        let c = Config::load(&flags, &env_of(&[])).unwrap();
+        assert_eq!((c.port, c.log_level.as_str(), c.workers), (9001, "debug", 3));
+        let c = Config::load(&flags, &env_of(&[("PORT", "9002"), ("WORKERS", "5")])).unwrap();
+        assert_eq!((c.port, c.workers), (9002, 5));
+        let flags = Flags { config: Some(file), port: Some(9003), ..Flags::default() };
+        let c = Config::load(&flags, &env_of(&[("PORT", "9002")])).unwrap();
+        assert_eq!(c.port, 9003);
+        assert_eq!(c.max_clock_skew_secs, 300);
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("web4d.toml");
+        std::fs::write(&file, "prot = 1\n").unwrap();
+        let flags = Flags { config: Some(file), ..Flags::default() };
+        let e = Config::load(&flags, &env_of(&[])).unwrap_err().to_string();
+        assert!(e.contains("prot"), "{e}");
+        let e = Config::load(&Flags::default(), &env_of(&[("WEB4_CONFIG", "/nonexistent/x.toml")])).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }));
+        let e = Config::load(&Flags { config: Some(dir.path().join("none.toml")), ..Flags::default() }, &env_of(&[("PORT", "http")]));
+        assert!(e.is_err());
+        let dir2 = tempfile::tempdir().unwrap();
+        let f2 = dir2.path().join("ok.toml");
+        std::fs::write(&f2, "").unwrap();
+        let e = Config::load(&Flags { config: Some(f2), ..Flags::default() }, &env_of(&[("HSM_TYPE", "yubikey")])).unwrap_err();
+        assert!(e.to_string().contains("HSM_TYPE"), "{e}");
+    }
+}

@@ -1,0 +1,136 @@
+//! Identity routes (`/v1/lct/...`).
+
+use super::auth;
+use super::render::ApiOk;
+use crate::error::ApiError;
+use crate::services::{identity, Node};
+use crate::store::writer::Committed;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::Arc;
+use web4_core::api::{MintRequest, RevokeRequest, StatusChangeRequest, TransitionRequest};
+use web4_core::lct::LifecycleEvent;
+use web4_core::signing::SignedRequest;
+use web4_core::ErrorCode;
+
+/// A signed request body: size-checked, authenticated headers, parsed JSON.
+fn signed<T: DeserializeOwned>(
+    node: &Node,
+    method: &Method,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(SignedRequest, T), ApiError> {
+    let body = body.map_err(|rej| {
+        let status = rej.status().as_u16();
+        let e = ApiError::new(ErrorCode::ProtoFormat, format!("request body: {}", rej.body_text()));
+        if status == 413 { e.status(413) } else { e }
+    })?;
+    let path = uri.0.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let ev = auth::evidence(headers, method.as_str(), path, &body, node.now(), node.max_skew)?;
+    let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.starts_with("application/json") {
+        return Err(ApiError::new(ErrorCode::ProtoFormat, "Content-Type must be application/json"));
+    }
+    let req: T = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(ErrorCode::ProtoFormat, format!("request body: {e}"))
+            .details(serde_json::json!({ "line": e.line(), "column": e.column() }))
+    })?;
+    Ok((ev, req))
+}
+
+fn committed(event: &'static str, status: StatusCode, c: Committed) -> ApiOk {
+    let lct_id = c.data.pointer("/lct/lct_id").or_else(|| c.data.pointer("/lct/lct/lct_id")).and_then(|v| v.as_str()).map(str::to_owned);
+    ApiOk { status, data: c.data, ledger_ref: c.ledger_ref, event, lct_id }
+}
+
+/// `POST /v1/lct/mint`.
+pub async fn mint(
+    State(node): State<Arc<Node>>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ApiOk, ApiError> {
+    let (ev, req) = signed::<MintRequest>(&node, &method, &uri, &headers, body)?;
+    let c = identity::mint(&node, ev, req).await?;
+    Ok(committed("lct_minted", StatusCode::CREATED, c))
+}
+
+/// `GET /v1/lct/{lct_id}` (public).
+pub async fn get_lct(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Result<ApiOk, ApiError> {
+    let v = identity::get(&node, &id)?;
+    let data = serde_json::to_value(&v).map_err(|e| ApiError::internal("serialise", e))?;
+    Ok(ApiOk { lct_id: Some(id), ..ApiOk::new("lct_fetched", data) })
+}
+
+/// `GET /v1/lct/{lct_id}/verify` (public).
+pub async fn verify(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<ApiOk, ApiError> {
+    let r = identity::verify(&node, &id, q.get("message").map(String::as_str), q.get("signature").map(String::as_str))?;
+    let data = serde_json::to_value(&r).map_err(|e| ApiError::internal("serialise", e))?;
+    Ok(ApiOk { lct_id: Some(id), ..ApiOk::new("lct_verified", data) })
+}
+
+/// `POST /v1/lct/{lct_id}/suspend`.
+pub async fn suspend(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ApiOk, ApiError> {
+    let (ev, req) = signed::<StatusChangeRequest>(&node, &method, &uri, &headers, body)?;
+    let c = identity::change_status(&node, ev, &id, LifecycleEvent::Suspend, req).await?;
+    Ok(committed("lct_suspended", StatusCode::OK, c))
+}
+
+/// `POST /v1/lct/{lct_id}/reinstate` (our extension: lifts a suspension).
+pub async fn reinstate(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ApiOk, ApiError> {
+    let (ev, req) = signed::<StatusChangeRequest>(&node, &method, &uri, &headers, body)?;
+    let c = identity::change_status(&node, ev, &id, LifecycleEvent::Reinstate, req).await?;
+    Ok(committed("lct_reinstated", StatusCode::OK, c))
+}
+
+/// `POST /v1/lct/{lct_id}/revoke`.
+pub async fn revoke(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ApiOk, ApiError> {
+    let (ev, req) = signed::<RevokeRequest>(&node, &method, &uri, &headers, body)?;
+    let c = identity::revoke(&node, ev, &id, req).await?;
+    Ok(committed("lct_revoked", StatusCode::OK, c))
+}
+
+/// `POST /v1/lct/{lct_id}/transition`.
+pub async fn transition(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ApiOk, ApiError> {
+    let (ev, req) = signed::<TransitionRequest>(&node, &method, &uri, &headers, body)?;
+    let c = identity::transition(&node, ev, &id, req).await?;
+    Ok(committed("lct_transitioned", StatusCode::CREATED, c))
+}

@@ -1,0 +1,67 @@
+//! The HTTP API: one listener for every service, the auth layer, the envelope
+//! and errors, health, readiness, metrics and the OpenAPI document.
+
+pub mod auth;
+pub mod lct;
+pub mod openapi;
+pub mod render;
+
+use crate::services::Node;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Build the router.
+pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
+    let api = Router::new()
+        .route("/v1/lct/mint", post(lct::mint))
+        .route("/v1/lct/{lct_id}", get(lct::get_lct))
+        .route("/v1/lct/{lct_id}/suspend", post(lct::suspend))
+        .route("/v1/lct/{lct_id}/reinstate", post(lct::reinstate))
+        .route("/v1/lct/{lct_id}/revoke", post(lct::revoke))
+        .route("/v1/lct/{lct_id}/verify", get(lct::verify))
+        .route("/v1/lct/{lct_id}/transition", post(lct::transition))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(render::not_found)
+        .method_not_allowed_fallback(render::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(Arc::clone(&node));
+    api.layer(axum::middleware::from_fn_with_state(
+        render::Layer { node, timeout },
+        render::middleware,
+    ))
+}
+
+async fn health() -> impl IntoResponse {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#)
+}
+
+async fn ready(State(node): State<Arc<Node>>) -> Response {
+    let ready = node.ready.load(Ordering::Acquire);
+    let store_ok = node.reads.with(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).is_ok();
+    let body = serde_json::json!({
+        "status": if ready && store_ok { "ready" } else { "not_ready" },
+        "checks": { "store": store_ok, "key_loaded": true, "accepting": ready },
+        "node": node.id,
+        "society": node.society.id,
+        "law_hash": node.society.law.law_hash(),
+    });
+    let status = if ready && store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        node.metrics.render(),
+    )
+}

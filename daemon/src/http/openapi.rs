@@ -1,0 +1,123 @@
+//! `GET /openapi.json`, generated from [`ROUTES`], the table the router is
+//! checked against in tests (every documented route is served).
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::{json, Map, Value};
+use web4_core::ErrorCode;
+
+/// One documented route.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub signed: bool,
+    pub request: Option<&'static str>,
+    pub success: u16,
+    pub errors: &'static [ErrorCode],
+}
+
+use ErrorCode::*;
+
+const SIGNED_ERRORS: &[ErrorCode] = &[AuthzDenied, AuthzExpired, CryptoVerify, ProtoFormat, ProtoReplay, BindingRevoked, LedgerWrite];
+
+/// Every route of the API.
+pub const ROUTES: &[RouteDoc] = &[
+    RouteDoc { method: "post", path: "/v1/lct/mint", summary: "Mint an LCT with a birth certificate and witnesses", signed: true, request: Some("MintRequest"), success: 201, errors: &[BindingExists, BindingInvalid, BindingProofFail, WitnessQuorum, WitnessRejected] },
+    RouteDoc { method: "get", path: "/v1/lct/{lct_id}", summary: "Get an LCT with its current status", signed: false, request: None, success: 200, errors: &[NotFound, ProtoFormat] },
+    RouteDoc { method: "post", path: "/v1/lct/{lct_id}/suspend", summary: "Suspend an LCT (status role)", signed: true, request: Some("StatusChangeRequest"), success: 200, errors: &[NotFound, ProtoSequence] },
+    RouteDoc { method: "post", path: "/v1/lct/{lct_id}/reinstate", summary: "Lift a suspension (status role)", signed: true, request: Some("StatusChangeRequest"), success: 200, errors: &[NotFound, ProtoSequence] },
+    RouteDoc { method: "post", path: "/v1/lct/{lct_id}/revoke", summary: "Revoke an LCT (status role or the LCT itself); terminal", signed: true, request: Some("RevokeRequest"), success: 200, errors: &[NotFound, ProtoSequence] },
+    RouteDoc { method: "get", path: "/v1/lct/{lct_id}/verify", summary: "Verify binding, birth certificate, witnesses, status; optionally a signature", signed: false, request: None, success: 200, errors: &[NotFound, ProtoFormat, CryptoVerify] },
+    RouteDoc { method: "post", path: "/v1/lct/{lct_id}/transition", summary: "Rotate to a new key: new LCT with lineage, old one superseded", signed: true, request: Some("TransitionRequest"), success: 201, errors: &[NotFound, BindingExists, BindingProofFail, ProtoSequence] },
+    RouteDoc { method: "get", path: "/health", summary: "Liveness", signed: false, request: None, success: 200, errors: &[] },
+    RouteDoc { method: "get", path: "/ready", summary: "Readiness: store open, migrations applied, key loaded", signed: false, request: None, success: 200, errors: &[Unavailable] },
+    RouteDoc { method: "get", path: "/metrics", summary: "Prometheus metrics", signed: false, request: None, success: 200, errors: &[] },
+    RouteDoc { method: "get", path: "/openapi.json", summary: "This document", signed: false, request: None, success: 200, errors: &[] },
+];
+
+fn schemas() -> Value {
+    let s = |d: &str| json!({"type": "string", "description": d});
+    let ts = s("RFC 3339 UTC, YYYY-MM-DDTHH:MM:SSZ");
+    let key = s("Ed25519 public key, 32 bytes, unpadded base64url");
+    let sig = s("Ed25519 signature, 64 bytes, unpadded base64url");
+    json!({
+        "MintRequest": {"type": "object", "additionalProperties": false,
+            "required": ["entity_type", "public_key", "created_at", "binding_proof"],
+            "properties": {
+                "entity_type": {"type": "string", "enum": web4_core::lct::EntityType::ALL.iter().map(|e| e.as_str()).collect::<Vec<_>>()},
+                "public_key": key, "created_at": ts, "binding_proof": sig,
+                "lct_id": s("optional; must equal the id derived from public_key"),
+                "birth_context": s("free text, at most 512 bytes"),
+                "witnesses": {"type": "array", "items": {"$ref": "#/components/schemas/Attestation"}},
+                "policy": {"type": "object"}, "hardware_anchor": {"type": "object"}}},
+        "Attestation": {"type": "object", "additionalProperties": false,
+            "required": ["witness", "type", "claims", "ts", "nonce", "sig"],
+            "properties": {"witness": s("LCT id"), "type": s("witness class"), "claims": {"type": "object"}, "ts": ts, "nonce": s("unique"), "sig": sig}},
+        "StatusChangeRequest": {"type": "object", "additionalProperties": false, "required": ["reason"], "properties": {"reason": s("1–512 bytes")}},
+        "RevokeRequest": {"type": "object", "additionalProperties": false, "required": ["reason"],
+            "properties": {"reason": {"type": "string", "enum": ["compromise", "superseded", "expired", "violation"]}, "note": s("optional")}},
+        "TransitionRequest": {"type": "object", "additionalProperties": false, "required": ["public_key", "created_at", "binding_proof"],
+            "properties": {"public_key": key, "created_at": ts, "binding_proof": sig}},
+        "Envelope": {"type": "object", "required": ["success", "data", "metadata"], "properties": {
+            "success": {"type": "boolean"}, "data": {},
+            "metadata": {"type": "object", "properties": {"request_id": s("uuid"), "timestamp": ts, "law_hash": s("sha256:<hex>"), "ledger_ref": s("sha256:<hex> of the record, or null")}}}},
+        "Error": {"type": "object", "properties": {"success": {"type": "boolean"}, "error": {"type": "object", "properties": {
+            "code": {"type": "string", "enum": ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()},
+            "message": {"type": "string"}, "details": {}}}}},
+    })
+}
+
+/// The OpenAPI 3.1 document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let mut responses = Map::new();
+        responses.insert(r.success.to_string(), json!({"description": "success", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}}));
+        let mut errs: Vec<ErrorCode> = r.errors.to_vec();
+        if r.signed {
+            errs.extend_from_slice(SIGNED_ERRORS);
+        }
+        for e in errs {
+            let entry = responses.entry(e.http_status().to_string()).or_insert_with(|| {
+                json!({"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}, "application/problem+json": {}}})
+            });
+            if let Some(Value::String(d)) = entry.get_mut("description") {
+                if !d.contains(e.as_str()) {
+                    if !d.is_empty() {
+                        d.push_str(", ");
+                    }
+                    d.push_str(e.as_str());
+                }
+            }
+        }
+        let mut op = json!({"summary": r.summary, "responses": responses});
+        if r.path.contains("{lct_id}") {
+            op["parameters"] = json!([{"name": "lct_id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+        }
+        if let Some(req) = r.request {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{req}")}}}});
+        }
+        if r.signed {
+            op["security"] = json!([{"web4Signature": []}]);
+        }
+        let item = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
+        item[r.method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "web4d", "version": env!("CARGO_PKG_VERSION"), "description": "Web4 edge trust daemon. Request signing: see docs/api.md."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {"web4Signature": {"type": "http", "scheme": "bearer",
+                "description": "Authorization: Bearer <lct_id> plus X-Signature, X-Nonce, X-Timestamp over the canonical request (docs/api.md)"}}
+        }
+    })
+}
+
+/// `GET /openapi.json`.
+pub async fn serve() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], document().to_string())
+}

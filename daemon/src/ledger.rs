@@ -1,0 +1,301 @@
+//! Applying records to the projections, and rebuilding them from the ledger.
+//!
+//! `apply` is the only code that changes projection tables. It is called by the
+//! writer in the transaction that appends the record, and by `replay` when the
+//! projections are rebuilt; both must produce identical state.
+
+use crate::store::migrations::{migrate, PROJECTION_TABLES};
+use crate::store::StoreError;
+use rusqlite::{params, Connection, OptionalExtension};
+use web4_core::api::RevocationInfo;
+use web4_core::lct::{EntityType, LctDocument, LctStatus};
+use web4_core::ledger::{kind, ChainVerifier, Record};
+use web4_core::payload::{Genesis, Mint, Revoke, StatusChange, Transition};
+use web4_core::{Hash, LctId, PublicKey, Timestamp};
+
+/// What an applied record changed, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Minted(EntityType),
+    Status { entity_type: EntityType, from: LctStatus, to: LctStatus },
+}
+
+/// A projection row of an LCT.
+#[derive(Debug, Clone)]
+pub struct LctRow {
+    pub lct_id: LctId,
+    pub society_id: LctId,
+    pub public_key: PublicKey,
+    pub entity_type: EntityType,
+    pub status: LctStatus,
+    pub document: LctDocument,
+    pub status_reason: Option<String>,
+    pub revocation: Option<RevocationInfo>,
+    pub superseded_by: Option<LctId>,
+    pub overlap_until: Option<Timestamp>,
+    pub ledger_ref: Hash,
+    pub updated_at: Timestamp,
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// Load an LCT's projection row.
+pub fn load_lct(conn: &Connection, id: &str) -> Result<Option<LctRow>, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT lct_id, society_id, public_key, entity_type, status, document, status_reason, revocation,
+                    superseded_by, overlap_until, ledger_ref, updated_at FROM lcts WHERE lct_id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, Option<i64>>(9)?,
+                    r.get::<_, String>(10)?,
+                    r.get::<_, i64>(11)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((id, soc, pk, et, st, doc, reason, revocation, sup, overlap, lref, upd)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(LctRow {
+        lct_id: LctId::parse(&id).map_err(|_| corrupt("lct_id"))?,
+        society_id: LctId::parse(&soc).map_err(|_| corrupt("society_id"))?,
+        public_key: PublicKey::parse(&pk).map_err(|_| corrupt("public_key"))?,
+        entity_type: EntityType::parse(&et).ok_or_else(|| corrupt("entity_type"))?,
+        status: LctStatus::parse(&st).ok_or_else(|| corrupt("status"))?,
+        document: parse_json(&doc, "document")?,
+        status_reason: reason,
+        revocation: revocation.map(|r| parse_json(&r, "revocation")).transpose()?,
+        superseded_by: sup.map(|s| LctId::parse(&s).map_err(|_| corrupt("superseded_by"))).transpose()?,
+        overlap_until: overlap.map(Timestamp),
+        ledger_ref: Hash::parse(&lref).map_err(|_| corrupt("ledger_ref"))?,
+        updated_at: Timestamp(upd),
+    }))
+}
+
+/// Roles of an LCT in a society.
+pub fn roles_of(conn: &Connection, society: &str, lct: &str) -> Result<Vec<String>, StoreError> {
+    let mut st = conn.prepare_cached("SELECT role FROM roles WHERE society_id = ?1 AND lct_id = ?2 ORDER BY role")?;
+    let rows = st.query_map([society, lct], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<String>, _>>()?)
+}
+
+fn insert_lct(conn: &Connection, society: &LctId, doc: &LctDocument, at: Timestamp, lref: &Hash) -> Result<(), StoreError> {
+    let document = serde_json::to_string(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.prepare_cached(
+        "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, document, ledger_ref, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?7)",
+    )?
+    .execute(params![
+        doc.lct_id.as_str(),
+        society.as_str(),
+        doc.binding.public_key.to_string(),
+        doc.binding.entity_type.as_str(),
+        document,
+        lref.to_string(),
+        at.secs()
+    ])?;
+    Ok(())
+}
+
+fn set_status(
+    conn: &Connection,
+    id: &LctId,
+    to: LctStatus,
+    reason: Option<&str>,
+    at: Timestamp,
+    lref: &Hash,
+) -> Result<Effect, StoreError> {
+    let row = load_lct(conn, id.as_str())?.ok_or_else(|| corrupt("status change of an unknown LCT"))?;
+    conn.prepare_cached("UPDATE lcts SET status = ?2, status_reason = ?3, ledger_ref = ?4, updated_at = ?5 WHERE lct_id = ?1")?
+        .execute(params![id.as_str(), to.as_str(), reason, lref.to_string(), at.secs()])?;
+    Ok(Effect::Status { entity_type: row.entity_type, from: row.status, to })
+}
+
+fn payload<T: serde::de::DeserializeOwned>(r: &Record) -> Result<T, StoreError> {
+    serde_json::from_value(r.payload.clone()).map_err(|e| StoreError::Corrupt(format!("{} payload: {e}", r.kind)))
+}
+
+/// Apply one record to the projections.
+pub fn apply(conn: &Connection, r: &Record, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
+    let at = r.timestamp;
+    match r.kind.as_str() {
+        kind::SOCIETY_GENESIS => {
+            let g: Genesis = payload(r)?;
+            let law = serde_json::to_string(g.law.as_json()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            conn.execute(
+                "INSERT INTO societies (society_id, name, law, law_hash, law_version, genesis_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![g.society_id.as_str(), g.name, law, g.law.law_hash().to_string(), g.law.version(), lref.to_string()],
+            )?;
+            let mut effects = Vec::new();
+            for m in &g.members {
+                insert_lct(conn, &g.society_id, &m.lct, at, lref)?;
+                for role in &m.roles {
+                    conn.execute(
+                        "INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)",
+                        params![g.society_id.as_str(), m.lct.lct_id.as_str(), role],
+                    )?;
+                }
+                effects.push(Effect::Minted(m.lct.binding.entity_type));
+            }
+            Ok(effects)
+        }
+        kind::LCT_MINT => {
+            let m: Mint = payload(r)?;
+            insert_lct(conn, &m.society_id, &m.lct, at, lref)?;
+            if let Some(bc) = &m.lct.birth_certificate {
+                conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
+                    .execute(params![m.society_id.as_str(), m.lct.lct_id.as_str(), bc.citizen_role])?;
+            }
+            Ok(vec![Effect::Minted(m.lct.binding.entity_type)])
+        }
+        kind::LCT_SUSPEND | kind::LCT_REINSTATE => {
+            let s: StatusChange = payload(r)?;
+            let to = if r.kind == kind::LCT_SUSPEND { LctStatus::Suspended } else { LctStatus::Active };
+            let reason = (to == LctStatus::Suspended).then_some(s.reason.as_str());
+            Ok(vec![set_status(conn, &s.lct_id, to, reason, at, lref)?])
+        }
+        kind::LCT_REVOKE => {
+            let v: Revoke = payload(r)?;
+            let info = RevocationInfo { reason: v.reason, note: v.note.clone(), at, by: v.evidence.signer.clone() };
+            let eff = set_status(conn, &v.lct_id, LctStatus::Revoked, v.note.as_deref(), at, lref)?;
+            let info = serde_json::to_string(&info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            conn.execute("UPDATE lcts SET revocation = ?2 WHERE lct_id = ?1", params![v.lct_id.as_str(), info])?;
+            Ok(vec![eff])
+        }
+        kind::LCT_TRANSITION => {
+            let t: Transition = payload(r)?;
+            let old = load_lct(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
+            insert_lct(conn, &old.society_id, &t.lct, at, lref)?;
+            for role in roles_of(conn, old.society_id.as_str(), old.lct_id.as_str())? {
+                conn.execute(
+                    "INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)",
+                    params![old.society_id.as_str(), t.lct.lct_id.as_str(), role],
+                )?;
+            }
+            let eff = set_status(conn, &t.old, LctStatus::Superseded, Some("rotation"), at, lref)?;
+            conn.execute(
+                "UPDATE lcts SET superseded_by = ?2, overlap_until = ?3 WHERE lct_id = ?1",
+                params![t.old.as_str(), t.lct.lct_id.as_str(), t.overlap_until.secs()],
+            )?;
+            Ok(vec![Effect::Minted(t.lct.binding.entity_type), eff])
+        }
+        other => Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
+    }
+}
+
+/// Outcome of `web4d ledger verify`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifyOutcome {
+    pub records: u64,
+    pub authors: usize,
+    pub chain_errors: Vec<String>,
+    pub projection_differences: Vec<String>,
+}
+
+impl VerifyOutcome {
+    /// Whether everything checked out.
+    pub fn ok(&self) -> bool {
+        self.chain_errors.is_empty() && self.projection_differences.is_empty()
+    }
+}
+
+/// Look up an author's public key: from the scratch projection being rebuilt, or
+/// from the record itself for a genesis (the founding node's own document).
+fn author_key(scratch: &Connection, r: &Record) -> Result<Option<PublicKey>, StoreError> {
+    if let Some(row) = load_lct(scratch, r.author.as_str())? {
+        return Ok(Some(row.public_key));
+    }
+    if r.kind == kind::SOCIETY_GENESIS {
+        let g: Genesis = payload(r)?;
+        return Ok(g.members.iter().find(|m| m.lct.lct_id == r.author).map(|m| m.lct.binding.public_key));
+    }
+    Ok(None)
+}
+
+/// Verify every chain and rebuild the projections into a scratch database,
+/// then compare them with the live ones.
+pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
+    let mut scratch = Connection::open_in_memory()?;
+    migrate(&mut scratch)?;
+    let mut verifiers: std::collections::HashMap<LctId, ChainVerifier> = std::collections::HashMap::new();
+    let mut out = VerifyOutcome { records: 0, authors: 0, chain_errors: vec![], projection_differences: vec![] };
+    let mut stmt = live.prepare("SELECT hash, record FROM ledger ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    let tx = scratch.transaction()?;
+    while let Some(row) = rows.next()? {
+        let (stored_hash, text): (String, String) = (row.get(0)?, row.get(1)?);
+        out.records += 1;
+        let r: Record = match serde_json::from_str(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                out.chain_errors.push(format!("record {stored_hash}: unreadable: {e}"));
+                continue;
+            }
+        };
+        if !verifiers.contains_key(&r.author) {
+            match author_key(&tx, &r)? {
+                Some(pk) => {
+                    verifiers.insert(r.author.clone(), ChainVerifier::new(r.author.clone(), pk));
+                }
+                None => {
+                    out.chain_errors.push(format!("{} seq {}: author unknown", r.author, r.seq));
+                    continue;
+                }
+            }
+        }
+        let Some(v) = verifiers.get_mut(&r.author) else { continue };
+        match v.push(&r) {
+            Ok(h) if h.to_string() == stored_hash => {
+                apply(&tx, &r, &h)?;
+            }
+            Ok(h) => out.chain_errors.push(format!("{} seq {}: stored hash {stored_hash} but record hashes to {h}", r.author, r.seq)),
+            Err(e) => out.chain_errors.push(format!("{}: {e}", r.author)),
+        }
+    }
+    tx.commit()?;
+    out.authors = verifiers.len();
+    for (table, key) in PROJECTION_TABLES {
+        let dump = |c: &Connection| -> Result<Vec<String>, StoreError> {
+            let sql = format!("SELECT * FROM {table} ORDER BY {key}");
+            let mut st = c.prepare(&sql)?;
+            let n = st.column_count();
+            let rows = st.query_map([], |r| {
+                let mut cols = Vec::with_capacity(n);
+                for i in 0..n {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    cols.push(format!("{v:?}"));
+                }
+                Ok(cols.join("|"))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        };
+        let (a, b) = (dump(live)?, dump(&scratch)?);
+        if a != b {
+            let only_live = a.iter().filter(|x| !b.contains(x)).count();
+            let only_rebuilt = b.iter().filter(|x| !a.contains(x)).count();
+            out.projection_differences.push(format!(
+                "{table}: {} live rows, {} rebuilt; {only_live} rows only live, {only_rebuilt} only rebuilt",
+                a.len(),
+                b.len()
+            ));
+        }
+    }
+    Ok(out)
+}

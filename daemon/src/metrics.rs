@@ -1,0 +1,146 @@
+//! Prometheus metrics, with the seed's names. Label sets are bounded: entity
+//! types are a fixed enum, routes are matched route templates, statuses are
+//! HTTP codes.
+
+use prometheus_client::encoding::{text::encode, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use web4_core::lct::{EntityType, LctStatus};
+
+use crate::ledger::Effect;
+
+/// `{entity_type}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EntityLabel {
+    pub entity_type: String,
+}
+
+/// `{route, method, status}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabel {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+/// `{route}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: String,
+}
+
+/// `{code}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: String,
+}
+
+/// All metrics of the node.
+pub struct Metrics {
+    registry: Registry,
+    pub lct_minted: Family<EntityLabel, Counter>,
+    pub lct_active: Family<EntityLabel, Gauge>,
+    pub signature_verification: Histogram,
+    pub birth_certificate_ledger_write: Histogram,
+    pub http_requests: Family<HttpLabel, Counter>,
+    pub http_duration: Family<RouteLabel, Histogram>,
+    pub errors: Family<CodeLabel, Counter>,
+    pub commit_group_size: Histogram,
+    pub commit_duration: Histogram,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.000_025, 2.0, 18)
+}
+
+impl Metrics {
+    /// Register every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let lct_minted = Family::<EntityLabel, Counter>::default();
+        let lct_active = Family::<EntityLabel, Gauge>::default();
+        let signature_verification = Histogram::new(latency_buckets());
+        let birth_certificate_ledger_write = Histogram::new(latency_buckets());
+        let http_requests = Family::<HttpLabel, Counter>::default();
+        let http_duration = Family::<RouteLabel, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        let errors = Family::<CodeLabel, Counter>::default();
+        let commit_group_size = Histogram::new(exponential_buckets(1.0, 2.0, 12));
+        let commit_duration = Histogram::new(latency_buckets());
+        registry.register("web4_lct_minted", "LCTs minted, by entity type", lct_minted.clone());
+        registry.register("web4_lct_active_count", "Active LCTs, by entity type", lct_active.clone());
+        registry.register(
+            "web4_signature_verification_duration_seconds",
+            "Time to verify a request signature",
+            signature_verification.clone(),
+        );
+        registry.register(
+            "web4_birth_certificate_ledger_write_duration_seconds",
+            "Time from submitting a mint to its durable ledger commit",
+            birth_certificate_ledger_write.clone(),
+        );
+        registry.register("web4_http_requests", "HTTP requests, by route template, method and status", http_requests.clone());
+        registry.register("web4_http_request_duration_seconds", "HTTP request latency, by route template", http_duration.clone());
+        registry.register("web4_errors", "Errors answered, by W4 code", errors.clone());
+        registry.register("web4_ledger_commit_group_size", "Jobs per group commit", commit_group_size.clone());
+        registry.register("web4_ledger_commit_duration_seconds", "Duration of a group commit, fsync included", commit_duration.clone());
+        Metrics {
+            registry,
+            lct_minted,
+            lct_active,
+            signature_verification,
+            birth_certificate_ledger_write,
+            http_requests,
+            http_duration,
+            errors,
+            commit_group_size,
+            commit_duration,
+        }
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Set the active gauge of one entity type (used at start-up).
+    pub fn set_active(&self, et: EntityType, n: i64) {
+        self.lct_active.get_or_create(&EntityLabel { entity_type: et.as_str().into() }).set(n);
+    }
+
+    /// Account for a committed group.
+    pub fn on_commit(&self, effects: &[Effect], jobs: usize, took: std::time::Duration) {
+        self.commit_group_size.observe(jobs as f64);
+        self.commit_duration.observe(took.as_secs_f64());
+        for e in effects {
+            match *e {
+                Effect::Minted(et) => {
+                    let l = EntityLabel { entity_type: et.as_str().into() };
+                    self.lct_minted.get_or_create(&l).inc();
+                    self.lct_active.get_or_create(&l).inc();
+                }
+                Effect::Status { entity_type, from, to } => {
+                    let l = EntityLabel { entity_type: entity_type.as_str().into() };
+                    let g = self.lct_active.get_or_create(&l);
+                    if from == LctStatus::Active && to != LctStatus::Active {
+                        g.dec();
+                    } else if from != LctStatus::Active && to == LctStatus::Active {
+                        g.inc();
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,246 @@
+//! Wiring: `init` (node key and dev society), `run` (start-up order, readiness,
+//! graceful shutdown) and `ledger verify`.
+
+use crate::config::Config;
+use crate::keystore;
+use crate::ledger::{self, VerifyOutcome};
+use crate::metrics::Metrics;
+use crate::services::{system_clock, Node, Society};
+use crate::store::migrations::migrate;
+use crate::store::writer::{append_record, load_head, save_head, NodeSigner, Writer, WriterConfig};
+use crate::store::{node_value, open_connection, ReadPool, StoreError};
+use anyhow::{anyhow, bail, Context};
+use rusqlite::params;
+use serde_json::json;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use web4_core::law::LawDataset;
+use web4_core::lct::{Binding, EntityType, LctDocument, LctStatus};
+use web4_core::ledger::kind;
+use web4_core::payload::{Genesis, Member};
+use web4_core::{LctId, SecretKey};
+
+/// Genesis law of a single-node development society: open admission, one
+/// birth witness (the node itself), one-hour rotation overlap.
+pub fn dev_genesis_law() -> serde_json::Value {
+    json!({
+        "version": "1.0.0",
+        "norms": [{
+            "id": "DEFAULT-ALLOW", "selector": "r6.request.action", "operator": "!=",
+            "value": "__never_matches__", "decision": "allow", "priority": 0,
+            "description": "Development society: allow by default"
+        }],
+        "procedures": [{
+            "id": "LCT-BIRTH-WITNESS", "requires_witnesses": 1, "applies_to": "lct.mint",
+            "description": "A single-node society: the node is the only birth witness"
+        }],
+        "identity": {
+            "admission": "open",
+            "mint_roles": ["authority"],
+            "status_roles": ["authority"],
+            "rotation_overlap_seconds": 3600,
+            "witness_max_skew_seconds": 300,
+            "citizen_role": "citizen",
+            "rights": ["hold-lct", "request-services"],
+            "obligations": ["abide-by-law"]
+        }
+    })
+}
+
+/// What `init` created.
+#[derive(Debug, serde::Serialize)]
+pub struct InitReport {
+    pub node_lct: LctId,
+    pub admin_lct: LctId,
+    pub society: LctId,
+    pub law_hash: String,
+    pub node_key: String,
+    pub admin_key: String,
+    pub database: String,
+}
+
+fn key_or_new(path: &Path) -> anyhow::Result<SecretKey> {
+    if path.exists() {
+        Ok(keystore::read_key(path)?)
+    } else {
+        let k = keystore::generate()?;
+        keystore::write_key(path, &k)?;
+        Ok(k)
+    }
+}
+
+/// `web4d init`: node key, admin key and a dev society whose genesis law allows
+/// a single-node setup. Refuses to run twice.
+pub fn init(cfg: &Config) -> anyhow::Result<InitReport> {
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let mut conn = open_connection(&cfg.db_path(), false)?;
+    migrate(&mut conn)?;
+    if let Some(id) = node_value(&conn, "node_lct")? {
+        bail!("{} is already initialised (node {id}); remove it to start over", cfg.data_dir.display());
+    }
+    let node_key_path = cfg.key_dir().join("node.key");
+    let admin_key_path = cfg.key_dir().join("admin.key");
+    let node_key = key_or_new(&node_key_path)?;
+    let admin_key = key_or_new(&admin_key_path)?;
+    let now = system_clock();
+    let node_doc = LctDocument::new(Binding::create(&node_key, EntityType::Infrastructure, now));
+    let admin_doc = LctDocument::new(Binding::create(&admin_key, EntityType::Human, now));
+    let node_id = node_doc.lct_id.clone();
+    let suffix: String = node_id.as_str().trim_start_matches(web4_core::id::KEY_ID_PREFIX).chars().take(12).collect();
+    let society_id = LctId::parse(&format!("lct:web4:society:dev-{suffix}")).map_err(|e| anyhow!("{e}"))?;
+    let law = LawDataset::try_from(dev_genesis_law()).map_err(|e| anyhow!("{e}"))?;
+    let genesis = Genesis {
+        society_id: society_id.clone(),
+        name: "Development society".into(),
+        law: law.clone(),
+        members: vec![
+            Member { lct: node_doc, roles: vec!["authority".into(), "witness".into(), "citizen".into()] },
+            Member { lct: admin_doc.clone(), roles: vec!["authority".into(), "citizen".into()] },
+        ],
+    };
+    let signer = NodeSigner { id: node_id.clone(), key: node_key };
+    let tx = conn.transaction()?;
+    let mut head = load_head(&tx, &node_id)?;
+    append_record(&tx, &signer, &mut head, kind::SOCIETY_GENESIS, serde_json::to_value(&genesis)?, law.law_hash(), now)?;
+    save_head(&tx, &node_id, head)?;
+    tx.execute("INSERT INTO node (key, value) VALUES ('node_lct', ?1), ('society_id', ?2)", params![node_id.as_str(), society_id.as_str()])?;
+    tx.commit()?;
+    Ok(InitReport {
+        node_lct: node_id,
+        admin_lct: admin_doc.lct_id,
+        society: society_id,
+        law_hash: law.law_hash().to_string(),
+        node_key: node_key_path.display().to_string(),
+        admin_key: admin_key_path.display().to_string(),
+        database: cfg.db_path().display().to_string(),
+    })
+}
+
+fn load_society(conn: &rusqlite::Connection, id: &str) -> anyhow::Result<Society> {
+    let (name, law): (String, String) =
+        conn.query_row("SELECT name, law FROM societies WHERE society_id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let law = LawDataset::try_from(serde_json::from_str::<serde_json::Value>(&law)?).map_err(|e| anyhow!("{e}"))?;
+    Ok(Society { id: LctId::parse(id).map_err(|e| anyhow!("{e}"))?, name, identity: law.identity(), law })
+}
+
+fn init_gauges(conn: &rusqlite::Connection, m: &Metrics) -> Result<(), StoreError> {
+    for et in EntityType::ALL {
+        m.set_active(et, 0);
+    }
+    let mut st = conn.prepare("SELECT entity_type, COUNT(*) FROM lcts WHERE status = ?1 GROUP BY entity_type")?;
+    let rows = st.query_map([LctStatus::Active.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (et, n) = row?;
+        if let Some(et) = EntityType::parse(&et) {
+            m.set_active(et, n);
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}
+
+/// Run the node until SIGTERM/SIGINT, then drain and close cleanly.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let db = cfg.db_path();
+    if !db.exists() {
+        bail!("no node state in {}: run `web4d init` first (with the same DATA_DIR)", cfg.data_dir.display());
+    }
+    let mut conn = open_connection(&db, false)?;
+    migrate(&mut conn)?;
+    let node_id = node_value(&conn, "node_lct")?
+        .ok_or_else(|| anyhow!("{} is not initialised: run `web4d init`", cfg.data_dir.display()))?;
+    let society_id = node_value(&conn, "society_id")?.ok_or_else(|| anyhow!("node has no society"))?;
+    let node_id = LctId::parse(&node_id).map_err(|e| anyhow!("{e}"))?;
+    let key = keystore::read_key(&cfg.key_dir().join("node.key"))?;
+    node_id.check_key(&key.public_key()).map_err(|e| anyhow!("node key does not belong to this node: {e}"))?;
+    let society = load_society(&conn, &society_id)?;
+    let metrics = Arc::new(Metrics::new());
+    init_gauges(&conn, &metrics)?;
+    let hook_metrics = Arc::clone(&metrics);
+    let (writer, writer_thread) = Writer::start(
+        conn,
+        NodeSigner { id: node_id.clone(), key: key.clone() },
+        WriterConfig { max_group: cfg.group_commit_max, nonce_retention_secs: 2 * cfg.max_clock_skew_secs + 60, clock: system_clock },
+        Box::new(move |effects, n, took| hook_metrics.on_commit(effects, n, took)),
+    )?;
+    let node = Arc::new(Node {
+        id: node_id.clone(),
+        key,
+        society,
+        reads: ReadPool::new(db, cfg.read_pool),
+        writer,
+        metrics,
+        ready: false.into(),
+        max_skew: cfg.max_clock_skew_secs,
+        clock: system_clock,
+    });
+    let app = crate::http::router(Arc::clone(&node), cfg.max_body_bytes, Duration::from_millis(cfg.request_timeout_ms));
+    let addr = std::net::SocketAddr::new(cfg.bind, cfg.port);
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    node.ready.store(true, Ordering::Release);
+    tracing::info!(service = "node", event = "node_ready", lct_id = %node_id, society = %node.society.id, addr = %local, law_hash = %node.society.law.law_hash(), "web4d ready on {local}");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async {
+        let _ = stop_rx.await;
+    });
+    let mut server = tokio::spawn(async move { server.await });
+    let grace = Duration::from_secs(cfg.shutdown_grace_secs);
+    tokio::select! {
+        r = &mut server => {
+            r??;
+            bail!("HTTP server stopped unexpectedly");
+        }
+        _ = shutdown_signal() => {}
+    }
+    tracing::info!(service = "node", event = "shutdown_started", grace_secs = grace.as_secs(), "draining in-flight requests");
+    node.ready.store(false, Ordering::Release);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(r) => {
+            r??;
+        }
+        Err(_) => {
+            tracing::warn!(service = "node", event = "drain_timeout", "in-flight requests did not finish within {}s; closing", grace.as_secs());
+            server.abort();
+        }
+    }
+    drop(node);
+    // The writer ends once every handle is gone; it finishes the group it holds.
+    let joined = tokio::task::spawn_blocking(move || writer_thread.join().is_ok());
+    match tokio::time::timeout(Duration::from_secs(15), joined).await {
+        Ok(Ok(true)) => tracing::info!(service = "node", event = "store_closed", "store closed cleanly"),
+        _ => tracing::warn!(service = "node", event = "store_close_timeout", "writer did not stop in time"),
+    }
+    tracing::info!(service = "node", event = "shutdown_complete", "bye");
+    Ok(())
+}
+
+/// `web4d ledger verify`.
+pub fn verify_ledger(cfg: &Config) -> anyhow::Result<VerifyOutcome> {
+    let db = cfg.db_path();
+    if !db.exists() {
+        bail!("no database at {}", db.display());
+    }
+    let conn = open_connection(&db, true)?;
+    Ok(ledger::verify(&conn)?)
+}

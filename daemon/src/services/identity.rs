@@ -1,0 +1,455 @@
+//! Identity service (LCT registry): mint, get, verify, suspend, reinstate,
+//! revoke, transition. Checks that need no state run in the request task (in
+//! parallel); checks against state run on the writer, inside the transaction
+//! that records the change.
+
+use super::Node;
+use crate::error::ApiError;
+use crate::http::auth;
+use crate::ledger::{load_lct, roles_of, LctRow};
+use crate::store::writer::{Committed, WriteCtx};
+use crate::store::StoreError;
+use rusqlite::Connection;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use web4_core::api::{
+    BirthCheck, LctView, MintRequest, RevokeRequest, StatusChangeRequest, TransitionRequest, VerifyReport, MAX_REASON_LEN,
+};
+use web4_core::birth::BirthCertificateDraft;
+use web4_core::lct::{
+    may_sign, next_status, Binding, BindingError, LctDocument, LctStatus, LifecycleError, LifecycleEvent, Lineage,
+    SignerError,
+};
+use web4_core::ledger::kind;
+use web4_core::payload::{Mint, Revoke, StatusChange, Transition};
+use web4_core::signing::SignedRequest;
+use web4_core::witness::{recount, Attestation, WitnessClass};
+use web4_core::{ErrorCode, LctId, PublicKey, Signature, Timestamp};
+
+fn store_err(e: StoreError) -> ApiError {
+    ApiError::internal("store", e)
+}
+
+/// The public view of an LCT row.
+pub fn view(conn: &Connection, row: LctRow) -> Result<LctView, StoreError> {
+    let roles = roles_of(conn, row.society_id.as_str(), row.lct_id.as_str())?;
+    Ok(LctView {
+        lct: row.document,
+        status: row.status,
+        society: row.society_id,
+        roles,
+        status_reason: row.status_reason,
+        revocation: row.revocation,
+        superseded_by: row.superseded_by,
+        overlap_until: row.overlap_until,
+        ledger_ref: row.ledger_ref,
+        updated_at: row.updated_at,
+    })
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::internal("serialise", e))
+}
+
+fn signer_error(id: &LctId, e: SignerError) -> ApiError {
+    match e {
+        SignerError::Revoked => ApiError::new(ErrorCode::BindingRevoked, format!("signer {id} is revoked")),
+        SignerError::Suspended => ApiError::new(ErrorCode::AuthzDenied, format!("signer {id} is suspended")),
+        SignerError::SupersededExpired => {
+            ApiError::new(ErrorCode::AuthzDenied, format!("signer {id} was superseded and its overlap window has ended"))
+        }
+    }
+}
+
+/// Load a signer and check it may sign now (authoritative: runs on the writer).
+fn active_signer(conn: &Connection, id: &LctId, now: Timestamp) -> Result<LctRow, ApiError> {
+    let row = load_lct(conn, id.as_str())
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {id}")))?;
+    may_sign(row.status, row.overlap_until, now).map_err(|e| signer_error(id, e))?;
+    Ok(row)
+}
+
+fn require_role(conn: &Connection, society: &LctId, signer: &LctId, roles: &[String], action: &str) -> Result<(), ApiError> {
+    let held = roles_of(conn, society.as_str(), signer.as_str()).map_err(store_err)?;
+    if held.iter().any(|r| roles.contains(r)) {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::AuthzDenied, format!("{signer} may not {action}: the law requires one of the roles {roles:?}"))
+            .details(json!({ "required_roles": roles, "held_roles": held })))
+    }
+}
+
+/// Key of a known signer (read path; the writer re-checks status).
+fn signer_key(node: &Node, id: &LctId) -> Result<PublicKey, ApiError> {
+    node.reads
+        .with(|c| load_lct(c, id.as_str()))
+        .map_err(store_err)?
+        .map(|r| r.public_key)
+        .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {id}")))
+}
+
+/// Authenticate a request by a registered LCT.
+pub fn authenticate(node: &Node, ev: &SignedRequest) -> Result<(), ApiError> {
+    let pk = signer_key(node, &ev.signer)?;
+    auth::verify(ev, &pk, &node.metrics)
+}
+
+fn binding_error(e: BindingError) -> ApiError {
+    match e {
+        BindingError::IdMismatch { claimed, derived } => {
+            ApiError::new(ErrorCode::BindingInvalid, format!("lct_id {claimed} does not match the public key"))
+                .details(json!({ "claimed": claimed, "derived": derived }))
+        }
+        BindingError::ProofFail => ApiError::new(ErrorCode::BindingProofFail, "binding_proof does not verify with public_key"),
+    }
+}
+
+/// Key of a registered witness that may sign now.
+fn witness_key(conn: &Connection, society: &LctId, id: &LctId, now: Timestamp) -> Option<PublicKey> {
+    let row = load_lct(conn, id.as_str()).ok()??;
+    may_sign(row.status, row.overlap_until, now).ok()?;
+    let roles = roles_of(conn, society.as_str(), id.as_str()).ok()?;
+    roles.iter().any(|r| r == "witness").then_some(row.public_key)
+}
+
+/// `POST /v1/lct/mint`.
+pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Result<Committed, ApiError> {
+    let now = node.now();
+    let started = std::time::Instant::now();
+    let law = &node.society.identity;
+    let binding = Binding {
+        entity_type: req.entity_type,
+        public_key: req.public_key,
+        created_at: req.created_at,
+        binding_proof: req.binding_proof,
+        hardware_anchor: req.hardware_anchor.clone(),
+    };
+    let new_id = binding.lct_id();
+    binding.verify(req.lct_id.as_ref().unwrap_or(&new_id)).map_err(binding_error)?;
+    if req.created_at > now.plus(node.max_skew) {
+        return Err(ApiError::new(ErrorCode::BindingInvalid, format!("created_at {} is in the future", req.created_at)));
+    }
+    if let Some(ctx) = &req.birth_context {
+        if ctx.len() > MAX_REASON_LEN {
+            return Err(ApiError::new(ErrorCode::ProtoFormat, format!("birth_context: at most {MAX_REASON_LEN} bytes")));
+        }
+    }
+    let self_mint = ev.signer == new_id;
+    if self_mint {
+        if !law.open_admission {
+            return Err(ApiError::new(ErrorCode::AuthzDenied, "admission is closed: an LCT holding a mint role must sign the mint"));
+        }
+        auth::verify(&ev, &binding.public_key, &node.metrics)?;
+    } else {
+        authenticate(node, &ev)?;
+    }
+
+    // Witnesses: the submitted attestations plus the node's own when it is a
+    // registered witness; recounted, never trusted.
+    let society = node.society.id.clone();
+    let event = binding.event_hash(&society);
+    let mut attestations = req.witnesses.clone();
+    let nonce = data_encoding::BASE64URL_NOPAD.encode(&crate::keystore::random_bytes::<16>().map_err(|e| ApiError::internal("rng", e))?);
+    let own = Attestation::sign(&node.key, node.id.clone(), WitnessClass::Existence, event, now, nonce)
+        .map_err(|e| ApiError::internal("attestation", e))?;
+    attestations.push(own);
+    let skew = law.witness_max_skew_seconds;
+    let tally = node
+        .reads
+        .with(|c| Ok(recount(&attestations, &new_id, &event, |w| witness_key(c, &society, w, now), now, skew)))
+        .map_err(store_err)?;
+    let valid = u32::try_from(tally.valid.len()).unwrap_or(u32::MAX);
+    if !law.birth_quorum.met(valid) {
+        let rejected: Vec<Value> = tally.rejected.iter().map(|(w, e)| json!({"witness": w, "reason": e.to_string()})).collect();
+        return Err(ApiError::new(
+            ErrorCode::WitnessQuorum,
+            format!("{valid} valid witness attestations, the law requires {}", law.birth_quorum.required()),
+        )
+        .details(json!({ "valid": valid, "required": law.birth_quorum.required(), "rejected": rejected })));
+    }
+    let counted: Vec<Attestation> = attestations
+        .into_iter()
+        .filter(|a| tally.valid.contains(&a.witness))
+        .fold(Vec::new(), |mut acc: Vec<Attestation>, a| {
+            if !acc.iter().any(|x| x.witness == a.witness) {
+                acc.push(a);
+            }
+            acc
+        });
+    let cert = BirthCertificateDraft {
+        lct_id: new_id.clone(),
+        issuing_society: society.clone(),
+        citizen_role: law.citizen_role.clone(),
+        birth_timestamp: now,
+        birth_context: req.birth_context.clone().unwrap_or_else(|| "minted by web4d".into()),
+        law_version: node.society.law.version().to_owned(),
+        law_hash: node.society.law.law_hash(),
+        rights: law.rights.clone(),
+        obligations: law.obligations.clone(),
+        birth_witnesses: counted,
+        issuer: node.id.clone(),
+    }
+    .sign(&node.key)
+    .map_err(|e| ApiError::internal("birth certificate", e))?;
+    let mut doc = LctDocument::new(binding);
+    doc.birth_certificate = Some(cert);
+    if let Some(p) = req.policy.clone() {
+        doc.policy = p;
+    }
+    let witnesses = tally.valid.clone();
+    let law_hash = node.society.law.law_hash();
+    let mint_roles = law.mint_roles.clone();
+    let job_node = Arc::clone(node);
+    let result = node
+        .writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            if !self_mint {
+                active_signer(ctx.conn, &ev.signer, ctx.now)?;
+                require_role(ctx.conn, &society, &ev.signer, &mint_roles, "mint LCTs")?;
+            }
+            for w in &witnesses {
+                if w != ctx.node_id() && witness_key(ctx.conn, &society, w, ctx.now).is_none() {
+                    return Err(ApiError::new(ErrorCode::WitnessRejected, format!("witness {w} is no longer active")));
+                }
+            }
+            if load_lct(ctx.conn, doc.lct_id.as_str()).map_err(store_err)?.is_some() {
+                return Err(ApiError::new(ErrorCode::BindingExists, format!("{} is already registered", doc.lct_id))
+                    .details(json!({ "lct_id": doc.lct_id })));
+            }
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            let id = doc.lct_id.clone();
+            let payload = Mint { evidence: ev, society_id: society.clone(), lct: doc };
+            ctx.append(kind::LCT_MINT, to_value(&payload)?, law_hash)?;
+            let row = load_lct(ctx.conn, id.as_str()).map_err(store_err)?.ok_or_else(|| ApiError::internal("mint", "row missing"))?;
+            to_value(&view(ctx.conn, row).map_err(store_err)?)
+        }))
+        .await;
+    job_node.metrics.birth_certificate_ledger_write.observe(started.elapsed().as_secs_f64());
+    result
+}
+
+/// `GET /v1/lct/{id}`.
+pub fn get(node: &Node, id: &str) -> Result<LctView, ApiError> {
+    let id = LctId::parse(id).map_err(|e| ApiError::new(ErrorCode::ProtoFormat, e.to_string()))?;
+    node.reads
+        .with(|c| match load_lct(c, id.as_str())? {
+            Some(row) => view(c, row).map(Some),
+            None => Ok(None),
+        })
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no LCT {id} on this node")))
+}
+
+/// `GET /v1/lct/{id}/verify`: recheck the binding, the birth certificate (issuer
+/// signature and a recount of the witnesses) and the lifecycle state; with
+/// `message` and `signature` (unpadded base64url), also a signature by the LCT.
+pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&str>) -> Result<VerifyReport, ApiError> {
+    let id = LctId::parse(id).map_err(|e| ApiError::new(ErrorCode::ProtoFormat, e.to_string()))?;
+    let sig_check = match (message, signature) {
+        (None, None) => None,
+        (Some(m), Some(s)) => {
+            let msg = data_encoding::BASE64URL_NOPAD
+                .decode(m.as_bytes())
+                .map_err(|_| ApiError::new(ErrorCode::ProtoFormat, "message: not unpadded base64url"))?;
+            let sig = Signature::parse(s).map_err(|e| ApiError::new(ErrorCode::CryptoVerify, format!("signature: {e}")))?;
+            Some((msg, sig))
+        }
+        _ => return Err(ApiError::new(ErrorCode::ProtoFormat, "give both message and signature, or neither")),
+    };
+    let now = node.now();
+    let society = node.society.clone();
+    node.reads
+        .with(|c| {
+            let Some(row) = load_lct(c, id.as_str())? else { return Ok(None) };
+            let mut problems = Vec::new();
+            let doc = &row.document;
+            let id_ok = doc.binding.lct_id() == id && doc.lct_id == id;
+            if !id_ok {
+                problems.push("lct_id is not derived from the bound public key".to_owned());
+            }
+            let proof_ok = doc.binding.verify(&id).is_ok();
+            if !proof_ok {
+                problems.push("binding proof does not verify".to_owned());
+            }
+            let birth = match &doc.birth_certificate {
+                None => None,
+                Some(cert) => {
+                    let issuer = load_lct(c, cert.issuer.as_str())?.map(|r| r.public_key);
+                    let rule = society.identity.birth_quorum;
+                    let lookup = |w: &LctId| load_lct(c, w.as_str()).ok().flatten().map(|r| r.public_key);
+                    let (issuer_ok, valid, ok) = match issuer {
+                        None => {
+                            problems.push(format!("birth certificate issuer {} is unknown", cert.issuer));
+                            (false, 0, false)
+                        }
+                        Some(pk) => match cert.verify(&doc.binding, &pk, lookup, rule, society.identity.witness_max_skew_seconds) {
+                            Ok(t) => (true, u32::try_from(t.valid.len()).unwrap_or(u32::MAX), true),
+                            Err(web4_core::birth::BirthError::Quorum { valid, .. }) => {
+                                problems.push("birth certificate witness quorum not met".into());
+                                (true, valid, false)
+                            }
+                            Err(e) => {
+                                problems.push(format!("birth certificate: {e}"));
+                                (false, 0, false)
+                            }
+                        },
+                    };
+                    Some(BirthCheck { issuer_signature: issuer_ok, witnesses_valid: valid, witnesses_required: rule.required(), ok })
+                }
+            };
+            if let Err(e) = may_sign(row.status, row.overlap_until, now) {
+                problems.push(e.to_string());
+            }
+            let signature = sig_check.as_ref().map(|(m, s)| row.public_key.verify(m, s).is_ok());
+            if signature == Some(false) {
+                problems.push("signature does not verify with this LCT's key".into());
+            }
+            Ok(Some(VerifyReport {
+                lct_id: id.clone(),
+                valid: problems.is_empty(),
+                status: row.status,
+                id_matches_key: id_ok,
+                binding_proof: proof_ok,
+                birth_certificate: birth,
+                signature,
+                problems,
+            }))
+        })
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no LCT {id} on this node")))
+}
+
+fn lifecycle_error(id: &LctId, e: LifecycleError) -> ApiError {
+    match e {
+        LifecycleError::Terminal => ApiError::new(ErrorCode::BindingRevoked, format!("{id} is revoked; revocation is terminal")),
+        LifecycleError::NotAllowed { from, event } => ApiError::new(
+            ErrorCode::ProtoSequence,
+            format!("cannot {} {id}: it is {}", format!("{event:?}").to_lowercase(), from.as_str()),
+        )
+        .details(json!({ "status": from, "event": event })),
+    }
+}
+
+fn target_row(conn: &Connection, id: &LctId) -> Result<LctRow, ApiError> {
+    load_lct(conn, id.as_str())
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no LCT {id} on this node")))
+}
+
+fn check_reason(reason: &str) -> Result<(), ApiError> {
+    if reason.trim().is_empty() || reason.len() > MAX_REASON_LEN {
+        return Err(ApiError::new(ErrorCode::ProtoFormat, format!("reason: 1 to {MAX_REASON_LEN} bytes")));
+    }
+    Ok(())
+}
+
+fn parse_target(id: &str) -> Result<LctId, ApiError> {
+    LctId::parse(id).map_err(|e| ApiError::new(ErrorCode::ProtoFormat, e.to_string()))
+}
+
+/// `POST /v1/lct/{id}/suspend` and `/reinstate`: by a holder of a status role.
+pub async fn change_status(
+    node: &Arc<Node>,
+    ev: SignedRequest,
+    target: &str,
+    event: LifecycleEvent,
+    req: StatusChangeRequest,
+) -> Result<Committed, ApiError> {
+    let target = parse_target(target)?;
+    check_reason(&req.reason)?;
+    authenticate(node, &ev)?;
+    let society = node.society.id.clone();
+    let roles = node.society.identity.status_roles.clone();
+    let law_hash = node.society.law.law_hash();
+    node.writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            active_signer(ctx.conn, &ev.signer, ctx.now)?;
+            require_role(ctx.conn, &society, &ev.signer, &roles, "change the status of LCTs")?;
+            let row = target_row(ctx.conn, &target)?;
+            next_status(row.status, event).map_err(|e| lifecycle_error(&target, e))?;
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            let k = if event == LifecycleEvent::Suspend { kind::LCT_SUSPEND } else { kind::LCT_REINSTATE };
+            let payload = StatusChange { evidence: ev, lct_id: target.clone(), reason: req.reason };
+            ctx.append(k, to_value(&payload)?, law_hash)?;
+            to_value(&view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?)
+        }))
+        .await
+}
+
+/// `POST /v1/lct/{id}/revoke`: by a holder of a status role, or by the LCT itself.
+pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, target: &str, req: RevokeRequest) -> Result<Committed, ApiError> {
+    let target = parse_target(target)?;
+    if let Some(n) = &req.note {
+        check_reason(n)?;
+    }
+    authenticate(node, &ev)?;
+    let society = node.society.id.clone();
+    let roles = node.society.identity.status_roles.clone();
+    let law_hash = node.society.law.law_hash();
+    node.writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            if ev.signer == target {
+                // Self-revocation (e.g. key compromise) is allowed from any non-terminal state.
+                let row = target_row(ctx.conn, &target)?;
+                if row.status == LctStatus::Revoked {
+                    return Err(signer_error(&target, SignerError::Revoked));
+                }
+            } else {
+                active_signer(ctx.conn, &ev.signer, ctx.now)?;
+                require_role(ctx.conn, &society, &ev.signer, &roles, "revoke LCTs")?;
+            }
+            let row = target_row(ctx.conn, &target)?;
+            next_status(row.status, LifecycleEvent::Revoke).map_err(|e| lifecycle_error(&target, e))?;
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            let payload = Revoke { evidence: ev, lct_id: target.clone(), reason: req.reason, note: req.note };
+            ctx.append(kind::LCT_REVOKE, to_value(&payload)?, law_hash)?;
+            to_value(&view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?)
+        }))
+        .await
+}
+
+/// `POST /v1/lct/{id}/transition`: the LCT rotates to a new key. Signed by the
+/// old LCT; the new key proves possession with its binding proof.
+pub async fn transition(node: &Arc<Node>, ev: SignedRequest, target: &str, req: TransitionRequest) -> Result<Committed, ApiError> {
+    let target = parse_target(target)?;
+    if ev.signer != target {
+        return Err(ApiError::new(ErrorCode::AuthzDenied, "a transition must be signed by the LCT that transitions"));
+    }
+    authenticate(node, &ev)?;
+    let old = node
+        .reads
+        .with(|c| load_lct(c, target.as_str()))
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no LCT {target} on this node")))?;
+    let binding = Binding {
+        entity_type: old.entity_type,
+        public_key: req.public_key,
+        created_at: req.created_at,
+        binding_proof: req.binding_proof,
+        hardware_anchor: None,
+    };
+    let new_id = binding.lct_id();
+    binding.verify(&new_id).map_err(binding_error)?;
+    let now = node.now();
+    let mut doc = LctDocument::new(binding);
+    doc.lineage.push(Lineage { parent: target.clone(), reason: "rotation".into(), at: now });
+    doc.policy = old.document.policy.clone();
+    let overlap_until = now.plus(node.society.identity.rotation_overlap_seconds);
+    let law_hash = node.society.law.law_hash();
+    node.writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            let row = active_signer(ctx.conn, &ev.signer, ctx.now)?;
+            next_status(row.status, LifecycleEvent::Supersede).map_err(|e| lifecycle_error(&target, e))?;
+            if load_lct(ctx.conn, new_id.as_str()).map_err(store_err)?.is_some() {
+                return Err(ApiError::new(ErrorCode::BindingExists, format!("{new_id} is already registered")));
+            }
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            let payload = Transition { evidence: ev, old: target.clone(), lct: doc, overlap_until };
+            ctx.append(kind::LCT_TRANSITION, to_value(&payload)?, law_hash)?;
+            let new_view = view(ctx.conn, target_row(ctx.conn, &new_id)?).map_err(store_err)?;
+            let old_view = view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?;
+            Ok(json!({ "lct": to_value(&new_view)?, "previous": to_value(&old_view)? }))
+        }))
+        .await
+}

@@ -1,0 +1,49 @@
+//! Services: load state, decide with web4-core, record through the writer.
+
+pub mod identity;
+
+use crate::metrics::Metrics;
+use crate::store::writer::Writer;
+use crate::store::ReadPool;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use web4_core::law::{IdentityLaw, LawDataset};
+use web4_core::{LctId, SecretKey, Timestamp};
+
+/// The society this node serves and the law in force.
+#[derive(Debug, Clone)]
+pub struct Society {
+    pub id: LctId,
+    pub name: String,
+    pub law: LawDataset,
+    pub identity: IdentityLaw,
+}
+
+/// Everything a request handler needs.
+pub struct Node {
+    pub id: LctId,
+    pub key: SecretKey,
+    pub society: Society,
+    pub reads: ReadPool,
+    pub writer: Writer,
+    pub metrics: Arc<Metrics>,
+    pub ready: AtomicBool,
+    pub max_skew: i64,
+    pub clock: fn() -> Timestamp,
+}
+
+impl Node {
+    /// The node clock.
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+}
+
+/// Wall clock, seconds.
+pub fn system_clock() -> Timestamp {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+}

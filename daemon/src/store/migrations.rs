@@ -1,0 +1,99 @@
+//! Numbered schema migrations, applied in order inside one transaction each.
+
+use super::StoreError;
+use rusqlite::Connection;
+
+/// `(version, sql)`; append only, never edit a released step.
+pub const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE ledger (
+    id      INTEGER PRIMARY KEY,          -- apply order
+    hash    TEXT NOT NULL UNIQUE,         -- sha256 of the record (ledger_ref)
+    author  TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    kind    TEXT NOT NULL,
+    record  TEXT NOT NULL,                -- the record as JSON
+    UNIQUE (author, seq)
+);
+CREATE TABLE chain_heads (
+    author  TEXT PRIMARY KEY,
+    seq     INTEGER NOT NULL,
+    hash    TEXT NOT NULL
+);
+CREATE TABLE node (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL
+);
+CREATE TABLE nonces (
+    signer  TEXT NOT NULL,
+    nonce   TEXT NOT NULL,
+    ts      INTEGER NOT NULL,
+    PRIMARY KEY (signer, nonce)
+) WITHOUT ROWID;
+CREATE INDEX nonces_ts ON nonces (ts);
+
+-- Projections: rebuilt from the ledger by `web4d ledger verify`.
+CREATE TABLE societies (
+    society_id   TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    law          TEXT NOT NULL,
+    law_hash     TEXT NOT NULL,
+    law_version  TEXT NOT NULL,
+    genesis_ref  TEXT NOT NULL
+);
+CREATE TABLE lcts (
+    lct_id        TEXT PRIMARY KEY,
+    society_id    TEXT NOT NULL,
+    public_key    TEXT NOT NULL,
+    entity_type   TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    document      TEXT NOT NULL,
+    status_reason TEXT,
+    revocation    TEXT,
+    superseded_by TEXT,
+    overlap_until INTEGER,
+    ledger_ref    TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX lcts_status ON lcts (status, entity_type);
+CREATE TABLE roles (
+    society_id  TEXT NOT NULL,
+    lct_id      TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    PRIMARY KEY (society_id, lct_id, role)
+) WITHOUT ROWID;
+"#,
+)];
+
+/// The newest schema version this build knows.
+pub fn latest() -> i64 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
+
+/// Apply pending migrations; refuse a database from a newer build.
+pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")?;
+    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    if current > latest() {
+        return Err(StoreError::TooNew { found: current, known: latest() });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))",
+            [version],
+        )?;
+        tx.commit()?;
+    }
+    Ok(latest())
+}
+
+/// The projection tables, compared by `web4d ledger verify`.
+pub const PROJECTION_TABLES: &[(&str, &str)] = &[
+    ("societies", "society_id"),
+    ("lcts", "lct_id"),
+    ("roles", "society_id, lct_id, role"),
+];

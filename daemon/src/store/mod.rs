@@ -1,0 +1,75 @@
+//! SQLite store: WAL mode, numbered migrations, one writer thread with group
+//! commit ([`writer`]) and a small pool of read connections.
+
+pub mod migrations;
+pub mod writer;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// A store failure (always reported to clients as an internal or ledger error).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {error}")]
+    Open { path: String, error: rusqlite::Error },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database schema version {found} is newer than this web4d understands ({known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Open a connection with the node's pragmas.
+pub fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|error| StoreError::Open { path: path.display().to_string(), error })?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    if !read_only {
+        // WAL + FULL: an acknowledged commit survives power loss.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Read connections, checked out one at a time.
+pub struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    max_idle: usize,
+}
+
+impl ReadPool {
+    /// A pool over the database at `path`.
+    pub fn new(path: PathBuf, max_idle: usize) -> Self {
+        ReadPool { path, idle: Mutex::new(Vec::new()), max_idle }
+    }
+
+    /// Run `f` with a read connection.
+    pub fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let conn = match self.idle.lock().map(|mut v| v.pop()) {
+            Ok(Some(c)) => c,
+            _ => open_connection(&self.path, true)?,
+        };
+        let out = f(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < self.max_idle {
+                idle.push(conn);
+            }
+        }
+        out
+    }
+}
+
+/// Read a `node` table value.
+pub fn node_value(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn.query_row("SELECT value FROM node WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}

@@ -1,0 +1,282 @@
+//! The single writer: one thread owns the write connection, takes jobs from a
+//! queue and commits them in groups (one fsync for many records).
+//!
+//! A job decides against current state inside the transaction and appends at
+//! most a few records. Each job runs under a savepoint, so a refused job leaves
+//! nothing behind while the rest of its group commits. Replies are sent only
+//! after the group's commit returned: an acknowledged write is durable.
+
+use crate::error::ApiError;
+use crate::ledger::{apply, Effect};
+use crate::store::StoreError;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use web4_core::ledger::{Record, RecordDraft};
+use web4_core::{ErrorCode, Hash, LctId, SecretKey, Timestamp};
+
+/// The node's record-signing identity.
+pub struct NodeSigner {
+    pub id: LctId,
+    pub key: SecretKey,
+}
+
+/// Head of the node's own chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: Hash,
+}
+
+/// Read the head of `author`'s chain.
+pub fn load_head(conn: &Connection, author: &LctId) -> Result<Head, StoreError> {
+    let row: Option<(i64, String)> = conn
+        .query_row("SELECT seq, hash FROM chain_heads WHERE author = ?1", [author.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match row {
+        None => Ok(Head { seq: 0, hash: Hash::ZERO }),
+        Some((seq, h)) => Ok(Head {
+            seq: u64::try_from(seq).map_err(|_| StoreError::Corrupt("negative seq".into()))?,
+            hash: Hash::parse(&h).map_err(|_| StoreError::Corrupt("chain head hash".into()))?,
+        }),
+    }
+}
+
+/// Sign the next record of the node's chain, append it and apply it.
+pub fn append_record(
+    conn: &Connection,
+    node: &NodeSigner,
+    head: &mut Head,
+    kind: &str,
+    payload: Value,
+    law_hash: Hash,
+    now: Timestamp,
+) -> Result<(Record, Hash, Vec<Effect>), StoreError> {
+    let record = RecordDraft {
+        author: node.id.clone(),
+        seq: head.seq + 1,
+        prev_hash: head.hash,
+        kind: kind.to_owned(),
+        payload,
+        law_hash,
+        timestamp: now,
+    }
+    .sign(&node.key)
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let hash = record.hash().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let text = serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.prepare_cached("INSERT INTO ledger (hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![hash.to_string(), record.author.as_str(), i64::try_from(record.seq).unwrap_or(i64::MAX), record.kind, text])?;
+    let effects = apply(conn, &record, &hash)?;
+    *head = Head { seq: record.seq, hash };
+    Ok((record, hash, effects))
+}
+
+/// Persist the node's chain head.
+pub fn save_head(conn: &Connection, author: &LctId, head: Head) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT INTO chain_heads (author, seq, hash) VALUES (?1, ?2, ?3) ON CONFLICT(author) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")?
+        .execute(params![author.as_str(), i64::try_from(head.seq).unwrap_or(i64::MAX), head.hash.to_string()])?;
+    Ok(())
+}
+
+/// What a job sees: the open transaction and the node's chain.
+pub struct WriteCtx<'a> {
+    /// The write transaction (read your own writes here).
+    pub conn: &'a Connection,
+    node: &'a NodeSigner,
+    head: &'a mut Head,
+    /// Commit-time clock for records.
+    pub now: Timestamp,
+    effects: Vec<Effect>,
+    last_ref: Option<Hash>,
+}
+
+impl WriteCtx<'_> {
+    /// The node's LCT id (author of the records it writes).
+    pub fn node_id(&self) -> &LctId {
+        &self.node.id
+    }
+
+    /// Append a record on the node's chain and apply it.
+    pub fn append(&mut self, kind: &str, payload: Value, law_hash: Hash) -> Result<Hash, ApiError> {
+        let (_, hash, effects) = append_record(self.conn, self.node, self.head, kind, payload, law_hash, self.now)
+            .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("could not record: {e}")))?;
+        self.effects.extend(effects);
+        self.last_ref = Some(hash);
+        Ok(hash)
+    }
+
+    /// Spend a request nonce; a second use by the same signer is a replay.
+    pub fn use_nonce(&mut self, signer: &LctId, nonce: &str, ts: Timestamp) -> Result<(), ApiError> {
+        let n = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO nonces (signer, nonce, ts) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![signer.as_str(), nonce, ts.secs()]))
+            .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("nonce store: {e}")))?;
+        if n == 0 {
+            return Err(ApiError::new(ErrorCode::ProtoReplay, format!("nonce {nonce:?} was already used by {signer}")));
+        }
+        Ok(())
+    }
+}
+
+/// A unit of work run on the writer thread.
+pub type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> Result<Value, ApiError> + Send>;
+
+/// A committed job's result.
+#[derive(Debug)]
+pub struct Committed {
+    pub data: Value,
+    pub ledger_ref: Option<Hash>,
+}
+
+/// Called after every group commit with the effects of the group.
+pub type CommitHook = Box<dyn Fn(&[Effect], usize, Duration) + Send>;
+
+type Reply = oneshot::Sender<Result<Committed, ApiError>>;
+
+/// Handle to the writer thread.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<(Job, Reply)>,
+}
+
+/// Writer settings.
+pub struct WriterConfig {
+    pub max_group: usize,
+    pub nonce_retention_secs: i64,
+    pub clock: fn() -> Timestamp,
+}
+
+impl Writer {
+    /// Start the writer thread on `conn`; it ends when every handle is dropped.
+    pub fn start(
+        mut conn: Connection,
+        node: NodeSigner,
+        cfg: WriterConfig,
+        hook: CommitHook,
+    ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
+        let mut head = load_head(&conn, &node.id)?;
+        let (tx, mut rx) = mpsc::channel::<(Job, Reply)>(cfg.max_group * 4);
+        let handle = std::thread::Builder::new()
+            .name("web4-writer".into())
+            .spawn(move || {
+                let mut last_prune = Instant::now() - Duration::from_secs(3600);
+                while let Some(first) = rx.blocking_recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < cfg.max_group {
+                        match rx.try_recv() {
+                            Ok(j) => batch.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    let started = Instant::now();
+                    let now = (cfg.clock)();
+                    let prune = last_prune.elapsed() > Duration::from_secs(60);
+                    let outcome = run_group(&mut conn, &node, &mut head, batch, now, prune.then_some(now.secs() - cfg.nonce_retention_secs));
+                    if prune {
+                        last_prune = Instant::now();
+                    }
+                    let (replies, effects) = match outcome {
+                        Ok(v) => v,
+                        Err((replies, e)) => {
+                            tracing::error!(event = "group_commit_failed", error = %e);
+                            // Nothing of the group is durable: fail every job and
+                            // reload the head from disk.
+                            head = load_head(&conn, &node.id).unwrap_or(head);
+                            let failed = replies
+                                .into_iter()
+                                .map(|(r, res)| {
+                                    let err = match res {
+                                        Ok(_) => ApiError::new(ErrorCode::LedgerWrite, "the change could not be committed; nothing was written"),
+                                        Err(e) => e,
+                                    };
+                                    (r, Err(err))
+                                })
+                                .collect();
+                            (failed, Vec::new())
+                        }
+                    };
+                    let n = replies.len();
+                    for (reply, res) in replies {
+                        let _ = reply.send(res);
+                    }
+                    hook(&effects, n, started.elapsed());
+                }
+                tracing::info!(event = "writer_stopped");
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
+        Ok((Writer { tx }, handle))
+    }
+
+    /// Run `job` on the writer and wait for its durable result.
+    pub async fn submit(&self, job: Job) -> Result<Committed, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send((job, reply))
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the node is shutting down"))?;
+        rx.await.map_err(|_| ApiError::new(ErrorCode::LedgerWrite, "the writer stopped before committing"))?
+    }
+}
+
+type Replies = Vec<(Reply, Result<Committed, ApiError>)>;
+
+fn run_group(
+    conn: &mut Connection,
+    node: &NodeSigner,
+    head: &mut Head,
+    batch: Vec<(Job, Reply)>,
+    now: Timestamp,
+    prune_before: Option<i64>,
+) -> Result<(Replies, Vec<Effect>), (Replies, StoreError)> {
+    let mut replies: Replies = Vec::with_capacity(batch.len());
+    let mut effects = Vec::new();
+    let tx = match conn.transaction() {
+        Ok(t) => t,
+        Err(e) => {
+            let replies = batch.into_iter().map(|(_, r)| (r, Err(ApiError::new(ErrorCode::LedgerWrite, "store unavailable")))).collect();
+            return Err((replies, e.into()));
+        }
+    };
+    let start_head = *head;
+    for (job, reply) in batch {
+        let saved = *head;
+        if let Err(e) = tx.execute_batch("SAVEPOINT job") {
+            replies.push((reply, Err(ApiError::new(ErrorCode::LedgerWrite, format!("store: {e}")))));
+            continue;
+        }
+        let mut ctx = WriteCtx { conn: &tx, node, head, now, effects: Vec::new(), last_ref: None };
+        let result = job(&mut ctx);
+        let (job_effects, last_ref) = (ctx.effects, ctx.last_ref);
+        match result {
+            Ok(data) => {
+                let _ = tx.execute_batch("RELEASE job");
+                effects.extend(job_effects);
+                replies.push((reply, Ok(Committed { data, ledger_ref: last_ref })));
+            }
+            Err(e) => {
+                let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
+                *head = saved;
+                replies.push((reply, Err(e)));
+            }
+        }
+    }
+    let finish = || -> Result<(), StoreError> {
+        if *head != start_head {
+            save_head(&tx, &node.id, *head)?;
+        }
+        if let Some(before) = prune_before {
+            tx.execute("DELETE FROM nonces WHERE ts < ?1", [before])?;
+        }
+        Ok(())
+    };
+    if let Err(e) = finish() {
+        return Err((replies, e));
+    }
+    match tx.commit() {
+        Ok(()) => Ok((replies, effects)),
+        Err(e) => Err((replies, e.into())),
+    }
+}
