@@ -134,4 +134,54 @@ mod tests {
         assert!(check_skew(Timestamp(1000), Timestamp(1300), 300).is_ok());
         assert!(check_skew(Timestamp(1000), Timestamp(1301), 300).is_err());
     }
+
+    /// The worked example of docs/api.md ("Worked example"): alice's key (RFC 8032
+    /// TEST 1 seed) self-mints its own LCT. Ed25519 is deterministic, so every
+    /// value below is fixed; a client in another language must reproduce them.
+    #[test]
+    fn worked_example_is_pinned() {
+        use crate::api::MintRequest;
+        use crate::crypto::decode_hex;
+        use crate::lct::{Binding, EntityType};
+
+        let seed: [u8; 32] = decode_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+            .and_then(|v| v.try_into().ok())
+            .unwrap();
+        let sk = SecretKey::from_seed(&seed);
+        let created_at = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let binding = Binding::create(&sk, EntityType::Ai, created_at);
+        let id = binding.lct_id();
+        let req = MintRequest {
+            entity_type: binding.entity_type,
+            public_key: binding.public_key,
+            created_at: binding.created_at,
+            binding_proof: binding.binding_proof,
+            lct_id: None,
+            birth_context: None,
+            witnesses: vec![],
+            policy: None,
+            hardware_anchor: None,
+        };
+        let body = serde_json::to_string(&req).unwrap();
+        let nonce = "0123456789abcdef0123";
+        let ts = Timestamp::parse("2026-01-01T00:00:05Z").unwrap();
+        let r = SignedRequest::sign(&sk, id.clone(), "POST", "/v1/lct/mint", body.clone(), nonce.into(), ts);
+
+        assert_eq!(sk.public_key().to_string(), "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+        assert_eq!(id.as_str(), "lct:web4:mb32:beh7ddx5bksrgcytl7bkai36se4nxx3klnk7elksyq57pi74xeg4q");
+        assert_eq!(
+            body,
+            r#"{"entity_type":"ai","public_key":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","created_at":"2026-01-01T00:00:00Z","binding_proof":"R6ob86Psa3YJwATJhmV3Ux-qpELkF12TrOPWd_xuLERMAs1IqTe9ZySxS7SaWl4x06SgN_YhBy74iXIxwtxEBQ"}"#
+        );
+        assert_eq!(sha256(body.as_bytes()).hex(), "18a9105674d6e5799f56c862c52eec68867c8db1b8c512114a3d6a4bdb7a17b2");
+        assert_eq!(
+            r.canonical(),
+            "WEB4-REQUEST-V1\nPOST\n/v1/lct/mint\n18a9105674d6e5799f56c862c52eec68867c8db1b8c512114a3d6a4bdb7a17b2\n0123456789abcdef0123\n2026-01-01T00:00:05Z\nlct:web4:mb32:beh7ddx5bksrgcytl7bkai36se4nxx3klnk7elksyq57pi74xeg4q"
+        );
+        assert_eq!(
+            r.signature.to_string(),
+            "wXsqaodKO2s4_cHvbqUKnG6Kk3aS_Fqw1R-OiGIr9u8JkaljfJQkxOwwqsGyjdXGr7oP3ySHAvY-lIP-LaByBw"
+        );
+        assert!(r.verify(&sk.public_key()).is_ok());
+    }
 }

@@ -204,6 +204,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     let result = node
         .writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             if !self_mint {
                 active_signer(ctx.conn, &ev.signer, ctx.now)?;
                 require_role(ctx.conn, &society, &ev.signer, &mint_roles, "mint LCTs")?;
@@ -217,7 +218,6 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
                 return Err(ApiError::new(ErrorCode::BindingExists, format!("{} is already registered", doc.lct_id))
                     .details(json!({ "lct_id": doc.lct_id })));
             }
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             let id = doc.lct_id.clone();
             let payload = Mint { evidence: ev, society_id: society.clone(), lct: doc };
             ctx.append(kind::LCT_MINT, to_value(&payload)?, law_hash)?;
@@ -364,11 +364,11 @@ pub async fn change_status(
     let law_hash = node.society.law.law_hash();
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             active_signer(ctx.conn, &ev.signer, ctx.now)?;
             require_role(ctx.conn, &society, &ev.signer, &roles, "change the status of LCTs")?;
             let row = target_row(ctx.conn, &target)?;
             next_status(row.status, event).map_err(|e| lifecycle_error(&target, e))?;
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             let k = if event == LifecycleEvent::Suspend { kind::LCT_SUSPEND } else { kind::LCT_REINSTATE };
             let payload = StatusChange { evidence: ev, lct_id: target.clone(), reason: req.reason };
             ctx.append(k, to_value(&payload)?, law_hash)?;
@@ -389,6 +389,7 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, target: &str, req: Revo
     let law_hash = node.society.law.law_hash();
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             if ev.signer == target {
                 // Self-revocation (e.g. key compromise) is allowed from any non-terminal state.
                 let row = target_row(ctx.conn, &target)?;
@@ -401,7 +402,6 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, target: &str, req: Revo
             }
             let row = target_row(ctx.conn, &target)?;
             next_status(row.status, LifecycleEvent::Revoke).map_err(|e| lifecycle_error(&target, e))?;
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             let payload = Revoke { evidence: ev, lct_id: target.clone(), reason: req.reason, note: req.note };
             ctx.append(kind::LCT_REVOKE, to_value(&payload)?, law_hash)?;
             to_value(&view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?)
@@ -439,12 +439,12 @@ pub async fn transition(node: &Arc<Node>, ev: SignedRequest, target: &str, req: 
     let law_hash = node.society.law.law_hash();
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             let row = active_signer(ctx.conn, &ev.signer, ctx.now)?;
             next_status(row.status, LifecycleEvent::Supersede).map_err(|e| lifecycle_error(&target, e))?;
             if load_lct(ctx.conn, new_id.as_str()).map_err(store_err)?.is_some() {
                 return Err(ApiError::new(ErrorCode::BindingExists, format!("{new_id} is already registered")));
             }
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             let payload = Transition { evidence: ev, old: target.clone(), lct: doc, overlap_until };
             ctx.append(kind::LCT_TRANSITION, to_value(&payload)?, law_hash)?;
             let new_view = view(ctx.conn, target_row(ctx.conn, &new_id)?).map_err(store_err)?;

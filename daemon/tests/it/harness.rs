@@ -1,0 +1,252 @@
+//! Start and drive a real web4d.
+
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use web4_core::lct::{Binding, EntityType};
+use web4_core::signing::canonical_request;
+use web4_core::{LctId, SecretKey, Timestamp};
+
+pub const WEB4D: &str = env!("CARGO_BIN_EXE_web4d");
+
+pub fn now() -> Timestamp {
+    Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn random_key() -> SecretKey {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).unwrap();
+    SecretKey::from_seed(&seed)
+}
+
+pub fn random_nonce() -> String {
+    let mut b = [0u8; 18];
+    getrandom::fill(&mut b).unwrap();
+    data_encoding::BASE64URL_NOPAD.encode(&b)
+}
+
+pub fn id_of(k: &SecretKey) -> LctId {
+    LctId::from_public_key(&k.public_key())
+}
+
+/// A mint body for `k` (self-admission).
+pub fn mint_body(k: &SecretKey, et: EntityType) -> Value {
+    let b = Binding::create(k, et, now());
+    json!({
+        "entity_type": et,
+        "public_key": b.public_key,
+        "created_at": b.created_at,
+        "binding_proof": b.binding_proof,
+    })
+}
+
+/// How to sign (defaults: honest).
+#[derive(Default, Clone)]
+pub struct Sign {
+    pub nonce: Option<String>,
+    pub ts: Option<Timestamp>,
+    pub bearer: Option<String>,
+    pub signature: Option<String>,
+    pub content_type: Option<&'static str>,
+    pub accept: Option<&'static str>,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().or_else(|| self.body["code"].as_str()).unwrap_or("")
+    }
+}
+
+pub struct TestNode {
+    pub child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub admin: SecretKey,
+    pub http: reqwest::Client,
+}
+
+fn data_dir(dir: &Path) -> PathBuf {
+    dir.join("data")
+}
+
+impl TestNode {
+    pub async fn start() -> TestNode {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(extra_env: &[(&str, &str)]) -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        std::fs::write(dir.path().join("web4d.toml"), "").unwrap();
+        let out = Command::new(WEB4D)
+            .arg("init")
+            .env("DATA_DIR", data_dir(dir.path()))
+            .env("PORT", port.to_string())
+            .env("WEB4_CONFIG", dir.path().join("web4d.toml"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        let admin = web4_daemon::keystore::read_key(&data_dir(dir.path()).join("keys/admin.key")).unwrap();
+        let mut n = TestNode {
+            child: None,
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            admin,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        };
+        n.spawn(extra_env).await;
+        n
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        data_dir(self.dir.path())
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("web4d.log")
+    }
+
+    pub async fn spawn(&mut self, extra_env: &[(&str, &str)]) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let mut cmd = Command::new(WEB4D);
+        cmd.env("DATA_DIR", self.data_dir())
+            .env("PORT", self.port.to_string())
+            .env("WEB4_CONFIG", self.dir.path().join("web4d.toml"))
+            .env("LOG_LEVEL", "info")
+            .env_remove("JOURNAL_STREAM")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log));
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/ready", self.base)).send().await {
+                if r.status().as_u16() == 200 {
+                    return;
+                }
+            }
+            if let Some(Some(status)) = self.child.as_mut().map(|c| c.try_wait().unwrap()) {
+                panic!("web4d exited early with {status}: {}", std::fs::read_to_string(self.log_path()).unwrap_or_default());
+            }
+            assert!(Instant::now() < deadline, "web4d not ready in 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn sigterm(&mut self) -> ExitStatus {
+        let mut c = self.child.take().unwrap();
+        let st = Command::new("kill").args(["-TERM", &c.id().to_string()]).status().unwrap();
+        assert!(st.success());
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "web4d did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.get_with(path, None).await
+    }
+
+    pub async fn get_with(&self, path: &str, accept: Option<&str>) -> Resp {
+        let mut rb = self.http.get(format!("{}{path}", self.base));
+        if let Some(a) = accept {
+            rb = rb.header("accept", a);
+        }
+        let r = rb.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Resp { status, body, headers }
+    }
+
+    /// POST `body` signed by `key` (with the overrides in `s`).
+    pub async fn post_raw(&self, key: &SecretKey, path: &str, body: Vec<u8>, s: &Sign) -> Resp {
+        let signer = s.bearer.clone().unwrap_or_else(|| id_of(key).to_string());
+        let nonce = s.nonce.clone().unwrap_or_else(random_nonce);
+        let ts = s.ts.unwrap_or_else(now);
+        let signer_id = LctId::parse(&signer).unwrap_or_else(|_| id_of(key));
+        let canon = canonical_request("POST", path, &body, &nonce, ts, &signer_id);
+        let sig = s.signature.clone().unwrap_or_else(|| key.sign(canon.as_bytes()).to_string());
+        let mut rb = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", s.content_type.unwrap_or("application/json"))
+            .header("authorization", format!("Bearer {signer}"))
+            .header("x-signature", sig)
+            .header("x-nonce", nonce)
+            .header("x-timestamp", ts.to_string())
+            .body(body);
+        if let Some(a) = s.accept {
+            rb = rb.header("accept", a);
+        }
+        let r = rb.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Resp { status, body, headers }
+    }
+
+    pub async fn post(&self, key: &SecretKey, path: &str, body: &Value) -> Resp {
+        self.post_raw(key, path, serde_json::to_vec(body).unwrap(), &Sign::default()).await
+    }
+
+    pub async fn mint(&self, k: &SecretKey, et: EntityType) -> Resp {
+        self.post(k, "/v1/lct/mint", &mint_body(k, et)).await
+    }
+
+    /// `web4d ledger verify --json` on this node's data dir.
+    pub fn ledger_verify(&self) -> Value {
+        let out = Command::new(WEB4D)
+            .args(["ledger", "verify", "--json"])
+            .env("DATA_DIR", self.data_dir())
+            .env("WEB4_CONFIG", self.dir.path().join("web4d.toml"))
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("ledger verify printed: {} {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(out.status.success(), v["chain_errors"].as_array().unwrap().is_empty() && v["projection_differences"].as_array().unwrap().is_empty());
+        v
+    }
+
+    pub fn ledger_records(&self) -> u64 {
+        self.ledger_verify()["records"].as_u64().unwrap()
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! mint → get → verify → suspend → reinstate → transition → revoke, over HTTP.
+
+use crate::harness::*;
+use serde_json::json;
+use web4_core::lct::EntityType;
+
+#[tokio::test]
+async fn lct_lifecycle_end_to_end() {
+    let node = TestNode::start().await;
+    let alice = random_key();
+    let alice_id = id_of(&alice).to_string();
+
+    // Mint (self-admission under the dev law).
+    let r = node.mint(&alice, EntityType::Human).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["success"], true);
+    assert_eq!(r.body["data"]["lct"]["lct_id"], alice_id);
+    assert_eq!(r.body["data"]["status"], "active");
+    let ledger_ref = r.body["metadata"]["ledger_ref"].as_str().unwrap().to_owned();
+    assert!(ledger_ref.starts_with("sha256:"));
+    assert!(r.body["metadata"]["law_hash"].as_str().unwrap().starts_with("sha256:"));
+    assert!(r.body["metadata"]["request_id"].as_str().unwrap().len() >= 32);
+    let cert = &r.body["data"]["lct"]["birth_certificate"];
+    assert_eq!(cert["citizen_role"], "citizen");
+    assert_eq!(cert["birth_witnesses"].as_array().unwrap().len(), 1, "the node witnessed the birth");
+    assert_eq!(r.body["data"]["roles"], json!(["citizen"]));
+
+    // Get.
+    let g = node.get(&format!("/v1/lct/{alice_id}")).await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.body["data"]["lct"], r.body["data"]["lct"]);
+    assert_eq!(g.body["data"]["ledger_ref"], ledger_ref.as_str());
+
+    // Verify: binding, certificate, witness recount, status.
+    let v = node.get(&format!("/v1/lct/{alice_id}/verify")).await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(v.body["data"]["valid"], true, "{}", v.body);
+    assert_eq!(v.body["data"]["birth_certificate"]["witnesses_valid"], 1);
+    // Verify a signature made by the LCT.
+    let msg = b"hello web4";
+    let sig = alice.sign(msg);
+    let m = data_encoding::BASE64URL_NOPAD.encode(msg);
+    let v = node.get(&format!("/v1/lct/{alice_id}/verify?message={m}&signature={sig}")).await;
+    assert_eq!(v.body["data"]["signature"], true);
+    let bad = random_key().sign(msg);
+    let v = node.get(&format!("/v1/lct/{alice_id}/verify?message={m}&signature={bad}")).await;
+    assert_eq!(v.body["data"]["signature"], false);
+    assert_eq!(v.body["data"]["valid"], false);
+
+    // Suspend (by the admin, who holds the authority role).
+    let s = node.post(&node.admin, &format!("/v1/lct/{alice_id}/suspend"), &json!({"reason": "investigation"})).await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    assert_eq!(s.body["data"]["status"], "suspended");
+    // A citizen may not suspend others.
+    let bob = random_key();
+    assert_eq!(node.mint(&bob, EntityType::Ai).await.status, 201);
+    let r = node.post(&bob, &format!("/v1/lct/{alice_id}/reinstate"), &json!({"reason": "x"})).await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"));
+    // The suspended LCT's signed requests are refused.
+    let carol = random_key();
+    let r = node.post(&alice, "/v1/lct/mint", &mint_body(&carol, EntityType::Ai)).await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "{}", r.body);
+    let r = node.post(&alice, &format!("/v1/lct/{alice_id}/transition"), &json!({})).await;
+    assert_eq!(r.status, 400, "malformed transition is refused first");
+    // Suspending twice is out of sequence.
+    let r = node.post(&node.admin, &format!("/v1/lct/{alice_id}/suspend"), &json!({"reason": "again"})).await;
+    assert_eq!((r.status, r.code()), (400, "W4_ERR_PROTO_SEQUENCE"));
+
+    // Reinstate.
+    let r = node.post(&node.admin, &format!("/v1/lct/{alice_id}/reinstate"), &json!({"reason": "cleared"})).await;
+    assert_eq!(r.body["data"]["status"], "active", "{}", r.body);
+
+    // Transition to a new key: new LCT with lineage, old one superseded.
+    let alice2 = random_key();
+    let b = web4_core::lct::Binding::create(&alice2, EntityType::Human, now());
+    let t = node
+        .post(&alice, &format!("/v1/lct/{alice_id}/transition"), &json!({"public_key": b.public_key, "created_at": b.created_at, "binding_proof": b.binding_proof}))
+        .await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    let new_id = id_of(&alice2).to_string();
+    assert_eq!(t.body["data"]["lct"]["lct"]["lct_id"], new_id);
+    assert_eq!(t.body["data"]["lct"]["lct"]["lineage"][0]["parent"], alice_id);
+    assert_eq!(t.body["data"]["lct"]["lct"]["lineage"][0]["reason"], "rotation");
+    assert_eq!(t.body["data"]["previous"]["status"], "superseded");
+    assert_eq!(t.body["data"]["previous"]["superseded_by"], new_id);
+    let g = node.get(&format!("/v1/lct/{alice_id}")).await;
+    assert_eq!(g.body["data"]["status"], "superseded");
+    assert_eq!(node.get(&format!("/v1/lct/{new_id}/verify")).await.body["data"]["valid"], true);
+    // A superseded LCT cannot transition again.
+    let b3 = web4_core::lct::Binding::create(&random_key(), EntityType::Human, now());
+    let r = node
+        .post(&alice, &format!("/v1/lct/{alice_id}/transition"), &json!({"public_key": b3.public_key, "created_at": b3.created_at, "binding_proof": b3.binding_proof}))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "W4_ERR_PROTO_SEQUENCE"), "{}", r.body);
+
+    // Revoke the new LCT (self-revocation for key compromise): terminal, 410 on use.
+    let r = node.post(&alice2, &format!("/v1/lct/{new_id}/revoke"), &json!({"reason": "compromise", "note": "laptop stolen"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["status"], "revoked");
+    assert_eq!(r.body["data"]["revocation"]["reason"], "compromise");
+    let r = node.post(&alice2, "/v1/lct/mint", &mint_body(&random_key(), EntityType::Ai)).await;
+    assert_eq!((r.status, r.code()), (410, "W4_ERR_BINDING_REVOKED"), "{}", r.body);
+    let r = node.post(&node.admin, &format!("/v1/lct/{new_id}/reinstate"), &json!({"reason": "no"})).await;
+    assert_eq!((r.status, r.code()), (410, "W4_ERR_BINDING_REVOKED"));
+    let v = node.get(&format!("/v1/lct/{new_id}/verify")).await;
+    assert_eq!(v.body["data"]["valid"], false);
+
+    // Minting an existing binding again.
+    let r = node.mint(&bob, EntityType::Ai).await;
+    assert_eq!((r.status, r.code()), (409, "W4_ERR_BINDING_EXISTS"));
+
+    // Every change is on the ledger and the projections rebuild identically.
+    let v = node.ledger_verify();
+    assert_eq!(v["records"], 7, "{v}");
+}
+
+#[tokio::test]
+async fn sponsored_mint_requires_a_mint_role() {
+    let node = TestNode::start().await;
+    let subject = random_key();
+    // The admin (authority role) mints for someone else.
+    let r = node.post(&node.admin, "/v1/lct/mint", &mint_body(&subject, EntityType::Device)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"]["lct"]["lct_id"], id_of(&subject).to_string());
+    // A plain citizen may not.
+    let citizen = random_key();
+    assert_eq!(node.mint(&citizen, EntityType::Human).await.status, 201);
+    let r = node.post(&citizen, "/v1/lct/mint", &mint_body(&random_key(), EntityType::Device)).await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "{}", r.body);
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real `web4d` binary on a free loopback port with a
+//! temporary data dir, driven over HTTP with signed requests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod bad_input;
+mod crash;
+mod identity;
+mod ops;
