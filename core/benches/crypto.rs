@@ -1,10 +1,10 @@
 //! Core signing and verification costs.
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use web4_core::ledger::{kind, RecordDraft};
 use web4_core::lct::{Binding, EntityType};
+use web4_core::ledger::{RecordDraft, kind};
 use web4_core::signing::SignedRequest;
-use web4_core::{sha256, Hash, LctId, SecretKey, Timestamp};
+use web4_core::{Hash, LctId, SecretKey, Timestamp, sha256};
 
 fn benches(c: &mut Criterion) {
     let sk = SecretKey::from_seed(&[7; 32]);
@@ -19,9 +19,27 @@ fn benches(c: &mut Criterion) {
     let binding = Binding::create(&sk, EntityType::Ai, Timestamp(1));
     c.bench_function("binding_verify", |b| b.iter(|| binding.verify(black_box(&id))));
     let body = r#"{"entity_type":"ai","public_key":"x","created_at":"2026-01-01T00:00:00Z"}"#.to_string();
-    let req = SignedRequest::sign(&sk, id.clone(), "POST", "/v1/lct/mint", body.clone(), "abcdefghijklmnop".into(), Timestamp(1));
+    let req = SignedRequest::sign(
+        &sk,
+        id.clone(),
+        "POST",
+        "/v1/lct/mint",
+        body.clone(),
+        "abcdefghijklmnop".into(),
+        Timestamp(1),
+    );
     c.bench_function("request_sign", |b| {
-        b.iter(|| SignedRequest::sign(&sk, id.clone(), "POST", "/v1/lct/mint", body.clone(), "abcdefghijklmnop".into(), Timestamp(1)))
+        b.iter(|| {
+            SignedRequest::sign(
+                &sk,
+                id.clone(),
+                "POST",
+                "/v1/lct/mint",
+                body.clone(),
+                "abcdefghijklmnop".into(),
+                Timestamp(1),
+            )
+        })
     });
     c.bench_function("request_verify", |b| b.iter(|| req.verify(black_box(&pk))));
     let payload = serde_json::json!({"lct": {"id": id.to_string(), "binding": binding}, "evidence": req});
@@ -34,9 +52,7 @@ fn benches(c: &mut Criterion) {
         law_hash: sha256(b"law"),
         timestamp: Timestamp(1),
     };
-    c.bench_function("record_sign_and_hash", |b| {
-        b.iter(|| draft.clone().sign(&sk).and_then(|r| r.hash()))
-    });
+    c.bench_function("record_sign_and_hash", |b| b.iter(|| draft.clone().sign(&sk).and_then(|r| r.hash())));
 }
 
 criterion_group!(core, benches);

@@ -1,11 +1,11 @@
 //! Birth certificates: the society's signed record that an LCT was born in it,
 //! co-signed by witnesses whose quorum is recounted on every verification.
 
-use crate::crypto::{canonical_json, Hash, PublicKey, SecretKey, Signature};
+use crate::crypto::{Hash, PublicKey, SecretKey, Signature, canonical_json};
 use crate::id::LctId;
 use crate::lct::Binding;
 use crate::time::Timestamp;
-use crate::witness::{recount, Attestation, QuorumRule, Tally};
+use crate::witness::{Attestation, QuorumRule, Tally, recount};
 use serde::{Deserialize, Serialize};
 
 /// A birth certificate as embedded in the LCT document.
@@ -145,8 +145,9 @@ mod tests {
         let binding = Binding::create(&subject, EntityType::Human, now);
         let w = SecretKey::from_seed(&[3; 32]);
         let wid = LctId::from_public_key(&w.public_key());
-        let att = Attestation::sign(&w, wid.clone(), WitnessClass::Existence, binding.event_hash(&society), now, "n".into())
-            .unwrap_or_else(|_| unreachable!());
+        let att =
+            Attestation::sign(&w, wid.clone(), WitnessClass::Existence, binding.event_hash(&society), now, "n".into())
+                .unwrap_or_else(|_| unreachable!());
         let draft = BirthCertificateDraft {
             lct_id: binding.lct_id(),
             issuing_society: society,

@@ -34,9 +34,7 @@ pub enum CryptoError {
 /// Any NaN or ±Infinity, however deeply nested, is an error (RFC 8785 §3.2.2.3);
 /// serde_jcs alone catches only a top-level one and writes nested ones as `null`.
 pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CanonError> {
-    value
-        .serialize(crate::finite::Checker)
-        .map_err(|e| CanonError(e.to_string()))?;
+    value.serialize(crate::finite::Checker).map_err(|e| CanonError(e.to_string()))?;
     serde_jcs::to_vec(value).map_err(|e| CanonError(e.to_string()))
 }
 
@@ -93,13 +91,9 @@ impl<'de> Deserialize<'de> for Hash {
 }
 
 fn decode_fixed<const N: usize>(s: &str, what: &'static str) -> Result<[u8; N], CryptoError> {
-    let bytes = BASE64URL_NOPAD
-        .decode(s.as_bytes())
-        .map_err(|_| CryptoError::Encoding { what })?;
+    let bytes = BASE64URL_NOPAD.decode(s.as_bytes()).map_err(|_| CryptoError::Encoding { what })?;
     let got = bytes.len();
-    bytes
-        .try_into()
-        .map_err(|_| CryptoError::Length { what, expected: N, got })
+    bytes.try_into().map_err(|_| CryptoError::Length { what, expected: N, got })
 }
 
 /// An Ed25519 public key (32 bytes, unpadded base64url on the wire).
@@ -113,9 +107,7 @@ impl PublicKey {
     }
     /// From the 32 raw bytes.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, CryptoError> {
-        VerifyingKey::from_bytes(bytes)
-            .map(PublicKey)
-            .map_err(|_| CryptoError::BadPublicKey)
+        VerifyingKey::from_bytes(bytes).map(PublicKey).map_err(|_| CryptoError::BadPublicKey)
     }
     /// The 32 raw bytes.
     pub fn to_bytes(&self) -> [u8; 32] {
@@ -124,9 +116,7 @@ impl PublicKey {
     /// Strict Ed25519 verification (rejects small-order keys and malleable signatures).
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), CryptoError> {
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-        self.0
-            .verify_strict(msg, &sig)
-            .map_err(|_| CryptoError::BadSignature)
+        self.0.verify_strict(msg, &sig).map_err(|_| CryptoError::BadSignature)
     }
 }
 

@@ -174,9 +174,7 @@ impl ErrorCode {
             Self::AuthzRate => 429,
             Self::CryptoSuite | Self::CryptoDecrypt | Self::CryptoKey => 400,
             Self::CryptoVerify => 401,
-            Self::ProtoVersion | Self::ProtoSequence | Self::ProtoDowngrade | Self::ProtoFormat => {
-                400
-            }
+            Self::ProtoVersion | Self::ProtoSequence | Self::ProtoDowngrade | Self::ProtoFormat => 400,
             Self::ProtoReplay => 409,
             Self::LedgerWrite => 503,
             Self::LawConflict => 409,
@@ -199,11 +197,9 @@ impl ErrorCode {
             }
             Self::AuthzDenied | Self::AuthzExpired | Self::AuthzScope | Self::AuthzRate => Category::Authz,
             Self::CryptoSuite | Self::CryptoDecrypt | Self::CryptoKey | Self::CryptoVerify => Category::Crypto,
-            Self::ProtoVersion
-            | Self::ProtoSequence
-            | Self::ProtoDowngrade
-            | Self::ProtoFormat
-            | Self::ProtoReplay => Category::Proto,
+            Self::ProtoVersion | Self::ProtoSequence | Self::ProtoDowngrade | Self::ProtoFormat | Self::ProtoReplay => {
+                Category::Proto
+            }
             Self::LedgerWrite => Category::Ledger,
             Self::LawConflict => Category::Law,
             Self::InsufficientAtp => Category::Atp,
@@ -248,10 +244,16 @@ impl ErrorCode {
     /// What a person can do about it (used by the CLI).
     pub fn hint(self) -> &'static str {
         match self {
-            Self::BindingExists => "an LCT for this public key is already registered; fetch it instead of minting again",
-            Self::BindingInvalid => "the submitted document is inconsistent (for example lct_id does not match the public key); rebuild it from the key",
+            Self::BindingExists => {
+                "an LCT for this public key is already registered; fetch it instead of minting again"
+            }
+            Self::BindingInvalid => {
+                "the submitted document is inconsistent (for example lct_id does not match the public key); rebuild it from the key"
+            }
             Self::BindingRevoked => "this LCT is revoked for good; transition to or mint a new LCT",
-            Self::BindingProofFail => "the binding proof does not verify with the public key; re-sign it with the LCT's own key",
+            Self::BindingProofFail => {
+                "the binding proof does not verify with the public key; re-sign it with the LCT's own key"
+            }
             Self::WitnessUnavail => "not enough witnesses are reachable right now; retry later",
             Self::WitnessRejected => "a witness refused to attest; check the witness's status and the event",
             Self::WitnessInvalid => "a witness attestation is malformed, stale or badly signed",
@@ -263,7 +265,9 @@ impl ErrorCode {
             Self::CryptoSuite => "only Ed25519 is supported",
             Self::CryptoDecrypt => "decryption failed",
             Self::CryptoKey => "the key is malformed; keys are 32-byte Ed25519 public keys in unpadded base64url",
-            Self::CryptoVerify => "the request signature does not verify; sign the canonical request string described in docs/api.md",
+            Self::CryptoVerify => {
+                "the request signature does not verify; sign the canonical request string described in docs/api.md"
+            }
             Self::ProtoVersion => "unsupported protocol version",
             Self::ProtoSequence => "out-of-order record",
             Self::ProtoDowngrade => "the request is bound to another law hash than the one in force",
@@ -273,7 +277,9 @@ impl ErrorCode {
             Self::LawConflict => "the action conflicts with the society's law",
             Self::InsufficientAtp => "the ATP budget is exhausted",
             Self::NotFound => "no such object on this node",
-            Self::Timeout => "the node did not finish in time; the change may not have been applied, check before retrying",
+            Self::Timeout => {
+                "the node did not finish in time; the change may not have been applied, check before retrying"
+            }
             Self::Unavailable => "the node is starting or shutting down; retry shortly",
             Self::Internal => "an unexpected failure inside the node; see its logs with the request_id",
         }

@@ -36,11 +36,7 @@ impl ser::Error for Error {
 pub(crate) struct Checker;
 
 fn check_float(x: f64) -> Result<(), Error> {
-    if x.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::non_finite())
-    }
+    if x.is_finite() { Ok(()) } else { Err(Error::non_finite()) }
 }
 
 impl ser::Serializer for Checker {
@@ -118,11 +114,7 @@ impl ser::Serializer for Checker {
     fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), Error> {
         Ok(())
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<(), Error> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -144,13 +136,7 @@ impl ser::Serializer for Checker {
     fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Checker, Error> {
         Ok(self)
     }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Checker, Error> {
+    fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Checker, Error> {
         Ok(self)
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Checker, Error> {
@@ -159,13 +145,7 @@ impl ser::Serializer for Checker {
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Checker, Error> {
         Ok(self)
     }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Checker, Error> {
+    fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Checker, Error> {
         Ok(self)
     }
 }
@@ -231,11 +211,7 @@ impl ser::SerializeMap for Checker {
 impl ser::SerializeStruct for Checker {
     type Ok = ();
     type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Result<(), Error> {
         value.serialize(Checker)
     }
     fn end(self) -> Result<(), Error> {
@@ -246,11 +222,7 @@ impl ser::SerializeStruct for Checker {
 impl ser::SerializeStructVariant for Checker {
     type Ok = ();
     type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Result<(), Error> {
         value.serialize(Checker)
     }
     fn end(self) -> Result<(), Error> {
@@ -272,15 +244,9 @@ mod tests {
 
     #[test]
     fn nan_in_vec_inside_struct_is_rejected() {
-        let v = Outer {
-            name: "a",
-            samples: vec![1.0, f64::NAN],
-        };
+        let v = Outer { name: "a", samples: vec![1.0, f64::NAN] };
         let err = v.serialize(Checker).err().map(|e| e.to_string());
-        assert_eq!(
-            err.as_deref(),
-            Some("non-finite number (NaN or Infinity) cannot be canonicalised")
-        );
+        assert_eq!(err.as_deref(), Some("non-finite number (NaN or Infinity) cannot be canonicalised"));
     }
 
     #[test]
@@ -293,10 +259,7 @@ mod tests {
 
     #[test]
     fn finite_values_pass() {
-        let v = Outer {
-            name: "a",
-            samples: vec![0.0, -0.0, 4.5, f64::MAX, f64::MIN_POSITIVE],
-        };
+        let v = Outer { name: "a", samples: vec![0.0, -0.0, 4.5, f64::MAX, f64::MIN_POSITIVE] };
         assert!(v.serialize(Checker).is_ok());
         let m = BTreeMap::from([("a", vec![(1_u8, -2.5_f32)]), ("b", vec![])]);
         assert!(m.serialize(Checker).is_ok());

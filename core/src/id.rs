@@ -4,7 +4,7 @@
 //! `lct:web4:mb32:b` + base32 (RFC 4648, lowercase, unpadded) of sha256(pubkey).
 //! Role and society ids may be any string matching `^lct:web4:[A-Za-z0-9_:-]+$`.
 
-use crate::crypto::{sha256, PublicKey};
+use crate::crypto::{PublicKey, sha256};
 use data_encoding::BASE32_NOPAD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;

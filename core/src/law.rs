@@ -3,7 +3,7 @@
 //! `law_hash = "sha256:" + hex(sha256(JCS(dataset as JSON)))`. The full law
 //! oracle (norm evaluation, validation with locations) builds on this module.
 
-use crate::crypto::{canonical_json, sha256, Hash};
+use crate::crypto::{Hash, canonical_json, sha256};
 use crate::witness::QuorumRule;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -126,7 +126,10 @@ impl IdentityLaw {
             mint_roles: strings(get("mint_roles"), &["authority"]),
             status_roles: strings(get("status_roles"), &["authority"]),
             rotation_overlap_seconds: get("rotation_overlap_seconds").and_then(Value::as_i64).unwrap_or(86_400).max(0),
-            witness_max_skew_seconds: get("witness_max_skew_seconds").and_then(Value::as_i64).unwrap_or(300).clamp(1, 3600),
+            witness_max_skew_seconds: get("witness_max_skew_seconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(300)
+                .clamp(1, 3600),
             citizen_role: get("citizen_role").and_then(Value::as_str).unwrap_or("citizen").to_owned(),
             rights: strings(get("rights"), &[]),
             obligations: strings(get("obligations"), &[]),
@@ -155,7 +158,8 @@ mod tests {
         assert!(!i.open_admission);
         let l = LawDataset::try_from(json!({"version": "1", "norms": [],
             "procedures": [{"id": "W1", "requires_witnesses": 1, "applies_to": ["lct.mint"]}],
-            "identity": {"admission": "open", "rotation_overlap_seconds": 60}})).unwrap();
+            "identity": {"admission": "open", "rotation_overlap_seconds": 60}}))
+        .unwrap();
         let i = l.identity();
         assert_eq!(i.birth_quorum, QuorumRule::Threshold { n: 1 });
         assert!(i.open_admission);

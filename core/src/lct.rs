@@ -1,7 +1,7 @@
 //! LCT documents, binding proofs and the lifecycle state machine.
 
 use crate::birth::BirthCertificate;
-use crate::crypto::{canonical_json, sha256, Hash, PublicKey, SecretKey, Signature};
+use crate::crypto::{Hash, PublicKey, SecretKey, Signature, canonical_json, sha256};
 use crate::id::LctId;
 use crate::tensor::{T3, V3};
 use crate::time::Timestamp;
@@ -272,9 +272,7 @@ impl LctStatus {
     }
     /// Parse the wire name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Active, Self::Suspended, Self::Revoked, Self::Superseded]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+        [Self::Active, Self::Suspended, Self::Revoked, Self::Superseded].into_iter().find(|t| t.as_str() == s)
     }
 }
 

@@ -6,7 +6,7 @@
 //! chain: `seq` starts at 1 and increases by one, `prev_hash` is the previous
 //! record's hash ([`Hash::ZERO`] for seq 1).
 
-use crate::crypto::{canonical_json, sha256, CanonError, Hash, PublicKey, SecretKey, Signature};
+use crate::crypto::{CanonError, Hash, PublicKey, SecretKey, Signature, canonical_json, sha256};
 use crate::id::LctId;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -130,8 +130,7 @@ impl Record {
             timestamp: self.timestamp,
         })
         .map_err(|_| ChainError::Canonical { seq: self.seq })?;
-        pk.verify(&bytes, &self.signature)
-            .map_err(|_| ChainError::BadSignature { seq: self.seq })
+        pk.verify(&bytes, &self.signature).map_err(|_| ChainError::BadSignature { seq: self.seq })
     }
 }
 

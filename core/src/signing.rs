@@ -11,7 +11,7 @@
 //! ```
 //! (no trailing newline). docs/api.md is the normative description.
 
-use crate::crypto::{sha256, PublicKey, SecretKey, Signature};
+use crate::crypto::{PublicKey, SecretKey, Signature, sha256};
 use crate::id::LctId;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -80,10 +80,26 @@ pub struct SignedRequest {
 
 impl SignedRequest {
     /// Sign a request as `signer` with `sk`.
-    pub fn sign(sk: &SecretKey, signer: LctId, method: &str, path: &str, body: String, nonce: String, timestamp: Timestamp) -> Self {
+    pub fn sign(
+        sk: &SecretKey,
+        signer: LctId,
+        method: &str,
+        path: &str,
+        body: String,
+        nonce: String,
+        timestamp: Timestamp,
+    ) -> Self {
         let canon = canonical_request(method, path, body.as_bytes(), &nonce, timestamp, &signer);
         let signature = sk.sign(canon.as_bytes());
-        SignedRequest { method: method.to_ascii_uppercase(), path: path.into(), body, nonce, timestamp, signer, signature }
+        SignedRequest {
+            method: method.to_ascii_uppercase(),
+            path: path.into(),
+            body,
+            nonce,
+            timestamp,
+            signer,
+            signature,
+        }
     }
 
     /// The canonical string this request's signature covers.
@@ -93,8 +109,7 @@ impl SignedRequest {
 
     /// Verify the signature with the signer's key.
     pub fn verify(&self, pk: &PublicKey) -> Result<(), SigningError> {
-        pk.verify(self.canonical().as_bytes(), &self.signature)
-            .map_err(|_| SigningError::BadSignature)
+        pk.verify(self.canonical().as_bytes(), &self.signature).map_err(|_| SigningError::BadSignature)
     }
 }
 
@@ -116,7 +131,8 @@ mod tests {
     fn sign_verify_and_tamper() {
         let sk = SecretKey::from_seed(&[7; 32]);
         let id = LctId::from_public_key(&sk.public_key());
-        let r = SignedRequest::sign(&sk, id, "POST", "/v1/lct/mint", "{}".into(), "abcdefghijklmnop".into(), Timestamp(5));
+        let r =
+            SignedRequest::sign(&sk, id, "POST", "/v1/lct/mint", "{}".into(), "abcdefghijklmnop".into(), Timestamp(5));
         assert!(r.verify(&sk.public_key()).is_ok());
         let mut t = r.clone();
         t.body = "{ }".into();

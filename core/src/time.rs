@@ -52,7 +52,14 @@ impl Timestamp {
     pub fn parse(s: &str) -> Result<Self, TimestampError> {
         let err = || TimestampError(s.chars().take(64).collect());
         let b = s.as_bytes();
-        if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        if b.len() != 20
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b'T'
+            || b[13] != b':'
+            || b[16] != b':'
+            || b[19] != b'Z'
+        {
             return Err(err());
         }
         let num = |r: std::ops::Range<usize>| -> Result<i64, TimestampError> {
@@ -115,8 +122,18 @@ mod tests {
     fn known_instants() {
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00Z");
         assert_eq!(Timestamp::parse("2025-11-09T12:00:00Z"), Ok(Timestamp(1_762_689_600)));
-        assert_eq!(Timestamp::parse("2024-02-29T23:59:59Z").map(|t| t.to_string()).as_deref(), Ok("2024-02-29T23:59:59Z"));
-        for bad in ["2023-02-29T00:00:00Z", "2025-11-09 12:00:00Z", "2025-11-09T12:00:00+01:00", "2025-13-01T00:00:00Z", "2025-11-09T12:00:00.5Z", "+025-11-09T12:00:00Z"] {
+        assert_eq!(
+            Timestamp::parse("2024-02-29T23:59:59Z").map(|t| t.to_string()).as_deref(),
+            Ok("2024-02-29T23:59:59Z")
+        );
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2025-11-09 12:00:00Z",
+            "2025-11-09T12:00:00+01:00",
+            "2025-13-01T00:00:00Z",
+            "2025-11-09T12:00:00.5Z",
+            "+025-11-09T12:00:00Z",
+        ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
     }

@@ -5,7 +5,7 @@
 //! `claims.event` names the event attested (a `sha256:` hash). A quorum is always
 //! recounted from the signatures, never taken from a claimed count.
 
-use crate::crypto::{canonical_json, Hash, PublicKey, SecretKey, Signature};
+use crate::crypto::{Hash, PublicKey, SecretKey, Signature, canonical_json};
 use crate::id::LctId;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -221,10 +221,7 @@ mod tests {
         let (w2, w2id) = key(3);
         let (w3, w3id) = key(4);
         let lookup = |id: &LctId| {
-            [&w1, &w2, &subject_sk]
-                .into_iter()
-                .map(|k| k.public_key())
-                .find(|pk| &LctId::from_public_key(pk) == id)
+            [&w1, &w2, &subject_sk].into_iter().map(|k| k.public_key()).find(|pk| &LctId::from_public_key(pk) == id)
         };
         let atts = vec![
             Attestation::sign(&w1, w1id.clone(), WitnessClass::Existence, event, now, "n1".into()),

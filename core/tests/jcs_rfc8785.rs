@@ -35,9 +35,7 @@ fn canon(value: &Value) -> String {
 
 /// Decode whitespace-separated hex octets, as the RFC prints them.
 fn hex_octets(text: &str) -> Vec<u8> {
-    text.split_whitespace()
-        .map(|h| u8::from_str_radix(h, 16).expect("two hex digits"))
-        .collect()
+    text.split_whitespace().map(|h| u8::from_str_radix(h, 16).expect("two hex digits")).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -147,15 +145,9 @@ fn rfc8785_s3_2_3_sorting_order() {
     let out = canon(&parse(RFC_3_2_3_SORTING_INPUT));
     let positions: Vec<usize> = RFC_3_2_3_SORTED_VALUES
         .iter()
-        .map(|v| {
-            out.find(&format!("\"{v}\""))
-                .unwrap_or_else(|| panic!("value {v:?} missing from {out}"))
-        })
+        .map(|v| out.find(&format!("\"{v}\"")).unwrap_or_else(|| panic!("value {v:?} missing from {out}")))
         .collect();
-    assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
-        "values not in RFC 8785 §3.2.3 order: {out}"
-    );
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "values not in RFC 8785 §3.2.3 order: {out}");
 }
 
 /// RFC 8785 §3.2.3 sorting data, whole output. The RFC prints only the order;
@@ -225,22 +217,14 @@ fn rfc8785_appendix_b_finite_numbers() {
         assert!(value.is_number(), "{bits:016x} should be a JSON number");
         let bare = canon(&value);
         if bare != expected {
-            failures.push(format!(
-                "{bits:016x} ({comment}): got {bare}, RFC says {expected}"
-            ));
+            failures.push(format!("{bits:016x} ({comment}): got {bare}, RFC says {expected}"));
         }
         let in_array = canon(&Value::Array(vec![value]));
         if in_array != format!("[{expected}]") {
-            failures.push(format!(
-                "{bits:016x} in array: got {in_array}, RFC says [{expected}]"
-            ));
+            failures.push(format!("{bits:016x} in array: got {in_array}, RFC says [{expected}]"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "RFC 8785 Appendix B mismatches:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "RFC 8785 Appendix B mismatches:\n{}", failures.join("\n"));
 }
 
 /// A struct with a plain `f64` field, to reach `canonical_json` with values
@@ -274,18 +258,11 @@ fn appendix_b_non_finite() -> [f64; 3] {
 #[test]
 fn rfc8785_appendix_b_nan_and_infinity_bare_are_rejected() {
     for x in appendix_b_non_finite() {
-        assert!(
-            serde_json::Number::from_f64(x).is_none(),
-            "{x} is not a JSON number"
-        );
+        assert!(serde_json::Number::from_f64(x).is_none(), "{x} is not a JSON number");
         assert_eq!(Value::from(x), Value::Null, "{x} has no Value as a number");
 
         let result = canonical_json(&x);
-        assert!(
-            result.is_err(),
-            "bare {x} must be refused, got {:?}",
-            result.map(String::from_utf8)
-        );
+        assert!(result.is_err(), "bare {x} must be refused, got {:?}", result.map(String::from_utf8));
     }
 }
 
@@ -329,8 +306,7 @@ fn rfc8785_appendix_b_nan_and_infinity_in_struct_are_rejected() {
 #[test]
 fn rfc8785_s3_2_3_nested_objects_sorted_recursively_without_whitespace() {
     let input = "{\n  \"1\": {\"f\": {\"f\": \"hi\",\"F\": 5} ,\"\\n\": 56.0},\n  \"10\": { },\n  \"\": \"empty\",\n  \"a\": { },\n  \"111\": [ { } ],\n  \"A\": { }\n}";
-    let expected =
-        r#"{"":"empty","1":{"\n":56,"f":{"F":5,"f":"hi"}},"10":{},"111":[{}],"A":{},"a":{}}"#;
+    let expected = r#"{"":"empty","1":{"\n":56,"f":{"F":5,"f":"hi"}},"10":{},"111":[{}],"A":{},"a":{}}"#;
     assert_eq!(canon(&parse(input)), expected);
 }
 
@@ -343,10 +319,7 @@ fn rfc8785_appendix_e_sample() {
     "big": "055",
     "val": 3.5
   }"#;
-    assert_eq!(
-        canon(&parse(input)),
-        r#"{"big":"055","time":"2019-01-28T07:45:10Z","val":3.5}"#
-    );
+    assert_eq!(canon(&parse(input)), r#"{"big":"055","time":"2019-01-28T07:45:10Z","val":3.5}"#);
 }
 
 /// RFC 8785 Appendix C: "Using canonicalization, the properties above would be

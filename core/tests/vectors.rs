@@ -10,6 +10,8 @@
 //! API yet), and the vectors' placeholder ids and proofs ("lct:web4:mb32_hashed_value",
 //! "cose:signature_placeholder"), which cannot be reproduced by definition.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use serde_json::Value;
 use std::path::PathBuf;
 use web4_core::api::Problem;
@@ -45,7 +47,9 @@ fn test_keypairs_derive_their_public_keys_and_lct_ids() {
     }
     assert_eq!(checked, 3);
     // Pinned ids for the fixed keys, so an accidental change of the derivation is caught.
-    let alice = SecretKey::from_seed(&decode_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap().try_into().unwrap());
+    let alice = SecretKey::from_seed(
+        &decode_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap().try_into().unwrap(),
+    );
     let derived = LctId::from_public_key(&alice.public_key());
     let recomputed = format!(
         "lct:web4:mb32:b{}",
@@ -66,7 +70,8 @@ fn error_taxonomy_round_trips_as_problem_details() {
     assert_eq!(vectors.len(), 5);
     for case in vectors {
         let pj = &case["problem_json"];
-        let code = ErrorCode::parse(pj["code"].as_str().unwrap()).unwrap_or_else(|| panic!("unknown code {}", pj["code"]));
+        let code =
+            ErrorCode::parse(pj["code"].as_str().unwrap()).unwrap_or_else(|| panic!("unknown code {}", pj["code"]));
         assert_eq!(u64::from(code.http_status()), pj["status"].as_u64().unwrap(), "{code}");
         let want_cat: Category = serde_json::from_value(case["expected_category"].clone()).unwrap();
         assert_eq!(code.category(), want_cat, "{code}");
@@ -89,10 +94,18 @@ fn lct_jsonld_vectors_subjects_and_tensor_composites() {
         assert!(doc["subject"].as_str().unwrap().starts_with("did:web4:key:"));
         assert!(LctId::parse(doc["lct_id"].as_str().unwrap()).is_ok(), "{}", case["id"]);
         let t = &doc["t3_tensor"];
-        let t3 = T3 { talent: t["talent"].as_f64().unwrap(), training: t["training"].as_f64().unwrap(), temperament: t["temperament"].as_f64().unwrap() };
+        let t3 = T3 {
+            talent: t["talent"].as_f64().unwrap(),
+            training: t["training"].as_f64().unwrap(),
+            temperament: t["temperament"].as_f64().unwrap(),
+        };
         assert!((t3.composite() - t["composite_score"].as_f64().unwrap()).abs() <= tol, "{} T3", case["id"]);
         let w = &doc["v3_tensor"];
-        let v3 = V3 { valuation: w["valuation"].as_f64().unwrap(), veracity: w["veracity"].as_f64().unwrap(), validity: w["validity"].as_f64().unwrap() };
+        let v3 = V3 {
+            valuation: w["valuation"].as_f64().unwrap(),
+            veracity: w["veracity"].as_f64().unwrap(),
+            validity: w["validity"].as_f64().unwrap(),
+        };
         assert!((v3.composite() - w["composite_score"].as_f64().unwrap()).abs() <= tol, "{} V3", case["id"]);
     }
 }

@@ -135,11 +135,7 @@ impl Config {
     pub fn load(flags: &Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let explicit = flags.config.clone().or_else(|| env("WEB4_CONFIG").map(PathBuf::from));
         let path = explicit.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
-        let mut cfg = if path.exists() || explicit.is_some() {
-            Self::from_file(&path)?
-        } else {
-            Config::default()
-        };
+        let mut cfg = if path.exists() || explicit.is_some() { Self::from_file(&path)? } else { Config::default() };
         cfg.apply_env(env)?;
         cfg.apply_flags(flags)?;
         cfg.validate()?;
@@ -154,13 +150,21 @@ impl Config {
 
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn num<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError> {
-            v.trim().parse().map_err(|_| ConfigError::Env { var, value: v.into(), message: "not a valid number".into() })
+            v.trim().parse().map_err(|_| ConfigError::Env {
+                var,
+                value: v.into(),
+                message: "not a valid number".into(),
+            })
         }
         if let Some(v) = env("PORT") {
             self.port = num("PORT", &v)?;
         }
         if let Some(v) = env("BIND") {
-            self.bind = v.trim().parse().map_err(|_| ConfigError::Env { var: "BIND", value: v.clone(), message: "not an IP address".into() })?;
+            self.bind = v.trim().parse().map_err(|_| ConfigError::Env {
+                var: "BIND",
+                value: v.clone(),
+                message: "not an IP address".into(),
+            })?;
         }
         if let Some(v) = env("DATA_DIR") {
             self.data_dir = PathBuf::from(v);
@@ -169,7 +173,11 @@ impl Config {
             self.log_level = v;
         }
         if let Some(v) = env("HSM_TYPE") {
-            self.hsm_type = parse_hsm(v.trim()).ok_or(ConfigError::Env { var: "HSM_TYPE", value: v.clone(), message: "expected software or tpm2".into() })?;
+            self.hsm_type = parse_hsm(v.trim()).ok_or(ConfigError::Env {
+                var: "HSM_TYPE",
+                value: v.clone(),
+                message: "expected software or tpm2".into(),
+            })?;
         }
         if let Some(v) = env("WORKERS") {
             self.workers = num("WORKERS", &v)?;
@@ -191,7 +199,10 @@ impl Config {
             self.log_level = l.clone();
         }
         if let Some(h) = &f.hsm_type {
-            self.hsm_type = parse_hsm(h).ok_or(ConfigError::Invalid { setting: "--hsm-type", message: format!("{h:?}: expected software or tpm2") })?;
+            self.hsm_type = parse_hsm(h).ok_or(ConfigError::Invalid {
+                setting: "--hsm-type",
+                message: format!("{h:?}: expected software or tpm2"),
+            })?;
         }
         if let Some(w) = f.workers {
             self.workers = w;
@@ -276,12 +287,16 @@ mod tests {
         assert!(e.contains("prot"), "{e}");
         let e = Config::load(&Flags::default(), &env_of(&[("WEB4_CONFIG", "/nonexistent/x.toml")])).unwrap_err();
         assert!(matches!(e, ConfigError::Read { .. }));
-        let e = Config::load(&Flags { config: Some(dir.path().join("none.toml")), ..Flags::default() }, &env_of(&[("PORT", "http")]));
+        let e = Config::load(
+            &Flags { config: Some(dir.path().join("none.toml")), ..Flags::default() },
+            &env_of(&[("PORT", "http")]),
+        );
         assert!(e.is_err());
         let dir2 = tempfile::tempdir().unwrap();
         let f2 = dir2.path().join("ok.toml");
         std::fs::write(&f2, "").unwrap();
-        let e = Config::load(&Flags { config: Some(f2), ..Flags::default() }, &env_of(&[("HSM_TYPE", "yubikey")])).unwrap_err();
+        let e = Config::load(&Flags { config: Some(f2), ..Flags::default() }, &env_of(&[("HSM_TYPE", "yubikey")]))
+            .unwrap_err();
         assert!(e.to_string().contains("HSM_TYPE"), "{e}");
     }
 }

@@ -67,7 +67,8 @@ pub fn read_key(path: &Path) -> Result<SecretKey, KeyError> {
         return Err(KeyError::Permissions { path: path.display().to_string(), mode });
     }
     let text = std::fs::read_to_string(path).map_err(io(path))?;
-    let bytes = web4_core::crypto::decode_hex(text.trim()).ok_or(KeyError::Format { path: path.display().to_string() })?;
+    let bytes =
+        web4_core::crypto::decode_hex(text.trim()).ok_or(KeyError::Format { path: path.display().to_string() })?;
     let seed: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Format { path: path.display().to_string() })?;
     Ok(SecretKey::from_seed(&seed))
 }

@@ -4,12 +4,12 @@
 //! writer in the transaction that appends the record, and by `replay` when the
 //! projections are rebuilt; both must produce identical state.
 
-use crate::store::migrations::{migrate, PROJECTION_TABLES};
 use crate::store::StoreError;
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::migrations::{PROJECTION_TABLES, migrate};
+use rusqlite::{Connection, OptionalExtension, params};
 use web4_core::api::RevocationInfo;
 use web4_core::lct::{EntityType, LctDocument, LctStatus};
-use web4_core::ledger::{kind, ChainVerifier, Record};
+use web4_core::ledger::{ChainVerifier, Record, kind};
 use web4_core::payload::{Genesis, Mint, Revoke, StatusChange, Transition};
 use web4_core::{Hash, LctId, PublicKey, Timestamp};
 
@@ -96,7 +96,13 @@ pub fn roles_of(conn: &Connection, society: &str, lct: &str) -> Result<Vec<Strin
     Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
 
-fn insert_lct(conn: &Connection, society: &LctId, doc: &LctDocument, at: Timestamp, lref: &Hash) -> Result<(), StoreError> {
+fn insert_lct(
+    conn: &Connection,
+    society: &LctId,
+    doc: &LctDocument,
+    at: Timestamp,
+    lref: &Hash,
+) -> Result<(), StoreError> {
     let document = serde_json::to_string(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     conn.prepare_cached(
         "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, document, ledger_ref, created_at, updated_at)
@@ -123,8 +129,10 @@ fn set_status(
     lref: &Hash,
 ) -> Result<Effect, StoreError> {
     let row = load_lct(conn, id.as_str())?.ok_or_else(|| corrupt("status change of an unknown LCT"))?;
-    conn.prepare_cached("UPDATE lcts SET status = ?2, status_reason = ?3, ledger_ref = ?4, updated_at = ?5 WHERE lct_id = ?1")?
-        .execute(params![id.as_str(), to.as_str(), reason, lref.to_string(), at.secs()])?;
+    conn.prepare_cached(
+        "UPDATE lcts SET status = ?2, status_reason = ?3, ledger_ref = ?4, updated_at = ?5 WHERE lct_id = ?1",
+    )?
+    .execute(params![id.as_str(), to.as_str(), reason, lref.to_string(), at.secs()])?;
     Ok(Effect::Status { entity_type: row.entity_type, from: row.status, to })
 }
 
@@ -265,7 +273,9 @@ pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
             Ok(h) if h.to_string() == stored_hash => {
                 apply(&tx, &r, &h)?;
             }
-            Ok(h) => out.chain_errors.push(format!("{} seq {}: stored hash {stored_hash} but record hashes to {h}", r.author, r.seq)),
+            Ok(h) => out
+                .chain_errors
+                .push(format!("{} seq {}: stored hash {stored_hash} but record hashes to {h}", r.author, r.seq)),
             Err(e) => out.chain_errors.push(format!("{}: {e}", r.author)),
         }
     }
@@ -288,8 +298,10 @@ pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
         };
         let (a, b) = (dump(live)?, dump(&scratch)?);
         if a != b {
-            let only_live = a.iter().filter(|x| !b.contains(x)).count();
-            let only_rebuilt = b.iter().filter(|x| !a.contains(x)).count();
+            let (sa, sb): (std::collections::HashSet<&String>, std::collections::HashSet<&String>) =
+                (a.iter().collect(), b.iter().collect());
+            let only_live = sa.difference(&sb).count();
+            let only_rebuilt = sb.difference(&sa).count();
             out.projection_differences.push(format!(
                 "{table}: {} live rows, {} rebuilt; {only_live} rows only live, {only_rebuilt} only rebuilt",
                 a.len(),

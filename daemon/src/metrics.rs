@@ -2,11 +2,11 @@
 //! types are a fixed enum, routes are matched route templates, statuses are
 //! HTTP codes.
 
-use prometheus_client::encoding::{text::encode, EncodeLabelSet};
+use prometheus_client::encoding::{EncodeLabelSet, text::encode};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use web4_core::lct::{EntityType, LctStatus};
 
@@ -81,11 +81,23 @@ impl Metrics {
             "Time from submitting a mint to its durable ledger commit",
             birth_certificate_ledger_write.clone(),
         );
-        registry.register("web4_http_requests", "HTTP requests, by route template, method and status", http_requests.clone());
-        registry.register("web4_http_request_duration_seconds", "HTTP request latency, by route template", http_duration.clone());
+        registry.register(
+            "web4_http_requests",
+            "HTTP requests, by route template, method and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "web4_http_request_duration_seconds",
+            "HTTP request latency, by route template",
+            http_duration.clone(),
+        );
         registry.register("web4_errors", "Errors answered, by W4 code", errors.clone());
         registry.register("web4_ledger_commit_group_size", "Jobs per group commit", commit_group_size.clone());
-        registry.register("web4_ledger_commit_duration_seconds", "Duration of a group commit, fsync included", commit_duration.clone());
+        registry.register(
+            "web4_ledger_commit_duration_seconds",
+            "Duration of a group commit, fsync included",
+            commit_duration.clone(),
+        );
         Metrics {
             registry,
             lct_minted,

@@ -5,16 +5,16 @@ use crate::config::Config;
 use crate::keystore;
 use crate::ledger::{self, VerifyOutcome};
 use crate::metrics::Metrics;
-use crate::services::{system_clock, Node, Society};
+use crate::services::{Node, Society, system_clock};
 use crate::store::migrations::migrate;
-use crate::store::writer::{append_record, load_head, save_head, NodeSigner, Writer, WriterConfig};
-use crate::store::{node_value, open_connection, ReadPool, StoreError};
-use anyhow::{anyhow, bail, Context};
+use crate::store::writer::{NodeSigner, Writer, WriterConfig, append_record, load_head, save_head};
+use crate::store::{ReadPool, StoreError, node_value, open_connection};
+use anyhow::{Context, anyhow, bail};
 use rusqlite::params;
 use serde_json::json;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use web4_core::law::LawDataset;
 use web4_core::lct::{Binding, EntityType, LctDocument, LctStatus};
@@ -103,9 +103,20 @@ pub fn init(cfg: &Config) -> anyhow::Result<InitReport> {
     let signer = NodeSigner { id: node_id.clone(), key: node_key };
     let tx = conn.transaction()?;
     let mut head = load_head(&tx, &node_id)?;
-    append_record(&tx, &signer, &mut head, kind::SOCIETY_GENESIS, serde_json::to_value(&genesis)?, law.law_hash(), now)?;
+    append_record(
+        &tx,
+        &signer,
+        &mut head,
+        kind::SOCIETY_GENESIS,
+        serde_json::to_value(&genesis)?,
+        law.law_hash(),
+        now,
+    )?;
     save_head(&tx, &node_id, head)?;
-    tx.execute("INSERT INTO node (key, value) VALUES ('node_lct', ?1), ('society_id', ?2)", params![node_id.as_str(), society_id.as_str()])?;
+    tx.execute(
+        "INSERT INTO node (key, value) VALUES ('node_lct', ?1), ('society_id', ?2)",
+        params![node_id.as_str(), society_id.as_str()],
+    )?;
     tx.commit()?;
     Ok(InitReport {
         node_lct: node_id,
@@ -176,7 +187,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (writer, writer_thread) = Writer::start(
         conn,
         NodeSigner { id: node_id.clone(), key: key.clone() },
-        WriterConfig { max_group: cfg.group_commit_max, nonce_retention_secs: 2 * cfg.max_clock_skew_secs + 60, clock: system_clock },
+        WriterConfig {
+            max_group: cfg.group_commit_max,
+            nonce_retention_secs: 2 * cfg.max_clock_skew_secs + 60,
+            clock: system_clock,
+        },
         Box::new(move |effects, n, took| hook_metrics.on_commit(effects, n, took)),
     )?;
     let node = Arc::new(Node {
@@ -211,7 +226,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
         _ = shutdown_signal() => {}
     }
-    tracing::info!(service = "node", event = "shutdown_started", grace_secs = grace.as_secs(), "draining in-flight requests");
+    tracing::info!(
+        service = "node",
+        event = "shutdown_started",
+        grace_secs = grace.as_secs(),
+        "draining in-flight requests"
+    );
     node.ready.store(false, Ordering::Release);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(());
@@ -220,7 +240,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             r??;
         }
         Err(_) => {
-            tracing::warn!(service = "node", event = "drain_timeout", "in-flight requests did not finish within {}s; closing", grace.as_secs());
+            tracing::warn!(
+                service = "node",
+                event = "drain_timeout",
+                "in-flight requests did not finish within {}s; closing",
+                grace.as_secs()
+            );
             server.abort();
         }
     }

@@ -3,8 +3,8 @@
 //! `request_id`, `lct_id`, `event`, `duration_ms`, `ledger_ref`.
 
 use crate::config::LogFormat;
-use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
 
 /// Which sink was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

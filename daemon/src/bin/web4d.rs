@@ -78,7 +78,10 @@ fn main() {
                     for e in o.chain_errors.iter().chain(&o.projection_differences) {
                         println!("  FAIL {e}");
                     }
-                    println!("{}", if o.ok() { "ledger OK: chains verify, projections match a rebuild" } else { "ledger FAILED" });
+                    println!(
+                        "{}",
+                        if o.ok() { "ledger OK: chains verify, projections match a rebuild" } else { "ledger FAILED" }
+                    );
                 }
                 if o.ok() { 0 } else { 1 }
             }

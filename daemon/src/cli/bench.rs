@@ -4,15 +4,15 @@
 
 use super::client::sign_headers;
 use crate::keystore::random_bytes;
-use anyhow::{anyhow, Context};
+use anyhow::{Context, anyhow};
 use hdrhistogram::Histogram;
 use serde_json::json;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use web4_core::SecretKey;
 use web4_core::api::MintRequest;
 use web4_core::lct::{Binding, EntityType};
-use web4_core::SecretKey;
 
 /// What to load.
 #[derive(Debug, clap::Subcommand)]
@@ -99,7 +99,10 @@ pub async fn run(node: &str, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()
                         if status.as_u16() == 201 {
                             true
                         } else {
-                            first_error.get_or_insert(format!("HTTP {status}: {}", text.chars().take(200).collect::<String>()));
+                            first_error.get_or_insert(format!(
+                                "HTTP {status}: {}",
+                                text.chars().take(200).collect::<String>()
+                            ));
                             false
                         }
                     }

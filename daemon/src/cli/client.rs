@@ -1,7 +1,7 @@
 //! A signing HTTP client for the node's API.
 
 use crate::keystore::random_bytes;
-use anyhow::{anyhow, Context};
+use anyhow::{Context, anyhow};
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
@@ -20,7 +20,15 @@ pub struct Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.code {
-            Some(c) => write!(f, "error: {} (HTTP {}): {}\n  {}: {}", c.as_str(), self.status, self.message, c.title(), c.hint()),
+            Some(c) => write!(
+                f,
+                "error: {} (HTTP {}): {}\n  {}: {}",
+                c.as_str(),
+                self.status,
+                self.message,
+                c.title(),
+                c.hint()
+            ),
             None => write!(f, "error: HTTP {}: {}", self.status, self.message),
         }
     }
@@ -70,7 +78,8 @@ impl Client {
     async fn finish(resp: reqwest::Response) -> anyhow::Result<Value> {
         let status = resp.status().as_u16();
         let text = resp.text().await.context("reading response")?;
-        let body: Value = serde_json::from_str(&text).map_err(|_| anyhow!("HTTP {status}: not JSON: {}", text.chars().take(200).collect::<String>()))?;
+        let body: Value = serde_json::from_str(&text)
+            .map_err(|_| anyhow!("HTTP {status}: not JSON: {}", text.chars().take(200).collect::<String>()))?;
         if body["success"].as_bool() == Some(true) {
             return Ok(body);
         }
@@ -81,7 +90,12 @@ impl Client {
 
     /// Unsigned GET.
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let resp = self.http.get(format!("{}{path}", self.base)).send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
         Self::finish(resp).await
     }
 

@@ -5,14 +5,14 @@ pub mod bench;
 pub mod client;
 
 use crate::keystore;
-use anyhow::{anyhow, Context};
+use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
 use client::{Client, Failure};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::path::PathBuf;
+use web4_core::LctId;
 use web4_core::api::{MintRequest, RevokeRequest, StatusChangeRequest, TransitionRequest};
 use web4_core::lct::{Binding, EntityType, RevocationReason};
-use web4_core::LctId;
 
 /// web4 — client for a web4d node.
 #[derive(Debug, Parser)]
@@ -111,7 +111,10 @@ fn lct_summary(d: &Value) -> String {
         v["lct"]["lct_id"].as_str().unwrap_or("?"),
         v["lct"]["binding"]["entity_type"].as_str().unwrap_or("?"),
         v["status"].as_str().unwrap_or("?"),
-        v["roles"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default()
+        v["roles"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+            .unwrap_or_default()
     )
 }
 
@@ -183,7 +186,8 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Cmd::Verify { lct_id } => {
             let env = client.get(&format!("/v1/lct/{lct_id}/verify")).await?;
             print_ok(cli, &env, |d| {
-                let mut s = format!("{}: {}", lct_id, if d["valid"].as_bool() == Some(true) { "valid" } else { "NOT valid" });
+                let mut s =
+                    format!("{}: {}", lct_id, if d["valid"].as_bool() == Some(true) { "valid" } else { "NOT valid" });
                 for p in d["problems"].as_array().into_iter().flatten() {
                     s.push_str(&format!("\n  - {}", p.as_str().unwrap_or("")));
                 }
@@ -193,14 +197,18 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Cmd::Suspend { lct_id, reason } | Cmd::Reinstate { lct_id, reason } => {
             let verb = if matches!(cli.cmd, Cmd::Suspend { .. }) { "suspend" } else { "reinstate" };
             let k = need_key(cli)?;
-            let env = client.post(&k, &format!("/v1/lct/{lct_id}/{verb}"), &StatusChangeRequest { reason: reason.clone() }).await?;
+            let env = client
+                .post(&k, &format!("/v1/lct/{lct_id}/{verb}"), &StatusChangeRequest { reason: reason.clone() })
+                .await?;
             print_ok(cli, &env, lct_summary);
         }
         Cmd::Revoke { lct_id, reason, note } => {
             let k = need_key(cli)?;
             let reason: RevocationReason = serde_json::from_value(json!(reason))
                 .map_err(|_| anyhow!("--reason must be compromise, superseded, expired or violation"))?;
-            let env = client.post(&k, &format!("/v1/lct/{lct_id}/revoke"), &RevokeRequest { reason, note: note.clone() }).await?;
+            let env = client
+                .post(&k, &format!("/v1/lct/{lct_id}/revoke"), &RevokeRequest { reason, note: note.clone() })
+                .await?;
             print_ok(cli, &env, lct_summary);
         }
         Cmd::Transition { new_key } => {
@@ -213,7 +221,11 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
                 .and_then(EntityType::parse)
                 .ok_or_else(|| anyhow!("cannot read the entity type of {old_id}"))?;
             let b = Binding::create(&new, et, now);
-            let req = TransitionRequest { public_key: b.public_key, created_at: b.created_at, binding_proof: b.binding_proof };
+            let req = TransitionRequest {
+                public_key: b.public_key,
+                created_at: b.created_at,
+                binding_proof: b.binding_proof,
+            };
             let env = client.post(&old, &format!("/v1/lct/{old_id}/transition"), &req).await?;
             print_ok(cli, &env, |d| format!("new {}\nold {}", lct_summary(&d["lct"]), lct_summary(&d["previous"])));
         }

@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use axum::http::HeaderMap;
-use web4_core::signing::{check_nonce, check_skew, SignedRequest};
+use web4_core::signing::{SignedRequest, check_nonce, check_skew};
 use web4_core::{ErrorCode, LctId, PublicKey, Signature, Timestamp};
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -26,17 +26,18 @@ pub fn evidence(
     let id = auth
         .strip_prefix("Bearer ")
         .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, "Authorization must be `Bearer <lct_id>`"))?;
-    let signer = LctId::parse(id.trim())
-        .map_err(|e| ApiError::new(ErrorCode::AuthzDenied, format!("Authorization: {e}")))?;
-    let sig = header(headers, "x-signature")
-        .ok_or_else(|| ApiError::new(ErrorCode::CryptoVerify, "missing X-Signature"))?;
+    let signer =
+        LctId::parse(id.trim()).map_err(|e| ApiError::new(ErrorCode::AuthzDenied, format!("Authorization: {e}")))?;
+    let sig =
+        header(headers, "x-signature").ok_or_else(|| ApiError::new(ErrorCode::CryptoVerify, "missing X-Signature"))?;
     let signature = Signature::parse(sig.trim())
         .map_err(|e| ApiError::new(ErrorCode::CryptoVerify, format!("X-Signature: {e}")))?;
     let nonce = header(headers, "x-nonce").ok_or_else(|| ApiError::new(ErrorCode::ProtoFormat, "missing X-Nonce"))?;
     check_nonce(nonce).map_err(|e| ApiError::new(ErrorCode::ProtoFormat, e.to_string()))?;
-    let ts = header(headers, "x-timestamp")
-        .ok_or_else(|| ApiError::new(ErrorCode::ProtoFormat, "missing X-Timestamp"))?;
-    let timestamp = Timestamp::parse(ts).map_err(|e| ApiError::new(ErrorCode::ProtoFormat, format!("X-Timestamp: {e}")))?;
+    let ts =
+        header(headers, "x-timestamp").ok_or_else(|| ApiError::new(ErrorCode::ProtoFormat, "missing X-Timestamp"))?;
+    let timestamp =
+        Timestamp::parse(ts).map_err(|e| ApiError::new(ErrorCode::ProtoFormat, format!("X-Timestamp: {e}")))?;
     check_skew(timestamp, now, max_skew).map_err(|e| ApiError::new(ErrorCode::AuthzExpired, e.to_string()))?;
     let body = std::str::from_utf8(body)
         .map_err(|_| ApiError::new(ErrorCode::ProtoFormat, "request body is not UTF-8"))?

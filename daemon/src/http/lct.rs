@@ -3,7 +3,7 @@
 use super::auth;
 use super::render::ApiOk;
 use crate::error::ApiError;
-use crate::services::{identity, Node};
+use crate::services::{Node, identity};
 use crate::store::writer::Committed;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -12,10 +12,10 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::Arc;
+use web4_core::ErrorCode;
 use web4_core::api::{MintRequest, RevokeRequest, StatusChangeRequest, TransitionRequest};
 use web4_core::lct::LifecycleEvent;
 use web4_core::signing::SignedRequest;
-use web4_core::ErrorCode;
 
 /// A signed request body: size-checked, authenticated headers, parsed JSON.
 fn signed<T: DeserializeOwned>(
@@ -44,7 +44,12 @@ fn signed<T: DeserializeOwned>(
 }
 
 fn committed(event: &'static str, status: StatusCode, c: Committed) -> ApiOk {
-    let lct_id = c.data.pointer("/lct/lct_id").or_else(|| c.data.pointer("/lct/lct/lct_id")).and_then(|v| v.as_str()).map(str::to_owned);
+    let lct_id = c
+        .data
+        .pointer("/lct/lct_id")
+        .or_else(|| c.data.pointer("/lct/lct/lct_id"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
     ApiOk { status, data: c.data, ledger_ref: c.ledger_ref, event, lct_id }
 }
 

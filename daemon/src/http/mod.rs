@@ -7,13 +7,13 @@ pub mod openapi;
 pub mod render;
 
 use crate::services::Node;
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Build the router.
@@ -34,10 +34,7 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .method_not_allowed_fallback(render::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(Arc::clone(&node));
-    api.layer(axum::middleware::from_fn_with_state(
-        render::Layer { node, timeout },
-        render::middleware,
-    ))
+    api.layer(axum::middleware::from_fn_with_state(render::Layer { node, timeout }, render::middleware))
 }
 
 async fn health() -> impl IntoResponse {

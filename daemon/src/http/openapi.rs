@@ -3,7 +3,7 @@
 
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use web4_core::ErrorCode;
 
 /// One documented route.
@@ -20,21 +20,110 @@ pub struct RouteDoc {
 
 use ErrorCode::*;
 
-const SIGNED_ERRORS: &[ErrorCode] = &[AuthzDenied, AuthzExpired, CryptoVerify, ProtoFormat, ProtoReplay, BindingRevoked, LedgerWrite];
+const SIGNED_ERRORS: &[ErrorCode] =
+    &[AuthzDenied, AuthzExpired, CryptoVerify, ProtoFormat, ProtoReplay, BindingRevoked, LedgerWrite];
 
 /// Every route of the API.
 pub const ROUTES: &[RouteDoc] = &[
-    RouteDoc { method: "post", path: "/v1/lct/mint", summary: "Mint an LCT with a birth certificate and witnesses", signed: true, request: Some("MintRequest"), success: 201, errors: &[BindingExists, BindingInvalid, BindingProofFail, WitnessQuorum, WitnessRejected] },
-    RouteDoc { method: "get", path: "/v1/lct/{lct_id}", summary: "Get an LCT with its current status", signed: false, request: None, success: 200, errors: &[NotFound, ProtoFormat] },
-    RouteDoc { method: "post", path: "/v1/lct/{lct_id}/suspend", summary: "Suspend an LCT (status role)", signed: true, request: Some("StatusChangeRequest"), success: 200, errors: &[NotFound, ProtoSequence] },
-    RouteDoc { method: "post", path: "/v1/lct/{lct_id}/reinstate", summary: "Lift a suspension (status role)", signed: true, request: Some("StatusChangeRequest"), success: 200, errors: &[NotFound, ProtoSequence] },
-    RouteDoc { method: "post", path: "/v1/lct/{lct_id}/revoke", summary: "Revoke an LCT (status role or the LCT itself); terminal", signed: true, request: Some("RevokeRequest"), success: 200, errors: &[NotFound, ProtoSequence] },
-    RouteDoc { method: "get", path: "/v1/lct/{lct_id}/verify", summary: "Verify binding, birth certificate, witnesses, status; optionally a signature", signed: false, request: None, success: 200, errors: &[NotFound, ProtoFormat, CryptoVerify] },
-    RouteDoc { method: "post", path: "/v1/lct/{lct_id}/transition", summary: "Rotate to a new key: new LCT with lineage, old one superseded", signed: true, request: Some("TransitionRequest"), success: 201, errors: &[NotFound, BindingExists, BindingProofFail, ProtoSequence] },
-    RouteDoc { method: "get", path: "/health", summary: "Liveness", signed: false, request: None, success: 200, errors: &[] },
-    RouteDoc { method: "get", path: "/ready", summary: "Readiness: store open, migrations applied, key loaded", signed: false, request: None, success: 200, errors: &[Unavailable] },
-    RouteDoc { method: "get", path: "/metrics", summary: "Prometheus metrics", signed: false, request: None, success: 200, errors: &[] },
-    RouteDoc { method: "get", path: "/openapi.json", summary: "This document", signed: false, request: None, success: 200, errors: &[] },
+    RouteDoc {
+        method: "post",
+        path: "/v1/lct/mint",
+        summary: "Mint an LCT with a birth certificate and witnesses",
+        signed: true,
+        request: Some("MintRequest"),
+        success: 201,
+        errors: &[BindingExists, BindingInvalid, BindingProofFail, WitnessQuorum, WitnessRejected],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/lct/{lct_id}",
+        summary: "Get an LCT with its current status",
+        signed: false,
+        request: None,
+        success: 200,
+        errors: &[NotFound, ProtoFormat],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/lct/{lct_id}/suspend",
+        summary: "Suspend an LCT (status role)",
+        signed: true,
+        request: Some("StatusChangeRequest"),
+        success: 200,
+        errors: &[NotFound, ProtoSequence],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/lct/{lct_id}/reinstate",
+        summary: "Lift a suspension (status role)",
+        signed: true,
+        request: Some("StatusChangeRequest"),
+        success: 200,
+        errors: &[NotFound, ProtoSequence],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/lct/{lct_id}/revoke",
+        summary: "Revoke an LCT (status role or the LCT itself); terminal",
+        signed: true,
+        request: Some("RevokeRequest"),
+        success: 200,
+        errors: &[NotFound, ProtoSequence],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/lct/{lct_id}/verify",
+        summary: "Verify binding, birth certificate, witnesses, status; optionally a signature",
+        signed: false,
+        request: None,
+        success: 200,
+        errors: &[NotFound, ProtoFormat, CryptoVerify],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/lct/{lct_id}/transition",
+        summary: "Rotate to a new key: new LCT with lineage, old one superseded",
+        signed: true,
+        request: Some("TransitionRequest"),
+        success: 201,
+        errors: &[NotFound, BindingExists, BindingProofFail, ProtoSequence],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/health",
+        summary: "Liveness",
+        signed: false,
+        request: None,
+        success: 200,
+        errors: &[],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/ready",
+        summary: "Readiness: store open, migrations applied, key loaded",
+        signed: false,
+        request: None,
+        success: 200,
+        errors: &[Unavailable],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/metrics",
+        summary: "Prometheus metrics",
+        signed: false,
+        request: None,
+        success: 200,
+        errors: &[],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/openapi.json",
+        summary: "This document",
+        signed: false,
+        request: None,
+        success: 200,
+        errors: &[],
+    },
 ];
 
 fn schemas() -> Value {
@@ -83,18 +172,19 @@ pub fn document() -> Value {
             let entry = responses.entry(e.http_status().to_string()).or_insert_with(|| {
                 json!({"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}, "application/problem+json": {}}})
             });
-            if let Some(Value::String(d)) = entry.get_mut("description") {
-                if !d.contains(e.as_str()) {
-                    if !d.is_empty() {
-                        d.push_str(", ");
-                    }
-                    d.push_str(e.as_str());
+            if let Some(Value::String(d)) = entry.get_mut("description")
+                && !d.contains(e.as_str())
+            {
+                if !d.is_empty() {
+                    d.push_str(", ");
                 }
+                d.push_str(e.as_str());
             }
         }
         let mut op = json!({"summary": r.summary, "responses": responses});
         if r.path.contains("{lct_id}") {
-            op["parameters"] = json!([{"name": "lct_id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+            op["parameters"] =
+                json!([{"name": "lct_id", "in": "path", "required": true, "schema": {"type": "string"}}]);
         }
         if let Some(req) = r.request {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{req}")}}}});

@@ -6,10 +6,10 @@
 use crate::error::ApiError;
 use crate::services::Node;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use web4_core::api::Problem;
@@ -63,7 +63,8 @@ pub async fn not_found(req: Request) -> ApiError {
 
 /// Known route, wrong method.
 pub async fn method_not_allowed(req: Request) -> ApiError {
-    ApiError::new(ErrorCode::ProtoFormat, format!("method {} is not allowed on {}", req.method(), req.uri().path())).status(405)
+    ApiError::new(ErrorCode::ProtoFormat, format!("method {} is not allowed on {}", req.method(), req.uri().path()))
+        .status(405)
 }
 
 fn wants_problem(accept: Option<&str>) -> bool {
@@ -75,11 +76,8 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let signer = req
@@ -90,7 +88,8 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
         .map(|s| s.chars().take(128).collect::<String>());
     let mut resp = match tokio::time::timeout(layer.timeout, next.run(req)).await {
         Ok(r) => r,
-        Err(_) => ApiError::new(ErrorCode::Timeout, format!("no answer within {} ms", layer.timeout.as_millis())).into_response(),
+        Err(_) => ApiError::new(ErrorCode::Timeout, format!("no answer within {} ms", layer.timeout.as_millis()))
+            .into_response(),
     };
     let node = &layer.node;
     let status = resp.status();

@@ -6,24 +6,25 @@
 use super::Node;
 use crate::error::ApiError;
 use crate::http::auth;
-use crate::ledger::{load_lct, roles_of, LctRow};
-use crate::store::writer::{Committed, WriteCtx};
+use crate::ledger::{LctRow, load_lct, roles_of};
 use crate::store::StoreError;
+use crate::store::writer::{Committed, WriteCtx};
 use rusqlite::Connection;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use web4_core::api::{
-    BirthCheck, LctView, MintRequest, RevokeRequest, StatusChangeRequest, TransitionRequest, VerifyReport, MAX_REASON_LEN,
+    BirthCheck, LctView, MAX_REASON_LEN, MintRequest, RevokeRequest, StatusChangeRequest, TransitionRequest,
+    VerifyReport,
 };
 use web4_core::birth::BirthCertificateDraft;
 use web4_core::lct::{
-    may_sign, next_status, Binding, BindingError, LctDocument, LctStatus, LifecycleError, LifecycleEvent, Lineage,
-    SignerError,
+    Binding, BindingError, LctDocument, LctStatus, LifecycleError, LifecycleEvent, Lineage, SignerError, may_sign,
+    next_status,
 };
 use web4_core::ledger::kind;
 use web4_core::payload::{Mint, Revoke, StatusChange, Transition};
 use web4_core::signing::SignedRequest;
-use web4_core::witness::{recount, Attestation, WitnessClass};
+use web4_core::witness::{Attestation, WitnessClass, recount};
 use web4_core::{ErrorCode, LctId, PublicKey, Signature, Timestamp};
 
 fn store_err(e: StoreError) -> ApiError {
@@ -55,9 +56,10 @@ fn signer_error(id: &LctId, e: SignerError) -> ApiError {
     match e {
         SignerError::Revoked => ApiError::new(ErrorCode::BindingRevoked, format!("signer {id} is revoked")),
         SignerError::Suspended => ApiError::new(ErrorCode::AuthzDenied, format!("signer {id} is suspended")),
-        SignerError::SupersededExpired => {
-            ApiError::new(ErrorCode::AuthzDenied, format!("signer {id} was superseded and its overlap window has ended"))
-        }
+        SignerError::SupersededExpired => ApiError::new(
+            ErrorCode::AuthzDenied,
+            format!("signer {id} was superseded and its overlap window has ended"),
+        ),
     }
 }
 
@@ -70,13 +72,22 @@ fn active_signer(conn: &Connection, id: &LctId, now: Timestamp) -> Result<LctRow
     Ok(row)
 }
 
-fn require_role(conn: &Connection, society: &LctId, signer: &LctId, roles: &[String], action: &str) -> Result<(), ApiError> {
+fn require_role(
+    conn: &Connection,
+    society: &LctId,
+    signer: &LctId,
+    roles: &[String],
+    action: &str,
+) -> Result<(), ApiError> {
     let held = roles_of(conn, society.as_str(), signer.as_str()).map_err(store_err)?;
     if held.iter().any(|r| roles.contains(r)) {
         Ok(())
     } else {
-        Err(ApiError::new(ErrorCode::AuthzDenied, format!("{signer} may not {action}: the law requires one of the roles {roles:?}"))
-            .details(json!({ "required_roles": roles, "held_roles": held })))
+        Err(ApiError::new(
+            ErrorCode::AuthzDenied,
+            format!("{signer} may not {action}: the law requires one of the roles {roles:?}"),
+        )
+        .details(json!({ "required_roles": roles, "held_roles": held })))
     }
 }
 
@@ -101,7 +112,9 @@ fn binding_error(e: BindingError) -> ApiError {
             ApiError::new(ErrorCode::BindingInvalid, format!("lct_id {claimed} does not match the public key"))
                 .details(json!({ "claimed": claimed, "derived": derived }))
         }
-        BindingError::ProofFail => ApiError::new(ErrorCode::BindingProofFail, "binding_proof does not verify with public_key"),
+        BindingError::ProofFail => {
+            ApiError::new(ErrorCode::BindingProofFail, "binding_proof does not verify with public_key")
+        }
     }
 }
 
@@ -128,17 +141,23 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     let new_id = binding.lct_id();
     binding.verify(req.lct_id.as_ref().unwrap_or(&new_id)).map_err(binding_error)?;
     if req.created_at > now.plus(node.max_skew) {
-        return Err(ApiError::new(ErrorCode::BindingInvalid, format!("created_at {} is in the future", req.created_at)));
+        return Err(ApiError::new(
+            ErrorCode::BindingInvalid,
+            format!("created_at {} is in the future", req.created_at),
+        ));
     }
-    if let Some(ctx) = &req.birth_context {
-        if ctx.len() > MAX_REASON_LEN {
-            return Err(ApiError::new(ErrorCode::ProtoFormat, format!("birth_context: at most {MAX_REASON_LEN} bytes")));
-        }
+    if let Some(ctx) = &req.birth_context
+        && ctx.len() > MAX_REASON_LEN
+    {
+        return Err(ApiError::new(ErrorCode::ProtoFormat, format!("birth_context: at most {MAX_REASON_LEN} bytes")));
     }
     let self_mint = ev.signer == new_id;
     if self_mint {
         if !law.open_admission {
-            return Err(ApiError::new(ErrorCode::AuthzDenied, "admission is closed: an LCT holding a mint role must sign the mint"));
+            return Err(ApiError::new(
+                ErrorCode::AuthzDenied,
+                "admission is closed: an LCT holding a mint role must sign the mint",
+            ));
         }
         auth::verify(&ev, &binding.public_key, &node.metrics)?;
     } else {
@@ -150,7 +169,8 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     let society = node.society.id.clone();
     let event = binding.event_hash(&society);
     let mut attestations = req.witnesses.clone();
-    let nonce = data_encoding::BASE64URL_NOPAD.encode(&crate::keystore::random_bytes::<16>().map_err(|e| ApiError::internal("rng", e))?);
+    let nonce = data_encoding::BASE64URL_NOPAD
+        .encode(&crate::keystore::random_bytes::<16>().map_err(|e| ApiError::internal("rng", e))?);
     let own = Attestation::sign(&node.key, node.id.clone(), WitnessClass::Existence, event, now, nonce)
         .map_err(|e| ApiError::internal("attestation", e))?;
     attestations.push(own);
@@ -161,22 +181,23 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
         .map_err(store_err)?;
     let valid = u32::try_from(tally.valid.len()).unwrap_or(u32::MAX);
     if !law.birth_quorum.met(valid) {
-        let rejected: Vec<Value> = tally.rejected.iter().map(|(w, e)| json!({"witness": w, "reason": e.to_string()})).collect();
+        let rejected: Vec<Value> =
+            tally.rejected.iter().map(|(w, e)| json!({"witness": w, "reason": e.to_string()})).collect();
         return Err(ApiError::new(
             ErrorCode::WitnessQuorum,
             format!("{valid} valid witness attestations, the law requires {}", law.birth_quorum.required()),
         )
         .details(json!({ "valid": valid, "required": law.birth_quorum.required(), "rejected": rejected })));
     }
-    let counted: Vec<Attestation> = attestations
-        .into_iter()
-        .filter(|a| tally.valid.contains(&a.witness))
-        .fold(Vec::new(), |mut acc: Vec<Attestation>, a| {
+    let counted: Vec<Attestation> = attestations.into_iter().filter(|a| tally.valid.contains(&a.witness)).fold(
+        Vec::new(),
+        |mut acc: Vec<Attestation>, a| {
             if !acc.iter().any(|x| x.witness == a.witness) {
                 acc.push(a);
             }
             acc
-        });
+        },
+    );
     let cert = BirthCertificateDraft {
         lct_id: new_id.clone(),
         issuing_society: society.clone(),
@@ -221,7 +242,9 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
             let id = doc.lct_id.clone();
             let payload = Mint { evidence: ev, society_id: society.clone(), lct: doc };
             ctx.append(kind::LCT_MINT, to_value(&payload)?, law_hash)?;
-            let row = load_lct(ctx.conn, id.as_str()).map_err(store_err)?.ok_or_else(|| ApiError::internal("mint", "row missing"))?;
+            let row = load_lct(ctx.conn, id.as_str())
+                .map_err(store_err)?
+                .ok_or_else(|| ApiError::internal("mint", "row missing"))?;
             to_value(&view(ctx.conn, row).map_err(store_err)?)
         }))
         .await;
@@ -252,7 +275,8 @@ pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&s
             let msg = data_encoding::BASE64URL_NOPAD
                 .decode(m.as_bytes())
                 .map_err(|_| ApiError::new(ErrorCode::ProtoFormat, "message: not unpadded base64url"))?;
-            let sig = Signature::parse(s).map_err(|e| ApiError::new(ErrorCode::CryptoVerify, format!("signature: {e}")))?;
+            let sig =
+                Signature::parse(s).map_err(|e| ApiError::new(ErrorCode::CryptoVerify, format!("signature: {e}")))?;
             Some((msg, sig))
         }
         _ => return Err(ApiError::new(ErrorCode::ProtoFormat, "give both message and signature, or neither")),
@@ -283,7 +307,13 @@ pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&s
                             problems.push(format!("birth certificate issuer {} is unknown", cert.issuer));
                             (false, 0, false)
                         }
-                        Some(pk) => match cert.verify(&doc.binding, &pk, lookup, rule, society.identity.witness_max_skew_seconds) {
+                        Some(pk) => match cert.verify(
+                            &doc.binding,
+                            &pk,
+                            lookup,
+                            rule,
+                            society.identity.witness_max_skew_seconds,
+                        ) {
                             Ok(t) => (true, u32::try_from(t.valid.len()).unwrap_or(u32::MAX), true),
                             Err(web4_core::birth::BirthError::Quorum { valid, .. }) => {
                                 problems.push("birth certificate witness quorum not met".into());
@@ -295,7 +325,12 @@ pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&s
                             }
                         },
                     };
-                    Some(BirthCheck { issuer_signature: issuer_ok, witnesses_valid: valid, witnesses_required: rule.required(), ok })
+                    Some(BirthCheck {
+                        issuer_signature: issuer_ok,
+                        witnesses_valid: valid,
+                        witnesses_required: rule.required(),
+                        ok,
+                    })
                 }
             };
             if let Err(e) = may_sign(row.status, row.overlap_until, now) {
@@ -322,7 +357,9 @@ pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&s
 
 fn lifecycle_error(id: &LctId, e: LifecycleError) -> ApiError {
     match e {
-        LifecycleError::Terminal => ApiError::new(ErrorCode::BindingRevoked, format!("{id} is revoked; revocation is terminal")),
+        LifecycleError::Terminal => {
+            ApiError::new(ErrorCode::BindingRevoked, format!("{id} is revoked; revocation is terminal"))
+        }
         LifecycleError::NotAllowed { from, event } => ApiError::new(
             ErrorCode::ProtoSequence,
             format!("cannot {} {id}: it is {}", format!("{event:?}").to_lowercase(), from.as_str()),
@@ -378,7 +415,12 @@ pub async fn change_status(
 }
 
 /// `POST /v1/lct/{id}/revoke`: by a holder of a status role, or by the LCT itself.
-pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, target: &str, req: RevokeRequest) -> Result<Committed, ApiError> {
+pub async fn revoke(
+    node: &Arc<Node>,
+    ev: SignedRequest,
+    target: &str,
+    req: RevokeRequest,
+) -> Result<Committed, ApiError> {
     let target = parse_target(target)?;
     if let Some(n) = &req.note {
         check_reason(n)?;
@@ -411,7 +453,12 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, target: &str, req: Revo
 
 /// `POST /v1/lct/{id}/transition`: the LCT rotates to a new key. Signed by the
 /// old LCT; the new key proves possession with its binding proof.
-pub async fn transition(node: &Arc<Node>, ev: SignedRequest, target: &str, req: TransitionRequest) -> Result<Committed, ApiError> {
+pub async fn transition(
+    node: &Arc<Node>,
+    ev: SignedRequest,
+    target: &str,
+    req: TransitionRequest,
+) -> Result<Committed, ApiError> {
     let target = parse_target(target)?;
     if ev.signer != target {
         return Err(ApiError::new(ErrorCode::AuthzDenied, "a transition must be signed by the LCT that transitions"));

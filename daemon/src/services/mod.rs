@@ -3,10 +3,10 @@
 pub mod identity;
 
 use crate::metrics::Metrics;
-use crate::store::writer::Writer;
 use crate::store::ReadPool;
-use std::sync::atomic::AtomicBool;
+use crate::store::writer::Writer;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use web4_core::law::{IdentityLaw, LawDataset};
 use web4_core::{LctId, SecretKey, Timestamp};
 
@@ -41,9 +41,6 @@ impl Node {
 
 /// Wall clock, seconds.
 pub fn system_clock() -> Timestamp {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
 }

@@ -74,7 +74,9 @@ pub fn latest() -> i64 {
 
 /// Apply pending migrations; refuse a database from a newer build.
 pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
     let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
     if current > latest() {
         return Err(StoreError::TooNew { found: current, known: latest() });
@@ -82,18 +84,12 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))",
-            [version],
-        )?;
+        tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))", [version])?;
         tx.commit()?;
     }
     Ok(latest())
 }
 
 /// The projection tables, compared by `web4d ledger verify`.
-pub const PROJECTION_TABLES: &[(&str, &str)] = &[
-    ("societies", "society_id"),
-    ("lcts", "lct_id"),
-    ("roles", "society_id, lct_id, role"),
-];
+pub const PROJECTION_TABLES: &[(&str, &str)] =
+    &[("societies", "society_id"), ("lcts", "lct_id"), ("roles", "society_id, lct_id, role")];

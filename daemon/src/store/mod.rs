@@ -60,10 +60,10 @@ impl ReadPool {
             _ => open_connection(&self.path, true)?,
         };
         let out = f(&conn);
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < self.max_idle {
-                idle.push(conn);
-            }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.max_idle
+        {
+            idle.push(conn);
         }
         out
     }

@@ -7,9 +7,9 @@
 //! after the group's commit returned: an acknowledged write is durable.
 
 use crate::error::ApiError;
-use crate::ledger::{apply, Effect};
+use crate::ledger::{Effect, apply};
 use crate::store::StoreError;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -32,7 +32,9 @@ pub struct Head {
 /// Read the head of `author`'s chain.
 pub fn load_head(conn: &Connection, author: &LctId) -> Result<Head, StoreError> {
     let row: Option<(i64, String)> = conn
-        .query_row("SELECT seq, hash FROM chain_heads WHERE author = ?1", [author.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT seq, hash FROM chain_heads WHERE author = ?1", [author.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     match row {
         None => Ok(Head { seq: 0, hash: Hash::ZERO }),
@@ -66,8 +68,15 @@ pub fn append_record(
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let hash = record.hash().map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let text = serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    conn.prepare_cached("INSERT INTO ledger (hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![hash.to_string(), record.author.as_str(), i64::try_from(record.seq).unwrap_or(i64::MAX), record.kind, text])?;
+    conn.prepare_cached("INSERT INTO ledger (hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
+        params![
+            hash.to_string(),
+            record.author.as_str(),
+            i64::try_from(record.seq).unwrap_or(i64::MAX),
+            record.kind,
+            text
+        ],
+    )?;
     let effects = apply(conn, &record, &hash)?;
     *head = Head { seq: record.seq, hash };
     Ok((record, hash, effects))
@@ -174,7 +183,14 @@ impl Writer {
                     let started = Instant::now();
                     let now = (cfg.clock)();
                     let prune = last_prune.elapsed() > Duration::from_secs(60);
-                    let outcome = run_group(&mut conn, &node, &mut head, batch, now, prune.then_some(now.secs() - cfg.nonce_retention_secs));
+                    let outcome = run_group(
+                        &mut conn,
+                        &node,
+                        &mut head,
+                        batch,
+                        now,
+                        prune.then_some(now.secs() - cfg.nonce_retention_secs),
+                    );
                     if prune {
                         last_prune = Instant::now();
                     }
@@ -189,7 +205,10 @@ impl Writer {
                                 .into_iter()
                                 .map(|(r, res)| {
                                     let err = match res {
-                                        Ok(_) => ApiError::new(ErrorCode::LedgerWrite, "the change could not be committed; nothing was written"),
+                                        Ok(_) => ApiError::new(
+                                            ErrorCode::LedgerWrite,
+                                            "the change could not be committed; nothing was written",
+                                        ),
                                         Err(e) => e,
                                     };
                                     (r, Err(err))
@@ -236,7 +255,10 @@ fn run_group(
     let tx = match conn.transaction() {
         Ok(t) => t,
         Err(e) => {
-            let replies = batch.into_iter().map(|(_, r)| (r, Err(ApiError::new(ErrorCode::LedgerWrite, "store unavailable")))).collect();
+            let replies = batch
+                .into_iter()
+                .map(|(_, r)| (r, Err(ApiError::new(ErrorCode::LedgerWrite, "store unavailable"))))
+                .collect();
             return Err((replies, e.into()));
         }
     };

@@ -2,8 +2,8 @@
 
 use crate::harness::*;
 use serde_json::json;
-use web4_core::lct::{Binding, EntityType};
 use web4_core::Timestamp;
+use web4_core::lct::{Binding, EntityType};
 
 #[tokio::test]
 async fn bad_requests_get_their_codes_and_write_nothing() {
@@ -15,11 +15,14 @@ async fn bad_requests_get_their_codes_and_write_nothing() {
 
     // Bad signature: signed over different bytes.
     let other_sig = k.sign(b"something else").to_string();
-    let r = node.post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { signature: Some(other_sig), ..Sign::default() }).await;
+    let r =
+        node.post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { signature: Some(other_sig), ..Sign::default() }).await;
     cases.push(("bad signature", r, 401, "W4_ERR_CRYPTO_VERIFY"));
 
     // Signature that is not even base64url.
-    let r = node.post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { signature: Some("***".into()), ..Sign::default() }).await;
+    let r = node
+        .post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { signature: Some("***".into()), ..Sign::default() })
+        .await;
     cases.push(("garbled signature", r, 401, "W4_ERR_CRYPTO_VERIFY"));
 
     // Unknown signer: a registered-looking id that is not on this node.
@@ -28,19 +31,31 @@ async fn bad_requests_get_their_codes_and_write_nothing() {
     cases.push(("unknown signer", r, 401, "W4_ERR_AUTHZ_DENIED"));
 
     // Missing Authorization.
-    let r = node.http.post(format!("{}/v1/lct/mint", node.base)).header("content-type", "application/json").body(body.clone()).send().await.unwrap();
+    let r = node
+        .http
+        .post(format!("{}/v1/lct/mint", node.base))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     let b: serde_json::Value = r.json().await.unwrap();
     cases.push(("no auth", Resp { status, body: b, headers: Default::default() }, 401, "W4_ERR_AUTHZ_DENIED"));
 
     // Stale and future timestamps.
-    let r = node.post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { ts: Some(Timestamp(now().0 - 301)), ..Sign::default() }).await;
+    let r = node
+        .post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { ts: Some(Timestamp(now().0 - 301)), ..Sign::default() })
+        .await;
     cases.push(("stale timestamp", r, 401, "W4_ERR_AUTHZ_EXPIRED"));
-    let r = node.post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { ts: Some(Timestamp(now().0 + 3600)), ..Sign::default() }).await;
+    let r = node
+        .post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { ts: Some(Timestamp(now().0 + 3600)), ..Sign::default() })
+        .await;
     cases.push(("future timestamp", r, 401, "W4_ERR_AUTHZ_EXPIRED"));
 
     // Bad nonce form.
-    let r = node.post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { nonce: Some("short".into()), ..Sign::default() }).await;
+    let r =
+        node.post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { nonce: Some("short".into()), ..Sign::default() }).await;
     cases.push(("short nonce", r, 400, "W4_ERR_PROTO_FORMAT"));
 
     // Malformed JSON, missing field, extra field, wrong types.
@@ -58,7 +73,9 @@ async fn bad_requests_get_their_codes_and_write_nothing() {
     wrong["entity_type"] = json!("dragon");
     let r = node.post(&k, "/v1/lct/mint", &wrong).await;
     cases.push(("unknown entity type", r, 400, "W4_ERR_PROTO_FORMAT"));
-    let r = node.post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { content_type: Some("text/plain"), ..Sign::default() }).await;
+    let r = node
+        .post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { content_type: Some("text/plain"), ..Sign::default() })
+        .await;
     cases.push(("wrong content type", r, 400, "W4_ERR_PROTO_FORMAT"));
 
     // Oversized body (default limit 64 KiB).
@@ -86,7 +103,8 @@ async fn bad_requests_get_their_codes_and_write_nothing() {
     // Unknown target, bad reason, unknown route, wrong method.
     let r = node.post(&node.admin, &format!("/v1/lct/{}/suspend", id_of(&random_key())), &json!({"reason": "x"})).await;
     cases.push(("unknown target", r, 404, "W4_ERR_NOT_FOUND"));
-    let r = node.post(&node.admin, &format!("/v1/lct/{}/revoke", id_of(&node.admin)), &json!({"reason": "bored"})).await;
+    let r =
+        node.post(&node.admin, &format!("/v1/lct/{}/revoke", id_of(&node.admin)), &json!({"reason": "bored"})).await;
     cases.push(("bad revocation reason", r, 400, "W4_ERR_PROTO_FORMAT"));
     let r = node.get("/v1/nope").await;
     cases.push(("unknown route", r, 404, "W4_ERR_NOT_FOUND"));
@@ -134,7 +152,16 @@ async fn problem_details_on_request() {
     let k = random_key();
     let body = serde_json::to_vec(&mint_body(&k, EntityType::Ai)).unwrap();
     let r = node
-        .post_raw(&k, "/v1/lct/mint", body, &Sign { signature: Some(k.sign(b"x").to_string()), accept: Some("application/problem+json"), ..Sign::default() })
+        .post_raw(
+            &k,
+            "/v1/lct/mint",
+            body,
+            &Sign {
+                signature: Some(k.sign(b"x").to_string()),
+                accept: Some("application/problem+json"),
+                ..Sign::default()
+            },
+        )
         .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.headers["content-type"], "application/problem+json");

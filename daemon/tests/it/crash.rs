@@ -20,7 +20,8 @@ async fn kill_9_during_mints_loses_nothing_acknowledged() {
                 let body = serde_json::to_vec(&mint_body(&k, EntityType::Ai)).unwrap();
                 let nonce = random_nonce();
                 let ts = now();
-                let canon = web4_core::signing::canonical_request("POST", "/v1/lct/mint", &body, &nonce, ts, &id_of(&k));
+                let canon =
+                    web4_core::signing::canonical_request("POST", "/v1/lct/mint", &body, &nonce, ts, &id_of(&k));
                 let r = http
                     .post(format!("{base}/v1/lct/mint"))
                     .header("content-type", "application/json")
@@ -75,7 +76,8 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
                 let body = serde_json::to_vec(&mint_body(&k, EntityType::Ai)).unwrap();
                 let nonce = random_nonce();
                 let ts = now();
-                let canon = web4_core::signing::canonical_request("POST", "/v1/lct/mint", &body, &nonce, ts, &id_of(&k));
+                let canon =
+                    web4_core::signing::canonical_request("POST", "/v1/lct/mint", &body, &nonce, ts, &id_of(&k));
                 let r = http
                     .post(format!("{base}/v1/lct/mint"))
                     .header("content-type", "application/json")

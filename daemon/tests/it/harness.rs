@@ -1,7 +1,7 @@
 //! Start and drive a real web4d.
 
 use reqwest::header::HeaderMap;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -136,13 +136,16 @@ impl TestNode {
         self.child = Some(cmd.spawn().unwrap());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = self.http.get(format!("{}/ready", self.base)).send().await {
-                if r.status().as_u16() == 200 {
-                    return;
-                }
+            if let Ok(r) = self.http.get(format!("{}/ready", self.base)).send().await
+                && r.status().as_u16() == 200
+            {
+                return;
             }
             if let Some(Some(status)) = self.child.as_mut().map(|c| c.try_wait().unwrap()) {
-                panic!("web4d exited early with {status}: {}", std::fs::read_to_string(self.log_path()).unwrap_or_default());
+                panic!(
+                    "web4d exited early with {status}: {}",
+                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
+                );
             }
             assert!(Instant::now() < deadline, "web4d not ready in 30 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -231,9 +234,18 @@ impl TestNode {
             .env("WEB4_CONFIG", self.dir.path().join("web4d.toml"))
             .output()
             .unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|_| panic!("ledger verify printed: {} {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
-        assert_eq!(out.status.success(), v["chain_errors"].as_array().unwrap().is_empty() && v["projection_differences"].as_array().unwrap().is_empty());
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!(
+                "ledger verify printed: {} {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert_eq!(
+            out.status.success(),
+            v["chain_errors"].as_array().unwrap().is_empty()
+                && v["projection_differences"].as_array().unwrap().is_empty()
+        );
         v
     }
 

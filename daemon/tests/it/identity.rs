@@ -74,7 +74,11 @@ async fn lct_lifecycle_end_to_end() {
     let alice2 = random_key();
     let b = web4_core::lct::Binding::create(&alice2, EntityType::Human, now());
     let t = node
-        .post(&alice, &format!("/v1/lct/{alice_id}/transition"), &json!({"public_key": b.public_key, "created_at": b.created_at, "binding_proof": b.binding_proof}))
+        .post(
+            &alice,
+            &format!("/v1/lct/{alice_id}/transition"),
+            &json!({"public_key": b.public_key, "created_at": b.created_at, "binding_proof": b.binding_proof}),
+        )
         .await;
     assert_eq!(t.status, 201, "{}", t.body);
     let new_id = id_of(&alice2).to_string();
@@ -89,12 +93,18 @@ async fn lct_lifecycle_end_to_end() {
     // A superseded LCT cannot transition again.
     let b3 = web4_core::lct::Binding::create(&random_key(), EntityType::Human, now());
     let r = node
-        .post(&alice, &format!("/v1/lct/{alice_id}/transition"), &json!({"public_key": b3.public_key, "created_at": b3.created_at, "binding_proof": b3.binding_proof}))
+        .post(
+            &alice,
+            &format!("/v1/lct/{alice_id}/transition"),
+            &json!({"public_key": b3.public_key, "created_at": b3.created_at, "binding_proof": b3.binding_proof}),
+        )
         .await;
     assert_eq!((r.status, r.code()), (400, "W4_ERR_PROTO_SEQUENCE"), "{}", r.body);
 
     // Revoke the new LCT (self-revocation for key compromise): terminal, 410 on use.
-    let r = node.post(&alice2, &format!("/v1/lct/{new_id}/revoke"), &json!({"reason": "compromise", "note": "laptop stolen"})).await;
+    let r = node
+        .post(&alice2, &format!("/v1/lct/{new_id}/revoke"), &json!({"reason": "compromise", "note": "laptop stolen"}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["data"]["status"], "revoked");
     assert_eq!(r.body["data"]["revocation"]["reason"], "compromise");

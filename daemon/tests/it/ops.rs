@@ -45,7 +45,8 @@ async fn health_ready_metrics_openapi_and_logs() {
             _ => node.post(&node.admin, &path, &serde_json::json!({})).await,
         };
         assert!(
-            !(resp.status == 404 && resp.body["error"]["message"].as_str().unwrap_or("").starts_with("no route")) && resp.status != 405,
+            !(resp.status == 404 && resp.body["error"]["message"].as_str().unwrap_or("").starts_with("no route"))
+                && resp.status != 405,
             "{} {} is documented but not served: {}",
             r.method,
             r.path,
@@ -104,7 +105,12 @@ fn init_creates_private_keys_and_refuses_to_run_twice() {
     std::fs::write(dir.path().join("c.toml"), "").unwrap();
     let data = dir.path().join("d");
     let init = || {
-        Command::new(WEB4D).arg("init").env("DATA_DIR", &data).env("WEB4_CONFIG", dir.path().join("c.toml")).output().unwrap()
+        Command::new(WEB4D)
+            .arg("init")
+            .env("DATA_DIR", &data)
+            .env("WEB4_CONFIG", dir.path().join("c.toml"))
+            .output()
+            .unwrap()
     };
     let out = init();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -117,7 +123,11 @@ fn init_creates_private_keys_and_refuses_to_run_twice() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already initialised"));
     // Running without init is a clear error.
-    let out = Command::new(WEB4D).env("DATA_DIR", dir.path().join("empty")).env("WEB4_CONFIG", dir.path().join("c.toml")).output().unwrap();
+    let out = Command::new(WEB4D)
+        .env("DATA_DIR", dir.path().join("empty"))
+        .env("WEB4_CONFIG", dir.path().join("c.toml"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("web4d init"));
 }
