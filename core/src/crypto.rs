@@ -14,6 +14,13 @@ use std::fmt;
 #[error("cannot canonicalise JSON: {0}")]
 pub struct CanonError(String);
 
+impl CanonError {
+    /// An error with a message.
+    pub fn from_message(m: String) -> Self {
+        CanonError(m)
+    }
+}
+
 /// Why a key, hash or signature could not be decoded or verified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CryptoError {

@@ -1,8 +1,9 @@
 //! Signed ledger records and per-author hash-chain verification.
 //!
-//! `signature` is Ed25519 by the author over `"web4:record:v1\n" + JCS(record
-//! without signature)`. A record's hash (its `ledger_ref`) is sha256 of the JCS
-//! form of the whole record, signature included. Each author's records form a
+//! The payload is bound by `payload_hash = sha256(JCS(payload))`. The header is
+//! `{author, seq, prev_hash, kind, payload_hash, law_hash, timestamp}`;
+//! `signature` is Ed25519 by the author over `"web4:record:v1\n" + JCS(header)`,
+//! and the record's hash (its `ledger_ref`) is `sha256(JCS(header + signature))`. Each author's records form a
 //! chain: `seq` starts at 1 and increases by one, `prev_hash` is the previous
 //! record's hash ([`Hash::ZERO`] for seq 1).
 
@@ -54,37 +55,72 @@ pub struct RecordDraft {
     pub timestamp: Timestamp,
 }
 
+/// The signed header: every field but the payload, which is bound by its hash.
 #[derive(Serialize)]
-struct DraftRef<'a> {
+struct Header<'a> {
     author: &'a LctId,
     seq: u64,
     prev_hash: &'a Hash,
     kind: &'a str,
-    payload: &'a Value,
+    payload_hash: &'a Hash,
     law_hash: &'a Hash,
     timestamp: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<&'a Signature>,
 }
 
-fn signing_bytes(d: &DraftRef<'_>) -> Result<Vec<u8>, CanonError> {
+/// A payload canonicalised once: its JCS text and hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanonicalPayload {
+    pub value: Value,
+    pub jcs: String,
+    pub hash: Hash,
+}
+
+impl CanonicalPayload {
+    /// Canonicalise `value`.
+    pub fn new(value: Value) -> Result<Self, CanonError> {
+        let bytes = canonical_json(&value)?;
+        let hash = sha256(&bytes);
+        let jcs = String::from_utf8(bytes).map_err(|e| CanonError::from_message(e.to_string()))?;
+        Ok(CanonicalPayload { value, jcs, hash })
+    }
+}
+
+/// `sha256(JCS(payload))`.
+pub fn payload_hash(payload: &Value) -> Result<Hash, CanonError> {
+    Ok(sha256(&canonical_json(payload)?))
+}
+
+fn header_bytes(h: &Header<'_>) -> Result<Vec<u8>, CanonError> {
     let mut out = b"web4:record:v1\n".to_vec();
-    out.extend(canonical_json(d)?);
+    out.extend(canonical_json(h)?);
     Ok(out)
 }
 
 impl RecordDraft {
     /// Sign with the author's key.
     pub fn sign(self, sk: &SecretKey) -> Result<Record, CanonError> {
-        let bytes = signing_bytes(&DraftRef {
+        let ph = payload_hash(&self.payload)?;
+        Ok(self.sign_with_payload_hash(sk, &ph)?.0)
+    }
+
+    /// Sign when the payload hash is already known; also returns the record hash.
+    pub fn sign_with_payload_hash(self, sk: &SecretKey, ph: &Hash) -> Result<(Record, Hash), CanonError> {
+        let mut h = Header {
             author: &self.author,
             seq: self.seq,
             prev_hash: &self.prev_hash,
             kind: &self.kind,
-            payload: &self.payload,
+            payload_hash: ph,
             law_hash: &self.law_hash,
             timestamp: self.timestamp,
-        })?;
-        let signature = sk.sign(&bytes);
-        Ok(Record {
+            signature: None,
+        };
+        let signature = sk.sign(&header_bytes(&h)?);
+        h.signature = Some(&signature);
+        let hash = sha256(&canonical_json(&h)?);
+        let record = Record {
             author: self.author,
             seq: self.seq,
             prev_hash: self.prev_hash,
@@ -93,7 +129,8 @@ impl RecordDraft {
             law_hash: self.law_hash,
             timestamp: self.timestamp,
             signature,
-        })
+        };
+        Ok((record, hash))
     }
 }
 
@@ -113,23 +150,30 @@ pub enum ChainError {
 }
 
 impl Record {
-    /// The record's hash, used as its `ledger_ref`.
-    pub fn hash(&self) -> Result<Hash, CanonError> {
-        Ok(sha256(&canonical_json(self)?))
-    }
-
-    /// Verify the author's signature.
-    pub fn verify_signature(&self, pk: &PublicKey) -> Result<(), ChainError> {
-        let bytes = signing_bytes(&DraftRef {
+    fn header<'a>(&'a self, ph: &'a Hash, with_sig: bool) -> Header<'a> {
+        Header {
             author: &self.author,
             seq: self.seq,
             prev_hash: &self.prev_hash,
             kind: &self.kind,
-            payload: &self.payload,
+            payload_hash: ph,
             law_hash: &self.law_hash,
             timestamp: self.timestamp,
-        })
-        .map_err(|_| ChainError::Canonical { seq: self.seq })?;
+            signature: with_sig.then_some(&self.signature),
+        }
+    }
+
+    /// The record's hash, used as its `ledger_ref`.
+    pub fn hash(&self) -> Result<Hash, CanonError> {
+        let ph = payload_hash(&self.payload)?;
+        Ok(sha256(&canonical_json(&self.header(&ph, true))?))
+    }
+
+    /// Verify the author's signature.
+    pub fn verify_signature(&self, pk: &PublicKey) -> Result<(), ChainError> {
+        let canon = |_| ChainError::Canonical { seq: self.seq };
+        let ph = payload_hash(&self.payload).map_err(canon)?;
+        let bytes = header_bytes(&self.header(&ph, false)).map_err(canon)?;
         pk.verify(&bytes, &self.signature).map_err(|_| ChainError::BadSignature { seq: self.seq })
     }
 }

@@ -150,6 +150,8 @@ impl QuorumRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tally {
     pub valid: Vec<LctId>,
+    /// Positions (in the input) of the attestations that counted.
+    pub accepted: Vec<usize>,
     pub rejected: Vec<(String, WitnessError)>,
 }
 
@@ -165,8 +167,8 @@ pub fn recount<'a>(
 ) -> Tally {
     let mut seen = BTreeSet::new();
     let mut nonces = BTreeSet::new();
-    let mut tally = Tally { valid: Vec::new(), rejected: Vec::new() };
-    for a in attestations {
+    let mut tally = Tally { valid: Vec::new(), accepted: Vec::new(), rejected: Vec::new() };
+    for (i, a) in attestations.into_iter().enumerate() {
         let who = a.witness.to_string();
         let verdict = if &a.witness == subject {
             Err(WitnessError::SelfAttestation(who.clone()))
@@ -184,6 +186,7 @@ pub fn recount<'a>(
             Ok(()) => {
                 seen.insert(a.witness.clone());
                 tally.valid.push(a.witness.clone());
+                tally.accepted.push(i);
             }
             Err(e) => tally.rejected.push((who, e)),
         }
@@ -237,6 +240,7 @@ mod tests {
         assert_eq!(atts.len(), 6);
         let t = recount(&atts, &subject, &event, lookup, now, 300);
         assert_eq!(t.valid, vec![w1id.clone()]);
+        assert_eq!(t.accepted, vec![0]);
         let reasons: Vec<_> = t.rejected.iter().map(|(_, e)| e.clone()).collect();
         assert!(matches!(reasons[0], WitnessError::Duplicate(_)));
         assert_eq!(reasons[1], WitnessError::WrongEvent);

@@ -89,6 +89,33 @@ pub fn load_lct(conn: &Connection, id: &str) -> Result<Option<LctRow>, StoreErro
     }))
 }
 
+/// What authentication needs of an LCT: key and status (no document parse).
+#[derive(Debug, Clone)]
+pub struct SignerRow {
+    pub public_key: PublicKey,
+    pub status: LctStatus,
+    pub overlap_until: Option<Timestamp>,
+}
+
+/// Load an LCT's key and status.
+pub fn load_signer(conn: &Connection, id: &str) -> Result<Option<SignerRow>, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT public_key, status, overlap_until FROM lcts WHERE lct_id = ?1")?
+        .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?)))
+        .optional()?;
+    let Some((pk, st, overlap)) = row else { return Ok(None) };
+    Ok(Some(SignerRow {
+        public_key: PublicKey::parse(&pk).map_err(|_| corrupt("public_key"))?,
+        status: LctStatus::parse(&st).ok_or_else(|| corrupt("status"))?,
+        overlap_until: overlap.map(Timestamp),
+    }))
+}
+
+/// Whether an LCT id is registered.
+pub fn lct_exists(conn: &Connection, id: &LctId) -> Result<bool, StoreError> {
+    Ok(conn.prepare_cached("SELECT 1 FROM lcts WHERE lct_id = ?1")?.exists([id.as_str()])?)
+}
+
 /// Roles of an LCT in a society.
 pub fn roles_of(conn: &Connection, society: &str, lct: &str) -> Result<Vec<String>, StoreError> {
     let mut st = conn.prepare_cached("SELECT role FROM roles WHERE society_id = ?1 AND lct_id = ?2 ORDER BY role")?;
@@ -140,12 +167,80 @@ fn payload<T: serde::de::DeserializeOwned>(r: &Record) -> Result<T, StoreError> 
     serde_json::from_value(r.payload.clone()).map_err(|e| StoreError::Corrupt(format!("{} payload: {e}", r.kind)))
 }
 
+/// A typed record payload.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Genesis(Genesis),
+    Mint(Mint),
+    Suspend(StatusChange),
+    Reinstate(StatusChange),
+    Revoke(Revoke),
+    Transition(Transition),
+}
+
+impl Event {
+    /// The record kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Genesis(_) => kind::SOCIETY_GENESIS,
+            Event::Mint(_) => kind::LCT_MINT,
+            Event::Suspend(_) => kind::LCT_SUSPEND,
+            Event::Reinstate(_) => kind::LCT_REINSTATE,
+            Event::Revoke(_) => kind::LCT_REVOKE,
+            Event::Transition(_) => kind::LCT_TRANSITION,
+        }
+    }
+
+    /// Read the typed payload of a record.
+    pub fn from_record(r: &Record) -> Result<Event, StoreError> {
+        Ok(match r.kind.as_str() {
+            kind::SOCIETY_GENESIS => Event::Genesis(payload(r)?),
+            kind::LCT_MINT => Event::Mint(payload(r)?),
+            kind::LCT_SUSPEND => Event::Suspend(payload(r)?),
+            kind::LCT_REINSTATE => Event::Reinstate(payload(r)?),
+            kind::LCT_REVOKE => Event::Revoke(payload(r)?),
+            kind::LCT_TRANSITION => Event::Transition(payload(r)?),
+            other => return Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
+        })
+    }
+
+    fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            Event::Genesis(p) => serde_json::to_value(p),
+            Event::Mint(p) => serde_json::to_value(p),
+            Event::Suspend(p) | Event::Reinstate(p) => serde_json::to_value(p),
+            Event::Revoke(p) => serde_json::to_value(p),
+            Event::Transition(p) => serde_json::to_value(p),
+        }
+    }
+}
+
+/// An event with its canonical payload, prepared outside the writer.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub event: Event,
+    pub payload: web4_core::ledger::CanonicalPayload,
+}
+
+impl Prepared {
+    /// Canonicalise the event's payload.
+    pub fn new(event: Event) -> Result<Prepared, StoreError> {
+        let value = event.to_value().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let payload =
+            web4_core::ledger::CanonicalPayload::new(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Prepared { event, payload })
+    }
+}
+
 /// Apply one record to the projections.
 pub fn apply(conn: &Connection, r: &Record, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
-    let at = r.timestamp;
-    match r.kind.as_str() {
-        kind::SOCIETY_GENESIS => {
-            let g: Genesis = payload(r)?;
+    apply_event(conn, &Event::from_record(r)?, r.timestamp, lref)
+}
+
+/// Apply a typed event recorded at `at` with hash `lref`.
+pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
+    match ev {
+        Event::Genesis(g) => {
             let law = serde_json::to_string(g.law.as_json()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             conn.execute(
                 "INSERT INTO societies (society_id, name, law, law_hash, law_version, genesis_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -164,8 +259,7 @@ pub fn apply(conn: &Connection, r: &Record, lref: &Hash) -> Result<Vec<Effect>, 
             }
             Ok(effects)
         }
-        kind::LCT_MINT => {
-            let m: Mint = payload(r)?;
+        Event::Mint(m) => {
             insert_lct(conn, &m.society_id, &m.lct, at, lref)?;
             if let Some(bc) = &m.lct.birth_certificate {
                 conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
@@ -173,22 +267,19 @@ pub fn apply(conn: &Connection, r: &Record, lref: &Hash) -> Result<Vec<Effect>, 
             }
             Ok(vec![Effect::Minted(m.lct.binding.entity_type)])
         }
-        kind::LCT_SUSPEND | kind::LCT_REINSTATE => {
-            let s: StatusChange = payload(r)?;
-            let to = if r.kind == kind::LCT_SUSPEND { LctStatus::Suspended } else { LctStatus::Active };
+        Event::Suspend(s) | Event::Reinstate(s) => {
+            let to = if matches!(ev, Event::Suspend(_)) { LctStatus::Suspended } else { LctStatus::Active };
             let reason = (to == LctStatus::Suspended).then_some(s.reason.as_str());
             Ok(vec![set_status(conn, &s.lct_id, to, reason, at, lref)?])
         }
-        kind::LCT_REVOKE => {
-            let v: Revoke = payload(r)?;
+        Event::Revoke(v) => {
             let info = RevocationInfo { reason: v.reason, note: v.note.clone(), at, by: v.evidence.signer.clone() };
             let eff = set_status(conn, &v.lct_id, LctStatus::Revoked, v.note.as_deref(), at, lref)?;
             let info = serde_json::to_string(&info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             conn.execute("UPDATE lcts SET revocation = ?2 WHERE lct_id = ?1", params![v.lct_id.as_str(), info])?;
             Ok(vec![eff])
         }
-        kind::LCT_TRANSITION => {
-            let t: Transition = payload(r)?;
+        Event::Transition(t) => {
             let old = load_lct(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
             insert_lct(conn, &old.society_id, &t.lct, at, lref)?;
             for role in roles_of(conn, old.society_id.as_str(), old.lct_id.as_str())? {
@@ -204,7 +295,6 @@ pub fn apply(conn: &Connection, r: &Record, lref: &Hash) -> Result<Vec<Effect>, 
             )?;
             Ok(vec![Effect::Minted(t.lct.binding.entity_type), eff])
         }
-        other => Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::keystore;
-use crate::ledger::{self, VerifyOutcome};
+use crate::ledger::{self, Event, Prepared, VerifyOutcome};
 use crate::metrics::Metrics;
 use crate::services::{Node, Society, system_clock};
 use crate::store::migrations::migrate;
@@ -18,7 +18,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use web4_core::law::LawDataset;
 use web4_core::lct::{Binding, EntityType, LctDocument, LctStatus};
-use web4_core::ledger::kind;
 use web4_core::payload::{Genesis, Member};
 use web4_core::{LctId, SecretKey};
 
@@ -103,15 +102,8 @@ pub fn init(cfg: &Config) -> anyhow::Result<InitReport> {
     let signer = NodeSigner { id: node_id.clone(), key: node_key };
     let tx = conn.transaction()?;
     let mut head = load_head(&tx, &node_id)?;
-    append_record(
-        &tx,
-        &signer,
-        &mut head,
-        kind::SOCIETY_GENESIS,
-        serde_json::to_value(&genesis)?,
-        law.law_hash(),
-        now,
-    )?;
+    let prepared = Prepared::new(Event::Genesis(genesis))?;
+    append_record(&tx, &signer, &mut head, &prepared, law.law_hash(), now)?;
     save_head(&tx, &node_id, head)?;
     tx.execute(
         "INSERT INTO node (key, value) VALUES ('node_lct', ?1), ('society_id', ?2)",

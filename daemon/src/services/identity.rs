@@ -6,7 +6,7 @@
 use super::Node;
 use crate::error::ApiError;
 use crate::http::auth;
-use crate::ledger::{LctRow, load_lct, roles_of};
+use crate::ledger::{Event, LctRow, Prepared, lct_exists, load_lct, load_signer, roles_of};
 use crate::store::StoreError;
 use crate::store::writer::{Committed, WriteCtx};
 use rusqlite::Connection;
@@ -21,7 +21,6 @@ use web4_core::lct::{
     Binding, BindingError, LctDocument, LctStatus, LifecycleError, LifecycleEvent, Lineage, SignerError, may_sign,
     next_status,
 };
-use web4_core::ledger::kind;
 use web4_core::payload::{Mint, Revoke, StatusChange, Transition};
 use web4_core::signing::SignedRequest;
 use web4_core::witness::{Attestation, WitnessClass, recount};
@@ -64,8 +63,8 @@ fn signer_error(id: &LctId, e: SignerError) -> ApiError {
 }
 
 /// Load a signer and check it may sign now (authoritative: runs on the writer).
-fn active_signer(conn: &Connection, id: &LctId, now: Timestamp) -> Result<LctRow, ApiError> {
-    let row = load_lct(conn, id.as_str())
+fn active_signer(conn: &Connection, id: &LctId, now: Timestamp) -> Result<crate::ledger::SignerRow, ApiError> {
+    let row = load_signer(conn, id.as_str())
         .map_err(store_err)?
         .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {id}")))?;
     may_sign(row.status, row.overlap_until, now).map_err(|e| signer_error(id, e))?;
@@ -94,7 +93,7 @@ fn require_role(
 /// Key of a known signer (read path; the writer re-checks status).
 fn signer_key(node: &Node, id: &LctId) -> Result<PublicKey, ApiError> {
     node.reads
-        .with(|c| load_lct(c, id.as_str()))
+        .with(|c| load_signer(c, id.as_str()))
         .map_err(store_err)?
         .map(|r| r.public_key)
         .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {id}")))
@@ -120,7 +119,7 @@ fn binding_error(e: BindingError) -> ApiError {
 
 /// Key of a registered witness that may sign now.
 fn witness_key(conn: &Connection, society: &LctId, id: &LctId, now: Timestamp) -> Option<PublicKey> {
-    let row = load_lct(conn, id.as_str()).ok()??;
+    let row = load_signer(conn, id.as_str()).ok()??;
     may_sign(row.status, row.overlap_until, now).ok()?;
     let roles = roles_of(conn, society.as_str(), id.as_str()).ok()?;
     roles.iter().any(|r| r == "witness").then_some(row.public_key)
@@ -168,17 +167,27 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     // registered witness; recounted, never trusted.
     let society = node.society.id.clone();
     let event = binding.event_hash(&society);
-    let mut attestations = req.witnesses.clone();
-    let nonce = data_encoding::BASE64URL_NOPAD
-        .encode(&crate::keystore::random_bytes::<16>().map_err(|e| ApiError::internal("rng", e))?);
-    let own = Attestation::sign(&node.key, node.id.clone(), WitnessClass::Existence, event, now, nonce)
-        .map_err(|e| ApiError::internal("attestation", e))?;
-    attestations.push(own);
+    // The node attests itself below; a submitted attestation in its name is ignored.
+    let submitted: Vec<&Attestation> = req.witnesses.iter().filter(|a| a.witness != node.id).collect();
     let skew = law.witness_max_skew_seconds;
-    let tally = node
+    let (mut tally, node_is_witness) = node
         .reads
-        .with(|c| Ok(recount(&attestations, &new_id, &event, |w| witness_key(c, &society, w, now), now, skew)))
+        .with(|c| {
+            let tally =
+                recount(submitted.iter().copied(), &new_id, &event, |w| witness_key(c, &society, w, now), now, skew);
+            Ok((tally, witness_key(c, &society, &node.id, now).is_some()))
+        })
         .map_err(store_err)?;
+    let mut counted: Vec<Attestation> =
+        tally.accepted.iter().filter_map(|&i| submitted.get(i).map(|a| (*a).clone())).collect();
+    if node_is_witness && new_id != node.id {
+        let nonce = data_encoding::BASE64URL_NOPAD
+            .encode(&crate::keystore::random_bytes::<16>().map_err(|e| ApiError::internal("rng", e))?);
+        let own = Attestation::sign(&node.key, node.id.clone(), WitnessClass::Existence, event, now, nonce)
+            .map_err(|e| ApiError::internal("attestation", e))?;
+        counted.push(own);
+        tally.valid.push(node.id.clone());
+    }
     let valid = u32::try_from(tally.valid.len()).unwrap_or(u32::MAX);
     if !law.birth_quorum.met(valid) {
         let rejected: Vec<Value> =
@@ -189,15 +198,6 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
         )
         .details(json!({ "valid": valid, "required": law.birth_quorum.required(), "rejected": rejected })));
     }
-    let counted: Vec<Attestation> = attestations.into_iter().filter(|a| tally.valid.contains(&a.witness)).fold(
-        Vec::new(),
-        |mut acc: Vec<Attestation>, a| {
-            if !acc.iter().any(|x| x.witness == a.witness) {
-                acc.push(a);
-            }
-            acc
-        },
-    );
     let cert = BirthCertificateDraft {
         lct_id: new_id.clone(),
         issuing_society: society.clone(),
@@ -220,34 +220,54 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     }
     let witnesses = tally.valid.clone();
     let law_hash = node.society.law.law_hash();
+    let citizen_role = law.citizen_role.clone();
     let mint_roles = law.mint_roles.clone();
     let job_node = Arc::clone(node);
+    let lct_id = doc.lct_id.clone();
+    let prepared =
+        Prepared::new(Event::Mint(Mint { evidence: ev.clone(), society_id: society.clone(), lct: doc.clone() }))
+            .map_err(store_err)?;
+    let (signer, nonce, ts) = (ev.signer, ev.nonce, ev.timestamp);
+    let job_society = society.clone();
     let result = node
         .writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            ctx.use_nonce(&signer, &nonce, ts)?;
             if !self_mint {
-                active_signer(ctx.conn, &ev.signer, ctx.now)?;
-                require_role(ctx.conn, &society, &ev.signer, &mint_roles, "mint LCTs")?;
+                active_signer(ctx.conn, &signer, ctx.now)?;
+                require_role(ctx.conn, &job_society, &signer, &mint_roles, "mint LCTs")?;
             }
             for w in &witnesses {
-                if w != ctx.node_id() && witness_key(ctx.conn, &society, w, ctx.now).is_none() {
+                if w != ctx.node_id() && witness_key(ctx.conn, &job_society, w, ctx.now).is_none() {
                     return Err(ApiError::new(ErrorCode::WitnessRejected, format!("witness {w} is no longer active")));
                 }
             }
-            if load_lct(ctx.conn, doc.lct_id.as_str()).map_err(store_err)?.is_some() {
-                return Err(ApiError::new(ErrorCode::BindingExists, format!("{} is already registered", doc.lct_id))
-                    .details(json!({ "lct_id": doc.lct_id })));
+            if lct_exists(ctx.conn, &lct_id).map_err(store_err)? {
+                return Err(ApiError::new(ErrorCode::BindingExists, format!("{lct_id} is already registered"))
+                    .details(json!({ "lct_id": lct_id })));
             }
-            let id = doc.lct_id.clone();
-            let payload = Mint { evidence: ev, society_id: society.clone(), lct: doc };
-            ctx.append(kind::LCT_MINT, to_value(&payload)?, law_hash)?;
-            let row = load_lct(ctx.conn, id.as_str())
-                .map_err(store_err)?
-                .ok_or_else(|| ApiError::internal("mint", "row missing"))?;
-            to_value(&view(ctx.conn, row).map_err(store_err)?)
+            ctx.append(&prepared, law_hash)?;
+            Ok(Value::from(ctx.now.secs()))
         }))
-        .await;
+        .await
+        .and_then(|c| {
+            // Build the answer outside the writer from what was recorded.
+            let at = Timestamp(c.data.as_i64().unwrap_or_default());
+            let ledger_ref = c.ledger_ref.ok_or_else(|| ApiError::internal("mint", "no ledger ref"))?;
+            let view = LctView {
+                lct: doc,
+                status: LctStatus::Active,
+                society,
+                roles: vec![citizen_role],
+                status_reason: None,
+                revocation: None,
+                superseded_by: None,
+                overlap_until: None,
+                ledger_ref,
+                updated_at: at,
+            };
+            Ok(Committed { data: to_value(&view)?, ledger_ref: c.ledger_ref })
+        });
     job_node.metrics.birth_certificate_ledger_write.observe(started.elapsed().as_secs_f64());
     result
 }
@@ -399,6 +419,9 @@ pub async fn change_status(
     let society = node.society.id.clone();
     let roles = node.society.identity.status_roles.clone();
     let law_hash = node.society.law.law_hash();
+    let payload = StatusChange { evidence: ev.clone(), lct_id: target.clone(), reason: req.reason };
+    let event_ = if event == LifecycleEvent::Suspend { Event::Suspend(payload) } else { Event::Reinstate(payload) };
+    let prepared = Prepared::new(event_).map_err(store_err)?;
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
@@ -406,9 +429,7 @@ pub async fn change_status(
             require_role(ctx.conn, &society, &ev.signer, &roles, "change the status of LCTs")?;
             let row = target_row(ctx.conn, &target)?;
             next_status(row.status, event).map_err(|e| lifecycle_error(&target, e))?;
-            let k = if event == LifecycleEvent::Suspend { kind::LCT_SUSPEND } else { kind::LCT_REINSTATE };
-            let payload = StatusChange { evidence: ev, lct_id: target.clone(), reason: req.reason };
-            ctx.append(k, to_value(&payload)?, law_hash)?;
+            ctx.append(&prepared, law_hash)?;
             to_value(&view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?)
         }))
         .await
@@ -429,6 +450,13 @@ pub async fn revoke(
     let society = node.society.id.clone();
     let roles = node.society.identity.status_roles.clone();
     let law_hash = node.society.law.law_hash();
+    let prepared = Prepared::new(Event::Revoke(Revoke {
+        evidence: ev.clone(),
+        lct_id: target.clone(),
+        reason: req.reason,
+        note: req.note,
+    }))
+    .map_err(store_err)?;
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
@@ -444,8 +472,7 @@ pub async fn revoke(
             }
             let row = target_row(ctx.conn, &target)?;
             next_status(row.status, LifecycleEvent::Revoke).map_err(|e| lifecycle_error(&target, e))?;
-            let payload = Revoke { evidence: ev, lct_id: target.clone(), reason: req.reason, note: req.note };
-            ctx.append(kind::LCT_REVOKE, to_value(&payload)?, law_hash)?;
+            ctx.append(&prepared, law_hash)?;
             to_value(&view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?)
         }))
         .await
@@ -484,6 +511,13 @@ pub async fn transition(
     doc.policy = old.document.policy.clone();
     let overlap_until = now.plus(node.society.identity.rotation_overlap_seconds);
     let law_hash = node.society.law.law_hash();
+    let prepared = Prepared::new(Event::Transition(Transition {
+        evidence: ev.clone(),
+        old: target.clone(),
+        lct: doc,
+        overlap_until,
+    }))
+    .map_err(store_err)?;
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
@@ -492,8 +526,7 @@ pub async fn transition(
             if load_lct(ctx.conn, new_id.as_str()).map_err(store_err)?.is_some() {
                 return Err(ApiError::new(ErrorCode::BindingExists, format!("{new_id} is already registered")));
             }
-            let payload = Transition { evidence: ev, old: target.clone(), lct: doc, overlap_until };
-            ctx.append(kind::LCT_TRANSITION, to_value(&payload)?, law_hash)?;
+            ctx.append(&prepared, law_hash)?;
             let new_view = view(ctx.conn, target_row(ctx.conn, &new_id)?).map_err(store_err)?;
             let old_view = view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?;
             Ok(json!({ "lct": to_value(&new_view)?, "previous": to_value(&old_view)? }))

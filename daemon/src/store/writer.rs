@@ -7,13 +7,13 @@
 //! after the group's commit returned: an acknowledged write is durable.
 
 use crate::error::ApiError;
-use crate::ledger::{Effect, apply};
+use crate::ledger::{Effect, Prepared, apply_event};
 use crate::store::StoreError;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use web4_core::ledger::{Record, RecordDraft};
+use web4_core::ledger::RecordDraft;
 use web4_core::{ErrorCode, Hash, LctId, SecretKey, Timestamp};
 
 /// The node's record-signing identity.
@@ -44,42 +44,52 @@ pub fn load_head(conn: &Connection, author: &LctId) -> Result<Head, StoreError> 
         }),
     }
 }
-
-/// Sign the next record of the node's chain, append it and apply it.
+/// Sign the next record of the node's chain, append it and apply it. The
+/// payload was canonicalised by the caller (outside the writer), so the writer
+/// only signs a small header.
 pub fn append_record(
     conn: &Connection,
     node: &NodeSigner,
     head: &mut Head,
-    kind: &str,
-    payload: Value,
+    prepared: &Prepared,
     law_hash: Hash,
     now: Timestamp,
-) -> Result<(Record, Hash, Vec<Effect>), StoreError> {
-    let record = RecordDraft {
+) -> Result<(Hash, Vec<Effect>), StoreError> {
+    let kind = prepared.event.kind();
+    let seq = head.seq + 1;
+    let (record, hash) = RecordDraft {
         author: node.id.clone(),
-        seq: head.seq + 1,
+        seq,
         prev_hash: head.hash,
         kind: kind.to_owned(),
-        payload,
+        payload: Value::Null,
         law_hash,
         timestamp: now,
     }
-    .sign(&node.key)
+    .sign_with_payload_hash(&node.key, &prepared.payload.hash)
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let hash = record.hash().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let text = serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // The stored record is the wire form; its payload is the canonical text.
+    let text = format!(
+        r#"{{"author":{},"kind":{},"law_hash":{},"payload":{},"prev_hash":{},"seq":{seq},"signature":{},"timestamp":{}}}"#,
+        j(&record.author),
+        j(kind),
+        j(&record.law_hash),
+        prepared.payload.jcs,
+        j(&record.prev_hash),
+        j(&record.signature),
+        j(&record.timestamp),
+    );
     conn.prepare_cached("INSERT INTO ledger (hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
-        params![
-            hash.to_string(),
-            record.author.as_str(),
-            i64::try_from(record.seq).unwrap_or(i64::MAX),
-            record.kind,
-            text
-        ],
+        params![hash.to_string(), record.author.as_str(), i64::try_from(seq).unwrap_or(i64::MAX), kind, text],
     )?;
-    let effects = apply(conn, &record, &hash)?;
-    *head = Head { seq: record.seq, hash };
-    Ok((record, hash, effects))
+    let effects = apply_event(conn, &prepared.event, now, &hash)?;
+    *head = Head { seq, hash };
+    Ok((hash, effects))
+}
+
+/// JSON text of a small value (ids, hashes, timestamps); these cannot fail.
+fn j<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
 /// Persist the node's chain head.
@@ -99,6 +109,7 @@ pub struct WriteCtx<'a> {
     pub now: Timestamp,
     effects: Vec<Effect>,
     last_ref: Option<Hash>,
+    spent_nonce: Option<(LctId, String, Timestamp)>,
 }
 
 impl WriteCtx<'_> {
@@ -108,8 +119,8 @@ impl WriteCtx<'_> {
     }
 
     /// Append a record on the node's chain and apply it.
-    pub fn append(&mut self, kind: &str, payload: Value, law_hash: Hash) -> Result<Hash, ApiError> {
-        let (_, hash, effects) = append_record(self.conn, self.node, self.head, kind, payload, law_hash, self.now)
+    pub fn append(&mut self, prepared: &Prepared, law_hash: Hash) -> Result<Hash, ApiError> {
+        let (hash, effects) = append_record(self.conn, self.node, self.head, prepared, law_hash, self.now)
             .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("could not record: {e}")))?;
         self.effects.extend(effects);
         self.last_ref = Some(hash);
@@ -126,6 +137,7 @@ impl WriteCtx<'_> {
         if n == 0 {
             return Err(ApiError::new(ErrorCode::ProtoReplay, format!("nonce {nonce:?} was already used by {signer}")));
         }
+        self.spent_nonce = Some((signer.clone(), nonce.to_owned(), ts));
         Ok(())
     }
 }
@@ -269,9 +281,9 @@ fn run_group(
             replies.push((reply, Err(ApiError::new(ErrorCode::LedgerWrite, format!("store: {e}")))));
             continue;
         }
-        let mut ctx = WriteCtx { conn: &tx, node, head, now, effects: Vec::new(), last_ref: None };
+        let mut ctx = WriteCtx { conn: &tx, node, head, now, effects: Vec::new(), last_ref: None, spent_nonce: None };
         let result = job(&mut ctx);
-        let (job_effects, last_ref) = (ctx.effects, ctx.last_ref);
+        let (job_effects, last_ref, spent) = (ctx.effects, ctx.last_ref, ctx.spent_nonce);
         match result {
             Ok(data) => {
                 let _ = tx.execute_batch("RELEASE job");
@@ -281,6 +293,14 @@ fn run_group(
             Err(e) => {
                 let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
                 *head = saved;
+                // A refused request still spends its nonce, so it cannot be
+                // replayed later when the state might let it through.
+                if let Some((signer, nonce, ts)) = spent {
+                    let _ = tx.execute(
+                        "INSERT OR IGNORE INTO nonces (signer, nonce, ts) VALUES (?1, ?2, ?3)",
+                        params![signer.as_str(), nonce, ts.secs()],
+                    );
+                }
                 replies.push((reply, Err(e)));
             }
         }

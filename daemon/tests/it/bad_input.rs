@@ -143,7 +143,21 @@ async fn bad_requests_get_their_codes_and_write_nothing() {
     let a = node.post_raw(&node.admin, &path_r, sb.clone(), &s).await;
     assert_eq!((a.status, a.code()), (409, "W4_ERR_PROTO_REPLAY"), "same nonce, other request: {}", a.body);
     assert_eq!(node.get(&format!("/v1/lct/{target}")).await.body["data"]["status"], "suspended");
-    assert_eq!(node.ledger_records(), before + 2);
+
+    // A refused request spends its nonce too: replaying it after the state changed
+    // (here: reinstate refused while active, replayed once suspended) is refused.
+    let other = random_key();
+    assert_eq!(node.mint(&other, EntityType::Ai).await.status, 201);
+    let oid = id_of(&other).to_string();
+    let s = Sign { nonce: Some(random_nonce()), ts: Some(now()), ..Sign::default() };
+    let rb = serde_json::to_vec(&json!({"reason": "lift"})).unwrap();
+    let refused = node.post_raw(&node.admin, &format!("/v1/lct/{oid}/reinstate"), rb.clone(), &s).await;
+    assert_eq!((refused.status, refused.code()), (400, "W4_ERR_PROTO_SEQUENCE"));
+    let sus = node.post(&node.admin, &format!("/v1/lct/{oid}/suspend"), &json!({"reason": "x"})).await;
+    assert_eq!(sus.status, 200);
+    let replay = node.post_raw(&node.admin, &format!("/v1/lct/{oid}/reinstate"), rb, &s).await;
+    assert_eq!((replay.status, replay.code()), (409, "W4_ERR_PROTO_REPLAY"), "{}", replay.body);
+    assert_eq!(node.ledger_records(), before + 4);
 }
 
 #[tokio::test]
