@@ -25,6 +25,11 @@ pub enum BenchCmd {
         /// How long to run, e.g. 10s, 500ms, 1m.
         #[arg(long, default_value = "10s")]
         duration: String,
+        /// Sign N requests before the clock starts, so the load tool's own
+        /// signing does not compete with the node for CPU on the same machine.
+        /// The run ends early when they are used up.
+        #[arg(long)]
+        presign: Option<usize>,
     },
 }
 
@@ -57,9 +62,35 @@ fn mint_body(key: &SecretKey) -> anyhow::Result<Vec<u8>> {
     Ok(serde_json::to_vec(&req)?)
 }
 
+type Signed = (Vec<u8>, super::client::SignedHeaders);
+
+fn sign_one() -> anyhow::Result<Signed> {
+    let key = SecretKey::from_seed(&random_bytes::<32>()?);
+    let body = mint_body(&key)?;
+    let h = sign_headers(&key, "POST", "/v1/lct/mint", &body)?;
+    Ok((body, h))
+}
+
+async fn presign_requests(n: usize) -> anyhow::Result<Vec<Signed>> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let per = n.div_ceil(threads);
+    let mut tasks = Vec::new();
+    for _ in 0..threads {
+        tasks.push(tokio::task::spawn_blocking(move || {
+            (0..per).map(|_| sign_one()).collect::<anyhow::Result<Vec<_>>>()
+        }));
+    }
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.extend(t.await.map_err(|e| anyhow!("presign: {e}"))??);
+    }
+    out.truncate(n);
+    Ok(out)
+}
+
 /// Run a benchmark and print its figures.
 pub async fn run(node: &str, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()> {
-    let BenchCmd::Mint { concurrency, duration } = cmd;
+    let BenchCmd::Mint { concurrency, duration, presign } = cmd;
     let duration = parse_duration(duration)?;
     let concurrency = (*concurrency).clamp(1, 4096);
     let http = reqwest::Client::builder()
@@ -69,18 +100,33 @@ pub async fn run(node: &str, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()
         .context("building HTTP client")?;
     let url = format!("{}/v1/lct/mint", node.trim_end_matches('/'));
     let errors = Arc::new(AtomicU64::new(0));
+    let pool: Option<Arc<std::sync::Mutex<Vec<Signed>>>> = match presign {
+        Some(n) => {
+            let t = Instant::now();
+            let reqs = presign_requests(*n).await?;
+            if !as_json {
+                println!("pre-signed {} requests in {:.1}s", reqs.len(), t.elapsed().as_secs_f64());
+            }
+            Some(Arc::new(std::sync::Mutex::new(reqs)))
+        }
+        None => None,
+    };
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        let (http, url, errors) = (http.clone(), url.clone(), Arc::clone(&errors));
+        let (http, url, errors, pool) = (http.clone(), url.clone(), Arc::clone(&errors), pool.clone());
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| anyhow!("{e}"))?;
             let mut first_error: Option<String> = None;
             while Instant::now() < deadline {
-                let key = SecretKey::from_seed(&random_bytes::<32>()?);
-                let body = mint_body(&key)?;
-                let h = sign_headers(&key, "POST", "/v1/lct/mint", &body)?;
+                let (body, h) = match &pool {
+                    Some(p) => match p.lock().map_err(|_| anyhow!("pool poisoned"))?.pop() {
+                        Some(r) => r,
+                        None => break,
+                    },
+                    None => sign_one()?,
+                };
                 let t = Instant::now();
                 let resp = http
                     .post(&url)
@@ -136,6 +182,7 @@ pub async fn run(node: &str, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()
     let ms = |q: f64| total.value_at_quantile(q) as f64 / 1000.0;
     let report = json!({
         "benchmark": "mint",
+        "presigned": presign.is_some(),
         "concurrency": concurrency,
         "duration_s": elapsed,
         "ok": ok,

@@ -9,7 +9,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[(
     r#"
 CREATE TABLE ledger (
     id      INTEGER PRIMARY KEY,          -- apply order
-    hash    TEXT NOT NULL UNIQUE,         -- sha256 of the record (ledger_ref)
+    hash    TEXT NOT NULL,                -- sha256 of the record (ledger_ref)
     author  TEXT NOT NULL,
     seq     INTEGER NOT NULL,
     kind    TEXT NOT NULL,

@@ -35,8 +35,14 @@ pub fn open_connection(path: &Path, read_only: bool) -> Result<Connection, Store
         // WAL + FULL: an acknowledged commit survives power loss.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Savepoint journals and temporary tables stay in memory.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Checkpoint every ~32 MiB of WAL: hot index pages are copied back once
+        // per checkpoint rather than every few commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
     }
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -32_768)?; // 32 MiB
     Ok(conn)
 }
 

@@ -235,6 +235,9 @@ impl Writer {
                     }
                     hook(&effects, n, started.elapsed());
                 }
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                    tracing::warn!(event = "final_checkpoint_failed", error = %e);
+                }
                 tracing::info!(event = "writer_stopped");
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
@@ -277,7 +280,7 @@ fn run_group(
     let start_head = *head;
     for (job, reply) in batch {
         let saved = *head;
-        if let Err(e) = tx.execute_batch("SAVEPOINT job") {
+        if let Err(e) = tx.prepare_cached("SAVEPOINT job").and_then(|mut st| st.execute([])) {
             replies.push((reply, Err(ApiError::new(ErrorCode::LedgerWrite, format!("store: {e}")))));
             continue;
         }
@@ -286,12 +289,13 @@ fn run_group(
         let (job_effects, last_ref, spent) = (ctx.effects, ctx.last_ref, ctx.spent_nonce);
         match result {
             Ok(data) => {
-                let _ = tx.execute_batch("RELEASE job");
+                let _ = tx.prepare_cached("RELEASE job").and_then(|mut st| st.execute([]));
                 effects.extend(job_effects);
                 replies.push((reply, Ok(Committed { data, ledger_ref: last_ref })));
             }
             Err(e) => {
-                let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
+                let _ = tx.prepare_cached("ROLLBACK TO job").and_then(|mut st| st.execute([]));
+                let _ = tx.prepare_cached("RELEASE job").and_then(|mut st| st.execute([]));
                 *head = saved;
                 // A refused request still spends its nonce, so it cannot be
                 // replayed later when the state might let it through.
