@@ -128,16 +128,7 @@ pub async fn run(node: &str, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()
                     None => sign_one()?,
                 };
                 let t = Instant::now();
-                let resp = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("authorization", h.authorization)
-                    .header("x-signature", h.signature)
-                    .header("x-nonce", h.nonce)
-                    .header("x-timestamp", h.timestamp)
-                    .body(body)
-                    .send()
-                    .await;
+                let resp = h.apply(http.post(&url)).body(body).send().await;
                 let ok = match resp {
                     Ok(r) => {
                         let status = r.status();

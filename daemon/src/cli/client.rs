@@ -57,6 +57,17 @@ pub fn sign_headers(key: &SecretKey, method: &str, path: &str, body: &[u8]) -> a
     })
 }
 
+impl SignedHeaders {
+    /// Add these headers (and the JSON content type) to a request.
+    pub fn apply(self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        rb.header("content-type", "application/json")
+            .header("authorization", self.authorization)
+            .header("x-signature", self.signature)
+            .header("x-nonce", self.nonce)
+            .header("x-timestamp", self.timestamp)
+    }
+}
+
 /// Client of one node.
 #[derive(Clone)]
 pub struct Client {
@@ -108,14 +119,8 @@ impl Client {
     /// Signed POST of raw bytes.
     pub async fn post_raw(&self, key: &SecretKey, path: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
         let h = sign_headers(key, "POST", path, &bytes)?;
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .header("authorization", h.authorization)
-            .header("x-signature", h.signature)
-            .header("x-nonce", h.nonce)
-            .header("x-timestamp", h.timestamp)
+        let resp = h
+            .apply(self.http.post(format!("{}{path}", self.base)))
             .body(bytes)
             .send()
             .await

@@ -53,6 +53,26 @@ fn committed(event: &'static str, status: StatusCode, c: Committed) -> ApiOk {
     ApiOk { status, data: c.data, ledger_ref: c.ledger_ref, event, lct_id }
 }
 
+/// Parse a signed request, run the service call, wrap the committed result.
+async fn signed_write<T, F, Fut>(
+    node: Arc<Node>,
+    parts: (Method, OriginalUri, HeaderMap),
+    body: Result<Bytes, BytesRejection>,
+    event: &'static str,
+    status: StatusCode,
+    call: F,
+) -> Result<ApiOk, ApiError>
+where
+    T: DeserializeOwned,
+    F: FnOnce(Arc<Node>, SignedRequest, T) -> Fut,
+    Fut: std::future::Future<Output = Result<Committed, ApiError>>,
+{
+    let (method, uri, headers) = parts;
+    let (ev, req) = signed::<T>(&node, &method, &uri, &headers, body)?;
+    let c = call(node, ev, req).await?;
+    Ok(committed(event, status, c))
+}
+
 /// `POST /v1/lct/mint`.
 pub async fn mint(
     State(node): State<Arc<Node>>,
@@ -61,9 +81,15 @@ pub async fn mint(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<ApiOk, ApiError> {
-    let (ev, req) = signed::<MintRequest>(&node, &method, &uri, &headers, body)?;
-    let c = identity::mint(&node, ev, req).await?;
-    Ok(committed("lct_minted", StatusCode::CREATED, c))
+    signed_write(
+        node,
+        (method, uri, headers),
+        body,
+        "lct_minted",
+        StatusCode::CREATED,
+        |n, ev, req: MintRequest| async move { identity::mint(&n, ev, req).await },
+    )
+    .await
 }
 
 /// `GET /v1/lct/{lct_id}` (public).
@@ -93,9 +119,17 @@ pub async fn suspend(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<ApiOk, ApiError> {
-    let (ev, req) = signed::<StatusChangeRequest>(&node, &method, &uri, &headers, body)?;
-    let c = identity::change_status(&node, ev, &id, LifecycleEvent::Suspend, req).await?;
-    Ok(committed("lct_suspended", StatusCode::OK, c))
+    signed_write(
+        node,
+        (method, uri, headers),
+        body,
+        "lct_suspended",
+        StatusCode::OK,
+        |n, ev, req: StatusChangeRequest| async move {
+            identity::change_status(&n, ev, &id, LifecycleEvent::Suspend, req).await
+        },
+    )
+    .await
 }
 
 /// `POST /v1/lct/{lct_id}/reinstate` (our extension: lifts a suspension).
@@ -107,9 +141,17 @@ pub async fn reinstate(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<ApiOk, ApiError> {
-    let (ev, req) = signed::<StatusChangeRequest>(&node, &method, &uri, &headers, body)?;
-    let c = identity::change_status(&node, ev, &id, LifecycleEvent::Reinstate, req).await?;
-    Ok(committed("lct_reinstated", StatusCode::OK, c))
+    signed_write(
+        node,
+        (method, uri, headers),
+        body,
+        "lct_reinstated",
+        StatusCode::OK,
+        |n, ev, req: StatusChangeRequest| async move {
+            identity::change_status(&n, ev, &id, LifecycleEvent::Reinstate, req).await
+        },
+    )
+    .await
 }
 
 /// `POST /v1/lct/{lct_id}/revoke`.
@@ -121,9 +163,15 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<ApiOk, ApiError> {
-    let (ev, req) = signed::<RevokeRequest>(&node, &method, &uri, &headers, body)?;
-    let c = identity::revoke(&node, ev, &id, req).await?;
-    Ok(committed("lct_revoked", StatusCode::OK, c))
+    signed_write(
+        node,
+        (method, uri, headers),
+        body,
+        "lct_revoked",
+        StatusCode::OK,
+        |n, ev, req: RevokeRequest| async move { identity::revoke(&n, ev, &id, req).await },
+    )
+    .await
 }
 
 /// `POST /v1/lct/{lct_id}/transition`.
@@ -135,7 +183,13 @@ pub async fn transition(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<ApiOk, ApiError> {
-    let (ev, req) = signed::<TransitionRequest>(&node, &method, &uri, &headers, body)?;
-    let c = identity::transition(&node, ev, &id, req).await?;
-    Ok(committed("lct_transitioned", StatusCode::CREATED, c))
+    signed_write(
+        node,
+        (method, uri, headers),
+        body,
+        "lct_transitioned",
+        StatusCode::CREATED,
+        |n, ev, req: TransitionRequest| async move { identity::transition(&n, ev, &id, req).await },
+    )
+    .await
 }

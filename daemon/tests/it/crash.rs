@@ -17,21 +17,7 @@ async fn kill_9_during_mints_loses_nothing_acknowledged() {
         tasks.push(tokio::spawn(async move {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let k = random_key();
-                let body = serde_json::to_vec(&mint_body(&k, EntityType::Ai)).unwrap();
-                let nonce = random_nonce();
-                let ts = now();
-                let canon =
-                    web4_core::signing::canonical_request("POST", "/v1/lct/mint", &body, &nonce, ts, &id_of(&k));
-                let r = http
-                    .post(format!("{base}/v1/lct/mint"))
-                    .header("content-type", "application/json")
-                    .header("authorization", format!("Bearer {}", id_of(&k)))
-                    .header("x-signature", k.sign(canon.as_bytes()).to_string())
-                    .header("x-nonce", nonce)
-                    .header("x-timestamp", ts.to_string())
-                    .body(body)
-                    .send()
-                    .await;
+                let r = raw_mint(&http, &base, &k).await;
                 match r {
                     Ok(r) if r.status().as_u16() == 201 => acked.lock().unwrap().push(id_of(&k).to_string()),
                     Ok(r) => panic!("unexpected answer {}", r.status()),
@@ -73,21 +59,7 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
             let mut done = 0u32;
             for _ in 0..200 {
                 let k = random_key();
-                let body = serde_json::to_vec(&mint_body(&k, EntityType::Ai)).unwrap();
-                let nonce = random_nonce();
-                let ts = now();
-                let canon =
-                    web4_core::signing::canonical_request("POST", "/v1/lct/mint", &body, &nonce, ts, &id_of(&k));
-                let r = http
-                    .post(format!("{base}/v1/lct/mint"))
-                    .header("content-type", "application/json")
-                    .header("authorization", format!("Bearer {}", id_of(&k)))
-                    .header("x-signature", k.sign(canon.as_bytes()).to_string())
-                    .header("x-nonce", nonce)
-                    .header("x-timestamp", ts.to_string())
-                    .body(body)
-                    .send()
-                    .await;
+                let r = raw_mint(&http, &base, &k).await;
                 match r {
                     // Every request that got an answer got a complete, successful one.
                     Ok(r) => {

@@ -57,6 +57,21 @@ pub struct Sign {
     pub accept: Option<&'static str>,
 }
 
+/// A self-mint of `k` sent with the CLI's signing code (as a real client would).
+pub async fn raw_mint(http: &reqwest::Client, base: &str, k: &SecretKey) -> Result<reqwest::Response, reqwest::Error> {
+    let body = serde_json::to_vec(&mint_body(k, EntityType::Ai)).unwrap();
+    let h = web4_daemon::cli::client::sign_headers(k, "POST", "/v1/lct/mint", &body).unwrap();
+    h.apply(http.post(format!("{base}/v1/lct/mint"))).body(body).send().await
+}
+
+async fn read(r: reqwest::Response) -> Resp {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Resp { status, body, headers }
+}
+
 pub struct Resp {
     pub status: u16,
     pub body: Value,
@@ -182,12 +197,7 @@ impl TestNode {
         if let Some(a) = accept {
             rb = rb.header("accept", a);
         }
-        let r = rb.send().await.unwrap();
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let text = r.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Resp { status, body, headers }
+        read(rb.send().await.unwrap()).await
     }
 
     /// POST `body` signed by `key` (with the overrides in `s`).
@@ -210,12 +220,7 @@ impl TestNode {
         if let Some(a) = s.accept {
             rb = rb.header("accept", a);
         }
-        let r = rb.send().await.unwrap();
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let text = r.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Resp { status, body, headers }
+        read(rb.send().await.unwrap()).await
     }
 
     pub async fn post(&self, key: &SecretKey, path: &str, body: &Value) -> Resp {
