@@ -1,0 +1,81 @@
+//! The `web4` CLI against a real node.
+
+use crate::harness::*;
+use std::process::Command;
+
+const WEB4: &str = env!("CARGO_BIN_EXE_web4");
+
+fn web4(node: &TestNode, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(WEB4).arg("--node").arg(&node.base).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cli_drives_every_identity_route() {
+    let node = TestNode::start().await;
+    let dir = node.dir.path().to_owned();
+    let key = dir.join("me.key").display().to_string();
+    let new_key = dir.join("new.key").display().to_string();
+    let admin = node.data_dir().join("keys/admin.key").display().to_string();
+
+    let (code, out, err) = web4(&node, &["keygen", "--out", &key]);
+    assert_eq!(code, 0, "{err}");
+    let id = out.lines().next().unwrap().to_owned();
+    assert!(id.starts_with("lct:web4:mb32:b"), "{out}");
+    let (_, printed, _) = web4(&node, &["--key", &key, "id"]);
+    assert_eq!(printed.trim(), id);
+
+    let (code, out, err) = web4(&node, &["--key", &key, "mint", "--entity-type", "human"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&id) && out.contains("active"), "{out}");
+
+    let (code, out, _) = web4(&node, &["--json", "get", &id]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["data"]["lct"]["lct_id"], id.as_str());
+
+    let (code, out, _) = web4(&node, &["verify", &id]);
+    assert_eq!(code, 0);
+    assert!(out.contains("valid") && !out.contains("NOT"), "{out}");
+
+    let (code, out, _) = web4(&node, &["--key", &admin, "suspend", &id, "--reason", "check"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("suspended"), "{out}");
+    // A W4 error is printed with its code, meaning and a hint; exit code 1.
+    let (code, _, err) = web4(&node, &["--key", &admin, "suspend", &id, "--reason", "again"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("W4_ERR_PROTO_SEQUENCE") && err.contains("Out Of Sequence"), "{err}");
+    let (code, out, _) = web4(&node, &["--key", &admin, "reinstate", &id, "--reason", "ok"]);
+    assert_eq!(code, 0, "{out}");
+
+    assert_eq!(web4(&node, &["keygen", "--out", &new_key]).0, 0);
+    let (code, out, err) = web4(&node, &["--key", &key, "transition", "--new-key", &new_key]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("superseded"), "{out}");
+    let (code, out, _) = web4(
+        &node,
+        &[
+            "--key",
+            &new_key,
+            "revoke",
+            &web4(&node, &["--key", &new_key, "id"]).1.trim().to_owned(),
+            "--reason",
+            "compromise",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("revoked"), "{out}");
+
+    // Usage errors are exit code 2 with a message, not a panic.
+    let (code, _, err) = web4(&node, &["--key", &key, "revoke", &id, "--reason", "bored"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--reason must be"), "{err}");
+    let (code, _, err) = web4(&node, &["--key", "/nonexistent/key", "mint"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/key"), "{err}");
+    node.ledger_verify();
+}
