@@ -58,14 +58,7 @@ async fn cli_drives_every_identity_route() {
     assert!(out.contains("superseded"), "{out}");
     let (code, out, _) = web4(
         &node,
-        &[
-            "--key",
-            &new_key,
-            "revoke",
-            &web4(&node, &["--key", &new_key, "id"]).1.trim().to_owned(),
-            "--reason",
-            "compromise",
-        ],
+        &["--key", &new_key, "revoke", web4(&node, &["--key", &new_key, "id"]).1.trim(), "--reason", "compromise"],
     );
     assert_eq!(code, 0);
     assert!(out.contains("revoked"), "{out}");
