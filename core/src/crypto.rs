@@ -42,7 +42,22 @@ pub enum CryptoError {
 /// serde_jcs alone catches only a top-level one and writes nested ones as `null`.
 pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CanonError> {
     value.serialize(crate::finite::Checker).map_err(|e| CanonError(e.to_string()))?;
-    serde_jcs::to_vec(value).map_err(|e| CanonError(e.to_string()))
+    match serde_json::to_value(value) {
+        Ok(v) => canonical_value(&v),
+        Err(_) => serde_jcs::to_vec(value).map_err(|e| CanonError(e.to_string())),
+    }
+}
+
+/// RFC 8785 canonical bytes of a JSON value (fast path, see `jcs`).
+pub fn canonical_value(value: &serde_json::Value) -> Result<Vec<u8>, CanonError> {
+    let mut out = Vec::with_capacity(512);
+    match crate::jcs::write(value, &mut out) {
+        Ok(()) => Ok(out),
+        Err(crate::jcs::Slow::NonFinite) => {
+            Err(CanonError("non-finite number (NaN or Infinity) cannot be canonicalised".into()))
+        }
+        Err(crate::jcs::Slow::Fallback) => serde_jcs::to_vec(value).map_err(|e| CanonError(e.to_string())),
+    }
 }
 
 /// SHA-256 of `bytes`.

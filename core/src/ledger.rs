@@ -80,7 +80,7 @@ pub struct CanonicalPayload {
 impl CanonicalPayload {
     /// Canonicalise `value`.
     pub fn new(value: Value) -> Result<Self, CanonError> {
-        let bytes = canonical_json(&value)?;
+        let bytes = crate::crypto::canonical_value(&value)?;
         let hash = sha256(&bytes);
         let jcs = String::from_utf8(bytes).map_err(|e| CanonError::from_message(e.to_string()))?;
         Ok(CanonicalPayload { value, jcs, hash })

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod error;
 mod finite;
 pub mod id;
+mod jcs;
 pub mod law;
 pub mod lct;
 pub mod ledger;

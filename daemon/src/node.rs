@@ -173,6 +173,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let key = keystore::read_key(&cfg.key_dir().join("node.key"))?;
     node_id.check_key(&key.public_key()).map_err(|e| anyhow!("node key does not belong to this node: {e}"))?;
     let society = load_society(&conn, &society_id)?;
+    let self_witness = ledger::roles_of(&conn, society.id.as_str(), node_id.as_str())?.iter().any(|r| r == "witness");
     let metrics = Arc::new(Metrics::new());
     init_gauges(&conn, &metrics)?;
     let hook_metrics = Arc::clone(&metrics);
@@ -194,6 +195,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         writer,
         metrics,
         ready: false.into(),
+        self_witness,
         max_skew: cfg.max_clock_skew_secs,
         clock: system_clock,
     });

@@ -44,14 +44,16 @@ async fn health() -> impl IntoResponse {
 async fn ready(State(node): State<Arc<Node>>) -> Response {
     let ready = node.ready.load(Ordering::Acquire);
     let store_ok = node.reads.with(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).is_ok();
+    let writer_ok = node.writer.is_alive();
+    let ok = ready && store_ok && writer_ok;
     let body = serde_json::json!({
-        "status": if ready && store_ok { "ready" } else { "not_ready" },
-        "checks": { "store": store_ok, "key_loaded": true, "accepting": ready },
+        "status": if ok { "ready" } else { "not_ready" },
+        "checks": { "store": store_ok, "writer": writer_ok, "key_loaded": true, "accepting": ready },
         "node": node.id,
         "society": node.society.id,
         "law_hash": node.society.law.law_hash(),
     });
-    let status = if ready && store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 

@@ -170,14 +170,16 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     // The node attests itself below; a submitted attestation in its name is ignored.
     let submitted: Vec<&Attestation> = req.witnesses.iter().filter(|a| a.witness != node.id).collect();
     let skew = law.witness_max_skew_seconds;
-    let (mut tally, node_is_witness) = node
-        .reads
-        .with(|c| {
-            let tally =
-                recount(submitted.iter().copied(), &new_id, &event, |w| witness_key(c, &society, w, now), now, skew);
-            Ok((tally, witness_key(c, &society, &node.id, now).is_some()))
-        })
-        .map_err(store_err)?;
+    let mut tally = if submitted.is_empty() {
+        web4_core::witness::Tally { valid: vec![], accepted: vec![], rejected: vec![] }
+    } else {
+        node.reads
+            .with(|c| {
+                Ok(recount(submitted.iter().copied(), &new_id, &event, |w| witness_key(c, &society, w, now), now, skew))
+            })
+            .map_err(store_err)?
+    };
+    let node_is_witness = node.self_witness;
     let mut counted: Vec<Attestation> =
         tally.accepted.iter().filter_map(|&i| submitted.get(i).map(|a| (*a).clone())).collect();
     if node_is_witness && new_id != node.id {

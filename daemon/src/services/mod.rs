@@ -28,6 +28,9 @@ pub struct Node {
     pub writer: Writer,
     pub metrics: Arc<Metrics>,
     pub ready: AtomicBool,
+    /// Whether the node holds the `witness` role (read at start; role changes
+    /// arrive with the governance service and must refresh it).
+    pub self_witness: bool,
     pub max_skew: i64,
     pub clock: fn() -> Timestamp,
 }

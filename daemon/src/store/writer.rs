@@ -244,6 +244,11 @@ impl Writer {
         Ok((Writer { tx }, handle))
     }
 
+    /// Whether the writer thread is still taking jobs.
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Run `job` on the writer and wait for its durable result.
     pub async fn submit(&self, job: Job) -> Result<Committed, ApiError> {
         let (reply, rx) = oneshot::channel();

@@ -1,0 +1,130 @@
+//! A fast RFC 8785 writer for `serde_json::Value`.
+//!
+//! Our documents have ASCII member names and safe integers, where JCS is simple:
+//! members sorted by name (byte order equals UTF-16 order for ASCII), strings
+//! escaped as serde_json does (which matches RFC 8785 §3.2.2.2), integers as
+//! written, other numbers in ECMAScript form (ryu-js). Anything else — a
+//! non-ASCII member name or an integer beyond ±2^53 — falls back to serde_jcs.
+
+use serde_json::{Map, Value};
+
+const MAX_SAFE: u64 = 1 << 53;
+
+/// Why the fast path cannot be used (or the value cannot be canonicalised).
+#[derive(Debug)]
+pub(crate) enum Slow {
+    Fallback,
+    NonFinite,
+}
+
+/// Write `v` in canonical form, or say why not.
+pub(crate) fn write(v: &Value, out: &mut Vec<u8>) -> Result<(), Slow> {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                if u > MAX_SAFE {
+                    return Err(Slow::Fallback);
+                }
+                out.extend_from_slice(u.to_string().as_bytes());
+            } else if let Some(i) = n.as_i64() {
+                if i.unsigned_abs() > MAX_SAFE {
+                    return Err(Slow::Fallback);
+                }
+                out.extend_from_slice(i.to_string().as_bytes());
+            } else {
+                let f = n.as_f64().ok_or(Slow::Fallback)?;
+                if !f.is_finite() {
+                    return Err(Slow::NonFinite);
+                }
+                let mut buf = ryu_js::Buffer::new();
+                out.extend_from_slice(buf.format_finite(f).as_bytes());
+            }
+        }
+        Value::String(s) => string(s, out)?,
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write(x, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(m) => object(m, out)?,
+    }
+    Ok(())
+}
+
+fn string(s: &str, out: &mut Vec<u8>) -> Result<(), Slow> {
+    serde_json::to_writer(&mut *out, s).map_err(|_| Slow::Fallback)
+}
+
+fn object(m: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), Slow> {
+    if m.keys().any(|k| !k.is_ascii()) {
+        return Err(Slow::Fallback);
+    }
+    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    out.push(b'{');
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(k, out)?;
+        out.push(b':');
+        write(v, out)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map("[ -~]{0,8}|.{0,4}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn fast_path_equals_serde_jcs(v in arb_value()) {
+            let reference = serde_jcs::to_vec(&v).unwrap();
+            let mut out = Vec::new();
+            match write(&v, &mut out) {
+                Ok(()) => prop_assert_eq!(String::from_utf8(out).unwrap(), String::from_utf8(reference).unwrap()),
+                Err(Slow::Fallback) => {}
+                Err(Slow::NonFinite) => prop_assert!(false, "finite input reported non-finite"),
+            }
+        }
+    }
+
+    #[test]
+    fn control_characters_and_unicode_strings() {
+        let v = serde_json::json!({"b": "\u{1}\u{1f}\n\t\"\\/é€😀", "a": [1, -0.0, 1e21, 1.5e-7, 9007199254740992u64]});
+        let mut out = Vec::new();
+        write(&v, &mut out).unwrap();
+        assert_eq!(out, serde_jcs::to_vec(&v).unwrap());
+    }
+}
