@@ -84,11 +84,66 @@ pub enum Cmd {
         #[arg(long)]
         new_key: PathBuf,
     },
+    /// Law files (offline).
+    Law {
+        #[command(subcommand)]
+        cmd: LawCmd,
+    },
     /// Load tool: signed requests against a node.
     Bench {
         #[command(subcommand)]
         what: bench::BenchCmd,
     },
+}
+
+/// Law commands.
+#[derive(Debug, Subcommand)]
+pub enum LawCmd {
+    /// Validate a law file like a linter: exit 0 when valid, 1 when not.
+    Check {
+        /// YAML or JSON law file.
+        file: PathBuf,
+    },
+}
+
+/// A law file that does not validate (exit code 1).
+#[derive(Debug)]
+struct LawInvalid(String);
+impl std::fmt::Display for LawInvalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for LawInvalid {}
+
+fn law_check(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    match web4_core::law::LawDataset::from_text(&text) {
+        Ok(law) => {
+            let norms = law.as_json()["norms"].as_array().map(Vec::len).unwrap_or(0);
+            if json {
+                println!(
+                    "{}",
+                    json!({"file": file, "valid": true, "version": law.version(), "norms": norms, "law_hash": law.law_hash()})
+                );
+            } else {
+                println!(
+                    "{}: valid law version {} ({norms} norms), law_hash {}",
+                    file.display(),
+                    law.version(),
+                    law.law_hash()
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let lines: Vec<String> = e.to_string().lines().map(|l| format!("{}: {l}", file.display())).collect();
+            if json {
+                println!("{}", json!({"file": file, "valid": false, "problems": lines}));
+            }
+            Err(LawInvalid(lines.join("\n")).into())
+        }
+    }
 }
 
 fn need_key(cli: &Cli) -> anyhow::Result<web4_core::SecretKey> {
@@ -122,6 +177,12 @@ fn lct_summary(d: &Value) -> String {
 pub async fn run(cli: Cli) -> i32 {
     match dispatch(&cli).await {
         Ok(()) => 0,
+        Err(e) if e.downcast_ref::<LawInvalid>().is_some() => {
+            if !cli.json {
+                eprintln!("{e}");
+            }
+            1
+        }
         Err(e) => match e.downcast_ref::<Failure>() {
             Some(f) => {
                 if cli.json {
@@ -230,6 +291,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
             print_ok(cli, &env, |d| format!("new {}\nold {}", lct_summary(&d["lct"]), lct_summary(&d["previous"])));
         }
         Cmd::Bench { what } => bench::run(&cli.node, what, cli.json).await?,
+        Cmd::Law { cmd: LawCmd::Check { file } } => law_check(file, cli.json)?,
     }
     Ok(())
 }

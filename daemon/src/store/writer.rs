@@ -229,11 +229,11 @@ impl Writer {
                             (failed, Vec::new())
                         }
                     };
-                    let n = replies.len();
+                    // Metrics first, so that anyone who saw the answer sees the counts.
+                    hook(&effects, replies.len(), started.elapsed());
                     for (reply, res) in replies {
                         let _ = reply.send(res);
                     }
-                    hook(&effects, n, started.elapsed());
                 }
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
                     tracing::warn!(event = "final_checkpoint_failed", error = %e);

@@ -72,3 +72,26 @@ async fn cli_drives_every_identity_route() {
     assert!(err.contains("/nonexistent/key"), "{err}");
     node.ledger_verify();
 }
+
+#[test]
+fn law_check_lints_the_fixtures() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/web4-vectors/law-fixtures");
+    for (file, code) in [
+        ("minimal.yaml", 0),
+        ("full-featured.yaml", 0),
+        ("starter-law.yaml", 0),
+        ("invalid-bad-operator.yaml", 1),
+        ("invalid-missing-norm-id.yaml", 1),
+    ] {
+        let out = Command::new(WEB4).args(["law", "check"]).arg(dir.join(file)).output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        if code == 1 {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(file) && err.contains("norms[0]."), "{err}");
+        } else {
+            assert!(String::from_utf8_lossy(&out.stdout).contains("law_hash sha256:"));
+        }
+    }
+    let out = Command::new(WEB4).args(["law", "check", "/nonexistent.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

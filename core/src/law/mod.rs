@@ -1,7 +1,11 @@
-//! Law datasets (hub-law format) as far as identity needs them.
+//! Law datasets in the hub-law format: parsing (YAML or JSON), validation with
+//! located messages, the law hash, and the identity parameters.
 //!
-//! `law_hash = "sha256:" + hex(sha256(JCS(dataset as JSON)))`. The full law
-//! oracle (norm evaluation, validation with locations) builds on this module.
+//! `law_hash = "sha256:" + hex(sha256(JCS(dataset as JSON)))`.
+
+pub mod validate;
+
+pub use validate::LawIssue;
 
 use crate::crypto::{Hash, canonical_json, sha256};
 use crate::witness::QuorumRule;
@@ -23,24 +27,36 @@ pub struct LawDataset {
 /// Why a law dataset was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LawError {
-    #[error("law: {0}")]
-    Invalid(String),
+    /// The text is not YAML/JSON (the message names line and column).
+    #[error("{0}")]
+    Syntax(String),
+    /// The document breaks the schema; every problem with its location.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<LawIssue>),
+}
+
+fn single(path: &str, message: impl Into<String>) -> LawError {
+    LawError::Invalid(vec![LawIssue { path: path.into(), message: message.into() }])
 }
 
 impl TryFrom<Value> for LawDataset {
     type Error = LawError;
     fn try_from(doc: Value) -> Result<Self, LawError> {
-        let obj = doc.as_object().ok_or_else(|| LawError::Invalid("a law dataset must be a JSON object".into()))?;
-        let version = obj
-            .get("version")
-            .and_then(Value::as_str)
-            .ok_or_else(|| LawError::Invalid("version: required string".into()))?
-            .to_owned();
-        if !obj.get("norms").is_some_and(Value::is_array) {
-            return Err(LawError::Invalid("norms: required list".into()));
+        let issues = validate::validate(&doc);
+        if !issues.is_empty() {
+            return Err(LawError::Invalid(issues));
         }
-        let hash = sha256(&canonical_json(&doc).map_err(|e| LawError::Invalid(e.to_string()))?);
+        let version = doc.get("version").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let hash = sha256(&canonical_json(&doc).map_err(|e| single("(document)", e.to_string()))?);
         Ok(LawDataset { doc, hash, version })
+    }
+}
+
+impl LawDataset {
+    /// Parse and validate a law file: YAML (JSON is YAML too).
+    pub fn from_text(text: &str) -> Result<LawDataset, LawError> {
+        let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| LawError::Syntax(e.to_string()))?;
+        LawDataset::try_from(doc)
     }
 }
 
@@ -144,19 +160,19 @@ mod tests {
 
     #[test]
     fn hash_is_over_jcs_so_key_order_does_not_matter() {
-        let a = LawDataset::try_from(json!({"version": "1", "norms": [], "b": 1, "a": 2})).unwrap();
-        let b = LawDataset::try_from(json!({"a": 2, "norms": [], "b": 1, "version": "1"})).unwrap();
+        let a = LawDataset::try_from(json!({"version": "1.0.0", "norms": [], "admission": {"b": 1, "a": 2}})).unwrap();
+        let b = LawDataset::try_from(json!({"admission": {"a": 2, "b": 1}, "norms": [], "version": "1.0.0"})).unwrap();
         assert_eq!(a.law_hash(), b.law_hash());
-        assert_eq!(a.law_hash(), sha256(br#"{"a":2,"b":1,"norms":[],"version":"1"}"#));
+        assert_eq!(a.law_hash(), sha256(br#"{"admission":{"a":2,"b":1},"norms":[],"version":"1.0.0"}"#));
     }
 
     #[test]
     fn identity_defaults_follow_the_standard() {
-        let l = LawDataset::try_from(json!({"version": "1", "norms": []})).unwrap();
+        let l = LawDataset::try_from(json!({"version": "1.0.0", "norms": []})).unwrap();
         let i = l.identity();
         assert_eq!(i.birth_quorum, QuorumRule::Threshold { n: 3 });
         assert!(!i.open_admission);
-        let l = LawDataset::try_from(json!({"version": "1", "norms": [],
+        let l = LawDataset::try_from(json!({"version": "1.0.0", "norms": [],
             "procedures": [{"id": "W1", "requires_witnesses": 1, "applies_to": ["lct.mint"]}],
             "identity": {"admission": "open", "rotation_overlap_seconds": 60}}))
         .unwrap();

@@ -1,0 +1,452 @@
+//! Validation of hub-law datasets with located, actionable messages
+//! (`norms[3].operator: unknown operator "=~", expected one of …`).
+
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fmt;
+
+/// Comparison operators of a norm.
+pub const OPERATORS: [&str; 9] = ["<=", ">=", "==", "!=", "<", ">", "in", "not_in", "matches"];
+/// Decisions a norm can take.
+pub const DECISIONS: [&str; 4] = ["allow", "warn", "deny", "escalate"];
+/// Top-level sections (`identity` is our extension, docs/decisions/0005;
+/// `custom_predicates` is the standard's extension mechanism).
+pub const SECTIONS: [&str; 9] = [
+    "version",
+    "norms",
+    "procedures",
+    "delegation",
+    "escalation",
+    "admission",
+    "atp_issuance",
+    "identity",
+    "custom_predicates",
+];
+/// Society role names a law may refer to (the standard's roles, plus `witness`
+/// and our `authority`).
+pub const ROLES: [&str; 9] = [
+    "sovereign",
+    "law-oracle",
+    "policy-entity",
+    "treasurer",
+    "administrator",
+    "archivist",
+    "citizen",
+    "witness",
+    "authority",
+];
+
+/// `MAJOR.MINOR.PATCH` with an optional `-pre`/`+build` suffix.
+pub fn is_semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn role(issues: &mut Issues, path: &str, v: &Value) {
+    match v.as_str() {
+        Some(r) if ROLES.contains(&r) => {}
+        Some(r) => issues.add(path, format!("unknown role {r:?}, expected one of {}", one_of(&ROLES))),
+        None => issues.add(path, format!("expected a role name, found {}", kind(v))),
+    }
+}
+
+const NORM_FIELDS: [&str; 7] = ["id", "selector", "operator", "value", "decision", "priority", "description"];
+const PROCEDURE_FIELDS: [&str; 5] = ["id", "requires_witnesses", "requires_quorum", "applies_to", "description"];
+const DELEGATION_FIELDS: [&str; 3] = ["max_depth", "requires_approval", "allowed_roles"];
+const ESCALATION_FIELDS: [&str; 3] = ["condition", "escalate_to", "description"];
+
+/// One problem in a law dataset: where and what.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LawIssue {
+    /// Location, e.g. `norms[3].operator`.
+    pub path: String,
+    /// What rule is broken.
+    pub message: String,
+}
+
+impl fmt::Display for LawIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+struct Issues(Vec<LawIssue>);
+
+impl Issues {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(LawIssue { path: path.into(), message: message.into() });
+    }
+}
+
+fn one_of(list: &[&str]) -> String {
+    list.join(", ")
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn unknown_fields(issues: &mut Issues, path: &str, obj: &Map<String, Value>, known: &[&str]) {
+    for k in obj.keys().filter(|k| !known.contains(&k.as_str())) {
+        issues.add(format!("{path}.{k}"), format!("unknown field, expected one of {}", one_of(known)));
+    }
+}
+
+fn required_str<'a>(issues: &mut Issues, path: &str, obj: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
+    match obj.get(field) {
+        None => {
+            issues.add(format!("{path}.{field}"), "required");
+            None
+        }
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s),
+        Some(Value::String(_)) => {
+            issues.add(format!("{path}.{field}"), "must not be empty");
+            None
+        }
+        Some(other) => {
+            issues.add(format!("{path}.{field}"), format!("expected a string, found {}", kind(other)));
+            None
+        }
+    }
+}
+
+fn optional_string(issues: &mut Issues, path: &str, obj: &Map<String, Value>, field: &str) {
+    if let Some(v) = obj.get(field)
+        && !v.is_string()
+    {
+        issues.add(format!("{path}.{field}"), format!("expected a string, found {}", kind(v)));
+    }
+}
+
+fn non_negative_int(issues: &mut Issues, path: &str, v: &Value, max: u64) {
+    match v.as_u64() {
+        Some(n) if n <= max => {}
+        Some(n) => issues.add(path, format!("{n} is too large (at most {max})")),
+        None => issues.add(path, format!("expected a whole number ≥ 0, found {}", kind(v))),
+    }
+}
+
+/// A selector: `r6.` followed by dot-separated names.
+pub fn valid_selector(s: &str) -> bool {
+    s.strip_prefix("r6.").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.split('.').all(|seg| !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    })
+}
+
+fn norm(issues: &mut Issues, path: &str, v: &Value, ids: &mut HashMap<String, String>) {
+    let Some(obj) = v.as_object() else {
+        issues.add(path, format!("a norm must be a mapping, found {}", kind(v)));
+        return;
+    };
+    unknown_fields(issues, path, obj, &NORM_FIELDS);
+    if let Some(id) = required_str(issues, path, obj, "id")
+        && let Some(first) = ids.insert(id.to_owned(), path.to_owned())
+    {
+        issues.add(format!("{path}.id"), format!("duplicate id {id:?} (first used at {first})"));
+    }
+    if let Some(sel) = required_str(issues, path, obj, "selector")
+        && !valid_selector(sel)
+    {
+        issues.add(
+            format!("{path}.selector"),
+            format!("{sel:?} is not a selector; expected r6.<field>[.<field>…], e.g. r6.request.action"),
+        );
+    }
+    let op = required_str(issues, path, obj, "operator");
+    if let Some(op) = op
+        && !OPERATORS.contains(&op)
+    {
+        issues.add(
+            format!("{path}.operator"),
+            format!("unknown operator {op:?}, expected one of {}", one_of(&OPERATORS)),
+        );
+    }
+    match (op, obj.get("value")) {
+        (_, None) => issues.add(format!("{path}.value"), "required"),
+        (Some("in" | "not_in"), Some(v)) if !v.is_array() => issues
+            .add(format!("{path}.value"), format!("operator {} needs a list, found {}", op.unwrap_or(""), kind(v))),
+        (Some("<" | "<=" | ">" | ">="), Some(v)) if !v.is_number() => issues
+            .add(format!("{path}.value"), format!("operator {} needs a number, found {}", op.unwrap_or(""), kind(v))),
+        (Some("matches"), Some(v)) if !v.is_string() => {
+            issues.add(format!("{path}.value"), format!("operator matches needs a pattern string, found {}", kind(v)))
+        }
+        _ => {}
+    }
+    if let Some(d) = required_str(issues, path, obj, "decision")
+        && !DECISIONS.contains(&d)
+    {
+        issues
+            .add(format!("{path}.decision"), format!("unknown decision {d:?}, expected one of {}", one_of(&DECISIONS)));
+    }
+    if let Some(p) = obj.get("priority")
+        && p.as_i64().is_none()
+    {
+        issues.add(format!("{path}.priority"), format!("expected a whole number, found {}", kind(p)));
+    }
+    optional_string(issues, path, obj, "description");
+}
+
+fn procedure(issues: &mut Issues, path: &str, v: &Value, ids: &mut HashMap<String, String>) {
+    let Some(obj) = v.as_object() else {
+        issues.add(path, format!("a procedure must be a mapping, found {}", kind(v)));
+        return;
+    };
+    unknown_fields(issues, path, obj, &PROCEDURE_FIELDS);
+    if let Some(id) = required_str(issues, path, obj, "id")
+        && let Some(first) = ids.insert(id.to_owned(), path.to_owned())
+    {
+        issues.add(format!("{path}.id"), format!("duplicate id {id:?} (first used at {first})"));
+    }
+    let (w, q) = (obj.get("requires_witnesses"), obj.get("requires_quorum"));
+    if w.is_none() && q.is_none() {
+        issues.add(path, "needs requires_witnesses or requires_quorum");
+    }
+    if let Some(w) = w {
+        non_negative_int(issues, &format!("{path}.requires_witnesses"), w, 1000);
+    }
+    if let Some(q) = q {
+        non_negative_int(issues, &format!("{path}.requires_quorum"), q, 1000);
+    }
+    match obj.get("applies_to") {
+        None => issues.add(format!("{path}.applies_to"), "required"),
+        Some(Value::String(s)) if !s.is_empty() => {}
+        Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_string) => {}
+        Some(other) => issues.add(
+            format!("{path}.applies_to"),
+            format!("expected an action class or a non-empty list of them, found {}", kind(other)),
+        ),
+    }
+    optional_string(issues, path, obj, "description");
+}
+
+fn delegation(issues: &mut Issues, v: &Value) {
+    let path = "delegation";
+    let Some(obj) = v.as_object() else {
+        issues.add(path, format!("expected a mapping, found {}", kind(v)));
+        return;
+    };
+    unknown_fields(issues, path, obj, &DELEGATION_FIELDS);
+    if let Some(d) = obj.get("max_depth") {
+        non_negative_int(issues, "delegation.max_depth", d, 16);
+    }
+    if let Some(r) = obj.get("requires_approval")
+        && !r.is_boolean()
+    {
+        issues.add("delegation.requires_approval", format!("expected true or false, found {}", kind(r)));
+    }
+    match obj.get("allowed_roles") {
+        None => {}
+        Some(Value::Array(a)) => {
+            for (i, r) in a.iter().enumerate() {
+                role(issues, &format!("delegation.allowed_roles[{i}]"), r);
+            }
+        }
+        Some(other) => {
+            issues.add("delegation.allowed_roles", format!("expected a list of role names, found {}", kind(other)))
+        }
+    }
+}
+
+/// A parsed escalation condition `selector op literal`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub selector: String,
+    pub operator: String,
+    pub value: Value,
+}
+
+/// Parse `r6.resource.atp > 50` or `r6.request.action == 'amend_charter'`.
+pub fn parse_condition(s: &str) -> Result<Condition, String> {
+    let s = s.trim();
+    let (selector, rest) = s.split_once(char::is_whitespace).ok_or("expected `<selector> <operator> <value>`")?;
+    let rest = rest.trim_start();
+    let (operator, literal) = rest.split_once(char::is_whitespace).ok_or("expected `<selector> <operator> <value>`")?;
+    if !valid_selector(selector) {
+        return Err(format!("{selector:?} is not a selector; expected r6.<field>[.<field>…]"));
+    }
+    if !OPERATORS.contains(&operator) || matches!(operator, "in" | "not_in") {
+        return Err(format!("unknown operator {operator:?}, expected one of <=, >=, ==, !=, <, >, matches"));
+    }
+    let literal = literal.trim();
+    let value = if let Some(q) = literal.strip_prefix('\'').and_then(|l| l.strip_suffix('\'')) {
+        Value::String(q.to_owned())
+    } else if let Some(q) = literal.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+        Value::String(q.to_owned())
+    } else if let Ok(v) = serde_json::from_str::<Value>(literal) {
+        if !(v.is_number() || v.is_boolean()) {
+            return Err(format!("value {literal:?} must be a number, true/false or a quoted string"));
+        }
+        v
+    } else {
+        return Err(format!("value {literal:?} must be a number, true/false or a quoted string"));
+    };
+    Ok(Condition { selector: selector.to_owned(), operator: operator.to_owned(), value })
+}
+
+fn escalation(issues: &mut Issues, path: &str, v: &Value) {
+    let Some(obj) = v.as_object() else {
+        issues.add(path, format!("an escalation must be a mapping, found {}", kind(v)));
+        return;
+    };
+    unknown_fields(issues, path, obj, &ESCALATION_FIELDS);
+    if let Some(c) = required_str(issues, path, obj, "condition")
+        && let Err(e) = parse_condition(c)
+    {
+        issues.add(format!("{path}.condition"), e);
+    }
+    match obj.get("escalate_to") {
+        None => issues.add(format!("{path}.escalate_to"), "required"),
+        Some(r) => role(issues, &format!("{path}.escalate_to"), r),
+    }
+    optional_string(issues, path, obj, "description");
+}
+
+fn list<'a>(issues: &mut Issues, doc: &'a Map<String, Value>, key: &str, required: bool) -> &'a [Value] {
+    match doc.get(key) {
+        None if required => {
+            issues.add(key, "required");
+            &[]
+        }
+        None => &[],
+        Some(Value::Array(a)) => a,
+        Some(other) => {
+            issues.add(key, format!("expected a list, found {}", kind(other)));
+            &[]
+        }
+    }
+}
+
+/// Every problem in `doc`, in document order; empty when the law is valid.
+pub fn validate(doc: &Value) -> Vec<LawIssue> {
+    let mut issues = Issues(Vec::new());
+    let Some(obj) = doc.as_object() else {
+        issues.add("(document)", format!("a law dataset must be a mapping, found {}", kind(doc)));
+        return issues.0;
+    };
+    for k in obj.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
+        issues.add(k.as_str(), format!("unknown section, expected one of {}", one_of(&SECTIONS)));
+    }
+    if let Some(v) = required_str(&mut issues, "", obj, "version")
+        && !is_semver(v)
+    {
+        issues.add("version", format!("{v:?} is not a semantic version (MAJOR.MINOR.PATCH)"));
+    }
+    let mut ids = HashMap::new();
+    for (i, n) in list(&mut issues, obj, "norms", true).iter().enumerate() {
+        norm(&mut issues, &format!("norms[{i}]"), n, &mut ids);
+    }
+    let mut pids = HashMap::new();
+    for (i, p) in list(&mut issues, obj, "procedures", false).iter().enumerate() {
+        procedure(&mut issues, &format!("procedures[{i}]"), p, &mut pids);
+    }
+    if let Some(d) = obj.get("delegation") {
+        delegation(&mut issues, d);
+    }
+    for (i, e) in list(&mut issues, obj, "escalation", false).iter().enumerate() {
+        escalation(&mut issues, &format!("escalation[{i}]"), e);
+    }
+    for section in ["admission", "atp_issuance", "identity"] {
+        if let Some(v) = obj.get(section)
+            && !v.is_object()
+        {
+            issues.add(section, format!("expected a mapping, found {}", kind(v)));
+        }
+    }
+    if let Some(r) = obj.get("admission").and_then(|a| a.get("sponsor_role")) {
+        role(&mut issues, "admission.sponsor_role", r);
+    }
+    if let Some(r) = obj.get("atp_issuance").and_then(|a| a.get("mint_authority")) {
+        role(&mut issues, "atp_issuance.mint_authority", r);
+    }
+    if let Some(v) = obj.get("custom_predicates")
+        && !v.is_array()
+    {
+        issues.add("custom_predicates", format!("expected a list, found {}", kind(v)));
+    }
+    // `required_str` on the root yields paths like ".version"; strip the dot.
+    for i in &mut issues.0 {
+        if let Some(p) = i.path.strip_prefix('.') {
+            i.path = p.to_owned();
+        }
+    }
+    issues.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn msgs(v: Value) -> Vec<String> {
+        validate(&v).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn located_messages() {
+        let m = msgs(json!({"version": "1.0.0", "norms": [
+            {"id": "A", "selector": "r6.request.action", "operator": "==", "value": "x", "decision": "allow"},
+            {"id": "A", "selector": "request.action", "operator": "=~", "value": "x", "decision": "maybe", "prio": 1},
+            {"id": "B", "selector": "r6.resource.atp", "operator": "<=", "value": "ten", "decision": "deny"},
+            {"id": "C", "selector": "r6.role", "operator": "in", "value": "admin", "decision": "deny"}
+        ], "extra": 1}));
+        let want = [
+            "extra: unknown section, expected one of version, norms, procedures, delegation, escalation, admission, atp_issuance, identity, custom_predicates",
+            "norms[1].prio: unknown field, expected one of id, selector, operator, value, decision, priority, description",
+            "norms[1].id: duplicate id \"A\" (first used at norms[0])",
+            "norms[1].selector: \"request.action\" is not a selector; expected r6.<field>[.<field>…], e.g. r6.request.action",
+            "norms[1].operator: unknown operator \"=~\", expected one of <=, >=, ==, !=, <, >, in, not_in, matches",
+            "norms[1].decision: unknown decision \"maybe\", expected one of allow, warn, deny, escalate",
+            "norms[2].value: operator <= needs a number, found a string",
+            "norms[3].value: operator in needs a list, found a string",
+        ];
+        assert_eq!(m, want);
+    }
+
+    #[test]
+    fn conditions() {
+        assert_eq!(parse_condition("r6.resource.atp > 50").map(|c| c.value), Ok(json!(50)));
+        assert_eq!(
+            parse_condition("r6.request.action == 'amend_charter'").map(|c| c.value),
+            Ok(json!("amend_charter"))
+        );
+        assert!(parse_condition("atp > 50").is_err());
+        assert!(parse_condition("r6.x ~ 1").is_err());
+        assert!(parse_condition("r6.x == amend").is_err());
+        assert!(parse_condition("r6.x").is_err());
+    }
+
+    #[test]
+    fn procedures_delegation_and_sections() {
+        let m = msgs(json!({"version": "1.0", "norms": [],
+            "procedures": [{"id": "P", "applies_to": []}, {"id": "P", "requires_witnesses": -1, "applies_to": "x"}],
+            "delegation": {"max_depth": 99, "requires_approval": "yes"},
+            "escalation": [{"condition": "r6.a >", "escalate_to": "king"}],
+            "admission": []}));
+        assert_eq!(
+            m,
+            [
+                "version: \"1.0\" is not a semantic version (MAJOR.MINOR.PATCH)",
+                "procedures[0]: needs requires_witnesses or requires_quorum",
+                "procedures[0].applies_to: expected an action class or a non-empty list of them, found a list",
+                "procedures[1].id: duplicate id \"P\" (first used at procedures[0])",
+                "procedures[1].requires_witnesses: expected a whole number ≥ 0, found a number",
+                "delegation.max_depth: 99 is too large (at most 16)",
+                "delegation.requires_approval: expected true or false, found a string",
+                "escalation[0].condition: expected `<selector> <operator> <value>`",
+                "escalation[0].escalate_to: unknown role \"king\", expected one of sovereign, law-oracle, policy-entity, treasurer, administrator, archivist, citizen, witness, authority",
+                "admission: expected a mapping, found a list",
+            ]
+        );
+        assert_eq!(msgs(json!([])), ["(document): a law dataset must be a mapping, found a list"]);
+        assert_eq!(msgs(json!({"norms": []})), ["version: required"]);
+    }
+}
