@@ -165,3 +165,39 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub details: Value,
 }
+
+/// `POST /v1/law/check`: an action to check against the law in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LawCheckRequest {
+    /// `r6.request.action`.
+    pub action: String,
+    /// `r6.role`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// `r6.resource.*` (e.g. `{"atp": 40}`).
+    #[serde(default)]
+    pub resource: serde_json::Map<String, Value>,
+    /// `r6.request.payload.*`.
+    #[serde(default)]
+    pub payload: serde_json::Map<String, Value>,
+    /// When given, must be the law hash in force (else `W4_ERR_PROTO_DOWNGRADE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub law_hash: Option<Hash>,
+}
+
+impl LawCheckRequest {
+    /// The R6 object the law's selectors address.
+    pub fn r6(&self) -> Value {
+        let mut r6 = serde_json::Map::new();
+        if let Some(role) = &self.role {
+            r6.insert("role".into(), Value::String(role.clone()));
+        }
+        r6.insert(
+            "request".into(),
+            serde_json::json!({"action": self.action, "payload": Value::Object(self.payload.clone())}),
+        );
+        r6.insert("resource".into(), Value::Object(self.resource.clone()));
+        Value::Object(r6)
+    }
+}

@@ -3,8 +3,10 @@
 //!
 //! `law_hash = "sha256:" + hex(sha256(JCS(dataset as JSON)))`.
 
+pub mod eval;
 pub mod validate;
 
+pub use eval::{Decision, Outcome};
 pub use validate::LawIssue;
 
 use crate::crypto::{Hash, canonical_json, sha256};
@@ -15,13 +17,20 @@ use serde_json::Value;
 /// The witness quorum the standard's default law requires for a birth.
 pub const DEFAULT_BIRTH_WITNESSES: u32 = 3;
 
-/// A law dataset: a JSON object with at least `version` and `norms`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A validated law dataset, with its norms compiled for evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "Value", into = "Value")]
 pub struct LawDataset {
     doc: Value,
     hash: Hash,
     version: String,
+    compiled: std::sync::Arc<eval::Compiled>,
+}
+
+impl PartialEq for LawDataset {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+    }
 }
 
 /// Why a law dataset was refused.
@@ -48,7 +57,8 @@ impl TryFrom<Value> for LawDataset {
         }
         let version = doc.get("version").and_then(Value::as_str).unwrap_or_default().to_owned();
         let hash = sha256(&canonical_json(&doc).map_err(|e| single("(document)", e.to_string()))?);
-        Ok(LawDataset { doc, hash, version })
+        let compiled = eval::Compiled::new(&doc).map_err(|(path, m)| single(&path, m))?;
+        Ok(LawDataset { doc, hash, version, compiled: std::sync::Arc::new(compiled) })
     }
 }
 
@@ -71,6 +81,11 @@ impl LawDataset {
     pub fn law_hash(&self) -> Hash {
         self.hash
     }
+    /// Evaluate an R6 request (the object the `r6.` selectors address).
+    pub fn evaluate(&self, request: &Value) -> Outcome {
+        self.compiled.evaluate(request)
+    }
+
     /// The dataset's `version`.
     pub fn version(&self) -> &str {
         &self.version

@@ -2,6 +2,7 @@
 //! and errors, health, readiness, metrics and the OpenAPI document.
 
 pub mod auth;
+pub mod law;
 pub mod lct;
 pub mod openapi;
 pub mod render;
@@ -26,6 +27,8 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/lct/{lct_id}/revoke", post(lct::revoke))
         .route("/v1/lct/{lct_id}/verify", get(lct::verify))
         .route("/v1/lct/{lct_id}/transition", post(lct::transition))
+        .route("/v1/law/version/{version}", get(law::version))
+        .route("/v1/law/check", post(law::check))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

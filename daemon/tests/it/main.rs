@@ -8,4 +8,5 @@ mod bad_input;
 mod cli;
 mod crash;
 mod identity;
+mod law;
 mod ops;

@@ -1,0 +1,53 @@
+//! Governance routes (`/v1/law/...`): the law in force and legality checks.
+
+use super::render::ApiOk;
+use crate::error::ApiError;
+use crate::services::Node;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use serde_json::json;
+use std::sync::Arc;
+use web4_core::ErrorCode;
+use web4_core::api::LawCheckRequest;
+
+/// `GET /v1/law/version/{version}`: the dataset of that version (`current` for
+/// the law in force).
+pub async fn version(State(node): State<Arc<Node>>, Path(version): Path<String>) -> Result<ApiOk, ApiError> {
+    let law = &node.society.law;
+    if version != "current" && version != law.version() {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no law version {version:?} in society {}; in force: {}", node.society.id, law.version()),
+        ));
+    }
+    Ok(ApiOk::new(
+        "law_fetched",
+        json!({"society": node.society.id, "version": law.version(), "law_hash": law.law_hash(), "law": law.as_json()}),
+    ))
+}
+
+/// `POST /v1/law/check`: evaluate an action against the law in force.
+pub async fn check(State(node): State<Arc<Node>>, body: Result<Bytes, BytesRejection>) -> Result<ApiOk, ApiError> {
+    let body = body.map_err(|rej| {
+        let e = ApiError::new(ErrorCode::ProtoFormat, format!("request body: {}", rej.body_text()));
+        if rej.status().as_u16() == 413 { e.status(413) } else { e }
+    })?;
+    let req: LawCheckRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(ErrorCode::ProtoFormat, format!("request body: {e}")))?;
+    let law = &node.society.law;
+    if let Some(h) = req.law_hash
+        && h != law.law_hash()
+    {
+        return Err(ApiError::new(
+            ErrorCode::ProtoDowngrade,
+            format!("request is bound to law {h}, but {} is in force", law.law_hash()),
+        )
+        .details(json!({"requested": h, "in_force": law.law_hash()})));
+    }
+    let outcome = law.evaluate(&req.r6());
+    let mut data = serde_json::to_value(&outcome).map_err(|e| ApiError::internal("serialise", e))?;
+    data["law_hash"] = json!(law.law_hash());
+    data["law_version"] = json!(law.version());
+    Ok(ApiOk::new("law_checked", data))
+}
