@@ -201,3 +201,14 @@ impl LawCheckRequest {
         Value::Object(r6)
     }
 }
+
+/// `POST /v1/law/publish`: a new law version for the node's society.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LawPublishRequest {
+    /// The dataset as a JSON object, or the text of a YAML/JSON law file.
+    pub law: Value,
+    /// Attestations of the publication event (`payload::law_publish_event`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<Attestation>,
+}

@@ -27,6 +27,8 @@ pub mod kind {
     pub const LCT_REVOKE: &str = "lct.revoke";
     /// An LCT transitioned to a new key (the old one is superseded).
     pub const LCT_TRANSITION: &str = "lct.transition";
+    /// A new law version was published for a society.
+    pub const LAW_PUBLISH: &str = "law.publish";
 }
 
 /// A signed ledger record.

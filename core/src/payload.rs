@@ -3,11 +3,13 @@
 //! Every payload that a client request caused carries that request
 //! ([`SignedRequest`]) as evidence, so a peer can re-verify who asked.
 
+use crate::crypto::Hash;
 use crate::id::LctId;
 use crate::law::LawDataset;
 use crate::lct::{LctDocument, RevocationReason};
 use crate::signing::SignedRequest;
 use crate::time::Timestamp;
+use crate::witness::Attestation;
 use serde::{Deserialize, Serialize};
 
 /// A founding member listed in a genesis record.
@@ -64,4 +66,23 @@ pub struct Transition {
     pub old: LctId,
     pub lct: LctDocument,
     pub overlap_until: Timestamp,
+}
+
+/// `law.publish`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LawPublish {
+    pub evidence: SignedRequest,
+    pub society_id: LctId,
+    pub law: LawDataset,
+    /// The law hash this version replaces.
+    pub previous: Hash,
+    /// Attestations of the publication event that met the quorum.
+    pub witnesses: Vec<Attestation>,
+}
+
+/// The event witnesses attest when a law is published.
+pub fn law_publish_event(society: &LctId, law_hash: &Hash, previous: &Hash) -> Hash {
+    let e = serde_json::json!({"event": "web4:law:publish:v1", "society": society, "law_hash": law_hash, "previous": previous});
+    crate::crypto::sha256(&crate::crypto::canonical_value(&e).unwrap_or_default())
 }

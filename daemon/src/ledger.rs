@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use web4_core::api::RevocationInfo;
 use web4_core::lct::{EntityType, LctDocument, LctStatus};
 use web4_core::ledger::{ChainVerifier, Record, kind};
-use web4_core::payload::{Genesis, Mint, Revoke, StatusChange, Transition};
+use web4_core::payload::{Genesis, LawPublish, Mint, Revoke, StatusChange, Transition};
 use web4_core::{Hash, LctId, PublicKey, Timestamp};
 
 /// What an applied record changed, for metrics.
@@ -176,6 +176,7 @@ pub enum Event {
     Reinstate(StatusChange),
     Revoke(Revoke),
     Transition(Transition),
+    LawPublish(LawPublish),
 }
 
 impl Event {
@@ -188,6 +189,7 @@ impl Event {
             Event::Reinstate(_) => kind::LCT_REINSTATE,
             Event::Revoke(_) => kind::LCT_REVOKE,
             Event::Transition(_) => kind::LCT_TRANSITION,
+            Event::LawPublish(_) => kind::LAW_PUBLISH,
         }
     }
 
@@ -200,6 +202,7 @@ impl Event {
             kind::LCT_REINSTATE => Event::Reinstate(payload(r)?),
             kind::LCT_REVOKE => Event::Revoke(payload(r)?),
             kind::LCT_TRANSITION => Event::Transition(payload(r)?),
+            kind::LAW_PUBLISH => Event::LawPublish(payload(r)?),
             other => return Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
         })
     }
@@ -211,6 +214,7 @@ impl Event {
             Event::Suspend(p) | Event::Reinstate(p) => serde_json::to_value(p),
             Event::Revoke(p) => serde_json::to_value(p),
             Event::Transition(p) => serde_json::to_value(p),
+            Event::LawPublish(p) => serde_json::to_value(p),
         }
     }
 }
@@ -246,6 +250,7 @@ pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) ->
                 "INSERT INTO societies (society_id, name, law, law_hash, law_version, genesis_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![g.society_id.as_str(), g.name, law, g.law.law_hash().to_string(), g.law.version(), lref.to_string()],
             )?;
+            insert_law_version(conn, &g.society_id, &g.law, lref, at)?;
             let mut effects = Vec::new();
             for m in &g.members {
                 insert_lct(conn, &g.society_id, &m.lct, at, lref)?;
@@ -295,7 +300,59 @@ pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) ->
             )?;
             Ok(vec![Effect::Minted(t.lct.binding.entity_type), eff])
         }
+        Event::LawPublish(p) => {
+            let law = serde_json::to_string(p.law.as_json()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            conn.execute(
+                "UPDATE societies SET law = ?2, law_hash = ?3, law_version = ?4 WHERE society_id = ?1",
+                params![p.society_id.as_str(), law, p.law.law_hash().to_string(), p.law.version()],
+            )?;
+            insert_law_version(conn, &p.society_id, &p.law, lref, at)?;
+            Ok(vec![])
+        }
     }
+}
+
+fn insert_law_version(
+    conn: &Connection,
+    society: &LctId,
+    law: &web4_core::law::LawDataset,
+    lref: &Hash,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let text = serde_json::to_string(law.as_json()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.execute(
+        "INSERT INTO law_versions (society_id, version, law_hash, law, ledger_ref, published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![society.as_str(), law.version(), law.law_hash().to_string(), text, lref.to_string(), at.to_string()],
+    )?;
+    Ok(())
+}
+
+/// A stored law version.
+pub fn load_law_version(
+    conn: &Connection,
+    society: &str,
+    version: &str,
+) -> Result<Option<(web4_core::law::LawDataset, String, String)>, StoreError> {
+    let row: Option<(String, String, String)> = conn
+        .query_row(
+            "SELECT law, ledger_ref, published_at FROM law_versions WHERE society_id = ?1 AND version = ?2",
+            [society, version],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((law, lref, at)) = row else { return Ok(None) };
+    let doc: serde_json::Value = parse_json(&law, "law")?;
+    let law = web4_core::law::LawDataset::try_from(doc).map_err(|e| StoreError::Corrupt(format!("law: {e}")))?;
+    Ok(Some((law, lref, at)))
+}
+
+/// The law hash in force for a society.
+pub fn current_law_hash(conn: &Connection, society: &str) -> Result<Option<Hash>, StoreError> {
+    let h: Option<String> = conn
+        .prepare_cached("SELECT law_hash FROM societies WHERE society_id = ?1")?
+        .query_row([society], |r| r.get(0))
+        .optional()?;
+    h.map(|h| Hash::parse(&h).map_err(|_| corrupt("law_hash"))).transpose()
 }
 
 /// Outcome of `web4d ledger verify`.

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::keystore;
 use crate::ledger::{self, Event, Prepared, VerifyOutcome};
 use crate::metrics::Metrics;
-use crate::services::{Node, Society, system_clock};
+use crate::services::{Node, system_clock};
 use crate::store::migrations::migrate;
 use crate::store::writer::{NodeSigner, Writer, WriterConfig, append_record, load_head, save_head};
 use crate::store::{ReadPool, StoreError, node_value, open_connection};
@@ -121,13 +121,6 @@ pub fn init(cfg: &Config) -> anyhow::Result<InitReport> {
     })
 }
 
-fn load_society(conn: &rusqlite::Connection, id: &str) -> anyhow::Result<Society> {
-    let (name, law): (String, String) =
-        conn.query_row("SELECT name, law FROM societies WHERE society_id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let law = LawDataset::try_from(serde_json::from_str::<serde_json::Value>(&law)?).map_err(|e| anyhow!("{e}"))?;
-    Ok(Society { id: LctId::parse(id).map_err(|e| anyhow!("{e}"))?, name, identity: law.identity(), law })
-}
-
 fn init_gauges(conn: &rusqlite::Connection, m: &Metrics) -> Result<(), StoreError> {
     for et in EntityType::ALL {
         m.set_active(et, 0);
@@ -172,7 +165,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let node_id = LctId::parse(&node_id).map_err(|e| anyhow!("{e}"))?;
     let key = keystore::read_key(&cfg.key_dir().join("node.key"))?;
     node_id.check_key(&key.public_key()).map_err(|e| anyhow!("node key does not belong to this node: {e}"))?;
-    let society = load_society(&conn, &society_id)?;
+    let society = crate::services::governance::load_society(&conn, &society_id)?;
     let self_witness = ledger::roles_of(&conn, society.id.as_str(), node_id.as_str())?.iter().any(|r| r == "witness");
     let metrics = Arc::new(Metrics::new());
     init_gauges(&conn, &metrics)?;
@@ -190,7 +183,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let node = Arc::new(Node {
         id: node_id.clone(),
         key,
-        society,
+        society_cell: std::sync::RwLock::new(Arc::new(society)),
         reads: ReadPool::new(db, cfg.read_pool),
         writer,
         metrics,
@@ -204,7 +197,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     node.ready.store(true, Ordering::Release);
-    tracing::info!(service = "node", event = "node_ready", lct_id = %node_id, society = %node.society.id, addr = %local, law_hash = %node.society.law.law_hash(), "web4d ready on {local}");
+    tracing::info!(service = "node", event = "node_ready", lct_id = %node_id, society = %node.society().id, addr = %local, law_hash = %node.society().law.law_hash(), "web4d ready on {local}");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -12,19 +12,46 @@ use web4_core::ErrorCode;
 use web4_core::api::LawCheckRequest;
 
 /// `GET /v1/law/version/{version}`: the dataset of that version (`current` for
-/// the law in force).
+/// the law in force). Versions are immutable; old ones stay readable.
 pub async fn version(State(node): State<Arc<Node>>, Path(version): Path<String>) -> Result<ApiOk, ApiError> {
-    let law = &node.society.law;
-    if version != "current" && version != law.version() {
+    let soc = node.society();
+    let wanted = if version == "current" { soc.law.version().to_owned() } else { version.clone() };
+    let found = node
+        .reads
+        .with(|c| crate::ledger::load_law_version(c, soc.id.as_str(), &wanted))
+        .map_err(|e| ApiError::internal("store", e))?;
+    let Some((law, ledger_ref, published_at)) = found else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
-            format!("no law version {version:?} in society {}; in force: {}", node.society.id, law.version()),
+            format!("no law version {version:?} in society {}; in force: {}", soc.id, soc.law.version()),
         ));
-    }
+    };
     Ok(ApiOk::new(
         "law_fetched",
-        json!({"society": node.society.id, "version": law.version(), "law_hash": law.law_hash(), "law": law.as_json()}),
+        json!({"society": soc.id, "version": law.version(), "law_hash": law.law_hash(), "in_force": law.law_hash() == soc.law.law_hash(),
+               "published_at": published_at, "ledger_ref": ledger_ref, "law": law.as_json()}),
     ))
+}
+
+/// `POST /v1/law/publish`: signed by an LCT holding `authority` or `law-oracle`.
+pub async fn publish(
+    State(node): State<Arc<Node>>,
+    method: axum::http::Method,
+    uri: axum::extract::OriginalUri,
+    headers: axum::http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ApiOk, ApiError> {
+    super::lct::signed_write(
+        node,
+        (method, uri, headers),
+        body,
+        "law_published",
+        axum::http::StatusCode::CREATED,
+        |n, ev, req: web4_core::api::LawPublishRequest| async move {
+            crate::services::governance::publish(&n, ev, req).await
+        },
+    )
+    .await
 }
 
 /// `POST /v1/law/check`: evaluate an action against the law in force.
@@ -35,7 +62,7 @@ pub async fn check(State(node): State<Arc<Node>>, body: Result<Bytes, BytesRejec
     })?;
     let req: LawCheckRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(ErrorCode::ProtoFormat, format!("request body: {e}")))?;
-    let law = &node.society.law;
+    let law = &node.society().law;
     if let Some(h) = req.law_hash
         && h != law.law_hash()
     {

@@ -54,7 +54,7 @@ fn committed(event: &'static str, status: StatusCode, c: Committed) -> ApiOk {
 }
 
 /// Parse a signed request, run the service call, wrap the committed result.
-async fn signed_write<T, F, Fut>(
+pub(crate) async fn signed_write<T, F, Fut>(
     node: Arc<Node>,
     parts: (Method, OriginalUri, HeaderMap),
     body: Result<Bytes, BytesRejection>,

@@ -29,6 +29,7 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/lct/{lct_id}/transition", post(lct::transition))
         .route("/v1/law/version/{version}", get(law::version))
         .route("/v1/law/check", post(law::check))
+        .route("/v1/law/publish", post(law::publish))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -53,8 +54,8 @@ async fn ready(State(node): State<Arc<Node>>) -> Response {
         "status": if ok { "ready" } else { "not_ready" },
         "checks": { "store": store_ok, "writer": writer_ok, "key_loaded": true, "accepting": ready },
         "node": node.id,
-        "society": node.society.id,
-        "law_hash": node.society.law.law_hash(),
+        "society": node.society().id,
+        "law_hash": node.society().law.law_hash(),
     });
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()

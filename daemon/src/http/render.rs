@@ -95,7 +95,7 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
     let status = resp.status();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let now = node.now();
-    let law_hash = node.society.law.law_hash();
+    let law_hash = node.society().law.law_hash();
     if let Some(ok) = resp.extensions_mut().remove::<ApiOk>() {
         let body = json!({
             "success": true,

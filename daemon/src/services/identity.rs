@@ -105,6 +105,19 @@ pub fn authenticate(node: &Node, ev: &SignedRequest) -> Result<(), ApiError> {
     auth::verify(ev, &pk, &node.metrics)
 }
 
+/// A record is bound to the law in force when it commits; a request decided
+/// under a law that was replaced meanwhile is refused as a downgrade.
+fn require_law(conn: &Connection, society: &LctId, law_hash: &web4_core::Hash) -> Result<(), ApiError> {
+    match crate::ledger::current_law_hash(conn, society.as_str()).map_err(store_err)? {
+        Some(h) if &h == law_hash => Ok(()),
+        Some(h) => Err(ApiError::new(
+            ErrorCode::ProtoDowngrade,
+            format!("the request was decided under law {law_hash}, but {h} is now in force; retry"),
+        )),
+        None => Err(ApiError::internal("law", "society has no law")),
+    }
+}
+
 fn binding_error(e: BindingError) -> ApiError {
     match e {
         BindingError::IdMismatch { claimed, derived } => {
@@ -129,7 +142,7 @@ fn witness_key(conn: &Connection, society: &LctId, id: &LctId, now: Timestamp) -
 pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Result<Committed, ApiError> {
     let now = node.now();
     let started = std::time::Instant::now();
-    let law = &node.society.identity;
+    let law = &node.society().identity;
     let binding = Binding {
         entity_type: req.entity_type,
         public_key: req.public_key,
@@ -165,7 +178,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
 
     // Witnesses: the submitted attestations plus the node's own when it is a
     // registered witness; recounted, never trusted.
-    let society = node.society.id.clone();
+    let society = node.society().id.clone();
     let event = binding.event_hash(&society);
     // The node attests itself below; a submitted attestation in its name is ignored.
     let submitted: Vec<&Attestation> = req.witnesses.iter().filter(|a| a.witness != node.id).collect();
@@ -206,8 +219,8 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
         citizen_role: law.citizen_role.clone(),
         birth_timestamp: now,
         birth_context: req.birth_context.clone().unwrap_or_else(|| "minted by web4d".into()),
-        law_version: node.society.law.version().to_owned(),
-        law_hash: node.society.law.law_hash(),
+        law_version: node.society().law.version().to_owned(),
+        law_hash: node.society().law.law_hash(),
         rights: law.rights.clone(),
         obligations: law.obligations.clone(),
         birth_witnesses: counted,
@@ -221,7 +234,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
         doc.policy = p;
     }
     let witnesses = tally.valid.clone();
-    let law_hash = node.society.law.law_hash();
+    let law_hash = node.society().law.law_hash();
     let citizen_role = law.citizen_role.clone();
     let mint_roles = law.mint_roles.clone();
     let job_node = Arc::clone(node);
@@ -235,6 +248,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
         .writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&signer, &nonce, ts)?;
+            require_law(ctx.conn, &job_society, &law_hash)?;
             if !self_mint {
                 active_signer(ctx.conn, &signer, ctx.now)?;
                 require_role(ctx.conn, &job_society, &signer, &mint_roles, "mint LCTs")?;
@@ -304,7 +318,7 @@ pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&s
         _ => return Err(ApiError::new(ErrorCode::ProtoFormat, "give both message and signature, or neither")),
     };
     let now = node.now();
-    let society = node.society.clone();
+    let society = node.society().clone();
     node.reads
         .with(|c| {
             let Some(row) = load_lct(c, id.as_str())? else { return Ok(None) };
@@ -418,15 +432,16 @@ pub async fn change_status(
     let target = parse_target(target)?;
     check_reason(&req.reason)?;
     authenticate(node, &ev)?;
-    let society = node.society.id.clone();
-    let roles = node.society.identity.status_roles.clone();
-    let law_hash = node.society.law.law_hash();
+    let society = node.society().id.clone();
+    let roles = node.society().identity.status_roles.clone();
+    let law_hash = node.society().law.law_hash();
     let payload = StatusChange { evidence: ev.clone(), lct_id: target.clone(), reason: req.reason };
     let event_ = if event == LifecycleEvent::Suspend { Event::Suspend(payload) } else { Event::Reinstate(payload) };
     let prepared = Prepared::new(event_).map_err(store_err)?;
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            require_law(ctx.conn, &society, &law_hash)?;
             active_signer(ctx.conn, &ev.signer, ctx.now)?;
             require_role(ctx.conn, &society, &ev.signer, &roles, "change the status of LCTs")?;
             let row = target_row(ctx.conn, &target)?;
@@ -449,9 +464,9 @@ pub async fn revoke(
         check_reason(n)?;
     }
     authenticate(node, &ev)?;
-    let society = node.society.id.clone();
-    let roles = node.society.identity.status_roles.clone();
-    let law_hash = node.society.law.law_hash();
+    let society = node.society().id.clone();
+    let roles = node.society().identity.status_roles.clone();
+    let law_hash = node.society().law.law_hash();
     let prepared = Prepared::new(Event::Revoke(Revoke {
         evidence: ev.clone(),
         lct_id: target.clone(),
@@ -462,6 +477,7 @@ pub async fn revoke(
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            require_law(ctx.conn, &society, &law_hash)?;
             if ev.signer == target {
                 // Self-revocation (e.g. key compromise) is allowed from any non-terminal state.
                 let row = target_row(ctx.conn, &target)?;
@@ -511,8 +527,9 @@ pub async fn transition(
     let mut doc = LctDocument::new(binding);
     doc.lineage.push(Lineage { parent: target.clone(), reason: "rotation".into(), at: now });
     doc.policy = old.document.policy.clone();
-    let overlap_until = now.plus(node.society.identity.rotation_overlap_seconds);
-    let law_hash = node.society.law.law_hash();
+    let overlap_until = now.plus(node.society().identity.rotation_overlap_seconds);
+    let law_society = node.society().id.clone();
+    let law_hash = node.society().law.law_hash();
     let prepared = Prepared::new(Event::Transition(Transition {
         evidence: ev.clone(),
         old: target.clone(),
@@ -523,6 +540,7 @@ pub async fn transition(
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            require_law(ctx.conn, &law_society, &law_hash)?;
             let row = active_signer(ctx.conn, &ev.signer, ctx.now)?;
             next_status(row.status, LifecycleEvent::Supersede).map_err(|e| lifecycle_error(&target, e))?;
             if load_lct(ctx.conn, new_id.as_str()).map_err(store_err)?.is_some() {

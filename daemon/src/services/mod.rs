@@ -1,5 +1,6 @@
 //! Services: load state, decide with web4-core, record through the writer.
 
+pub mod governance;
 pub mod identity;
 
 use crate::metrics::Metrics;
@@ -23,7 +24,8 @@ pub struct Society {
 pub struct Node {
     pub id: LctId,
     pub key: SecretKey,
-    pub society: Society,
+    /// The society and the law in force; replaced when a new law is published.
+    pub society_cell: std::sync::RwLock<Arc<Society>>,
     pub reads: ReadPool,
     pub writer: Writer,
     pub metrics: Arc<Metrics>,
@@ -36,6 +38,22 @@ pub struct Node {
 }
 
 impl Node {
+    /// The society and the law in force now.
+    pub fn society(&self) -> Arc<Society> {
+        match self.society_cell.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Replace the society state (after a law publication committed).
+    pub fn set_society(&self, s: Society) {
+        match self.society_cell.write() {
+            Ok(mut g) => *g = Arc::new(s),
+            Err(p) => *p.into_inner() = Arc::new(s),
+        }
+    }
+
     /// The node clock.
     pub fn now(&self) -> Timestamp {
         (self.clock)()

@@ -4,9 +4,10 @@ use super::StoreError;
 use rusqlite::Connection;
 
 /// `(version, sql)`; append only, never edit a released step.
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE ledger (
     id      INTEGER PRIMARY KEY,          -- apply order
     hash    TEXT NOT NULL,                -- sha256 of the record (ledger_ref)
@@ -65,7 +66,27 @@ CREATE TABLE roles (
     PRIMARY KEY (society_id, lct_id, role)
 ) WITHOUT ROWID;
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Projection: every published law version of a society (immutable).
+CREATE TABLE law_versions (
+    society_id   TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    law_hash     TEXT NOT NULL,
+    law          TEXT NOT NULL,
+    ledger_ref   TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    PRIMARY KEY (society_id, version)
+) WITHOUT ROWID;
+INSERT INTO law_versions (society_id, version, law_hash, law, ledger_ref, published_at)
+    SELECT s.society_id, s.law_version, s.law_hash, s.law, s.genesis_ref,
+           COALESCE((SELECT json_extract(l.record, '$.timestamp') FROM ledger l WHERE l.hash = s.genesis_ref), '')
+    FROM societies s;
+"#,
+    ),
+];
 
 /// The newest schema version this build knows.
 pub fn latest() -> i64 {

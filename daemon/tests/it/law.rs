@@ -39,3 +39,72 @@ async fn law_in_force_and_checks() {
     let (s, b) = check(json!({"act": "x"})).await;
     assert_eq!((s, b["error"]["code"].as_str()), (400, Some("W4_ERR_PROTO_FORMAT")), "{b}");
 }
+
+fn dev_law(version: &str, publish_witnesses: u64) -> serde_json::Value {
+    let mut law = web4_daemon::node::dev_genesis_law();
+    law["version"] = json!(version);
+    law["procedures"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "LAW-PUBLISH", "requires_witnesses": publish_witnesses, "applies_to": "law.publish"}));
+    law
+}
+
+#[tokio::test]
+async fn publishing_law_versions() {
+    let node = TestNode::start().await;
+    let old = node.get("/v1/law/version/current").await.body["data"]["law_hash"].as_str().unwrap().to_owned();
+    let before = node.ledger_records();
+
+    // Refusals first: nothing is recorded.
+    let citizen = random_key();
+    assert_eq!(node.mint(&citizen, web4_core::lct::EntityType::Human).await.status, 201);
+    let r = node.post(&citizen, "/v1/law/publish", &json!({"law": dev_law("1.1.0", 1)})).await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "{}", r.body);
+    let bad = "version: \"1.1.0\"\nnorms:\n  - id: X\n    selector: r6.request.action\n    operator: LIKE\n    value: a\n    decision: deny\n";
+    let r = node.post(&node.admin, "/v1/law/publish", &json!({"law": bad})).await;
+    assert_eq!((r.status, r.code()), (400, "W4_ERR_PROTO_FORMAT"), "{}", r.body);
+    assert_eq!(r.body["error"]["details"]["issues"][0]["path"], "norms[0].operator");
+    let mut same_version = dev_law("1.0.0", 1);
+    same_version["identity"]["rotation_overlap_seconds"] = json!(60);
+    let r = node.post(&node.admin, "/v1/law/publish", &json!({"law": same_version})).await;
+    assert_eq!((r.status, r.code()), (409, "W4_ERR_LAW_CONFLICT"), "{}", r.body);
+    assert_eq!(node.ledger_records(), before + 1, "only the citizen's mint was recorded");
+
+    // The authority publishes 1.1.0; it is in force at once, 1.0.0 stays readable.
+    let r = node.post(&node.admin, "/v1/law/publish", &json!({"law": dev_law("1.1.0", 2)})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let new = r.body["data"]["law_hash"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(r.body["data"]["previous"], old.as_str());
+    assert_eq!(r.body["metadata"]["law_hash"], new.as_str());
+    let cur = node.get("/v1/law/version/current").await;
+    assert_eq!(
+        (cur.body["data"]["version"].as_str(), cur.body["data"]["in_force"].as_bool()),
+        (Some("1.1.0"), Some(true))
+    );
+    let v1 = node.get("/v1/law/version/1.0.0").await;
+    assert_eq!(
+        (v1.body["data"]["law_hash"].as_str(), v1.body["data"]["in_force"].as_bool()),
+        (Some(old.as_str()), Some(false))
+    );
+
+    // Requests pinned to the old law are downgrades; identity keeps working.
+    let r = node
+        .http
+        .post(format!("{}/v1/law/check", node.base))
+        .json(&json!({"action": "x", "law_hash": old}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(node.mint(&random_key(), web4_core::lct::EntityType::Ai).await.status, 201);
+
+    // 1.1.0 requires two witnesses to publish; the node alone is one.
+    let r = node.post(&node.admin, "/v1/law/publish", &json!({"law": dev_law("1.2.0", 2)})).await;
+    assert_eq!((r.status, r.code()), (409, "W4_ERR_WITNESS_QUORUM"), "{}", r.body);
+    assert_eq!(r.body["error"]["details"]["required"], 2);
+
+    let v = node.ledger_verify();
+    assert_eq!(v["records"].as_u64().unwrap(), before + 3, "{v}");
+}

@@ -1,0 +1,172 @@
+//! Governance service (law oracle): publish new law versions.
+
+use super::{Node, Society};
+use crate::error::ApiError;
+use crate::ledger::{Event, Prepared, current_law_hash, load_signer, roles_of};
+use crate::services::identity::authenticate;
+use crate::store::StoreError;
+use crate::store::writer::{Committed, WriteCtx};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use web4_core::api::LawPublishRequest;
+use web4_core::law::{LawDataset, LawError};
+use web4_core::lct::may_sign;
+use web4_core::payload::{LawPublish, law_publish_event};
+use web4_core::signing::SignedRequest;
+use web4_core::witness::{Attestation, QuorumRule, WitnessClass, recount};
+use web4_core::{ErrorCode, LctId};
+
+/// Roles that may publish law.
+pub const PUBLISH_ROLES: [&str; 2] = ["authority", "law-oracle"];
+
+fn store_err(e: StoreError) -> ApiError {
+    ApiError::internal("store", e)
+}
+
+/// Read a society and its law in force.
+pub fn load_society(conn: &Connection, id: &str) -> Result<Society, StoreError> {
+    let (name, law): (String, String) =
+        conn.query_row("SELECT name, law FROM societies WHERE society_id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let doc: Value = serde_json::from_str(&law).map_err(|e| StoreError::Corrupt(format!("law: {e}")))?;
+    let law = LawDataset::try_from(doc).map_err(|e| StoreError::Corrupt(format!("law: {e}")))?;
+    Ok(Society {
+        id: LctId::parse(id).map_err(|_| StoreError::Corrupt("society id".into()))?,
+        name,
+        identity: law.identity(),
+        law,
+    })
+}
+
+/// The witness quorum the law in force requires for publishing law: a
+/// procedure with `applies_to` naming `law.publish`; none means no witnesses.
+pub fn publish_quorum(law: &LawDataset) -> QuorumRule {
+    let applies = |p: &Value| match p.get("applies_to") {
+        Some(Value::String(s)) => s == "law.publish",
+        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some("law.publish")),
+        _ => false,
+    };
+    let proc_ = law.as_json().get("procedures").and_then(Value::as_array).and_then(|ps| ps.iter().find(|p| applies(p)));
+    match proc_ {
+        Some(p) => match (
+            p.get("requires_witnesses").and_then(Value::as_u64),
+            p.get("requires_quorum").and_then(Value::as_u64),
+        ) {
+            (Some(n), _) => QuorumRule::Threshold { n: u32::try_from(n).unwrap_or(u32::MAX) },
+            (None, Some(r)) => QuorumRule::Majority { registered: u32::try_from(r).unwrap_or(u32::MAX) },
+            _ => QuorumRule::Threshold { n: 0 },
+        },
+        None => QuorumRule::Threshold { n: 0 },
+    }
+}
+
+fn law_error(e: LawError) -> ApiError {
+    match e {
+        LawError::Syntax(m) => ApiError::new(ErrorCode::ProtoFormat, format!("law: {m}")),
+        LawError::Invalid(issues) => {
+            let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            ApiError::new(ErrorCode::ProtoFormat, format!("law is invalid: {}", lines.join("; ")))
+                .details(json!({ "issues": issues }))
+        }
+    }
+}
+
+/// `POST /v1/law/publish`.
+pub async fn publish(node: &Arc<Node>, ev: SignedRequest, req: LawPublishRequest) -> Result<Committed, ApiError> {
+    authenticate(node, &ev)?;
+    let law = match req.law {
+        Value::String(text) => LawDataset::from_text(&text),
+        other => LawDataset::try_from(other),
+    }
+    .map_err(law_error)?;
+    let soc = node.society();
+    let previous = soc.law.law_hash();
+    if law.law_hash() == previous {
+        return Err(ApiError::new(ErrorCode::LawConflict, "this law is already in force"));
+    }
+    // Witnesses of the publication, recounted under the law in force.
+    let now = node.now();
+    let event = law_publish_event(&soc.id, &law.law_hash(), &previous);
+    let rule = publish_quorum(&soc.law);
+    let skew = soc.identity.witness_max_skew_seconds;
+    let signer = ev.signer.clone();
+    let submitted: Vec<&Attestation> = req.witnesses.iter().filter(|a| a.witness != node.id).collect();
+    let society_id = soc.id.clone();
+    let witness_key = |c: &Connection, w: &LctId| {
+        let row = load_signer(c, w.as_str()).ok()??;
+        may_sign(row.status, row.overlap_until, now).ok()?;
+        roles_of(c, society_id.as_str(), w.as_str()).ok()?.iter().any(|r| r == "witness").then_some(row.public_key)
+    };
+    let mut tally = node
+        .reads
+        .with(|c| Ok(recount(submitted.iter().copied(), &signer, &event, |w| witness_key(c, w), now, skew)))
+        .map_err(store_err)?;
+    let mut counted: Vec<Attestation> =
+        tally.accepted.iter().filter_map(|&i| submitted.get(i).map(|a| (*a).clone())).collect();
+    if node.self_witness && signer != node.id && !rule.met(u32::try_from(tally.valid.len()).unwrap_or(u32::MAX)) {
+        let nonce = data_encoding::BASE64URL_NOPAD
+            .encode(&crate::keystore::random_bytes::<16>().map_err(|e| ApiError::internal("rng", e))?);
+        counted.push(
+            Attestation::sign(&node.key, node.id.clone(), WitnessClass::Action, event, now, nonce)
+                .map_err(|e| ApiError::internal("attestation", e))?,
+        );
+        tally.valid.push(node.id.clone());
+    }
+    let valid = u32::try_from(tally.valid.len()).unwrap_or(u32::MAX);
+    if !rule.met(valid) {
+        let rejected: Vec<Value> =
+            tally.rejected.iter().map(|(w, e)| json!({"witness": w, "reason": e.to_string()})).collect();
+        return Err(ApiError::new(
+            ErrorCode::WitnessQuorum,
+            format!("{valid} valid witness attestations, the law in force requires {} to publish law", rule.required()),
+        )
+        .details(json!({ "valid": valid, "required": rule.required(), "event": event, "rejected": rejected })));
+    }
+    let version = law.version().to_owned();
+    let new_hash = law.law_hash();
+    let prepared = Prepared::new(Event::LawPublish(LawPublish {
+        evidence: ev.clone(),
+        society_id: soc.id.clone(),
+        law,
+        previous,
+        witnesses: counted,
+    }))
+    .map_err(store_err)?;
+    let sid = soc.id.clone();
+    let committed = node
+        .writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            let row = load_signer(ctx.conn, ev.signer.as_str())
+                .map_err(store_err)?
+                .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {}", ev.signer)))?;
+            may_sign(row.status, row.overlap_until, ctx.now)
+                .map_err(|e| ApiError::new(ErrorCode::AuthzDenied, format!("signer {}: {e}", ev.signer)))?;
+            let held = roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?;
+            if !held.iter().any(|r| PUBLISH_ROLES.contains(&r.as_str())) {
+                return Err(ApiError::new(
+                    ErrorCode::AuthzDenied,
+                    format!("{} may not publish law: it needs one of the roles {PUBLISH_ROLES:?}", ev.signer),
+                ));
+            }
+            if current_law_hash(ctx.conn, sid.as_str()).map_err(store_err)? != Some(previous) {
+                return Err(ApiError::new(
+                    ErrorCode::LawConflict,
+                    "another law was published meanwhile; check the law in force and retry",
+                ));
+            }
+            if crate::ledger::load_law_version(ctx.conn, sid.as_str(), &version).map_err(store_err)?.is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::LawConflict,
+                    format!("version {version} exists already; law versions are immutable, publish a new version"),
+                ));
+            }
+            ctx.append(&prepared, previous)?;
+            Ok(json!({"society": sid, "version": version, "law_hash": new_hash, "previous": previous}))
+        }))
+        .await?;
+    // The law in force changed: reload it for the next requests.
+    let reloaded = node.reads.with(|c| load_society(c, soc.id.as_str())).map_err(store_err)?;
+    node.set_society(reloaded);
+    Ok(committed)
+}
