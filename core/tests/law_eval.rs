@@ -201,3 +201,22 @@ proptest! {
         prop_assert_eq!(got.norm, norm);
     }
 }
+
+#[test]
+fn permissions_list_the_norms_that_apply_to_a_role() {
+    let law = LawDataset::try_from(json!({"version": "1.0.0", "norms": [
+        {"id": "NO-CITIZEN-MINT", "selector": "r6.role", "operator": "==", "value": "citizen", "decision": "deny", "priority": 5},
+        {"id": "STAFF", "selector": "r6.role", "operator": "in", "value": ["administrator", "archivist"], "decision": "allow"},
+        {"id": "OTHER", "selector": "r6.request.action", "operator": "==", "value": "x", "decision": "deny"}],
+        "delegation": {"max_depth": 2, "allowed_roles": ["archivist"]},
+        "escalation": [{"condition": "r6.resource.atp > 5", "escalate_to": "sovereign"}]}))
+    .unwrap();
+    let p = web4_core::law::permissions(&law, "citizen");
+    assert_eq!(p["norms"].as_array().unwrap().len(), 1);
+    assert_eq!(p["norms"][0]["norm"], "NO-CITIZEN-MINT");
+    assert_eq!(p["may_delegate"], false);
+    let p = web4_core::law::permissions(&law, "archivist");
+    assert_eq!(p["norms"][0]["norm"], "STAFF");
+    assert_eq!(p["may_delegate"], true);
+    assert_eq!(web4_core::law::permissions(&law, "sovereign")["escalations_to_role"], json!(["r6.resource.atp > 5"]));
+}

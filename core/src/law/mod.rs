@@ -168,6 +168,58 @@ impl IdentityLaw {
     }
 }
 
+/// What the law lets `role` do: the norms that name the role (selector
+/// `r6.role` with `==`, `!=`, `in` or `not_in`) and would apply to it, and the
+/// role lists of the identity, delegation and publication rules.
+pub fn permissions(law: &LawDataset, role: &str) -> Value {
+    let doc = law.as_json();
+    let probe = serde_json::json!({ "role": role });
+    let mut norms = Vec::new();
+    for n in doc.get("norms").and_then(Value::as_array).into_iter().flatten() {
+        if n.get("selector").and_then(Value::as_str) != Some("r6.role") {
+            continue;
+        }
+        let single = LawDataset::try_from(serde_json::json!({"version": "0.0.0", "norms": [n]}));
+        let applies = single.map(|l| l.evaluate(&probe).norm.is_some()).unwrap_or(false);
+        if applies {
+            norms.push(serde_json::json!({
+                "norm": n.get("id"), "decision": n.get("decision"), "priority": n.get("priority").cloned().unwrap_or(Value::from(0)),
+                "description": n.get("description"),
+            }));
+        }
+    }
+    let has = |list: &[String]| list.iter().any(|r| r == role);
+    let identity = law.identity();
+    let delegation = doc.get("delegation");
+    let may_delegate = delegation
+        .and_then(|d| d.get("allowed_roles"))
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|r| r.as_str() == Some(role)));
+    let may_publish = ["authority", "law-oracle"].contains(&role);
+    let escalations: Vec<Value> = doc
+        .get("escalation")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|e| e.get("escalate_to").and_then(Value::as_str) == Some(role))
+                .filter_map(|e| e.get("condition").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "role": role,
+        "law_version": law.version(),
+        "law_hash": law.law_hash(),
+        "norms": norms,
+        "may_mint_lcts": has(&identity.mint_roles),
+        "may_change_lct_status": has(&identity.status_roles),
+        "may_publish_law": may_publish,
+        "may_delegate": may_delegate,
+        "delegation_max_depth": delegation.and_then(|d| d.get("max_depth")).cloned(),
+        "escalations_to_role": escalations,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

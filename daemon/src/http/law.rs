@@ -78,3 +78,15 @@ pub async fn check(State(node): State<Arc<Node>>, body: Result<Bytes, BytesRejec
     data["law_version"] = json!(law.version());
     Ok(ApiOk::new("law_checked", data))
 }
+
+/// `GET /v1/law/permissions/{role}`: what the law in force lets a role do.
+pub async fn permissions(State(node): State<Arc<Node>>, Path(role): Path<String>) -> Result<ApiOk, ApiError> {
+    if !web4_core::law::validate::ROLES.contains(&role.as_str()) {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("unknown role {role:?}; roles: {}", web4_core::law::validate::ROLES.join(", ")),
+        ));
+    }
+    let soc = node.society();
+    Ok(ApiOk::new("law_permissions", web4_core::law::permissions(&soc.law, &role)))
+}

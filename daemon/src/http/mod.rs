@@ -30,6 +30,7 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/law/version/{version}", get(law::version))
         .route("/v1/law/check", post(law::check))
         .route("/v1/law/publish", post(law::publish))
+        .route("/v1/law/permissions/{role}", get(law::permissions))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

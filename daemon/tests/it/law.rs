@@ -12,6 +12,18 @@ async fn law_in_force_and_checks() {
     assert_eq!(r.body["metadata"]["law_hash"], law_hash.as_str());
     assert_eq!(r.body["data"]["version"], "1.0.0");
     assert_eq!(node.get("/v1/law/version/1.0.0").await.status, 200);
+    let p = node.get("/v1/law/permissions/authority").await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(
+        (p.body["data"]["may_mint_lcts"].as_bool(), p.body["data"]["may_publish_law"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let p = node.get("/v1/law/permissions/citizen").await;
+    assert_eq!(
+        (p.body["data"]["may_mint_lcts"].as_bool(), p.body["data"]["may_change_lct_status"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert_eq!(node.get("/v1/law/permissions/king").await.status, 404);
     let r = node.get("/v1/law/version/9.9.9").await;
     assert_eq!((r.status, r.code()), (404, "W4_ERR_NOT_FOUND"));
 

@@ -39,7 +39,11 @@ async fn health_ready_metrics_openapi_and_logs() {
     assert_eq!(doc["openapi"], "3.1.0");
     for r in web4_daemon::http::openapi::ROUTES {
         assert!(doc["paths"][r.path][r.method].is_object(), "{} {} missing", r.method, r.path);
-        let path = r.path.replace("{lct_id}", &id_of(&k).to_string()).replace("{version}", "current");
+        let path = r
+            .path
+            .replace("{lct_id}", &id_of(&k).to_string())
+            .replace("{version}", "current")
+            .replace("{role}", "citizen");
         let resp = match r.method {
             "get" => node.get(&path).await,
             _ => node.post(&node.admin, &path, &serde_json::json!({})).await,
