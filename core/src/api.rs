@@ -212,3 +212,17 @@ pub struct LawPublishRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witnesses: Vec<Attestation>,
 }
+
+/// `POST /v1/law/interpretation`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterpretationRequest {
+    /// The norm interpreted (must exist in the law in force); omit for the law as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm_id: Option<String>,
+    /// The interpretation, 1–4096 bytes.
+    pub text: String,
+    /// The `ref` of the interpretation this one replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Hash>,
+}

@@ -29,6 +29,8 @@ pub mod kind {
     pub const LCT_TRANSITION: &str = "lct.transition";
     /// A new law version was published for a society.
     pub const LAW_PUBLISH: &str = "law.publish";
+    /// An interpretation of the law was added (or replaced an earlier one).
+    pub const LAW_INTERPRETATION: &str = "law.interpretation";
 }
 
 /// A signed ledger record.

@@ -86,3 +86,19 @@ pub fn law_publish_event(society: &LctId, law_hash: &Hash, previous: &Hash) -> H
     let e = serde_json::json!({"event": "web4:law:publish:v1", "society": society, "law_hash": law_hash, "previous": previous});
     crate::crypto::sha256(&crate::crypto::canonical_value(&e).unwrap_or_default())
 }
+
+/// `law.interpretation`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interpretation {
+    pub evidence: SignedRequest,
+    pub society_id: LctId,
+    pub law_version: String,
+    /// The norm interpreted; `None` for the law as a whole.
+    pub norm_id: Option<String>,
+    pub text: String,
+    /// 1 for a first interpretation, else the replaced one's version + 1.
+    pub version: u32,
+    /// The ledger_ref of the interpretation this one replaces.
+    pub replaces: Option<Hash>,
+}

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use web4_core::api::RevocationInfo;
 use web4_core::lct::{EntityType, LctDocument, LctStatus};
 use web4_core::ledger::{ChainVerifier, Record, kind};
-use web4_core::payload::{Genesis, LawPublish, Mint, Revoke, StatusChange, Transition};
+use web4_core::payload::{Genesis, Interpretation, LawPublish, Mint, Revoke, StatusChange, Transition};
 use web4_core::{Hash, LctId, PublicKey, Timestamp};
 
 /// What an applied record changed, for metrics.
@@ -177,6 +177,7 @@ pub enum Event {
     Revoke(Revoke),
     Transition(Transition),
     LawPublish(LawPublish),
+    Interpretation(Interpretation),
 }
 
 impl Event {
@@ -190,6 +191,7 @@ impl Event {
             Event::Revoke(_) => kind::LCT_REVOKE,
             Event::Transition(_) => kind::LCT_TRANSITION,
             Event::LawPublish(_) => kind::LAW_PUBLISH,
+            Event::Interpretation(_) => kind::LAW_INTERPRETATION,
         }
     }
 
@@ -203,6 +205,7 @@ impl Event {
             kind::LCT_REVOKE => Event::Revoke(payload(r)?),
             kind::LCT_TRANSITION => Event::Transition(payload(r)?),
             kind::LAW_PUBLISH => Event::LawPublish(payload(r)?),
+            kind::LAW_INTERPRETATION => Event::Interpretation(payload(r)?),
             other => return Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
         })
     }
@@ -215,6 +218,7 @@ impl Event {
             Event::Revoke(p) => serde_json::to_value(p),
             Event::Transition(p) => serde_json::to_value(p),
             Event::LawPublish(p) => serde_json::to_value(p),
+            Event::Interpretation(p) => serde_json::to_value(p),
         }
     }
 }
@@ -309,6 +313,30 @@ pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) ->
             insert_law_version(conn, &p.society_id, &p.law, lref, at)?;
             Ok(vec![])
         }
+        Event::Interpretation(p) => {
+            conn.execute(
+                "INSERT INTO interpretations (ref, society_id, law_version, norm_id, text, version, replaces, created_at, author)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    lref.to_string(),
+                    p.society_id.as_str(),
+                    p.law_version,
+                    p.norm_id,
+                    p.text,
+                    p.version,
+                    p.replaces.map(|h| h.to_string()),
+                    at.to_string(),
+                    p.evidence.signer.as_str()
+                ],
+            )?;
+            if let Some(old) = p.replaces {
+                conn.execute(
+                    "UPDATE interpretations SET superseded_by = ?2 WHERE ref = ?1",
+                    params![old.to_string(), lref.to_string()],
+                )?;
+            }
+            Ok(vec![])
+        }
     }
 }
 
@@ -344,6 +372,44 @@ pub fn load_law_version(
     let doc: serde_json::Value = parse_json(&law, "law")?;
     let law = web4_core::law::LawDataset::try_from(doc).map_err(|e| StoreError::Corrupt(format!("law: {e}")))?;
     Ok(Some((law, lref, at)))
+}
+
+/// An interpretation row: `(norm_id, version, superseded_by)`.
+pub type InterpretationRow = (Option<String>, u32, Option<String>);
+
+/// Load an interpretation by its ref.
+pub fn load_interpretation(
+    conn: &Connection,
+    society: &str,
+    r: &Hash,
+) -> Result<Option<InterpretationRow>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT norm_id, version, superseded_by FROM interpretations WHERE society_id = ?1 AND ref = ?2",
+            [society, r.to_string().as_str()],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?)
+}
+
+/// Interpretations of a law version in force (not superseded), oldest first.
+pub fn current_interpretations(
+    conn: &Connection,
+    society: &str,
+    version: &str,
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    let mut st = conn.prepare(
+        "SELECT ref, norm_id, text, version, replaces, created_at, author FROM interpretations
+         WHERE society_id = ?1 AND law_version = ?2 AND superseded_by IS NULL ORDER BY created_at, ref",
+    )?;
+    let rows = st.query_map([society, version], |r| {
+        Ok(serde_json::json!({
+            "ref": r.get::<_, String>(0)?, "norm_id": r.get::<_, Option<String>>(1)?, "text": r.get::<_, String>(2)?,
+            "version": r.get::<_, i64>(3)?, "replaces": r.get::<_, Option<String>>(4)?,
+            "created_at": r.get::<_, String>(5)?, "author": r.get::<_, String>(6)?,
+        }))
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// The law hash in force for a society.

@@ -26,9 +26,13 @@ pub async fn version(State(node): State<Arc<Node>>, Path(version): Path<String>)
             format!("no law version {version:?} in society {}; in force: {}", soc.id, soc.law.version()),
         ));
     };
+    let interpretations = node
+        .reads
+        .with(|c| crate::ledger::current_interpretations(c, soc.id.as_str(), law.version()))
+        .map_err(|e| ApiError::internal("store", e))?;
     Ok(ApiOk::new(
         "law_fetched",
-        json!({"society": soc.id, "version": law.version(), "law_hash": law.law_hash(), "in_force": law.law_hash() == soc.law.law_hash(),
+        json!({"society": soc.id, "version": law.version(), "interpretations": interpretations, "law_hash": law.law_hash(), "in_force": law.law_hash() == soc.law.law_hash(),
                "published_at": published_at, "ledger_ref": ledger_ref, "law": law.as_json()}),
     ))
 }
@@ -89,4 +93,25 @@ pub async fn permissions(State(node): State<Arc<Node>>, Path(role): Path<String>
     }
     let soc = node.society();
     Ok(ApiOk::new("law_permissions", web4_core::law::permissions(&soc.law, &role)))
+}
+
+/// `POST /v1/law/interpretation`.
+pub async fn interpretation(
+    State(node): State<Arc<Node>>,
+    method: axum::http::Method,
+    uri: axum::extract::OriginalUri,
+    headers: axum::http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ApiOk, ApiError> {
+    super::lct::signed_write(
+        node,
+        (method, uri, headers),
+        body,
+        "law_interpreted",
+        axum::http::StatusCode::CREATED,
+        |n, ev, req: web4_core::api::InterpretationRequest| async move {
+            crate::services::governance::interpret(&n, ev, req).await
+        },
+    )
+    .await
 }

@@ -31,6 +31,7 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/law/check", post(law::check))
         .route("/v1/law/publish", post(law::publish))
         .route("/v1/law/permissions/{role}", get(law::permissions))
+        .route("/v1/law/interpretation", post(law::interpretation))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

@@ -147,6 +147,8 @@ fn schemas() -> Value {
         "LawPublishRequest": {"type": "object", "additionalProperties": false, "required": ["law"],
             "properties": {"law": {"description": "the dataset as a JSON object, or YAML/JSON text"},
                 "witnesses": {"type": "array", "items": {"$ref": "#/components/schemas/Attestation"}}}},
+        "InterpretationRequest": {"type": "object", "additionalProperties": false, "required": ["text"],
+            "properties": {"norm_id": s("a norm of the law in force"), "text": s("1–4096 bytes"), "replaces": s("ref of the interpretation replaced")}},
         "LawCheckRequest": {"type": "object", "additionalProperties": false, "required": ["action"],
             "properties": {"action": s("r6.request.action"), "role": s("r6.role"), "resource": {"type": "object"},
                 "payload": {"type": "object"}, "law_hash": s("optional pin: must be the law in force")}},

@@ -170,3 +170,75 @@ pub async fn publish(node: &Arc<Node>, ev: SignedRequest, req: LawPublishRequest
     node.set_society(reloaded);
     Ok(committed)
 }
+
+/// `POST /v1/law/interpretation`: by an `authority` or `law-oracle` holder; an
+/// interpretation names a norm of the law in force (or none, for the whole law)
+/// and may replace an earlier, not yet replaced one of the same norm.
+pub async fn interpret(
+    node: &Arc<Node>,
+    ev: SignedRequest,
+    req: web4_core::api::InterpretationRequest,
+) -> Result<Committed, ApiError> {
+    authenticate(node, &ev)?;
+    if req.text.trim().is_empty() || req.text.len() > 4096 {
+        return Err(ApiError::new(ErrorCode::ProtoFormat, "text: 1 to 4096 bytes"));
+    }
+    let soc = node.society();
+    if let Some(n) = &req.norm_id {
+        let exists =
+            soc.law.as_json()["norms"].as_array().is_some_and(|a| a.iter().any(|x| x["id"].as_str() == Some(n)));
+        if !exists {
+            return Err(ApiError::new(ErrorCode::NotFound, format!("law {} has no norm {n:?}", soc.law.version())));
+        }
+    }
+    let sid = soc.id.clone();
+    let law_hash = soc.law.law_hash();
+    let law_version = soc.law.version().to_owned();
+    node.writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            if current_law_hash(ctx.conn, sid.as_str()).map_err(store_err)? != Some(law_hash) {
+                return Err(ApiError::new(ErrorCode::ProtoDowngrade, "the law in force changed; retry"));
+            }
+            let row = load_signer(ctx.conn, ev.signer.as_str())
+                .map_err(store_err)?
+                .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {}", ev.signer)))?;
+            may_sign(row.status, row.overlap_until, ctx.now)
+                .map_err(|e| ApiError::new(ErrorCode::AuthzDenied, format!("signer {}: {e}", ev.signer)))?;
+            let held = roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?;
+            if !held.iter().any(|r| PUBLISH_ROLES.contains(&r.as_str())) {
+                return Err(ApiError::new(
+                    ErrorCode::AuthzDenied,
+                    format!("{} may not interpret law: it needs one of the roles {PUBLISH_ROLES:?}", ev.signer),
+                ));
+            }
+            let version = match req.replaces {
+                None => 1,
+                Some(r) => {
+                    let (norm, v, superseded) = crate::ledger::load_interpretation(ctx.conn, sid.as_str(), &r)
+                        .map_err(store_err)?
+                        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no interpretation {r}")))?;
+                    if norm != req.norm_id {
+                        return Err(ApiError::new(ErrorCode::LawConflict, "an interpretation can only replace one of the same norm"));
+                    }
+                    if let Some(s) = superseded {
+                        return Err(ApiError::new(ErrorCode::LawConflict, format!("interpretation {r} was already replaced by {s}")));
+                    }
+                    v + 1
+                }
+            };
+            let prepared = Prepared::new(Event::Interpretation(web4_core::payload::Interpretation {
+                evidence: ev,
+                society_id: sid.clone(),
+                law_version: law_version.clone(),
+                norm_id: req.norm_id.clone(),
+                text: req.text,
+                version,
+                replaces: req.replaces,
+            }))
+            .map_err(store_err)?;
+            let r = ctx.append(&prepared, law_hash)?;
+            Ok(json!({"ref": r, "society": sid, "law_version": law_version, "norm_id": req.norm_id, "version": version, "replaces": req.replaces}))
+        }))
+        .await
+}

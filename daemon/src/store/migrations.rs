@@ -86,6 +86,25 @@ INSERT INTO law_versions (society_id, version, law_hash, law, ledger_ref, publis
     FROM societies s;
 "#,
     ),
+    (
+        3,
+        r#"
+-- Projection: interpretations of norms, versioned by a `replaces` chain.
+CREATE TABLE interpretations (
+    ref           TEXT PRIMARY KEY,      -- ledger_ref of the record
+    society_id    TEXT NOT NULL,
+    law_version   TEXT NOT NULL,
+    norm_id       TEXT,
+    text          TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    replaces      TEXT,
+    superseded_by TEXT,
+    created_at    TEXT NOT NULL,
+    author        TEXT NOT NULL
+);
+CREATE INDEX interpretations_law ON interpretations (society_id, law_version);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -120,3 +120,51 @@ async fn publishing_law_versions() {
     let v = node.ledger_verify();
     assert_eq!(v["records"].as_u64().unwrap(), before + 3, "{v}");
 }
+
+#[tokio::test]
+async fn interpretations_form_a_replaces_chain() {
+    let node = TestNode::start().await;
+    let before = node.ledger_records();
+    let r = node
+        .post(
+            &node.admin,
+            "/v1/law/interpretation",
+            &json!({"norm_id": "DEFAULT-ALLOW", "text": "Reads are low stakes."}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"]["version"], 1);
+    let first = r.body["data"]["ref"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["metadata"]["ledger_ref"], first.as_str());
+    let r = node
+        .post(
+            &node.admin,
+            "/v1/law/interpretation",
+            &json!({"norm_id": "DEFAULT-ALLOW", "text": "Reads and self-mints are low stakes.", "replaces": first}),
+        )
+        .await;
+    assert_eq!((r.status, r.body["data"]["version"].as_u64()), (201, Some(2)), "{}", r.body);
+    let second = r.body["data"]["ref"].as_str().unwrap().to_owned();
+    // The chain is linear: replacing the replaced one again is a conflict.
+    let r = node
+        .post(
+            &node.admin,
+            "/v1/law/interpretation",
+            &json!({"norm_id": "DEFAULT-ALLOW", "text": "fork", "replaces": first}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "W4_ERR_LAW_CONFLICT"), "{}", r.body);
+    let r = node.post(&node.admin, "/v1/law/interpretation", &json!({"norm_id": "NOPE", "text": "x"})).await;
+    assert_eq!((r.status, r.code()), (404, "W4_ERR_NOT_FOUND"));
+    let citizen = random_key();
+    assert_eq!(node.mint(&citizen, web4_core::lct::EntityType::Human).await.status, 201);
+    let r = node.post(&citizen, "/v1/law/interpretation", &json!({"text": "mine"})).await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"));
+    // The law shows only the interpretation in force.
+    let v = node.get("/v1/law/version/current").await;
+    let list = v.body["data"]["interpretations"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{}", v.body);
+    assert_eq!(list[0]["ref"], second.as_str());
+    assert_eq!(list[0]["replaces"], first.as_str());
+    assert_eq!(node.ledger_verify()["records"].as_u64().unwrap(), before + 3);
+}
