@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod atp;
 pub mod birth;
 pub mod crypto;
 pub mod error;
