@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod atp;
+pub mod authz;
 pub mod birth;
 pub mod crypto;
 pub mod error;
