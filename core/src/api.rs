@@ -226,3 +226,42 @@ pub struct InterpretationRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<Hash>,
 }
+
+/// `POST /v1/auth/delegate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegateRequest {
+    pub agent: LctId,
+    pub scope: crate::authz::Scope,
+    pub atp_budget: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<Timestamp>,
+    pub expires_at: Timestamp,
+    #[serde(default)]
+    pub delegatable: bool,
+    /// Re-delegate from this grant (held by the signer as agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+}
+
+/// `context` of an authorization request.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation_id: Option<String>,
+}
+
+/// `POST /v1/auth/authorize` (the seed's shape, plus an optional role).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeRequest {
+    pub action: String,
+    pub resource: String,
+    pub atp_cost: u64,
+    /// The role the actor acts in (role pairing is checked when given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub context: AuthorizeContext,
+}

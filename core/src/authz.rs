@@ -74,7 +74,7 @@ pub struct Delegation {
 }
 
 /// Why an authorization or a delegation was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "denial", rename_all = "snake_case")]
 pub enum Denial {
     #[error("the actor does not hold role {role}")]

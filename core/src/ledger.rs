@@ -31,6 +31,12 @@ pub mod kind {
     pub const LAW_PUBLISH: &str = "law.publish";
     /// An interpretation of the law was added (or replaced an earlier one).
     pub const LAW_INTERPRETATION: &str = "law.interpretation";
+    /// A delegation (agency grant) was created.
+    pub const AUTH_DELEGATE: &str = "auth.delegate";
+    /// A delegation was revoked.
+    pub const AUTH_REVOKE: &str = "auth.revoke";
+    /// An authorization decision (granted, denied or deferred).
+    pub const AUTH_DECISION: &str = "auth.decision";
 }
 
 /// A signed ledger record.

@@ -102,3 +102,34 @@ pub struct Interpretation {
     /// The ledger_ref of the interpretation this one replaces.
     pub replaces: Option<Hash>,
 }
+
+/// `auth.delegate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delegate {
+    pub evidence: SignedRequest,
+    pub delegation: crate::authz::Delegation,
+}
+
+/// `auth.revoke`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeDelegation {
+    pub evidence: SignedRequest,
+    pub grant_id: String,
+}
+
+/// `auth.decision`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthDecision {
+    pub evidence: SignedRequest,
+    pub actor: LctId,
+    pub grant_id: Option<String>,
+    pub action: String,
+    pub resource: String,
+    pub atp_cost: u64,
+    /// `granted`, `denied` or `deferred`.
+    pub decision: String,
+    pub reason: Option<String>,
+}

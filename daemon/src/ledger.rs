@@ -10,14 +10,25 @@ use rusqlite::{Connection, OptionalExtension, params};
 use web4_core::api::RevocationInfo;
 use web4_core::lct::{EntityType, LctDocument, LctStatus};
 use web4_core::ledger::{ChainVerifier, Record, kind};
-use web4_core::payload::{Genesis, Interpretation, LawPublish, Mint, Revoke, StatusChange, Transition};
+use web4_core::payload::{
+    AuthDecision, Delegate, Genesis, Interpretation, LawPublish, Mint, Revoke, RevokeDelegation, StatusChange,
+    Transition,
+};
 use web4_core::{Hash, LctId, PublicKey, Timestamp};
 
 /// What an applied record changed, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
+    /// Active delegations changed by this many.
+    Delegation(i64),
+    /// An authorization decision was recorded.
+    Decision,
     Minted(EntityType),
-    Status { entity_type: EntityType, from: LctStatus, to: LctStatus },
+    Status {
+        entity_type: EntityType,
+        from: LctStatus,
+        to: LctStatus,
+    },
 }
 
 /// A projection row of an LCT.
@@ -178,6 +189,9 @@ pub enum Event {
     Transition(Transition),
     LawPublish(LawPublish),
     Interpretation(Interpretation),
+    Delegate(Delegate),
+    RevokeDelegation(RevokeDelegation),
+    AuthDecision(AuthDecision),
 }
 
 impl Event {
@@ -192,6 +206,9 @@ impl Event {
             Event::Transition(_) => kind::LCT_TRANSITION,
             Event::LawPublish(_) => kind::LAW_PUBLISH,
             Event::Interpretation(_) => kind::LAW_INTERPRETATION,
+            Event::Delegate(_) => kind::AUTH_DELEGATE,
+            Event::RevokeDelegation(_) => kind::AUTH_REVOKE,
+            Event::AuthDecision(_) => kind::AUTH_DECISION,
         }
     }
 
@@ -206,6 +223,9 @@ impl Event {
             kind::LCT_TRANSITION => Event::Transition(payload(r)?),
             kind::LAW_PUBLISH => Event::LawPublish(payload(r)?),
             kind::LAW_INTERPRETATION => Event::Interpretation(payload(r)?),
+            kind::AUTH_DELEGATE => Event::Delegate(payload(r)?),
+            kind::AUTH_REVOKE => Event::RevokeDelegation(payload(r)?),
+            kind::AUTH_DECISION => Event::AuthDecision(payload(r)?),
             other => return Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
         })
     }
@@ -219,6 +239,9 @@ impl Event {
             Event::Transition(p) => serde_json::to_value(p),
             Event::LawPublish(p) => serde_json::to_value(p),
             Event::Interpretation(p) => serde_json::to_value(p),
+            Event::Delegate(p) => serde_json::to_value(p),
+            Event::RevokeDelegation(p) => serde_json::to_value(p),
+            Event::AuthDecision(p) => serde_json::to_value(p),
         }
     }
 }
@@ -337,6 +360,63 @@ pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) ->
             }
             Ok(vec![])
         }
+        Event::Delegate(p) => {
+            let d = &p.delegation;
+            let text = serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            conn.execute(
+                "INSERT INTO delegations (grant_id, society_id, client, agent, delegation, atp_budget, spent, parent, expires_at, ledger_ref)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9)",
+                params![
+                    d.grant_id,
+                    d.society.as_str(),
+                    d.client.as_str(),
+                    d.agent.as_str(),
+                    text,
+                    i64::try_from(d.atp_budget).unwrap_or(i64::MAX),
+                    d.parent,
+                    d.expires_at.secs(),
+                    lref.to_string()
+                ],
+            )?;
+            if let Some(parent) = &d.parent {
+                // A sub-grant's budget is reserved from its parent's.
+                conn.execute(
+                    "UPDATE delegations SET spent = spent + ?2 WHERE grant_id = ?1",
+                    params![parent, i64::try_from(d.atp_budget).unwrap_or(i64::MAX)],
+                )?;
+            }
+            Ok(vec![Effect::Delegation(1)])
+        }
+        Event::RevokeDelegation(p) => {
+            conn.execute(
+                "UPDATE delegations SET revoked_at = ?2, revoked_by = ?3 WHERE grant_id = ?1 AND revoked_at IS NULL",
+                params![p.grant_id, at.to_string(), p.evidence.signer.as_str()],
+            )?;
+            Ok(vec![Effect::Delegation(-1)])
+        }
+        Event::AuthDecision(p) => {
+            conn.prepare_cached(
+                "INSERT INTO decisions (decision_hash, actor, grant_id, action, resource, atp_cost, decision, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                lref.to_string(),
+                p.actor.as_str(),
+                p.grant_id,
+                p.action,
+                p.resource,
+                i64::try_from(p.atp_cost).unwrap_or(i64::MAX),
+                p.decision,
+                at.to_string()
+            ])?;
+            if p.decision == "granted"
+                && let Some(g) = &p.grant_id
+            {
+                conn.prepare_cached("UPDATE delegations SET spent = spent + ?2 WHERE grant_id = ?1")?
+                    .execute(params![g, i64::try_from(p.atp_cost).unwrap_or(i64::MAX)])?;
+            }
+            Ok(vec![Effect::Decision])
+        }
     }
 }
 
@@ -410,6 +490,30 @@ pub fn current_interpretations(
         }))
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A delegation row: the grant, what it has spent or reserved, and whether revoked.
+#[derive(Debug, Clone)]
+pub struct DelegationRow {
+    pub delegation: web4_core::authz::Delegation,
+    pub spent: u64,
+    pub revoked_at: Option<String>,
+    pub ledger_ref: String,
+}
+
+/// Load a delegation.
+pub fn load_delegation(conn: &Connection, grant_id: &str) -> Result<Option<DelegationRow>, StoreError> {
+    let row: Option<(String, i64, Option<String>, String)> = conn
+        .prepare_cached("SELECT delegation, spent, revoked_at, ledger_ref FROM delegations WHERE grant_id = ?1")?
+        .query_row([grant_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let Some((d, spent, revoked_at, ledger_ref)) = row else { return Ok(None) };
+    Ok(Some(DelegationRow {
+        delegation: parse_json(&d, "delegation")?,
+        spent: u64::try_from(spent).unwrap_or(0),
+        revoked_at,
+        ledger_ref,
+    }))
 }
 
 /// The law hash in force for a society.

@@ -32,6 +32,21 @@ pub struct RouteLabel {
     pub route: String,
 }
 
+/// `{decision}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabel {
+    pub decision: String,
+}
+
+/// `{delegation_id}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DelegationLabel {
+    pub delegation_id: String,
+}
+
+/// Most delegations given their own `web4_atp_budget_remaining` series.
+pub const MAX_BUDGET_SERIES: usize = 1000;
+
 /// `{code}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CodeLabel {
@@ -50,6 +65,11 @@ pub struct Metrics {
     pub errors: Family<CodeLabel, Counter>,
     pub commit_group_size: Histogram,
     pub commit_duration: Histogram,
+    pub authorization_requests: Family<DecisionLabel, Counter>,
+    pub authorization_duration: Histogram,
+    pub delegation_active: Gauge,
+    pub atp_budget_remaining: Family<DelegationLabel, Gauge>,
+    budget_series: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -69,6 +89,30 @@ impl Metrics {
         let errors = Family::<CodeLabel, Counter>::default();
         let commit_group_size = Histogram::new(exponential_buckets(1.0, 2.0, 12));
         let commit_duration = Histogram::new(latency_buckets());
+        let authorization_requests = Family::<DecisionLabel, Counter>::default();
+        let authorization_duration = Histogram::new(latency_buckets());
+        let delegation_active = Gauge::default();
+        let atp_budget_remaining = Family::<DelegationLabel, Gauge>::default();
+        registry.register(
+            "web4_authorization_requests",
+            "Authorization decisions, by decision",
+            authorization_requests.clone(),
+        );
+        registry.register(
+            "web4_authorization_duration_seconds",
+            "Time to decide and durably record an authorization",
+            authorization_duration.clone(),
+        );
+        registry.register(
+            "web4_delegation_active_count",
+            "Delegations created and not revoked",
+            delegation_active.clone(),
+        );
+        registry.register(
+            "web4_atp_budget_remaining",
+            "ATP left in a delegation's budget (first 1000 delegations seen by this process)",
+            atp_budget_remaining.clone(),
+        );
         registry.register("web4_lct_minted", "LCTs minted, by entity type", lct_minted.clone());
         registry.register("web4_lct_active_count", "Active LCTs, by entity type", lct_active.clone());
         registry.register(
@@ -109,6 +153,24 @@ impl Metrics {
             errors,
             commit_group_size,
             commit_duration,
+            authorization_requests,
+            authorization_duration,
+            delegation_active,
+            atp_budget_remaining,
+            budget_series: std::sync::Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+
+    /// Record a delegation's remaining budget, keeping the label set bounded.
+    pub fn set_budget(&self, grant_id: &str, remaining: u64) {
+        let admitted = match self.budget_series.lock() {
+            Ok(mut set) => set.contains(grant_id) || (set.len() < MAX_BUDGET_SERIES && set.insert(grant_id.to_owned())),
+            Err(_) => false,
+        };
+        if admitted {
+            self.atp_budget_remaining
+                .get_or_create(&DelegationLabel { delegation_id: grant_id.to_owned() })
+                .set(i64::try_from(remaining).unwrap_or(i64::MAX));
         }
     }
 
@@ -137,6 +199,10 @@ impl Metrics {
                     self.lct_minted.get_or_create(&l).inc();
                     self.lct_active.get_or_create(&l).inc();
                 }
+                Effect::Delegation(n) => {
+                    self.delegation_active.inc_by(n);
+                }
+                Effect::Decision => {}
                 Effect::Status { entity_type, from, to } => {
                     let l = EntityLabel { entity_type: entity_type.as_str().into() };
                     let g = self.lct_active.get_or_create(&l);

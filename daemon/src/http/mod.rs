@@ -2,6 +2,7 @@
 //! and errors, health, readiness, metrics and the OpenAPI document.
 
 pub mod auth;
+pub mod authz;
 pub mod law;
 pub mod lct;
 pub mod openapi;
@@ -32,6 +33,10 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/law/publish", post(law::publish))
         .route("/v1/law/permissions/{role}", get(law::permissions))
         .route("/v1/law/interpretation", post(law::interpretation))
+        .route("/v1/auth/authorize", post(authz::authorize))
+        .route("/v1/auth/delegate", post(authz::delegate))
+        .route("/v1/auth/delegate/{id}", axum::routing::delete(authz::revoke))
+        .route("/v1/auth/delegation/{id}", get(authz::status))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

@@ -1,5 +1,6 @@
 //! Services: load state, decide with web4-core, record through the writer.
 
+pub mod authorization;
 pub mod governance;
 pub mod identity;
 

@@ -105,6 +105,37 @@ CREATE TABLE interpretations (
 CREATE INDEX interpretations_law ON interpretations (society_id, law_version);
 "#,
     ),
+    (
+        4,
+        r#"
+-- Projections: delegations (agency grants) with their spent budget, and
+-- authorization decisions.
+CREATE TABLE delegations (
+    grant_id    TEXT PRIMARY KEY,
+    society_id  TEXT NOT NULL,
+    client      TEXT NOT NULL,
+    agent       TEXT NOT NULL,
+    delegation  TEXT NOT NULL,           -- the Delegation as JSON
+    atp_budget  INTEGER NOT NULL,
+    spent       INTEGER NOT NULL,        -- spent by decisions + reserved by sub-grants
+    parent      TEXT,
+    expires_at  INTEGER NOT NULL,
+    revoked_at  TEXT,
+    revoked_by  TEXT,
+    ledger_ref  TEXT NOT NULL
+);
+CREATE TABLE decisions (
+    decision_hash TEXT PRIMARY KEY,
+    actor         TEXT NOT NULL,
+    grant_id      TEXT,
+    action        TEXT NOT NULL,
+    resource      TEXT NOT NULL,
+    atp_cost      INTEGER NOT NULL,
+    decision      TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.

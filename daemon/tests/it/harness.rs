@@ -227,6 +227,10 @@ impl TestNode {
         self.post_raw(key, path, serde_json::to_vec(body).unwrap(), &Sign::default()).await
     }
 
+    pub async fn authorize(&self, k: &SecretKey, body: Value) -> Resp {
+        self.post(k, "/v1/auth/authorize", &body).await
+    }
+
     pub async fn mint(&self, k: &SecretKey, et: EntityType) -> Resp {
         self.post(k, "/v1/lct/mint", &mint_body(k, et)).await
     }

@@ -43,9 +43,15 @@ async fn health_ready_metrics_openapi_and_logs() {
             .path
             .replace("{lct_id}", &id_of(&k).to_string())
             .replace("{version}", "current")
-            .replace("{role}", "citizen");
+            .replace("{role}", "citizen")
+            .replace("{id}", "deleg:none");
         let resp = match r.method {
             "get" => node.get(&path).await,
+            "delete" => {
+                let r = node.http.delete(format!("{}{path}", node.base)).send().await.unwrap();
+                let status = r.status().as_u16();
+                Resp { status, body: r.json().await.unwrap(), headers: Default::default() }
+            }
             _ => node.post(&node.admin, &path, &serde_json::json!({})).await,
         };
         assert!(

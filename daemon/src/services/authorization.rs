@@ -1,0 +1,267 @@
+//! Authorization service: delegations and decisions. Every decision, granted or
+//! not, is a ledger record; budgets are spent on the writer, so concurrent
+//! requests can never overdraw a delegation.
+
+use super::Node;
+use crate::error::ApiError;
+use crate::ledger::{Event, Prepared, load_delegation, load_signer, roles_of};
+use crate::services::identity::authenticate;
+use crate::store::StoreError;
+use crate::store::writer::{Committed, WriteCtx};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use web4_core::api::{AuthorizeRequest, DelegateRequest};
+use web4_core::authz::{Delegation, Denial, Request, check_grant, decide};
+use web4_core::lct::may_sign;
+use web4_core::payload::{AuthDecision, Delegate, RevokeDelegation};
+use web4_core::signing::SignedRequest;
+use web4_core::{ErrorCode, LctId, Timestamp};
+
+fn store_err(e: StoreError) -> ApiError {
+    ApiError::internal("store", e)
+}
+
+/// Maximum delegation depth from the law (`delegation.max_depth`, default 2).
+fn max_depth(node: &Node) -> u32 {
+    node.society().law.as_json()["delegation"]["max_depth"].as_u64().and_then(|d| u32::try_from(d).ok()).unwrap_or(2)
+}
+
+fn require_active(conn: &Connection, id: &LctId, now: Timestamp) -> Result<(), ApiError> {
+    let row = load_signer(conn, id.as_str())
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown LCT {id}")))?;
+    may_sign(row.status, row.overlap_until, now)
+        .map_err(|e| ApiError::new(ErrorCode::AuthzDenied, format!("{id}: {e}")))
+}
+
+fn denial_error(d: &Denial) -> ErrorCode {
+    match d {
+        Denial::InsufficientAtp { .. } => ErrorCode::InsufficientAtp,
+        Denial::OutOfScope { .. }
+        | Denial::Widening { .. }
+        | Denial::NotDelegatable { .. }
+        | Denial::TooDeep { .. } => ErrorCode::AuthzScope,
+        Denial::Expired { .. } => ErrorCode::AuthzExpired,
+        Denial::Law { .. } => ErrorCode::LawConflict,
+        Denial::RolePairing { .. } | Denial::WrongAgent { .. } | Denial::Revoked { .. } => ErrorCode::AuthzDenied,
+    }
+}
+
+/// `POST /v1/auth/delegate`: signed by the client (or, for a sub-grant, by the
+/// parent grant's agent).
+pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest) -> Result<Committed, ApiError> {
+    authenticate(node, &ev)?;
+    let now = node.now();
+    if req.expires_at <= now {
+        return Err(ApiError::new(ErrorCode::AuthzExpired, "expires_at is in the past"));
+    }
+    if req.scope.actions.is_empty() || req.scope.resources.is_empty() {
+        return Err(ApiError::new(ErrorCode::ProtoFormat, "scope needs at least one action and one resource"));
+    }
+    let soc = node.society();
+    let grant_id = format!("deleg:{}", &web4_core::sha256(ev.signature.to_string().as_bytes()).hex()[..24]);
+    let allowed_roles: Option<Vec<String>> = soc.law.as_json()["delegation"]["allowed_roles"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect());
+    let depth_max = max_depth(node);
+    let law_hash = soc.law.law_hash();
+    let sid = soc.id.clone();
+    let mut d = Delegation {
+        grant_id: grant_id.clone(),
+        client: ev.signer.clone(),
+        agent: req.agent.clone(),
+        society: sid.clone(),
+        law_hash,
+        scope: req.scope.clone(),
+        atp_budget: req.atp_budget,
+        not_before: req.not_before.unwrap_or(now),
+        expires_at: req.expires_at,
+        delegatable: req.delegatable,
+        parent: req.parent.clone(),
+        depth: 1,
+    };
+    let job_node = Arc::clone(node);
+    node.writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            require_active(ctx.conn, &ev.signer, ctx.now)?;
+            require_active(ctx.conn, &d.agent, ctx.now)?;
+            if let Some(allowed) = &allowed_roles {
+                let held = roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?;
+                if d.parent.is_none() && !held.iter().any(|r| allowed.contains(r)) {
+                    return Err(ApiError::new(
+                        ErrorCode::AuthzDenied,
+                        format!("the law lets only {allowed:?} delegate; {} holds {held:?}", ev.signer),
+                    ));
+                }
+            }
+            let parent = match &d.parent {
+                None => None,
+                Some(p) => {
+                    let row = load_delegation(ctx.conn, p)
+                        .map_err(store_err)?
+                        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {p}")))?;
+                    if row.revoked_at.is_some() {
+                        return Err(ApiError::new(ErrorCode::AuthzDenied, format!("delegation {p} is revoked")));
+                    }
+                    if row.delegation.agent != ev.signer {
+                        return Err(ApiError::new(
+                            ErrorCode::AuthzDenied,
+                            format!("only the agent of {p} may re-delegate it"),
+                        ));
+                    }
+                    d.depth = row.delegation.depth + 1;
+                    Some((row.delegation.clone(), row.delegation.atp_budget.saturating_sub(row.spent)))
+                }
+            };
+            check_grant(&d, parent.as_ref().map(|(p, rem)| (p, *rem)), depth_max)
+                .map_err(|e| ApiError::new(denial_error(&e), e.to_string()).details(json!(e)))?;
+            let prepared =
+                Prepared::new(Event::Delegate(Delegate { evidence: ev, delegation: d.clone() })).map_err(store_err)?;
+            ctx.append(&prepared, law_hash)?;
+            if let Some((p, rem)) = &parent {
+                job_node.metrics.set_budget(&p.grant_id, rem.saturating_sub(d.atp_budget));
+            }
+            job_node.metrics.set_budget(&d.grant_id, d.atp_budget);
+            Ok(json!({"delegation": d, "spent": 0, "atp_remaining": d.atp_budget, "revoked": false}))
+        }))
+        .await
+}
+
+/// `DELETE /v1/auth/delegate/{id}`: by the client of the grant.
+pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Result<Committed, ApiError> {
+    authenticate(node, &ev)?;
+    let law_hash = node.society().law.law_hash();
+    let grant_id = grant_id.to_owned();
+    node.writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            let row = load_delegation(ctx.conn, &grant_id)
+                .map_err(store_err)?
+                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {grant_id}")))?;
+            if row.delegation.client != ev.signer {
+                return Err(ApiError::new(
+                    ErrorCode::AuthzDenied,
+                    format!("only the client of {grant_id} may revoke it"),
+                ));
+            }
+            if row.revoked_at.is_some() {
+                return Err(ApiError::new(ErrorCode::ProtoSequence, format!("{grant_id} is already revoked")));
+            }
+            let prepared =
+                Prepared::new(Event::RevokeDelegation(RevokeDelegation { evidence: ev, grant_id: grant_id.clone() }))
+                    .map_err(store_err)?;
+            ctx.append(&prepared, law_hash)?;
+            Ok(json!({"grant_id": grant_id, "revoked": true}))
+        }))
+        .await
+}
+
+/// `GET /v1/auth/delegation/{id}`.
+pub fn status(node: &Node, grant_id: &str) -> Result<Value, ApiError> {
+    let now = node.now();
+    let row = node
+        .reads
+        .with(|c| load_delegation(c, grant_id))
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {grant_id}")))?;
+    let d = &row.delegation;
+    let active = row.revoked_at.is_none() && now >= d.not_before && now < d.expires_at;
+    Ok(json!({
+        "delegation": d, "spent": row.spent, "atp_remaining": d.atp_budget.saturating_sub(row.spent),
+        "revoked": row.revoked_at.is_some(), "revoked_at": row.revoked_at, "active": active, "ledger_ref": row.ledger_ref,
+    }))
+}
+
+/// `POST /v1/auth/authorize`: decided and recorded on the writer.
+pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeRequest) -> Result<Committed, ApiError> {
+    let started = std::time::Instant::now();
+    authenticate(node, &ev)?;
+    let soc = node.society();
+    let law = soc.law.clone();
+    let sid = soc.id.clone();
+    let depth_max = max_depth(node);
+    let job_node = Arc::clone(node);
+    let result = node
+        .writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            require_active(ctx.conn, &ev.signer, ctx.now)?;
+            let roles = roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?;
+            // The chain from the used grant to its root, with revocation flags.
+            let mut chain = Vec::new();
+            let mut remaining = 0u64;
+            if let Some(g) = &req.context.delegation_id {
+                let mut next = Some(g.clone());
+                while let Some(id) = next {
+                    let row = load_delegation(ctx.conn, &id)
+                        .map_err(store_err)?
+                        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {id}")))?;
+                    if chain.is_empty() {
+                        remaining = row.delegation.atp_budget.saturating_sub(row.spent);
+                    }
+                    next = row.delegation.parent.clone();
+                    chain.push((row.delegation, row.revoked_at.is_some()));
+                    if chain.len() > 64 {
+                        return Err(ApiError::internal("delegation", "chain too long"));
+                    }
+                }
+            }
+            let verdict = decide(
+                &law,
+                &Request {
+                    actor: &ev.signer,
+                    actor_roles: &roles,
+                    role: req.role.as_deref(),
+                    action: &req.action,
+                    resource: &req.resource,
+                    atp_cost: req.atp_cost,
+                    chain: &chain,
+                    atp_remaining: remaining,
+                    now: ctx.now,
+                },
+                depth_max,
+            );
+            let payload = AuthDecision {
+                evidence: ev.clone(),
+                actor: ev.signer.clone(),
+                grant_id: req.context.delegation_id.clone(),
+                action: req.action.clone(),
+                resource: req.resource.clone(),
+                atp_cost: req.atp_cost,
+                decision: verdict.decision.to_owned(),
+                reason: verdict.denial.as_ref().map(ToString::to_string),
+            };
+            let prepared = Prepared::new(Event::AuthDecision(payload)).map_err(store_err)?;
+            let decision_hash = ctx.append(&prepared, law.law_hash())?;
+            if let Some(g) = &req.context.delegation_id {
+                job_node.metrics.set_budget(g, verdict.atp_remaining);
+            }
+            Ok(json!({
+                "decision": verdict.decision,
+                "atp_remaining": verdict.atp_remaining,
+                "requires_witness": verdict.requires_witness,
+                "decision_hash": decision_hash,
+                "law_decision": verdict.law_decision,
+                "denial": verdict.denial,
+                "reason": verdict.denial.as_ref().map(ToString::to_string),
+            }))
+        }))
+        .await;
+    node.metrics.authorization_duration.observe(started.elapsed().as_secs_f64());
+    let c = result?;
+    let decision = c.data["decision"].as_str().unwrap_or("denied").to_owned();
+    node.metrics
+        .authorization_requests
+        .get_or_create(&crate::metrics::DecisionLabel { decision: decision.clone() })
+        .inc();
+    if decision == "denied" {
+        // Recorded, but answered with the denial's code (the decision_hash is in details).
+        let denial: Option<Denial> = serde_json::from_value(c.data["denial"].clone()).ok();
+        let code = denial.as_ref().map(denial_error).unwrap_or(ErrorCode::AuthzDenied);
+        let msg = c.data["reason"].as_str().unwrap_or("denied").to_owned();
+        return Err(ApiError::new(code, msg).details(c.data));
+    }
+    Ok(c)
+}

@@ -1,0 +1,178 @@
+//! Authorization over HTTP: delegations, decisions, budgets under concurrency.
+
+use crate::harness::*;
+use serde_json::json;
+use web4_core::lct::EntityType;
+
+fn future(secs: i64) -> String {
+    web4_core::Timestamp(now().0 + secs).to_string()
+}
+
+#[tokio::test]
+async fn delegations_and_decisions() {
+    let node = TestNode::start().await;
+    let (client, agent, sub) = (random_key(), random_key(), random_key());
+    for k in [&client, &agent, &sub] {
+        assert_eq!(node.mint(k, EntityType::Ai).await.status, 201);
+    }
+    let agent_id = id_of(&agent).to_string();
+    let r = node
+        .post(
+            &client,
+            "/v1/auth/delegate",
+            &json!({
+            "agent": agent_id, "atp_budget": 1000, "expires_at": future(3600), "delegatable": true,
+            "scope": {"actions": ["compute", "read*"], "resources": ["model:*"], "max_atp": 500}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let grant = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+
+    // The seed's example request.
+    let r = node.authorize(&agent, json!({"action": "compute", "resource": "model:training", "atp_cost": 500, "context": {"delegation_id": grant}})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["decision"], "granted");
+    assert_eq!(r.body["data"]["atp_remaining"], 500);
+    assert_eq!(r.body["data"]["requires_witness"], false);
+    assert_eq!(r.body["data"]["decision_hash"], r.body["metadata"]["ledger_ref"]);
+
+    // Denials are recorded too, and answered with their code.
+    let before = node.ledger_records();
+    let r = node
+        .authorize(
+            &agent,
+            json!({"action": "delete", "resource": "model:x", "atp_cost": 1, "context": {"delegation_id": grant}}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "W4_ERR_AUTHZ_SCOPE"), "{}", r.body);
+    assert!(r.body["error"]["details"]["decision_hash"].as_str().unwrap().starts_with("sha256:"));
+    let r = node
+        .authorize(
+            &client,
+            json!({"action": "compute", "resource": "model:x", "atp_cost": 1, "context": {"delegation_id": grant}}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "client is not the agent: {}", r.body);
+    let r = node.authorize(&agent, json!({"action": "compute", "resource": "model:x", "atp_cost": 1, "role": "treasurer", "context": {"delegation_id": grant}})).await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "role pairing: {}", r.body);
+    assert_eq!(node.ledger_records(), before + 3, "every decision is a record");
+
+    // A sub-grant can only narrow.
+    let sub_id = id_of(&sub).to_string();
+    let wide = json!({"agent": sub_id, "atp_budget": 100, "expires_at": future(60), "parent": grant,
+        "scope": {"actions": ["*"], "resources": ["model:*"], "max_atp": 50}});
+    let r = node.post(&agent, "/v1/auth/delegate", &wide).await;
+    assert_eq!((r.status, r.code()), (403, "W4_ERR_AUTHZ_SCOPE"), "{}", r.body);
+    let narrow = json!({"agent": sub_id, "atp_budget": 100, "expires_at": future(60), "parent": grant,
+        "scope": {"actions": ["compute"], "resources": ["model:a"], "max_atp": 50}});
+    let r = node.post(&agent, "/v1/auth/delegate", &narrow).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let sub_grant = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["data"]["delegation"]["depth"], 2);
+    // The parent's budget reserved the sub-grant's 100.
+    let s = node.get(&format!("/v1/auth/delegation/{grant}")).await;
+    assert_eq!((s.body["data"]["spent"].as_u64(), s.body["data"]["atp_remaining"].as_u64()), (Some(600), Some(400)));
+
+    // Revoking the parent stops the sub-grant's very next request.
+    let r = node.authorize(
+        &sub,
+        json!({"action": "compute", "resource": "model:a", "atp_cost": 10, "context": {"delegation_id": sub_grant}}),
+    )
+    .await;
+    assert_eq!(r.body["data"]["decision"], "granted", "{}", r.body);
+    let del = node.http.delete(format!("{}/v1/auth/delegate/{grant}", node.base));
+    let h =
+        web4_daemon::cli::client::sign_headers(&client, "DELETE", &format!("/v1/auth/delegate/{grant}"), b"").unwrap();
+    let resp = h.apply(del).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let r = node.authorize(
+        &sub,
+        json!({"action": "compute", "resource": "model:a", "atp_cost": 10, "context": {"delegation_id": sub_grant}}),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "{}", r.body);
+    assert_eq!(node.get(&format!("/v1/auth/delegation/{grant}")).await.body["data"]["revoked"], true);
+
+    // Unknown delegation, malformed request: nothing recorded.
+    let before = node.ledger_records();
+    let r = node.authorize(
+        &agent,
+        json!({"action": "compute", "resource": "model:a", "atp_cost": 1, "context": {"delegation_id": "deleg:nope"}}),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (404, "W4_ERR_NOT_FOUND"));
+    let r = node.authorize(&agent, json!({"action": "compute", "atp_cost": 1})).await;
+    assert_eq!((r.status, r.code()), (400, "W4_ERR_PROTO_FORMAT"));
+    let r = node
+        .post(
+            &client,
+            "/v1/auth/delegate",
+            &json!({"agent": agent_id, "atp_budget": 1, "expires_at": future(-10),
+        "scope": {"actions": ["a"], "resources": ["b"], "max_atp": 1}}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_EXPIRED"));
+    assert_eq!(node.ledger_records(), before);
+
+    let metrics = node.get("/metrics").await.body.as_str().unwrap().to_owned();
+    assert!(metrics.contains("web4_authorization_requests_total{decision=\"granted\"} 2"), "{metrics}");
+    assert!(metrics.contains("web4_authorization_duration_seconds_count"));
+    assert!(metrics.contains("web4_delegation_active_count 1"), "{metrics}");
+    assert!(metrics.contains(&format!("web4_atp_budget_remaining{{delegation_id=\"{sub_grant}\"}} 90")), "{metrics}");
+}
+
+#[tokio::test]
+async fn thirty_two_concurrent_clients_never_overdraw_a_budget() {
+    let node = TestNode::start().await;
+    let (client, agent) = (random_key(), random_key());
+    for k in [&client, &agent] {
+        assert_eq!(node.mint(k, EntityType::Ai).await.status, 201);
+    }
+    let r = node
+        .post(
+            &client,
+            "/v1/auth/delegate",
+            &json!({"agent": id_of(&agent), "atp_budget": 1000, "expires_at": future(3600),
+            "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 100}}),
+        )
+        .await;
+    let grant = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let (http, base, agent, grant) = (node.http.clone(), node.base.clone(), agent.clone(), grant.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut granted = 0u64;
+            for j in 0..10 {
+                let cost = 7 + (i + j) % 5; // 7..=11
+                let body = serde_json::to_vec(
+                    &json!({"action": "compute", "resource": format!("job:{i}:{j}"), "atp_cost": cost,
+                    "context": {"delegation_id": grant}}),
+                )
+                .unwrap();
+                let h = web4_daemon::cli::client::sign_headers(&agent, "POST", "/v1/auth/authorize", &body).unwrap();
+                let r = h.apply(http.post(format!("{base}/v1/auth/authorize"))).body(body).send().await.unwrap();
+                let status = r.status().as_u16();
+                let v: serde_json::Value = r.json().await.unwrap();
+                match status {
+                    200 => {
+                        assert_eq!(v["data"]["decision"], "granted");
+                        granted += cost as u64;
+                    }
+                    402 => assert_eq!(v["error"]["code"], "INSUFFICIENT_ATP"),
+                    other => panic!("unexpected {other}: {v}"),
+                }
+            }
+            granted
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    // 320 requests asking ~2,880 ATP against a budget of 1,000.
+    assert!(total <= 1000, "granted {total} > budget");
+    assert!(total > 900, "the budget should be nearly used: {total}");
+    let s = node.get(&format!("/v1/auth/delegation/{grant}")).await;
+    assert_eq!(s.body["data"]["spent"].as_u64(), Some(total));
+    node.ledger_verify();
+}
