@@ -10,6 +10,7 @@ pub mod api;
 pub mod atp;
 pub mod authz;
 pub mod birth;
+pub mod citizenship;
 pub mod crypto;
 pub mod error;
 mod finite;
