@@ -1,18 +1,23 @@
 //! `web4 bench`: closed-loop load over signed HTTP, reporting throughput and
-//! latency percentiles. Each request is a real, freshly signed mint of a new
-//! key (self-admission), so every acknowledged request is a durable write.
+//! latency percentiles.
+//!
+//! - `mint`: each request is a real, freshly signed mint of a new key
+//!   (self-admission), so every acknowledged request is a durable write.
+//! - `authorize`: signed `POST /v1/auth/authorize` against one delegation, and in
+//!   the same run the ceiling: a bare axum endpoint in this process that only
+//!   verifies one Ed25519 request signature.
 
-use super::client::sign_headers;
+use super::client::{SignedHeaders, sign_headers};
 use crate::keystore::random_bytes;
 use anyhow::{Context, anyhow};
 use hdrhistogram::Histogram;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use web4_core::SecretKey;
 use web4_core::api::MintRequest;
 use web4_core::lct::{Binding, EntityType};
+use web4_core::{LctId, SecretKey};
 
 /// What to load.
 #[derive(Debug, clap::Subcommand)]
@@ -31,6 +36,18 @@ pub enum BenchCmd {
         #[arg(long)]
         presign: Option<usize>,
     },
+    /// Signed authorizations against one delegation, and the signature-verify ceiling.
+    Authorize {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// How long each phase runs.
+        #[arg(long, default_value = "10s")]
+        duration: String,
+        /// Skip the ceiling phase.
+        #[arg(long)]
+        no_ceiling: bool,
+    },
 }
 
 /// Parse `10s`, `500ms`, `2m`.
@@ -46,8 +63,12 @@ pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     }
 }
 
-fn mint_body(key: &SecretKey) -> anyhow::Result<Vec<u8>> {
-    let b = Binding::create(key, EntityType::Ai, crate::services::system_clock());
+type Signed = (Vec<u8>, SignedHeaders);
+type Source = Arc<dyn Fn() -> anyhow::Result<Signed> + Send + Sync>;
+
+fn mint_one() -> anyhow::Result<Signed> {
+    let key = SecretKey::from_seed(&random_bytes::<32>()?);
+    let b = Binding::create(&key, EntityType::Ai, crate::services::system_clock());
     let req = MintRequest {
         entity_type: b.entity_type,
         public_key: b.public_key,
@@ -59,26 +80,18 @@ fn mint_body(key: &SecretKey) -> anyhow::Result<Vec<u8>> {
         policy: None,
         hardware_anchor: None,
     };
-    Ok(serde_json::to_vec(&req)?)
-}
-
-type Signed = (Vec<u8>, super::client::SignedHeaders);
-
-fn sign_one() -> anyhow::Result<Signed> {
-    let key = SecretKey::from_seed(&random_bytes::<32>()?);
-    let body = mint_body(&key)?;
+    let body = serde_json::to_vec(&req)?;
     let h = sign_headers(&key, "POST", "/v1/lct/mint", &body)?;
     Ok((body, h))
 }
 
-async fn presign_requests(n: usize) -> anyhow::Result<Vec<Signed>> {
+async fn presign(source: Source, n: usize) -> anyhow::Result<Vec<Signed>> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let per = n.div_ceil(threads);
     let mut tasks = Vec::new();
     for _ in 0..threads {
-        tasks.push(tokio::task::spawn_blocking(move || {
-            (0..per).map(|_| sign_one()).collect::<anyhow::Result<Vec<_>>>()
-        }));
+        let s = Arc::clone(&source);
+        tasks.push(tokio::task::spawn_blocking(move || (0..per).map(|_| s()).collect::<anyhow::Result<Vec<_>>>()));
     }
     let mut out = Vec::with_capacity(n);
     for t in tasks {
@@ -88,34 +101,31 @@ async fn presign_requests(n: usize) -> anyhow::Result<Vec<Signed>> {
     Ok(out)
 }
 
-/// Run a benchmark and print its figures.
-pub async fn run(node: &str, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()> {
-    let BenchCmd::Mint { concurrency, duration, presign } = cmd;
-    let duration = parse_duration(duration)?;
-    let concurrency = (*concurrency).clamp(1, 4096);
+/// One load phase: `concurrency` clients POST requests from `source` (or from a
+/// pre-signed pool) to `url` for `duration`; `expect` is the success status.
+async fn load(
+    name: &str,
+    url: String,
+    expect: u16,
+    concurrency: usize,
+    duration: Duration,
+    source: Source,
+    pool: Option<Vec<Signed>>,
+) -> anyhow::Result<Value> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(30))
         .build()
         .context("building HTTP client")?;
-    let url = format!("{}/v1/lct/mint", node.trim_end_matches('/'));
+    let presigned = pool.is_some();
+    let pool = pool.map(|p| Arc::new(std::sync::Mutex::new(p)));
     let errors = Arc::new(AtomicU64::new(0));
-    let pool: Option<Arc<std::sync::Mutex<Vec<Signed>>>> = match presign {
-        Some(n) => {
-            let t = Instant::now();
-            let reqs = presign_requests(*n).await?;
-            if !as_json {
-                println!("pre-signed {} requests in {:.1}s", reqs.len(), t.elapsed().as_secs_f64());
-            }
-            Some(Arc::new(std::sync::Mutex::new(reqs)))
-        }
-        None => None,
-    };
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        let (http, url, errors, pool) = (http.clone(), url.clone(), Arc::clone(&errors), pool.clone());
+        let (http, url, errors, pool, source) =
+            (http.clone(), url.clone(), Arc::clone(&errors), pool.clone(), Arc::clone(&source));
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| anyhow!("{e}"))?;
             let mut first_error: Option<String> = None;
@@ -125,15 +135,14 @@ pub async fn run(node: &str, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()
                         Some(r) => r,
                         None => break,
                     },
-                    None => sign_one()?,
+                    None => source()?,
                 };
                 let t = Instant::now();
-                let resp = h.apply(http.post(&url)).body(body).send().await;
-                let ok = match resp {
+                let ok = match h.apply(http.post(&url)).body(body).send().await {
                     Ok(r) => {
-                        let status = r.status();
+                        let status = r.status().as_u16();
                         let text = r.text().await.unwrap_or_default();
-                        if status.as_u16() == 201 {
+                        if status == expect {
                             true
                         } else {
                             first_error.get_or_insert(format!(
@@ -149,8 +158,7 @@ pub async fn run(node: &str, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()
                     }
                 };
                 if ok {
-                    let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
-                    hist.saturating_record(us);
+                    hist.saturating_record(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
                 } else {
                     errors.fetch_add(1, Ordering::Relaxed);
                 }
@@ -168,34 +176,190 @@ pub async fn run(node: &str, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let ok = total.len();
-    let errs = errors.load(Ordering::Relaxed);
     let ms = |q: f64| total.value_at_quantile(q) as f64 / 1000.0;
-    let report = json!({
-        "benchmark": "mint",
-        "presigned": presign.is_some(),
+    Ok(json!({
+        "benchmark": name,
+        "presigned": presigned,
         "concurrency": concurrency,
         "duration_s": elapsed,
-        "ok": ok,
-        "errors": errs,
-        "throughput_per_s": ok as f64 / elapsed,
+        "ok": total.len(),
+        "errors": errors.load(Ordering::Relaxed),
+        "throughput_per_s": total.len() as f64 / elapsed,
         "latency_ms": {"p50": ms(0.50), "p95": ms(0.95), "p99": ms(0.99), "max": total.max() as f64 / 1000.0},
         "first_error": first_error,
-    });
-    if as_json {
-        println!("{report}");
-    } else {
-        println!(
-            "mint: {ok} ok, {errs} errors in {elapsed:.1}s at concurrency {concurrency}\nthroughput {:.0}/s\nlatency p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
-            ok as f64 / elapsed,
-            ms(0.5),
-            ms(0.95),
-            ms(0.99),
-            total.max() as f64 / 1000.0
+    }))
+}
+
+fn print_report(r: &Value) {
+    println!(
+        "{}: {} ok, {} errors in {:.1}s at concurrency {}\nthroughput {:.0}/s\nlatency p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        r["benchmark"].as_str().unwrap_or("?"),
+        r["ok"],
+        r["errors"],
+        r["duration_s"].as_f64().unwrap_or(0.0),
+        r["concurrency"],
+        r["throughput_per_s"].as_f64().unwrap_or(0.0),
+        r["latency_ms"]["p50"].as_f64().unwrap_or(0.0),
+        r["latency_ms"]["p95"].as_f64().unwrap_or(0.0),
+        r["latency_ms"]["p99"].as_f64().unwrap_or(0.0),
+        r["latency_ms"]["max"].as_f64().unwrap_or(0.0),
+    );
+    if let Some(e) = r["first_error"].as_str() {
+        println!("first error: {e}");
+    }
+}
+
+/// The ceiling: verify one Ed25519 request signature, answer a small JSON.
+async fn ceiling_server(keys: Arc<std::collections::HashMap<String, web4_core::PublicKey>>) -> anyhow::Result<String> {
+    use axum::http::{HeaderMap, StatusCode};
+    let app = axum::Router::new().route(
+        "/ceiling",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let keys = Arc::clone(&keys);
+            async move {
+                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                let signer = h("authorization").trim_start_matches("Bearer ").to_owned();
+                let (Some(pk), Ok(id), Ok(sig), Ok(ts)) = (
+                    keys.get(&signer),
+                    LctId::parse(&signer),
+                    web4_core::Signature::parse(&h("x-signature")),
+                    web4_core::Timestamp::parse(&h("x-timestamp")),
+                ) else {
+                    return (StatusCode::UNAUTHORIZED, "{\"success\":false}");
+                };
+                let canon = web4_core::signing::canonical_request("POST", "/ceiling", &body, &h("x-nonce"), ts, &id);
+                match pk.verify(canon.as_bytes(), &sig) {
+                    Ok(()) => (StatusCode::OK, "{\"success\":true,\"data\":{\"decision\":\"granted\"}}"),
+                    Err(_) => (StatusCode::UNAUTHORIZED, "{\"success\":false}"),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("http://{addr}/ceiling"))
+}
+
+async fn authorize_bench(
+    node: &str,
+    concurrency: usize,
+    duration: Duration,
+    ceiling: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let base = node.trim_end_matches('/');
+    let client = super::client::Client::new(base)?;
+    let (owner, agent) = (SecretKey::from_seed(&random_bytes::<32>()?), SecretKey::from_seed(&random_bytes::<32>()?));
+    for k in [&owner, &agent] {
+        let b = Binding::create(k, EntityType::Ai, crate::services::system_clock());
+        let req = MintRequest {
+            entity_type: b.entity_type,
+            public_key: b.public_key,
+            created_at: b.created_at,
+            binding_proof: b.binding_proof,
+            lct_id: None,
+            birth_context: Some("bench".into()),
+            witnesses: vec![],
+            policy: None,
+            hardware_anchor: None,
+        };
+        client.post(k, "/v1/lct/mint", &req).await.context("minting bench identities")?;
+    }
+    let agent_id = LctId::from_public_key(&agent.public_key());
+    let expires = web4_core::Timestamp(crate::services::system_clock().0 + 3600);
+    let d = client
+        .post(
+            &owner,
+            "/v1/auth/delegate",
+            &json!({"agent": agent_id, "atp_budget": u64::MAX / 4, "expires_at": expires,
+            "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 10}}),
+        )
+        .await
+        .context("creating the bench delegation")?;
+    let grant = d["data"]["delegation"]["grant_id"].as_str().unwrap_or_default().to_owned();
+    let agent = Arc::new(agent);
+    let source: Source = {
+        let (agent, grant) = (Arc::clone(&agent), grant.clone());
+        Arc::new(move || {
+            let body = serde_json::to_vec(
+                &json!({"action": "compute", "resource": "bench", "atp_cost": 1, "context": {"delegation_id": grant}}),
+            )?;
+            let h = sign_headers(&agent, "POST", "/v1/auth/authorize", &body)?;
+            Ok((body, h))
+        })
+    };
+    let mut reports = Vec::new();
+    if ceiling {
+        let mut keys = std::collections::HashMap::new();
+        keys.insert(agent_id.to_string(), agent.public_key());
+        let url = ceiling_server(Arc::new(keys)).await?;
+        let ceiling_source: Source = {
+            let agent = Arc::clone(&agent);
+            Arc::new(move || {
+                let body = serde_json::to_vec(&json!({"action": "compute", "resource": "bench", "atp_cost": 1}))?;
+                let h = sign_headers(&agent, "POST", "/ceiling", &body)?;
+                Ok((body, h))
+            })
+        };
+        reports.push(
+            load("ceiling (bare axum + one Ed25519 verify)", url, 200, concurrency, duration, ceiling_source, None)
+                .await?,
         );
-        if let Some(e) = report["first_error"].as_str() {
-            println!("first error: {e}");
+    }
+    reports
+        .push(load("authorize", format!("{base}/v1/auth/authorize"), 200, concurrency, duration, source, None).await?);
+    let ratio = if reports.len() == 2 {
+        reports[1]["throughput_per_s"].as_f64().unwrap_or(0.0)
+            / reports[0]["throughput_per_s"].as_f64().unwrap_or(1.0).max(1.0)
+    } else {
+        f64::NAN
+    };
+    if as_json {
+        println!(
+            "{}",
+            json!({"phases": reports, "ratio_to_ceiling": if ratio.is_finite() { json!(ratio) } else { Value::Null }})
+        );
+    } else {
+        for r in &reports {
+            print_report(r);
+        }
+        if ratio.is_finite() {
+            println!("authorize / ceiling = {:.0} %", ratio * 100.0);
         }
     }
     Ok(())
+}
+
+/// Run a benchmark and print its figures.
+pub async fn run(node: &str, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()> {
+    match cmd {
+        BenchCmd::Mint { concurrency, duration, presign: n } => {
+            let duration = parse_duration(duration)?;
+            let concurrency = (*concurrency).clamp(1, 4096);
+            let source: Source = Arc::new(mint_one);
+            let pool = match n {
+                Some(n) => {
+                    let t = Instant::now();
+                    let reqs = presign(Arc::clone(&source), *n).await?;
+                    if !as_json {
+                        println!("pre-signed {} requests in {:.1}s", reqs.len(), t.elapsed().as_secs_f64());
+                    }
+                    Some(reqs)
+                }
+                None => None,
+            };
+            let url = format!("{}/v1/lct/mint", node.trim_end_matches('/'));
+            let r = load("mint", url, 201, concurrency, duration, source, pool).await?;
+            if as_json {
+                println!("{r}")
+            } else {
+                print_report(&r)
+            }
+            Ok(())
+        }
+        BenchCmd::Authorize { concurrency, duration, no_ceiling } => {
+            authorize_bench(node, (*concurrency).clamp(1, 4096), parse_duration(duration)?, !no_ceiling, as_json).await
+        }
+    }
 }
