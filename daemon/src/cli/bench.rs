@@ -66,10 +66,10 @@ pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
 type Signed = (Vec<u8>, SignedHeaders);
 type Source = Arc<dyn Fn() -> anyhow::Result<Signed> + Send + Sync>;
 
-fn mint_one() -> anyhow::Result<Signed> {
-    let key = SecretKey::from_seed(&random_bytes::<32>()?);
-    let b = Binding::create(&key, EntityType::Ai, crate::services::system_clock());
-    let req = MintRequest {
+/// A self-admission mint request for `key`.
+fn mint_request(key: &SecretKey) -> MintRequest {
+    let b = Binding::create(key, EntityType::Ai, crate::services::system_clock());
+    MintRequest {
         entity_type: b.entity_type,
         public_key: b.public_key,
         created_at: b.created_at,
@@ -79,8 +79,12 @@ fn mint_one() -> anyhow::Result<Signed> {
         witnesses: vec![],
         policy: None,
         hardware_anchor: None,
-    };
-    let body = serde_json::to_vec(&req)?;
+    }
+}
+
+fn mint_one() -> anyhow::Result<Signed> {
+    let key = SecretKey::from_seed(&random_bytes::<32>()?);
+    let body = serde_json::to_vec(&mint_request(&key))?;
     let h = sign_headers(&key, "POST", "/v1/lct/mint", &body)?;
     Ok((body, h))
 }
@@ -252,19 +256,7 @@ async fn authorize_bench(
     let client = super::client::Client::new(base)?;
     let (owner, agent) = (SecretKey::from_seed(&random_bytes::<32>()?), SecretKey::from_seed(&random_bytes::<32>()?));
     for k in [&owner, &agent] {
-        let b = Binding::create(k, EntityType::Ai, crate::services::system_clock());
-        let req = MintRequest {
-            entity_type: b.entity_type,
-            public_key: b.public_key,
-            created_at: b.created_at,
-            binding_proof: b.binding_proof,
-            lct_id: None,
-            birth_context: Some("bench".into()),
-            witnesses: vec![],
-            policy: None,
-            hardware_anchor: None,
-        };
-        client.post(k, "/v1/lct/mint", &req).await.context("minting bench identities")?;
+        client.post(k, "/v1/lct/mint", &mint_request(k)).await.context("minting bench identities")?;
     }
     let agent_id = LctId::from_public_key(&agent.public_key());
     let expires = web4_core::Timestamp(crate::services::system_clock().0 + 3600);

@@ -60,6 +60,30 @@ pub fn publish_quorum(law: &LawDataset) -> QuorumRule {
     }
 }
 
+/// The signer may sign now and holds `authority` or `law-oracle`.
+fn require_law_role(
+    conn: &Connection,
+    society: &LctId,
+    signer: &LctId,
+    now: web4_core::Timestamp,
+    what: &str,
+) -> Result<(), ApiError> {
+    let row = load_signer(conn, signer.as_str())
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {signer}")))?;
+    may_sign(row.status, row.overlap_until, now)
+        .map_err(|e| ApiError::new(ErrorCode::AuthzDenied, format!("signer {signer}: {e}")))?;
+    let held = roles_of(conn, society.as_str(), signer.as_str()).map_err(store_err)?;
+    if held.iter().any(|r| PUBLISH_ROLES.contains(&r.as_str())) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::AuthzDenied,
+            format!("{signer} may not {what}: it needs one of the roles {PUBLISH_ROLES:?}"),
+        ))
+    }
+}
+
 fn law_error(e: LawError) -> ApiError {
     match e {
         LawError::Syntax(m) => ApiError::new(ErrorCode::ProtoFormat, format!("law: {m}")),
@@ -137,18 +161,7 @@ pub async fn publish(node: &Arc<Node>, ev: SignedRequest, req: LawPublishRequest
         .writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            let row = load_signer(ctx.conn, ev.signer.as_str())
-                .map_err(store_err)?
-                .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {}", ev.signer)))?;
-            may_sign(row.status, row.overlap_until, ctx.now)
-                .map_err(|e| ApiError::new(ErrorCode::AuthzDenied, format!("signer {}: {e}", ev.signer)))?;
-            let held = roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?;
-            if !held.iter().any(|r| PUBLISH_ROLES.contains(&r.as_str())) {
-                return Err(ApiError::new(
-                    ErrorCode::AuthzDenied,
-                    format!("{} may not publish law: it needs one of the roles {PUBLISH_ROLES:?}", ev.signer),
-                ));
-            }
+            require_law_role(ctx.conn, &sid, &ev.signer, ctx.now, "publish law")?;
             if current_law_hash(ctx.conn, sid.as_str()).map_err(store_err)? != Some(previous) {
                 return Err(ApiError::new(
                     ErrorCode::LawConflict,
@@ -200,18 +213,7 @@ pub async fn interpret(
             if current_law_hash(ctx.conn, sid.as_str()).map_err(store_err)? != Some(law_hash) {
                 return Err(ApiError::new(ErrorCode::ProtoDowngrade, "the law in force changed; retry"));
             }
-            let row = load_signer(ctx.conn, ev.signer.as_str())
-                .map_err(store_err)?
-                .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {}", ev.signer)))?;
-            may_sign(row.status, row.overlap_until, ctx.now)
-                .map_err(|e| ApiError::new(ErrorCode::AuthzDenied, format!("signer {}: {e}", ev.signer)))?;
-            let held = roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?;
-            if !held.iter().any(|r| PUBLISH_ROLES.contains(&r.as_str())) {
-                return Err(ApiError::new(
-                    ErrorCode::AuthzDenied,
-                    format!("{} may not interpret law: it needs one of the roles {PUBLISH_ROLES:?}", ev.signer),
-                ));
-            }
+            require_law_role(ctx.conn, &sid, &ev.signer, ctx.now, "interpret law")?;
             let version = match req.replaces {
                 None => 1,
                 Some(r) => {
