@@ -125,6 +125,10 @@ fn init_gauges(conn: &rusqlite::Connection, m: &Metrics) -> Result<(), StoreErro
     for et in EntityType::ALL {
         m.set_active(et, 0);
     }
+    // Delegations created and not revoked, as the commit hook counts them.
+    let delegations: i64 =
+        conn.query_row("SELECT COUNT(*) FROM delegations WHERE revoked_at IS NULL", [], |r| r.get(0))?;
+    m.delegation_active.set(delegations);
     let mut st = conn.prepare("SELECT entity_type, COUNT(*) FROM lcts WHERE status = ?1 GROUP BY entity_type")?;
     let rows = st.query_map([LctStatus::Active.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {

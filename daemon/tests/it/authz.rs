@@ -176,3 +176,27 @@ async fn thirty_two_concurrent_clients_never_overdraw_a_budget() {
     assert_eq!(s.body["data"]["spent"].as_u64(), Some(total));
     node.ledger_verify();
 }
+
+#[tokio::test]
+async fn delegation_gauge_survives_a_restart() {
+    let mut node = TestNode::start().await;
+    let (client, agent) = (random_key(), random_key());
+    for k in [&client, &agent] {
+        assert_eq!(node.mint(k, EntityType::Ai).await.status, 201);
+    }
+    for _ in 0..2 {
+        let r = node
+            .post(
+                &client,
+                "/v1/auth/delegate",
+                &json!({"agent": id_of(&agent), "atp_budget": 5, "expires_at": future(600),
+                "scope": {"actions": ["a"], "resources": ["b"], "max_atp": 5}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    assert!(node.sigterm().success());
+    node.spawn(&[]).await;
+    let m = node.get("/metrics").await.body.as_str().unwrap().to_owned();
+    assert!(m.contains("web4_delegation_active_count 2"), "{m}");
+}
