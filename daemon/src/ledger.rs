@@ -395,20 +395,6 @@ pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) ->
             Ok(vec![Effect::Delegation(-1)])
         }
         Event::AuthDecision(p) => {
-            conn.prepare_cached(
-                "INSERT INTO decisions (decision_hash, actor, grant_id, action, resource, atp_cost, decision, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                lref.to_string(),
-                p.actor.as_str(),
-                p.grant_id,
-                p.action,
-                p.resource,
-                i64::try_from(p.atp_cost).unwrap_or(i64::MAX),
-                p.decision,
-                at.to_string()
-            ])?;
             if p.decision == "granted"
                 && let Some(g) = &p.grant_id
             {

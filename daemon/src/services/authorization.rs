@@ -188,7 +188,11 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             require_active(ctx.conn, &ev.signer, ctx.now)?;
-            let roles = roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?;
+            // Roles matter only for role pairing.
+            let roles = match &req.role {
+                Some(_) => roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?,
+                None => Vec::new(),
+            };
             // The chain from the used grant to its root, with revocation flags.
             let mut chain = Vec::new();
             let mut remaining = 0u64;

@@ -108,8 +108,8 @@ CREATE INDEX interpretations_law ON interpretations (society_id, law_version);
     (
         4,
         r#"
--- Projections: delegations (agency grants) with their spent budget, and
--- authorization decisions.
+-- Projection: delegations (agency grants) with their spent budget. Decisions
+-- themselves live only in the ledger (auth.decision records).
 CREATE TABLE delegations (
     grant_id    TEXT PRIMARY KEY,
     society_id  TEXT NOT NULL,
@@ -123,16 +123,6 @@ CREATE TABLE delegations (
     revoked_at  TEXT,
     revoked_by  TEXT,
     ledger_ref  TEXT NOT NULL
-);
-CREATE TABLE decisions (
-    decision_hash TEXT PRIMARY KEY,
-    actor         TEXT NOT NULL,
-    grant_id      TEXT,
-    action        TEXT NOT NULL,
-    resource      TEXT NOT NULL,
-    atp_cost      INTEGER NOT NULL,
-    decision      TEXT NOT NULL,
-    created_at    TEXT NOT NULL
 );
 "#,
     ),
