@@ -421,23 +421,33 @@ fn insert_law_version(
     Ok(())
 }
 
-/// A stored law version.
-pub fn load_law_version(
-    conn: &Connection,
-    society: &str,
-    version: &str,
-) -> Result<Option<(web4_core::law::LawDataset, String, String)>, StoreError> {
-    let row: Option<(String, String, String)> = conn
+/// A stored law version, as recorded (the law was validated when published).
+#[derive(Debug, Clone)]
+pub struct LawVersionRow {
+    pub law: serde_json::Value,
+    pub law_hash: String,
+    pub ledger_ref: String,
+    pub published_at: String,
+}
+
+/// Load a stored law version.
+pub fn load_law_version(conn: &Connection, society: &str, version: &str) -> Result<Option<LawVersionRow>, StoreError> {
+    let row: Option<(String, String, String, String)> = conn
         .query_row(
-            "SELECT law, ledger_ref, published_at FROM law_versions WHERE society_id = ?1 AND version = ?2",
+            "SELECT law, law_hash, ledger_ref, published_at FROM law_versions WHERE society_id = ?1 AND version = ?2",
             [society, version],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    let Some((law, lref, at)) = row else { return Ok(None) };
-    let doc: serde_json::Value = parse_json(&law, "law")?;
-    let law = web4_core::law::LawDataset::try_from(doc).map_err(|e| StoreError::Corrupt(format!("law: {e}")))?;
-    Ok(Some((law, lref, at)))
+    let Some((law, law_hash, ledger_ref, published_at)) = row else { return Ok(None) };
+    Ok(Some(LawVersionRow { law: parse_json(&law, "law")?, law_hash, ledger_ref, published_at }))
+}
+
+/// Whether a society has published `version`.
+pub fn law_version_exists(conn: &Connection, society: &str, version: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM law_versions WHERE society_id = ?1 AND version = ?2")?
+        .exists([society, version])?)
 }
 
 /// An interpretation row: `(norm_id, version, superseded_by)`.

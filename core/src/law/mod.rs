@@ -94,9 +94,32 @@ impl LawDataset {
     pub fn as_json(&self) -> &Value {
         &self.doc
     }
+    /// The witness quorum a `procedures[]` entry sets for `action` (its
+    /// `applies_to` names the action), if the law has one.
+    pub fn quorum_for(&self, action: &str) -> Option<QuorumRule> {
+        procedure_quorum(&self.doc, action)
+    }
+
     /// The identity parameters this law sets.
     pub fn identity(&self) -> IdentityLaw {
         IdentityLaw::from_law(&self.doc)
+    }
+}
+
+/// `requires_witnesses: N` is a threshold, `requires_quorum: N` a majority of N
+/// registered witnesses (validation guarantees one of them is present).
+fn procedure_quorum(doc: &Value, action: &str) -> Option<QuorumRule> {
+    let applies = |p: &Value| match p.get("applies_to") {
+        Some(Value::String(s)) => s == action,
+        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(action)),
+        _ => false,
+    };
+    let p = doc.get("procedures")?.as_array()?.iter().find(|p| applies(p))?;
+    let count = |k: &str| p.get(k).and_then(Value::as_u64).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    match (count("requires_witnesses"), count("requires_quorum")) {
+        (Some(n), _) => Some(QuorumRule::Threshold { n }),
+        (None, Some(registered)) => Some(QuorumRule::Majority { registered }),
+        (None, None) => None,
     }
 }
 
@@ -130,25 +153,8 @@ fn strings(v: Option<&Value>, default: &[&str]) -> Vec<String> {
 
 impl IdentityLaw {
     fn from_law(doc: &Value) -> IdentityLaw {
-        let applies = |p: &Value, what: &str| match p.get("applies_to") {
-            Some(Value::String(s)) => s == what,
-            Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(what)),
-            _ => false,
-        };
-        let birth_quorum = doc
-            .get("procedures")
-            .and_then(Value::as_array)
-            .and_then(|ps| ps.iter().find(|p| applies(p, "lct.mint")))
-            .map(|p| {
-                if let Some(n) = p.get("requires_witnesses").and_then(Value::as_u64) {
-                    QuorumRule::Threshold { n: u32::try_from(n).unwrap_or(u32::MAX) }
-                } else if let Some(r) = p.get("requires_quorum").and_then(Value::as_u64) {
-                    QuorumRule::Majority { registered: u32::try_from(r).unwrap_or(u32::MAX) }
-                } else {
-                    QuorumRule::Threshold { n: DEFAULT_BIRTH_WITNESSES }
-                }
-            })
-            .unwrap_or(QuorumRule::Threshold { n: DEFAULT_BIRTH_WITNESSES });
+        let birth_quorum =
+            procedure_quorum(doc, "lct.mint").unwrap_or(QuorumRule::Threshold { n: DEFAULT_BIRTH_WITNESSES });
         let id = doc.get("identity");
         let get = |k: &str| id.and_then(|i| i.get(k));
         IdentityLaw {
@@ -174,20 +180,15 @@ impl IdentityLaw {
 pub fn permissions(law: &LawDataset, role: &str) -> Value {
     let doc = law.as_json();
     let probe = serde_json::json!({ "role": role });
-    let mut norms = Vec::new();
-    for n in doc.get("norms").and_then(Value::as_array).into_iter().flatten() {
-        if n.get("selector").and_then(Value::as_str) != Some("r6.role") {
-            continue;
-        }
-        let single = LawDataset::try_from(serde_json::json!({"version": "0.0.0", "norms": [n]}));
-        let applies = single.map(|l| l.evaluate(&probe).norm.is_some()).unwrap_or(false);
-        if applies {
-            norms.push(serde_json::json!({
-                "norm": n.get("id"), "decision": n.get("decision"), "priority": n.get("priority").cloned().unwrap_or(Value::from(0)),
-                "description": n.get("description"),
-            }));
-        }
-    }
+    let norms: Vec<Value> = law
+        .compiled
+        .norms
+        .iter()
+        .filter(|n| n.predicate.selector == "r6.role" && n.predicate.holds(&probe))
+        .map(|n| {
+            serde_json::json!({"norm": n.id, "decision": n.decision, "priority": n.priority, "description": n.description})
+        })
+        .collect();
     let has = |list: &[String]| list.iter().any(|r| r == role);
     let identity = law.identity();
     let delegation = doc.get("delegation");

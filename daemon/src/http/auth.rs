@@ -2,7 +2,12 @@
 //! `X-Nonce`, `X-Timestamp` over the canonical request string (docs/api.md).
 
 use crate::error::ApiError;
+use crate::services::Node;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, OriginalUri};
 use axum::http::HeaderMap;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use web4_core::signing::{SignedRequest, check_nonce, check_skew};
 use web4_core::{ErrorCode, LctId, PublicKey, Signature, Timestamp};
 
@@ -62,4 +67,59 @@ pub fn verify(ev: &SignedRequest, pk: &PublicKey, metrics: &crate::metrics::Metr
         ApiError::new(ErrorCode::CryptoVerify, "request signature does not verify against the signer's key")
             .details(serde_json::json!({ "canonical_request": ev.canonical() }))
     })
+}
+
+/// The request body, size-checked: an oversized body is 413 `W4_ERR_PROTO_FORMAT`.
+pub async fn body_bytes(req: axum::extract::Request, state: &Arc<Node>) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rej| {
+        let e = ApiError::new(ErrorCode::ProtoFormat, format!("request body: {}", rej.body_text()));
+        if rej.status().as_u16() == 413 { e.status(413) } else { e }
+    })
+}
+
+/// A signed request's evidence and its raw body. The signature is verified by
+/// the service once it knows the signer's key.
+pub struct SignedRaw(pub SignedRequest, pub Bytes);
+
+impl FromRequest<Arc<Node>> for SignedRaw {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, node: &Arc<Node>) -> Result<Self, ApiError> {
+        let method = req.method().as_str().to_owned();
+        let path = req
+            .extensions()
+            .get::<OriginalUri>()
+            .map_or_else(|| req.uri().clone(), |u| u.0.clone())
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        let headers = req.headers().clone();
+        let body = body_bytes(req, node).await?;
+        let ev = evidence(&headers, &method, &path, &body, node.now(), node.max_skew)?;
+        Ok(SignedRaw(ev, body))
+    }
+}
+
+/// A signed request with a JSON body (`Content-Type: application/json`,
+/// unknown fields refused by `T`).
+pub struct Signed<T>(pub SignedRequest, pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<Node>> for Signed<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, node: &Arc<Node>) -> Result<Self, ApiError> {
+        let json = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"));
+        let SignedRaw(ev, body) = SignedRaw::from_request(req, node).await?;
+        if !json {
+            return Err(ApiError::new(ErrorCode::ProtoFormat, "Content-Type must be application/json"));
+        }
+        let parsed = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(ErrorCode::ProtoFormat, format!("request body: {e}"))
+                .details(serde_json::json!({ "line": e.line(), "column": e.column() }))
+        })?;
+        Ok(Signed(ev, parsed))
+    }
 }

@@ -1,13 +1,12 @@
 //! Authorization routes (`/v1/auth/...`).
 
-use super::lct::signed_write;
+use super::auth::{Signed, SignedRaw};
+use super::lct::committed;
 use super::render::ApiOk;
 use crate::error::ApiError;
 use crate::services::{Node, authorization};
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use std::sync::Arc;
 use web4_core::ErrorCode;
 use web4_core::api::{AuthorizeRequest, DelegateRequest};
@@ -15,65 +14,29 @@ use web4_core::api::{AuthorizeRequest, DelegateRequest};
 /// `POST /v1/auth/authorize`.
 pub async fn authorize(
     State(node): State<Arc<Node>>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Signed(ev, req): Signed<AuthorizeRequest>,
 ) -> Result<ApiOk, ApiError> {
-    signed_write(
-        node,
-        (method, uri, headers),
-        body,
-        "authorization_decided",
-        StatusCode::OK,
-        |n, ev, req: AuthorizeRequest| async move { authorization::authorize(&n, ev, req).await },
-    )
-    .await
+    Ok(committed("authorization_decided", StatusCode::OK, authorization::authorize(&node, ev, req).await?))
 }
 
 /// `POST /v1/auth/delegate`.
 pub async fn delegate(
     State(node): State<Arc<Node>>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Signed(ev, req): Signed<DelegateRequest>,
 ) -> Result<ApiOk, ApiError> {
-    signed_write(
-        node,
-        (method, uri, headers),
-        body,
-        "delegation_created",
-        StatusCode::CREATED,
-        |n, ev, req: DelegateRequest| async move { authorization::delegate(&n, ev, req).await },
-    )
-    .await
+    Ok(committed("delegation_created", StatusCode::CREATED, authorization::delegate(&node, ev, req).await?))
 }
 
 /// `DELETE /v1/auth/delegate/{id}`: signed, with an empty body.
 pub async fn revoke(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    SignedRaw(ev, body): SignedRaw,
 ) -> Result<ApiOk, ApiError> {
-    let body =
-        body.map_err(|rej| ApiError::new(ErrorCode::ProtoFormat, format!("request body: {}", rej.body_text())))?;
     if !body.is_empty() {
         return Err(ApiError::new(ErrorCode::ProtoFormat, "DELETE takes no body"));
     }
-    let path = uri.0.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let ev = super::auth::evidence(&headers, method.as_str(), path, &body, node.now(), node.max_skew)?;
-    let c = authorization::revoke(&node, ev, &id).await?;
-    Ok(ApiOk {
-        status: StatusCode::OK,
-        data: c.data,
-        ledger_ref: c.ledger_ref,
-        event: "delegation_revoked",
-        lct_id: None,
-    })
+    Ok(committed("delegation_revoked", StatusCode::OK, authorization::revoke(&node, ev, &id).await?))
 }
 
 /// `GET /v1/auth/delegation/{id}`.

@@ -1,15 +1,17 @@
 //! Governance routes (`/v1/law/...`): the law in force and legality checks.
 
+use super::auth::{Signed, body_bytes};
+use super::lct::committed;
 use super::render::ApiOk;
 use crate::error::ApiError;
 use crate::services::Node;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use crate::services::governance;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde_json::json;
 use std::sync::Arc;
 use web4_core::ErrorCode;
-use web4_core::api::LawCheckRequest;
+use web4_core::api::{InterpretationRequest, LawCheckRequest, LawPublishRequest};
 
 /// `GET /v1/law/version/{version}`: the dataset of that version (`current` for
 /// the law in force). Versions are immutable; old ones stay readable.
@@ -20,7 +22,7 @@ pub async fn version(State(node): State<Arc<Node>>, Path(version): Path<String>)
         .reads
         .with(|c| crate::ledger::load_law_version(c, soc.id.as_str(), &wanted))
         .map_err(|e| ApiError::internal("store", e))?;
-    let Some((law, ledger_ref, published_at)) = found else {
+    let Some(row) = found else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("no law version {version:?} in society {}; in force: {}", soc.id, soc.law.version()),
@@ -28,42 +30,27 @@ pub async fn version(State(node): State<Arc<Node>>, Path(version): Path<String>)
     };
     let interpretations = node
         .reads
-        .with(|c| crate::ledger::current_interpretations(c, soc.id.as_str(), law.version()))
+        .with(|c| crate::ledger::current_interpretations(c, soc.id.as_str(), &wanted))
         .map_err(|e| ApiError::internal("store", e))?;
+    let in_force = row.law_hash == soc.law.law_hash().to_string();
     Ok(ApiOk::new(
         "law_fetched",
-        json!({"society": soc.id, "version": law.version(), "interpretations": interpretations, "law_hash": law.law_hash(), "in_force": law.law_hash() == soc.law.law_hash(),
-               "published_at": published_at, "ledger_ref": ledger_ref, "law": law.as_json()}),
+        json!({"society": soc.id, "version": wanted, "interpretations": interpretations, "law_hash": row.law_hash,
+               "in_force": in_force, "published_at": row.published_at, "ledger_ref": row.ledger_ref, "law": row.law}),
     ))
 }
 
 /// `POST /v1/law/publish`: signed by an LCT holding `authority` or `law-oracle`.
 pub async fn publish(
     State(node): State<Arc<Node>>,
-    method: axum::http::Method,
-    uri: axum::extract::OriginalUri,
-    headers: axum::http::HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Signed(ev, req): Signed<LawPublishRequest>,
 ) -> Result<ApiOk, ApiError> {
-    super::lct::signed_write(
-        node,
-        (method, uri, headers),
-        body,
-        "law_published",
-        axum::http::StatusCode::CREATED,
-        |n, ev, req: web4_core::api::LawPublishRequest| async move {
-            crate::services::governance::publish(&n, ev, req).await
-        },
-    )
-    .await
+    Ok(committed("law_published", StatusCode::CREATED, governance::publish(&node, ev, req).await?))
 }
 
 /// `POST /v1/law/check`: evaluate an action against the law in force.
-pub async fn check(State(node): State<Arc<Node>>, body: Result<Bytes, BytesRejection>) -> Result<ApiOk, ApiError> {
-    let body = body.map_err(|rej| {
-        let e = ApiError::new(ErrorCode::ProtoFormat, format!("request body: {}", rej.body_text()));
-        if rej.status().as_u16() == 413 { e.status(413) } else { e }
-    })?;
+pub async fn check(State(node): State<Arc<Node>>, req: axum::extract::Request) -> Result<ApiOk, ApiError> {
+    let body = body_bytes(req, &node).await?;
     let req: LawCheckRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(ErrorCode::ProtoFormat, format!("request body: {e}")))?;
     let law = &node.society().law;
@@ -98,20 +85,7 @@ pub async fn permissions(State(node): State<Arc<Node>>, Path(role): Path<String>
 /// `POST /v1/law/interpretation`.
 pub async fn interpretation(
     State(node): State<Arc<Node>>,
-    method: axum::http::Method,
-    uri: axum::extract::OriginalUri,
-    headers: axum::http::HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Signed(ev, req): Signed<InterpretationRequest>,
 ) -> Result<ApiOk, ApiError> {
-    super::lct::signed_write(
-        node,
-        (method, uri, headers),
-        body,
-        "law_interpreted",
-        axum::http::StatusCode::CREATED,
-        |n, ev, req: web4_core::api::InterpretationRequest| async move {
-            crate::services::governance::interpret(&n, ev, req).await
-        },
-    )
-    .await
+    Ok(committed("law_interpreted", StatusCode::CREATED, governance::interpret(&node, ev, req).await?))
 }

@@ -49,6 +49,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The service a route belongs to, for the `service` log field.
+fn service_of(route: &str) -> &'static str {
+    match route.split('/').nth(2) {
+        Some("lct") => "identity",
+        Some("law") => "governance",
+        Some("auth") => "authorization",
+        _ => "node",
+    }
+}
+
 /// State of the envelope middleware.
 #[derive(Clone)]
 pub struct Layer {
@@ -108,7 +118,7 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
             }
         });
         tracing::info!(
-            service = "identity",
+            service = service_of(&route),
             request_id = %request_id,
             lct_id = ok.lct_id.as_deref().or(signer.as_deref()).unwrap_or(""),
             event = ok.event,
@@ -121,7 +131,7 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
     } else if let Some(err) = resp.extensions_mut().remove::<ApiError>() {
         node.metrics.errors.get_or_create(&crate::metrics::CodeLabel { code: err.code.as_str().into() }).inc();
         tracing::warn!(
-            service = "identity",
+            service = service_of(&route),
             request_id = %request_id,
             lct_id = signer.as_deref().unwrap_or(""),
             event = "request_refused",

@@ -3,36 +3,22 @@
 //! requests can never overdraw a delegation.
 
 use super::Node;
+use super::checks::{active_lct, require_law, require_role, store_err};
 use crate::error::ApiError;
-use crate::ledger::{Event, Prepared, load_delegation, load_signer, roles_of};
+use crate::ledger::{Event, Prepared, load_delegation, roles_of};
 use crate::services::identity::authenticate;
-use crate::store::StoreError;
 use crate::store::writer::{Committed, WriteCtx};
-use rusqlite::Connection;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use web4_core::ErrorCode;
 use web4_core::api::{AuthorizeRequest, DelegateRequest};
 use web4_core::authz::{Delegation, Denial, Request, check_grant, decide};
-use web4_core::lct::may_sign;
 use web4_core::payload::{AuthDecision, Delegate, RevokeDelegation};
 use web4_core::signing::SignedRequest;
-use web4_core::{ErrorCode, LctId, Timestamp};
-
-fn store_err(e: StoreError) -> ApiError {
-    ApiError::internal("store", e)
-}
 
 /// Maximum delegation depth from the law (`delegation.max_depth`, default 2).
-fn max_depth(node: &Node) -> u32 {
-    node.society().law.as_json()["delegation"]["max_depth"].as_u64().and_then(|d| u32::try_from(d).ok()).unwrap_or(2)
-}
-
-fn require_active(conn: &Connection, id: &LctId, now: Timestamp) -> Result<(), ApiError> {
-    let row = load_signer(conn, id.as_str())
-        .map_err(store_err)?
-        .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown LCT {id}")))?;
-    may_sign(row.status, row.overlap_until, now)
-        .map_err(|e| ApiError::new(ErrorCode::AuthzDenied, format!("{id}: {e}")))
+fn max_depth(law: &web4_core::law::LawDataset) -> u32 {
+    law.as_json()["delegation"]["max_depth"].as_u64().and_then(|d| u32::try_from(d).ok()).unwrap_or(2)
 }
 
 fn denial_error(d: &Denial) -> ErrorCode {
@@ -64,7 +50,7 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
     let allowed_roles: Option<Vec<String>> = soc.law.as_json()["delegation"]["allowed_roles"]
         .as_array()
         .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect());
-    let depth_max = max_depth(node);
+    let depth_max = max_depth(&soc.law);
     let law_hash = soc.law.law_hash();
     let sid = soc.id.clone();
     let mut d = Delegation {
@@ -85,16 +71,13 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_active(ctx.conn, &ev.signer, ctx.now)?;
-            require_active(ctx.conn, &d.agent, ctx.now)?;
-            if let Some(allowed) = &allowed_roles {
-                let held = roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?;
-                if d.parent.is_none() && !held.iter().any(|r| allowed.contains(r)) {
-                    return Err(ApiError::new(
-                        ErrorCode::AuthzDenied,
-                        format!("the law lets only {allowed:?} delegate; {} holds {held:?}", ev.signer),
-                    ));
-                }
+            require_law(ctx.conn, &sid, &law_hash)?;
+            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            active_lct(ctx.conn, &d.agent, ctx.now)?;
+            if let Some(allowed) = &allowed_roles
+                && d.parent.is_none()
+            {
+                require_role(ctx.conn, &sid, &ev.signer, allowed, "delegate")?;
             }
             let parent = match &d.parent {
                 None => None,
@@ -132,11 +115,13 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
 /// `DELETE /v1/auth/delegate/{id}`: by the client of the grant.
 pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Result<Committed, ApiError> {
     authenticate(node, &ev)?;
-    let law_hash = node.society().law.law_hash();
+    let soc = node.society();
+    let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     let grant_id = grant_id.to_owned();
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            require_law(ctx.conn, &sid, &law_hash)?;
             let row = load_delegation(ctx.conn, &grant_id)
                 .map_err(store_err)?
                 .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {grant_id}")))?;
@@ -181,13 +166,14 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
     let soc = node.society();
     let law = soc.law.clone();
     let sid = soc.id.clone();
-    let depth_max = max_depth(node);
+    let depth_max = max_depth(&law);
     let job_node = Arc::clone(node);
     let result = node
         .writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_active(ctx.conn, &ev.signer, ctx.now)?;
+            require_law(ctx.conn, &sid, &law.law_hash())?;
+            active_lct(ctx.conn, &ev.signer, ctx.now)?;
             // Roles matter only for role pairing.
             let roles = match &req.role {
                 Some(_) => roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?,

@@ -1,8 +1,9 @@
 //! Governance service (law oracle): publish new law versions.
 
+use super::checks::{active_lct, collect_witnesses, require_law, require_role, store_err};
 use super::{Node, Society};
 use crate::error::ApiError;
-use crate::ledger::{Event, Prepared, current_law_hash, load_signer, roles_of};
+use crate::ledger::{Event, Prepared, current_law_hash};
 use crate::services::identity::authenticate;
 use crate::store::StoreError;
 use crate::store::writer::{Committed, WriteCtx};
@@ -11,18 +12,13 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use web4_core::api::LawPublishRequest;
 use web4_core::law::{LawDataset, LawError};
-use web4_core::lct::may_sign;
 use web4_core::payload::{LawPublish, law_publish_event};
 use web4_core::signing::SignedRequest;
-use web4_core::witness::{Attestation, QuorumRule, WitnessClass, recount};
+use web4_core::witness::{QuorumRule, WitnessClass};
 use web4_core::{ErrorCode, LctId};
 
 /// Roles that may publish law.
 pub const PUBLISH_ROLES: [&str; 2] = ["authority", "law-oracle"];
-
-fn store_err(e: StoreError) -> ApiError {
-    ApiError::internal("store", e)
-}
 
 /// Read a society and its law in force.
 pub fn load_society(conn: &Connection, id: &str) -> Result<Society, StoreError> {
@@ -36,52 +32,6 @@ pub fn load_society(conn: &Connection, id: &str) -> Result<Society, StoreError> 
         identity: law.identity(),
         law,
     })
-}
-
-/// The witness quorum the law in force requires for publishing law: a
-/// procedure with `applies_to` naming `law.publish`; none means no witnesses.
-pub fn publish_quorum(law: &LawDataset) -> QuorumRule {
-    let applies = |p: &Value| match p.get("applies_to") {
-        Some(Value::String(s)) => s == "law.publish",
-        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some("law.publish")),
-        _ => false,
-    };
-    let proc_ = law.as_json().get("procedures").and_then(Value::as_array).and_then(|ps| ps.iter().find(|p| applies(p)));
-    match proc_ {
-        Some(p) => match (
-            p.get("requires_witnesses").and_then(Value::as_u64),
-            p.get("requires_quorum").and_then(Value::as_u64),
-        ) {
-            (Some(n), _) => QuorumRule::Threshold { n: u32::try_from(n).unwrap_or(u32::MAX) },
-            (None, Some(r)) => QuorumRule::Majority { registered: u32::try_from(r).unwrap_or(u32::MAX) },
-            _ => QuorumRule::Threshold { n: 0 },
-        },
-        None => QuorumRule::Threshold { n: 0 },
-    }
-}
-
-/// The signer may sign now and holds `authority` or `law-oracle`.
-fn require_law_role(
-    conn: &Connection,
-    society: &LctId,
-    signer: &LctId,
-    now: web4_core::Timestamp,
-    what: &str,
-) -> Result<(), ApiError> {
-    let row = load_signer(conn, signer.as_str())
-        .map_err(store_err)?
-        .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {signer}")))?;
-    may_sign(row.status, row.overlap_until, now)
-        .map_err(|e| ApiError::new(ErrorCode::AuthzDenied, format!("signer {signer}: {e}")))?;
-    let held = roles_of(conn, society.as_str(), signer.as_str()).map_err(store_err)?;
-    if held.iter().any(|r| PUBLISH_ROLES.contains(&r.as_str())) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::AuthzDenied,
-            format!("{signer} may not {what}: it needs one of the roles {PUBLISH_ROLES:?}"),
-        ))
-    }
 }
 
 fn law_error(e: LawError) -> ApiError {
@@ -111,41 +61,10 @@ pub async fn publish(node: &Arc<Node>, ev: SignedRequest, req: LawPublishRequest
     // Witnesses of the publication, recounted under the law in force.
     let now = node.now();
     let event = law_publish_event(&soc.id, &law.law_hash(), &previous);
-    let rule = publish_quorum(&soc.law);
-    let skew = soc.identity.witness_max_skew_seconds;
-    let signer = ev.signer.clone();
-    let submitted: Vec<&Attestation> = req.witnesses.iter().filter(|a| a.witness != node.id).collect();
-    let society_id = soc.id.clone();
-    let witness_key = |c: &Connection, w: &LctId| {
-        let row = load_signer(c, w.as_str()).ok()??;
-        may_sign(row.status, row.overlap_until, now).ok()?;
-        roles_of(c, society_id.as_str(), w.as_str()).ok()?.iter().any(|r| r == "witness").then_some(row.public_key)
-    };
-    let mut tally = node
-        .reads
-        .with(|c| Ok(recount(submitted.iter().copied(), &signer, &event, |w| witness_key(c, w), now, skew)))
-        .map_err(store_err)?;
-    let mut counted: Vec<Attestation> =
-        tally.accepted.iter().filter_map(|&i| submitted.get(i).map(|a| (*a).clone())).collect();
-    if node.self_witness && signer != node.id && !rule.met(u32::try_from(tally.valid.len()).unwrap_or(u32::MAX)) {
-        let nonce = data_encoding::BASE64URL_NOPAD
-            .encode(&crate::keystore::random_bytes::<16>().map_err(|e| ApiError::internal("rng", e))?);
-        counted.push(
-            Attestation::sign(&node.key, node.id.clone(), WitnessClass::Action, event, now, nonce)
-                .map_err(|e| ApiError::internal("attestation", e))?,
-        );
-        tally.valid.push(node.id.clone());
-    }
-    let valid = u32::try_from(tally.valid.len()).unwrap_or(u32::MAX);
-    if !rule.met(valid) {
-        let rejected: Vec<Value> =
-            tally.rejected.iter().map(|(w, e)| json!({"witness": w, "reason": e.to_string()})).collect();
-        return Err(ApiError::new(
-            ErrorCode::WitnessQuorum,
-            format!("{valid} valid witness attestations, the law in force requires {} to publish law", rule.required()),
-        )
-        .details(json!({ "valid": valid, "required": rule.required(), "event": event, "rejected": rejected })));
-    }
+    // The law in force sets the quorum; without a `law.publish` procedure none is needed.
+    let rule = soc.law.quorum_for("law.publish").unwrap_or(QuorumRule::Threshold { n: 0 });
+    // The publisher cannot witness its own publication.
+    let counted = collect_witnesses(node, &soc, &ev.signer, event, WitnessClass::Action, &req.witnesses, rule, now)?;
     let version = law.version().to_owned();
     let new_hash = law.law_hash();
     let prepared = Prepared::new(Event::LawPublish(LawPublish {
@@ -161,14 +80,15 @@ pub async fn publish(node: &Arc<Node>, ev: SignedRequest, req: LawPublishRequest
         .writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law_role(ctx.conn, &sid, &ev.signer, ctx.now, "publish law")?;
+            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            require_role(ctx.conn, &sid, &ev.signer, &PUBLISH_ROLES, "publish law")?;
             if current_law_hash(ctx.conn, sid.as_str()).map_err(store_err)? != Some(previous) {
                 return Err(ApiError::new(
                     ErrorCode::LawConflict,
                     "another law was published meanwhile; check the law in force and retry",
                 ));
             }
-            if crate::ledger::load_law_version(ctx.conn, sid.as_str(), &version).map_err(store_err)?.is_some() {
+            if crate::ledger::law_version_exists(ctx.conn, sid.as_str(), &version).map_err(store_err)? {
                 return Err(ApiError::new(
                     ErrorCode::LawConflict,
                     format!("version {version} exists already; law versions are immutable, publish a new version"),
@@ -210,10 +130,9 @@ pub async fn interpret(
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            if current_law_hash(ctx.conn, sid.as_str()).map_err(store_err)? != Some(law_hash) {
-                return Err(ApiError::new(ErrorCode::ProtoDowngrade, "the law in force changed; retry"));
-            }
-            require_law_role(ctx.conn, &sid, &ev.signer, ctx.now, "interpret law")?;
+            require_law(ctx.conn, &sid, &law_hash)?;
+            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            require_role(ctx.conn, &sid, &ev.signer, &PUBLISH_ROLES, "interpret law")?;
             let version = match req.replaces {
                 None => 1,
                 Some(r) => {

@@ -4,6 +4,9 @@
 //! that records the change.
 
 use super::Node;
+use super::checks::{
+    active_lct, collect_witnesses, require_law, require_role, signer_error, store_err, to_value, witness_key,
+};
 use crate::error::ApiError;
 use crate::http::auth;
 use crate::ledger::{Event, LctRow, Prepared, lct_exists, load_lct, load_signer, roles_of};
@@ -23,12 +26,8 @@ use web4_core::lct::{
 };
 use web4_core::payload::{Mint, Revoke, StatusChange, Transition};
 use web4_core::signing::SignedRequest;
-use web4_core::witness::{Attestation, WitnessClass, recount};
+use web4_core::witness::WitnessClass;
 use web4_core::{ErrorCode, LctId, PublicKey, Signature, Timestamp};
-
-fn store_err(e: StoreError) -> ApiError {
-    ApiError::internal("store", e)
-}
 
 /// The public view of an LCT row.
 pub fn view(conn: &Connection, row: LctRow) -> Result<LctView, StoreError> {
@@ -47,49 +46,6 @@ pub fn view(conn: &Connection, row: LctRow) -> Result<LctView, StoreError> {
     })
 }
 
-fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| ApiError::internal("serialise", e))
-}
-
-fn signer_error(id: &LctId, e: SignerError) -> ApiError {
-    match e {
-        SignerError::Revoked => ApiError::new(ErrorCode::BindingRevoked, format!("signer {id} is revoked")),
-        SignerError::Suspended => ApiError::new(ErrorCode::AuthzDenied, format!("signer {id} is suspended")),
-        SignerError::SupersededExpired => ApiError::new(
-            ErrorCode::AuthzDenied,
-            format!("signer {id} was superseded and its overlap window has ended"),
-        ),
-    }
-}
-
-/// Load a signer and check it may sign now (authoritative: runs on the writer).
-fn active_signer(conn: &Connection, id: &LctId, now: Timestamp) -> Result<crate::ledger::SignerRow, ApiError> {
-    let row = load_signer(conn, id.as_str())
-        .map_err(store_err)?
-        .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {id}")))?;
-    may_sign(row.status, row.overlap_until, now).map_err(|e| signer_error(id, e))?;
-    Ok(row)
-}
-
-fn require_role(
-    conn: &Connection,
-    society: &LctId,
-    signer: &LctId,
-    roles: &[String],
-    action: &str,
-) -> Result<(), ApiError> {
-    let held = roles_of(conn, society.as_str(), signer.as_str()).map_err(store_err)?;
-    if held.iter().any(|r| roles.contains(r)) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::AuthzDenied,
-            format!("{signer} may not {action}: the law requires one of the roles {roles:?}"),
-        )
-        .details(json!({ "required_roles": roles, "held_roles": held })))
-    }
-}
-
 /// Key of a known signer (read path; the writer re-checks status).
 fn signer_key(node: &Node, id: &LctId) -> Result<PublicKey, ApiError> {
     node.reads
@@ -105,19 +61,6 @@ pub fn authenticate(node: &Node, ev: &SignedRequest) -> Result<(), ApiError> {
     auth::verify(ev, &pk, &node.metrics)
 }
 
-/// A record is bound to the law in force when it commits; a request decided
-/// under a law that was replaced meanwhile is refused as a downgrade.
-fn require_law(conn: &Connection, society: &LctId, law_hash: &web4_core::Hash) -> Result<(), ApiError> {
-    match crate::ledger::current_law_hash(conn, society.as_str()).map_err(store_err)? {
-        Some(h) if &h == law_hash => Ok(()),
-        Some(h) => Err(ApiError::new(
-            ErrorCode::ProtoDowngrade,
-            format!("the request was decided under law {law_hash}, but {h} is now in force; retry"),
-        )),
-        None => Err(ApiError::internal("law", "society has no law")),
-    }
-}
-
 fn binding_error(e: BindingError) -> ApiError {
     match e {
         BindingError::IdMismatch { claimed, derived } => {
@@ -130,19 +73,12 @@ fn binding_error(e: BindingError) -> ApiError {
     }
 }
 
-/// Key of a registered witness that may sign now.
-fn witness_key(conn: &Connection, society: &LctId, id: &LctId, now: Timestamp) -> Option<PublicKey> {
-    let row = load_signer(conn, id.as_str()).ok()??;
-    may_sign(row.status, row.overlap_until, now).ok()?;
-    let roles = roles_of(conn, society.as_str(), id.as_str()).ok()?;
-    roles.iter().any(|r| r == "witness").then_some(row.public_key)
-}
-
 /// `POST /v1/lct/mint`.
 pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Result<Committed, ApiError> {
     let now = node.now();
     let started = std::time::Instant::now();
-    let law = &node.society().identity;
+    let soc = node.society();
+    let law = &soc.identity;
     let binding = Binding {
         entity_type: req.entity_type,
         public_key: req.public_key,
@@ -176,51 +112,19 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
         authenticate(node, &ev)?;
     }
 
-    // Witnesses: the submitted attestations plus the node's own when it is a
-    // registered witness; recounted, never trusted.
-    let society = node.society().id.clone();
+    let society = soc.id.clone();
     let event = binding.event_hash(&society);
-    // The node attests itself below; a submitted attestation in its name is ignored.
-    let submitted: Vec<&Attestation> = req.witnesses.iter().filter(|a| a.witness != node.id).collect();
-    let skew = law.witness_max_skew_seconds;
-    let mut tally = if submitted.is_empty() {
-        web4_core::witness::Tally { valid: vec![], accepted: vec![], rejected: vec![] }
-    } else {
-        node.reads
-            .with(|c| {
-                Ok(recount(submitted.iter().copied(), &new_id, &event, |w| witness_key(c, &society, w, now), now, skew))
-            })
-            .map_err(store_err)?
-    };
-    let node_is_witness = node.self_witness;
-    let mut counted: Vec<Attestation> =
-        tally.accepted.iter().filter_map(|&i| submitted.get(i).map(|a| (*a).clone())).collect();
-    if node_is_witness && new_id != node.id {
-        let nonce = data_encoding::BASE64URL_NOPAD
-            .encode(&crate::keystore::random_bytes::<16>().map_err(|e| ApiError::internal("rng", e))?);
-        let own = Attestation::sign(&node.key, node.id.clone(), WitnessClass::Existence, event, now, nonce)
-            .map_err(|e| ApiError::internal("attestation", e))?;
-        counted.push(own);
-        tally.valid.push(node.id.clone());
-    }
-    let valid = u32::try_from(tally.valid.len()).unwrap_or(u32::MAX);
-    if !law.birth_quorum.met(valid) {
-        let rejected: Vec<Value> =
-            tally.rejected.iter().map(|(w, e)| json!({"witness": w, "reason": e.to_string()})).collect();
-        return Err(ApiError::new(
-            ErrorCode::WitnessQuorum,
-            format!("{valid} valid witness attestations, the law requires {}", law.birth_quorum.required()),
-        )
-        .details(json!({ "valid": valid, "required": law.birth_quorum.required(), "rejected": rejected })));
-    }
+    let counted =
+        collect_witnesses(node, &soc, &new_id, event, WitnessClass::Existence, &req.witnesses, law.birth_quorum, now)?;
+    let witnesses: Vec<LctId> = counted.iter().map(|a| a.witness.clone()).collect();
     let cert = BirthCertificateDraft {
         lct_id: new_id.clone(),
         issuing_society: society.clone(),
         citizen_role: law.citizen_role.clone(),
         birth_timestamp: now,
         birth_context: req.birth_context.clone().unwrap_or_else(|| "minted by web4d".into()),
-        law_version: node.society().law.version().to_owned(),
-        law_hash: node.society().law.law_hash(),
+        law_version: soc.law.version().to_owned(),
+        law_hash: soc.law.law_hash(),
         rights: law.rights.clone(),
         obligations: law.obligations.clone(),
         birth_witnesses: counted,
@@ -233,8 +137,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     if let Some(p) = req.policy.clone() {
         doc.policy = p;
     }
-    let witnesses = tally.valid.clone();
-    let law_hash = node.society().law.law_hash();
+    let law_hash = soc.law.law_hash();
     let citizen_role = law.citizen_role.clone();
     let mint_roles = law.mint_roles.clone();
     let job_node = Arc::clone(node);
@@ -250,7 +153,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
             ctx.use_nonce(&signer, &nonce, ts)?;
             require_law(ctx.conn, &job_society, &law_hash)?;
             if !self_mint {
-                active_signer(ctx.conn, &signer, ctx.now)?;
+                active_lct(ctx.conn, &signer, ctx.now)?;
                 require_role(ctx.conn, &job_society, &signer, &mint_roles, "mint LCTs")?;
             }
             for w in &witnesses {
@@ -318,7 +221,7 @@ pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&s
         _ => return Err(ApiError::new(ErrorCode::ProtoFormat, "give both message and signature, or neither")),
     };
     let now = node.now();
-    let society = node.society().clone();
+    let society = node.society();
     node.reads
         .with(|c| {
             let Some(row) = load_lct(c, id.as_str())? else { return Ok(None) };
@@ -432,9 +335,8 @@ pub async fn change_status(
     let target = parse_target(target)?;
     check_reason(&req.reason)?;
     authenticate(node, &ev)?;
-    let society = node.society().id.clone();
-    let roles = node.society().identity.status_roles.clone();
-    let law_hash = node.society().law.law_hash();
+    let soc = node.society();
+    let (society, roles, law_hash) = (soc.id.clone(), soc.identity.status_roles.clone(), soc.law.law_hash());
     let payload = StatusChange { evidence: ev.clone(), lct_id: target.clone(), reason: req.reason };
     let event_ = if event == LifecycleEvent::Suspend { Event::Suspend(payload) } else { Event::Reinstate(payload) };
     let prepared = Prepared::new(event_).map_err(store_err)?;
@@ -442,7 +344,7 @@ pub async fn change_status(
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             require_law(ctx.conn, &society, &law_hash)?;
-            active_signer(ctx.conn, &ev.signer, ctx.now)?;
+            active_lct(ctx.conn, &ev.signer, ctx.now)?;
             require_role(ctx.conn, &society, &ev.signer, &roles, "change the status of LCTs")?;
             let row = target_row(ctx.conn, &target)?;
             next_status(row.status, event).map_err(|e| lifecycle_error(&target, e))?;
@@ -464,9 +366,8 @@ pub async fn revoke(
         check_reason(n)?;
     }
     authenticate(node, &ev)?;
-    let society = node.society().id.clone();
-    let roles = node.society().identity.status_roles.clone();
-    let law_hash = node.society().law.law_hash();
+    let soc = node.society();
+    let (society, roles, law_hash) = (soc.id.clone(), soc.identity.status_roles.clone(), soc.law.law_hash());
     let prepared = Prepared::new(Event::Revoke(Revoke {
         evidence: ev.clone(),
         lct_id: target.clone(),
@@ -485,7 +386,7 @@ pub async fn revoke(
                     return Err(signer_error(&target, SignerError::Revoked));
                 }
             } else {
-                active_signer(ctx.conn, &ev.signer, ctx.now)?;
+                active_lct(ctx.conn, &ev.signer, ctx.now)?;
                 require_role(ctx.conn, &society, &ev.signer, &roles, "revoke LCTs")?;
             }
             let row = target_row(ctx.conn, &target)?;
@@ -527,9 +428,9 @@ pub async fn transition(
     let mut doc = LctDocument::new(binding);
     doc.lineage.push(Lineage { parent: target.clone(), reason: "rotation".into(), at: now });
     doc.policy = old.document.policy.clone();
-    let overlap_until = now.plus(node.society().identity.rotation_overlap_seconds);
-    let law_society = node.society().id.clone();
-    let law_hash = node.society().law.law_hash();
+    let soc = node.society();
+    let overlap_until = now.plus(soc.identity.rotation_overlap_seconds);
+    let (law_society, law_hash) = (soc.id.clone(), soc.law.law_hash());
     let prepared = Prepared::new(Event::Transition(Transition {
         evidence: ev.clone(),
         old: target.clone(),
@@ -541,7 +442,7 @@ pub async fn transition(
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             require_law(ctx.conn, &law_society, &law_hash)?;
-            let row = active_signer(ctx.conn, &ev.signer, ctx.now)?;
+            let row = active_lct(ctx.conn, &ev.signer, ctx.now)?;
             next_status(row.status, LifecycleEvent::Supersede).map_err(|e| lifecycle_error(&target, e))?;
             if load_lct(ctx.conn, new_id.as_str()).map_err(store_err)?.is_some() {
                 return Err(ApiError::new(ErrorCode::BindingExists, format!("{new_id} is already registered")));

@@ -1,6 +1,7 @@
 //! Services: load state, decide with web4-core, record through the writer.
 
 pub mod authorization;
+pub mod checks;
 pub mod governance;
 pub mod identity;
 
