@@ -242,6 +242,10 @@ pub struct DelegateRequest {
     /// Re-delegate from this grant (held by the signer as agent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// Lock the budget from the signer's ATP account. A re-delegation always
+    /// inherits its parent's funding; this flag is ignored for it.
+    #[serde(default)]
+    pub funded: bool,
 }
 
 /// `context` of an authorization request.
@@ -250,6 +254,10 @@ pub struct DelegateRequest {
 pub struct AuthorizeContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegation_id: Option<String>,
+    /// Attestations of [`crate::payload::authorize_event`] when the law
+    /// requires witnesses for the action.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<crate::witness::Attestation>,
 }
 
 /// `POST /v1/auth/authorize` (the seed's shape, plus an optional role).
@@ -264,4 +272,36 @@ pub struct AuthorizeRequest {
     pub role: Option<String>,
     #[serde(default)]
     pub context: AuthorizeContext,
+}
+
+/// `POST /v1/atp/mint`: mint ADP into the society pool (law's `mint_authority`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtpMintRequest {
+    pub amount: u64,
+}
+
+/// `POST /v1/atp/charge`: charge pool ADP to ATP in an account against a value proof.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtpChargeRequest {
+    pub account: LctId,
+    pub proof: crate::payload::ValueProof,
+}
+
+/// `POST /v1/atp/transfer`: from the signer's account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtpTransferRequest {
+    pub to: LctId,
+    pub amount: u64,
+}
+
+/// `POST /v1/atp/slash`: destroy ATP from an account as a penalty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtpSlashRequest {
+    pub account: LctId,
+    pub amount: u64,
+    pub reason: String,
 }

@@ -71,6 +71,11 @@ pub struct Delegation {
     pub parent: Option<String>,
     /// 1 for a direct grant, parent's depth + 1 for a re-delegation.
     pub depth: u32,
+    /// The budget is real ATP locked from the root client's account (and
+    /// discharged to the society pool as it is spent), not only a ceiling.
+    /// A re-delegation of a funded grant is funded from its parent's lock.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub funded: bool,
 }
 
 /// Why an authorization or a delegation was refused.
@@ -113,6 +118,7 @@ pub fn check_grant(child: &Delegation, parent: Option<(&Delegation, u64)>, max_d
             || child.expires_at > p.expires_at
             || child.not_before < p.not_before
             || child.client != p.agent
+            || child.funded != p.funded
             || child.depth != p.depth + 1;
         if widened {
             return Err(Denial::Widening { grant: p.grant_id.clone() });
@@ -256,6 +262,7 @@ mod tests {
             delegatable: true,
             parent: None,
             depth,
+            funded: false,
         }
     }
 

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// Why canonicalisation failed (e.g. a non-finite float).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot canonicalise JSON: {0}")]
 pub struct CanonError(String);
 

@@ -37,6 +37,14 @@ pub mod kind {
     pub const AUTH_REVOKE: &str = "auth.revoke";
     /// An authorization decision (granted, denied or deferred).
     pub const AUTH_DECISION: &str = "auth.decision";
+    /// ADP was minted into a society's pool.
+    pub const ATP_MINT: &str = "atp.mint";
+    /// Pool ADP was charged to ATP in an account against a value proof.
+    pub const ATP_CHARGE: &str = "atp.charge";
+    /// ATP moved between accounts (the fee discharged to the pool).
+    pub const ATP_TRANSFER: &str = "atp.transfer";
+    /// ATP was destroyed as a penalty (the one exception to conservation).
+    pub const ATP_SLASH: &str = "atp.slash";
 }
 
 /// A signed ledger record.

@@ -20,6 +20,7 @@ pub mod law;
 pub mod lct;
 pub mod ledger;
 pub mod payload;
+pub mod r6;
 pub mod signing;
 pub mod tensor;
 pub mod time;

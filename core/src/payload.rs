@@ -132,4 +132,78 @@ pub struct AuthDecision {
     /// `granted`, `denied` or `deferred`.
     pub decision: String,
     pub reason: Option<String>,
+    /// Attestations that met the law's witness requirement for the action.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<Attestation>,
+}
+
+/// The event witnesses attest for an authorization request: the actor, what
+/// it asks and the request's nonce, so an attestation fits one request only.
+pub fn authorize_event(actor: &LctId, action: &str, resource: &str, atp_cost: u64, nonce: &str) -> Hash {
+    let v = serde_json::json!({
+        "type": "web4:authorize:v1", "actor": actor, "action": action,
+        "resource": resource, "atp_cost": atp_cost, "nonce": nonce,
+    });
+    // Strings and integers only: canonicalisation cannot fail.
+    crate::crypto::sha256(&crate::crypto::canonical_value(&v).unwrap_or_default())
+}
+
+/// `atp.mint`: ADP minted into the society pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtpMint {
+    pub evidence: SignedRequest,
+    pub society_id: LctId,
+    pub amount: u64,
+    /// The minting cycle (`timestamp / cycle_seconds`) the amount counts against.
+    pub cycle: u64,
+}
+
+/// What a charge of ADP to ATP is paid for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueProof {
+    /// What kind of value (`outcome`, `contribution`, `stake`, …).
+    pub kind: String,
+    /// A unique reference to the evidence; one proof is charged once. A
+    /// `sha256:` reference must name a record on this node's ledger.
+    pub reference: String,
+    /// Units of value; ATP = floor(value · charge_rate).
+    pub value: f64,
+}
+
+/// `atp.charge`: pool ADP → ATP in an account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtpCharge {
+    pub evidence: SignedRequest,
+    pub society_id: LctId,
+    pub account: LctId,
+    pub proof: ValueProof,
+    pub charge_rate: f64,
+    pub amount: u64,
+}
+
+/// `atp.transfer`: `from` pays `amount + fee`, `to` receives `amount`, the fee
+/// is discharged to the pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtpTransfer {
+    pub evidence: SignedRequest,
+    pub society_id: LctId,
+    pub from: LctId,
+    pub to: LctId,
+    pub amount: u64,
+    pub fee: u64,
+}
+
+/// `atp.slash`: ATP destroyed from an account's available balance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtpSlash {
+    pub evidence: SignedRequest,
+    pub society_id: LctId,
+    pub account: LctId,
+    pub amount: u64,
+    pub reason: String,
 }

@@ -32,10 +32,28 @@ impl Default for V3 {
     }
 }
 
+/// Rate of the canonical quality update: `base = 0.02·(quality − 0.5)`.
+pub const QUALITY_RATE: f64 = 0.02;
+/// Share of the base delta each T3 dimension takes (talent, training, temperament).
+pub const QUALITY_FACTORS: [f64; 3] = [1.0, 0.8, 0.6];
+
 impl T3 {
     /// `0.4·talent + 0.3·training + 0.3·temperament`.
     pub fn composite(&self) -> f64 {
         0.4 * self.talent + 0.3 * self.training + 0.3 * self.temperament
+    }
+
+    /// The canonical update for an action of `quality` in [0, 1], scaled by
+    /// `factor` (diminishing returns): each dimension moves by
+    /// `0.02·(quality − 0.5)·factor·share` and is clamped to [0, 1].
+    pub fn after_quality(&self, quality: f64, factor: f64) -> T3 {
+        let base = QUALITY_RATE * (quality.clamp(0.0, 1.0) - 0.5) * factor;
+        let [a, b, c] = QUALITY_FACTORS;
+        T3 {
+            talent: (self.talent + base * a).clamp(0.0, 1.0),
+            training: (self.training + base * b).clamp(0.0, 1.0),
+            temperament: (self.temperament + base * c).clamp(0.0, 1.0),
+        }
     }
 }
 impl V3 {

@@ -11,14 +11,19 @@ use web4_core::api::RevocationInfo;
 use web4_core::lct::{EntityType, LctDocument, LctStatus};
 use web4_core::ledger::{ChainVerifier, Record, kind};
 use web4_core::payload::{
-    AuthDecision, Delegate, Genesis, Interpretation, LawPublish, Mint, Revoke, RevokeDelegation, StatusChange,
-    Transition,
+    AtpCharge, AtpMint, AtpSlash, AtpTransfer, AuthDecision, Delegate, Genesis, Interpretation, LawPublish, Mint,
+    Revoke, RevokeDelegation, StatusChange, Transition,
 };
 use web4_core::{Hash, LctId, PublicKey, Timestamp};
 
 /// What an applied record changed, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
+    /// The society pool's new state after an ATP change.
+    Pool {
+        total_supply: i64,
+        adp: i64,
+    },
     /// Active delegations changed by this many.
     Delegation(i64),
     /// An authorization decision was recorded.
@@ -192,6 +197,10 @@ pub enum Event {
     Delegate(Delegate),
     RevokeDelegation(RevokeDelegation),
     AuthDecision(AuthDecision),
+    AtpMint(AtpMint),
+    AtpCharge(AtpCharge),
+    AtpTransfer(AtpTransfer),
+    AtpSlash(AtpSlash),
 }
 
 impl Event {
@@ -209,6 +218,10 @@ impl Event {
             Event::Delegate(_) => kind::AUTH_DELEGATE,
             Event::RevokeDelegation(_) => kind::AUTH_REVOKE,
             Event::AuthDecision(_) => kind::AUTH_DECISION,
+            Event::AtpMint(_) => kind::ATP_MINT,
+            Event::AtpCharge(_) => kind::ATP_CHARGE,
+            Event::AtpTransfer(_) => kind::ATP_TRANSFER,
+            Event::AtpSlash(_) => kind::ATP_SLASH,
         }
     }
 
@@ -226,6 +239,10 @@ impl Event {
             kind::AUTH_DELEGATE => Event::Delegate(payload(r)?),
             kind::AUTH_REVOKE => Event::RevokeDelegation(payload(r)?),
             kind::AUTH_DECISION => Event::AuthDecision(payload(r)?),
+            kind::ATP_MINT => Event::AtpMint(payload(r)?),
+            kind::ATP_CHARGE => Event::AtpCharge(payload(r)?),
+            kind::ATP_TRANSFER => Event::AtpTransfer(payload(r)?),
+            kind::ATP_SLASH => Event::AtpSlash(payload(r)?),
             other => return Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
         })
     }
@@ -242,6 +259,10 @@ impl Event {
             Event::Delegate(p) => serde_json::to_value(p),
             Event::RevokeDelegation(p) => serde_json::to_value(p),
             Event::AuthDecision(p) => serde_json::to_value(p),
+            Event::AtpMint(p) => serde_json::to_value(p),
+            Event::AtpCharge(p) => serde_json::to_value(p),
+            Event::AtpTransfer(p) => serde_json::to_value(p),
+            Event::AtpSlash(p) => serde_json::to_value(p),
         }
     }
 }
@@ -363,47 +384,209 @@ pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) ->
         Event::Delegate(p) => {
             let d = &p.delegation;
             let text = serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let budget = to_i64(d.atp_budget);
+            // A funded grant's ATP is locked in its root client's account.
+            let funder: Option<String> = match (&d.parent, d.funded) {
+                (_, false) => None,
+                (None, true) => Some(d.client.to_string()),
+                (Some(parent), true) => conn
+                    .prepare_cached("SELECT funder FROM delegations WHERE grant_id = ?1")?
+                    .query_row(params![parent], |r| r.get(0))
+                    .optional()?
+                    .flatten(),
+            };
             conn.execute(
-                "INSERT INTO delegations (grant_id, society_id, client, agent, delegation, atp_budget, spent, parent, expires_at, ledger_ref)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9)",
+                "INSERT INTO delegations (grant_id, society_id, client, agent, delegation, atp_budget, spent, parent, expires_at, ledger_ref, funder)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10)",
                 params![
                     d.grant_id,
                     d.society.as_str(),
                     d.client.as_str(),
                     d.agent.as_str(),
                     text,
-                    i64::try_from(d.atp_budget).unwrap_or(i64::MAX),
+                    budget,
                     d.parent,
                     d.expires_at.secs(),
-                    lref.to_string()
+                    lref.to_string(),
+                    funder
                 ],
             )?;
-            if let Some(parent) = &d.parent {
+            match &d.parent {
                 // A sub-grant's budget is reserved from its parent's.
-                conn.execute(
-                    "UPDATE delegations SET spent = spent + ?2 WHERE grant_id = ?1",
-                    params![parent, i64::try_from(d.atp_budget).unwrap_or(i64::MAX)],
-                )?;
+                Some(parent) => {
+                    conn.execute(
+                        "UPDATE delegations SET spent = spent + ?2 WHERE grant_id = ?1",
+                        params![parent, budget],
+                    )?;
+                }
+                None if d.funded => account_add(conn, &d.society, d.client.as_str(), -budget, budget, 0)?,
+                None => {}
             }
             Ok(vec![Effect::Delegation(1)])
         }
         Event::RevokeDelegation(p) => {
-            conn.execute(
-                "UPDATE delegations SET revoked_at = ?2, revoked_by = ?3 WHERE grant_id = ?1 AND revoked_at IS NULL",
-                params![p.grant_id, at.to_string(), p.evidence.signer.as_str()],
-            )?;
-            Ok(vec![Effect::Delegation(-1)])
+            let n = revoke_tree(conn, &p.grant_id, at, p.evidence.signer.as_str())?;
+            Ok(vec![Effect::Delegation(-n)])
         }
         Event::AuthDecision(p) => {
-            if p.decision == "granted"
-                && let Some(g) = &p.grant_id
-            {
-                conn.prepare_cached("UPDATE delegations SET spent = spent + ?2 WHERE grant_id = ?1")?
-                    .execute(params![g, i64::try_from(p.atp_cost).unwrap_or(i64::MAX)])?;
+            let mut effects = vec![Effect::Decision];
+            if p.decision == "granted" && p.atp_cost > 0 {
+                let cost = to_i64(p.atp_cost);
+                // Spending discharges ATP to ADP in the pool: from the funded
+                // grant's lock, or from the actor's own account.
+                let payer = match &p.grant_id {
+                    Some(g) => {
+                        conn.prepare_cached("UPDATE delegations SET spent = spent + ?2 WHERE grant_id = ?1")?
+                            .execute(params![g, cost])?;
+                        conn.prepare_cached("SELECT funder FROM delegations WHERE grant_id = ?1")?
+                            .query_row(params![g], |r| r.get::<_, Option<String>>(0))?
+                            .map(|f| (f, 0, -cost))
+                    }
+                    None => Some((p.actor.to_string(), -cost, 0)),
+                };
+                if let Some((account, d_avail, d_locked)) = payer {
+                    let society: String = conn
+                        .prepare_cached("SELECT society_id FROM atp_accounts WHERE lct_id = ?1")?
+                        .query_row(params![account], |r| r.get(0))
+                        .optional()?
+                        .ok_or_else(|| corrupt("a granted spend from an account that does not exist"))?;
+                    let society = LctId::parse(&society).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    account_add(conn, &society, &account, d_avail, d_locked, cost)?;
+                    effects.push(pool_add(conn, &society, 0, cost)?);
+                }
             }
-            Ok(vec![Effect::Decision])
+            Ok(effects)
+        }
+        Event::AtpMint(m) => {
+            let amount = to_i64(m.amount);
+            conn.prepare_cached(
+                "INSERT INTO atp_pools (society_id, total_supply, adp, cycle, minted_in_cycle) VALUES (?1, 0, 0, ?2, 0)
+                 ON CONFLICT (society_id) DO UPDATE SET
+                   minted_in_cycle = CASE WHEN cycle = ?2 THEN minted_in_cycle ELSE 0 END, cycle = ?2",
+            )?
+            .execute(params![m.society_id.as_str(), to_i64(m.cycle)])?;
+            conn.prepare_cached("UPDATE atp_pools SET minted_in_cycle = minted_in_cycle + ?2 WHERE society_id = ?1")?
+                .execute(params![m.society_id.as_str(), amount])?;
+            Ok(vec![pool_add(conn, &m.society_id, amount, amount)?])
+        }
+        Event::AtpCharge(c) => {
+            let amount = to_i64(c.amount);
+            conn.execute(
+                "INSERT INTO atp_value_proofs (reference, society_id, account, amount, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![c.proof.reference, c.society_id.as_str(), c.account.as_str(), amount, lref.to_string()],
+            )?;
+            let effect = pool_add(conn, &c.society_id, 0, -amount)?;
+            account_add(conn, &c.society_id, c.account.as_str(), amount, 0, 0)?;
+            Ok(vec![effect])
+        }
+        Event::AtpTransfer(t) => {
+            let (amount, fee) = (to_i64(t.amount), to_i64(t.fee));
+            account_add(conn, &t.society_id, t.from.as_str(), -(amount + fee), 0, fee)?;
+            account_add(conn, &t.society_id, t.to.as_str(), amount, 0, 0)?;
+            Ok(if fee > 0 { vec![pool_add(conn, &t.society_id, 0, fee)?] } else { vec![] })
+        }
+        Event::AtpSlash(x) => {
+            let amount = to_i64(x.amount);
+            account_add(conn, &x.society_id, x.account.as_str(), -amount, 0, 0)?;
+            Ok(vec![pool_add(conn, &x.society_id, -amount, 0)?])
         }
     }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Add to an account's balances (creating it). The table's CHECKs refuse a
+/// negative balance, so a bug can never commit an overdraft.
+fn account_add(
+    conn: &Connection,
+    society: &LctId,
+    lct: &str,
+    available: i64,
+    locked: i64,
+    adp: i64,
+) -> Result<(), StoreError> {
+    // UPDATE first: an upsert would check the negative delta as a new row.
+    let n = conn
+        .prepare_cached(
+            "UPDATE atp_accounts SET available = available + ?2, locked = locked + ?3, adp = adp + ?4 WHERE lct_id = ?1",
+        )?
+        .execute(params![lct, available, locked, adp])?;
+    if n == 0 {
+        conn.prepare_cached(
+            "INSERT INTO atp_accounts (lct_id, society_id, available, locked, adp) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![lct, society.as_str(), available, locked, adp])?;
+    }
+    Ok(())
+}
+
+/// Add to the society pool (creating it); returns its new state.
+fn pool_add(conn: &Connection, society: &LctId, supply: i64, adp: i64) -> Result<Effect, StoreError> {
+    let updated = conn
+        .prepare_cached(
+            "UPDATE atp_pools SET total_supply = total_supply + ?2, adp = adp + ?3 WHERE society_id = ?1
+             RETURNING total_supply, adp",
+        )?
+        .query_row(params![society.as_str(), supply, adp], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (total_supply, adp) = match updated {
+        Some(v) => v,
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO atp_pools (society_id, total_supply, adp, cycle, minted_in_cycle) VALUES (?1, ?2, ?3, 0, 0)",
+            )?
+            .execute(params![society.as_str(), supply, adp])?;
+            (supply, adp)
+        }
+    };
+    Ok(Effect::Pool { total_supply, adp })
+}
+
+/// Revoke a grant and every grant derived from it, leaves first, returning
+/// each one's unspent budget to its parent or, for a funded root, unlocking it
+/// in the funder's account. Returns how many grants were revoked.
+fn revoke_tree(conn: &Connection, grant_id: &str, at: Timestamp, by: &str) -> Result<i64, StoreError> {
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "WITH RECURSIVE sub(g, depth) AS (
+                 SELECT ?1, 0 UNION ALL
+                 SELECT d.grant_id, sub.depth + 1 FROM delegations d JOIN sub ON d.parent = sub.g
+             )
+             SELECT g FROM sub ORDER BY depth DESC, g",
+        )?
+        .query_map(params![grant_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut n = 0;
+    for id in ids {
+        type Row = (i64, i64, Option<String>, Option<String>, String);
+        let row: Option<Row> = conn
+            .query_row(
+                "SELECT atp_budget, spent, parent, funder, society_id FROM delegations WHERE grant_id = ?1 AND revoked_at IS NULL",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        let Some((budget, spent, parent, funder, society)) = row else { continue };
+        let unspent = (budget - spent).max(0);
+        conn.execute(
+            "UPDATE delegations SET revoked_at = ?2, revoked_by = ?3, released = ?4 WHERE grant_id = ?1",
+            params![id, at.to_string(), by, unspent],
+        )?;
+        match (parent, funder) {
+            (Some(p), _) => {
+                conn.execute("UPDATE delegations SET spent = spent - ?2 WHERE grant_id = ?1", params![p, unspent])?;
+            }
+            (None, Some(f)) => {
+                let society = LctId::parse(&society).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                account_add(conn, &society, &f, unspent, -unspent, 0)?;
+            }
+            (None, None) => {}
+        }
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn insert_law_version(
@@ -495,21 +678,78 @@ pub struct DelegationRow {
     pub spent: u64,
     pub revoked_at: Option<String>,
     pub ledger_ref: String,
+    /// Whose account a funded grant's lock is in.
+    pub funder: Option<String>,
+    /// Unspent budget returned when it was revoked.
+    pub released: u64,
 }
 
 /// Load a delegation.
 pub fn load_delegation(conn: &Connection, grant_id: &str) -> Result<Option<DelegationRow>, StoreError> {
-    let row: Option<(String, i64, Option<String>, String)> = conn
-        .prepare_cached("SELECT delegation, spent, revoked_at, ledger_ref FROM delegations WHERE grant_id = ?1")?
-        .query_row([grant_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+    type Row = (String, i64, Option<String>, String, Option<String>, i64);
+    let row: Option<Row> = conn
+        .prepare_cached(
+            "SELECT delegation, spent, revoked_at, ledger_ref, funder, released FROM delegations WHERE grant_id = ?1",
+        )?
+        .query_row([grant_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
         .optional()?;
-    let Some((d, spent, revoked_at, ledger_ref)) = row else { return Ok(None) };
+    let Some((d, spent, revoked_at, ledger_ref, funder, released)) = row else { return Ok(None) };
     Ok(Some(DelegationRow {
         delegation: parse_json(&d, "delegation")?,
         spent: u64::try_from(spent).unwrap_or(0),
         revoked_at,
         ledger_ref,
+        funder,
+        released: u64::try_from(released).unwrap_or(0),
     }))
+}
+
+/// An ATP account (zero if it never held ATP).
+pub fn load_account(conn: &Connection, lct: &str) -> Result<web4_core::atp::AtpAccount, StoreError> {
+    let row: Option<(i64, i64, i64)> = conn
+        .prepare_cached("SELECT available, locked, adp FROM atp_accounts WHERE lct_id = ?1")?
+        .query_row([lct], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let (a, l, d) = row.unwrap_or((0, 0, 0));
+    let u = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(web4_core::atp::AtpAccount { available: u(a), locked: u(l), adp: u(d) })
+}
+
+/// A society's ATP pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Pool {
+    pub total_supply: u64,
+    /// Discharged ADP in the pool, available to charge.
+    pub adp: u64,
+    /// Charged ATP held in accounts (available + locked).
+    pub atp: u64,
+    pub accounts: u64,
+    pub cycle: u64,
+    pub minted_in_cycle: u64,
+}
+
+/// Load a society's pool (zero before the first mint), with the ATP total of
+/// its accounts.
+pub fn load_pool(conn: &Connection, society: &str) -> Result<Pool, StoreError> {
+    let u = |n: i64| u64::try_from(n).unwrap_or(0);
+    let row: Option<(i64, i64, i64, i64)> = conn
+        .prepare_cached("SELECT total_supply, adp, cycle, minted_in_cycle FROM atp_pools WHERE society_id = ?1")?
+        .query_row([society], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let (ts, adp, cycle, minted) = row.unwrap_or_default();
+    let (atp, accounts): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(available + locked), 0), COUNT(*) FROM atp_accounts WHERE society_id = ?1",
+        )?
+        .query_row([society], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(Pool {
+        total_supply: u(ts),
+        adp: u(adp),
+        atp: u(atp),
+        accounts: u(accounts),
+        cycle: u(cycle),
+        minted_in_cycle: u(minted),
+    })
 }
 
 /// The law hash in force for a society.
@@ -594,6 +834,18 @@ pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
     }
     tx.commit()?;
     out.authors = verifiers.len();
+    // Conservation: every pool's supply is its ADP plus its accounts' ATP.
+    let societies: Vec<String> =
+        live.prepare("SELECT society_id FROM atp_pools")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    for sid in societies {
+        let p = load_pool(live, &sid)?;
+        if p.total_supply != p.adp + p.atp {
+            out.projection_differences.push(format!(
+                "atp conservation broken for {sid}: total_supply {} != pool adp {} + account atp {}",
+                p.total_supply, p.adp, p.atp
+            ));
+        }
+    }
     for (table, key) in PROJECTION_TABLES {
         let dump = |c: &Connection| -> Result<Vec<String>, StoreError> {
             let sql = format!("SELECT * FROM {table} ORDER BY {key}");

@@ -69,6 +69,8 @@ pub struct Metrics {
     pub authorization_duration: Histogram,
     pub delegation_active: Gauge,
     pub atp_budget_remaining: Family<DelegationLabel, Gauge>,
+    pub atp_pool_supply: Gauge,
+    pub atp_pool_adp: Gauge,
     budget_series: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
@@ -93,6 +95,18 @@ impl Metrics {
         let authorization_duration = Histogram::new(latency_buckets());
         let delegation_active = Gauge::default();
         let atp_budget_remaining = Family::<DelegationLabel, Gauge>::default();
+        let atp_pool_supply = Gauge::default();
+        let atp_pool_adp = Gauge::default();
+        registry.register(
+            "web4_atp_pool_total_supply",
+            "ATP + ADP in the society pool (changes only by mint and slash)",
+            atp_pool_supply.clone(),
+        );
+        registry.register(
+            "web4_atp_pool_adp",
+            "Discharged ADP in the society pool, available to charge",
+            atp_pool_adp.clone(),
+        );
         registry.register(
             "web4_authorization_requests",
             "Authorization decisions, by decision",
@@ -157,6 +171,8 @@ impl Metrics {
             authorization_duration,
             delegation_active,
             atp_budget_remaining,
+            atp_pool_supply,
+            atp_pool_adp,
             budget_series: std::sync::Mutex::new(std::collections::HashSet::new()),
         }
     }
@@ -203,6 +219,10 @@ impl Metrics {
                     self.delegation_active.inc_by(n);
                 }
                 Effect::Decision => {}
+                Effect::Pool { total_supply, adp } => {
+                    self.atp_pool_supply.set(total_supply);
+                    self.atp_pool_adp.set(adp);
+                }
                 Effect::Status { entity_type, from, to } => {
                     let l = EntityLabel { entity_type: entity_type.as_str().into() };
                     let g = self.lct_active.get_or_create(&l);

@@ -44,6 +44,14 @@ pub fn dev_genesis_law() -> serde_json::Value {
             "citizen_role": "citizen",
             "rights": ["hold-lct", "request-services"],
             "obligations": ["abide-by-law"]
+        },
+        "atp_issuance": {
+            "mint_authority": "authority",
+            "max_mint_per_cycle": 1_000_000,
+            "cycle_seconds": 86_400,
+            "charge_rate": 1.0,
+            "transfer_fee_rate": 0.01,
+            "description": "Development society: the authority mints and charges; 1 % transfer fee"
         }
     })
 }
@@ -129,6 +137,10 @@ fn init_gauges(conn: &rusqlite::Connection, m: &Metrics) -> Result<(), StoreErro
     let delegations: i64 =
         conn.query_row("SELECT COUNT(*) FROM delegations WHERE revoked_at IS NULL", [], |r| r.get(0))?;
     m.delegation_active.set(delegations);
+    let (supply, adp): (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT SUM(total_supply), SUM(adp) FROM atp_pools", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    m.atp_pool_supply.set(supply.unwrap_or(0));
+    m.atp_pool_adp.set(adp.unwrap_or(0));
     let mut st = conn.prepare("SELECT entity_type, COUNT(*) FROM lcts WHERE status = ?1 GROUP BY entity_type")?;
     let rows = st.query_map([LctStatus::Active.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {

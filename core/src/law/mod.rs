@@ -56,7 +56,11 @@ impl TryFrom<Value> for LawDataset {
             return Err(LawError::Invalid(issues));
         }
         let version = doc.get("version").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let hash = sha256(&canonical_json(&doc).map_err(|e| single("(document)", e.to_string()))?);
+        let jcs = canonical_json(&doc).map_err(|e| single("(document)", e.to_string()))?;
+        let hash = sha256(&jcs);
+        // Hold the canonical form (`1.0` becomes `1`), so a law read back from
+        // a ledger record is the same value as the one that was published.
+        let doc: Value = serde_json::from_slice(&jcs).map_err(|e| single("(document)", e.to_string()))?;
         let compiled = eval::Compiled::new(&doc).map_err(|(path, m)| single(&path, m))?;
         Ok(LawDataset { doc, hash, version, compiled: std::sync::Arc::new(compiled) })
     }
@@ -103,6 +107,68 @@ impl LawDataset {
     /// The identity parameters this law sets.
     pub fn identity(&self) -> IdentityLaw {
         IdentityLaw::from_law(&self.doc)
+    }
+
+    /// The ATP issuance parameters this law sets.
+    pub fn atp(&self) -> AtpLaw {
+        AtpLaw::from_law(&self.doc)
+    }
+}
+
+/// ATP issuance parameters (`atp_issuance` section), with the defaults we
+/// chose where the standard is silent (docs/decisions/0010).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AtpLaw {
+    /// Role that mints ADP into the pool and charges accounts (`mint_authority`).
+    pub mint_authority: String,
+    /// Most ADP minted per cycle (`max_mint_per_cycle`); `None` = no cap.
+    pub max_mint_per_cycle: Option<u64>,
+    /// Length of a minting cycle in seconds (`cycle_seconds`, default one day).
+    pub cycle_seconds: u64,
+    /// ATP credited per unit of proven value (`charge_rate`, default 1.0).
+    pub charge_rate: f64,
+    /// Fee per transferred ATP, discharged to the pool (`transfer_fee_rate`, default 0).
+    pub transfer_fee_rate: f64,
+    /// Root delegations with a budget must be funded (`require_funded_delegations`).
+    pub require_funded_delegations: bool,
+}
+
+impl AtpLaw {
+    fn from_law(doc: &Value) -> AtpLaw {
+        let a = doc.get("atp_issuance");
+        let get = |k: &str| a.and_then(|a| a.get(k));
+        AtpLaw {
+            mint_authority: get("mint_authority").and_then(Value::as_str).unwrap_or("treasurer").to_owned(),
+            max_mint_per_cycle: get("max_mint_per_cycle").and_then(Value::as_u64),
+            cycle_seconds: get("cycle_seconds").and_then(Value::as_u64).filter(|s| *s > 0).unwrap_or(86_400),
+            charge_rate: get("charge_rate").and_then(Value::as_f64).unwrap_or(1.0),
+            transfer_fee_rate: get("transfer_fee_rate").and_then(Value::as_f64).unwrap_or(0.0),
+            require_funded_delegations: get("require_funded_delegations").and_then(Value::as_bool).unwrap_or(false),
+        }
+    }
+
+    /// The fee for transferring `amount` (rounded up, so a fee rate is never dodged by splitting).
+    pub fn transfer_fee(&self, amount: u64) -> u64 {
+        let fee = (amount as f64 * self.transfer_fee_rate).ceil();
+        if fee <= 0.0 {
+            0
+        } else if fee >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            fee as u64
+        }
+    }
+
+    /// ATP credited for `value` units of proven value (rounded down).
+    pub fn charge_amount(&self, value: f64) -> u64 {
+        let atp = (value * self.charge_rate).floor();
+        if atp.is_nan() || atp <= 0.0 {
+            0
+        } else if atp >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            atp as u64
+        }
     }
 }
 

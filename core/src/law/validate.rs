@@ -256,6 +256,42 @@ fn delegation(issues: &mut Issues, v: &Value) {
     }
 }
 
+/// `atp_issuance`: open mapping (the standard's fields and ours), but the
+/// fields we read must have the right types.
+fn atp_issuance(issues: &mut Issues, obj: &serde_json::Map<String, Value>) {
+    for k in ["max_mint_per_cycle", "cycle_seconds"] {
+        if let Some(v) = obj.get(k)
+            && v.as_u64().is_none()
+        {
+            issues.add(format!("atp_issuance.{k}"), format!("expected a non-negative integer, found {}", kind(v)));
+        }
+    }
+    if let Some(v) = obj.get("cycle_seconds")
+        && v.as_u64() == Some(0)
+    {
+        issues.add("atp_issuance.cycle_seconds", "must be at least 1");
+    }
+    for k in ["charge_rate", "transfer_fee_rate"] {
+        if let Some(v) = obj.get(k) {
+            match v.as_f64() {
+                Some(x) if x >= 0.0 && x.is_finite() && (k != "transfer_fee_rate" || x <= 1.0) => {}
+                _ => issues.add(
+                    format!("atp_issuance.{k}"),
+                    format!(
+                        "expected a number {}, found {v}",
+                        if k == "transfer_fee_rate" { "between 0 and 1" } else { "at least 0" }
+                    ),
+                ),
+            }
+        }
+    }
+    if let Some(v) = obj.get("require_funded_delegations")
+        && !v.is_boolean()
+    {
+        issues.add("atp_issuance.require_funded_delegations", format!("expected true or false, found {}", kind(v)));
+    }
+}
+
 /// A parsed escalation condition `selector op literal`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
@@ -366,6 +402,9 @@ pub fn validate(doc: &Value) -> Vec<LawIssue> {
     }
     if let Some(r) = obj.get("atp_issuance").and_then(|a| a.get("mint_authority")) {
         role(&mut issues, "atp_issuance.mint_authority", r);
+    }
+    if let Some(a) = obj.get("atp_issuance").and_then(Value::as_object) {
+        atp_issuance(&mut issues, a);
     }
     if let Some(v) = obj.get("custom_predicates")
         && !v.is_array()

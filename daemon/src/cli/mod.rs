@@ -89,11 +89,49 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: LawCmd,
     },
+    /// ATP accounts and the society pool.
+    Atp {
+        #[command(subcommand)]
+        cmd: AtpCmd,
+    },
     /// Load tool: signed requests against a node.
     Bench {
         #[command(subcommand)]
         what: bench::BenchCmd,
     },
+}
+
+/// ATP commands (docs/api.md §15).
+#[derive(Debug, Subcommand)]
+pub enum AtpCmd {
+    /// Mint ADP into the society pool (law's mint authority).
+    Mint { amount: u64 },
+    /// Charge pool ADP to ATP in ACCOUNT against a value proof.
+    Charge {
+        account: String,
+        /// What kind of value (outcome, contribution, …).
+        #[arg(long)]
+        kind: String,
+        /// Unique reference of the evidence (a sha256: ledger ref or an external id).
+        #[arg(long)]
+        reference: String,
+        /// Units of value; ATP = floor(value · the law's charge_rate).
+        #[arg(long)]
+        value: f64,
+    },
+    /// Transfer ATP from --key's account to TO (the law's fee is added).
+    Transfer { to: String, amount: u64 },
+    /// Destroy ATP from ACCOUNT as a penalty (status roles).
+    Slash {
+        account: String,
+        amount: u64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show an account.
+    Account { lct_id: String },
+    /// Show the society pool.
+    Pool,
 }
 
 /// Law commands.
@@ -292,6 +330,74 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         }
         Cmd::Bench { what } => bench::run(&cli.node, what, cli.json).await?,
         Cmd::Law { cmd: LawCmd::Check { file } } => law_check(file, cli.json)?,
+        Cmd::Atp { cmd } => atp(cli, &client, cmd).await?,
+    }
+    Ok(())
+}
+
+fn parse_id(s: &str) -> anyhow::Result<LctId> {
+    LctId::parse(s).map_err(|e| anyhow!("{s:?} is not an LCT id: {e}"))
+}
+
+fn account_summary(d: &Value) -> String {
+    format!(
+        "{}: {} available, {} locked, {} discharged",
+        d["lct_id"].as_str().unwrap_or("?"),
+        d["available"],
+        d["locked"],
+        d["adp_discharged"]
+    )
+}
+
+async fn atp(cli: &Cli, client: &Client, cmd: &AtpCmd) -> anyhow::Result<()> {
+    use web4_core::api::{AtpChargeRequest, AtpMintRequest, AtpSlashRequest, AtpTransferRequest};
+    match cmd {
+        AtpCmd::Mint { amount } => {
+            let env = client.post(&need_key(cli)?, "/v1/atp/mint", &AtpMintRequest { amount: *amount }).await?;
+            print_ok(cli, &env, |d| {
+                format!("minted {amount} ADP; pool supply {}, ADP {}", d["pool"]["total_supply"], d["pool"]["adp"])
+            });
+        }
+        AtpCmd::Charge { account, kind, reference, value } => {
+            let req = AtpChargeRequest {
+                account: parse_id(account)?,
+                proof: web4_core::payload::ValueProof {
+                    kind: kind.clone(),
+                    reference: reference.clone(),
+                    value: *value,
+                },
+            };
+            let env = client.post(&need_key(cli)?, "/v1/atp/charge", &req).await?;
+            print_ok(cli, &env, |d| format!("charged {} ATP: {}", d["charged"], account_summary(&d["account"])));
+        }
+        AtpCmd::Transfer { to, amount } => {
+            let req = AtpTransferRequest { to: parse_id(to)?, amount: *amount };
+            let env = client.post(&need_key(cli)?, "/v1/atp/transfer", &req).await?;
+            print_ok(cli, &env, |d| format!("sent {amount} ATP (fee {}): {}", d["fee"], account_summary(&d["from"])));
+        }
+        AtpCmd::Slash { account, amount, reason } => {
+            let req = AtpSlashRequest { account: parse_id(account)?, amount: *amount, reason: reason.clone() };
+            let env = client.post(&need_key(cli)?, "/v1/atp/slash", &req).await?;
+            print_ok(cli, &env, |d| format!("slashed {amount} ATP: {}", account_summary(&d["account"])));
+        }
+        AtpCmd::Account { lct_id } => {
+            let env = client.get(&format!("/v1/atp/account/{lct_id}")).await?;
+            print_ok(cli, &env, account_summary);
+        }
+        AtpCmd::Pool => {
+            let env = client.get("/v1/atp/pool").await?;
+            print_ok(cli, &env, |d| {
+                let p = &d["pool"];
+                format!(
+                    "supply {}: {} ADP in the pool, {} ATP in {} accounts ({})",
+                    p["total_supply"],
+                    p["adp"],
+                    p["atp"],
+                    p["accounts"],
+                    if d["conserved"].as_bool() == Some(true) { "conserved" } else { "NOT CONSERVED" }
+                )
+            });
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The HTTP API: one listener for every service, the auth layer, the envelope
 //! and errors, health, readiness, metrics and the OpenAPI document.
 
+pub mod atp;
 pub mod auth;
 pub mod authz;
 pub mod law;
@@ -37,6 +38,12 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/auth/delegate", post(authz::delegate))
         .route("/v1/auth/delegate/{id}", axum::routing::delete(authz::revoke))
         .route("/v1/auth/delegation/{id}", get(authz::status))
+        .route("/v1/atp/mint", post(atp::mint))
+        .route("/v1/atp/charge", post(atp::charge))
+        .route("/v1/atp/transfer", post(atp::transfer))
+        .route("/v1/atp/slash", post(atp::slash))
+        .route("/v1/atp/account/{lct_id}", get(atp::account))
+        .route("/v1/atp/pool", get(atp::pool))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

@@ -54,7 +54,7 @@ fn service_of(route: &str) -> &'static str {
     match route.split('/').nth(2) {
         Some("lct") => "identity",
         Some("law") => "governance",
-        Some("auth") => "authorization",
+        Some("auth") | Some("atp") => "authorization",
         _ => "node",
     }
 }

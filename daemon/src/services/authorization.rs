@@ -3,18 +3,19 @@
 //! requests can never overdraw a delegation.
 
 use super::Node;
-use super::checks::{active_lct, require_law, require_role, store_err};
+use super::checks::{active_lct, collect_witnesses, require_law, require_role, store_err};
 use crate::error::ApiError;
-use crate::ledger::{Event, Prepared, load_delegation, roles_of};
+use crate::ledger::{Event, Prepared, load_account, load_delegation, roles_of};
 use crate::services::identity::authenticate;
 use crate::store::writer::{Committed, WriteCtx};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use web4_core::ErrorCode;
 use web4_core::api::{AuthorizeRequest, DelegateRequest};
-use web4_core::authz::{Delegation, Denial, Request, check_grant, decide};
-use web4_core::payload::{AuthDecision, Delegate, RevokeDelegation};
+use web4_core::authz::{Delegation, Denial, Request, Verdict, check_grant, decide};
+use web4_core::payload::{AuthDecision, Delegate, RevokeDelegation, authorize_event};
 use web4_core::signing::SignedRequest;
+use web4_core::witness::WitnessClass;
 
 /// Maximum delegation depth from the law (`delegation.max_depth`, default 2).
 fn max_depth(law: &web4_core::law::LawDataset) -> u32 {
@@ -66,7 +67,14 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
         delegatable: req.delegatable,
         parent: req.parent.clone(),
         depth: 1,
+        funded: req.funded,
     };
+    if soc.law.atp().require_funded_delegations && d.parent.is_none() && d.atp_budget > 0 && !d.funded {
+        return Err(ApiError::new(
+            ErrorCode::LawConflict,
+            "the law requires delegation budgets to be funded from the client's ATP account (set funded: true)",
+        ));
+    }
     let job_node = Arc::clone(node);
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
@@ -95,11 +103,25 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
                         ));
                     }
                     d.depth = row.delegation.depth + 1;
+                    d.funded = row.delegation.funded;
                     Some((row.delegation.clone(), row.delegation.atp_budget.saturating_sub(row.spent)))
                 }
             };
             check_grant(&d, parent.as_ref().map(|(p, rem)| (p, *rem)), depth_max)
                 .map_err(|e| ApiError::new(denial_error(&e), e.to_string()).details(json!(e)))?;
+            if d.funded && d.parent.is_none() {
+                let account = load_account(ctx.conn, ev.signer.as_str()).map_err(store_err)?;
+                if account.available < d.atp_budget {
+                    return Err(ApiError::new(
+                        ErrorCode::InsufficientAtp,
+                        format!(
+                            "a funded budget of {} ATP needs that much available; the account has {}",
+                            d.atp_budget, account.available
+                        ),
+                    )
+                    .details(json!({ "wanted": d.atp_budget, "available": account.available })));
+                }
+            }
             let prepared =
                 Prepared::new(Event::Delegate(Delegate { evidence: ev, delegation: d.clone() })).map_err(store_err)?;
             ctx.append(&prepared, law_hash)?;
@@ -118,6 +140,7 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Resu
     let soc = node.society();
     let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     let grant_id = grant_id.to_owned();
+    let job_node = Arc::clone(node);
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
@@ -138,7 +161,19 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Resu
                 Prepared::new(Event::RevokeDelegation(RevokeDelegation { evidence: ev, grant_id: grant_id.clone() }))
                     .map_err(store_err)?;
             ctx.append(&prepared, law_hash)?;
-            Ok(json!({"grant_id": grant_id, "revoked": true}))
+            // The grant and those derived from it have no budget left.
+            let revoked: Vec<String> = ctx
+                .conn
+                .prepare_cached(
+                    "WITH RECURSIVE sub(g) AS (SELECT ?1 UNION ALL SELECT d.grant_id FROM delegations d JOIN sub ON d.parent = sub.g)
+                     SELECT g FROM sub",
+                )
+                .and_then(|mut st| st.query_map([&grant_id], |r| r.get(0))?.collect())
+                .map_err(|e| store_err(e.into()))?;
+            for g in &revoked {
+                job_node.metrics.set_budget(g, 0);
+            }
+            Ok(json!({"grant_id": grant_id, "revoked": true, "revoked_grants": revoked}))
         }))
         .await
 }
@@ -153,9 +188,11 @@ pub fn status(node: &Node, grant_id: &str) -> Result<Value, ApiError> {
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {grant_id}")))?;
     let d = &row.delegation;
     let active = row.revoked_at.is_none() && now >= d.not_before && now < d.expires_at;
+    let remaining = if row.revoked_at.is_some() { 0 } else { d.atp_budget.saturating_sub(row.spent) };
     Ok(json!({
-        "delegation": d, "spent": row.spent, "atp_remaining": d.atp_budget.saturating_sub(row.spent),
-        "revoked": row.revoked_at.is_some(), "revoked_at": row.revoked_at, "active": active, "ledger_ref": row.ledger_ref,
+        "delegation": d, "spent": row.spent, "atp_remaining": remaining,
+        "revoked": row.revoked_at.is_some(), "revoked_at": row.revoked_at, "released": row.released,
+        "funder": row.funder, "active": active, "ledger_ref": row.ledger_ref,
     }))
 }
 
@@ -167,6 +204,29 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
     let law = soc.law.clone();
     let sid = soc.id.clone();
     let depth_max = max_depth(&law);
+    // The witness requirement (checked last, but collected before the writer
+    // so that the writer never waits on signatures).
+    let witnesses = match law.quorum_for(&req.action) {
+        None => None,
+        Some(rule) => {
+            let event = authorize_event(&ev.signer, &req.action, &req.resource, req.atp_cost, &ev.nonce);
+            let got = collect_witnesses(
+                node,
+                &soc,
+                &ev.signer,
+                event,
+                WitnessClass::Action,
+                &req.context.witnesses,
+                rule,
+                node.now(),
+            );
+            match got {
+                Ok(w) => Some(Ok(w)),
+                Err(e) if e.code == ErrorCode::WitnessQuorum => Some(Err(e)),
+                Err(e) => return Err(e),
+            }
+        }
+    };
     let job_node = Arc::clone(node);
     let result = node
         .writer
@@ -182,13 +242,17 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
             // The chain from the used grant to its root, with revocation flags.
             let mut chain = Vec::new();
             let mut remaining = 0u64;
+            if req.context.delegation_id.is_none() {
+                // Without a grant the actor spends from its own account.
+                remaining = load_account(ctx.conn, ev.signer.as_str()).map_err(store_err)?.available;
+            }
             if let Some(g) = &req.context.delegation_id {
                 let mut next = Some(g.clone());
                 while let Some(id) = next {
                     let row = load_delegation(ctx.conn, &id)
                         .map_err(store_err)?
                         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {id}")))?;
-                    if chain.is_empty() {
+                    if chain.is_empty() && row.revoked_at.is_none() {
                         remaining = row.delegation.atp_budget.saturating_sub(row.spent);
                     }
                     next = row.delegation.parent.clone();
@@ -213,6 +277,25 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
                 },
                 depth_max,
             );
+            let mut verdict = verdict;
+            let mut attested = Vec::new();
+            let mut witness_shortfall = Value::Null;
+            match witnesses {
+                Some(Ok(w)) => attested = w,
+                Some(Err(e)) if verdict.granted => {
+                    // Everything else allows it: deferred until witnessed.
+                    verdict = Verdict {
+                        granted: false,
+                        decision: "deferred",
+                        denial: None,
+                        atp_remaining: verdict.atp_remaining + req.atp_cost,
+                        requires_witness: true,
+                        law_decision: verdict.law_decision,
+                    };
+                    witness_shortfall = e.details;
+                }
+                _ => {}
+            }
             let payload = AuthDecision {
                 evidence: ev.clone(),
                 actor: ev.signer.clone(),
@@ -222,6 +305,7 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
                 atp_cost: req.atp_cost,
                 decision: verdict.decision.to_owned(),
                 reason: verdict.denial.as_ref().map(ToString::to_string),
+                witnesses: attested,
             };
             let prepared = Prepared::new(Event::AuthDecision(payload)).map_err(store_err)?;
             let decision_hash = ctx.append(&prepared, law.law_hash())?;
@@ -236,6 +320,7 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
                 "law_decision": verdict.law_decision,
                 "denial": verdict.denial,
                 "reason": verdict.denial.as_ref().map(ToString::to_string),
+                "witness_requirement": witness_shortfall,
             }))
         }))
         .await;

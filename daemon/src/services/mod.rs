@@ -1,5 +1,6 @@
 //! Services: load state, decide with web4-core, record through the writer.
 
+pub mod atp;
 pub mod authorization;
 pub mod checks;
 pub mod governance;

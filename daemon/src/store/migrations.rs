@@ -126,6 +126,40 @@ CREATE TABLE delegations (
 );
 "#,
     ),
+    (
+        5,
+        r#"
+-- Projection: ATP/ADP (concepts §4). ATP lives in accounts (available or
+-- locked), ADP in the society pool. Invariant, checked by `ledger verify`:
+-- total_supply = pool adp + sum(available + locked) over the society's accounts.
+CREATE TABLE atp_pools (
+    society_id      TEXT PRIMARY KEY,
+    total_supply    INTEGER NOT NULL CHECK (total_supply >= 0),
+    adp             INTEGER NOT NULL CHECK (adp >= 0),
+    cycle           INTEGER NOT NULL,   -- minting cycle of minted_in_cycle
+    minted_in_cycle INTEGER NOT NULL
+);
+CREATE TABLE atp_accounts (
+    lct_id     TEXT PRIMARY KEY,
+    society_id TEXT NOT NULL,
+    available  INTEGER NOT NULL CHECK (available >= 0),
+    locked     INTEGER NOT NULL CHECK (locked >= 0),
+    adp        INTEGER NOT NULL CHECK (adp >= 0)  -- ATP this account has discharged (lifetime)
+);
+-- Each value proof is charged once.
+CREATE TABLE atp_value_proofs (
+    reference  TEXT PRIMARY KEY,
+    society_id TEXT NOT NULL,
+    account    TEXT NOT NULL,
+    amount     INTEGER NOT NULL,
+    ledger_ref TEXT NOT NULL
+);
+-- A funded delegation's budget is locked in the root client's account.
+ALTER TABLE delegations ADD COLUMN funder TEXT;
+-- Unspent budget returned (to the parent or the funder) on revocation.
+ALTER TABLE delegations ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -152,5 +186,14 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
 }
 
 /// The projection tables, compared by `web4d ledger verify`.
-pub const PROJECTION_TABLES: &[(&str, &str)] =
-    &[("societies", "society_id"), ("lcts", "lct_id"), ("roles", "society_id, lct_id, role")];
+pub const PROJECTION_TABLES: &[(&str, &str)] = &[
+    ("societies", "society_id"),
+    ("lcts", "lct_id"),
+    ("roles", "society_id, lct_id, role"),
+    ("law_versions", "society_id, version"),
+    ("interpretations", "ref"),
+    ("delegations", "grant_id"),
+    ("atp_pools", "society_id"),
+    ("atp_accounts", "lct_id"),
+    ("atp_value_proofs", "reference"),
+];

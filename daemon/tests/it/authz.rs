@@ -117,8 +117,10 @@ async fn delegations_and_decisions() {
     let metrics = node.get("/metrics").await.body.as_str().unwrap().to_owned();
     assert!(metrics.contains("web4_authorization_requests_total{decision=\"granted\"} 2"), "{metrics}");
     assert!(metrics.contains("web4_authorization_duration_seconds_count"));
-    assert!(metrics.contains("web4_delegation_active_count 1"), "{metrics}");
-    assert!(metrics.contains(&format!("web4_atp_budget_remaining{{delegation_id=\"{sub_grant}\"}} 90")), "{metrics}");
+    // Revoking the parent revoked the sub-grant too: none active, no budget left.
+    assert!(metrics.contains("web4_delegation_active_count 0"), "{metrics}");
+    assert!(metrics.contains(&format!("web4_atp_budget_remaining{{delegation_id=\"{sub_grant}\"}} 0")), "{metrics}");
+    assert_eq!(node.get(&format!("/v1/auth/delegation/{sub_grant}")).await.body["data"]["revoked"], true);
 }
 
 #[tokio::test]

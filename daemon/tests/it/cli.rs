@@ -95,3 +95,38 @@ fn law_check_lints_the_fixtures() {
     let out = Command::new(WEB4).args(["law", "check", "/nonexistent.yaml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn cli_atp_commands() {
+    let node = TestNode::start().await;
+    let dir = node.dir.path().to_owned();
+    let key = dir.join("me.key").display().to_string();
+    let admin = node.data_dir().join("keys/admin.key").display().to_string();
+    let (_, out, _) = web4(&node, &["keygen", "--out", &key]);
+    let id = out.lines().next().unwrap().to_owned();
+    assert_eq!(web4(&node, &["--key", &key, "mint", "--entity-type", "human"]).0, 0);
+
+    let (code, out, err) = web4(&node, &["--key", &admin, "atp", "mint", "1000"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("minted 1000 ADP"), "{out}");
+    let (code, out, err) = web4(
+        &node,
+        &["--key", &admin, "atp", "charge", &id, "--kind", "stake", "--reference", "r-1", "--value", "250.7"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("charged 250 ATP"), "{out}");
+    // Refusals exit 1 with the code on stderr.
+    let (code, _, err) =
+        web4(&node, &["--key", &admin, "atp", "charge", &id, "--kind", "stake", "--reference", "r-1", "--value", "1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("W4_ERR_PROTO_REPLAY"), "{err}");
+    let (code, _, err) = web4(&node, &["--key", &key, "atp", "transfer", &id, "5"]);
+    assert_eq!(code, 1, "to oneself");
+    assert!(err.contains("W4_ERR_PROTO_FORMAT"), "{err}");
+    let (code, out, _) = web4(&node, &["atp", "account", &id]);
+    assert_eq!(code, 0);
+    assert!(out.contains("250 available, 0 locked"), "{out}");
+    let (code, out, _) = web4(&node, &["atp", "pool"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("supply 1000: 750 ADP in the pool, 250 ATP in 1 accounts (conserved)"), "{out}");
+}

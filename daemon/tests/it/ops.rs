@@ -64,6 +64,23 @@ async fn health_ready_metrics_openapi_and_logs() {
         );
     }
 
+    // And the reverse: every route the router serves is documented.
+    let router_src = include_str!("../../src/http/mod.rs");
+    let mut served = 0;
+    for line in router_src.lines().map(str::trim).filter(|l| l.starts_with(".route(\"")) {
+        let path = line.split('"').nth(1).unwrap();
+        let method = ["get", "post", "delete"]
+            .into_iter()
+            .find(|m| line.contains(&format!("{m}(")))
+            .unwrap_or_else(|| panic!("method of {line}"));
+        served += 1;
+        assert!(
+            web4_daemon::http::openapi::ROUTES.iter().any(|r| r.path == path && r.method == method),
+            "{method} {path} is served but not documented in openapi::ROUTES"
+        );
+    }
+    assert!(served >= 25, "parsed only {served} routes from the router");
+
     // Structured JSON logs with the seed's fields.
     let log = std::fs::read_to_string(node.log_path()).unwrap();
     let minted = log
