@@ -21,6 +21,7 @@ pub mod lct;
 pub mod ledger;
 pub mod payload;
 pub mod r6;
+pub mod reputation;
 pub mod signing;
 pub mod tensor;
 pub mod time;

@@ -62,3 +62,111 @@ impl V3 {
         0.3 * self.valuation + 0.35 * self.veracity + 0.35 * self.validity
     }
 }
+
+/// Map the six-dimension trust form to T3: each T3 dimension takes 0.6 of
+/// its primary (competence → talent, reliability → training, consistency →
+/// temperament) plus 0.4/3 of the sum of the three secondaries (alignment,
+/// witnesses, lineage).
+pub fn t3_from_six(competence: f64, reliability: f64, consistency: f64, secondary: [f64; 3]) -> T3 {
+    let s = secondary.iter().sum::<f64>() * (0.4 / 3.0);
+    T3 {
+        talent: (0.6 * competence + s).clamp(0.0, 1.0),
+        training: (0.6 * reliability + s).clamp(0.0, 1.0),
+        temperament: (0.6 * consistency + s).clamp(0.0, 1.0),
+    }
+}
+
+/// Coherence `0.4·T3 + 0.3·V3 + 0.3·energy_ratio`; coherent at ≥ 0.7.
+pub fn coherence(t3_composite: f64, v3_composite: f64, energy_ratio: f64) -> f64 {
+    0.4 * t3_composite + 0.3 * v3_composite + 0.3 * energy_ratio
+}
+
+/// Events with a fixed T3 consequence (spec §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum T3Event {
+    /// talent −0.05, training 0, temperament −0.10.
+    EthicsViolation,
+}
+
+impl T3 {
+    /// The tensor after `event`, clamped.
+    pub fn after_event(&self, event: T3Event) -> T3 {
+        let (a, b, c) = match event {
+            T3Event::EthicsViolation => (-0.05, 0.0, -0.10),
+        };
+        T3 {
+            talent: (self.talent + a).clamp(0.0, 1.0),
+            training: (self.training + b).clamp(0.0, 1.0),
+            temperament: (self.temperament + c).clamp(0.0, 1.0),
+        }
+    }
+
+    /// Whether this tensor meets a role's `minimums` in every dimension, and
+    /// the gap per dimension (0 when met).
+    pub fn qualifies(&self, minimums: &T3) -> (bool, T3) {
+        let gap = |have: f64, need: f64| (need - have).max(0.0);
+        let g = T3 {
+            talent: gap(self.talent, minimums.talent),
+            training: gap(self.training, minimums.training),
+            temperament: gap(self.temperament, minimums.temperament),
+        };
+        (g.talent == 0.0 && g.training == 0.0 && g.temperament == 0.0, g)
+    }
+
+    /// Equal-weight average of team members' tensors (`None` for no members).
+    pub fn team(members: &[T3]) -> Option<T3> {
+        if members.is_empty() {
+            return None;
+        }
+        let n = members.len() as f64;
+        Some(T3 {
+            talent: members.iter().map(|m| m.talent).sum::<f64>() / n,
+            training: members.iter().map(|m| m.training).sum::<f64>() / n,
+            temperament: members.iter().map(|m| m.temperament).sum::<f64>() / n,
+        })
+    }
+}
+
+/// What an R6 action's result says about value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValueEvidence {
+    pub atp_earned: f64,
+    pub atp_expected: f64,
+    pub recipient_satisfaction: f64,
+    pub verified_claims: u32,
+    pub total_claims: u32,
+    pub witness_confidence: f64,
+    pub value_transferred: bool,
+}
+
+impl V3 {
+    /// V3 of one action: valuation = earned/expected × satisfaction,
+    /// veracity = verified/total claims × witness confidence, validity = 1 if
+    /// value was transferred else 0; all clamped to [0, 1].
+    pub fn from_action(e: &ValueEvidence) -> V3 {
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        V3 {
+            valuation: (ratio(e.atp_earned, e.atp_expected) * e.recipient_satisfaction).clamp(0.0, 1.0),
+            veracity: (ratio(f64::from(e.verified_claims), f64::from(e.total_claims)) * e.witness_confidence)
+                .clamp(0.0, 1.0),
+            validity: if e.value_transferred { 1.0 } else { 0.0 },
+        }
+    }
+}
+
+/// MRH zone of a hop count.
+pub fn zone(hops: u32) -> &'static str {
+    match hops {
+        0 => "SELF",
+        1 => "DIRECT",
+        2 => "INDIRECT",
+        3 | 4 => "PERIPHERAL",
+        _ => "BEYOND",
+    }
+}
+
+/// Trust after `hops` with multiplicative `decay` per hop; zero beyond 4 hops.
+pub fn hop_trust(base: f64, hops: u32, decay: f64) -> f64 {
+    if hops >= 5 { 0.0 } else { base * decay.powi(i32::try_from(hops).unwrap_or(i32::MAX)) }
+}

@@ -1,0 +1,367 @@
+//! Reputation: rule-triggered T3/V3 deltas with modifiers, the canonical
+//! quality update with diminishing returns, recency aggregation, decay, and
+//! gaming detection. Pure functions; the daemon records their results.
+//!
+//! Pinned to `reputation/reputation-operations.json` and
+//! `t3v3/tensor-operations.json` (concepts §3).
+
+use crate::tensor::{T3, V3};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Seconds in the "month" of the decay rules (30 days).
+pub const MONTH_SECS: i64 = 30 * 86_400;
+
+/// When a rule fires (all given conditions must hold).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_status: Option<String>,
+    /// The outcome's quality must be at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_threshold: Option<f64>,
+}
+
+/// A multiplier applied when the outcome has the named factor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Modifier {
+    pub condition: String,
+    pub multiplier: f64,
+}
+
+/// The change of one dimension: `base_delta × Π multipliers of present factors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Impact {
+    pub base_delta: f64,
+    #[serde(default)]
+    pub modifiers: Vec<Modifier>,
+}
+
+/// A reputation rule (law `reputation.rules[]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub rule_id: String,
+    #[serde(default)]
+    pub trigger_conditions: Trigger,
+    #[serde(default)]
+    pub t3_impacts: BTreeMap<String, Impact>,
+    #[serde(default)]
+    pub v3_impacts: BTreeMap<String, Impact>,
+}
+
+/// What happened, as the rules see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome<'a> {
+    pub action: &'a str,
+    pub result_status: &'a str,
+    pub quality: Option<f64>,
+    pub factors: &'a [String],
+}
+
+/// One dimension's change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DimDelta {
+    pub change: f64,
+    pub from: f64,
+    pub to: f64,
+}
+
+/// The result of an outcome: which rule (or the canonical quality update)
+/// produced it, the per-dimension changes and the new tensors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    pub rule_id: String,
+    /// Diminishing-returns factor applied (1.0 for the first of a streak).
+    pub factor: f64,
+    pub t3_deltas: BTreeMap<String, DimDelta>,
+    pub v3_deltas: BTreeMap<String, DimDelta>,
+    pub t3: T3,
+    pub v3: V3,
+}
+
+impl Delta {
+    /// Sum of the T3 changes.
+    pub fn net_trust_change(&self) -> f64 {
+        self.t3_deltas.values().map(|d| d.change).sum()
+    }
+    /// Sum of the V3 changes.
+    pub fn net_value_change(&self) -> f64 {
+        self.v3_deltas.values().map(|d| d.change).sum()
+    }
+    /// Drop every positive change (used when gaming is detected).
+    pub fn without_gains(mut self) -> Delta {
+        for d in self.t3_deltas.values_mut().chain(self.v3_deltas.values_mut()) {
+            if d.change > 0.0 {
+                d.change = 0.0;
+                d.to = d.from;
+            }
+        }
+        self.t3 = rebuild_t3(self.t3, &self.t3_deltas);
+        self.v3 = rebuild_v3(self.v3, &self.v3_deltas);
+        self
+    }
+}
+
+fn rebuild_t3(mut t: T3, d: &BTreeMap<String, DimDelta>) -> T3 {
+    for (k, v) in d {
+        if let Some(x) = t3_dim(&mut t, k) {
+            *x = v.to;
+        }
+    }
+    t
+}
+
+fn rebuild_v3(mut t: V3, d: &BTreeMap<String, DimDelta>) -> V3 {
+    for (k, v) in d {
+        if let Some(x) = v3_dim(&mut t, k) {
+            *x = v.to;
+        }
+    }
+    t
+}
+
+/// Names of the T3 dimensions.
+pub const T3_DIMS: [&str; 3] = ["talent", "training", "temperament"];
+/// Names of the V3 dimensions.
+pub const V3_DIMS: [&str; 3] = ["valuation", "veracity", "validity"];
+
+fn t3_dim<'a>(t: &'a mut T3, name: &str) -> Option<&'a mut f64> {
+    match name {
+        "talent" => Some(&mut t.talent),
+        "training" => Some(&mut t.training),
+        "temperament" => Some(&mut t.temperament),
+        _ => None,
+    }
+}
+
+fn v3_dim<'a>(t: &'a mut V3, name: &str) -> Option<&'a mut f64> {
+    match name {
+        "valuation" => Some(&mut t.valuation),
+        "veracity" => Some(&mut t.veracity),
+        "validity" => Some(&mut t.validity),
+        _ => None,
+    }
+}
+
+impl Rule {
+    /// Whether the rule fires for `o`.
+    pub fn matches(&self, o: &Outcome<'_>) -> bool {
+        let t = &self.trigger_conditions;
+        t.action_type.as_deref().is_none_or(|a| a == o.action)
+            && t.result_status.as_deref().is_none_or(|s| s == o.result_status)
+            && t.quality_threshold.is_none_or(|q| o.quality.is_some_and(|x| x >= q))
+    }
+
+    /// Unknown dimension names, for validation.
+    pub fn unknown_dimensions(&self) -> Vec<String> {
+        let t = self.t3_impacts.keys().filter(|k| !T3_DIMS.contains(&k.as_str()));
+        let v = self.v3_impacts.keys().filter(|k| !V3_DIMS.contains(&k.as_str()));
+        t.chain(v).cloned().collect()
+    }
+}
+
+fn impact_change(i: &Impact, factors: &[String], factor: f64) -> f64 {
+    let mult: f64 =
+        i.modifiers.iter().filter(|m| factors.iter().any(|f| f == &m.condition)).map(|m| m.multiplier).product();
+    i.base_delta * mult * factor
+}
+
+/// Apply the first rule that fires (rules in law order), scaled by the
+/// diminishing-returns `factor`; values clamp to [0, 1]. `None` when no rule
+/// fires: no change at all.
+pub fn apply_rules(rules: &[Rule], o: &Outcome<'_>, t3: T3, v3: V3, factor: f64) -> Option<Delta> {
+    let rule = rules.iter().find(|r| r.matches(o))?;
+    let (mut nt, mut nv) = (t3, v3);
+    let mut t3_deltas = BTreeMap::new();
+    let mut v3_deltas = BTreeMap::new();
+    for (dim, imp) in &rule.t3_impacts {
+        if let Some(x) = t3_dim(&mut nt, dim) {
+            let from = *x;
+            *x = (from + impact_change(imp, o.factors, factor)).clamp(0.0, 1.0);
+            t3_deltas.insert(dim.clone(), DimDelta { change: *x - from, from, to: *x });
+        }
+    }
+    for (dim, imp) in &rule.v3_impacts {
+        if let Some(x) = v3_dim(&mut nv, dim) {
+            let from = *x;
+            *x = (from + impact_change(imp, o.factors, factor)).clamp(0.0, 1.0);
+            v3_deltas.insert(dim.clone(), DimDelta { change: *x - from, from, to: *x });
+        }
+    }
+    Some(Delta { rule_id: rule.rule_id.clone(), factor, t3_deltas, v3_deltas, t3: nt, v3: nv })
+}
+
+/// The canonical quality update (concepts §3) as a delta; V3 unchanged.
+pub fn quality_delta(quality: f64, t3: T3, v3: V3, factor: f64) -> Delta {
+    let nt = t3.after_quality(quality, factor);
+    let mut t3_deltas = BTreeMap::new();
+    for (name, from, to) in [
+        ("talent", t3.talent, nt.talent),
+        ("training", t3.training, nt.training),
+        ("temperament", t3.temperament, nt.temperament),
+    ] {
+        t3_deltas.insert(name.to_owned(), DimDelta { change: to - from, from, to });
+    }
+    Delta { rule_id: "canonical-quality".into(), factor, t3_deltas, v3_deltas: BTreeMap::new(), t3: nt, v3 }
+}
+
+/// Diminishing returns for the `n`-th consecutive outcome of the same action
+/// type (1-indexed): `max(0.8^(n−1), 0.1)`.
+pub fn diminishing_factor(n: u32) -> f64 {
+    0.8f64.powi(i32::try_from(n.saturating_sub(1)).unwrap_or(i32::MAX)).max(0.1)
+}
+
+/// Recency-weighted score of one dimension: `clamp(0.5 + Σ(change·w) / Σ w)`,
+/// `w = e^(−age/30 days)`, over changes at most 90 days old. 0.5 with none.
+pub fn recency_score(changes: &[(f64, i64)], now: i64) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for &(change, at) in changes {
+        let age = (now - at).max(0) as f64;
+        if age > 90.0 * 86_400.0 {
+            continue;
+        }
+        let w = (-age / MONTH_SECS as f64).exp();
+        num += change * w;
+        den += w;
+    }
+    if den == 0.0 { 0.5 } else { (0.5 + num / den).clamp(0.0, 1.0) }
+}
+
+/// Inactivity decay at `now` for an entity last active at `last`: none in
+/// the first 30 days, then −0.01 per 30-day month, ×1.5 after six months,
+/// never below −0.5.
+pub fn inactivity_decay(last: i64, now: i64) -> f64 {
+    let days = (now - last).max(0) as f64 / 86_400.0;
+    if days <= 30.0 {
+        return 0.0;
+    }
+    let months = days / 30.0;
+    let rate = if months > 6.0 { 0.015 } else { 0.01 };
+    (-(months * rate)).max(-0.5)
+}
+
+/// Monthly drift of a T3 over `months` without activity: training −0.001 per
+/// month, temperament +0.01 per month (recovery), talent never changes.
+pub fn monthly_drift(t: T3, months: f64) -> T3 {
+    T3 {
+        talent: t.talent,
+        training: (t.training - 0.001 * months).clamp(0.0, 1.0),
+        temperament: (t.temperament + 0.01 * months).clamp(0.0, 1.0),
+    }
+}
+
+/// Gaming patterns we detect (docs/decisions/0011).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pattern {
+    SelfDealing,
+    WitnessCycle,
+    BurstGrowth,
+    WitnessPoor,
+    ActionFarming,
+}
+
+impl Pattern {
+    pub const ALL: [Pattern; 5] =
+        [Pattern::SelfDealing, Pattern::WitnessCycle, Pattern::BurstGrowth, Pattern::WitnessPoor, Pattern::ActionFarming];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pattern::SelfDealing => "self_dealing",
+            Pattern::WitnessCycle => "witness_cycle",
+            Pattern::BurstGrowth => "burst_growth",
+            Pattern::WitnessPoor => "witness_poor",
+            Pattern::ActionFarming => "action_farming",
+        }
+    }
+}
+
+/// Thresholds of gaming detection (law `reputation.gaming`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GamingLaw {
+    /// Burst growth: net T3 composite growth over the last `burst_window`
+    /// outcomes (this one included) above `burst_threshold`.
+    pub burst_window: u32,
+    pub burst_threshold: f64,
+    /// Witness-poor: `witness_poor_streak` outcomes in a row with fewer than
+    /// `min_independent_witnesses` independent witnesses.
+    pub min_independent_witnesses: u32,
+    pub witness_poor_streak: u32,
+    /// Farming: the same action type `farming_repeats` times in a row.
+    pub farming_repeats: u32,
+}
+
+impl Default for GamingLaw {
+    fn default() -> Self {
+        GamingLaw {
+            burst_window: 10,
+            burst_threshold: 0.05,
+            min_independent_witnesses: 1,
+            witness_poor_streak: 5,
+            farming_repeats: 10,
+        }
+    }
+}
+
+/// What detection needs to know about one outcome and its recent history.
+#[derive(Debug, Clone)]
+pub struct GamingInput<'a> {
+    /// Witnesses not the actor and not its delegates.
+    pub independent_witnesses: u32,
+    /// How many witnesses in all.
+    pub witnesses: u32,
+    /// Witnesses whose own outcomes the actor witnessed (a cycle of two).
+    pub cycle_with: &'a [String],
+    /// Composite T3 before this outcome's streak window began, and after it.
+    pub composite_window_start: f64,
+    pub composite_after: f64,
+    /// Outcomes in the window (this one included).
+    pub window_len: u32,
+    /// Consecutive witness-poor outcomes before this one.
+    pub witness_poor_before: u32,
+    /// This outcome's position in a same-action streak (1-indexed).
+    pub same_action_run: u32,
+}
+
+/// Detected patterns with their evidence.
+pub fn detect(law: &GamingLaw, g: &GamingInput<'_>) -> Vec<(Pattern, serde_json::Value)> {
+    use serde_json::json;
+    let mut out = Vec::new();
+    if g.witnesses > 0 && g.independent_witnesses == 0 {
+        out.push((
+            Pattern::SelfDealing,
+            json!({"witnesses": g.witnesses, "independent": 0,
+                "rule": "every witness is the actor or one of its delegates"}),
+        ));
+    }
+    if !g.cycle_with.is_empty() {
+        out.push((
+            Pattern::WitnessCycle,
+            json!({"mutual_witnesses": g.cycle_with, "rule": "the actor witnessed these witnesses' own outcomes"}),
+        ));
+    }
+    let growth = g.composite_after - g.composite_window_start;
+    if g.window_len >= law.burst_window && growth > law.burst_threshold {
+        out.push((
+            Pattern::BurstGrowth,
+            json!({"growth": growth, "window": g.window_len, "threshold": law.burst_threshold}),
+        ));
+    }
+    let poor = g.independent_witnesses < law.min_independent_witnesses;
+    if poor && g.witness_poor_before + 1 >= law.witness_poor_streak {
+        out.push((
+            Pattern::WitnessPoor,
+            json!({"streak": g.witness_poor_before + 1, "min_independent_witnesses": law.min_independent_witnesses}),
+        ));
+    }
+    if g.same_action_run >= law.farming_repeats {
+        out.push((Pattern::ActionFarming, json!({"repeats": g.same_action_run, "threshold": law.farming_repeats})));
+    }
+    out
+}
