@@ -305,3 +305,20 @@ pub struct AtpSlashRequest {
     pub amount: u64,
     pub reason: String,
 }
+
+/// `POST /v1/reputation/outcome` (and, without witnesses, `/v1/reputation/delta`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRequest {
+    pub entity: LctId,
+    pub role: String,
+    pub action: String,
+    pub result_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub factors: Vec<String>,
+    /// Attestations of [`crate::payload::outcome_event`] (nonce = the request's X-Nonce).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<Attestation>,
+}

@@ -45,6 +45,8 @@ pub mod kind {
     pub const ATP_TRANSFER: &str = "atp.transfer";
     /// ATP was destroyed as a penalty (the one exception to conservation).
     pub const ATP_SLASH: &str = "atp.slash";
+    /// The outcome of an action by an entity in a role, with its reputation delta.
+    pub const REPUTATION_OUTCOME: &str = "reputation.outcome";
 }
 
 /// A signed ledger record.

@@ -207,3 +207,54 @@ pub struct AtpSlash {
     pub amount: u64,
     pub reason: String,
 }
+
+/// A detected gaming pattern with its evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GamingFlag {
+    pub pattern: crate::reputation::Pattern,
+    pub evidence: serde_json::Value,
+}
+
+/// `reputation.outcome`: what happened, who witnessed it, and the delta
+/// applied to the (entity, role) tensors (`None`: no rule fired).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReputationOutcome {
+    pub evidence: SignedRequest,
+    pub society_id: LctId,
+    pub entity: LctId,
+    pub role: String,
+    pub action: String,
+    /// `success`, `failure` or `partial`.
+    pub result_status: String,
+    pub quality: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub factors: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<Attestation>,
+    pub delta: Option<crate::reputation::Delta>,
+    /// Position in a streak of the same action (diminishing returns).
+    pub same_action_run: u32,
+    /// Consecutive outcomes with too few independent witnesses, this one included.
+    pub witness_poor_run: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<GamingFlag>,
+}
+
+/// The event witnesses attest for an outcome.
+pub fn outcome_event(
+    entity: &LctId,
+    role: &str,
+    action: &str,
+    result_status: &str,
+    quality: Option<f64>,
+    nonce: &str,
+) -> Hash {
+    let v = serde_json::json!({
+        "type": "web4:outcome:v1", "entity": entity, "role": role, "action": action,
+        "result_status": result_status, "quality": quality, "nonce": nonce,
+    });
+    // Finite numbers, strings and null only: canonicalisation cannot fail.
+    crate::crypto::sha256(&crate::crypto::canonical_value(&v).unwrap_or_default())
+}

@@ -268,8 +268,13 @@ pub enum Pattern {
 }
 
 impl Pattern {
-    pub const ALL: [Pattern; 5] =
-        [Pattern::SelfDealing, Pattern::WitnessCycle, Pattern::BurstGrowth, Pattern::WitnessPoor, Pattern::ActionFarming];
+    pub const ALL: [Pattern; 5] = [
+        Pattern::SelfDealing,
+        Pattern::WitnessCycle,
+        Pattern::BurstGrowth,
+        Pattern::WitnessPoor,
+        Pattern::ActionFarming,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Pattern::SelfDealing => "self_dealing",

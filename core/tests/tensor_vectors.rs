@@ -88,7 +88,12 @@ fn all_tensor_operation_vectors() {
             "t3v3-009" => {
                 for (k, h) in i["hops"].as_array().unwrap().iter().enumerate() {
                     let h = h.as_u64().unwrap() as u32;
-                    close(tensor::hop_trust(f(&i["base_trust"]), h, f(&i["decay_factor"])), &e["trust_per_hop"][k], tol, &id);
+                    close(
+                        tensor::hop_trust(f(&i["base_trust"]), h, f(&i["decay_factor"])),
+                        &e["trust_per_hop"][k],
+                        tol,
+                        &id,
+                    );
                     assert_eq!(tensor::zone(h), e["zones"][k].as_str().unwrap());
                 }
             }

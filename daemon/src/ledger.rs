@@ -12,13 +12,17 @@ use web4_core::lct::{EntityType, LctDocument, LctStatus};
 use web4_core::ledger::{ChainVerifier, Record, kind};
 use web4_core::payload::{
     AtpCharge, AtpMint, AtpSlash, AtpTransfer, AuthDecision, Delegate, Genesis, Interpretation, LawPublish, Mint,
-    Revoke, RevokeDelegation, StatusChange, Transition,
+    ReputationOutcome, Revoke, RevokeDelegation, StatusChange, Transition,
 };
 use web4_core::{Hash, LctId, PublicKey, Timestamp};
 
 /// What an applied record changed, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
+    /// A reputation outcome was recorded (index into `OUTCOME_TYPES`).
+    Outcome(u8),
+    /// A gaming pattern was detected.
+    Gaming(web4_core::reputation::Pattern),
     /// The society pool's new state after an ATP change.
     Pool {
         total_supply: i64,
@@ -201,6 +205,7 @@ pub enum Event {
     AtpCharge(AtpCharge),
     AtpTransfer(AtpTransfer),
     AtpSlash(AtpSlash),
+    Outcome(ReputationOutcome),
 }
 
 impl Event {
@@ -222,6 +227,7 @@ impl Event {
             Event::AtpCharge(_) => kind::ATP_CHARGE,
             Event::AtpTransfer(_) => kind::ATP_TRANSFER,
             Event::AtpSlash(_) => kind::ATP_SLASH,
+            Event::Outcome(_) => kind::REPUTATION_OUTCOME,
         }
     }
 
@@ -243,6 +249,7 @@ impl Event {
             kind::ATP_CHARGE => Event::AtpCharge(payload(r)?),
             kind::ATP_TRANSFER => Event::AtpTransfer(payload(r)?),
             kind::ATP_SLASH => Event::AtpSlash(payload(r)?),
+            kind::REPUTATION_OUTCOME => Event::Outcome(payload(r)?),
             other => return Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
         })
     }
@@ -263,6 +270,7 @@ impl Event {
             Event::AtpCharge(p) => serde_json::to_value(p),
             Event::AtpTransfer(p) => serde_json::to_value(p),
             Event::AtpSlash(p) => serde_json::to_value(p),
+            Event::Outcome(p) => serde_json::to_value(p),
         }
     }
 }
@@ -485,12 +493,137 @@ pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) ->
             account_add(conn, &t.society_id, t.to.as_str(), amount, 0, 0)?;
             Ok(if fee > 0 { vec![pool_add(conn, &t.society_id, 0, fee)?] } else { vec![] })
         }
+        Event::Outcome(o) => apply_outcome(conn, o, at, lref),
         Event::AtpSlash(x) => {
             let amount = to_i64(x.amount);
             account_add(conn, &x.society_id, x.account.as_str(), -amount, 0, 0)?;
             Ok(vec![pool_add(conn, &x.society_id, -amount, 0)?])
         }
     }
+}
+
+/// Record an outcome: the pair's tensors and counters, the event row, who
+/// witnessed whom, and the gaming flags.
+fn apply_outcome(
+    conn: &Connection,
+    o: &ReputationOutcome,
+    at: Timestamp,
+    lref: &Hash,
+) -> Result<Vec<Effect>, StoreError> {
+    let cur = load_reputation(conn, o.entity.as_str(), &o.role)?;
+    let (t3, v3) = match &o.delta {
+        Some(d) => (d.t3, d.v3),
+        None => cur.as_ref().map(|c| (c.t3, c.v3)).unwrap_or_default(),
+    };
+    let before = cur.as_ref().map(|c| c.t3.composite()).unwrap_or_else(|| web4_core::tensor::T3::default().composite());
+    conn.prepare_cached(
+        "INSERT INTO reputation (entity, role, society_id, t3, v3, outcomes, last_action, last_action_at, same_action_run, witness_poor_run)
+         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9)
+         ON CONFLICT (entity, role) DO UPDATE SET t3 = ?4, v3 = ?5, outcomes = outcomes + 1, last_action = ?6,
+           last_action_at = ?7, same_action_run = ?8, witness_poor_run = ?9",
+    )?
+    .execute(params![
+        o.entity.as_str(),
+        o.role,
+        o.society_id.as_str(),
+        to_json(&t3)?,
+        to_json(&v3)?,
+        o.action,
+        at.secs(),
+        o.same_action_run,
+        o.witness_poor_run
+    ])?;
+    let changes: std::collections::BTreeMap<&str, f64> = o
+        .delta
+        .iter()
+        .flat_map(|d| d.t3_deltas.iter().chain(d.v3_deltas.iter()))
+        .map(|(k, v)| (k.as_str(), v.change))
+        .collect();
+    conn.prepare_cached(
+        "INSERT INTO reputation_events (ledger_ref, entity, role, at, action, result_status, composite_before, composite_after, changes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        lref.to_string(),
+        o.entity.as_str(),
+        o.role,
+        at.secs(),
+        o.action,
+        o.result_status,
+        before,
+        t3.composite(),
+        serde_json::to_string(&changes).map_err(|e| StoreError::Corrupt(e.to_string()))?
+    ])?;
+    for w in &o.witnesses {
+        conn.prepare_cached(
+            "INSERT INTO reputation_witnessing (witness, actor, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (witness, actor) DO UPDATE SET at = ?3",
+        )?
+        .execute(params![w.witness.as_str(), o.entity.as_str(), at.secs()])?;
+    }
+    let mut effects = vec![Effect::Outcome(outcome_type(&o.result_status))];
+    for f in &o.flags {
+        conn.prepare_cached(
+            "INSERT INTO gaming_flags (ledger_ref, pattern, entity, role, at, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            lref.to_string(),
+            f.pattern.as_str(),
+            o.entity.as_str(),
+            o.role,
+            at.secs(),
+            serde_json::to_string(&f.evidence).map_err(|e| StoreError::Corrupt(e.to_string()))?
+        ])?;
+        effects.push(Effect::Gaming(f.pattern));
+    }
+    Ok(effects)
+}
+
+/// Outcome types (a fixed set, so metric labels stay bounded).
+pub const OUTCOME_TYPES: [&str; 3] = ["success", "failure", "partial"];
+
+fn outcome_type(s: &str) -> u8 {
+    OUTCOME_TYPES.iter().position(|t| *t == s).and_then(|i| u8::try_from(i).ok()).unwrap_or(2)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// One (entity, role) reputation row.
+#[derive(Debug, Clone)]
+pub struct ReputationRow {
+    pub t3: web4_core::tensor::T3,
+    pub v3: web4_core::tensor::V3,
+    pub outcomes: u64,
+    pub last_action: String,
+    pub last_action_at: i64,
+    pub same_action_run: u32,
+    pub witness_poor_run: u32,
+}
+
+/// Load the reputation of `entity` in `role`.
+pub fn load_reputation(conn: &Connection, entity: &str, role: &str) -> Result<Option<ReputationRow>, StoreError> {
+    type Row = (String, String, i64, String, i64, i64, i64);
+    let row: Option<Row> = conn
+        .prepare_cached(
+            "SELECT t3, v3, outcomes, last_action, last_action_at, same_action_run, witness_poor_run
+             FROM reputation WHERE entity = ?1 AND role = ?2",
+        )?
+        .query_row(params![entity, role], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })
+        .optional()?;
+    let Some((t3, v3, outcomes, last_action, last_action_at, run, poor)) = row else { return Ok(None) };
+    Ok(Some(ReputationRow {
+        t3: parse_json(&t3, "t3")?,
+        v3: parse_json(&v3, "v3")?,
+        outcomes: u64::try_from(outcomes).unwrap_or(0),
+        last_action,
+        last_action_at,
+        same_action_run: u32::try_from(run).unwrap_or(0),
+        witness_poor_run: u32::try_from(poor).unwrap_or(0),
+    }))
 }
 
 fn to_i64(n: u64) -> i64 {

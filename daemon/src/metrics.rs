@@ -44,6 +44,30 @@ pub struct DelegationLabel {
     pub delegation_id: String,
 }
 
+/// `{outcome_type}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome_type: String,
+}
+
+/// `{pattern}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PatternLabel {
+    pub pattern: String,
+}
+
+/// `{entity, role}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PairLabel {
+    pub entity: String,
+    pub role: String,
+}
+
+/// Most (entity, role) pairs given their own T3/V3 score series.
+pub const MAX_PAIR_SERIES: usize = 1000;
+
+type F64Gauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 /// Most delegations given their own `web4_atp_budget_remaining` series.
 pub const MAX_BUDGET_SERIES: usize = 1000;
 
@@ -69,6 +93,11 @@ pub struct Metrics {
     pub authorization_duration: Histogram,
     pub delegation_active: Gauge,
     pub atp_budget_remaining: Family<DelegationLabel, Gauge>,
+    pub reputation_updates: Family<OutcomeLabel, Counter>,
+    pub gaming_detected: Family<PatternLabel, Counter>,
+    pub t3_score: Family<PairLabel, F64Gauge>,
+    pub v3_score: Family<PairLabel, F64Gauge>,
+    pair_series: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
     pub atp_pool_supply: Gauge,
     pub atp_pool_adp: Gauge,
     budget_series: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -96,6 +125,30 @@ impl Metrics {
         let delegation_active = Gauge::default();
         let atp_budget_remaining = Family::<DelegationLabel, Gauge>::default();
         let atp_pool_supply = Gauge::default();
+        let reputation_updates = Family::<OutcomeLabel, Counter>::default();
+        let gaming_detected = Family::<PatternLabel, Counter>::default();
+        let t3_score = Family::<PairLabel, F64Gauge>::default();
+        let v3_score = Family::<PairLabel, F64Gauge>::default();
+        registry.register(
+            "web4_reputation_updates",
+            "Reputation outcomes recorded, by outcome type (success, failure, partial)",
+            reputation_updates.clone(),
+        );
+        registry.register(
+            "web4_gaming_detected",
+            "Gaming patterns detected in recorded outcomes, by pattern",
+            gaming_detected.clone(),
+        );
+        registry.register(
+            "web4_reputation_t3_score",
+            "T3 composite per (entity, role) (first 1000 pairs seen by this process)",
+            t3_score.clone(),
+        );
+        registry.register(
+            "web4_reputation_v3_score",
+            "V3 composite per (entity, role) (first 1000 pairs seen by this process)",
+            v3_score.clone(),
+        );
         let atp_pool_adp = Gauge::default();
         registry.register(
             "web4_atp_pool_total_supply",
@@ -156,6 +209,13 @@ impl Metrics {
             "Duration of a group commit, fsync included",
             commit_duration.clone(),
         );
+        // Every outcome type and pattern has a series from the start (both sets are fixed).
+        for t in crate::ledger::OUTCOME_TYPES {
+            let _ = reputation_updates.get_or_create(&OutcomeLabel { outcome_type: t.into() });
+        }
+        for p in web4_core::reputation::Pattern::ALL {
+            let _ = gaming_detected.get_or_create(&PatternLabel { pattern: p.as_str().into() });
+        }
         Metrics {
             registry,
             lct_minted,
@@ -173,6 +233,11 @@ impl Metrics {
             atp_budget_remaining,
             atp_pool_supply,
             atp_pool_adp,
+            reputation_updates,
+            gaming_detected,
+            t3_score,
+            v3_score,
+            pair_series: std::sync::Mutex::new(std::collections::HashSet::new()),
             budget_series: std::sync::Mutex::new(std::collections::HashSet::new()),
         }
     }
@@ -199,6 +264,22 @@ impl Metrics {
         out
     }
 
+    /// Set the T3/V3 composite gauges of a pair (bounded to `MAX_PAIR_SERIES` pairs).
+    pub fn set_pair_scores(&self, entity: &str, role: &str, t3: f64, v3: f64) {
+        let key = (entity.to_owned(), role.to_owned());
+        if let Ok(mut seen) = self.pair_series.lock()
+            && !seen.contains(&key)
+        {
+            if seen.len() >= MAX_PAIR_SERIES {
+                return;
+            }
+            seen.insert(key.clone());
+        }
+        let l = PairLabel { entity: key.0, role: key.1 };
+        self.t3_score.get_or_create(&l).set(t3);
+        self.v3_score.get_or_create(&l).set(v3);
+    }
+
     /// Set the active gauge of one entity type (used at start-up).
     pub fn set_active(&self, et: EntityType, n: i64) {
         self.lct_active.get_or_create(&EntityLabel { entity_type: et.as_str().into() }).set(n);
@@ -219,6 +300,13 @@ impl Metrics {
                     self.delegation_active.inc_by(n);
                 }
                 Effect::Decision => {}
+                Effect::Outcome(t) => {
+                    let outcome_type = crate::ledger::OUTCOME_TYPES.get(usize::from(t)).copied().unwrap_or("partial");
+                    self.reputation_updates.get_or_create(&OutcomeLabel { outcome_type: outcome_type.into() }).inc();
+                }
+                Effect::Gaming(p) => {
+                    self.gaming_detected.get_or_create(&PatternLabel { pattern: p.as_str().into() }).inc();
+                }
                 Effect::Pool { total_supply, adp } => {
                     self.atp_pool_supply.set(total_supply);
                     self.atp_pool_adp.set(adp);

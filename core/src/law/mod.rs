@@ -109,10 +109,32 @@ impl LawDataset {
         IdentityLaw::from_law(&self.doc)
     }
 
+    /// The reputation rules and gaming thresholds this law sets.
+    pub fn reputation(&self) -> ReputationLaw {
+        let r = self.doc.get("reputation");
+        let get = |k: &str| r.and_then(|r| r.get(k)).cloned();
+        ReputationLaw {
+            rules: get("rules").and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default(),
+            gaming: get("gaming").and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default(),
+            quality_update: get("quality_update").and_then(|v| v.as_bool()).unwrap_or(true),
+        }
+    }
+
     /// The ATP issuance parameters this law sets.
     pub fn atp(&self) -> AtpLaw {
         AtpLaw::from_law(&self.doc)
     }
+}
+
+/// Reputation parameters (`reputation` section, our extension).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReputationLaw {
+    /// Rules in law order; the first that fires gives the delta.
+    pub rules: Vec<crate::reputation::Rule>,
+    pub gaming: crate::reputation::GamingLaw,
+    /// When no rule fires and the outcome has a quality, apply the canonical
+    /// quality update (default true).
+    pub quality_update: bool,
 }
 
 /// ATP issuance parameters (`atp_issuance` section), with the defaults we

@@ -11,7 +11,7 @@ pub const OPERATORS: [&str; 9] = ["<=", ">=", "==", "!=", "<", ">", "in", "not_i
 pub const DECISIONS: [&str; 4] = ["allow", "warn", "deny", "escalate"];
 /// Top-level sections (`identity` is our extension, docs/decisions/0005;
 /// `custom_predicates` is the standard's extension mechanism).
-pub const SECTIONS: [&str; 9] = [
+pub const SECTIONS: [&str; 10] = [
     "version",
     "norms",
     "procedures",
@@ -21,6 +21,7 @@ pub const SECTIONS: [&str; 9] = [
     "atp_issuance",
     "identity",
     "custom_predicates",
+    "reputation",
 ];
 /// Society role names a law may refer to (the standard's roles, plus `witness`
 /// and our `authority`).
@@ -292,6 +293,46 @@ fn atp_issuance(issues: &mut Issues, obj: &serde_json::Map<String, Value>) {
     }
 }
 
+/// `reputation`: `rules` (reputation rules of the standard), `gaming`
+/// thresholds and `quality_update` (bool).
+fn reputation(issues: &mut Issues, v: &Value) {
+    let Some(obj) = v.as_object() else {
+        issues.add("reputation", format!("expected a mapping, found {}", kind(v)));
+        return;
+    };
+    unknown_fields(issues, "reputation", obj, &["rules", "gaming", "quality_update", "description"]);
+    if let Some(rules) = obj.get("rules") {
+        match rules.as_array() {
+            None => issues.add("reputation.rules", format!("expected a list, found {}", kind(rules))),
+            Some(list) => {
+                for (i, r) in list.iter().enumerate() {
+                    match serde_json::from_value::<crate::reputation::Rule>(r.clone()) {
+                        Err(e) => issues.add(format!("reputation.rules[{i}]"), e.to_string()),
+                        Ok(rule) => {
+                            for d in rule.unknown_dimensions() {
+                                issues.add(
+                                    format!("reputation.rules[{i}]"),
+                                    format!("unknown dimension {d:?}, expected one of talent, training, temperament, valuation, veracity, validity"),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(g) = obj.get("gaming")
+        && let Err(e) = serde_json::from_value::<crate::reputation::GamingLaw>(g.clone())
+    {
+        issues.add("reputation.gaming", e.to_string());
+    }
+    if let Some(q) = obj.get("quality_update")
+        && !q.is_boolean()
+    {
+        issues.add("reputation.quality_update", format!("expected true or false, found {}", kind(q)));
+    }
+}
+
 /// A parsed escalation condition `selector op literal`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
@@ -405,6 +446,9 @@ pub fn validate(doc: &Value) -> Vec<LawIssue> {
     }
     if let Some(a) = obj.get("atp_issuance").and_then(Value::as_object) {
         atp_issuance(&mut issues, a);
+    }
+    if let Some(r) = obj.get("reputation") {
+        reputation(&mut issues, r);
     }
     if let Some(v) = obj.get("custom_predicates")
         && !v.is_array()

@@ -8,6 +8,7 @@ pub mod law;
 pub mod lct;
 pub mod openapi;
 pub mod render;
+pub mod reputation;
 
 use crate::services::Node;
 use axum::Router;
@@ -44,6 +45,10 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/atp/slash", post(atp::slash))
         .route("/v1/atp/account/{lct_id}", get(atp::account))
         .route("/v1/atp/pool", get(atp::pool))
+        .route("/v1/reputation/outcome", post(reputation::outcome))
+        .route("/v1/reputation/delta", post(reputation::delta))
+        .route("/v1/reputation/stats", get(reputation::stats))
+        .route("/v1/reputation/{entity}/{role}", get(reputation::get))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

@@ -55,6 +55,7 @@ fn service_of(route: &str) -> &'static str {
         Some("lct") => "identity",
         Some("law") => "governance",
         Some("auth") | Some("atp") => "authorization",
+        Some("reputation") => "reputation",
         _ => "node",
     }
 }

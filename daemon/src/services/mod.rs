@@ -5,6 +5,7 @@ pub mod authorization;
 pub mod checks;
 pub mod governance;
 pub mod identity;
+pub mod reputation;
 
 use crate::metrics::Metrics;
 use crate::store::ReadPool;

@@ -160,6 +160,55 @@ ALTER TABLE delegations ADD COLUMN funder TEXT;
 ALTER TABLE delegations ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
 "#,
     ),
+    (
+        6,
+        r#"
+-- Projection: reputation, always per (entity, role); there is no global score.
+CREATE TABLE reputation (
+    entity           TEXT NOT NULL,
+    role             TEXT NOT NULL,
+    society_id       TEXT NOT NULL,
+    t3               TEXT NOT NULL,      -- JSON {talent, training, temperament}
+    v3               TEXT NOT NULL,      -- JSON {valuation, veracity, validity}
+    outcomes         INTEGER NOT NULL,
+    last_action      TEXT NOT NULL,
+    last_action_at   INTEGER NOT NULL,
+    same_action_run  INTEGER NOT NULL,
+    witness_poor_run INTEGER NOT NULL,
+    PRIMARY KEY (entity, role)
+) WITHOUT ROWID;
+-- One row per outcome, for recency aggregation and burst detection.
+CREATE TABLE reputation_events (
+    ledger_ref       TEXT PRIMARY KEY,
+    entity           TEXT NOT NULL,
+    role             TEXT NOT NULL,
+    at               INTEGER NOT NULL,
+    action           TEXT NOT NULL,
+    result_status    TEXT NOT NULL,
+    composite_before REAL NOT NULL,
+    composite_after  REAL NOT NULL,
+    changes          TEXT NOT NULL       -- JSON {dimension: change}
+);
+CREATE INDEX reputation_events_pair ON reputation_events (entity, role, at);
+-- Who witnessed whose outcomes (latest time), for witness-cycle detection.
+CREATE TABLE reputation_witnessing (
+    witness TEXT NOT NULL,
+    actor   TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    PRIMARY KEY (witness, actor)
+) WITHOUT ROWID;
+CREATE TABLE gaming_flags (
+    ledger_ref TEXT NOT NULL,
+    pattern    TEXT NOT NULL,
+    entity     TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    evidence   TEXT NOT NULL,
+    PRIMARY KEY (ledger_ref, pattern)
+);
+CREATE INDEX gaming_flags_pair ON gaming_flags (entity, role);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -196,4 +245,8 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("atp_pools", "society_id"),
     ("atp_accounts", "lct_id"),
     ("atp_value_proofs", "reference"),
+    ("reputation", "entity, role"),
+    ("reputation_events", "ledger_ref"),
+    ("reputation_witnessing", "witness, actor"),
+    ("gaming_flags", "ledger_ref, pattern"),
 ];

@@ -12,3 +12,4 @@ mod crash;
 mod identity;
 mod law;
 mod ops;
+mod reputation;

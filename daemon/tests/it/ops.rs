@@ -44,6 +44,7 @@ async fn health_ready_metrics_openapi_and_logs() {
             .replace("{lct_id}", &id_of(&k).to_string())
             .replace("{version}", "current")
             .replace("{role}", "citizen")
+            .replace("{entity}", &id_of(&k).to_string())
             .replace("{id}", "deleg:none");
         let resp = match r.method {
             "get" => node.get(&path).await,

@@ -1,0 +1,311 @@
+//! Reputation service: outcomes recorded on the ledger with rule-based T3/V3
+//! deltas per (entity, role), queries with recency aggregation and decay,
+//! gaming detection (docs/decisions/0011). There is no global score.
+
+use super::Node;
+use super::checks::{active_lct, require_law, store_err};
+use crate::error::ApiError;
+use crate::ledger::{Event, OUTCOME_TYPES, Prepared, lct_exists, load_reputation, load_signer};
+use crate::services::identity::authenticate;
+use crate::store::writer::{Committed, WriteCtx};
+use rusqlite::{Connection, params};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use web4_core::api::OutcomeRequest;
+use web4_core::law::ReputationLaw;
+use web4_core::lct::may_sign;
+use web4_core::payload::{GamingFlag, ReputationOutcome, outcome_event};
+use web4_core::reputation::{self as rep, Delta, GamingInput, Outcome, Pattern};
+use web4_core::signing::SignedRequest;
+use web4_core::tensor::{T3, V3};
+use web4_core::witness::{Attestation, recount};
+use web4_core::{ErrorCode, LctId};
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::ProtoFormat, msg)
+}
+
+fn check_request(req: &OutcomeRequest) -> Result<(), ApiError> {
+    let short = |s: &str| !s.trim().is_empty() && s.len() <= 128;
+    if !short(&req.role) || !short(&req.action) {
+        return Err(bad("role and action: 1 to 128 bytes"));
+    }
+    if !OUTCOME_TYPES.contains(&req.result_status.as_str()) {
+        return Err(bad(format!("result_status {:?}: expected one of {OUTCOME_TYPES:?}", req.result_status)));
+    }
+    if let Some(q) = req.quality
+        && !(q.is_finite() && (0.0..=1.0).contains(&q))
+    {
+        return Err(bad("quality must be a number between 0 and 1"));
+    }
+    if req.factors.len() > 16 || req.factors.iter().any(|f| !short(f)) {
+        return Err(bad("factors: at most 16, each 1 to 128 bytes"));
+    }
+    if req.witnesses.len() > 32 {
+        return Err(bad("witnesses: at most 32"));
+    }
+    Ok(())
+}
+
+/// The delta the law gives this outcome, on the pair's current tensors.
+fn compute(law: &ReputationLaw, req: &OutcomeRequest, t3: T3, v3: V3, run: u32) -> Option<Delta> {
+    let factor = rep::diminishing_factor(run);
+    let o =
+        Outcome { action: &req.action, result_status: &req.result_status, quality: req.quality, factors: &req.factors };
+    rep::apply_rules(&law.rules, &o, t3, v3, factor)
+        .or_else(|| if law.quality_update { req.quality.map(|q| rep::quality_delta(q, t3, v3, factor)) } else { None })
+}
+
+fn current(conn: &Connection, entity: &str, role: &str, action: &str) -> Result<(T3, V3, u32, u32), ApiError> {
+    Ok(match load_reputation(conn, entity, role).map_err(store_err)? {
+        Some(r) => {
+            let run = if r.last_action == action { r.same_action_run.saturating_add(1) } else { 1 };
+            (r.t3, r.v3, run, r.witness_poor_run)
+        }
+        None => (T3::default(), V3::default(), 1, 0),
+    })
+}
+
+/// `POST /v1/reputation/outcome`: signed by the reporter (any active LCT).
+pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -> Result<Committed, ApiError> {
+    authenticate(node, &ev)?;
+    check_request(&req)?;
+    let soc = node.society();
+    let (sid, law_hash, law) = (soc.id.clone(), soc.law.law_hash(), soc.law.reputation());
+    let skew = soc.identity.witness_max_skew_seconds;
+    // Witness signatures are checked outside the writer. Any active LCT may
+    // witness an outcome; independence is judged below.
+    let event = outcome_event(&req.entity, &req.role, &req.action, &req.result_status, req.quality, &ev.nonce);
+    let now = node.now();
+    let tally = node
+        .reads
+        .with(|c| {
+            let key = |w: &LctId| {
+                let row = load_signer(c, w.as_str()).ok()??;
+                may_sign(row.status, row.overlap_until, now).ok()?;
+                Some(row.public_key)
+            };
+            Ok(recount(&req.witnesses, &sid, &event, key, now, skew))
+        })
+        .map_err(store_err)?;
+    let witnesses: Vec<Attestation> = tally.accepted.iter().filter_map(|&i| req.witnesses.get(i).cloned()).collect();
+    let rejected: Vec<Value> =
+        tally.rejected.iter().map(|(w, e)| json!({"witness": w, "reason": e.to_string()})).collect();
+    let job_node = Arc::clone(node);
+    node.writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            require_law(ctx.conn, &sid, &law_hash)?;
+            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            if !lct_exists(ctx.conn, &req.entity).map_err(store_err)? {
+                return Err(ApiError::new(ErrorCode::NotFound, format!("no LCT {}", req.entity)));
+            }
+            active_lct(ctx.conn, &req.entity, ctx.now)?;
+            let entity = req.entity.as_str();
+            let (t3, v3, run, poor_before) = current(ctx.conn, entity, &req.role, &req.action)?;
+            let mut delta = compute(&law, &req, t3, v3, run);
+
+            // Independence: not the entity, not one of its live delegates.
+            let delegates: Vec<String> = ctx
+                .conn
+                .prepare_cached("SELECT agent FROM delegations WHERE client = ?1 AND revoked_at IS NULL")
+                .and_then(|mut st| st.query_map([entity], |r| r.get(0))?.collect())
+                .map_err(|e| store_err(e.into()))?;
+            let independent = witnesses
+                .iter()
+                .filter(|w| w.witness.as_str() != entity && !delegates.iter().any(|d| d == w.witness.as_str()))
+                .count();
+            // A cycle: the entity witnessed one of its witnesses' own outcomes.
+            let mut cycle_with = Vec::new();
+            for w in &witnesses {
+                let hit: bool = ctx
+                    .conn
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM reputation_witnessing WHERE witness = ?1 AND actor = ?2)")
+                    .and_then(|mut st| st.query_row(params![entity, w.witness.as_str()], |r| r.get(0)))
+                    .map_err(|e| store_err(e.into()))?;
+                if hit {
+                    cycle_with.push(w.witness.to_string());
+                }
+            }
+            // The burst window: this outcome and the ones before it.
+            let window = law.gaming.burst_window.max(1);
+            let recent: Vec<f64> = ctx
+                .conn
+                .prepare_cached(
+                    "SELECT composite_before FROM reputation_events WHERE entity = ?1 AND role = ?2 ORDER BY at DESC, rowid DESC LIMIT ?3",
+                )
+                .and_then(|mut st| st.query_map(params![entity, req.role, window - 1], |r| r.get(0))?.collect())
+                .map_err(|e| store_err(e.into()))?;
+            let after = delta.as_ref().map(|d| d.t3).unwrap_or(t3);
+            let g = GamingInput {
+                independent_witnesses: u32::try_from(independent).unwrap_or(u32::MAX),
+                witnesses: u32::try_from(witnesses.len()).unwrap_or(u32::MAX),
+                cycle_with: &cycle_with,
+                composite_window_start: recent.last().copied().unwrap_or(t3.composite()),
+                composite_after: after.composite(),
+                window_len: u32::try_from(recent.len()).unwrap_or(u32::MAX) + 1,
+                witness_poor_before: poor_before,
+                same_action_run: run,
+            };
+            let found = rep::detect(&law.gaming, &g);
+            if found.iter().any(|(p, _)| matches!(p, Pattern::SelfDealing | Pattern::WitnessCycle)) {
+                // Self-dealt or cyclic witnessing earns nothing; losses still count.
+                delta = delta.map(Delta::without_gains);
+            }
+            let poor = independent < law.gaming.min_independent_witnesses as usize;
+            let payload = ReputationOutcome {
+                evidence: ev,
+                society_id: sid.clone(),
+                entity: req.entity.clone(),
+                role: req.role.clone(),
+                action: req.action.clone(),
+                result_status: req.result_status.clone(),
+                quality: req.quality,
+                factors: req.factors.clone(),
+                witnesses,
+                delta: delta.clone(),
+                same_action_run: run,
+                witness_poor_run: if poor { poor_before.saturating_add(1) } else { 0 },
+                flags: found.into_iter().map(|(pattern, evidence)| GamingFlag { pattern, evidence }).collect(),
+            };
+            let flags = payload.flags.clone();
+            ctx.append(&Prepared::new(Event::Outcome(payload)).map_err(store_err)?, law_hash)?;
+            let (nt, nv) = delta.as_ref().map(|d| (d.t3, d.v3)).unwrap_or((t3, v3));
+            job_node.metrics.set_pair_scores(entity, &req.role, nt.composite(), nv.composite());
+            Ok(json!({
+                "entity": req.entity, "role": req.role, "delta": delta,
+                "t3": nt, "v3": nv, "t3_composite": nt.composite(), "v3_composite": nv.composite(),
+                "independent_witnesses": independent, "rejected_witnesses": rejected, "gaming_flags": flags,
+            }))
+        }))
+        .await
+}
+
+/// `POST /v1/reputation/delta`: what an outcome would change now (nothing recorded).
+pub fn delta(node: &Node, req: &OutcomeRequest) -> Result<Value, ApiError> {
+    check_request(req)?;
+    let law = node.society().law.reputation();
+    let (t3, v3, run, _) =
+        node.reads.with(|c| Ok(current(c, req.entity.as_str(), &req.role, &req.action))).map_err(store_err)??;
+    let d = compute(&law, req, t3, v3, run);
+    Ok(json!({
+        "entity": req.entity, "role": req.role, "delta": d, "diminishing_factor": rep::diminishing_factor(run),
+        "net_trust_change": d.as_ref().map(Delta::net_trust_change), "net_value_change": d.as_ref().map(Delta::net_value_change),
+    }))
+}
+
+/// `GET /v1/reputation/{entity}/{role}`, evaluated at the request time.
+pub fn get(node: &Node, entity: &str, role: &str) -> Result<Value, ApiError> {
+    let id = LctId::parse(entity).map_err(|e| bad(format!("entity: {e}")))?;
+    let now = node.now().secs();
+    node.reads
+        .with(|c| {
+            Ok((|| {
+                if !lct_exists(c, &id).map_err(store_err)? {
+                    return Err(ApiError::new(ErrorCode::NotFound, format!("no LCT {id}")));
+                }
+                let row = load_reputation(c, id.as_str(), role).map_err(store_err)?;
+                let Some(r) = row else {
+                    let (t3, v3) = (T3::default(), V3::default());
+                    return Ok(json!({"entity": id, "role": role, "outcomes": 0, "t3": t3, "v3": v3,
+                        "t3_composite": t3.composite(), "v3_composite": v3.composite(), "trust": t3.composite(),
+                        "inactivity_decay": 0.0, "recency": Value::Null, "gaming_flags": []}));
+                };
+                // Recency aggregation per dimension over the last 90 days.
+                let mut st = c
+                    .prepare_cached(
+                        "SELECT at, changes FROM reputation_events WHERE entity = ?1 AND role = ?2 AND at >= ?3",
+                    )
+                    .map_err(|e| store_err(e.into()))?;
+                let rows: Vec<(i64, String)> = st
+                    .query_map(params![id.as_str(), role, now - 90 * 86_400], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .and_then(Iterator::collect)
+                    .map_err(|e| store_err(e.into()))?;
+                let mut per_dim: std::collections::BTreeMap<String, Vec<(f64, i64)>> = Default::default();
+                for (at, changes) in rows {
+                    let m: std::collections::BTreeMap<String, f64> = serde_json::from_str(&changes).unwrap_or_default();
+                    for (k, v) in m {
+                        per_dim.entry(k).or_default().push((v, at));
+                    }
+                }
+                let recency: serde_json::Map<String, Value> =
+                    per_dim.iter().map(|(k, v)| (k.clone(), json!(rep::recency_score(v, now)))).collect();
+                let decay = rep::inactivity_decay(r.last_action_at, now);
+                let idle_months = ((now - r.last_action_at).max(0) as f64 / rep::MONTH_SECS as f64).floor();
+                let drifted = rep::monthly_drift(r.t3, idle_months);
+                let flags: Vec<Value> = c
+                    .prepare_cached(
+                        "SELECT pattern, COUNT(*) FROM gaming_flags WHERE entity = ?1 AND role = ?2 GROUP BY pattern",
+                    )
+                    .and_then(|mut st| {
+                        st.query_map(params![id.as_str(), role], |r| {
+                            Ok(json!({"pattern": r.get::<_, String>(0)?, "count": r.get::<_, i64>(1)?}))
+                        })?
+                        .collect()
+                    })
+                    .map_err(|e| store_err(e.into()))?;
+                Ok(json!({
+                    "entity": id, "role": role, "outcomes": r.outcomes, "last_action": r.last_action,
+                    "last_action_at": web4_core::Timestamp(r.last_action_at),
+                    "t3": r.t3, "v3": r.v3, "t3_composite": r.t3.composite(), "v3_composite": r.v3.composite(),
+                    "t3_after_idle_drift": drifted, "idle_months": idle_months,
+                    "inactivity_decay": decay, "trust": (r.t3.composite() + decay).clamp(0.0, 1.0),
+                    "recency": recency, "gaming_flags": flags,
+                }))
+            })())
+        })
+        .map_err(store_err)?
+}
+
+/// `GET /v1/reputation/stats`: counts and per-role distributions; never a
+/// score across roles.
+pub fn stats(node: &Node) -> Result<Value, ApiError> {
+    node.reads
+        .with(|c| {
+            Ok((|| {
+                let q = |sql: &str| -> Result<i64, ApiError> {
+                    c.query_row(sql, [], |r| r.get(0)).map_err(|e| store_err(e.into()))
+                };
+                let mut by_type = serde_json::Map::new();
+                for t in OUTCOME_TYPES {
+                    let n: i64 = c
+                        .query_row("SELECT COUNT(*) FROM reputation_events WHERE result_status = ?1", [t], |r| r.get(0))
+                        .map_err(|e| store_err(e.into()))?;
+                    by_type.insert(t.into(), json!(n));
+                }
+                let mut flags = serde_json::Map::new();
+                for p in Pattern::ALL {
+                    let n: i64 = c
+                        .query_row("SELECT COUNT(*) FROM gaming_flags WHERE pattern = ?1", [p.as_str()], |r| r.get(0))
+                        .map_err(|e| store_err(e.into()))?;
+                    flags.insert(p.as_str().into(), json!(n));
+                }
+                // T3 composite distribution per role, in tenths (the 50 busiest roles).
+                let mut st = c
+                    .prepare("SELECT role, t3 FROM reputation WHERE role IN (SELECT role FROM reputation GROUP BY role ORDER BY COUNT(*) DESC LIMIT 50)")
+                    .map_err(|e| store_err(e.into()))?;
+                let rows: Vec<(String, String)> = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .and_then(Iterator::collect)
+                    .map_err(|e| store_err(e.into()))?;
+                let mut roles: std::collections::BTreeMap<String, [u64; 10]> = Default::default();
+                for (role, t3) in rows {
+                    if let Ok(t) = serde_json::from_str::<T3>(&t3) {
+                        let bucket = ((t.composite() * 10.0).floor() as usize).min(9);
+                        roles.entry(role).or_default()[bucket] += 1;
+                    }
+                }
+                Ok(json!({
+                    "pairs": q("SELECT COUNT(*) FROM reputation")?,
+                    "entities": q("SELECT COUNT(DISTINCT entity) FROM reputation")?,
+                    "roles": q("SELECT COUNT(DISTINCT role) FROM reputation")?,
+                    "outcomes": q("SELECT COUNT(*) FROM reputation_events")?,
+                    "outcomes_by_type": by_type,
+                    "gaming_flags": flags,
+                    "t3_composite_distribution": roles.into_iter().map(|(r, b)| json!({"role": r, "buckets": b})).collect::<Vec<_>>(),
+                    "buckets": "tenths of the T3 composite: [0,0.1), [0.1,0.2), … [0.9,1.0]",
+                }))
+            })())
+        })
+        .map_err(store_err)?
+}
