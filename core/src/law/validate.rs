@@ -482,7 +482,7 @@ mod tests {
             {"id": "C", "selector": "r6.role", "operator": "in", "value": "admin", "decision": "deny"}
         ], "extra": 1}));
         let want = [
-            "extra: unknown section, expected one of version, norms, procedures, delegation, escalation, admission, atp_issuance, identity, custom_predicates",
+            "extra: unknown section, expected one of version, norms, procedures, delegation, escalation, admission, atp_issuance, identity, custom_predicates, reputation",
             "norms[1].prio: unknown field, expected one of id, selector, operator, value, decision, priority, description",
             "norms[1].id: duplicate id \"A\" (first used at norms[0])",
             "norms[1].selector: \"request.action\" is not a selector; expected r6.<field>[.<field>…], e.g. r6.request.action",
@@ -492,6 +492,24 @@ mod tests {
             "norms[3].value: operator in needs a list, found a string",
         ];
         assert_eq!(m, want);
+    }
+
+    #[test]
+    fn reputation_and_atp_sections() {
+        let law = json!({"version": "1.0.0", "norms": [],
+            "atp_issuance": {"transfer_fee_rate": 2.0, "cycle_seconds": 0},
+            "reputation": {"rules": [{"rule_id": "r", "t3_impacts": {"charm": {"base_delta": 0.1}}}],
+                           "gaming": {"burst_window": "ten"}, "quality_update": 1}});
+        let m: Vec<String> = validate(&law).iter().map(ToString::to_string).collect();
+        for want in [
+            "atp_issuance.cycle_seconds: must be at least 1",
+            "atp_issuance.transfer_fee_rate: expected a number between 0 and 1, found 2.0",
+            "reputation.rules[0]: unknown dimension \"charm\"",
+            "reputation.gaming: invalid type",
+            "reputation.quality_update: expected true or false",
+        ] {
+            assert!(m.iter().any(|x| x.starts_with(want)), "missing {want:?} in {m:#?}");
+        }
     }
 
     #[test]
