@@ -56,6 +56,9 @@ pub fn canonical_value(value: &serde_json::Value) -> Result<Vec<u8>, CanonError>
         Err(crate::jcs::Slow::NonFinite) => {
             Err(CanonError("non-finite number (NaN or Infinity) cannot be canonicalised".into()))
         }
+        Err(crate::jcs::Slow::Inexact) => Err(CanonError(
+            "an integer beyond ±2^53 cannot be canonicalised exactly (RFC 8785 numbers are IEEE doubles)".into(),
+        )),
         Err(crate::jcs::Slow::Fallback) => serde_jcs::to_vec(value).map_err(|e| CanonError(e.to_string())),
     }
 }

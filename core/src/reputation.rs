@@ -370,3 +370,64 @@ pub fn detect(law: &GamingLaw, g: &GamingInput<'_>) -> Vec<(Pattern, serde_json:
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn unit() -> impl Strategy<Value = f64> {
+        0.0f64..=1.0
+    }
+
+    fn t3() -> impl Strategy<Value = T3> {
+        (unit(), unit(), unit()).prop_map(|(a, b, c)| T3 { talent: a, training: b, temperament: c })
+    }
+
+    fn in_unit(t: &T3) -> bool {
+        [t.talent, t.training, t.temperament].iter().all(|x| (0.0..=1.0).contains(x))
+    }
+
+    proptest! {
+        #[test]
+        fn updates_stay_in_the_unit_interval(start in t3(), qs in prop::collection::vec(unit(), 0..60), run in 1u32..30) {
+            let mut t = start;
+            for q in qs {
+                t = quality_delta(q, t, V3::default(), diminishing_factor(run)).t3;
+                prop_assert!(in_unit(&t), "{t:?}");
+            }
+        }
+
+        #[test]
+        fn rules_clamp_whatever_the_deltas(start in t3(), base in -5.0f64..5.0, mult in 0.0f64..10.0) {
+            let rule = Rule {
+                rule_id: "r".into(),
+                trigger_conditions: Trigger::default(),
+                t3_impacts: T3_DIMS.iter().map(|d| ((*d).to_owned(), Impact { base_delta: base, modifiers: vec![Modifier { condition: "f".into(), multiplier: mult }] })).collect(),
+                v3_impacts: BTreeMap::new(),
+            };
+            let f = vec!["f".to_owned()];
+            let o = Outcome { action: "a", result_status: "success", quality: None, factors: &f };
+            let d = apply_rules(&[rule], &o, start, V3::default(), 1.0).unwrap();
+            prop_assert!(in_unit(&d.t3));
+        }
+
+        #[test]
+        fn talent_never_decays(start in t3(), months in 0.0f64..240.0) {
+            prop_assert_eq!(monthly_drift(start, months).talent, start.talent);
+        }
+
+        #[test]
+        fn inactivity_decay_is_bounded_and_monotone(a in 0i64..400 * 86_400, b in 0i64..400 * 86_400) {
+            let (da, db) = (inactivity_decay(0, a), inactivity_decay(0, b));
+            prop_assert!((-0.5..=0.0).contains(&da));
+            if a <= b { prop_assert!(db <= da); }
+        }
+
+        #[test]
+        fn gains_removed_means_no_dimension_rises(start in t3(), q in unit()) {
+            let d = quality_delta(q, start, V3::default(), 1.0).without_gains();
+            prop_assert!(d.t3.talent <= start.talent && d.t3.training <= start.training && d.t3.temperament <= start.temperament);
+        }
+    }
+}

@@ -264,7 +264,7 @@ async fn authorize_bench(
         .post(
             &owner,
             "/v1/auth/delegate",
-            &json!({"agent": agent_id, "atp_budget": u64::MAX / 4, "expires_at": expires,
+            &json!({"agent": agent_id, "atp_budget": 1u64 << 50, "expires_at": expires,
             "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 10}}),
         )
         .await

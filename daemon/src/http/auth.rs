@@ -120,6 +120,44 @@ impl<T: DeserializeOwned> FromRequest<Arc<Node>> for Signed<T> {
             ApiError::new(ErrorCode::ProtoFormat, format!("request body: {e}"))
                 .details(serde_json::json!({ "line": e.line(), "column": e.column() }))
         })?;
+        exact_numbers(&body)?;
         Ok(Signed(ev, parsed))
+    }
+}
+
+/// Refuse integers beyond ±2^53: the record that carries the request is
+/// canonicalised with RFC 8785, whose numbers are IEEE doubles, so such a
+/// value could not be recorded exactly. Only bodies with a run of 16 or more
+/// digits (every such integer has one) are parsed again to look.
+fn exact_numbers(body: &[u8]) -> Result<(), ApiError> {
+    let mut run = 0;
+    let long_run = body.iter().any(|b| {
+        run = if b.is_ascii_digit() { run + 1 } else { 0 };
+        run >= 16
+    });
+    if !long_run {
+        return Ok(());
+    }
+    fn find(v: &serde_json::Value, path: &str) -> Option<String> {
+        const MAX: u64 = 1 << 53;
+        match v {
+            serde_json::Value::Number(n) => {
+                let big = n.as_u64().map(|u| u > MAX).or_else(|| n.as_i64().map(|i| i.unsigned_abs() > MAX));
+                big.unwrap_or(false).then(|| path.to_owned())
+            }
+            serde_json::Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| find(x, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(o) => o.iter().find_map(|(k, x)| find(x, &format!("{path}.{k}"))),
+            _ => None,
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::ProtoFormat, format!("request body: {e}")))?;
+    match find(&v, "body") {
+        None => Ok(()),
+        Some(path) => Err(ApiError::new(
+            ErrorCode::ProtoFormat,
+            format!("{path}: integers must be within ±2^53 (I-JSON) so that the record is exact"),
+        )
+        .details(serde_json::json!({ "path": path }))),
     }
 }

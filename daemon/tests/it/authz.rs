@@ -112,6 +112,17 @@ async fn delegations_and_decisions() {
         )
         .await;
     assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_EXPIRED"));
+    // An integer that RFC 8785 could not record exactly is refused, not rounded.
+    let r = node
+        .post(
+            &client,
+            "/v1/auth/delegate",
+            &json!({"agent": agent_id, "atp_budget": u64::MAX / 4, "expires_at": future(60),
+        "scope": {"actions": ["a"], "resources": ["b"], "max_atp": 1}}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "W4_ERR_PROTO_FORMAT"), "{}", r.body);
+    assert_eq!(r.body["error"]["details"]["path"], "body.atp_budget");
     assert_eq!(node.ledger_records(), before);
 
     let metrics = node.get("/metrics").await.body.as_str().unwrap().to_owned();
