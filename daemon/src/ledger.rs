@@ -150,7 +150,7 @@ fn insert_lct(
     at: Timestamp,
     lref: &Hash,
 ) -> Result<(), StoreError> {
-    let document = serde_json::to_string(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let document = to_json(doc)?;
     conn.prepare_cached(
         "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, document, ledger_ref, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?7)",
@@ -301,7 +301,7 @@ pub fn apply(conn: &Connection, r: &Record, lref: &Hash) -> Result<Vec<Effect>, 
 pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
     match ev {
         Event::Genesis(g) => {
-            let law = serde_json::to_string(g.law.as_json()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let law = to_json(g.law.as_json())?;
             conn.execute(
                 "INSERT INTO societies (society_id, name, law, law_hash, law_version, genesis_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![g.society_id.as_str(), g.name, law, g.law.law_hash().to_string(), g.law.version(), lref.to_string()],
@@ -336,7 +336,7 @@ pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) ->
         Event::Revoke(v) => {
             let info = RevocationInfo { reason: v.reason, note: v.note.clone(), at, by: v.evidence.signer.clone() };
             let eff = set_status(conn, &v.lct_id, LctStatus::Revoked, v.note.as_deref(), at, lref)?;
-            let info = serde_json::to_string(&info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let info = to_json(&info)?;
             conn.execute("UPDATE lcts SET revocation = ?2 WHERE lct_id = ?1", params![v.lct_id.as_str(), info])?;
             Ok(vec![eff])
         }
@@ -357,7 +357,7 @@ pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) ->
             Ok(vec![Effect::Minted(t.lct.binding.entity_type), eff])
         }
         Event::LawPublish(p) => {
-            let law = serde_json::to_string(p.law.as_json()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let law = to_json(p.law.as_json())?;
             conn.execute(
                 "UPDATE societies SET law = ?2, law_hash = ?3, law_version = ?4 WHERE society_id = ?1",
                 params![p.society_id.as_str(), law, p.law.law_hash().to_string(), p.law.version()],
@@ -391,7 +391,7 @@ pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) ->
         }
         Event::Delegate(p) => {
             let d = &p.delegation;
-            let text = serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let text = to_json(d)?;
             let budget = to_i64(d.atp_budget);
             // A funded grant's ATP is locked in its root client's account.
             let funder: Option<String> = match (&d.parent, d.funded) {
@@ -552,7 +552,7 @@ fn apply_outcome(
         o.result_status,
         before,
         t3.composite(),
-        serde_json::to_string(&changes).map_err(|e| StoreError::Corrupt(e.to_string()))?
+        to_json(&changes)?
     ])?;
     for w in &o.witnesses {
         conn.prepare_cached(
@@ -572,7 +572,7 @@ fn apply_outcome(
             o.entity.as_str(),
             o.role,
             at.secs(),
-            serde_json::to_string(&f.evidence).map_err(|e| StoreError::Corrupt(e.to_string()))?
+            to_json(&f.evidence)?
         ])?;
         effects.push(Effect::Gaming(f.pattern));
     }
@@ -624,6 +624,20 @@ pub fn load_reputation(conn: &Connection, entity: &str, role: &str) -> Result<Op
         same_action_run: u32::try_from(run).unwrap_or(0),
         witness_poor_run: u32::try_from(poor).unwrap_or(0),
     }))
+}
+
+/// A grant and every grant derived from it, leaves first.
+pub fn grant_subtree(conn: &Connection, grant_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "WITH RECURSIVE sub(g, depth) AS (
+                 SELECT ?1, 0 UNION ALL
+                 SELECT d.grant_id, sub.depth + 1 FROM delegations d JOIN sub ON d.parent = sub.g
+             )
+             SELECT g FROM sub ORDER BY depth DESC, g",
+        )?
+        .query_map(params![grant_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -681,18 +695,8 @@ fn pool_add(conn: &Connection, society: &LctId, supply: i64, adp: i64) -> Result
 /// each one's unspent budget to its parent or, for a funded root, unlocking it
 /// in the funder's account. Returns how many grants were revoked.
 fn revoke_tree(conn: &Connection, grant_id: &str, at: Timestamp, by: &str) -> Result<i64, StoreError> {
-    let ids: Vec<String> = conn
-        .prepare_cached(
-            "WITH RECURSIVE sub(g, depth) AS (
-                 SELECT ?1, 0 UNION ALL
-                 SELECT d.grant_id, sub.depth + 1 FROM delegations d JOIN sub ON d.parent = sub.g
-             )
-             SELECT g FROM sub ORDER BY depth DESC, g",
-        )?
-        .query_map(params![grant_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
     let mut n = 0;
-    for id in ids {
+    for id in grant_subtree(conn, grant_id)? {
         type Row = (i64, i64, Option<String>, Option<String>, String);
         let row: Option<Row> = conn
             .query_row(
@@ -729,7 +733,7 @@ fn insert_law_version(
     lref: &Hash,
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    let text = serde_json::to_string(law.as_json()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let text = to_json(law.as_json())?;
     conn.execute(
         "INSERT INTO law_versions (society_id, version, law_hash, law, ledger_ref, published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![society.as_str(), law.version(), law.law_hash().to_string(), text, lref.to_string(), at.to_string()],

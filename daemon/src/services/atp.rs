@@ -4,9 +4,9 @@
 //! checked against the committed state, so no concurrency can overdraw.
 
 use super::Node;
-use super::checks::{active_lct, require_law, require_role, store_err};
+use super::checks::{active_lct, known_lct, require_law, require_role, store_err};
 use crate::error::ApiError;
-use crate::ledger::{Event, Prepared, lct_exists, load_account, load_pool};
+use crate::ledger::{Event, Prepared, load_account, load_pool};
 use crate::services::identity::authenticate;
 use crate::store::writer::{Committed, WriteCtx};
 use rusqlite::OptionalExtension;
@@ -38,15 +38,6 @@ fn account_json(conn: &rusqlite::Connection, id: &str) -> Result<Value, ApiError
         "lct_id": id, "available": a.available, "locked": a.locked, "atp": a.atp(),
         "adp_discharged": a.adp, "energy_ratio": a.energy_ratio(),
     }))
-}
-
-/// The account must belong to an LCT of this node's registry.
-fn known(conn: &rusqlite::Connection, id: &LctId) -> Result<(), ApiError> {
-    if lct_exists(conn, id).map_err(store_err)? {
-        Ok(())
-    } else {
-        Err(ApiError::new(ErrorCode::NotFound, format!("no LCT {id}")))
-    }
 }
 
 /// `POST /v1/atp/mint`.
@@ -128,7 +119,7 @@ pub async fn charge(node: &Arc<Node>, ev: SignedRequest, req: AtpChargeRequest) 
             require_law(ctx.conn, &sid, &law_hash)?;
             active_lct(ctx.conn, &ev.signer, ctx.now)?;
             require_role(ctx.conn, &sid, &ev.signer, &[atp.mint_authority.as_str()], "charge ATP")?;
-            known(ctx.conn, &req.account)?;
+            known_lct(ctx.conn, &req.account)?;
             active_lct(ctx.conn, &req.account, ctx.now)?;
             if let Some(h) = &record_ref {
                 let on_ledger: Option<i64> = ctx
@@ -190,7 +181,7 @@ pub async fn transfer(node: &Arc<Node>, ev: SignedRequest, req: AtpTransferReque
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             require_law(ctx.conn, &sid, &law_hash)?;
             active_lct(ctx.conn, &ev.signer, ctx.now)?;
-            known(ctx.conn, &req.to)?;
+            known_lct(ctx.conn, &req.to)?;
             active_lct(ctx.conn, &req.to, ctx.now)?;
             let from = load_account(ctx.conn, ev.signer.as_str()).map_err(store_err)?;
             let total = req.amount.saturating_add(fee);
@@ -232,7 +223,7 @@ pub async fn slash(node: &Arc<Node>, ev: SignedRequest, req: AtpSlashRequest) ->
             require_law(ctx.conn, &sid, &law_hash)?;
             active_lct(ctx.conn, &ev.signer, ctx.now)?;
             require_role(ctx.conn, &sid, &ev.signer, &roles, "slash ATP")?;
-            known(ctx.conn, &req.account)?;
+            known_lct(ctx.conn, &req.account)?;
             let a = load_account(ctx.conn, req.account.as_str()).map_err(store_err)?;
             if a.available < req.amount {
                 return Err(insufficient(req.amount, a.available, "slashing takes available ATP only"));
@@ -257,7 +248,7 @@ pub fn account(node: &Node, id: &str) -> Result<Value, ApiError> {
     node.reads
         .with(|c| {
             Ok((|| {
-                known(c, &id)?;
+                known_lct(c, &id)?;
                 account_json(c, id.as_str())
             })())
         })

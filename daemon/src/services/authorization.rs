@@ -5,7 +5,7 @@
 use super::Node;
 use super::checks::{active_lct, collect_witnesses, require_law, require_role, store_err};
 use crate::error::ApiError;
-use crate::ledger::{Event, Prepared, load_account, load_delegation, roles_of};
+use crate::ledger::{Event, Prepared, grant_subtree, load_account, load_delegation, roles_of};
 use crate::services::identity::authenticate;
 use crate::store::writer::{Committed, WriteCtx};
 use serde_json::{Value, json};
@@ -162,14 +162,7 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Resu
                     .map_err(store_err)?;
             ctx.append(&prepared, law_hash)?;
             // The grant and those derived from it have no budget left.
-            let revoked: Vec<String> = ctx
-                .conn
-                .prepare_cached(
-                    "WITH RECURSIVE sub(g) AS (SELECT ?1 UNION ALL SELECT d.grant_id FROM delegations d JOIN sub ON d.parent = sub.g)
-                     SELECT g FROM sub",
-                )
-                .and_then(|mut st| st.query_map([&grant_id], |r| r.get(0))?.collect())
-                .map_err(|e| store_err(e.into()))?;
+            let revoked = grant_subtree(ctx.conn, &grant_id).map_err(store_err)?;
             for g in &revoked {
                 job_node.metrics.set_budget(g, 0);
             }
@@ -262,7 +255,7 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
                     }
                 }
             }
-            let verdict = decide(
+            let mut verdict = decide(
                 &law,
                 &Request {
                     actor: &ev.signer,
@@ -277,7 +270,6 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
                 },
                 depth_max,
             );
-            let mut verdict = verdict;
             let mut attested = Vec::new();
             let mut witness_shortfall = Value::Null;
             match witnesses {

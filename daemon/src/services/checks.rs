@@ -75,12 +75,27 @@ pub fn require_law(conn: &Connection, society: &LctId, law_hash: &Hash) -> Resul
     }
 }
 
-/// Key of a registered witness (role `witness`) that may sign at `now`.
-pub fn witness_key(conn: &Connection, society: &LctId, id: &LctId, now: Timestamp) -> Option<PublicKey> {
+/// An LCT registered on this node, else `W4_ERR_NOT_FOUND`.
+pub fn known_lct(conn: &Connection, id: &LctId) -> Result<(), ApiError> {
+    if crate::ledger::lct_exists(conn, id).map_err(store_err)? {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::NotFound, format!("no LCT {id}")))
+    }
+}
+
+/// Key of an LCT that may sign at `now`.
+pub fn signing_key(conn: &Connection, id: &LctId, now: Timestamp) -> Option<PublicKey> {
     let row = load_signer(conn, id.as_str()).ok()??;
     may_sign(row.status, row.overlap_until, now).ok()?;
+    Some(row.public_key)
+}
+
+/// Key of a registered witness (role `witness`) that may sign at `now`.
+pub fn witness_key(conn: &Connection, society: &LctId, id: &LctId, now: Timestamp) -> Option<PublicKey> {
+    let key = signing_key(conn, id, now)?;
     let roles = roles_of(conn, society.as_str(), id.as_str()).ok()?;
-    roles.iter().any(|r| r == "witness").then_some(row.public_key)
+    roles.iter().any(|r| r == "witness").then_some(key)
 }
 
 /// Recount the submitted attestations of `event` (never trusting a count), add

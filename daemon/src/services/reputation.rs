@@ -3,9 +3,9 @@
 //! gaming detection (docs/decisions/0011). There is no global score.
 
 use super::Node;
-use super::checks::{active_lct, require_law, store_err};
+use super::checks::{active_lct, known_lct, require_law, signing_key, store_err};
 use crate::error::ApiError;
-use crate::ledger::{Event, OUTCOME_TYPES, Prepared, lct_exists, load_reputation, load_signer};
+use crate::ledger::{Event, OUTCOME_TYPES, Prepared, load_reputation};
 use crate::services::identity::authenticate;
 use crate::store::writer::{Committed, WriteCtx};
 use rusqlite::{Connection, params};
@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use web4_core::api::OutcomeRequest;
 use web4_core::law::ReputationLaw;
-use web4_core::lct::may_sign;
 use web4_core::payload::{GamingFlag, ReputationOutcome, outcome_event};
 use web4_core::reputation::{self as rep, Delta, GamingInput, Outcome, Pattern};
 use web4_core::signing::SignedRequest;
@@ -79,14 +78,7 @@ pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -
     let now = node.now();
     let tally = node
         .reads
-        .with(|c| {
-            let key = |w: &LctId| {
-                let row = load_signer(c, w.as_str()).ok()??;
-                may_sign(row.status, row.overlap_until, now).ok()?;
-                Some(row.public_key)
-            };
-            Ok(recount(&req.witnesses, &sid, &event, key, now, skew))
-        })
+        .with(|c| Ok(recount(&req.witnesses, &sid, &event, |w| signing_key(c, w, now), now, skew)))
         .map_err(store_err)?;
     let witnesses: Vec<Attestation> = tally.accepted.iter().filter_map(|&i| req.witnesses.get(i).cloned()).collect();
     let rejected: Vec<Value> =
@@ -97,9 +89,7 @@ pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             require_law(ctx.conn, &sid, &law_hash)?;
             active_lct(ctx.conn, &ev.signer, ctx.now)?;
-            if !lct_exists(ctx.conn, &req.entity).map_err(store_err)? {
-                return Err(ApiError::new(ErrorCode::NotFound, format!("no LCT {}", req.entity)));
-            }
+            known_lct(ctx.conn, &req.entity)?;
             active_lct(ctx.conn, &req.entity, ctx.now)?;
             let entity = req.entity.as_str();
             let (t3, v3, run, poor_before) = current(ctx.conn, entity, &req.role, &req.action)?;
@@ -201,9 +191,7 @@ pub fn get(node: &Node, entity: &str, role: &str) -> Result<Value, ApiError> {
     node.reads
         .with(|c| {
             Ok((|| {
-                if !lct_exists(c, &id).map_err(store_err)? {
-                    return Err(ApiError::new(ErrorCode::NotFound, format!("no LCT {id}")));
-                }
+                known_lct(c, &id)?;
                 let row = load_reputation(c, id.as_str(), role).map_err(store_err)?;
                 let Some(r) = row else {
                     let (t3, v3) = (T3::default(), V3::default());
@@ -266,20 +254,27 @@ pub fn stats(node: &Node) -> Result<Value, ApiError> {
                 let q = |sql: &str| -> Result<i64, ApiError> {
                     c.query_row(sql, [], |r| r.get(0)).map_err(|e| store_err(e.into()))
                 };
-                let mut by_type = serde_json::Map::new();
-                for t in OUTCOME_TYPES {
-                    let n: i64 = c
-                        .query_row("SELECT COUNT(*) FROM reputation_events WHERE result_status = ?1", [t], |r| r.get(0))
+                // Every type and pattern is listed, with 0 when absent.
+                let counts = |sql: &str, keys: &mut dyn Iterator<Item = &str>| -> Result<serde_json::Map<String, Value>, ApiError> {
+                    let mut m: serde_json::Map<String, Value> = keys.map(|k| (k.to_owned(), json!(0))).collect();
+                    let mut st = c.prepare(sql).map_err(|e| store_err(e.into()))?;
+                    let rows: Vec<(String, i64)> = st
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .and_then(Iterator::collect)
                         .map_err(|e| store_err(e.into()))?;
-                    by_type.insert(t.into(), json!(n));
-                }
-                let mut flags = serde_json::Map::new();
-                for p in Pattern::ALL {
-                    let n: i64 = c
-                        .query_row("SELECT COUNT(*) FROM gaming_flags WHERE pattern = ?1", [p.as_str()], |r| r.get(0))
-                        .map_err(|e| store_err(e.into()))?;
-                    flags.insert(p.as_str().into(), json!(n));
-                }
+                    for (k, n) in rows {
+                        m.insert(k, json!(n));
+                    }
+                    Ok(m)
+                };
+                let by_type = counts(
+                    "SELECT result_status, COUNT(*) FROM reputation_events GROUP BY result_status",
+                    &mut OUTCOME_TYPES.into_iter(),
+                )?;
+                let flags = counts(
+                    "SELECT pattern, COUNT(*) FROM gaming_flags GROUP BY pattern",
+                    &mut Pattern::ALL.into_iter().map(Pattern::as_str),
+                )?;
                 // T3 composite distribution per role, in tenths (the 50 busiest roles).
                 let mut st = c
                     .prepare("SELECT role, t3 FROM reputation WHERE role IN (SELECT role FROM reputation GROUP BY role ORDER BY COUNT(*) DESC LIMIT 50)")
