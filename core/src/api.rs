@@ -322,3 +322,67 @@ pub struct OutcomeRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witnesses: Vec<Attestation>,
 }
+
+/// `context` of an allocation.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocateContext {
+    /// Reserve the cost from this grant (held by the signer as agent; its
+    /// scope must allow action `allocate` on `resource:<type>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation_id: Option<String>,
+}
+
+/// `POST /v1/resources/allocate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocateRequest {
+    pub resource_type: String,
+    /// Units of the type (millicores, MiB, kbit/s, devices).
+    pub quantity: u64,
+    /// Lease length in seconds.
+    pub duration_seconds: u64,
+    /// A local process to enforce the lease on (cgroup limits), when the node allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Refuse instead of paying more than this (the rate may have changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_atp: Option<u64>,
+    #[serde(default)]
+    pub context: AllocateContext,
+}
+
+/// `POST /v1/resources/usage`: by the lease's holder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageRequest {
+    pub allocation_id: String,
+    pub seq: u64,
+    /// Unit-seconds used since the previous report.
+    pub used: u64,
+}
+
+/// `POST /v1/resources/release`: by the lease's holder, with an optional last report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    pub allocation_id: String,
+    /// A final usage report (`seq`, `used`) settled before the lease closes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_usage: Option<FinalUsage>,
+}
+
+/// The last usage report of a release.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalUsage {
+    pub seq: u64,
+    pub used: u64,
+}
+
+/// `POST /v1/resources/rates`: new rates for some pools (ATP per unit-hour).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatesRequest {
+    pub rates: std::collections::BTreeMap<String, f64>,
+}

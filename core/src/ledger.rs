@@ -47,6 +47,14 @@ pub mod kind {
     pub const ATP_SLASH: &str = "atp.slash";
     /// The outcome of an action by an entity in a role, with its reputation delta.
     pub const REPUTATION_OUTCOME: &str = "reputation.outcome";
+    /// A lease on a resource pool was opened.
+    pub const RESOURCE_ALLOCATE: &str = "resource.allocate";
+    /// Usage of a lease was metered and charged.
+    pub const RESOURCE_USAGE: &str = "resource.usage";
+    /// A lease was closed; the unused part of its lock returned.
+    pub const RESOURCE_RELEASE: &str = "resource.release";
+    /// Resource conversion rates were updated as the law allows.
+    pub const RESOURCE_RATES: &str = "resource.rates";
 }
 
 /// A signed ledger record.

@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod payload;
 pub mod r6;
 pub mod reputation;
+pub mod resources;
 pub mod signing;
 pub mod tensor;
 pub mod time;

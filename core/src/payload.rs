@@ -258,3 +258,66 @@ pub fn outcome_event(
     // Finite numbers, strings and null only: canonicalisation cannot fail.
     crate::crypto::sha256(&crate::crypto::canonical_value(&v).unwrap_or_default())
 }
+
+/// `resource.allocate`: a lease on a resource pool, its cost locked from the
+/// holder's account or reserved from a delegation budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceAllocate {
+    pub evidence: SignedRequest,
+    pub society_id: LctId,
+    pub allocation_id: String,
+    pub holder: LctId,
+    pub resource_type: String,
+    /// The grant the cost is reserved from; `None`: the holder's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// The rates version the lease is priced at (`<law version>+<updates>`).
+    pub rates_version: String,
+    /// The lease as opened (quantity, seconds, rate, locked ATP, bucket).
+    pub lease: crate::resources::Lease,
+    /// A local process whose limits enforce the lease (when the node allows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+/// `resource.usage`: a metered usage report (`(allocation_id, seq)` unique).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceUsage {
+    pub evidence: SignedRequest,
+    pub allocation_id: String,
+    pub seq: u64,
+    /// Unit-seconds used since the previous report.
+    pub used: u64,
+    /// ATP discharged by this report.
+    pub charge: u64,
+}
+
+/// `resource.release`: a lease closed by its holder, by the node after it
+/// expired (no evidence), or with the revocation of its grant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRelease {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<SignedRequest>,
+    pub allocation_id: String,
+    /// `released` or `expired`.
+    pub reason: String,
+    /// ATP charged over the lease's life.
+    pub charged: u64,
+    /// Locked ATP returned.
+    pub returned: u64,
+}
+
+/// `resource.rates`: conversion rates updated as the law allows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRates {
+    pub evidence: SignedRequest,
+    pub society_id: LctId,
+    /// The new version, `<law version>+<n>`.
+    pub version: String,
+    /// Every pool's rate after the update (ATP per unit-hour).
+    pub rates: std::collections::BTreeMap<String, f64>,
+}

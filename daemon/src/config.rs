@@ -61,6 +61,17 @@ pub struct Config {
     pub group_commit_max: usize,
     /// Read connections to the store.
     pub read_pool: usize,
+    /// Enforce resource leases that name a local process with cgroup limits
+    /// (CPU and memory); off by default (docs/operations.md, "Resource leases").
+    pub enforce_leases: bool,
+    /// Only processes of these user ids may be named by a lease (enforcement
+    /// caps a process, so a remote holder must not be able to cap any process).
+    pub enforce_uids: Vec<u32>,
+    /// Directory the node creates lease cgroups under on a cgroup v2 host;
+    /// under systemd, a subtree delegated to the unit (`Delegate=yes`).
+    pub cgroup_v2_path: PathBuf,
+    /// How often expired leases are closed and enforcement is reconciled.
+    pub sweep_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -79,6 +90,10 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             group_commit_max: 1024,
             read_pool: 8,
+            enforce_leases: false,
+            enforce_uids: Vec::new(),
+            cgroup_v2_path: PathBuf::from("/sys/fs/cgroup/web4.slice"),
+            sweep_interval_secs: 10,
         }
     }
 }
@@ -233,6 +248,9 @@ impl Config {
         }
         if self.hsm_type == HsmType::Tpm2 {
             return bad("hsm_type", "tpm2 is not available in this build yet; use software");
+        }
+        if !(1..=3600).contains(&self.sweep_interval_secs) {
+            return bad("sweep_interval_secs", "must be between 1 and 3600");
         }
         if self.log_level.trim().is_empty() {
             return bad("log_level", "must not be empty");

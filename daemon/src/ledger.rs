@@ -12,7 +12,8 @@ use web4_core::lct::{EntityType, LctDocument, LctStatus};
 use web4_core::ledger::{ChainVerifier, Record, kind};
 use web4_core::payload::{
     AtpCharge, AtpMint, AtpSlash, AtpTransfer, AuthDecision, Delegate, Genesis, Interpretation, LawPublish, Mint,
-    ReputationOutcome, Revoke, RevokeDelegation, StatusChange, Transition,
+    ReputationOutcome, ResourceAllocate, ResourceRates, ResourceRelease, ResourceUsage, Revoke, RevokeDelegation,
+    StatusChange, Transition,
 };
 use web4_core::{Hash, LctId, PublicKey, Timestamp};
 
@@ -32,6 +33,8 @@ pub enum Effect {
     Delegation(i64),
     /// An authorization decision was recorded.
     Decision,
+    /// A lease was opened on a pool (index into `RESOURCE_TYPES`).
+    Allocated(u8),
     Minted(EntityType),
     Status {
         entity_type: EntityType,
@@ -206,6 +209,10 @@ pub enum Event {
     AtpTransfer(AtpTransfer),
     AtpSlash(AtpSlash),
     Outcome(ReputationOutcome),
+    Allocate(ResourceAllocate),
+    Usage(ResourceUsage),
+    Release(ResourceRelease),
+    Rates(ResourceRates),
 }
 
 impl Event {
@@ -228,6 +235,10 @@ impl Event {
             Event::AtpTransfer(_) => kind::ATP_TRANSFER,
             Event::AtpSlash(_) => kind::ATP_SLASH,
             Event::Outcome(_) => kind::REPUTATION_OUTCOME,
+            Event::Allocate(_) => kind::RESOURCE_ALLOCATE,
+            Event::Usage(_) => kind::RESOURCE_USAGE,
+            Event::Release(_) => kind::RESOURCE_RELEASE,
+            Event::Rates(_) => kind::RESOURCE_RATES,
         }
     }
 
@@ -250,6 +261,10 @@ impl Event {
             kind::ATP_TRANSFER => Event::AtpTransfer(payload(r)?),
             kind::ATP_SLASH => Event::AtpSlash(payload(r)?),
             kind::REPUTATION_OUTCOME => Event::Outcome(payload(r)?),
+            kind::RESOURCE_ALLOCATE => Event::Allocate(payload(r)?),
+            kind::RESOURCE_USAGE => Event::Usage(payload(r)?),
+            kind::RESOURCE_RELEASE => Event::Release(payload(r)?),
+            kind::RESOURCE_RATES => Event::Rates(payload(r)?),
             other => return Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
         })
     }
@@ -271,6 +286,10 @@ impl Event {
             Event::AtpTransfer(p) => serde_json::to_value(p),
             Event::AtpSlash(p) => serde_json::to_value(p),
             Event::Outcome(p) => serde_json::to_value(p),
+            Event::Allocate(p) => serde_json::to_value(p),
+            Event::Usage(p) => serde_json::to_value(p),
+            Event::Release(p) => serde_json::to_value(p),
+            Event::Rates(p) => serde_json::to_value(p),
         }
     }
 }
@@ -494,6 +513,25 @@ pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) ->
             Ok(if fee > 0 { vec![pool_add(conn, &t.society_id, 0, fee)?] } else { vec![] })
         }
         Event::Outcome(o) => apply_outcome(conn, o, at, lref),
+        Event::Allocate(a) => apply_allocate(conn, a, lref),
+        Event::Usage(u) => apply_usage(conn, u, at, lref),
+        Event::Release(r) => {
+            let lease = load_allocation(conn, &r.allocation_id)?
+                .ok_or_else(|| corrupt("a release of an allocation that does not exist"))?;
+            if lease.released_at.is_some() || lease.lease.charged != r.charged || lease.lease.returned() != r.returned {
+                return Err(corrupt("a release that does not settle its allocation"));
+            }
+            close_allocation(conn, &lease, at, &r.reason)
+        }
+        Event::Rates(r) => {
+            let law_hash =
+                current_law_hash(conn, r.society_id.as_str())?.ok_or_else(|| corrupt("rates without law"))?;
+            conn.execute(
+                "INSERT INTO resource_rates (society_id, version, law_hash, rates, at, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.society_id.as_str(), r.version, law_hash.to_string(), to_json(&r.rates)?, at.secs(), lref.to_string()],
+            )?;
+            Ok(vec![])
+        }
         Event::AtpSlash(x) => {
             let amount = to_i64(x.amount);
             account_add(conn, &x.society_id, x.account.as_str(), -amount, 0, 0)?;
@@ -577,6 +615,193 @@ fn apply_outcome(
         effects.push(Effect::Gaming(f.pattern));
     }
     Ok(effects)
+}
+
+fn apply_allocate(conn: &Connection, a: &ResourceAllocate, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
+    let locked = to_i64(a.lease.locked);
+    // Who pays: the holder's account, a funded grant's funder, or (NULL) an
+    // unfunded grant's budget alone.
+    let payer: Option<String> = match &a.grant_id {
+        None => Some(a.holder.to_string()),
+        Some(g) => {
+            conn.prepare_cached("UPDATE delegations SET spent = spent + ?2 WHERE grant_id = ?1")?
+                .execute(params![g, locked])?;
+            conn.prepare_cached("SELECT funder FROM delegations WHERE grant_id = ?1")?
+                .query_row(params![g], |r| r.get(0))
+                .optional()?
+                .flatten()
+        }
+    };
+    conn.prepare_cached(
+        "INSERT INTO resource_allocations (allocation_id, society_id, holder, resource_type, quantity, grant_id, payer,
+           rates_version, lease, locked, charged, opened_at, expires_at, pid, ledger_ref)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        a.allocation_id,
+        a.society_id.as_str(),
+        a.holder.as_str(),
+        a.resource_type,
+        to_i64(a.lease.quantity),
+        a.grant_id,
+        payer,
+        a.rates_version,
+        to_json(&a.lease)?,
+        locked,
+        a.lease.opened_at,
+        a.lease.expires_at(),
+        a.pid,
+        lref.to_string()
+    ])?;
+    if a.grant_id.is_none() {
+        account_add(conn, &a.society_id, a.holder.as_str(), -locked, locked, 0)?;
+    }
+    let t = web4_core::resources::RESOURCE_TYPES.iter().position(|t| *t == a.resource_type).unwrap_or(0);
+    Ok(vec![Effect::Allocated(u8::try_from(t).unwrap_or(0))])
+}
+
+fn apply_usage(conn: &Connection, u: &ResourceUsage, at: Timestamp, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
+    let mut row = load_allocation(conn, &u.allocation_id)?
+        .ok_or_else(|| corrupt("usage of an allocation that does not exist"))?;
+    let m = row
+        .lease
+        .meter(u.seq, u.used, at.secs())
+        .map_err(|e| StoreError::Corrupt(format!("usage report refused on replay: {e}")))?;
+    if m.charge != u.charge || row.released_at.is_some() {
+        return Err(corrupt("a usage report that does not meter as recorded"));
+    }
+    row.lease.record(u.seq, &m);
+    conn.prepare_cached("UPDATE resource_allocations SET lease = ?2, charged = ?3 WHERE allocation_id = ?1")?
+        .execute(params![u.allocation_id, to_json(&row.lease)?, to_i64(row.lease.charged)])?;
+    conn.prepare_cached(
+        "INSERT INTO resource_usage (allocation_id, seq, used, charge, at, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        u.allocation_id,
+        to_i64(u.seq),
+        to_i64(u.used),
+        to_i64(u.charge),
+        at.secs(),
+        lref.to_string()
+    ])?;
+    let mut effects = vec![];
+    // Usage discharges the payer's locked ATP into pool ADP.
+    if let Some(payer) = &row.payer
+        && u.charge > 0
+    {
+        let charge = to_i64(u.charge);
+        account_add(conn, &row.society_id, payer, 0, -charge, charge)?;
+        effects.push(pool_add(conn, &row.society_id, 0, charge)?);
+    }
+    Ok(effects)
+}
+
+/// Close an open allocation: the locked ATP not charged goes back to where
+/// it came from (the holder's account, or the grant's budget).
+fn close_allocation(
+    conn: &Connection,
+    a: &AllocationRow,
+    at: Timestamp,
+    reason: &str,
+) -> Result<Vec<Effect>, StoreError> {
+    let returned = to_i64(a.lease.returned());
+    conn.prepare_cached(
+        "UPDATE resource_allocations SET released_at = ?2, release_reason = ?3, returned = ?4 WHERE allocation_id = ?1",
+    )?
+    .execute(params![a.allocation_id, at.secs(), reason, returned])?;
+    match &a.grant_id {
+        None => account_add(conn, &a.society_id, a.holder.as_str(), returned, -returned, 0)?,
+        Some(g) => {
+            conn.prepare_cached("UPDATE delegations SET spent = spent - ?2 WHERE grant_id = ?1")?
+                .execute(params![g, returned])?;
+        }
+    }
+    Ok(vec![])
+}
+
+/// One lease row.
+#[derive(Debug, Clone)]
+pub struct AllocationRow {
+    pub allocation_id: String,
+    pub society_id: LctId,
+    pub holder: LctId,
+    pub resource_type: String,
+    pub grant_id: Option<String>,
+    pub payer: Option<String>,
+    pub rates_version: String,
+    pub lease: web4_core::resources::Lease,
+    pub pid: Option<u32>,
+    pub released_at: Option<i64>,
+    pub release_reason: Option<String>,
+    pub ledger_ref: String,
+}
+
+/// Load a lease.
+pub fn load_allocation(conn: &Connection, id: &str) -> Result<Option<AllocationRow>, StoreError> {
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        String,
+    );
+    let row: Option<Row> = conn
+        .prepare_cached(
+            "SELECT society_id, holder, resource_type, grant_id, payer, rates_version, lease, pid, released_at,
+                    release_reason, ledger_ref FROM resource_allocations WHERE allocation_id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+            ))
+        })
+        .optional()?;
+    let Some((society, holder, resource_type, grant_id, payer, rates_version, lease, pid, released_at, reason, lref)) =
+        row
+    else {
+        return Ok(None);
+    };
+    let lct = |s: &str| LctId::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()));
+    Ok(Some(AllocationRow {
+        allocation_id: id.to_owned(),
+        society_id: lct(&society)?,
+        holder: lct(&holder)?,
+        resource_type,
+        grant_id,
+        payer,
+        rates_version,
+        lease: parse_json(&lease, "lease")?,
+        pid: pid.and_then(|p| u32::try_from(p).ok()),
+        released_at,
+        release_reason: reason,
+        ledger_ref: lref,
+    }))
+}
+
+/// Open leases paid from one grant.
+pub fn open_allocations_of_grant(conn: &Connection, grant_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT allocation_id FROM resource_allocations WHERE grant_id = ?1 AND released_at IS NULL ORDER BY allocation_id",
+        )?
+        .query_map([grant_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
 }
 
 /// Outcome types (a fixed set, so metric labels stay bounded).
@@ -697,6 +922,13 @@ fn pool_add(conn: &Connection, society: &LctId, supply: i64, adp: i64) -> Result
 fn revoke_tree(conn: &Connection, grant_id: &str, at: Timestamp, by: &str) -> Result<i64, StoreError> {
     let mut n = 0;
     for id in grant_subtree(conn, grant_id)? {
+        // Leases paid from a revoked grant end with it; their unused lock
+        // returns to the grant before its own unspent budget is released.
+        for a in open_allocations_of_grant(conn, &id)? {
+            if let Some(row) = load_allocation(conn, &a)? {
+                close_allocation(conn, &row, at, "revoked")?;
+            }
+        }
         type Row = (i64, i64, Option<String>, Option<String>, String);
         let row: Option<Row> = conn
             .query_row(

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod enforce;
 pub mod error;
 pub mod http;
 pub mod keystore;

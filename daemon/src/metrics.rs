@@ -63,6 +63,12 @@ pub struct PairLabel {
     pub role: String,
 }
 
+/// `{resource_type}` (one of the five fixed types).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabel {
+    pub resource_type: String,
+}
+
 /// Most (entity, role) pairs given their own T3/V3 score series.
 pub const MAX_PAIR_SERIES: usize = 1000;
 
@@ -101,6 +107,9 @@ pub struct Metrics {
     pub atp_pool_supply: Gauge,
     pub atp_pool_adp: Gauge,
     budget_series: std::sync::Mutex<std::collections::HashSet<String>>,
+    pub resource_allocations: Family<ResourceLabel, Counter>,
+    pub resource_utilization: Family<ResourceLabel, F64Gauge>,
+    pub conversion_rate: Family<ResourceLabel, F64Gauge>,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -209,6 +218,27 @@ impl Metrics {
             "Duration of a group commit, fsync included",
             commit_duration.clone(),
         );
+        let resource_allocations = Family::<ResourceLabel, Counter>::default();
+        let resource_utilization = Family::<ResourceLabel, F64Gauge>::default();
+        let conversion_rate = Family::<ResourceLabel, F64Gauge>::default();
+        registry.register(
+            "web4_resource_allocations",
+            "Resource leases opened, by resource type",
+            resource_allocations.clone(),
+        );
+        registry.register(
+            "web4_resource_pool_utilization",
+            "Allocated share of each resource pool's capacity (0 to 1), refreshed at scrape",
+            resource_utilization.clone(),
+        );
+        registry.register(
+            "web4_atp_conversion_rate",
+            "ATP per unit-hour of each resource type in force, refreshed at scrape",
+            conversion_rate.clone(),
+        );
+        for t in web4_core::resources::RESOURCE_TYPES {
+            let _ = resource_allocations.get_or_create(&ResourceLabel { resource_type: t.into() });
+        }
         // Every outcome type and pattern has a series from the start (both sets are fixed).
         for t in crate::ledger::OUTCOME_TYPES {
             let _ = reputation_updates.get_or_create(&OutcomeLabel { outcome_type: t.into() });
@@ -239,6 +269,9 @@ impl Metrics {
             v3_score,
             pair_series: std::sync::Mutex::new(std::collections::HashSet::new()),
             budget_series: std::sync::Mutex::new(std::collections::HashSet::new()),
+            resource_allocations,
+            resource_utilization,
+            conversion_rate,
         }
     }
 
@@ -300,6 +333,10 @@ impl Metrics {
                     self.delegation_active.inc_by(n);
                 }
                 Effect::Decision => {}
+                Effect::Allocated(t) => {
+                    let t = web4_core::resources::RESOURCE_TYPES.get(usize::from(t)).copied().unwrap_or("cpu");
+                    self.resource_allocations.get_or_create(&ResourceLabel { resource_type: t.into() }).inc();
+                }
                 Effect::Outcome(t) => {
                     let outcome_type = crate::ledger::OUTCOME_TYPES.get(usize::from(t)).copied().unwrap_or("partial");
                     self.reputation_updates.get_or_create(&OutcomeLabel { outcome_type: outcome_type.into() }).inc();

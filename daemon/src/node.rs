@@ -52,6 +52,21 @@ pub fn dev_genesis_law() -> serde_json::Value {
             "charge_rate": 1.0,
             "transfer_fee_rate": 0.01,
             "description": "Development society: the authority mints and charges; 1 % transfer fee"
+        },
+        "resources": {
+            "rates_authority": "authority",
+            "max_rate_change": 0.5,
+            "burst_seconds": 60,
+            "max_lease_seconds": 86_400,
+            "release_grace_seconds": 300,
+            "pools": {
+                "cpu": {"capacity": 4000, "rate": 1.0},
+                "memory": {"capacity": 8192, "rate": 0.01},
+                "storage": {"capacity": 102_400, "rate": 0.001},
+                "network": {"capacity": 100_000, "rate": 0.0001},
+                "gpu": {"capacity": 1, "rate": 50.0}
+            },
+            "description": "Development node: ATP per unit-hour; CPU 1 per millicore-hour (1,000 per core-hour)"
         }
     })
 }
@@ -207,7 +222,37 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         self_witness,
         max_skew: cfg.max_clock_skew_secs,
         clock: system_clock,
+        enforcer: crate::enforce::Enforcer::detect(&cfg),
     });
+    if cfg.enforce_leases && !node.enforcer.active() {
+        tracing::warn!(service = "resources", event = "enforcement_unavailable", reason = ?node.enforcer.reason, "resource leases will be metered but not enforced on this machine");
+    }
+    // Expired leases are closed and enforcement reconciled periodically.
+    let sweeper = {
+        let node = Arc::clone(&node);
+        let every = Duration::from_secs(cfg.sweep_interval_secs);
+        tokio::spawn(async move {
+            loop {
+                crate::services::resources::enforce(&node).await;
+                match crate::services::resources::sweep(&node).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        service = "resources",
+                        event = "leases_expired",
+                        count = n,
+                        "closed {n} expired leases"
+                    ),
+                    Err(e) => tracing::warn!(
+                        service = "resources",
+                        event = "sweep_failed",
+                        "closing expired leases: {}",
+                        e.message
+                    ),
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    };
     let app = crate::http::router(Arc::clone(&node), cfg.max_body_bytes, Duration::from_millis(cfg.request_timeout_ms));
     let addr = std::net::SocketAddr::new(cfg.bind, cfg.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -252,6 +297,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             server.abort();
         }
     }
+    sweeper.abort();
+    let _ = sweeper.await;
     drop(node);
     // The writer ends once every handle is gone; it finishes the group it holds.
     let joined = tokio::task::spawn_blocking(move || writer_thread.join().is_ok());

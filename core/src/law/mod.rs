@@ -120,6 +120,11 @@ impl LawDataset {
         }
     }
 
+    /// The resource pools, conversion rates and metering this law sets.
+    pub fn resources(&self) -> crate::resources::ResourceLaw {
+        crate::resources::ResourceLaw::from_law(&self.doc)
+    }
+
     /// The ATP issuance parameters this law sets.
     pub fn atp(&self) -> AtpLaw {
         AtpLaw::from_law(&self.doc)

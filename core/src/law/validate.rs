@@ -11,7 +11,7 @@ pub const OPERATORS: [&str; 9] = ["<=", ">=", "==", "!=", "<", ">", "in", "not_i
 pub const DECISIONS: [&str; 4] = ["allow", "warn", "deny", "escalate"];
 /// Top-level sections (`identity` is our extension, docs/decisions/0005;
 /// `custom_predicates` is the standard's extension mechanism).
-pub const SECTIONS: [&str; 10] = [
+pub const SECTIONS: [&str; 11] = [
     "version",
     "norms",
     "procedures",
@@ -22,6 +22,7 @@ pub const SECTIONS: [&str; 10] = [
     "identity",
     "custom_predicates",
     "reputation",
+    "resources",
 ];
 /// Society role names a law may refer to (the standard's roles, plus `witness`
 /// and our `authority`).
@@ -333,6 +334,74 @@ fn reputation(issues: &mut Issues, v: &Value) {
     }
 }
 
+/// `resources`: `pools` by resource type (`capacity` integer, `rate` ATP per
+/// unit-hour), `rates_authority` (a role), `max_rate_change` (0 to 1) and the
+/// metering periods in seconds.
+fn resources(issues: &mut Issues, v: &Value) {
+    use crate::resources::RESOURCE_TYPES;
+    let Some(obj) = v.as_object() else {
+        issues.add("resources", format!("expected a mapping, found {}", kind(v)));
+        return;
+    };
+    unknown_fields(
+        issues,
+        "resources",
+        obj,
+        &[
+            "pools",
+            "rates_authority",
+            "max_rate_change",
+            "burst_seconds",
+            "max_lease_seconds",
+            "release_grace_seconds",
+            "description",
+        ],
+    );
+    if let Some(r) = obj.get("rates_authority") {
+        role(issues, "resources.rates_authority", r);
+    }
+    if let Some(m) = obj.get("max_rate_change")
+        && !m.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x))
+    {
+        issues.add("resources.max_rate_change", format!("expected a number between 0 and 1, found {m}"));
+    }
+    for k in ["burst_seconds", "max_lease_seconds", "release_grace_seconds"] {
+        if let Some(x) = obj.get(k)
+            && (x.as_u64().is_none() || (k != "release_grace_seconds" && x.as_u64() == Some(0)))
+        {
+            issues.add(format!("resources.{k}"), format!("expected a positive integer of seconds, found {x}"));
+        }
+    }
+    let Some(pools) = obj.get("pools") else { return };
+    let Some(pools) = pools.as_object() else {
+        issues.add("resources.pools", format!("expected a mapping of resource types, found {}", kind(pools)));
+        return;
+    };
+    for (t, p) in pools {
+        let path = format!("resources.pools.{t}");
+        if !RESOURCE_TYPES.contains(&t.as_str()) {
+            issues.add(&path, format!("unknown resource type, expected one of {}", one_of(&RESOURCE_TYPES)));
+            continue;
+        }
+        let Some(p) = p.as_object() else {
+            issues.add(&path, format!("expected a mapping with capacity and rate, found {}", kind(p)));
+            continue;
+        };
+        unknown_fields(issues, &path, p, &["capacity", "rate", "description"]);
+        match p.get("capacity") {
+            Some(c) if c.as_u64().is_some() => {}
+            Some(c) => issues.add(format!("{path}.capacity"), format!("expected a non-negative integer, found {c}")),
+            None => issues.add(format!("{path}.capacity"), "required"),
+        }
+        match p.get("rate") {
+            Some(r) if r.as_f64().is_some_and(|x| x >= 0.0 && x.is_finite()) => {}
+            Some(r) => issues
+                .add(format!("{path}.rate"), format!("expected ATP per unit-hour (a number at least 0), found {r}")),
+            None => issues.add(format!("{path}.rate"), "required"),
+        }
+    }
+}
+
 /// A parsed escalation condition `selector op literal`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
@@ -450,6 +519,9 @@ pub fn validate(doc: &Value) -> Vec<LawIssue> {
     if let Some(r) = obj.get("reputation") {
         reputation(&mut issues, r);
     }
+    if let Some(r) = obj.get("resources") {
+        resources(&mut issues, r);
+    }
     if let Some(v) = obj.get("custom_predicates")
         && !v.is_array()
     {
@@ -482,7 +554,7 @@ mod tests {
             {"id": "C", "selector": "r6.role", "operator": "in", "value": "admin", "decision": "deny"}
         ], "extra": 1}));
         let want = [
-            "extra: unknown section, expected one of version, norms, procedures, delegation, escalation, admission, atp_issuance, identity, custom_predicates, reputation",
+            "extra: unknown section, expected one of version, norms, procedures, delegation, escalation, admission, atp_issuance, identity, custom_predicates, reputation, resources",
             "norms[1].prio: unknown field, expected one of id, selector, operator, value, decision, priority, description",
             "norms[1].id: duplicate id \"A\" (first used at norms[0])",
             "norms[1].selector: \"request.action\" is not a selector; expected r6.<field>[.<field>…], e.g. r6.request.action",
@@ -510,6 +582,29 @@ mod tests {
         ] {
             assert!(m.iter().any(|x| x.starts_with(want)), "missing {want:?} in {m:#?}");
         }
+    }
+
+    #[test]
+    fn resources_section() {
+        let law = json!({"version": "1.0.0", "norms": [],
+            "resources": {"rates_authority": "banker", "max_rate_change": 2, "burst_seconds": 0,
+                          "pools": {"cpu": {"capacity": -1, "rate": 0.5}, "gpu": {"capacity": 2},
+                                    "quantum": {"capacity": 1, "rate": 1}, "memory": {"capacity": 10, "rate": "x"}}}});
+        let m: Vec<String> = validate(&law).iter().map(ToString::to_string).collect();
+        for want in [
+            "resources.rates_authority: unknown role \"banker\"",
+            "resources.max_rate_change: expected a number between 0 and 1, found 2",
+            "resources.burst_seconds: expected a positive integer",
+            "resources.pools.cpu.capacity: expected a non-negative integer, found -1",
+            "resources.pools.gpu.rate: required",
+            "resources.pools.memory.rate: expected ATP per unit-hour",
+            "resources.pools.quantum: unknown resource type",
+        ] {
+            assert!(m.iter().any(|x| x.starts_with(want)), "missing {want:?} in {m:#?}");
+        }
+        let ok =
+            json!({"version": "1.0.0", "norms": [], "resources": {"pools": {"cpu": {"capacity": 4000, "rate": 0.1}}}});
+        assert!(validate(&ok).is_empty());
     }
 
     #[test]

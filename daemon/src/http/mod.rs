@@ -9,6 +9,7 @@ pub mod lct;
 pub mod openapi;
 pub mod render;
 pub mod reputation;
+pub mod resources;
 
 use crate::services::Node;
 use axum::Router;
@@ -49,6 +50,12 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/reputation/delta", post(reputation::delta))
         .route("/v1/reputation/stats", get(reputation::stats))
         .route("/v1/reputation/{entity}/{role}", get(reputation::get))
+        .route("/v1/resources/allocate", post(resources::allocate))
+        .route("/v1/resources/usage", post(resources::usage))
+        .route("/v1/resources/release", post(resources::release))
+        .route("/v1/resources/rates", post(resources::rates))
+        .route("/v1/resources/pool/stats", get(resources::stats))
+        .route("/v1/resources/allocation/{id}", get(resources::get))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -81,6 +88,7 @@ async fn ready(State(node): State<Arc<Node>>) -> Response {
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
+    crate::services::resources::refresh_metrics(&node);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

@@ -18,11 +18,11 @@ use web4_core::signing::SignedRequest;
 use web4_core::witness::WitnessClass;
 
 /// Maximum delegation depth from the law (`delegation.max_depth`, default 2).
-fn max_depth(law: &web4_core::law::LawDataset) -> u32 {
+pub fn max_depth(law: &web4_core::law::LawDataset) -> u32 {
     law.as_json()["delegation"]["max_depth"].as_u64().and_then(|d| u32::try_from(d).ok()).unwrap_or(2)
 }
 
-fn denial_error(d: &Denial) -> ErrorCode {
+pub fn denial_error(d: &Denial) -> ErrorCode {
     match d {
         Denial::InsufficientAtp { .. } => ErrorCode::InsufficientAtp,
         Denial::OutOfScope { .. }
@@ -141,7 +141,8 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Resu
     let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     let grant_id = grant_id.to_owned();
     let job_node = Arc::clone(node);
-    node.writer
+    let committed = node
+        .writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             require_law(ctx.conn, &sid, &law_hash)?;
@@ -168,7 +169,10 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Resu
             }
             Ok(json!({"grant_id": grant_id, "revoked": true, "revoked_grants": revoked}))
         }))
-        .await
+        .await?;
+    // Leases paid from the revoked grants were closed with them.
+    super::resources::enforce(node).await;
+    Ok(committed)
 }
 
 /// `GET /v1/auth/delegation/{id}`.
@@ -187,6 +191,35 @@ pub fn status(node: &Node, grant_id: &str) -> Result<Value, ApiError> {
         "revoked": row.revoked_at.is_some(), "revoked_at": row.revoked_at, "released": row.released,
         "funder": row.funder, "active": active, "ledger_ref": row.ledger_ref,
     }))
+}
+
+/// The chain from the used grant to its root, with revocation flags, and the
+/// ATP still available under it; without a grant, an empty chain and the
+/// actor's own available ATP.
+pub fn spending_chain(
+    conn: &rusqlite::Connection,
+    actor: &web4_core::LctId,
+    grant: Option<&str>,
+) -> Result<(Vec<(Delegation, bool)>, u64), ApiError> {
+    let Some(g) = grant else {
+        return Ok((Vec::new(), load_account(conn, actor.as_str()).map_err(store_err)?.available));
+    };
+    let (mut chain, mut remaining) = (Vec::new(), 0);
+    let mut next = Some(g.to_owned());
+    while let Some(id) = next {
+        let row = load_delegation(conn, &id)
+            .map_err(store_err)?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {id}")))?;
+        if chain.is_empty() && row.revoked_at.is_none() {
+            remaining = row.delegation.atp_budget.saturating_sub(row.spent);
+        }
+        next = row.delegation.parent.clone();
+        chain.push((row.delegation, row.revoked_at.is_some()));
+        if chain.len() > 64 {
+            return Err(ApiError::internal("delegation", "chain too long"));
+        }
+    }
+    Ok((chain, remaining))
 }
 
 /// `POST /v1/auth/authorize`: decided and recorded on the writer.
@@ -232,29 +265,7 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
                 Some(_) => roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?,
                 None => Vec::new(),
             };
-            // The chain from the used grant to its root, with revocation flags.
-            let mut chain = Vec::new();
-            let mut remaining = 0u64;
-            if req.context.delegation_id.is_none() {
-                // Without a grant the actor spends from its own account.
-                remaining = load_account(ctx.conn, ev.signer.as_str()).map_err(store_err)?.available;
-            }
-            if let Some(g) = &req.context.delegation_id {
-                let mut next = Some(g.clone());
-                while let Some(id) = next {
-                    let row = load_delegation(ctx.conn, &id)
-                        .map_err(store_err)?
-                        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {id}")))?;
-                    if chain.is_empty() && row.revoked_at.is_none() {
-                        remaining = row.delegation.atp_budget.saturating_sub(row.spent);
-                    }
-                    next = row.delegation.parent.clone();
-                    chain.push((row.delegation, row.revoked_at.is_some()));
-                    if chain.len() > 64 {
-                        return Err(ApiError::internal("delegation", "chain too long"));
-                    }
-                }
-            }
+            let (chain, remaining) = spending_chain(ctx.conn, &ev.signer, req.context.delegation_id.as_deref())?;
             let mut verdict = decide(
                 &law,
                 &Request {

@@ -6,6 +6,7 @@ pub mod checks;
 pub mod governance;
 pub mod identity;
 pub mod reputation;
+pub mod resources;
 
 use crate::metrics::Metrics;
 use crate::store::ReadPool;
@@ -39,6 +40,8 @@ pub struct Node {
     pub self_witness: bool,
     pub max_skew: i64,
     pub clock: fn() -> Timestamp,
+    /// Local enforcement of resource leases (cgroups), or off.
+    pub enforcer: crate::enforce::Enforcer,
 }
 
 impl Node {

@@ -209,6 +209,56 @@ CREATE TABLE gaming_flags (
 CREATE INDEX gaming_flags_pair ON gaming_flags (entity, role);
 "#,
     ),
+    (
+        7,
+        r#"
+-- Leases on resource pools (docs/decisions/0012). `payer` is the account
+-- whose ATP is locked: the holder, or a funded grant's funder; NULL for an
+-- unfunded grant (its budget is reserved, no ATP moves).
+CREATE TABLE resource_allocations (
+    allocation_id  TEXT PRIMARY KEY,
+    society_id     TEXT NOT NULL,
+    holder         TEXT NOT NULL,
+    resource_type  TEXT NOT NULL,
+    quantity       INTEGER NOT NULL CHECK (quantity > 0),
+    grant_id       TEXT,
+    payer          TEXT,
+    rates_version  TEXT NOT NULL,
+    lease          TEXT NOT NULL,      -- JSON web4_core::resources::Lease
+    locked         INTEGER NOT NULL CHECK (locked >= 0),
+    charged        INTEGER NOT NULL CHECK (charged >= 0 AND charged <= locked),
+    opened_at      INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    pid            INTEGER,
+    released_at    INTEGER,
+    release_reason TEXT,
+    returned       INTEGER,
+    ledger_ref     TEXT NOT NULL
+);
+CREATE INDEX resource_allocations_open ON resource_allocations (society_id, resource_type, quantity) WHERE released_at IS NULL;
+CREATE INDEX resource_allocations_grant ON resource_allocations (grant_id) WHERE released_at IS NULL;
+CREATE INDEX resource_allocations_expiry ON resource_allocations (expires_at) WHERE released_at IS NULL;
+CREATE TABLE resource_usage (
+    allocation_id TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    used          INTEGER NOT NULL,
+    charge        INTEGER NOT NULL,
+    at            INTEGER NOT NULL,
+    ledger_ref    TEXT NOT NULL,
+    PRIMARY KEY (allocation_id, seq)
+) WITHOUT ROWID;
+-- Rate updates; version `<law version>#<n>`, counted per law hash.
+CREATE TABLE resource_rates (
+    society_id TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    law_hash   TEXT NOT NULL,
+    rates      TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    ledger_ref TEXT NOT NULL,
+    PRIMARY KEY (society_id, version)
+);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -249,4 +299,7 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("reputation_events", "ledger_ref"),
     ("reputation_witnessing", "witness, actor"),
     ("gaming_flags", "ledger_ref, pattern"),
+    ("resource_allocations", "allocation_id"),
+    ("resource_usage", "allocation_id, seq"),
+    ("resource_rates", "society_id, version"),
 ];

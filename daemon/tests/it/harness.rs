@@ -103,9 +103,14 @@ impl TestNode {
     }
 
     pub async fn start_with(extra_env: &[(&str, &str)]) -> TestNode {
+        Self::start_with_config("", extra_env).await
+    }
+
+    /// Start with `config` as the node's web4d.toml.
+    pub async fn start_with_config(config: &str, extra_env: &[(&str, &str)]) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        std::fs::write(dir.path().join("web4d.toml"), "").unwrap();
+        std::fs::write(dir.path().join("web4d.toml"), config).unwrap();
         let out = Command::new(WEB4D)
             .arg("init")
             .env("DATA_DIR", data_dir(dir.path()))
@@ -225,6 +230,12 @@ impl TestNode {
 
     pub async fn post(&self, key: &SecretKey, path: &str, body: &Value) -> Resp {
         self.post_raw(key, path, serde_json::to_vec(body).unwrap(), &Sign::default()).await
+    }
+
+    /// DELETE `path`, signed by `key`.
+    pub async fn delete(&self, key: &SecretKey, path: &str) -> Resp {
+        let h = web4_daemon::cli::client::sign_headers(key, "DELETE", path, b"").unwrap();
+        read(h.apply(self.http.delete(format!("{}{path}", self.base))).send().await.unwrap()).await
     }
 
     pub async fn authorize(&self, k: &SecretKey, body: Value) -> Resp {

@@ -13,3 +13,4 @@ mod identity;
 mod law;
 mod ops;
 mod reputation;
+mod resources;

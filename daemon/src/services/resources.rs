@@ -1,0 +1,518 @@
+//! Resource service (docs/decisions/0012): pools per resource type with the
+//! capacity and ATP conversion rates the law publishes, leases charged to an
+//! ATP account or a delegation budget, metered usage, release of the unused
+//! part, and enforcement on the local machine where the node allows it.
+
+use super::Node;
+use super::authorization::{denial_error, max_depth, spending_chain};
+use super::checks::{active_lct, require_law, require_role, store_err};
+use crate::enforce::Limits;
+use crate::error::ApiError;
+use crate::ledger::{AllocationRow, Event, Prepared, load_allocation, roles_of};
+use crate::services::identity::authenticate;
+use crate::store::writer::{Committed, WriteCtx};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use web4_core::api::{AllocateRequest, RatesRequest, ReleaseRequest, UsageRequest};
+use web4_core::authz::{Request, decide};
+use web4_core::law::LawDataset;
+use web4_core::payload::{ResourceAllocate, ResourceRates, ResourceRelease, ResourceUsage};
+use web4_core::resources::{Lease, ResourceError, ResourceLaw, check_rates, unit_of};
+use web4_core::signing::SignedRequest;
+use web4_core::{ErrorCode, LctId, Timestamp};
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::ProtoFormat, msg)
+}
+
+fn resource_error(e: ResourceError) -> ApiError {
+    let code = match e {
+        ResourceError::TooExpensive { .. } | ResourceError::Rate { .. } => ErrorCode::ProtoFormat,
+        ResourceError::Sequence { seq, expected } if seq < expected => ErrorCode::ProtoReplay,
+        ResourceError::Sequence { .. } => ErrorCode::ProtoSequence,
+        ResourceError::RateExceeded { .. } => ErrorCode::AuthzRate,
+        ResourceError::LeaseExceeded { .. } => ErrorCode::AuthzScope,
+    };
+    let details = serde_json::to_value(&e).unwrap_or(Value::Null);
+    ApiError::new(code, e.to_string()).details(details)
+}
+
+/// The rates in force: the law's, overlaid by the latest update recorded
+/// under the same law hash. Version `<law version>#<updates>`.
+pub fn current_rates(
+    conn: &Connection,
+    society: &LctId,
+    law: &LawDataset,
+) -> Result<(String, BTreeMap<String, f64>), ApiError> {
+    let law_hash = law.law_hash().to_string();
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM resource_rates WHERE society_id = ?1 AND law_hash = ?2")
+        .and_then(|mut s| s.query_row(params![society.as_str(), law_hash], |r| r.get(0)))
+        .map_err(|e| store_err(e.into()))?;
+    let version = format!("{}#{n}", law.version());
+    let mut rates = law.resources().rates();
+    if n > 0 {
+        let text: Option<String> = conn
+            .prepare_cached("SELECT rates FROM resource_rates WHERE society_id = ?1 AND version = ?2")
+            .and_then(|mut s| s.query_row(params![society.as_str(), version], |r| r.get(0)).optional())
+            .map_err(|e| store_err(e.into()))?;
+        if let Some(t) = text {
+            let updated: BTreeMap<String, f64> =
+                serde_json::from_str(&t).map_err(|e| ApiError::internal("rates", e))?;
+            rates.extend(updated);
+        }
+    }
+    Ok((version, rates))
+}
+
+/// Units allocated from each pool (open leases).
+fn allocated(conn: &Connection, society: &LctId) -> Result<BTreeMap<String, (u64, u64)>, ApiError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT resource_type, COALESCE(SUM(quantity), 0), COUNT(*) FROM resource_allocations
+             WHERE society_id = ?1 AND released_at IS NULL GROUP BY resource_type",
+        )
+        .map_err(|e| store_err(e.into()))?;
+    let rows = stmt
+        .query_map([society.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+        .map_err(|e| store_err(e.into()))?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (t, q, n) = row.map_err(|e| store_err(e.into()))?;
+        out.insert(t, (u64::try_from(q).unwrap_or(0), u64::try_from(n).unwrap_or(0)));
+    }
+    Ok(out)
+}
+
+fn allocation_json(a: &AllocationRow, now: Timestamp) -> Value {
+    let l = &a.lease;
+    json!({
+        "allocation_id": a.allocation_id, "holder": a.holder, "resource_type": a.resource_type,
+        "unit": unit_of(&a.resource_type), "quantity": l.quantity, "duration_seconds": l.seconds,
+        "opened_at": Timestamp(l.opened_at), "expires_at": Timestamp(l.expires_at()),
+        "rate": l.rate, "rates_version": a.rates_version, "grant_id": a.grant_id, "payer": a.payer,
+        "atp_locked": l.locked, "atp_charged": l.charged, "atp_held": l.returned(),
+        "used": l.used, "allowance": l.allowance(), "last_seq": l.last_seq,
+        "meter_available": l.bucket_at(now.secs()).tokens,
+        "pid": a.pid, "released": a.released_at.is_some(),
+        "released_at": a.released_at.map(Timestamp), "release_reason": a.release_reason,
+        "ledger_ref": a.ledger_ref,
+    })
+}
+
+fn open_lease(conn: &Connection, id: &str, signer: &LctId) -> Result<AllocationRow, ApiError> {
+    let a = load_allocation(conn, id)
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no allocation {id}")))?;
+    if &a.holder != signer {
+        return Err(ApiError::new(
+            ErrorCode::AuthzDenied,
+            format!("only the holder of {id} may report on or release it"),
+        ));
+    }
+    if a.released_at.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::ProtoSequence,
+            format!("{id} was already released ({})", a.release_reason.as_deref().unwrap_or("released")),
+        ));
+    }
+    Ok(a)
+}
+
+/// `POST /v1/resources/allocate`.
+pub async fn allocate(node: &Arc<Node>, ev: SignedRequest, req: AllocateRequest) -> Result<Committed, ApiError> {
+    authenticate(node, &ev)?;
+    let soc = node.society();
+    let law = soc.law.clone();
+    let rlaw: ResourceLaw = law.resources();
+    let Some(pool) = rlaw.pools.get(&req.resource_type).cloned() else {
+        return Err(bad(format!(
+            "resource_type {:?}: the law has no such pool (pools: {:?})",
+            req.resource_type,
+            rlaw.pools.keys().collect::<Vec<_>>()
+        )));
+    };
+    if req.quantity == 0 || i64::try_from(req.quantity).is_err() {
+        return Err(bad("quantity must be at least 1"));
+    }
+    if req.duration_seconds == 0 || req.duration_seconds > rlaw.max_lease_seconds {
+        return Err(bad(format!("duration_seconds must be between 1 and the law's {}", rlaw.max_lease_seconds)));
+    }
+    if let Some(pid) = req.pid {
+        if !matches!(req.resource_type.as_str(), "cpu" | "memory") {
+            return Err(bad("only cpu and memory leases can be enforced on a process"));
+        }
+        node.enforcer.check_pid(pid).map_err(|m| ApiError::new(ErrorCode::AuthzDenied, m))?;
+    }
+    let allocation_id = format!("alloc:{}", &web4_core::sha256(ev.signature.to_string().as_bytes()).hex()[..24]);
+    let (sid, law_hash, depth_max) = (soc.id.clone(), law.law_hash(), max_depth(&law));
+    let result = node
+        .writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            require_law(ctx.conn, &sid, &law_hash)?;
+            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            let (rates_version, rates) = current_rates(ctx.conn, &sid, &law)?;
+            let rate = rates.get(&req.resource_type).copied().unwrap_or(pool.rate);
+            let lease = Lease::open(req.quantity, req.duration_seconds, rate, rlaw.burst_seconds, ctx.now.secs())
+                .map_err(resource_error)?;
+            if let Some(max) = req.max_atp
+                && lease.locked > max
+            {
+                return Err(ApiError::new(
+                    ErrorCode::InsufficientAtp,
+                    format!("the lease costs {} ATP at rates {rates_version}, above max_atp {max}", lease.locked),
+                )
+                .details(
+                    json!({ "price": lease.locked, "max_atp": max, "rate": rate, "rates_version": rates_version }),
+                ));
+            }
+            let used = allocated(ctx.conn, &sid)?.get(&req.resource_type).map(|x| x.0).unwrap_or(0);
+            if used.saturating_add(req.quantity) > pool.capacity {
+                return Err(ApiError::new(
+                    ErrorCode::AuthzRate,
+                    format!(
+                        "the {} pool has {} of {} {} free",
+                        req.resource_type,
+                        pool.capacity.saturating_sub(used),
+                        pool.capacity,
+                        unit_of(&req.resource_type).unwrap_or("units")
+                    ),
+                )
+                .details(json!({ "capacity": pool.capacity, "allocated": used, "wanted": req.quantity })));
+            }
+            // The same checks as an authorization: delegation, law, ATP.
+            let grant = req.context.delegation_id.as_deref();
+            let (chain, remaining) = spending_chain(ctx.conn, &ev.signer, grant)?;
+            let resource = format!("resource:{}", req.resource_type);
+            let roles = roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?;
+            let verdict = decide(
+                &law,
+                &Request {
+                    actor: &ev.signer,
+                    actor_roles: &roles,
+                    role: None,
+                    action: "allocate",
+                    resource: &resource,
+                    atp_cost: lease.locked,
+                    chain: &chain,
+                    atp_remaining: remaining,
+                    now: ctx.now,
+                },
+                depth_max,
+            );
+            if !verdict.granted {
+                let msg = verdict.denial.as_ref().map(ToString::to_string).unwrap_or_else(|| "refused".into());
+                let code = match (&verdict.denial, verdict.decision) {
+                    (_, "deferred") => ErrorCode::LawConflict,
+                    (Some(d), _) => denial_error(d),
+                    (None, _) => ErrorCode::AuthzDenied,
+                };
+                return Err(ApiError::new(code, format!("allocation refused: {msg}")).details(
+                    json!({ "decision": verdict.decision, "denial": verdict.denial, "price": lease.locked }),
+                ));
+            }
+            let payload = ResourceAllocate {
+                evidence: ev.clone(),
+                society_id: sid.clone(),
+                allocation_id: allocation_id.clone(),
+                holder: ev.signer.clone(),
+                resource_type: req.resource_type.clone(),
+                grant_id: req.context.delegation_id.clone(),
+                rates_version,
+                lease,
+                pid: req.pid,
+            };
+            ctx.append(&Prepared::new(Event::Allocate(payload)).map_err(store_err)?, law_hash)?;
+            let a = load_allocation(ctx.conn, &allocation_id)
+                .map_err(store_err)?
+                .ok_or_else(|| ApiError::internal("allocate", "lease not stored"))?;
+            let mut body = allocation_json(&a, ctx.now);
+            body["law_hash"] = json!(law_hash);
+            Ok(body)
+        }))
+        .await?;
+    if req.pid.is_some() {
+        enforce(node).await;
+    }
+    Ok(result)
+}
+
+/// `POST /v1/resources/usage`: a metered report by the holder.
+pub async fn usage(node: &Arc<Node>, ev: SignedRequest, req: UsageRequest) -> Result<Committed, ApiError> {
+    authenticate(node, &ev)?;
+    let soc = node.society();
+    let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
+    node.writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            require_law(ctx.conn, &sid, &law_hash)?;
+            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            let a = open_lease(ctx.conn, &req.allocation_id, &ev.signer)?;
+            let m = a.lease.meter(req.seq, req.used, ctx.now.secs()).map_err(resource_error)?;
+            let payload = ResourceUsage {
+                evidence: ev.clone(),
+                allocation_id: req.allocation_id.clone(),
+                seq: req.seq,
+                used: req.used,
+                charge: m.charge,
+            };
+            ctx.append(&Prepared::new(Event::Usage(payload)).map_err(store_err)?, law_hash)?;
+            let a = load_allocation(ctx.conn, &req.allocation_id)
+                .map_err(store_err)?
+                .ok_or_else(|| ApiError::internal("usage", "lease vanished"))?;
+            let mut body = allocation_json(&a, ctx.now);
+            body["charged"] = json!(m.charge);
+            Ok(body)
+        }))
+        .await
+}
+
+/// `POST /v1/resources/release`: by the holder, with an optional final report.
+pub async fn release(node: &Arc<Node>, ev: SignedRequest, req: ReleaseRequest) -> Result<Committed, ApiError> {
+    authenticate(node, &ev)?;
+    let soc = node.society();
+    let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
+    let result = node
+        .writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            require_law(ctx.conn, &sid, &law_hash)?;
+            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            let mut a = open_lease(ctx.conn, &req.allocation_id, &ev.signer)?;
+            if let Some(f) = req.final_usage {
+                let m = a.lease.meter(f.seq, f.used, ctx.now.secs()).map_err(resource_error)?;
+                let payload = ResourceUsage {
+                    evidence: ev.clone(),
+                    allocation_id: req.allocation_id.clone(),
+                    seq: f.seq,
+                    used: f.used,
+                    charge: m.charge,
+                };
+                ctx.append(&Prepared::new(Event::Usage(payload)).map_err(store_err)?, law_hash)?;
+                a.lease.record(f.seq, &m);
+            }
+            let payload = ResourceRelease {
+                evidence: Some(ev.clone()),
+                allocation_id: req.allocation_id.clone(),
+                reason: "released".into(),
+                charged: a.lease.charged,
+                returned: a.lease.returned(),
+            };
+            ctx.append(&Prepared::new(Event::Release(payload)).map_err(store_err)?, law_hash)?;
+            let a = load_allocation(ctx.conn, &req.allocation_id)
+                .map_err(store_err)?
+                .ok_or_else(|| ApiError::internal("release", "lease vanished"))?;
+            let mut body = allocation_json(&a, ctx.now);
+            body["returned"] = json!(a.lease.returned());
+            Ok(body)
+        }))
+        .await?;
+    if result.data["pid"].is_u64() {
+        enforce(node).await;
+    }
+    Ok(result)
+}
+
+/// `POST /v1/resources/rates`: by the law's `rates_authority`, within its
+/// `max_rate_change`.
+pub async fn rates(node: &Arc<Node>, ev: SignedRequest, req: RatesRequest) -> Result<Committed, ApiError> {
+    authenticate(node, &ev)?;
+    let soc = node.society();
+    let law = soc.law.clone();
+    let rlaw = law.resources();
+    let Some(authority) = rlaw.rates_authority.clone() else {
+        return Err(ApiError::new(
+            ErrorCode::LawConflict,
+            "the law names no resources.rates_authority: rates change only with a new law version",
+        ));
+    };
+    if req.rates.is_empty() {
+        return Err(bad("rates: at least one resource type"));
+    }
+    let (sid, law_hash) = (soc.id.clone(), law.law_hash());
+    node.writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            require_law(ctx.conn, &sid, &law_hash)?;
+            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            require_role(ctx.conn, &sid, &ev.signer, &[authority.as_str()], "update resource rates")?;
+            let (old_version, current) = current_rates(ctx.conn, &sid, &law)?;
+            check_rates(&rlaw, &current, &req.rates).map_err(|e| {
+                let code = if matches!(&e, ResourceError::Rate { message, .. } if message.contains("outside")) {
+                    ErrorCode::LawConflict
+                } else {
+                    ErrorCode::ProtoFormat
+                };
+                ApiError::new(code, e.to_string())
+            })?;
+            let n = old_version.rsplit('#').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) + 1;
+            let version = format!("{}#{n}", law.version());
+            let mut rates = current.clone();
+            rates.extend(req.rates.clone());
+            let payload =
+                ResourceRates { evidence: ev.clone(), society_id: sid.clone(), version: version.clone(), rates: rates.clone() };
+            ctx.append(&Prepared::new(Event::Rates(payload)).map_err(store_err)?, law_hash)?;
+            Ok(json!({ "rates_version": version, "previous_version": old_version, "rates": rates, "previous": current }))
+        }))
+        .await
+}
+
+/// `GET /v1/resources/allocation/{id}`.
+pub fn get(node: &Node, id: &str) -> Result<Value, ApiError> {
+    let a = node
+        .reads
+        .with(|c| load_allocation(c, id))
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no allocation {id}")))?;
+    Ok(allocation_json(&a, node.now()))
+}
+
+/// `GET /v1/resources/pool/stats`.
+pub fn stats(node: &Node) -> Result<Value, ApiError> {
+    let soc = node.society();
+    let rlaw = soc.law.resources();
+    let (version, rates, used, atp) = node
+        .reads
+        .with(|c| {
+            Ok((|| {
+                let (v, r) = current_rates(c, &soc.id, &soc.law)?;
+                let u = allocated(c, &soc.id)?;
+                let atp: (i64, i64) = c
+                    .query_row(
+                        "SELECT COALESCE(SUM(locked - charged), 0), COALESCE(SUM(charged), 0) FROM resource_allocations
+                         WHERE society_id = ?1 AND released_at IS NULL",
+                        [soc.id.as_str()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map_err(|e| store_err(e.into()))?;
+                Ok::<_, ApiError>((v, r, u, atp))
+            })())
+        })
+        .map_err(store_err)??;
+    let pools: BTreeMap<&String, Value> = rlaw
+        .pools
+        .iter()
+        .map(|(t, p)| {
+            let (allocated, leases) = used.get(t).copied().unwrap_or((0, 0));
+            let utilization = if p.capacity == 0 { 0.0 } else { allocated as f64 / p.capacity as f64 };
+            (
+                t,
+                json!({
+                    "unit": unit_of(t), "capacity": p.capacity, "allocated": allocated,
+                    "available": p.capacity.saturating_sub(allocated), "utilization": utilization,
+                    "open_leases": leases, "rate": rates.get(t),
+                }),
+            )
+        })
+        .collect();
+    Ok(json!({
+        "society": soc.id, "law_hash": soc.law.law_hash(), "rates_version": version, "pools": pools,
+        "atp_held": atp.0, "atp_charged_open": atp.1,
+        "metering": { "burst_seconds": rlaw.burst_seconds, "max_lease_seconds": rlaw.max_lease_seconds,
+                      "release_grace_seconds": rlaw.release_grace_seconds },
+        "rates_authority": rlaw.rates_authority, "max_rate_change": rlaw.max_rate_change,
+        "enforcement": { "mode": node.enforcer.mode, "reason": node.enforcer.reason },
+    }))
+}
+
+/// Refresh the resource gauges (called when `/metrics` is scraped, so they
+/// are right after restarts and law changes).
+pub fn refresh_metrics(node: &Node) {
+    let Ok(s) = stats(node) else { return };
+    let Some(pools) = s["pools"].as_object() else { return };
+    for (t, p) in pools {
+        let l = crate::metrics::ResourceLabel { resource_type: t.clone() };
+        node.metrics.resource_utilization.get_or_create(&l).set(p["utilization"].as_f64().unwrap_or(0.0));
+        node.metrics.conversion_rate.get_or_create(&l).set(p["rate"].as_f64().unwrap_or(0.0));
+    }
+}
+
+/// Bring local enforcement in line with the open leases.
+pub async fn enforce(node: &Arc<Node>) {
+    if !node.enforcer.active() {
+        return;
+    }
+    let n = Arc::clone(node);
+    let problems = tokio::task::spawn_blocking(move || {
+        let desired = n.reads.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT pid, resource_type, SUM(quantity) FROM resource_allocations
+                 WHERE released_at IS NULL AND pid IS NOT NULL AND resource_type IN ('cpu', 'memory')
+                 GROUP BY pid, resource_type",
+            )?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            let mut want: BTreeMap<u32, Limits> = BTreeMap::new();
+            for row in rows {
+                let (pid, t, q) = row?;
+                let (Ok(pid), Ok(q)) = (u32::try_from(pid), u64::try_from(q)) else { continue };
+                let l = want.entry(pid).or_default();
+                if t == "cpu" {
+                    l.cpu_millicores = q;
+                } else {
+                    l.memory_mib = q;
+                }
+            }
+            Ok(want)
+        });
+        match desired {
+            Ok(d) => n.enforcer.reconcile(&d),
+            Err(e) => vec![format!("store: {e}")],
+        }
+    })
+    .await
+    .unwrap_or_else(|e| vec![format!("enforcement task: {e}")]);
+    for p in problems {
+        tracing::warn!(service = "resources", event = "enforcement_problem", "{p}");
+    }
+}
+
+/// Close leases that expired more than the law's grace period ago (records
+/// authored by the node, without evidence). Returns how many were closed.
+pub async fn sweep(node: &Arc<Node>) -> Result<usize, ApiError> {
+    let soc = node.society();
+    let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
+    let grace = i64::try_from(soc.law.resources().release_grace_seconds).unwrap_or(i64::MAX);
+    let cutoff = node.now().secs().saturating_sub(grace);
+    let due: Vec<String> = node
+        .reads
+        .with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT allocation_id FROM resource_allocations
+                 WHERE released_at IS NULL AND expires_at <= ?1 ORDER BY expires_at LIMIT 256",
+            )?;
+            let ids = stmt.query_map([cutoff], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            Ok(ids)
+        })
+        .map_err(store_err)?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let c = node
+        .writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            require_law(ctx.conn, &sid, &law_hash)?;
+            let mut closed = 0usize;
+            for id in due {
+                let Some(a) = load_allocation(ctx.conn, &id).map_err(store_err)? else { continue };
+                if a.released_at.is_some() || a.lease.expires_at().saturating_add(grace) > ctx.now.secs() {
+                    continue;
+                }
+                let payload = ResourceRelease {
+                    evidence: None,
+                    allocation_id: id,
+                    reason: "expired".into(),
+                    charged: a.lease.charged,
+                    returned: a.lease.returned(),
+                };
+                ctx.append(&Prepared::new(Event::Release(payload)).map_err(store_err)?, law_hash)?;
+                closed += 1;
+            }
+            Ok(json!(closed))
+        }))
+        .await?;
+    Ok(usize::try_from(c.data.as_u64().unwrap_or(0)).unwrap_or(0))
+}
