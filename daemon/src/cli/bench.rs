@@ -3,9 +3,13 @@
 //!
 //! - `mint`: each request is a real, freshly signed mint of a new key
 //!   (self-admission), so every acknowledged request is a durable write.
-//! - `authorize`: signed `POST /v1/auth/authorize` against one delegation, and in
-//!   the same run the ceiling: a bare axum endpoint in this process that only
-//!   verifies one Ed25519 request signature.
+//! - `authorize`: signed `POST /v1/auth/authorize` against one delegation;
+//! - `outcome`: signed `POST /v1/reputation/outcome` about 64 entities;
+//! - `allocate`: signed `POST /v1/resources/allocate` of one storage unit each,
+//!   paid from an account the authority (`--key`) funds first.
+//!
+//! Each signed phase runs in the same run as the ceiling: a bare axum endpoint
+//! in this process that only verifies one Ed25519 request signature.
 
 use super::client::{SignedHeaders, sign_headers};
 use crate::keystore::random_bytes;
@@ -38,6 +42,32 @@ pub enum BenchCmd {
     },
     /// Signed authorizations against one delegation, and the signature-verify ceiling.
     Authorize {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// How long each phase runs.
+        #[arg(long, default_value = "10s")]
+        duration: String,
+        /// Skip the ceiling phase.
+        #[arg(long)]
+        no_ceiling: bool,
+    },
+    /// Signed reputation outcomes about 64 entities, and the ceiling.
+    Outcome {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// How long each phase runs.
+        #[arg(long, default_value = "10s")]
+        duration: String,
+        /// Skip the ceiling phase.
+        #[arg(long)]
+        no_ceiling: bool,
+    },
+    /// Signed resource allocations (one storage unit for 60 s each), and the
+    /// ceiling. Needs --key of the society's ATP mint authority to fund the
+    /// bench account.
+    Allocate {
         /// Concurrent clients.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
@@ -245,52 +275,30 @@ async fn ceiling_server(keys: Arc<std::collections::HashMap<String, web4_core::P
     Ok(format!("http://{addr}/ceiling"))
 }
 
-async fn authorize_bench(
-    node: &str,
+/// A signed phase against the node and, first, the ceiling with the same
+/// signer and body size; prints both and their ratio.
+#[allow(clippy::too_many_arguments)]
+async fn signed_bench(
+    name: &str,
+    url: String,
+    expect: u16,
+    signer: Arc<SecretKey>,
+    source: Source,
     concurrency: usize,
     duration: Duration,
     ceiling: bool,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let base = node.trim_end_matches('/');
-    let client = super::client::Client::new(base)?;
-    let (owner, agent) = (SecretKey::from_seed(&random_bytes::<32>()?), SecretKey::from_seed(&random_bytes::<32>()?));
-    for k in [&owner, &agent] {
-        client.post(k, "/v1/lct/mint", &mint_request(k)).await.context("minting bench identities")?;
-    }
-    let agent_id = LctId::from_public_key(&agent.public_key());
-    let expires = web4_core::Timestamp(crate::services::system_clock().0 + 3600);
-    let d = client
-        .post(
-            &owner,
-            "/v1/auth/delegate",
-            &json!({"agent": agent_id, "atp_budget": 1u64 << 50, "expires_at": expires,
-            "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 10}}),
-        )
-        .await
-        .context("creating the bench delegation")?;
-    let grant = d["data"]["delegation"]["grant_id"].as_str().unwrap_or_default().to_owned();
-    let agent = Arc::new(agent);
-    let source: Source = {
-        let (agent, grant) = (Arc::clone(&agent), grant.clone());
-        Arc::new(move || {
-            let body = serde_json::to_vec(
-                &json!({"action": "compute", "resource": "bench", "atp_cost": 1, "context": {"delegation_id": grant}}),
-            )?;
-            let h = sign_headers(&agent, "POST", "/v1/auth/authorize", &body)?;
-            Ok((body, h))
-        })
-    };
     let mut reports = Vec::new();
     if ceiling {
         let mut keys = std::collections::HashMap::new();
-        keys.insert(agent_id.to_string(), agent.public_key());
+        keys.insert(LctId::from_public_key(&signer.public_key()).to_string(), signer.public_key());
         let url = ceiling_server(Arc::new(keys)).await?;
         let ceiling_source: Source = {
-            let agent = Arc::clone(&agent);
+            let signer = Arc::clone(&signer);
             Arc::new(move || {
                 let body = serde_json::to_vec(&json!({"action": "compute", "resource": "bench", "atp_cost": 1}))?;
-                let h = sign_headers(&agent, "POST", "/ceiling", &body)?;
+                let h = sign_headers(&signer, "POST", "/ceiling", &body)?;
                 Ok((body, h))
             })
         };
@@ -299,8 +307,7 @@ async fn authorize_bench(
                 .await?,
         );
     }
-    reports
-        .push(load("authorize", format!("{base}/v1/auth/authorize"), 200, concurrency, duration, source, None).await?);
+    reports.push(load(name, url, expect, concurrency, duration, source, None).await?);
     let ratio = if reports.len() == 2 {
         reports[1]["throughput_per_s"].as_f64().unwrap_or(0.0)
             / reports[0]["throughput_per_s"].as_f64().unwrap_or(1.0).max(1.0)
@@ -317,14 +324,130 @@ async fn authorize_bench(
             print_report(r);
         }
         if ratio.is_finite() {
-            println!("authorize / ceiling = {:.0} %", ratio * 100.0);
+            println!("{name} / ceiling = {:.0} %", ratio * 100.0);
         }
     }
     Ok(())
 }
 
+async fn fresh_identities(client: &super::client::Client, n: usize) -> anyhow::Result<Vec<SecretKey>> {
+    let mut keys = Vec::with_capacity(n);
+    for _ in 0..n {
+        let k = SecretKey::from_seed(&random_bytes::<32>()?);
+        client.post(&k, "/v1/lct/mint", &mint_request(&k)).await.context("minting bench identities")?;
+        keys.push(k);
+    }
+    Ok(keys)
+}
+
+async fn authorize_bench(
+    node: &str,
+    concurrency: usize,
+    duration: Duration,
+    ceiling: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let base = node.trim_end_matches('/');
+    let client = super::client::Client::new(base)?;
+    let mut keys = fresh_identities(&client, 2).await?.into_iter();
+    let (Some(owner), Some(agent)) = (keys.next(), keys.next()) else { return Err(anyhow!("no bench identities")) };
+    let agent_id = LctId::from_public_key(&agent.public_key());
+    let expires = web4_core::Timestamp(crate::services::system_clock().0 + 3600);
+    let d = client
+        .post(
+            &owner,
+            "/v1/auth/delegate",
+            &json!({"agent": agent_id, "atp_budget": 1u64 << 50, "expires_at": expires,
+            "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 10}}),
+        )
+        .await
+        .context("creating the bench delegation")?;
+    let grant = d["data"]["delegation"]["grant_id"].as_str().unwrap_or_default().to_owned();
+    let agent = Arc::new(agent);
+    let source: Source = {
+        let agent = Arc::clone(&agent);
+        Arc::new(move || {
+            let body = serde_json::to_vec(
+                &json!({"action": "compute", "resource": "bench", "atp_cost": 1, "context": {"delegation_id": grant}}),
+            )?;
+            let h = sign_headers(&agent, "POST", "/v1/auth/authorize", &body)?;
+            Ok((body, h))
+        })
+    };
+    let url = format!("{base}/v1/auth/authorize");
+    signed_bench("authorize", url, 200, agent, source, concurrency, duration, ceiling, as_json).await
+}
+
+async fn outcome_bench(
+    node: &str,
+    concurrency: usize,
+    duration: Duration,
+    ceiling: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let base = node.trim_end_matches('/');
+    let client = super::client::Client::new(base)?;
+    let reporter = Arc::new(SecretKey::from_seed(&random_bytes::<32>()?));
+    client.post(&reporter, "/v1/lct/mint", &mint_request(&reporter)).await.context("minting the reporter")?;
+    let entities: Arc<Vec<String>> = Arc::new(
+        fresh_identities(&client, 64)
+            .await?
+            .iter()
+            .map(|k| LctId::from_public_key(&k.public_key()).to_string())
+            .collect(),
+    );
+    let next = Arc::new(AtomicU64::new(0));
+    let source: Source = {
+        let reporter = Arc::clone(&reporter);
+        Arc::new(move || {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let entity = &entities[usize::try_from(i).unwrap_or(0) % entities.len().max(1)];
+            let quality = 0.5 + f64::from(u32::try_from(i % 50).unwrap_or(0)) / 100.0;
+            let body = serde_json::to_vec(&json!({"entity": entity, "role": "worker", "action": "task",
+                "result_status": "success", "quality": quality}))?;
+            let h = sign_headers(&reporter, "POST", "/v1/reputation/outcome", &body)?;
+            Ok((body, h))
+        })
+    };
+    let url = format!("{base}/v1/reputation/outcome");
+    signed_bench("outcome", url, 201, reporter, source, concurrency, duration, ceiling, as_json).await
+}
+
+async fn allocate_bench(
+    node: &str,
+    authority: Option<SecretKey>,
+    concurrency: usize,
+    duration: Duration,
+    ceiling: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let authority =
+        authority.ok_or_else(|| anyhow!("bench allocate funds its account: give --key of the ATP mint authority"))?;
+    let base = node.trim_end_matches('/');
+    let client = super::client::Client::new(base)?;
+    let holder = Arc::new(SecretKey::from_seed(&random_bytes::<32>()?));
+    client.post(&holder, "/v1/lct/mint", &mint_request(&holder)).await.context("minting the holder")?;
+    let holder_id = LctId::from_public_key(&holder.public_key());
+    client.post(&authority, "/v1/atp/mint", &json!({"amount": 100_000})).await.context("minting bench ATP")?;
+    let proof = json!({"kind": "bench", "reference": format!("bench-{holder_id}"), "value": 100_000.0});
+    client
+        .post(&authority, "/v1/atp/charge", &json!({"account": holder_id, "proof": proof}))
+        .await
+        .context("charging the bench account")?;
+    let source: Source = {
+        let holder = Arc::clone(&holder);
+        Arc::new(move || {
+            let body = serde_json::to_vec(&json!({"resource_type": "storage", "quantity": 1, "duration_seconds": 60}))?;
+            let h = sign_headers(&holder, "POST", "/v1/resources/allocate", &body)?;
+            Ok((body, h))
+        })
+    };
+    let url = format!("{base}/v1/resources/allocate");
+    signed_bench("allocate", url, 201, holder, source, concurrency, duration, ceiling, as_json).await
+}
+
 /// Run a benchmark and print its figures.
-pub async fn run(node: &str, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()> {
+pub async fn run(node: &str, key: Option<SecretKey>, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Mint { concurrency, duration, presign: n } => {
             let duration = parse_duration(duration)?;
@@ -352,6 +475,13 @@ pub async fn run(node: &str, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()
         }
         BenchCmd::Authorize { concurrency, duration, no_ceiling } => {
             authorize_bench(node, (*concurrency).clamp(1, 4096), parse_duration(duration)?, !no_ceiling, as_json).await
+        }
+        BenchCmd::Outcome { concurrency, duration, no_ceiling } => {
+            outcome_bench(node, (*concurrency).clamp(1, 4096), parse_duration(duration)?, !no_ceiling, as_json).await
+        }
+        BenchCmd::Allocate { concurrency, duration, no_ceiling } => {
+            let c = (*concurrency).clamp(1, 4096);
+            allocate_bench(node, key, c, parse_duration(duration)?, !no_ceiling, as_json).await
         }
     }
 }

@@ -94,6 +94,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: AtpCmd,
     },
+    /// Resource pools and leases.
+    Resources {
+        #[command(subcommand)]
+        cmd: ResourcesCmd,
+    },
     /// Load tool: signed requests against a node.
     Bench {
         #[command(subcommand)]
@@ -132,6 +137,140 @@ pub enum AtpCmd {
     Account { lct_id: String },
     /// Show the society pool.
     Pool,
+}
+
+/// Resource commands (docs/api.md §17).
+#[derive(Debug, Subcommand)]
+pub enum ResourcesCmd {
+    /// Lease QUANTITY units of TYPE (cpu millicores, memory MiB, storage MiB,
+    /// network kbit/s, gpu devices) for --duration seconds.
+    Allocate {
+        resource_type: String,
+        quantity: u64,
+        #[arg(long)]
+        duration: u64,
+        /// A local process to enforce the lease on (cpu and memory, when the node allows).
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Refuse a price above this many ATP.
+        #[arg(long)]
+        max_atp: Option<u64>,
+        /// Pay from this grant instead of --key's account.
+        #[arg(long)]
+        delegation: Option<String>,
+    },
+    /// Report USED unit-seconds on a lease as report SEQ.
+    Usage { allocation_id: String, seq: u64, used: u64 },
+    /// Release a lease, optionally with a final report.
+    Release {
+        allocation_id: String,
+        #[arg(long, requires = "used")]
+        seq: Option<u64>,
+        #[arg(long, requires = "seq")]
+        used: Option<u64>,
+    },
+    /// Update rates: TYPE=ATP_PER_UNIT_HOUR … (the law's rates_authority).
+    Rates {
+        #[arg(required = true)]
+        rates: Vec<String>,
+    },
+    /// Pools: capacity, allocated, rates, enforcement.
+    Stats,
+    /// Show one lease.
+    Show { allocation_id: String },
+}
+
+fn lease_summary(d: &Value) -> String {
+    format!(
+        "{} {} {} {} for {} s at {} ATP/unit-hour ({}): locked {}, charged {}, used {}/{}{}",
+        d["allocation_id"].as_str().unwrap_or("?"),
+        d["quantity"],
+        d["unit"].as_str().unwrap_or(""),
+        d["resource_type"].as_str().unwrap_or("?"),
+        d["duration_seconds"],
+        d["rate"],
+        d["rates_version"].as_str().unwrap_or("?"),
+        d["atp_locked"],
+        d["atp_charged"],
+        d["used"],
+        d["allowance"],
+        if d["released"] == true {
+            format!(", {}", d["release_reason"].as_str().unwrap_or("released"))
+        } else {
+            String::new()
+        }
+    )
+}
+
+async fn resources(cli: &Cli, client: &Client, cmd: &ResourcesCmd) -> anyhow::Result<()> {
+    use web4_core::api::{AllocateContext, AllocateRequest, FinalUsage, RatesRequest, ReleaseRequest, UsageRequest};
+    match cmd {
+        ResourcesCmd::Allocate { resource_type, quantity, duration, pid, max_atp, delegation } => {
+            let req = AllocateRequest {
+                resource_type: resource_type.clone(),
+                quantity: *quantity,
+                duration_seconds: *duration,
+                pid: *pid,
+                max_atp: *max_atp,
+                context: AllocateContext { delegation_id: delegation.clone() },
+            };
+            let env = client.post(&need_key(cli)?, "/v1/resources/allocate", &req).await?;
+            print_ok(cli, &env, lease_summary);
+        }
+        ResourcesCmd::Usage { allocation_id, seq, used } => {
+            let req = UsageRequest { allocation_id: allocation_id.clone(), seq: *seq, used: *used };
+            let env = client.post(&need_key(cli)?, "/v1/resources/usage", &req).await?;
+            print_ok(cli, &env, |d| format!("charged {} ATP: {}", d["charged"], lease_summary(d)));
+        }
+        ResourcesCmd::Release { allocation_id, seq, used } => {
+            let final_usage = match (seq, used) {
+                (Some(seq), Some(used)) => Some(FinalUsage { seq: *seq, used: *used }),
+                _ => None,
+            };
+            let req = ReleaseRequest { allocation_id: allocation_id.clone(), final_usage };
+            let env = client.post(&need_key(cli)?, "/v1/resources/release", &req).await?;
+            print_ok(cli, &env, |d| format!("returned {} ATP: {}", d["returned"], lease_summary(d)));
+        }
+        ResourcesCmd::Rates { rates } => {
+            let mut map = std::collections::BTreeMap::new();
+            for r in rates {
+                let (t, v) = r.split_once('=').ok_or_else(|| anyhow!("{r:?}: expected TYPE=RATE, e.g. cpu=1.5"))?;
+                let v: f64 = v.parse().map_err(|_| anyhow!("{r:?}: {v:?} is not a number"))?;
+                map.insert(t.to_owned(), v);
+            }
+            let env = client.post(&need_key(cli)?, "/v1/resources/rates", &RatesRequest { rates: map }).await?;
+            print_ok(cli, &env, |d| format!("rates {}: {}", d["rates_version"].as_str().unwrap_or("?"), d["rates"]));
+        }
+        ResourcesCmd::Stats => {
+            let env = client.get("/v1/resources/pool/stats").await?;
+            print_ok(cli, &env, |d| {
+                let mut out = format!(
+                    "rates {} (enforcement: {})",
+                    d["rates_version"].as_str().unwrap_or("?"),
+                    d["enforcement"]["mode"].as_str().unwrap_or("?")
+                );
+                if let Some(pools) = d["pools"].as_object() {
+                    for (t, p) in pools {
+                        out.push_str(&format!(
+                            "\n{t:8} {}/{} {} allocated ({:.0} %), {} leases, {} ATP/unit-hour",
+                            p["allocated"],
+                            p["capacity"],
+                            p["unit"].as_str().unwrap_or(""),
+                            p["utilization"].as_f64().unwrap_or(0.0) * 100.0,
+                            p["open_leases"],
+                            p["rate"]
+                        ));
+                    }
+                }
+                out
+            });
+        }
+        ResourcesCmd::Show { allocation_id } => {
+            let env = client.get(&format!("/v1/resources/allocation/{allocation_id}")).await?;
+            print_ok(cli, &env, lease_summary);
+        }
+    }
+    Ok(())
 }
 
 /// Law commands.
@@ -328,9 +467,13 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
             let env = client.post(&old, &format!("/v1/lct/{old_id}/transition"), &req).await?;
             print_ok(cli, &env, |d| format!("new {}\nold {}", lct_summary(&d["lct"]), lct_summary(&d["previous"])));
         }
-        Cmd::Bench { what } => bench::run(&cli.node, what, cli.json).await?,
+        Cmd::Bench { what } => {
+            let key = cli.key.as_ref().map(|_| need_key(cli)).transpose()?;
+            bench::run(&cli.node, key, what, cli.json).await?
+        }
         Cmd::Law { cmd: LawCmd::Check { file } } => law_check(file, cli.json)?,
         Cmd::Atp { cmd } => atp(cli, &client, cmd).await?,
+        Cmd::Resources { cmd } => resources(cli, &client, cmd).await?,
     }
     Ok(())
 }

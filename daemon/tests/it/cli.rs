@@ -130,3 +130,51 @@ async fn cli_atp_commands() {
     assert_eq!(code, 0);
     assert!(out.contains("supply 1000: 750 ADP in the pool, 250 ATP in 1 accounts (conserved)"), "{out}");
 }
+
+#[tokio::test]
+async fn cli_resources_and_bench() {
+    let node = TestNode::start().await;
+    let admin = node.data_dir().join("keys/admin.key").display().to_string();
+    let key = node.dir.path().join("me.key").display().to_string();
+    let (_, out, _) = web4(&node, &["keygen", "--out", &key]);
+    let id = out.lines().next().unwrap().to_owned();
+    assert_eq!(web4(&node, &["--key", &key, "mint", "--entity-type", "human"]).0, 0);
+    assert_eq!(web4(&node, &["--key", &admin, "atp", "mint", "10000"]).0, 0);
+    let (code, _, err) =
+        web4(&node, &["--key", &admin, "atp", "charge", &id, "--kind", "t", "--reference", "r1", "--value", "500"]);
+    assert_eq!(code, 0, "{err}");
+
+    let (code, out, err) =
+        web4(&node, &["--key", &key, "--json", "resources", "allocate", "memory", "512", "--duration", "3600"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lease = v["data"]["allocation_id"].as_str().unwrap().to_owned();
+    assert_eq!(v["data"]["atp_locked"], 6, "ceil(512 · 0.01)");
+    let (code, out, err) = web4(&node, &["--key", &key, "resources", "usage", &lease, "1", "3000"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("charged 1 ATP"), "{out}");
+    let (code, out, _) = web4(&node, &["resources", "stats"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("memory") && out.contains("512/8192"), "{out}");
+    let (code, out, err) = web4(&node, &["--key", &key, "resources", "release", &lease, "--seq", "2", "--used", "100"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("returned 5 ATP") && out.contains("released"), "{out}");
+    let (code, _, err) = web4(&node, &["--key", &key, "resources", "rates", "cpu=1.1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("W4_ERR_AUTHZ_DENIED"), "{err}");
+    let (code, out, err) = web4(&node, &["--key", &admin, "resources", "rates", "cpu=1.1", "gpu=60"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1.0.0#1"), "{out}");
+
+    // The load tool's resource and reputation benchmarks run (figures are not judged).
+    for what in [vec!["bench", "allocate"], vec!["bench", "outcome"]] {
+        let mut args = vec!["--key", admin.as_str(), "--json"];
+        args.extend(what.iter().copied());
+        args.extend(["--concurrency", "4", "--duration", "300ms"]);
+        let (code, out, err) = web4(&node, &args);
+        assert_eq!(code, 0, "{what:?}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let phase = &v["phases"][1];
+        assert!(phase["ok"].as_u64().unwrap() > 0 && phase["errors"] == 0, "{what:?}: {v}");
+    }
+}
