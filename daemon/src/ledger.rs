@@ -656,6 +656,7 @@ fn apply_allocate(conn: &Connection, a: &ResourceAllocate, lref: &Hash) -> Resul
     if a.grant_id.is_none() {
         account_add(conn, &a.society_id, a.holder.as_str(), -locked, locked, 0)?;
     }
+    resource_pool_add(conn, &a.society_id, &a.resource_type, to_i64(a.lease.quantity), 1, locked)?;
     let t = web4_core::resources::RESOURCE_TYPES.iter().position(|t| *t == a.resource_type).unwrap_or(0);
     Ok(vec![Effect::Allocated(u8::try_from(t).unwrap_or(0))])
 }
@@ -684,6 +685,7 @@ fn apply_usage(conn: &Connection, u: &ResourceUsage, at: Timestamp, lref: &Hash)
         at.secs(),
         lref.to_string()
     ])?;
+    resource_pool_add(conn, &row.society_id, &row.resource_type, 0, 0, -to_i64(u.charge))?;
     let mut effects = vec![];
     // Usage discharges the payer's locked ATP into pool ADP.
     if let Some(payer) = &row.payer
@@ -709,6 +711,7 @@ fn close_allocation(
         "UPDATE resource_allocations SET released_at = ?2, release_reason = ?3, returned = ?4 WHERE allocation_id = ?1",
     )?
     .execute(params![a.allocation_id, at.secs(), reason, returned])?;
+    resource_pool_add(conn, &a.society_id, &a.resource_type, -to_i64(a.lease.quantity), -1, -returned)?;
     match &a.grant_id {
         None => account_add(conn, &a.society_id, a.holder.as_str(), returned, -returned, 0)?,
         Some(g) => {
@@ -717,6 +720,30 @@ fn close_allocation(
         }
     }
     Ok(vec![])
+}
+
+/// Add to a resource pool's open-lease counters (creating the row).
+fn resource_pool_add(
+    conn: &Connection,
+    society: &LctId,
+    resource_type: &str,
+    allocated: i64,
+    leases: i64,
+    held: i64,
+) -> Result<(), StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE resource_pools SET allocated = allocated + ?3, open_leases = open_leases + ?4, atp_held = atp_held + ?5
+             WHERE society_id = ?1 AND resource_type = ?2",
+        )?
+        .execute(params![society.as_str(), resource_type, allocated, leases, held])?;
+    if n == 0 {
+        conn.prepare_cached(
+            "INSERT INTO resource_pools (society_id, resource_type, allocated, open_leases, atp_held) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![society.as_str(), resource_type, allocated, leases, held])?;
+    }
+    Ok(())
 }
 
 /// One lease row.

@@ -67,21 +67,21 @@ pub fn current_rates(
     Ok((version, rates))
 }
 
-/// Units allocated from each pool (open leases).
-fn allocated(conn: &Connection, society: &LctId) -> Result<BTreeMap<String, (u64, u64)>, ApiError> {
+/// Open leases of each pool: (units allocated, lease count, ATP held).
+fn allocated(conn: &Connection, society: &LctId) -> Result<BTreeMap<String, (u64, u64, u64)>, ApiError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT resource_type, COALESCE(SUM(quantity), 0), COUNT(*) FROM resource_allocations
-             WHERE society_id = ?1 AND released_at IS NULL GROUP BY resource_type",
-        )
+        .prepare_cached("SELECT resource_type, allocated, open_leases, atp_held FROM resource_pools WHERE society_id = ?1")
         .map_err(|e| store_err(e.into()))?;
     let rows = stmt
-        .query_map([society.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+        .query_map([society.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        })
         .map_err(|e| store_err(e.into()))?;
+    let u = |n: i64| u64::try_from(n).unwrap_or(0);
     let mut out = BTreeMap::new();
     for row in rows {
-        let (t, q, n) = row.map_err(|e| store_err(e.into()))?;
-        out.insert(t, (u64::try_from(q).unwrap_or(0), u64::try_from(n).unwrap_or(0)));
+        let (t, q, n, held) = row.map_err(|e| store_err(e.into()))?;
+        out.insert(t, (u(q), u(n), u(held)));
     }
     Ok(out)
 }
@@ -374,21 +374,12 @@ pub fn get(node: &Node, id: &str) -> Result<Value, ApiError> {
 pub fn stats(node: &Node) -> Result<Value, ApiError> {
     let soc = node.society();
     let rlaw = soc.law.resources();
-    let (version, rates, used, atp) = node
+    let (version, rates, used) = node
         .reads
         .with(|c| {
             Ok((|| {
                 let (v, r) = current_rates(c, &soc.id, &soc.law)?;
-                let u = allocated(c, &soc.id)?;
-                let atp: (i64, i64) = c
-                    .query_row(
-                        "SELECT COALESCE(SUM(locked - charged), 0), COALESCE(SUM(charged), 0) FROM resource_allocations
-                         WHERE society_id = ?1 AND released_at IS NULL",
-                        [soc.id.as_str()],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .map_err(|e| store_err(e.into()))?;
-                Ok::<_, ApiError>((v, r, u, atp))
+                Ok::<_, ApiError>((v, r, allocated(c, &soc.id)?))
             })())
         })
         .map_err(store_err)??;
@@ -396,21 +387,21 @@ pub fn stats(node: &Node) -> Result<Value, ApiError> {
         .pools
         .iter()
         .map(|(t, p)| {
-            let (allocated, leases) = used.get(t).copied().unwrap_or((0, 0));
+            let (allocated, leases, held) = used.get(t).copied().unwrap_or((0, 0, 0));
             let utilization = if p.capacity == 0 { 0.0 } else { allocated as f64 / p.capacity as f64 };
             (
                 t,
                 json!({
                     "unit": unit_of(t), "capacity": p.capacity, "allocated": allocated,
                     "available": p.capacity.saturating_sub(allocated), "utilization": utilization,
-                    "open_leases": leases, "rate": rates.get(t),
+                    "open_leases": leases, "atp_held": held, "rate": rates.get(t),
                 }),
             )
         })
         .collect();
     Ok(json!({
         "society": soc.id, "law_hash": soc.law.law_hash(), "rates_version": version, "pools": pools,
-        "atp_held": atp.0, "atp_charged_open": atp.1,
+        "atp_held": used.values().map(|x| x.2).sum::<u64>(),
         "metering": { "burst_seconds": rlaw.burst_seconds, "max_lease_seconds": rlaw.max_lease_seconds,
                       "release_grace_seconds": rlaw.release_grace_seconds },
         "rates_authority": rlaw.rates_authority, "max_rate_change": rlaw.max_rate_change,

@@ -212,6 +212,10 @@ CREATE INDEX gaming_flags_pair ON gaming_flags (entity, role);
     (
         7,
         r#"
+-- Lookups by client (independence of outcome witnesses) and by parent
+-- (revocation cascades) were full scans.
+CREATE INDEX delegations_client ON delegations (client) WHERE revoked_at IS NULL;
+CREATE INDEX delegations_parent ON delegations (parent);
 -- Leases on resource pools (docs/decisions/0012). `payer` is the account
 -- whose ATP is locked: the holder, or a funded grant's funder; NULL for an
 -- unfunded grant (its budget is reserved, no ATP moves).
@@ -246,6 +250,15 @@ CREATE TABLE resource_usage (
     at            INTEGER NOT NULL,
     ledger_ref    TEXT NOT NULL,
     PRIMARY KEY (allocation_id, seq)
+) WITHOUT ROWID;
+-- Open leases per pool: units allocated, lease count, ATP still held.
+CREATE TABLE resource_pools (
+    society_id    TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    allocated     INTEGER NOT NULL CHECK (allocated >= 0),
+    open_leases   INTEGER NOT NULL CHECK (open_leases >= 0),
+    atp_held      INTEGER NOT NULL CHECK (atp_held >= 0),
+    PRIMARY KEY (society_id, resource_type)
 ) WITHOUT ROWID;
 -- Rate updates; version `<law version>#<n>`, counted per law hash.
 CREATE TABLE resource_rates (
@@ -301,5 +314,6 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("gaming_flags", "ledger_ref, pattern"),
     ("resource_allocations", "allocation_id"),
     ("resource_usage", "allocation_id, seq"),
+    ("resource_pools", "society_id, resource_type"),
     ("resource_rates", "society_id, version"),
 ];
