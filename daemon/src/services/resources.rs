@@ -70,7 +70,9 @@ pub fn current_rates(
 /// Open leases of each pool: (units allocated, lease count, ATP held).
 fn allocated(conn: &Connection, society: &LctId) -> Result<BTreeMap<String, (u64, u64, u64)>, ApiError> {
     let mut stmt = conn
-        .prepare_cached("SELECT resource_type, allocated, open_leases, atp_held FROM resource_pools WHERE society_id = ?1")
+        .prepare_cached(
+            "SELECT resource_type, allocated, open_leases, atp_held FROM resource_pools WHERE society_id = ?1",
+        )
         .map_err(|e| store_err(e.into()))?;
     let rows = stmt
         .query_map([society.as_str()], |r| {
