@@ -386,3 +386,51 @@ pub struct FinalUsage {
 pub struct RatesRequest {
     pub rates: std::collections::BTreeMap<String, f64>,
 }
+
+/// `POST /v1/graph/triple`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TripleRequest {
+    /// An absolute IRI (an LCT id is one).
+    pub subject: String,
+    /// An absolute IRI; in the `web4:` namespace only binding, pairing and
+    /// witness relations may be asserted this way.
+    pub predicate: String,
+    pub object: String,
+    /// `iri` (default), `literal` or `double`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_type: Option<String>,
+    /// Weight of a relationship edge, 0 to 1 (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+}
+
+/// `POST /v1/graph/traverse`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraverseRequest {
+    pub origin: String,
+    /// Default 3, at most 6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
+    /// Follow only these relations (local names, e.g. `pairedWith`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relations: Option<Vec<String>>,
+    /// At most this many nodes (default and ceiling 10,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_nodes: Option<usize>,
+}
+
+/// `POST /v1/graph/trust`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustRequest {
+    pub source: String,
+    pub target: String,
+    /// Weigh by the target's T3 in this role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Longest path considered (default 4, at most 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
+}

@@ -55,6 +55,8 @@ pub mod kind {
     pub const RESOURCE_RELEASE: &str = "resource.release";
     /// Resource conversion rates were updated as the law allows.
     pub const RESOURCE_RATES: &str = "resource.rates";
+    /// A triple was asserted into the MRH graph.
+    pub const GRAPH_TRIPLE: &str = "graph.triple";
 }
 
 /// A signed ledger record.

@@ -19,6 +19,7 @@ mod jcs;
 pub mod law;
 pub mod lct;
 pub mod ledger;
+pub mod mrh;
 pub mod payload;
 pub mod r6;
 pub mod reputation;

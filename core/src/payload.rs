@@ -321,3 +321,18 @@ pub struct ResourceRates {
     /// Every pool's rate after the update (ATP per unit-hour).
     pub rates: std::collections::BTreeMap<String, f64>,
 }
+
+/// `graph.triple`: a triple asserted into the MRH graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphTriple {
+    pub evidence: SignedRequest,
+    pub subject: String,
+    pub predicate: String,
+    pub object: String,
+    /// `iri`, `literal` or `double`.
+    pub object_type: String,
+    /// Edge weight of a relationship (0 to 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+}

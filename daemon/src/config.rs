@@ -72,6 +72,10 @@ pub struct Config {
     pub cgroup_v2_path: PathBuf,
     /// How often expired leases are closed and enforcement is reconciled.
     pub sweep_interval_secs: u64,
+    /// SPARQL queries running longer are cancelled (`W4_ERR_TIMEOUT`).
+    pub sparql_timeout_ms: u64,
+    /// SPARQL answers with more results are refused (`W4_ERR_PROTO_FORMAT`).
+    pub sparql_max_results: usize,
 }
 
 impl Default for Config {
@@ -94,6 +98,8 @@ impl Default for Config {
             enforce_uids: Vec::new(),
             cgroup_v2_path: PathBuf::from("/sys/fs/cgroup/web4.slice"),
             sweep_interval_secs: 10,
+            sparql_timeout_ms: 5_000,
+            sparql_max_results: 100_000,
         }
     }
 }
@@ -248,6 +254,9 @@ impl Config {
         }
         if self.hsm_type == HsmType::Tpm2 {
             return bad("hsm_type", "tpm2 is not available in this build yet; use software");
+        }
+        if !(10..=600_000).contains(&self.sparql_timeout_ms) || self.sparql_max_results == 0 {
+            return bad("sparql_timeout_ms/sparql_max_results", "timeout 10 to 600000 ms, at least 1 result");
         }
         if !(1..=3600).contains(&self.sweep_interval_secs) {
             return bad("sweep_interval_secs", "must be between 1 and 3600");

@@ -11,14 +11,14 @@ use web4_core::api::RevocationInfo;
 use web4_core::lct::{EntityType, LctDocument, LctStatus};
 use web4_core::ledger::{ChainVerifier, Record, kind};
 use web4_core::payload::{
-    AtpCharge, AtpMint, AtpSlash, AtpTransfer, AuthDecision, Delegate, Genesis, Interpretation, LawPublish, Mint,
-    ReputationOutcome, ResourceAllocate, ResourceRates, ResourceRelease, ResourceUsage, Revoke, RevokeDelegation,
-    StatusChange, Transition,
+    AtpCharge, AtpMint, AtpSlash, AtpTransfer, AuthDecision, Delegate, Genesis, GraphTriple, Interpretation,
+    LawPublish, Mint, ReputationOutcome, ResourceAllocate, ResourceRates, ResourceRelease, ResourceUsage, Revoke,
+    RevokeDelegation, StatusChange, Transition,
 };
 use web4_core::{Hash, LctId, PublicKey, Timestamp};
 
-/// What an applied record changed, for metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an applied record changed, for metrics and the live graph.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// A reputation outcome was recorded (index into `OUTCOME_TYPES`).
     Outcome(u8),
@@ -35,6 +35,18 @@ pub enum Effect {
     Decision,
     /// A lease was opened on a pool (index into `RESOURCE_TYPES`).
     Allocated(u8),
+    /// A graph triple was added or removed.
+    Triple {
+        add: bool,
+        triple: Box<crate::graph::Triple>,
+    },
+    /// A pair's tensors changed (their triples are derived).
+    Tensor {
+        entity: String,
+        role: String,
+        t3: web4_core::tensor::T3,
+        v3: web4_core::tensor::V3,
+    },
     Minted(EntityType),
     Status {
         entity_type: EntityType,
@@ -213,6 +225,7 @@ pub enum Event {
     Usage(ResourceUsage),
     Release(ResourceRelease),
     Rates(ResourceRates),
+    GraphTriple(GraphTriple),
 }
 
 impl Event {
@@ -239,6 +252,7 @@ impl Event {
             Event::Usage(_) => kind::RESOURCE_USAGE,
             Event::Release(_) => kind::RESOURCE_RELEASE,
             Event::Rates(_) => kind::RESOURCE_RATES,
+            Event::GraphTriple(_) => kind::GRAPH_TRIPLE,
         }
     }
 
@@ -265,6 +279,7 @@ impl Event {
             kind::RESOURCE_USAGE => Event::Usage(payload(r)?),
             kind::RESOURCE_RELEASE => Event::Release(payload(r)?),
             kind::RESOURCE_RATES => Event::Rates(payload(r)?),
+            kind::GRAPH_TRIPLE => Event::GraphTriple(payload(r)?),
             other => return Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
         })
     }
@@ -290,6 +305,7 @@ impl Event {
             Event::Usage(p) => serde_json::to_value(p),
             Event::Release(p) => serde_json::to_value(p),
             Event::Rates(p) => serde_json::to_value(p),
+            Event::GraphTriple(p) => serde_json::to_value(p),
         }
     }
 }
@@ -316,8 +332,109 @@ pub fn apply(conn: &Connection, r: &Record, lref: &Hash) -> Result<Vec<Effect>, 
     apply_event(conn, &Event::from_record(r)?, r.timestamp, lref)
 }
 
-/// Apply a typed event recorded at `at` with hash `lref`.
+/// Apply a typed event recorded at `at` with hash `lref`: the state
+/// projections, then the graph's.
 pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
+    let mut effects = apply_state(conn, ev, at, lref)?;
+    project_graph(conn, ev, &mut effects, lref)?;
+    Ok(effects)
+}
+
+/// The graph triples of an event (docs/decisions/0013).
+fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref: &Hash) -> Result<(), StoreError> {
+    use crate::graph::{self, Triple, w4};
+    let lref = lref.to_string();
+    let lref = lref.as_str();
+    let add = |effects: &mut Vec<Effect>, t: Triple| -> Result<(), StoreError> {
+        effects.extend(graph::add(conn, t, lref)?);
+        Ok(())
+    };
+    match ev {
+        Event::Genesis(g) => {
+            let soc = g.society_id.as_str();
+            add(effects, Triple::iri(soc, graph::RDF_TYPE, &w4("Society")))?;
+            effects.extend(graph::law_triples(conn, soc, &g.law, lref)?);
+            for m in &g.members {
+                let id = m.lct.lct_id.as_str();
+                effects.extend(graph::lct_triples(conn, soc, &m.lct, lref)?);
+                for role in &m.roles {
+                    add(effects, Triple::literal(id, &w4("hasRole"), role))?;
+                    match role.as_str() {
+                        "authority" => add(effects, Triple::edge(soc, "hasAuthority", id, 1.0))?,
+                        "law-oracle" => add(effects, Triple::edge(soc, "hasLawOracle", id, 1.0))?,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Event::Mint(m) => {
+            effects.extend(graph::lct_triples(conn, m.society_id.as_str(), &m.lct, lref)?);
+            if let Some(bc) = &m.lct.birth_certificate {
+                add(effects, Triple::literal(m.lct.lct_id.as_str(), &w4("hasRole"), &bc.citizen_role))?;
+            }
+        }
+        Event::Suspend(x) | Event::Reinstate(x) => {
+            let status = if matches!(ev, Event::Suspend(_)) { "suspended" } else { "active" };
+            effects.extend(graph::set_literal(conn, x.lct_id.as_str(), &w4("status"), status, lref)?);
+        }
+        Event::Revoke(v) => {
+            effects.extend(graph::set_literal(conn, v.lct_id.as_str(), &w4("status"), "revoked", lref)?);
+        }
+        Event::Transition(t) => {
+            let old = load_lct(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
+            let new = t.lct.lct_id.as_str();
+            effects.extend(graph::lct_triples(conn, old.society_id.as_str(), &t.lct, lref)?);
+            for role in roles_of(conn, old.society_id.as_str(), new)? {
+                add(effects, Triple::literal(new, &w4("hasRole"), &role))?;
+            }
+            add(effects, Triple::iri(t.old.as_str(), &w4("supersededBy"), new))?;
+            effects.extend(graph::set_literal(conn, t.old.as_str(), &w4("status"), "superseded", lref)?);
+        }
+        Event::LawPublish(p) => effects.extend(graph::law_triples(conn, p.society_id.as_str(), &p.law, lref)?),
+        Event::Delegate(p) => {
+            let d = &p.delegation;
+            add(effects, Triple::edge(d.client.as_str(), "delegatesTo", d.agent.as_str(), 1.0))?;
+        }
+        Event::RevokeDelegation(p) => {
+            // An edge stays while any grant between the two is live.
+            for g in grant_subtree(conn, &p.grant_id)? {
+                let Some(row) = load_delegation(conn, &g)? else { continue };
+                let (c, a) = (row.delegation.client.as_str(), row.delegation.agent.as_str());
+                let live: i64 = conn
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM delegations WHERE client = ?1 AND agent = ?2 AND revoked_at IS NULL",
+                    )?
+                    .query_row(params![c, a], |r| r.get(0))?;
+                if live == 0 {
+                    effects.extend(graph::remove(conn, c, &w4("delegatesTo"), a)?);
+                }
+            }
+        }
+        Event::Outcome(o) => {
+            let e = o.entity.as_str();
+            for w in &o.witnesses {
+                add(effects, Triple::edge(e, graph::witness_relation(w.class), w.witness.as_str(), 1.0))?;
+            }
+            if let Some(r) = load_reputation(conn, e, &o.role)? {
+                effects.push(Effect::Tensor { entity: e.to_owned(), role: o.role.clone(), t3: r.t3, v3: r.v3 });
+            }
+        }
+        Event::GraphTriple(t) => {
+            let kind = match t.object_type.as_str() {
+                "iri" => graph::IRI,
+                "double" => graph::DOUBLE,
+                _ => graph::LITERAL,
+            };
+            let triple =
+                Triple { s: t.subject.clone(), p: t.predicate.clone(), o: t.object.clone(), kind, weight: t.weight };
+            add(effects, triple)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn apply_state(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
     match ev {
         Event::Genesis(g) => {
             let law = to_json(g.law.as_json())?;
@@ -523,6 +640,7 @@ pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) ->
             }
             close_allocation(conn, &lease, at, &r.reason)
         }
+        Event::GraphTriple(_) => Ok(vec![]),
         Event::Rates(r) => {
             let law_hash =
                 current_law_hash(conn, r.society_id.as_str())?.ok_or_else(|| corrupt("rates without law"))?;

@@ -110,6 +110,9 @@ pub struct Metrics {
     pub resource_allocations: Family<ResourceLabel, Counter>,
     pub resource_utilization: Family<ResourceLabel, F64Gauge>,
     pub conversion_rate: Family<ResourceLabel, F64Gauge>,
+    pub graph_triples: Gauge,
+    pub sparql_duration: Histogram,
+    pub traversal_depth: Histogram,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -236,6 +239,24 @@ impl Metrics {
             "ATP per unit-hour of each resource type in force, refreshed at scrape",
             conversion_rate.clone(),
         );
+        let graph_triples = Gauge::default();
+        let sparql_duration = Histogram::new(latency_buckets());
+        let traversal_depth = Histogram::new([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        registry.register(
+            "web4_graph_triples_total",
+            "Triples in the MRH graph (refreshed at scrape)",
+            graph_triples.clone(),
+        );
+        registry.register(
+            "web4_sparql_query_duration_seconds",
+            "SPARQL query evaluation and serialisation time",
+            sparql_duration.clone(),
+        );
+        registry.register(
+            "web4_graph_traversal_depth",
+            "Deepest hop reached by a traversal, path or trust query",
+            traversal_depth.clone(),
+        );
         for t in web4_core::resources::RESOURCE_TYPES {
             let _ = resource_allocations.get_or_create(&ResourceLabel { resource_type: t.into() });
         }
@@ -272,6 +293,9 @@ impl Metrics {
             resource_allocations,
             resource_utilization,
             conversion_rate,
+            graph_triples,
+            sparql_duration,
+            traversal_depth,
         }
     }
 
@@ -323,40 +347,41 @@ impl Metrics {
         self.commit_group_size.observe(jobs as f64);
         self.commit_duration.observe(took.as_secs_f64());
         for e in effects {
-            match *e {
+            match e {
                 Effect::Minted(et) => {
                     let l = EntityLabel { entity_type: et.as_str().into() };
                     self.lct_minted.get_or_create(&l).inc();
                     self.lct_active.get_or_create(&l).inc();
                 }
                 Effect::Delegation(n) => {
-                    self.delegation_active.inc_by(n);
+                    self.delegation_active.inc_by(*n);
                 }
                 Effect::Decision => {}
                 Effect::Allocated(t) => {
-                    let t = web4_core::resources::RESOURCE_TYPES.get(usize::from(t)).copied().unwrap_or("cpu");
+                    let t = web4_core::resources::RESOURCE_TYPES.get(usize::from(*t)).copied().unwrap_or("cpu");
                     self.resource_allocations.get_or_create(&ResourceLabel { resource_type: t.into() }).inc();
                 }
                 Effect::Outcome(t) => {
-                    let outcome_type = crate::ledger::OUTCOME_TYPES.get(usize::from(t)).copied().unwrap_or("partial");
+                    let outcome_type = crate::ledger::OUTCOME_TYPES.get(usize::from(*t)).copied().unwrap_or("partial");
                     self.reputation_updates.get_or_create(&OutcomeLabel { outcome_type: outcome_type.into() }).inc();
                 }
                 Effect::Gaming(p) => {
                     self.gaming_detected.get_or_create(&PatternLabel { pattern: p.as_str().into() }).inc();
                 }
                 Effect::Pool { total_supply, adp } => {
-                    self.atp_pool_supply.set(total_supply);
-                    self.atp_pool_adp.set(adp);
+                    self.atp_pool_supply.set(*total_supply);
+                    self.atp_pool_adp.set(*adp);
                 }
                 Effect::Status { entity_type, from, to } => {
                     let l = EntityLabel { entity_type: entity_type.as_str().into() };
                     let g = self.lct_active.get_or_create(&l);
-                    if from == LctStatus::Active && to != LctStatus::Active {
+                    if *from == LctStatus::Active && *to != LctStatus::Active {
                         g.dec();
-                    } else if from != LctStatus::Active && to == LctStatus::Active {
+                    } else if *from != LctStatus::Active && *to == LctStatus::Active {
                         g.inc();
                     }
                 }
+                Effect::Triple { .. } | Effect::Tensor { .. } => {}
             }
         }
     }

@@ -200,7 +200,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let self_witness = ledger::roles_of(&conn, society.id.as_str(), node_id.as_str())?.iter().any(|r| r == "witness");
     let metrics = Arc::new(Metrics::new());
     init_gauges(&conn, &metrics)?;
+    let load_started = std::time::Instant::now();
+    let knowledge = Arc::new(crate::graph::Knowledge::load(&conn)?);
+    tracing::info!(
+        service = "knowledge",
+        event = "graph_loaded",
+        triples = knowledge.triples(),
+        ms = load_started.elapsed().as_millis() as u64,
+        "MRH graph loaded"
+    );
     let hook_metrics = Arc::clone(&metrics);
+    let hook_graph = Arc::clone(&knowledge);
     let (writer, writer_thread) = Writer::start(
         conn,
         NodeSigner { id: node_id.clone(), key: key.clone() },
@@ -209,7 +219,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             nonce_retention_secs: 2 * cfg.max_clock_skew_secs + 60,
             clock: system_clock,
         },
-        Box::new(move |effects, n, took| hook_metrics.on_commit(effects, n, took)),
+        Box::new(move |effects, n, took| {
+            hook_graph.on_commit(effects);
+            hook_metrics.on_commit(effects, n, took)
+        }),
     )?;
     let node = Arc::new(Node {
         id: node_id.clone(),
@@ -223,6 +236,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         max_skew: cfg.max_clock_skew_secs,
         clock: system_clock,
         enforcer: crate::enforce::Enforcer::detect(&cfg),
+        knowledge,
+        graph_limits: crate::services::GraphLimits {
+            timeout: Duration::from_millis(cfg.sparql_timeout_ms),
+            max_results: cfg.sparql_max_results,
+        },
     });
     if cfg.enforce_leases && !node.enforcer.active() {
         tracing::warn!(service = "resources", event = "enforcement_unavailable", reason = ?node.enforcer.reason, "resource leases will be metered but not enforced on this machine");

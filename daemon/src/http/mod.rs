@@ -4,6 +4,7 @@
 pub mod atp;
 pub mod auth;
 pub mod authz;
+pub mod graph;
 pub mod law;
 pub mod lct;
 pub mod openapi;
@@ -56,6 +57,11 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/resources/rates", post(resources::rates))
         .route("/v1/resources/pool/stats", get(resources::stats))
         .route("/v1/resources/allocation/{id}", get(resources::get))
+        .route("/v1/graph/triple", post(graph::triple))
+        .route("/v1/graph/query", get(graph::query_get).post(graph::query_post))
+        .route("/v1/graph/traverse", post(graph::traverse))
+        .route("/v1/graph/paths", get(graph::paths))
+        .route("/v1/graph/trust", post(graph::trust))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -89,6 +95,7 @@ async fn ready(State(node): State<Arc<Node>>) -> Response {
 
 async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
     crate::services::resources::refresh_metrics(&node);
+    node.metrics.graph_triples.set(i64::try_from(node.knowledge.triples()).unwrap_or(i64::MAX));
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

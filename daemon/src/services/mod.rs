@@ -5,6 +5,7 @@ pub mod authorization;
 pub mod checks;
 pub mod governance;
 pub mod identity;
+pub mod knowledge;
 pub mod reputation;
 pub mod resources;
 
@@ -42,6 +43,16 @@ pub struct Node {
     pub clock: fn() -> Timestamp,
     /// Local enforcement of resource leases (cgroups), or off.
     pub enforcer: crate::enforce::Enforcer,
+    /// The queryable MRH graph.
+    pub knowledge: Arc<crate::graph::Knowledge>,
+    pub graph_limits: GraphLimits,
+}
+
+/// Limits of SPARQL queries.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphLimits {
+    pub timeout: std::time::Duration,
+    pub max_results: usize,
 }
 
 impl Node {

@@ -272,6 +272,22 @@ CREATE TABLE resource_rates (
 );
 "#,
     ),
+    (
+        8,
+        r#"
+-- The MRH graph's triples (docs/decisions/0013); `kind` 0 IRI, 1 string
+-- literal, 2 xsd:double; `weight` for relationship edges.
+CREATE TABLE graph_triples (
+    s          TEXT NOT NULL,
+    p          TEXT NOT NULL,
+    o          TEXT NOT NULL,
+    kind       INTEGER NOT NULL,
+    weight     REAL,
+    ledger_ref TEXT NOT NULL,
+    PRIMARY KEY (s, p, o)
+) WITHOUT ROWID;
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -316,4 +332,5 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("resource_usage", "allocation_id, seq"),
     ("resource_pools", "society_id, resource_type"),
     ("resource_rates", "society_id, version"),
+    ("graph_triples", "s, p, o"),
 ];

@@ -9,6 +9,7 @@ mod authz;
 mod bad_input;
 mod cli;
 mod crash;
+mod graph;
 mod identity;
 mod law;
 mod ops;

@@ -1,0 +1,355 @@
+//! The MRH knowledge graph (docs/decisions/0013).
+//!
+//! Ledger records project into triples of the `web4:` vocabulary. Like every
+//! projection they are rows in SQLite (`graph_triples`), written by the apply
+//! path in the record's transaction and rebuilt by `web4d ledger verify`. The
+//! queryable graph is an in-memory oxigraph store plus an adjacency list of
+//! the relationship edges, both loaded from that table at start and kept
+//! current from the commit hook. Tensors are not stored as rows: their triples
+//! are derived from the `reputation` projection.
+
+use crate::ledger::Effect;
+use crate::store::StoreError;
+use oxigraph::model::{GraphNameRef, Literal, NamedNode, NamedNodeRef, NamedOrBlankNode, Quad, Term};
+use oxigraph::store::Store;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use web4_core::mrh::{self, Category, Edge, WEB4};
+use web4_core::tensor::{T3, V3};
+
+/// `rdf:type`.
+pub const RDF_TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
+const XSD_DOUBLE: &str = "http://www.w3.org/2001/XMLSchema#double";
+
+/// What the object of a triple is.
+pub const IRI: u8 = 0;
+/// A plain string literal.
+pub const LITERAL: u8 = 1;
+/// An `xsd:double` literal.
+pub const DOUBLE: u8 = 2;
+
+/// One stored triple.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Triple {
+    pub s: String,
+    pub p: String,
+    pub o: String,
+    pub kind: u8,
+    /// Edge weight of a relationship triple (used by traversal and trust).
+    pub weight: Option<f64>,
+}
+
+/// A `web4:` term.
+pub fn w4(local: &str) -> String {
+    format!("{WEB4}{local}")
+}
+
+impl Triple {
+    /// An IRI-object triple.
+    pub fn iri(s: &str, p: &str, o: &str) -> Triple {
+        Triple { s: s.to_owned(), p: p.to_owned(), o: o.to_owned(), kind: IRI, weight: None }
+    }
+    /// A relationship edge (`web4:<relation>`) with a weight.
+    pub fn edge(s: &str, relation: &str, o: &str, weight: f64) -> Triple {
+        Triple { s: s.to_owned(), p: w4(relation), o: o.to_owned(), kind: IRI, weight: Some(weight) }
+    }
+    /// A string-literal triple.
+    pub fn literal(s: &str, p: &str, o: &str) -> Triple {
+        Triple { s: s.to_owned(), p: p.to_owned(), o: o.to_owned(), kind: LITERAL, weight: None }
+    }
+
+    fn quad(&self) -> Option<Quad> {
+        let s = NamedNode::new(&self.s).ok()?;
+        let p = NamedNode::new(&self.p).ok()?;
+        let o: Term = match self.kind {
+            IRI => NamedNode::new(&self.o).ok()?.into(),
+            DOUBLE => Literal::new_typed_literal(&self.o, NamedNodeRef::new_unchecked(XSD_DOUBLE)).into(),
+            _ => Literal::new_simple_literal(&self.o).into(),
+        };
+        Some(Quad::new(s, p, o, GraphNameRef::DefaultGraph))
+    }
+
+    /// The relationship edge this triple is, if its predicate is a relation.
+    fn as_edge(&self) -> Option<Edge> {
+        let local = self.p.strip_prefix(WEB4)?;
+        (self.kind == IRI && mrh::category(local).is_some()).then(|| Edge {
+            source: self.s.clone(),
+            target: self.o.clone(),
+            relation: local.to_owned(),
+            weight: self.weight.unwrap_or(1.0),
+        })
+    }
+}
+
+// ---- projection (on the writer, inside the record's transaction) ----
+
+/// Add (or re-weight) a triple; an effect only when something changed.
+pub fn add(conn: &Connection, t: Triple, lref: &str) -> Result<Option<Effect>, StoreError> {
+    let old: Option<Option<f64>> = conn
+        .prepare_cached("SELECT weight FROM graph_triples WHERE s = ?1 AND p = ?2 AND o = ?3")?
+        .query_row(params![t.s, t.p, t.o], |r| r.get(0))
+        .optional()?;
+    if old == Some(t.weight) {
+        return Ok(None);
+    }
+    conn.prepare_cached(
+        "INSERT INTO graph_triples (s, p, o, kind, weight, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (s, p, o) DO UPDATE SET weight = ?5, ledger_ref = ?6",
+    )?
+    .execute(params![t.s, t.p, t.o, t.kind, t.weight, lref])?;
+    Ok(Some(Effect::Triple { add: true, triple: Box::new(t) }))
+}
+
+/// Remove a triple; an effect only when it existed.
+pub fn remove(conn: &Connection, s: &str, p: &str, o: &str) -> Result<Option<Effect>, StoreError> {
+    let row: Option<u8> = conn
+        .prepare_cached("DELETE FROM graph_triples WHERE s = ?1 AND p = ?2 AND o = ?3 RETURNING kind")?
+        .query_row(params![s, p, o], |r| r.get(0))
+        .optional()?;
+    Ok(row.map(|kind| Effect::Triple {
+        add: false,
+        triple: Box::new(Triple { s: s.into(), p: p.into(), o: o.into(), kind, weight: None }),
+    }))
+}
+
+/// Replace the single value of a functional property (e.g. `web4:status`).
+pub fn set_literal(conn: &Connection, s: &str, p: &str, value: &str, lref: &str) -> Result<Vec<Effect>, StoreError> {
+    let old: Vec<String> = conn
+        .prepare_cached("SELECT o FROM graph_triples WHERE s = ?1 AND p = ?2")?
+        .query_map(params![s, p], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut effects = Vec::new();
+    for o in old.iter().filter(|o| o.as_str() != value) {
+        effects.extend(remove(conn, s, p, o)?);
+    }
+    effects.extend(add(conn, Triple::literal(s, p, value), lref)?);
+    Ok(effects)
+}
+
+/// The witness relation of a witness class.
+pub fn witness_relation(class: web4_core::witness::WitnessClass) -> &'static str {
+    use web4_core::witness::WitnessClass as W;
+    match class {
+        W::Time => "timeWitness",
+        W::Audit | W::AuditMinimal => "auditWitness",
+        W::Oracle => "oracleWitness",
+        _ => "witnessedBy",
+    }
+}
+
+/// Triples of a newly registered LCT.
+pub fn lct_triples(
+    conn: &Connection,
+    society: &str,
+    lct: &web4_core::lct::LctDocument,
+    lref: &str,
+) -> Result<Vec<Effect>, StoreError> {
+    let id = lct.lct_id.as_str();
+    let mut out = Vec::new();
+    let mut push = |t: Triple| -> Result<(), StoreError> {
+        out.extend(add(conn, t, lref)?);
+        Ok(())
+    };
+    push(Triple::literal(id, &w4("entityType"), lct.binding.entity_type.as_str()))?;
+    push(Triple::edge(id, "memberOf", society, 1.0))?;
+    for b in &lct.mrh.bound {
+        push(Triple::edge(id, "boundTo", b.as_str(), 1.0))?;
+    }
+    for p in &lct.mrh.paired {
+        push(Triple::edge(id, "pairedWith", p.as_str(), 1.0))?;
+    }
+    if let Some(bc) = &lct.birth_certificate {
+        for w in &bc.birth_witnesses {
+            push(Triple::edge(id, witness_relation(w.class), w.witness.as_str(), 1.0))?;
+        }
+    }
+    out.extend(set_literal(conn, id, &w4("status"), "active", lref)?);
+    Ok(out)
+}
+
+/// The IRI of a law version.
+pub fn law_iri(hash: &web4_core::Hash) -> String {
+    format!("urn:web4:law:{}", hash.hex())
+}
+
+/// Triples of a law in force.
+pub fn law_triples(
+    conn: &Connection,
+    society: &str,
+    law: &web4_core::law::LawDataset,
+    lref: &str,
+) -> Result<Vec<Effect>, StoreError> {
+    let h = law.law_hash();
+    let iri = law_iri(&h);
+    let mut out = Vec::new();
+    out.extend(add(conn, Triple::iri(society, &w4("publishes"), &iri), lref)?);
+    out.extend(add(conn, Triple::literal(&iri, &w4("hash"), &h.to_string()), lref)?);
+    out.extend(add(conn, Triple::literal(&iri, &w4("version"), law.version()), lref)?);
+    out.extend(set_literal(conn, society, &w4("lawHash"), &h.to_string(), lref)?);
+    Ok(out)
+}
+
+/// Percent-encode a role for use inside an IRI.
+fn iri_part(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The tensor node of an (entity, role) pair.
+pub fn tensor_iri(kind: &str, entity: &str, role: &str) -> String {
+    format!("urn:web4:{kind}:{}:{}", iri_part(entity), iri_part(role))
+}
+
+fn double(v: f64) -> Term {
+    Literal::new_typed_literal(format!("{v:?}"), NamedNodeRef::new_unchecked(XSD_DOUBLE)).into()
+}
+
+/// The triples of a pair's tensors (derived from the reputation projection).
+fn tensor_quads(entity: &str, role: &str, t3: &T3, v3: &V3) -> Vec<Quad> {
+    let Ok(e) = NamedNode::new(entity) else { return vec![] };
+    let mut out = Vec::new();
+    type Dims<'a> = (&'a str, &'a str, Vec<(&'a str, f64)>, f64);
+    let dims: [Dims<'_>; 2] = [
+        (
+            "t3",
+            "hasT3Tensor",
+            vec![("talent", t3.talent), ("training", t3.training), ("temperament", t3.temperament)],
+            t3.composite(),
+        ),
+        (
+            "v3",
+            "hasV3Tensor",
+            vec![("valuation", v3.valuation), ("veracity", v3.veracity), ("validity", v3.validity)],
+            v3.composite(),
+        ),
+    ];
+    for (kind, link, values, composite) in dims {
+        let Ok(node) = NamedNode::new(tensor_iri(kind, entity, role)) else { continue };
+        let q =
+            |p: &str, o: Term| Quad::new(node.clone(), NamedNode::new_unchecked(w4(p)), o, GraphNameRef::DefaultGraph);
+        out.push(Quad::new(e.clone(), NamedNode::new_unchecked(w4(link)), node.clone(), GraphNameRef::DefaultGraph));
+        out.push(q("role", Literal::new_simple_literal(role).into()));
+        for (d, v) in values {
+            out.push(q(d, double(v)));
+        }
+        out.push(q("composite", double(composite)));
+    }
+    out
+}
+
+// ---- the live graph ----
+
+/// The queryable graph: oxigraph (SPARQL) and the relationship adjacency.
+pub struct Knowledge {
+    pub store: Store,
+    pub adj: RwLock<mrh::Graph>,
+    triples: AtomicU64,
+}
+
+impl Knowledge {
+    /// Load everything from the projections.
+    pub fn load(conn: &Connection) -> Result<Knowledge, StoreError> {
+        let store = Store::new().map_err(|e| StoreError::Corrupt(format!("graph store: {e}")))?;
+        let mut adj = mrh::Graph::new();
+        let mut quads = Vec::new();
+        {
+            let mut stmt = conn.prepare("SELECT s, p, o, kind, weight FROM graph_triples")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Triple { s: r.get(0)?, p: r.get(1)?, o: r.get(2)?, kind: r.get(3)?, weight: r.get(4)? })
+            })?;
+            for t in rows {
+                let t = t?;
+                if let Some(e) = t.as_edge() {
+                    adj.add(e);
+                }
+                if let Some(q) = t.quad() {
+                    quads.push(q);
+                }
+            }
+        }
+        {
+            let mut stmt = conn.prepare("SELECT entity, role, t3, v3 FROM reputation")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })?;
+            for row in rows {
+                let (e, role, t3, v3) = row?;
+                let (Ok(t3), Ok(v3)) = (serde_json::from_str::<T3>(&t3), serde_json::from_str::<V3>(&v3)) else {
+                    continue;
+                };
+                quads.extend(tensor_quads(&e, &role, &t3, &v3));
+            }
+        }
+        let mut loader = store.bulk_loader();
+        loader.load_quads(quads).map_err(|e| StoreError::Corrupt(format!("graph bulk load: {e}")))?;
+        loader.commit().map_err(|e| StoreError::Corrupt(format!("graph bulk load: {e}")))?;
+        let n = store.len().map_err(|e| StoreError::Corrupt(format!("graph store: {e}")))?;
+        Ok(Knowledge { store, adj: RwLock::new(adj), triples: AtomicU64::new(n as u64) })
+    }
+
+    /// Triples in the store.
+    pub fn triples(&self) -> u64 {
+        self.triples.load(Ordering::Relaxed)
+    }
+
+    /// Follow a committed group's changes.
+    pub fn on_commit(&self, effects: &[Effect]) {
+        let mut changed = false;
+        for e in effects {
+            match e {
+                Effect::Triple { add, triple } => {
+                    changed = true;
+                    if let Some(q) = triple.quad() {
+                        let _ = if *add { self.store.insert(&q) } else { self.store.remove(&q) };
+                    }
+                    if let Some(edge) = triple.as_edge()
+                        && let Ok(mut g) = self.adj.write()
+                    {
+                        if *add {
+                            g.add(edge);
+                        } else {
+                            g.remove(&edge.source, &edge.relation, &edge.target);
+                        }
+                    }
+                }
+                Effect::Tensor { entity, role, t3, v3 } => {
+                    changed = true;
+                    for kind in ["t3", "v3"] {
+                        if let Ok(node) = NamedNode::new(tensor_iri(kind, entity, role)) {
+                            let old: Vec<Quad> = self
+                                .store
+                                .quads_for_pattern(Some(NamedOrBlankNode::from(node).as_ref()), None, None, None)
+                                .filter_map(Result::ok)
+                                .collect();
+                            for q in old {
+                                let _ = self.store.remove(&q);
+                            }
+                        }
+                    }
+                    for q in tensor_quads(entity, role, t3, v3) {
+                        let _ = self.store.insert(&q);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if changed && let Ok(n) = self.store.len() {
+            self.triples.store(n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Relationship categories a `POST /v1/graph/triple` may assert (the others
+/// come only from the records that establish them: membership from genesis
+/// and minting, delegation from grants).
+pub fn assertable(category: Category) -> bool {
+    matches!(category, Category::Binding | Category::Pairing | Category::Witness)
+}
