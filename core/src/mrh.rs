@@ -4,7 +4,7 @@
 //! walks it.
 
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// The Web4 ontology namespace.
 pub const WEB4: &str = "https://web4.io/ontology#";
@@ -82,13 +82,32 @@ pub struct Edge {
     pub weight: f64,
 }
 
-/// An adjacency list over both directions of every edge.
+/// An adjacency list over both directions of every edge. Node names are
+/// interned, so walks touch integers and allocate only for their answers.
 #[derive(Debug, Default, Clone)]
 pub struct Graph {
-    /// node → (neighbour, edge index)
-    adj: HashMap<String, Vec<(String, usize)>>,
-    edges: Vec<Option<Edge>>,
-    index: HashMap<(String, String, String), usize>,
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+    /// node id → (neighbour id, edge index)
+    adj: Vec<Vec<(u32, u32)>>,
+    edges: Vec<Option<EdgeRec>>,
+    index: HashMap<(u32, u8, u32), u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct EdgeRec {
+    /// Index into [`RELATIONS`].
+    relation: u8,
+    weight: f64,
+}
+
+fn relation_index(relation: &str) -> Option<u8> {
+    let local = relation.strip_prefix(WEB4).unwrap_or(relation);
+    RELATIONS.iter().position(|(n, _)| *n == local).and_then(|i| u8::try_from(i).ok())
+}
+
+fn relation_name(i: u8) -> &'static str {
+    RELATIONS.get(usize::from(i)).map(|(n, _)| *n).unwrap_or("hasRelationship")
 }
 
 /// A horizon: distances and zones from an origin.
@@ -114,34 +133,54 @@ impl Graph {
         Graph::default()
     }
 
-    /// Add (or re-weight) an edge.
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.ids.get(name) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), i);
+        self.adj.push(Vec::new());
+        i
+    }
+
+    fn name(&self, i: u32) -> &str {
+        self.names.get(i as usize).map(String::as_str).unwrap_or("")
+    }
+
+    /// Add (or re-weight) an edge; edges of unknown relations are ignored.
     pub fn add(&mut self, e: Edge) {
-        let key = (e.source.clone(), e.relation.clone(), e.target.clone());
-        if let Some(&i) = self.index.get(&key) {
-            self.edges[i] = Some(e);
+        self.add_ref(&e.source, &e.relation, &e.target, e.weight);
+    }
+
+    /// [`Graph::add`] without owning the names.
+    pub fn add_ref(&mut self, source: &str, relation: &str, target: &str, weight: f64) {
+        let Some(rel) = relation_index(relation) else { return };
+        let (s, t) = (self.intern(source), self.intern(target));
+        let rec = EdgeRec { relation: rel, weight };
+        if let Some(&i) = self.index.get(&(s, rel, t)) {
+            self.edges[i as usize] = Some(rec);
             return;
         }
-        let i = self.edges.len();
-        self.adj.entry(e.source.clone()).or_default().push((e.target.clone(), i));
-        if e.source != e.target {
-            self.adj.entry(e.target.clone()).or_default().push((e.source.clone(), i));
+        let i = u32::try_from(self.edges.len()).unwrap_or(u32::MAX);
+        self.adj[s as usize].push((t, i));
+        if s != t {
+            self.adj[t as usize].push((s, i));
         }
-        self.index.insert(key, i);
-        self.edges.push(Some(e));
+        self.index.insert((s, rel, t), i);
+        self.edges.push(Some(rec));
     }
 
     /// Remove an edge (no-op when absent).
     pub fn remove(&mut self, source: &str, relation: &str, target: &str) {
-        let key = (source.to_owned(), relation.to_owned(), target.to_owned());
-        let Some(i) = self.index.remove(&key) else { return };
-        self.edges[i] = None;
-        for n in [source, target] {
-            if let Some(list) = self.adj.get_mut(n) {
-                list.retain(|(_, j)| *j != i);
-                if list.is_empty() {
-                    self.adj.remove(n);
-                }
-            }
+        let (Some(&s), Some(rel), Some(&t)) = (self.ids.get(source), relation_index(relation), self.ids.get(target))
+        else {
+            return;
+        };
+        let Some(i) = self.index.remove(&(s, rel, t)) else { return };
+        self.edges[i as usize] = None;
+        for n in [s, t] {
+            self.adj[n as usize].retain(|(_, j)| *j != i);
         }
     }
 
@@ -157,42 +196,50 @@ impl Graph {
 
     /// Whether `node` has any edge.
     pub fn contains(&self, node: &str) -> bool {
-        self.adj.contains_key(node)
+        self.ids.get(node).is_some_and(|&i| !self.adj[i as usize].is_empty())
     }
 
-    fn neighbours<'a>(&'a self, node: &str) -> impl Iterator<Item = (&'a str, &'a Edge)> + 'a {
+    fn neighbours(&self, node: u32) -> impl Iterator<Item = (u32, EdgeRec)> + '_ {
         self.adj
-            .get(node)
+            .get(node as usize)
             .into_iter()
             .flatten()
-            .filter_map(|(n, i)| self.edges.get(*i).and_then(Option::as_ref).map(|e| (n.as_str(), e)))
+            .filter_map(|&(n, i)| self.edges.get(i as usize).copied().flatten().map(|e| (n, e)))
     }
 
     /// BFS over edges in both directions up to `depth`, visiting at most
     /// `max_nodes` nodes; `relations` (local names), when given, restricts the
     /// edges followed.
     pub fn horizon(&self, origin: &str, depth: u32, max_nodes: usize, relations: Option<&[String]>) -> Horizon {
-        let mut distances = BTreeMap::new();
-        let mut queue = VecDeque::new();
+        let allowed: Option<Vec<u8>> = relations.map(|r| r.iter().filter_map(|x| relation_index(x)).collect());
+        let mut dist: HashMap<u32, u32> = HashMap::new();
         let mut truncated = false;
-        distances.insert(origin.to_owned(), 0u32);
-        queue.push_back((origin.to_owned(), 0u32));
-        while let Some((n, d)) = queue.pop_front() {
-            if d >= depth {
-                continue;
-            }
-            for (m, e) in self.neighbours(&n) {
-                if relations.is_some_and(|r| !r.iter().any(|x| x == &e.relation)) || distances.contains_key(m) {
+        if let Some(&o) = self.ids.get(origin) {
+            let mut queue = VecDeque::from([(o, 0u32)]);
+            dist.insert(o, 0);
+            'bfs: while let Some((n, d)) = queue.pop_front() {
+                if d >= depth {
                     continue;
                 }
-                if distances.len() >= max_nodes {
-                    truncated = true;
-                    break;
+                for (m, e) in self.neighbours(n) {
+                    if allowed.as_ref().is_some_and(|a| !a.contains(&e.relation)) || dist.contains_key(&m) {
+                        continue;
+                    }
+                    if dist.len() >= max_nodes {
+                        truncated = true;
+                        break 'bfs;
+                    }
+                    dist.insert(m, d + 1);
+                    queue.push_back((m, d + 1));
                 }
-                distances.insert(m.to_owned(), d + 1);
-                queue.push_back((m.to_owned(), d + 1));
             }
+        } else {
+            dist.insert(u32::MAX, 0);
         }
+        let distances: BTreeMap<String, u32> = dist
+            .into_iter()
+            .map(|(n, d)| (if n == u32::MAX { origin.to_owned() } else { self.name(n).to_owned() }, d))
+            .collect();
         let mut zones: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
         for (n, d) in &distances {
             zones.entry(zone(*d)).or_default().push(n.clone());
@@ -200,64 +247,100 @@ impl Graph {
         Horizon { distances, zones, truncated }
     }
 
+    /// Hops from `source` to `target` over edges in either direction, if
+    /// within `max` hops. Bidirectional BFS: each step expands the smaller
+    /// frontier, so a query touches about `2·d^(h/2)` nodes instead of `d^h`.
+    pub fn distance(&self, source: &str, target: &str, max: u32) -> Option<u32> {
+        if source == target {
+            return Some(0);
+        }
+        let (&s, &t) = (self.ids.get(source)?, self.ids.get(target)?);
+        let mut seen = [HashMap::from([(s, 0u32)]), HashMap::from([(t, 0u32)])];
+        let mut frontier = [vec![s], vec![t]];
+        let mut depth = [0u32, 0u32];
+        while depth[0] + depth[1] < max {
+            let side = usize::from(frontier[1].len() < frontier[0].len());
+            if frontier[side].is_empty() {
+                return None;
+            }
+            depth[side] += 1;
+            let mut next = Vec::new();
+            for &n in &frontier[side] {
+                for (m, _) in self.neighbours(n) {
+                    if let Some(&d) = seen[1 - side].get(&m) {
+                        return Some(depth[side] + d);
+                    }
+                    if let std::collections::hash_map::Entry::Vacant(v) = seen[side].entry(m) {
+                        v.insert(depth[side]);
+                        next.push(m);
+                    }
+                }
+            }
+            frontier[side] = next;
+        }
+        None
+    }
+
     /// Trust from `source` to `target` along every simple path of at most
     /// `depth` edges (either direction): each path gives `Π w_i · 0.7^(i+1)`,
     /// and paths combine by noisy-OR `1 − Π(1 − t_p)`. At most `max_paths`
-    /// paths are explored (the strongest are not guaranteed beyond that).
+    /// paths are collected (the strongest are not guaranteed beyond that).
     pub fn path_trust(&self, source: &str, target: &str, depth: u32, max_paths: usize) -> (f64, Vec<PathTrust>) {
-        let mut paths = Vec::new();
         if source == target {
-            return (1.0, paths);
+            return (1.0, Vec::new());
         }
-        let mut on_path: HashSet<String> = HashSet::from([source.to_owned()]);
-        let mut nodes = vec![source.to_owned()];
-        let mut relations = Vec::new();
-        self.dfs(source, target, depth, 1.0, max_paths, &mut on_path, &mut nodes, &mut relations, &mut paths);
-        let distrust: f64 = paths.iter().map(|p| 1.0 - p.trust).product();
+        let (Some(&s), Some(&t)) = (self.ids.get(source), self.ids.get(target)) else { return (0.0, Vec::new()) };
+        let mut walk = Walk {
+            target: t,
+            depth: depth as usize,
+            max_paths,
+            nodes: vec![s],
+            relations: Vec::new(),
+            found: Vec::new(),
+        };
+        self.dfs(s, 1.0, &mut walk);
+        let distrust: f64 = walk.found.iter().map(|(_, _, t)| 1.0 - t).product();
+        let mut paths: Vec<PathTrust> = walk
+            .found
+            .into_iter()
+            .map(|(ns, rs, trust)| PathTrust {
+                nodes: ns.into_iter().map(|n| self.name(n).to_owned()).collect(),
+                relations: rs.into_iter().map(|r| relation_name(r).to_owned()).collect(),
+                trust,
+            })
+            .collect();
         paths.sort_by(|a, b| b.trust.total_cmp(&a.trust));
         (1.0 - distrust, paths)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn dfs(
-        &self,
-        at: &str,
-        target: &str,
-        depth: u32,
-        trust: f64,
-        max_paths: usize,
-        on_path: &mut HashSet<String>,
-        nodes: &mut Vec<String>,
-        relations: &mut Vec<String>,
-        out: &mut Vec<PathTrust>,
-    ) {
-        let hop = i32::try_from(nodes.len()).unwrap_or(i32::MAX); // i + 1 for the next edge
+    fn dfs(&self, at: u32, trust: f64, w: &mut Walk) {
+        let hop = i32::try_from(w.nodes.len()).unwrap_or(i32::MAX); // i + 1 for the next edge
+        let decay = DECAY.powi(hop);
         for (m, e) in self.neighbours(at) {
-            if out.len() >= max_paths {
+            if w.found.len() >= w.max_paths {
                 return;
             }
-            if on_path.contains(m) {
+            // The path is at most `depth` nodes long: a scan beats hashing.
+            if w.nodes.contains(&m) {
                 continue;
             }
-            let t = trust * e.weight * DECAY.powi(hop);
-            if m == target {
-                let mut ns = nodes.clone();
-                ns.push(m.to_owned());
-                let mut rs = relations.clone();
-                rs.push(e.relation.clone());
-                out.push(PathTrust { nodes: ns, relations: rs, trust: t });
+            let t = trust * e.weight * decay;
+            if m == w.target {
+                let mut ns = w.nodes.clone();
+                ns.push(m);
+                let mut rs = w.relations.clone();
+                rs.push(e.relation);
+                w.found.push((ns, rs, t));
                 continue;
             }
-            if nodes.len() as u32 >= depth || t <= 0.0 {
+            if w.nodes.len() >= w.depth || t <= 0.0 {
                 continue;
             }
-            on_path.insert(m.to_owned());
-            nodes.push(m.to_owned());
-            relations.push(e.relation.clone());
-            self.dfs(m, target, depth, t, max_paths, on_path, nodes, relations, out);
-            relations.pop();
-            nodes.pop();
-            on_path.remove(m);
+            w.nodes.push(m);
+            w.relations.push(e.relation);
+            self.dfs(m, t, w);
+            w.relations.pop();
+            w.nodes.pop();
         }
     }
 
@@ -265,8 +348,11 @@ impl Graph {
     pub fn summary(&self, node: &str) -> BTreeMap<Category, u32> {
         let mut out: BTreeMap<Category, u32> =
             [Category::Binding, Category::Pairing, Category::Witness].into_iter().map(|c| (c, 0)).collect();
-        for (_, e) in self.neighbours(node) {
-            *out.entry(category(&e.relation).unwrap_or(Category::Other)).or_default() += 1;
+        if let Some(&n) = self.ids.get(node) {
+            for (_, e) in self.neighbours(n) {
+                let c = RELATIONS.get(usize::from(e.relation)).map(|(_, c)| *c).unwrap_or(Category::Other);
+                *out.entry(c).or_default() += 1;
+            }
         }
         out
     }
@@ -275,6 +361,16 @@ impl Graph {
     pub fn paths(&self, source: &str, target: &str, depth: u32, max: usize) -> Vec<PathTrust> {
         self.path_trust(source, target, depth, max).1
     }
+}
+
+/// State of one path enumeration.
+struct Walk {
+    target: u32,
+    depth: usize,
+    max_paths: usize,
+    nodes: Vec<u32>,
+    relations: Vec<u8>,
+    found: Vec<(Vec<u32>, Vec<u8>, f64)>,
 }
 
 #[cfg(test)]
@@ -299,10 +395,31 @@ mod tests {
         assert_eq!(paths[0].nodes, vec!["a", "c"]);
     }
 
+    proptest::proptest! {
+        /// The bidirectional distance equals the one-sided BFS horizon.
+        #[test]
+        fn distance_matches_bfs(edges in proptest::collection::vec((0u8..30, 0u8..30), 0..80), s in 0u8..30, t in 0u8..30, max in 0u32..7) {
+            let mut g = Graph::new();
+            for (a, b) in &edges {
+                g.add_ref(&a.to_string(), "pairedWith", &b.to_string(), 1.0);
+            }
+            let (s, t) = (s.to_string(), t.to_string());
+            let want = if g.contains(&s) || s == t {
+                g.horizon(&s, max, usize::MAX, None).distances.get(&t).copied()
+            } else {
+                None
+            };
+            let want = if s == t { Some(0) } else { want };
+            proptest::prop_assert_eq!(g.distance(&s, &t, max), want);
+        }
+    }
+
     #[test]
     fn remove_and_limits() {
         let mut g = g(&[("a", "b", "pairedWith", 1.0), ("b", "c", "pairedWith", 1.0)]);
         assert!(g.horizon("a", 3, 2, None).truncated);
+        assert_eq!(g.distance("a", "c", 2), Some(2));
+        assert_eq!(g.distance("a", "c", 1), None);
         g.remove("a", "pairedWith", "b");
         assert_eq!(g.len(), 1);
         assert!(!g.contains("a"));

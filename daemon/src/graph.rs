@@ -70,6 +70,16 @@ impl Triple {
         Some(Quad::new(s, p, o, GraphNameRef::DefaultGraph))
     }
 
+    /// The quad of a stored triple (its IRIs were checked when written).
+    fn into_quad(self) -> Quad {
+        let o: Term = match self.kind {
+            IRI => NamedNode::new_unchecked(self.o).into(),
+            DOUBLE => Literal::new_typed_literal(self.o, NamedNodeRef::new_unchecked(XSD_DOUBLE)).into(),
+            _ => Literal::new_simple_literal(self.o).into(),
+        };
+        Quad::new(NamedNode::new_unchecked(self.s), NamedNode::new_unchecked(self.p), o, GraphNameRef::DefaultGraph)
+    }
+
     /// The relationship edge this triple is, if its predicate is a relation.
     fn as_edge(&self) -> Option<Edge> {
         let local = self.p.strip_prefix(WEB4)?;
@@ -258,39 +268,47 @@ impl Knowledge {
     /// Load everything from the projections.
     pub fn load(conn: &Connection) -> Result<Knowledge, StoreError> {
         let store = Store::new().map_err(|e| StoreError::Corrupt(format!("graph store: {e}")))?;
-        let mut adj = mrh::Graph::new();
-        let mut quads = Vec::new();
-        {
-            let mut stmt = conn.prepare("SELECT s, p, o, kind, weight FROM graph_triples")?;
-            let rows = stmt.query_map([], |r| {
+        let rows: Vec<Triple> = conn
+            .prepare("SELECT s, p, o, kind, weight FROM graph_triples")?
+            .query_map([], |r| {
                 Ok(Triple { s: r.get(0)?, p: r.get(1)?, o: r.get(2)?, kind: r.get(3)?, weight: r.get(4)? })
-            })?;
-            for t in rows {
-                let t = t?;
-                if let Some(e) = t.as_edge() {
-                    adj.add(e);
-                }
-                if let Some(q) = t.quad() {
-                    quads.push(q);
-                }
-            }
-        }
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut tensors = Vec::new();
         {
             let mut stmt = conn.prepare("SELECT entity, role, t3, v3 FROM reputation")?;
-            let rows = stmt.query_map([], |r| {
+            let pairs = stmt.query_map([], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
             })?;
-            for row in rows {
+            for row in pairs {
                 let (e, role, t3, v3) = row?;
                 let (Ok(t3), Ok(v3)) = (serde_json::from_str::<T3>(&t3), serde_json::from_str::<V3>(&v3)) else {
                     continue;
                 };
-                quads.extend(tensor_quads(&e, &role, &t3, &v3));
+                tensors.extend(tensor_quads(&e, &role, &t3, &v3));
             }
         }
-        let mut loader = store.bulk_loader();
-        loader.load_quads(quads).map_err(|e| StoreError::Corrupt(format!("graph bulk load: {e}")))?;
-        loader.commit().map_err(|e| StoreError::Corrupt(format!("graph bulk load: {e}")))?;
+        // The adjacency and the SPARQL store are built side by side.
+        let (adj, loaded) = std::thread::scope(|scope| {
+            let adjacency = scope.spawn(|| {
+                let mut adj = mrh::Graph::new();
+                for t in &rows {
+                    if t.kind == IRI
+                        && let Some(local) = t.p.strip_prefix(WEB4)
+                    {
+                        adj.add_ref(&t.s, local, &t.o, t.weight.unwrap_or(1.0));
+                    }
+                }
+                adj
+            });
+            let mut loader = store.bulk_loader();
+            let loaded = loader
+                .load_quads(rows.iter().map(|t| t.clone().into_quad()).chain(tensors))
+                .and_then(|()| loader.commit());
+            (adjacency.join(), loaded)
+        });
+        loaded.map_err(|e| StoreError::Corrupt(format!("graph bulk load: {e}")))?;
+        let adj = adj.map_err(|_| StoreError::Corrupt("graph adjacency build failed".into()))?;
         let n = store.len().map_err(|e| StoreError::Corrupt(format!("graph store: {e}")))?;
         Ok(Knowledge { store, adj: RwLock::new(adj), triples: AtomicU64::new(n as u64) })
     }
@@ -300,15 +318,26 @@ impl Knowledge {
         self.triples.load(Ordering::Relaxed)
     }
 
-    /// Follow a committed group's changes.
+    fn insert(&self, q: &Quad) {
+        if !self.store.contains(q).unwrap_or(true) && self.store.insert(q).is_ok() {
+            self.triples.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn remove(&self, q: &Quad) {
+        if self.store.contains(q).unwrap_or(false) && self.store.remove(q).is_ok() {
+            self.triples.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Follow a committed group's changes (the triple count is kept as it
+    /// goes: counting the store is a scan).
     pub fn on_commit(&self, effects: &[Effect]) {
-        let mut changed = false;
         for e in effects {
             match e {
                 Effect::Triple { add, triple } => {
-                    changed = true;
                     if let Some(q) = triple.quad() {
-                        let _ = if *add { self.store.insert(&q) } else { self.store.remove(&q) };
+                        if *add { self.insert(&q) } else { self.remove(&q) }
                     }
                     if let Some(edge) = triple.as_edge()
                         && let Ok(mut g) = self.adj.write()
@@ -321,7 +350,6 @@ impl Knowledge {
                     }
                 }
                 Effect::Tensor { entity, role, t3, v3 } => {
-                    changed = true;
                     for kind in ["t3", "v3"] {
                         if let Ok(node) = NamedNode::new(tensor_iri(kind, entity, role)) {
                             let old: Vec<Quad> = self
@@ -330,19 +358,16 @@ impl Knowledge {
                                 .filter_map(Result::ok)
                                 .collect();
                             for q in old {
-                                let _ = self.store.remove(&q);
+                                self.remove(&q);
                             }
                         }
                     }
                     for q in tensor_quads(entity, role, t3, v3) {
-                        let _ = self.store.insert(&q);
+                        self.insert(&q);
                     }
                 }
                 _ => {}
             }
-        }
-        if changed && let Ok(n) = self.store.len() {
-            self.triples.store(n as u64, Ordering::Relaxed);
         }
     }
 }

@@ -64,6 +64,23 @@ pub enum BenchCmd {
         #[arg(long)]
         no_ceiling: bool,
     },
+    /// The MRH graph: ingest a generated society graph as signed triples
+    /// (needs --key of a curator, e.g. the authority), then SPARQL SELECTs
+    /// with one join and trust queries over it.
+    Graph {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Triples to ingest; 0 reuses the graph already on the node.
+        #[arg(long, default_value_t = 100_000)]
+        triples: u64,
+        /// Nodes of the generated graph.
+        #[arg(long, default_value_t = 20_000)]
+        nodes: u64,
+        /// How long each query phase runs.
+        #[arg(long, default_value = "10s")]
+        duration: String,
+    },
     /// Signed resource allocations (one storage unit for 60 s each), and the
     /// ceiling. Needs --key of the society's ATP mint authority to fund the
     /// bench account.
@@ -135,44 +152,54 @@ async fn presign(source: Source, n: usize) -> anyhow::Result<Vec<Signed>> {
     Ok(out)
 }
 
-/// One load phase: `concurrency` clients POST requests from `source` (or from a
-/// pre-signed pool) to `url` for `duration`; `expect` is the success status.
+/// Makes the next request of a client, or `None` when there are no more.
+type Next = Arc<dyn Fn(&reqwest::Client) -> anyhow::Result<Option<reqwest::RequestBuilder>> + Send + Sync>;
+
+/// Signed POSTs to `url` from `source`, or from a pre-signed pool when given.
+fn signed_posts(url: String, source: Source, pool: Option<Vec<Signed>>) -> Next {
+    match pool {
+        Some(p) => {
+            let p = std::sync::Mutex::new(p);
+            Arc::new(move |http: &reqwest::Client| {
+                let next = p.lock().map_err(|_| anyhow!("pool poisoned"))?.pop();
+                Ok(next.map(|(body, h)| h.apply(http.post(&url)).body(body)))
+            })
+        }
+        None => Arc::new(move |http: &reqwest::Client| {
+            let (body, h) = source()?;
+            Ok(Some(h.apply(http.post(&url)).body(body)))
+        }),
+    }
+}
+
+/// One load phase: `concurrency` clients send requests made by `next` for
+/// `duration`; `expect` is the success status.
 async fn load(
     name: &str,
-    url: String,
     expect: u16,
     concurrency: usize,
     duration: Duration,
-    source: Source,
-    pool: Option<Vec<Signed>>,
+    next: Next,
+    presigned: bool,
 ) -> anyhow::Result<Value> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(30))
         .build()
         .context("building HTTP client")?;
-    let presigned = pool.is_some();
-    let pool = pool.map(|p| Arc::new(std::sync::Mutex::new(p)));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        let (http, url, errors, pool, source) =
-            (http.clone(), url.clone(), Arc::clone(&errors), pool.clone(), Arc::clone(&source));
+        let (http, errors, next) = (http.clone(), Arc::clone(&errors), Arc::clone(&next));
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| anyhow!("{e}"))?;
             let mut first_error: Option<String> = None;
             while Instant::now() < deadline {
-                let (body, h) = match &pool {
-                    Some(p) => match p.lock().map_err(|_| anyhow!("pool poisoned"))?.pop() {
-                        Some(r) => r,
-                        None => break,
-                    },
-                    None => source()?,
-                };
+                let Some(rb) = next(&http)? else { break };
                 let t = Instant::now();
-                let ok = match h.apply(http.post(&url)).body(body).send().await {
+                let ok = match rb.send().await {
                     Ok(r) => {
                         let status = r.status().as_u16();
                         let text = r.text().await.unwrap_or_default();
@@ -303,11 +330,18 @@ async fn signed_bench(
             })
         };
         reports.push(
-            load("ceiling (bare axum + one Ed25519 verify)", url, 200, concurrency, duration, ceiling_source, None)
-                .await?,
+            load(
+                "ceiling (bare axum + one Ed25519 verify)",
+                200,
+                concurrency,
+                duration,
+                signed_posts(url, ceiling_source, None),
+                false,
+            )
+            .await?,
         );
     }
-    reports.push(load(name, url, expect, concurrency, duration, source, None).await?);
+    reports.push(load(name, expect, concurrency, duration, signed_posts(url, source, None), false).await?);
     let ratio = if reports.len() == 2 {
         reports[1]["throughput_per_s"].as_f64().unwrap_or(0.0)
             / reports[0]["throughput_per_s"].as_f64().unwrap_or(1.0).max(1.0)
@@ -446,6 +480,83 @@ async fn allocate_bench(
     signed_bench("allocate", url, 201, holder, source, concurrency, duration, ceiling, as_json).await
 }
 
+/// A cheap deterministic mix of `i` (splitmix64).
+fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Edge `i` of the generated society graph over `nodes` nodes.
+fn bench_edge(i: u64, nodes: u64) -> Value {
+    let m = mix(i);
+    let s = i % nodes;
+    let mut t = m % nodes;
+    if t == s {
+        t = (t + 1) % nodes;
+    }
+    let relation = ["pairedWith", "witnessedBy", "boundTo"][usize::try_from((m >> 20) % 3).unwrap_or(0)];
+    json!({"subject": format!("lct:bench:{s}"), "predicate": format!("{}{relation}", web4_core::mrh::WEB4),
+           "object": format!("lct:bench:{t}"), "weight": 0.5 + ((m >> 32) % 50) as f64 / 100.0})
+}
+
+fn report(as_json: bool, r: &Value) {
+    if as_json { println!("{r}") } else { print_report(r) }
+}
+
+async fn graph_bench(
+    node: &str,
+    curator: Option<SecretKey>,
+    (concurrency, triples, nodes, duration): (usize, u64, u64, Duration),
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let base = node.trim_end_matches('/').to_owned();
+    let nodes = nodes.max(2);
+    if triples > 0 {
+        let key =
+            Arc::new(curator.ok_or_else(|| anyhow!("bench graph ingests as a curator: give --key (the authority)"))?);
+        let counter = Arc::new(AtomicU64::new(0));
+        let url = format!("{base}/v1/graph/triple");
+        let next: Next = Arc::new(move |http: &reqwest::Client| {
+            let i = counter.fetch_add(1, Ordering::Relaxed);
+            if i >= triples {
+                return Ok(None);
+            }
+            let body = serde_json::to_vec(&bench_edge(i, nodes))?;
+            let h = sign_headers(&key, "POST", "/v1/graph/triple", &body)?;
+            Ok(Some(h.apply(http.post(&url)).body(body)))
+        });
+        let r = load("graph ingest (signed triples)", 201, concurrency, Duration::from_secs(3600), next, false).await?;
+        report(as_json, &r);
+    }
+    let w4 = web4_core::mrh::WEB4;
+    let counter = Arc::new(AtomicU64::new(1 << 40));
+    let next: Next = {
+        let (base, counter) = (base.clone(), Arc::clone(&counter));
+        Arc::new(move |http: &reqwest::Client| {
+            let x = mix(counter.fetch_add(1, Ordering::Relaxed)) % nodes;
+            let q = format!("SELECT ?b WHERE {{ <lct:bench:{x}> <{w4}pairedWith> ?a . ?a ?p ?b }}");
+            let qs = form_urlencoded::Serializer::new(String::new()).append_pair("query", &q).finish();
+            Ok(Some(
+                http.get(format!("{base}/v1/graph/query?{qs}")).header("accept", "application/sparql-results+json"),
+            ))
+        })
+    };
+    report(as_json, &load("sparql select, one join", 200, concurrency, duration, next, false).await?);
+    let next: Next = {
+        let base = base.clone();
+        Arc::new(move |http: &reqwest::Client| {
+            let i = counter.fetch_add(1, Ordering::Relaxed);
+            let (s, t) = (mix(i) % nodes, mix(i ^ 0xABCD) % nodes);
+            let body = json!({"source": format!("lct:bench:{s}"), "target": format!("lct:bench:{t}"), "depth": 4});
+            Ok(Some(http.post(format!("{base}/v1/graph/trust")).json(&body)))
+        })
+    };
+    report(as_json, &load("trust (zone + paths to depth 4)", 200, concurrency, duration, next, false).await?);
+    Ok(())
+}
+
 /// Run a benchmark and print its figures.
 pub async fn run(node: &str, key: Option<SecretKey>, cmd: &BenchCmd, as_json: bool) -> anyhow::Result<()> {
     match cmd {
@@ -465,7 +576,8 @@ pub async fn run(node: &str, key: Option<SecretKey>, cmd: &BenchCmd, as_json: bo
                 None => None,
             };
             let url = format!("{}/v1/lct/mint", node.trim_end_matches('/'));
-            let r = load("mint", url, 201, concurrency, duration, source, pool).await?;
+            let presigned = pool.is_some();
+            let r = load("mint", 201, concurrency, duration, signed_posts(url, source, pool), presigned).await?;
             if as_json {
                 println!("{r}")
             } else {
@@ -478,6 +590,10 @@ pub async fn run(node: &str, key: Option<SecretKey>, cmd: &BenchCmd, as_json: bo
         }
         BenchCmd::Outcome { concurrency, duration, no_ceiling } => {
             outcome_bench(node, (*concurrency).clamp(1, 4096), parse_duration(duration)?, !no_ceiling, as_json).await
+        }
+        BenchCmd::Graph { concurrency, triples, nodes, duration } => {
+            let c = (*concurrency).clamp(1, 4096);
+            graph_bench(node, key, (c, *triples, *nodes, parse_duration(duration)?), as_json).await
         }
         BenchCmd::Allocate { concurrency, duration, no_ceiling } => {
             let c = (*concurrency).clamp(1, 4096);

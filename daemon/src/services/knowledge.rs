@@ -320,7 +320,7 @@ pub fn trust(node: &Node, req: &TrustRequest) -> Result<Value, ApiError> {
         }
     };
     let g = node.knowledge.adj.read().map_err(|_| ApiError::internal("graph", "lock poisoned"))?;
-    let hops = g.horizon(&req.source, mrh::MAX_ZONE_HOPS, MAX_NODES, None).distances.get(&req.target).copied();
+    let hops = g.distance(&req.source, &req.target, mrh::MAX_ZONE_HOPS);
     let (path_trust, paths) = g.path_trust(&req.source, &req.target, d, MAX_PATHS);
     drop(g);
     let b = base.unwrap_or(1.0);

@@ -177,4 +177,13 @@ async fn cli_resources_and_bench() {
         let phase = &v["phases"][1];
         assert!(phase["ok"].as_u64().unwrap() > 0 && phase["errors"] == 0, "{what:?}: {v}");
     }
+    let args = ["--key", admin.as_str(), "--json", "bench", "graph", "--triples", "60", "--nodes", "12"];
+    let (code, out, err) = web4(&node, &[&args[..], &["--concurrency", "4", "--duration", "300ms"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let phases: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(phases.len(), 3, "{out}");
+    assert_eq!(phases[0]["ok"], 60, "every triple ingested: {out}");
+    for p in &phases {
+        assert!(p["ok"].as_u64().unwrap() > 0 && p["errors"] == 0, "{p}");
+    }
 }
