@@ -257,6 +257,22 @@ fn tensor_quads(entity: &str, role: &str, t3: &T3, v3: &V3) -> Vec<Quad> {
 
 // ---- the live graph ----
 
+/// The in-memory store (the default build).
+#[cfg(not(feature = "rocksdb"))]
+fn open_store(_data_dir: &std::path::Path) -> Result<Store, StoreError> {
+    Store::new().map_err(|e| StoreError::Corrupt(format!("graph store: {e}")))
+}
+
+/// The on-disk store (feature `rocksdb`): emptied and reloaded from the
+/// projection at start like the in-memory one, so it can never disagree with
+/// the ledger; what it saves is memory, not start time.
+#[cfg(feature = "rocksdb")]
+fn open_store(data_dir: &std::path::Path) -> Result<Store, StoreError> {
+    let store = Store::open(data_dir.join("graph")).map_err(|e| StoreError::Corrupt(format!("graph store: {e}")))?;
+    store.clear().map_err(|e| StoreError::Corrupt(format!("graph store: {e}")))?;
+    Ok(store)
+}
+
 /// The queryable graph: oxigraph (SPARQL) and the relationship adjacency.
 pub struct Knowledge {
     pub store: Store,
@@ -266,8 +282,8 @@ pub struct Knowledge {
 
 impl Knowledge {
     /// Load everything from the projections.
-    pub fn load(conn: &Connection) -> Result<Knowledge, StoreError> {
-        let store = Store::new().map_err(|e| StoreError::Corrupt(format!("graph store: {e}")))?;
+    pub fn load(conn: &Connection, data_dir: &std::path::Path) -> Result<Knowledge, StoreError> {
+        let store = open_store(data_dir)?;
         let rows: Vec<Triple> = conn
             .prepare("SELECT s, p, o, kind, weight FROM graph_triples")?
             .query_map([], |r| {

@@ -182,8 +182,88 @@ async fn shutdown_signal() {
     }
 }
 
+/// Re-read the configuration on SIGHUP (`systemctl reload`): a valid new
+/// configuration's log level applies at once; settings that need a restart
+/// are named in the log; an invalid one is refused and the old one kept.
+async fn reload_on_hup(cfg: Config, flags: crate::config::Flags) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    let mut current = cfg;
+    while hup.recv().await.is_some() {
+        let mut states = vec![sd_notify::NotifyState::Reloading];
+        states.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
+        let _ = sd_notify::notify(&states);
+        match Config::load(&flags, &|k| std::env::var(k).ok()) {
+            Err(e) => {
+                tracing::error!(service = "node", event = "reload_refused", error = %e, "configuration reload refused, keeping the running configuration: {e}");
+            }
+            Ok(new) => {
+                if new.log_level != current.log_level
+                    && let Err(e) = crate::telemetry::set_level(&new.log_level)
+                {
+                    tracing::error!(service = "node", event = "reload_refused", error = %e, "log level: {e}");
+                }
+                let restart: Vec<&str> = restart_needed(&current, &new);
+                tracing::info!(service = "node", event = "config_reloaded", log_level = %new.log_level, needs_restart = ?restart, "configuration reloaded");
+                current = new;
+            }
+        }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    }
+}
+
+/// Settings that only take effect after a restart.
+fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut check = |name, changed: bool| {
+        if changed {
+            out.push(name);
+        }
+    };
+    check("bind", old.bind != new.bind);
+    check("port", old.port != new.port);
+    check("data_dir", old.data_dir != new.data_dir);
+    check("hsm_type", old.hsm_type != new.hsm_type);
+    check("workers", old.workers != new.workers);
+    check("log_format", old.log_format != new.log_format);
+    check("max_body_bytes", old.max_body_bytes != new.max_body_bytes);
+    check("request_timeout_ms", old.request_timeout_ms != new.request_timeout_ms);
+    check("group_commit_max", old.group_commit_max != new.group_commit_max);
+    check("read_pool", old.read_pool != new.read_pool);
+    check("enforce_leases", old.enforce_leases != new.enforce_leases || old.enforce_uids != new.enforce_uids);
+    check(
+        "sparql limits",
+        old.sparql_timeout_ms != new.sparql_timeout_ms || old.sparql_max_results != new.sparql_max_results,
+    );
+    out
+}
+
+/// Ping systemd's watchdog at half its interval while the writer is alive, so
+/// a wedged store gets the unit restarted.
+async fn watchdog(node: Arc<Node>) {
+    let Some(interval) = sd_notify::watchdog_enabled() else { return };
+    let every = interval / 2;
+    tracing::info!(
+        service = "node",
+        event = "watchdog_enabled",
+        interval_ms = interval.as_millis() as u64,
+        "pinging the systemd watchdog"
+    );
+    loop {
+        if node.writer.is_alive() {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::error!(
+                service = "node",
+                event = "watchdog_withheld",
+                "the store writer is not alive; not pinging the watchdog"
+            );
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// Run the node until SIGTERM/SIGINT, then drain and close cleanly.
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()> {
     let db = cfg.db_path();
     if !db.exists() {
         bail!("no node state in {}: run `web4d init` first (with the same DATA_DIR)", cfg.data_dir.display());
@@ -201,7 +281,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     init_gauges(&conn, &metrics)?;
     let load_started = std::time::Instant::now();
-    let knowledge = Arc::new(crate::graph::Knowledge::load(&conn)?);
+    let knowledge = Arc::new(crate::graph::Knowledge::load(&conn, &cfg.data_dir)?);
     tracing::info!(
         service = "knowledge",
         event = "graph_loaded",
@@ -278,6 +358,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     node.ready.store(true, Ordering::Release);
     tracing::info!(service = "node", event = "node_ready", lct_id = %node_id, society = %node.society().id, addr = %local, law_hash = %node.society().law.law_hash(), "web4d ready on {local}");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let reloader = tokio::spawn(reload_on_hup(cfg.clone(), flags));
+    let pinger = tokio::spawn(watchdog(Arc::clone(&node)));
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -315,8 +397,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             server.abort();
         }
     }
-    sweeper.abort();
-    let _ = sweeper.await;
+    for t in [sweeper, reloader, pinger] {
+        t.abort();
+        let _ = t.await;
+    }
     drop(node);
     // The writer ends once every handle is gone; it finishes the group it holds.
     let joined = tokio::task::spawn_blocking(move || writer_thread.join().is_ok());

@@ -25,15 +25,30 @@ pub fn choose(format: LogFormat, journal_stream: Option<&str>) -> Sink {
     }
 }
 
+type FilterHandle = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;
+
+static FILTER: std::sync::OnceLock<FilterHandle> = std::sync::OnceLock::new();
+
+/// Change the log level or filter of the running process (config reload).
+pub fn set_level(level: &str) -> Result<(), String> {
+    let filter = EnvFilter::try_new(level).map_err(|e| format!("log_level {level:?}: {e}"))?;
+    match FILTER.get() {
+        Some(h) => h.reload(filter).map_err(|e| e.to_string()),
+        None => Err("logging is not initialised".into()),
+    }
+}
+
 /// Install the global subscriber. `level` is a level or an EnvFilter directive.
 pub fn init(level: &str, format: LogFormat) -> Result<Sink, String> {
     let filter = EnvFilter::try_new(level).map_err(|e| format!("LOG_LEVEL {level:?}: {e}"))?;
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let _ = FILTER.set(handle);
     let stream = std::env::var("JOURNAL_STREAM").ok();
     let mut sink = choose(format, stream.as_deref());
     let registry = tracing_subscriber::registry().with(filter);
     let result = match sink {
         Sink::Journald => match tracing_journald::layer() {
-            Ok(layer) => registry.with(layer.with_syslog_identifier("web4d".into())).try_init(),
+            Ok(layer) => registry.with(layer.with_syslog_identifier("web4d".into()).with_field_prefix(None)).try_init(),
             Err(_) => {
                 sink = Sink::Json;
                 registry.with(json_layer()).try_init()

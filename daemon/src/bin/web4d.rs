@@ -17,7 +17,11 @@ enum Cmd {
     /// Create the node key, an admin key and a dev society (single-node law).
     Init,
     /// Validate the configuration and print the effective settings.
-    CheckConfig,
+    CheckConfig {
+        /// Only validate (exit status 0 or 2), print nothing.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Ledger maintenance.
     Ledger {
         #[command(subcommand)]
@@ -46,7 +50,8 @@ fn main() {
         }
     };
     let code = match args.cmd {
-        Some(Cmd::CheckConfig) => match toml::to_string(&cfg) {
+        Some(Cmd::CheckConfig { quiet: true }) => 0,
+        Some(Cmd::CheckConfig { quiet: false }) => match toml::to_string(&cfg) {
             Ok(t) => {
                 println!("# effective configuration (defaults < file < env < flags)\n{t}");
                 0
@@ -100,7 +105,7 @@ fn main() {
                 b.worker_threads(cfg.workers);
             }
             match b.enable_all().build() {
-                Ok(rt) => match rt.block_on(web4_daemon::node::run(cfg)) {
+                Ok(rt) => match rt.block_on(web4_daemon::node::run(cfg, args.flags.clone())) {
                     Ok(()) => 0,
                     Err(e) => {
                         tracing::error!(service = "node", event = "fatal", error = %format!("{e:#}"));

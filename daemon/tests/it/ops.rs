@@ -159,3 +159,31 @@ fn init_creates_private_keys_and_refuses_to_run_twice() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("web4d init"));
 }
+
+/// `systemctl reload` sends SIGHUP: a valid configuration is re-read (the log
+/// level applies at once), a broken one is refused and the node keeps serving.
+#[tokio::test]
+async fn sighup_reloads_a_valid_configuration_and_refuses_a_broken_one() {
+    // The harness sets LOG_LEVEL and PORT in the environment, which outrank the file.
+    let node = TestNode::start_with_config("read_pool = 8\n", &[]).await;
+    let conf = node.dir.path().join("web4d.toml");
+    let log_has = |what: &str| std::fs::read_to_string(node.log_path()).unwrap_or_default().contains(what);
+    std::fs::write(&conf, "read_pool = 3\n").unwrap();
+    node.signal("HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !log_has("\"event\":\"config_reloaded\"") {
+        assert!(std::time::Instant::now() < deadline, "no config_reloaded logged");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let log = std::fs::read_to_string(node.log_path()).unwrap();
+    let line = log.lines().find(|l| l.contains("config_reloaded")).unwrap();
+    assert!(line.contains("read_pool"), "a read_pool change needs a restart and says so: {line}");
+    assert_eq!(node.get("/health").await.status, 200);
+    std::fs::write(&conf, "port = \"not a number\"\n").unwrap();
+    node.signal("HUP");
+    while !log_has("\"event\":\"reload_refused\"") {
+        assert!(std::time::Instant::now() < deadline, "no reload_refused logged");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(node.get("/health").await.status, 200, "a refused reload keeps the node running");
+}
