@@ -10,7 +10,7 @@
 
 use crate::ledger::Effect;
 use crate::store::StoreError;
-use oxigraph::model::{GraphNameRef, Literal, NamedNode, NamedNodeRef, NamedOrBlankNode, Quad, Term};
+use oxigraph::model::{GraphNameRef, Literal, NamedNode, NamedNodeRef, Quad, Term};
 use oxigraph::store::Store;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::RwLock;
@@ -278,6 +278,9 @@ pub struct Knowledge {
     pub store: Store,
     pub adj: RwLock<mrh::Graph>,
     triples: AtomicU64,
+    /// The tensor quads of each (entity, role) in the store, so an update
+    /// removes exactly those instead of scanning the store by subject.
+    tensors: std::sync::Mutex<std::collections::HashMap<(String, String), Vec<Quad>>>,
 }
 
 impl Knowledge {
@@ -291,6 +294,7 @@ impl Knowledge {
             })?
             .collect::<Result<_, _>>()?;
         let mut tensors = Vec::new();
+        let mut tensor_index = std::collections::HashMap::new();
         {
             let mut stmt = conn.prepare("SELECT entity, role, t3, v3 FROM reputation")?;
             let pairs = stmt.query_map([], |r| {
@@ -301,7 +305,9 @@ impl Knowledge {
                 let (Ok(t3), Ok(v3)) = (serde_json::from_str::<T3>(&t3), serde_json::from_str::<V3>(&v3)) else {
                     continue;
                 };
-                tensors.extend(tensor_quads(&e, &role, &t3, &v3));
+                let quads = tensor_quads(&e, &role, &t3, &v3);
+                tensors.extend(quads.iter().cloned());
+                tensor_index.insert((e, role), quads);
             }
         }
         // The adjacency and the SPARQL store are built side by side.
@@ -326,7 +332,12 @@ impl Knowledge {
         loaded.map_err(|e| StoreError::Corrupt(format!("graph bulk load: {e}")))?;
         let adj = adj.map_err(|_| StoreError::Corrupt("graph adjacency build failed".into()))?;
         let n = store.len().map_err(|e| StoreError::Corrupt(format!("graph store: {e}")))?;
-        Ok(Knowledge { store, adj: RwLock::new(adj), triples: AtomicU64::new(n as u64) })
+        Ok(Knowledge {
+            store,
+            adj: RwLock::new(adj),
+            triples: AtomicU64::new(n as u64),
+            tensors: std::sync::Mutex::new(tensor_index),
+        })
     }
 
     /// Triples in the store.
@@ -366,20 +377,16 @@ impl Knowledge {
                     }
                 }
                 Effect::Tensor { entity, role, t3, v3 } => {
-                    for kind in ["t3", "v3"] {
-                        if let Ok(node) = NamedNode::new(tensor_iri(kind, entity, role)) {
-                            let old: Vec<Quad> = self
-                                .store
-                                .quads_for_pattern(Some(NamedOrBlankNode::from(node).as_ref()), None, None, None)
-                                .filter_map(Result::ok)
-                                .collect();
-                            for q in old {
-                                self.remove(&q);
-                            }
-                        }
+                    let new = tensor_quads(entity, role, t3, v3);
+                    let old = match self.tensors.lock() {
+                        Ok(mut m) => m.insert((entity.clone(), role.clone()), new.clone()),
+                        Err(_) => None,
+                    };
+                    for q in old.iter().flatten().filter(|q| !new.contains(q)) {
+                        self.remove(q);
                     }
-                    for q in tensor_quads(entity, role, t3, v3) {
-                        self.insert(&q);
+                    for q in &new {
+                        self.insert(q);
                     }
                 }
                 _ => {}

@@ -415,9 +415,7 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
             for w in &o.witnesses {
                 add(effects, Triple::edge(e, graph::witness_relation(w.class), w.witness.as_str(), 1.0))?;
             }
-            if let Some(r) = load_reputation(conn, e, &o.role)? {
-                effects.push(Effect::Tensor { entity: e.to_owned(), role: o.role.clone(), t3: r.t3, v3: r.v3 });
-            }
+            // The Tensor effect was pushed by the state apply, which knows the new values.
         }
         Event::GraphTriple(t) => {
             let kind = match t.object_type.as_str() {
@@ -717,7 +715,10 @@ fn apply_outcome(
         )?
         .execute(params![w.witness.as_str(), o.entity.as_str(), at.secs()])?;
     }
-    let mut effects = vec![Effect::Outcome(outcome_type(&o.result_status))];
+    let mut effects = vec![
+        Effect::Outcome(outcome_type(&o.result_status)),
+        Effect::Tensor { entity: o.entity.to_string(), role: o.role.clone(), t3, v3 },
+    ];
     for f in &o.flags {
         conn.prepare_cached(
             "INSERT INTO gaming_flags (ledger_ref, pattern, entity, role, at, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
