@@ -188,7 +188,9 @@ impl Enforcer {
                 }
             }
             for (&pid, &limits) in desired {
-                if !Path::new(&format!("/proc/{pid}")).exists() {
+                // Checked again on every pass: a pid that exited may have been
+                // reused by a process the node must not cap.
+                if self.check_pid(pid).is_err() {
                     continue;
                 }
                 let dir = h.base.join(format!("pid-{pid}"));
