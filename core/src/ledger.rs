@@ -35,6 +35,8 @@ pub mod kind {
     pub const AUTH_DELEGATE: &str = "auth.delegate";
     /// A delegation was revoked.
     pub const AUTH_REVOKE: &str = "auth.revoke";
+    /// Expired grants were closed by the node, their unspent budget released.
+    pub const AUTH_EXPIRE: &str = "auth.expire";
     /// An authorization decision (granted, denied or deferred).
     pub const AUTH_DECISION: &str = "auth.decision";
     /// ADP was minted into a society's pool.

@@ -119,6 +119,15 @@ pub struct RevokeDelegation {
     pub grant_id: String,
 }
 
+/// `auth.expire`: root grants past their `expires_at`, closed by the node (no
+/// evidence; the record's timestamp shows they had expired). Their unspent
+/// budget is released like a revocation's, and derived grants end with them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpireDelegations {
+    pub grant_ids: Vec<String>,
+}
+
 /// `auth.decision`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,9 +11,9 @@ use web4_core::api::RevocationInfo;
 use web4_core::lct::{EntityType, LctDocument, LctStatus};
 use web4_core::ledger::{ChainVerifier, Record, kind};
 use web4_core::payload::{
-    AtpCharge, AtpMint, AtpSlash, AtpTransfer, AuthDecision, Delegate, Genesis, GraphTriple, Interpretation,
-    LawPublish, Mint, ReputationOutcome, ResourceAllocate, ResourceRates, ResourceRelease, ResourceUsage, Revoke,
-    RevokeDelegation, StatusChange, Transition,
+    AtpCharge, AtpMint, AtpSlash, AtpTransfer, AuthDecision, Delegate, ExpireDelegations, Genesis, GraphTriple,
+    Interpretation, LawPublish, Mint, ReputationOutcome, ResourceAllocate, ResourceRates, ResourceRelease,
+    ResourceUsage, Revoke, RevokeDelegation, StatusChange, Transition,
 };
 use web4_core::{Hash, LctId, PublicKey, Timestamp};
 
@@ -226,6 +226,7 @@ pub enum Event {
     Release(ResourceRelease),
     Rates(ResourceRates),
     GraphTriple(GraphTriple),
+    Expire(ExpireDelegations),
 }
 
 impl Event {
@@ -253,6 +254,7 @@ impl Event {
             Event::Release(_) => kind::RESOURCE_RELEASE,
             Event::Rates(_) => kind::RESOURCE_RATES,
             Event::GraphTriple(_) => kind::GRAPH_TRIPLE,
+            Event::Expire(_) => kind::AUTH_EXPIRE,
         }
     }
 
@@ -280,6 +282,7 @@ impl Event {
             kind::RESOURCE_RELEASE => Event::Release(payload(r)?),
             kind::RESOURCE_RATES => Event::Rates(payload(r)?),
             kind::GRAPH_TRIPLE => Event::GraphTriple(payload(r)?),
+            kind::AUTH_EXPIRE => Event::Expire(payload(r)?),
             other => return Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
         })
     }
@@ -306,6 +309,7 @@ impl Event {
             Event::Release(p) => serde_json::to_value(p),
             Event::Rates(p) => serde_json::to_value(p),
             Event::GraphTriple(p) => serde_json::to_value(p),
+            Event::Expire(p) => serde_json::to_value(p),
         }
     }
 }
@@ -395,19 +399,10 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
             let d = &p.delegation;
             add(effects, Triple::edge(d.client.as_str(), "delegatesTo", d.agent.as_str(), 1.0))?;
         }
-        Event::RevokeDelegation(p) => {
-            // An edge stays while any grant between the two is live.
-            for g in grant_subtree(conn, &p.grant_id)? {
-                let Some(row) = load_delegation(conn, &g)? else { continue };
-                let (c, a) = (row.delegation.client.as_str(), row.delegation.agent.as_str());
-                let live: i64 = conn
-                    .prepare_cached(
-                        "SELECT COUNT(*) FROM delegations WHERE client = ?1 AND agent = ?2 AND revoked_at IS NULL",
-                    )?
-                    .query_row(params![c, a], |r| r.get(0))?;
-                if live == 0 {
-                    effects.extend(graph::remove(conn, c, &w4("delegatesTo"), a)?);
-                }
+        Event::RevokeDelegation(p) => drop_delegation_edges(conn, &p.grant_id, effects)?,
+        Event::Expire(p) => {
+            for g in &p.grant_ids {
+                drop_delegation_edges(conn, g, effects)?;
             }
         }
         Event::Outcome(o) => {
@@ -428,6 +423,23 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
             add(effects, triple)?;
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Remove the `delegatesTo` edges of a closed grant and those derived from it;
+/// an edge stays while any grant between the two is live.
+fn drop_delegation_edges(conn: &Connection, grant_id: &str, effects: &mut Vec<Effect>) -> Result<(), StoreError> {
+    use crate::graph::{self, w4};
+    for g in grant_subtree(conn, grant_id)? {
+        let Some(row) = load_delegation(conn, &g)? else { continue };
+        let (c, a) = (row.delegation.client.as_str(), row.delegation.agent.as_str());
+        let live: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM delegations WHERE client = ?1 AND agent = ?2 AND revoked_at IS NULL")?
+            .query_row(params![c, a], |r| r.get(0))?;
+        if live == 0 {
+            effects.extend(graph::remove(conn, c, &w4("delegatesTo"), a)?);
+        }
     }
     Ok(())
 }
@@ -568,6 +580,13 @@ fn apply_state(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) -> Res
         }
         Event::RevokeDelegation(p) => {
             let n = revoke_tree(conn, &p.grant_id, at, p.evidence.signer.as_str())?;
+            Ok(vec![Effect::Delegation(-n)])
+        }
+        Event::Expire(p) => {
+            let mut n = 0;
+            for g in &p.grant_ids {
+                n += revoke_tree(conn, g, at, "expiry")?;
+            }
             Ok(vec![Effect::Delegation(-n)])
         }
         Event::AuthDecision(p) => {

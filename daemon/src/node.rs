@@ -332,6 +332,21 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
         tokio::spawn(async move {
             loop {
                 crate::services::resources::enforce(&node).await;
+                match crate::services::authorization::expire(&node).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        service = "authorization",
+                        event = "delegations_expired",
+                        count = n,
+                        "closed {n} expired grants"
+                    ),
+                    Err(e) => tracing::warn!(
+                        service = "authorization",
+                        event = "expiry_failed",
+                        "closing expired grants: {}",
+                        e.message
+                    ),
+                }
                 match crate::services::resources::sweep(&node).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use web4_core::ErrorCode;
 use web4_core::api::{AuthorizeRequest, DelegateRequest};
 use web4_core::authz::{Delegation, Denial, Request, Verdict, check_grant, decide};
-use web4_core::payload::{AuthDecision, Delegate, RevokeDelegation, authorize_event};
+use web4_core::payload::{AuthDecision, Delegate, ExpireDelegations, RevokeDelegation, authorize_event};
 use web4_core::signing::SignedRequest;
 use web4_core::witness::WitnessClass;
 
@@ -173,6 +173,60 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Resu
     // Leases paid from the revoked grants were closed with them.
     super::resources::enforce(node).await;
     Ok(committed)
+}
+
+/// Close root grants that have expired (a node-authored `auth.expire`), so
+/// their unspent budget — locked ATP for a funded grant — is released without
+/// waiting for the client to revoke them. Returns how many were closed.
+pub async fn expire(node: &Arc<Node>) -> Result<usize, ApiError> {
+    let soc = node.society();
+    let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
+    let now = node.now().secs();
+    let due: Vec<String> = node
+        .reads
+        .with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT grant_id FROM delegations WHERE parent IS NULL AND revoked_at IS NULL AND expires_at <= ?1
+                 ORDER BY expires_at LIMIT 256",
+            )?;
+            let ids = st.query_map([now], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            Ok(ids)
+        })
+        .map_err(store_err)?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let job_node = Arc::clone(node);
+    let c = node
+        .writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            require_law(ctx.conn, &sid, &law_hash)?;
+            let mut still = Vec::new();
+            for g in due {
+                if let Some(row) = load_delegation(ctx.conn, &g).map_err(store_err)?
+                    && row.revoked_at.is_none()
+                    && row.delegation.expires_at <= ctx.now
+                {
+                    still.push(g);
+                }
+            }
+            if still.is_empty() {
+                return Ok(json!(0));
+            }
+            let n = still.len();
+            let mut closed = Vec::new();
+            for g in &still {
+                closed.extend(grant_subtree(ctx.conn, g).map_err(store_err)?);
+            }
+            let p = Prepared::new(Event::Expire(ExpireDelegations { grant_ids: still })).map_err(store_err)?;
+            ctx.append(&p, law_hash)?;
+            for g in &closed {
+                job_node.metrics.set_budget(g, 0);
+            }
+            Ok(json!(n))
+        }))
+        .await?;
+    Ok(usize::try_from(c.data.as_u64().unwrap_or(0)).unwrap_or(0))
 }
 
 /// `GET /v1/auth/delegation/{id}`.

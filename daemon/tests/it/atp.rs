@@ -204,3 +204,49 @@ async fn witness_requirement_defers_until_met() {
     let v = node.ledger_verify();
     assert!(v["projection_differences"].as_array().unwrap().is_empty(), "{v}");
 }
+
+/// The node closes a funded grant once it expires: what was not spent is
+/// unlocked without the client having to revoke it.
+#[tokio::test]
+async fn expired_funded_grants_release_their_lock() {
+    let node = TestNode::start_with_config("sweep_interval_secs = 1\n", &[]).await;
+    let (alice, agent) = (random_key(), random_key());
+    for k in [&alice, &agent] {
+        assert_eq!(node.mint(k, EntityType::Human).await.status, 201);
+    }
+    assert_eq!(node.post(&node.admin, "/v1/atp/mint", &json!({"amount": 1000})).await.status, 201);
+    let proof = json!({"kind": "contribution", "reference": "exp-1", "value": 500.0});
+    assert_eq!(
+        node.post(&node.admin, "/v1/atp/charge", &json!({"account": id_of(&alice), "proof": proof})).await.status,
+        201
+    );
+    let grant = json!({"agent": id_of(&agent), "atp_budget": 300, "expires_at": future(3), "funded": true,
+        "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 100}});
+    let r = node.post(&alice, "/v1/auth/delegate", &grant).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let gid = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let r = node
+        .authorize(
+            &agent,
+            json!({"action": "compute", "resource": "x", "atp_cost": 50, "context": {"delegation_id": gid}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let a = account(&node, &alice).await;
+    assert_eq!((a["available"].as_u64(), a["locked"].as_u64()), (Some(200), Some(250)));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let s = node.get(&format!("/v1/auth/delegation/{gid}")).await.body["data"].clone();
+        if s["revoked"] == true {
+            assert_eq!(s["released"], 250, "{s}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the expired grant was not closed: {s}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let a = account(&node, &alice).await;
+    assert_eq!((a["available"].as_u64(), a["locked"].as_u64()), (Some(450), Some(0)), "unspent ATP unlocked");
+    pool(&node).await;
+    let v = node.ledger_verify();
+    assert!(v["projection_differences"].as_array().unwrap().is_empty(), "{v}");
+}
