@@ -57,11 +57,6 @@ pub fn category(relation: &str) -> Option<Category> {
     RELATIONS.iter().find(|(n, _)| *n == local).map(|(_, c)| *c)
 }
 
-/// The full IRI of a relation's local name.
-pub fn relation_iri(local: &str) -> String {
-    format!("{WEB4}{local}")
-}
-
 /// MRH zone of a hop count.
 pub fn zone(hops: u32) -> &'static str {
     crate::tensor::zone(hops)
@@ -355,11 +350,6 @@ impl Graph {
             }
         }
         out
-    }
-
-    /// Simple paths between two nodes of at most `depth` edges (at most `max` paths).
-    pub fn paths(&self, source: &str, target: &str, depth: u32, max: usize) -> Vec<PathTrust> {
-        self.path_trust(source, target, depth, max).1
     }
 }
 

@@ -102,6 +102,8 @@ pub enum ResourceError {
     LeaseExceeded { used: u64, remaining: u64 },
     #[error("rate for {resource_type}: {message}")]
     Rate { resource_type: String, message: String },
+    #[error("rate for {resource_type}: {rate} is outside the law's ±{}% of the current {current} ({low} to {high})", max_change * 100.0)]
+    RateChange { resource_type: String, rate: f64, current: f64, max_change: f64, low: f64, high: f64 },
 }
 
 /// ATP for `unit_seconds` at `rate` ATP per unit-hour, rounded up so that
@@ -255,10 +257,14 @@ pub fn check_rates(
         if let (Some(max), Some(&old)) = (law.max_rate_change, current.get(t)) {
             let (lo, hi) = (old * (1.0 - max), old * (1.0 + max));
             if rate < lo || rate > hi {
-                return Err(err(format!(
-                    "{rate} is outside the law's ±{}% of the current {old} ({lo} to {hi})",
-                    max * 100.0
-                )));
+                return Err(ResourceError::RateChange {
+                    resource_type: t.clone(),
+                    rate,
+                    current: old,
+                    max_change: max,
+                    low: lo,
+                    high: hi,
+                });
             }
         }
     }
@@ -313,8 +319,8 @@ mod tests {
         let cur = law.rates();
         let upd = |t: &str, r: f64| BTreeMap::from([(t.to_owned(), r)]);
         assert_eq!(check_rates(&law, &cur, &upd("cpu", 0.25)), Ok(()));
-        assert!(check_rates(&law, &cur, &upd("cpu", 0.31)).is_err());
-        assert!(check_rates(&law, &cur, &upd("cpu", 0.09)).is_err());
+        assert!(matches!(check_rates(&law, &cur, &upd("cpu", 0.31)), Err(ResourceError::RateChange { .. })));
+        assert!(matches!(check_rates(&law, &cur, &upd("cpu", 0.09)), Err(ResourceError::RateChange { .. })));
         assert!(check_rates(&law, &cur, &upd("gpu", 1.0)).is_err());
         assert!(check_rates(&law, &cur, &upd("cpu", f64::INFINITY)).is_err());
     }

@@ -204,9 +204,4 @@ impl Enforcer {
         }
         problems
     }
-
-    /// The cgroup directories of a process (for status and tests).
-    pub fn cgroups_of(&self, pid: u32) -> Vec<PathBuf> {
-        self.hierarchies.iter().map(|h| h.base.join(format!("pid-{pid}"))).collect()
-    }
 }

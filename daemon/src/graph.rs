@@ -15,7 +15,7 @@ use oxigraph::store::Store;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use web4_core::mrh::{self, Category, Edge, WEB4};
+use web4_core::mrh::{self, Category, WEB4};
 use web4_core::tensor::{T3, V3};
 
 /// `rdf:type`.
@@ -59,18 +59,8 @@ impl Triple {
         Triple { s: s.to_owned(), p: p.to_owned(), o: o.to_owned(), kind: LITERAL, weight: None }
     }
 
-    fn quad(&self) -> Option<Quad> {
-        let s = NamedNode::new(&self.s).ok()?;
-        let p = NamedNode::new(&self.p).ok()?;
-        let o: Term = match self.kind {
-            IRI => NamedNode::new(&self.o).ok()?.into(),
-            DOUBLE => Literal::new_typed_literal(&self.o, NamedNodeRef::new_unchecked(XSD_DOUBLE)).into(),
-            _ => Literal::new_simple_literal(&self.o).into(),
-        };
-        Some(Quad::new(s, p, o, GraphNameRef::DefaultGraph))
-    }
-
-    /// The quad of a stored triple (its IRIs were checked when written).
+    /// The quad of a triple. Its IRIs were checked when written: ids and
+    /// `urn:` names the projection makes, or IRIs the triple route validated.
     fn into_quad(self) -> Quad {
         let o: Term = match self.kind {
             IRI => NamedNode::new_unchecked(self.o).into(),
@@ -80,15 +70,12 @@ impl Triple {
         Quad::new(NamedNode::new_unchecked(self.s), NamedNode::new_unchecked(self.p), o, GraphNameRef::DefaultGraph)
     }
 
-    /// The relationship edge this triple is, if its predicate is a relation.
-    fn as_edge(&self) -> Option<Edge> {
+    /// The relationship edge this triple is, if its predicate is a relation:
+    /// `(source, relation local name, target, weight)`.
+    fn as_edge(&self) -> Option<(&str, &str, &str, f64)> {
         let local = self.p.strip_prefix(WEB4)?;
-        (self.kind == IRI && mrh::category(local).is_some()).then(|| Edge {
-            source: self.s.clone(),
-            target: self.o.clone(),
-            relation: local.to_owned(),
-            weight: self.weight.unwrap_or(1.0),
-        })
+        (self.kind == IRI && mrh::category(local).is_some())
+            .then(|| (self.s.as_str(), local, self.o.as_str(), self.weight.unwrap_or(1.0)))
     }
 }
 
@@ -96,19 +83,15 @@ impl Triple {
 
 /// Add (or re-weight) a triple; an effect only when something changed.
 pub fn add(conn: &Connection, t: Triple, lref: &str) -> Result<Option<Effect>, StoreError> {
-    let old: Option<Option<f64>> = conn
-        .prepare_cached("SELECT weight FROM graph_triples WHERE s = ?1 AND p = ?2 AND o = ?3")?
-        .query_row(params![t.s, t.p, t.o], |r| r.get(0))
-        .optional()?;
-    if old == Some(t.weight) {
-        return Ok(None);
-    }
-    conn.prepare_cached(
-        "INSERT INTO graph_triples (s, p, o, kind, weight, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (s, p, o) DO UPDATE SET weight = ?5, ledger_ref = ?6",
-    )?
-    .execute(params![t.s, t.p, t.o, t.kind, t.weight, lref])?;
-    Ok(Some(Effect::Triple { add: true, triple: Box::new(t) }))
+    // An existing triple with the same weight is left as it is (no row changes).
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO graph_triples (s, p, o, kind, weight, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (s, p, o) DO UPDATE SET weight = excluded.weight, ledger_ref = excluded.ledger_ref
+             WHERE graph_triples.weight IS NOT excluded.weight",
+        )?
+        .execute(params![t.s, t.p, t.o, t.kind, t.weight, lref])?;
+    Ok((changed > 0).then(|| Effect::Triple { add: true, triple: Box::new(t) }))
 }
 
 /// Remove a triple; an effect only when it existed.
@@ -314,12 +297,8 @@ impl Knowledge {
         let (adj, loaded) = std::thread::scope(|scope| {
             let adjacency = scope.spawn(|| {
                 let mut adj = mrh::Graph::new();
-                for t in &rows {
-                    if t.kind == IRI
-                        && let Some(local) = t.p.strip_prefix(WEB4)
-                    {
-                        adj.add_ref(&t.s, local, &t.o, t.weight.unwrap_or(1.0));
-                    }
+                for (s, relation, o, weight) in rows.iter().filter_map(Triple::as_edge) {
+                    adj.add_ref(s, relation, o, weight);
                 }
                 adj
             });
@@ -363,16 +342,19 @@ impl Knowledge {
         for e in effects {
             match e {
                 Effect::Triple { add, triple } => {
-                    if let Some(q) = triple.quad() {
-                        if *add { self.insert(&q) } else { self.remove(&q) }
+                    let q = (**triple).clone().into_quad();
+                    if *add {
+                        self.insert(&q)
+                    } else {
+                        self.remove(&q)
                     }
-                    if let Some(edge) = triple.as_edge()
+                    if let Some((s, relation, o, weight)) = triple.as_edge()
                         && let Ok(mut g) = self.adj.write()
                     {
                         if *add {
-                            g.add(edge);
+                            g.add_ref(s, relation, o, weight);
                         } else {
-                            g.remove(&edge.source, &edge.relation, &edge.target);
+                            g.remove(s, relation, o);
                         }
                     }
                 }

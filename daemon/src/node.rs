@@ -211,6 +211,21 @@ async fn reload_on_hup(cfg: Config, flags: crate::config::Flags) {
     }
 }
 
+/// Log what one sweep closed (nothing when there was nothing to close).
+fn log_sweep(
+    service: &'static str,
+    done: &'static str,
+    failed: &'static str,
+    what: &str,
+    result: Result<usize, crate::error::ApiError>,
+) {
+    match result {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(service, event = done, count = n, "closed {n} {what}"),
+        Err(e) => tracing::warn!(service, event = failed, "closing {what}: {}", e.message),
+    }
+}
+
 /// Settings that only take effect after a restart.
 fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut out = Vec::new();
@@ -332,36 +347,10 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
         tokio::spawn(async move {
             loop {
                 crate::services::resources::enforce(&node).await;
-                match crate::services::authorization::expire(&node).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(
-                        service = "authorization",
-                        event = "delegations_expired",
-                        count = n,
-                        "closed {n} expired grants"
-                    ),
-                    Err(e) => tracing::warn!(
-                        service = "authorization",
-                        event = "expiry_failed",
-                        "closing expired grants: {}",
-                        e.message
-                    ),
-                }
-                match crate::services::resources::sweep(&node).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(
-                        service = "resources",
-                        event = "leases_expired",
-                        count = n,
-                        "closed {n} expired leases"
-                    ),
-                    Err(e) => tracing::warn!(
-                        service = "resources",
-                        event = "sweep_failed",
-                        "closing expired leases: {}",
-                        e.message
-                    ),
-                }
+                let grants = crate::services::authorization::expire(&node).await;
+                log_sweep("authorization", "delegations_expired", "expiry_failed", "expired grants", grants);
+                let leases = crate::services::resources::sweep(&node).await;
+                log_sweep("resources", "leases_expired", "sweep_failed", "expired leases", leases);
                 tokio::time::sleep(every).await;
             }
         })

@@ -321,14 +321,11 @@ async fn signed_bench(
         let mut keys = std::collections::HashMap::new();
         keys.insert(LctId::from_public_key(&signer.public_key()).to_string(), signer.public_key());
         let url = ceiling_server(Arc::new(keys)).await?;
-        let ceiling_source: Source = {
-            let signer = Arc::clone(&signer);
-            Arc::new(move || {
-                let body = serde_json::to_vec(&json!({"action": "compute", "resource": "bench", "atp_cost": 1}))?;
-                let h = sign_headers(&signer, "POST", "/ceiling", &body)?;
-                Ok((body, h))
-            })
-        };
+        let ceiling_source = signed_source(
+            Arc::clone(&signer),
+            "/ceiling",
+            || json!({"action": "compute", "resource": "bench", "atp_cost": 1}),
+        );
         reports.push(
             load(
                 "ceiling (bare axum + one Ed25519 verify)",
@@ -362,6 +359,15 @@ async fn signed_bench(
         }
     }
     Ok(())
+}
+
+/// Requests signed by `key` for `path`, with bodies from `body`.
+fn signed_source(key: Arc<SecretKey>, path: &'static str, body: impl Fn() -> Value + Send + Sync + 'static) -> Source {
+    Arc::new(move || {
+        let b = serde_json::to_vec(&body())?;
+        let h = sign_headers(&key, "POST", path, &b)?;
+        Ok((b, h))
+    })
 }
 
 async fn fresh_identities(client: &super::client::Client, n: usize) -> anyhow::Result<Vec<SecretKey>> {
@@ -398,16 +404,8 @@ async fn authorize_bench(
         .context("creating the bench delegation")?;
     let grant = d["data"]["delegation"]["grant_id"].as_str().unwrap_or_default().to_owned();
     let agent = Arc::new(agent);
-    let source: Source = {
-        let agent = Arc::clone(&agent);
-        Arc::new(move || {
-            let body = serde_json::to_vec(
-                &json!({"action": "compute", "resource": "bench", "atp_cost": 1, "context": {"delegation_id": grant}}),
-            )?;
-            let h = sign_headers(&agent, "POST", "/v1/auth/authorize", &body)?;
-            Ok((body, h))
-        })
-    };
+    let body = json!({"action": "compute", "resource": "bench", "atp_cost": 1, "context": {"delegation_id": grant}});
+    let source = signed_source(Arc::clone(&agent), "/v1/auth/authorize", move || body.clone());
     let url = format!("{base}/v1/auth/authorize");
     signed_bench("authorize", url, 200, agent, source, concurrency, duration, ceiling, as_json).await
 }
@@ -430,19 +428,13 @@ async fn outcome_bench(
             .map(|k| LctId::from_public_key(&k.public_key()).to_string())
             .collect(),
     );
-    let next = Arc::new(AtomicU64::new(0));
-    let source: Source = {
-        let reporter = Arc::clone(&reporter);
-        Arc::new(move || {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let entity = &entities[usize::try_from(i).unwrap_or(0) % entities.len().max(1)];
-            let quality = 0.5 + f64::from(u32::try_from(i % 50).unwrap_or(0)) / 100.0;
-            let body = serde_json::to_vec(&json!({"entity": entity, "role": "worker", "action": "task",
-                "result_status": "success", "quality": quality}))?;
-            let h = sign_headers(&reporter, "POST", "/v1/reputation/outcome", &body)?;
-            Ok((body, h))
-        })
-    };
+    let next = AtomicU64::new(0);
+    let source = signed_source(Arc::clone(&reporter), "/v1/reputation/outcome", move || {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let entity = &entities[usize::try_from(i).unwrap_or(0) % entities.len().max(1)];
+        let quality = 0.5 + f64::from(u32::try_from(i % 50).unwrap_or(0)) / 100.0;
+        json!({"entity": entity, "role": "worker", "action": "task", "result_status": "success", "quality": quality})
+    });
     let url = format!("{base}/v1/reputation/outcome");
     signed_bench("outcome", url, 201, reporter, source, concurrency, duration, ceiling, as_json).await
 }
@@ -468,14 +460,11 @@ async fn allocate_bench(
         .post(&authority, "/v1/atp/charge", &json!({"account": holder_id, "proof": proof}))
         .await
         .context("charging the bench account")?;
-    let source: Source = {
-        let holder = Arc::clone(&holder);
-        Arc::new(move || {
-            let body = serde_json::to_vec(&json!({"resource_type": "storage", "quantity": 1, "duration_seconds": 60}))?;
-            let h = sign_headers(&holder, "POST", "/v1/resources/allocate", &body)?;
-            Ok((body, h))
-        })
-    };
+    let source = signed_source(
+        Arc::clone(&holder),
+        "/v1/resources/allocate",
+        || json!({"resource_type": "storage", "quantity": 1, "duration_seconds": 60}),
+    );
     let url = format!("{base}/v1/resources/allocate");
     signed_bench("allocate", url, 201, holder, source, concurrency, duration, ceiling, as_json).await
 }

@@ -4,7 +4,7 @@
 //! checked against the committed state, so no concurrency can overdraw.
 
 use super::Node;
-use super::checks::{active_lct, known_lct, require_law, require_role, store_err};
+use super::checks::{active_lct, admit, known_lct, require_role, store_err};
 use crate::error::ApiError;
 use crate::ledger::{Event, Prepared, load_account, load_pool};
 use crate::services::identity::authenticate;
@@ -48,9 +48,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: AtpMintRequest) -> R
     let (sid, law_hash, atp) = (soc.id.clone(), soc.law.law_hash(), soc.law.atp());
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law_hash)?;
             require_role(ctx.conn, &sid, &ev.signer, &[atp.mint_authority.as_str()], "mint ATP")?;
             let cycle = u64::try_from(ctx.now.secs()).unwrap_or(0) / atp.cycle_seconds;
             let pool = load_pool(ctx.conn, sid.as_str()).map_err(store_err)?;
@@ -115,9 +113,7 @@ pub async fn charge(node: &Arc<Node>, ev: SignedRequest, req: AtpChargeRequest) 
     };
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law_hash)?;
             require_role(ctx.conn, &sid, &ev.signer, &[atp.mint_authority.as_str()], "charge ATP")?;
             known_lct(ctx.conn, &req.account)?;
             active_lct(ctx.conn, &req.account, ctx.now)?;
@@ -178,9 +174,7 @@ pub async fn transfer(node: &Arc<Node>, ev: SignedRequest, req: AtpTransferReque
     let fee = atp.transfer_fee(req.amount);
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law_hash)?;
             known_lct(ctx.conn, &req.to)?;
             active_lct(ctx.conn, &req.to, ctx.now)?;
             let from = load_account(ctx.conn, ev.signer.as_str()).map_err(store_err)?;
@@ -219,9 +213,7 @@ pub async fn slash(node: &Arc<Node>, ev: SignedRequest, req: AtpSlashRequest) ->
     let roles = soc.identity.status_roles.clone();
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law_hash)?;
             require_role(ctx.conn, &sid, &ev.signer, &roles, "slash ATP")?;
             known_lct(ctx.conn, &req.account)?;
             let a = load_account(ctx.conn, req.account.as_str()).map_err(store_err)?;

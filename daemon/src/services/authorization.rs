@@ -3,7 +3,7 @@
 //! requests can never overdraw a delegation.
 
 use super::Node;
-use super::checks::{active_lct, collect_witnesses, require_law, require_role, store_err};
+use super::checks::{active_lct, admit, collect_witnesses, require_law, require_role, store_err};
 use crate::error::ApiError;
 use crate::ledger::{Event, Prepared, grant_subtree, load_account, load_delegation, roles_of};
 use crate::services::identity::authenticate;
@@ -78,9 +78,7 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
     let job_node = Arc::clone(node);
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law_hash)?;
             active_lct(ctx.conn, &d.agent, ctx.now)?;
             if let Some(allowed) = &allowed_roles
                 && d.parent.is_none()
@@ -311,9 +309,7 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
     let result = node
         .writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law.law_hash())?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law.law_hash())?;
             // Roles matter only for role pairing.
             let roles = match &req.role {
                 Some(_) => roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?,

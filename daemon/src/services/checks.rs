@@ -75,6 +75,20 @@ pub fn require_law(conn: &Connection, society: &LctId, law_hash: &Hash) -> Resul
     }
 }
 
+/// The opening of every signed write on the writer: spend the request's nonce
+/// (a replay is refused), require the law it was decided under to be still in
+/// force, and a signer that may sign now.
+pub fn admit(
+    ctx: &mut crate::store::writer::WriteCtx<'_>,
+    ev: &web4_core::signing::SignedRequest,
+    society: &LctId,
+    law_hash: &Hash,
+) -> Result<SignerRow, ApiError> {
+    ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+    require_law(ctx.conn, society, law_hash)?;
+    active_lct(ctx.conn, &ev.signer, ctx.now)
+}
+
 /// An LCT registered on this node, else `W4_ERR_NOT_FOUND`.
 pub fn known_lct(conn: &Connection, id: &LctId) -> Result<(), ApiError> {
     if crate::ledger::lct_exists(conn, id).map_err(store_err)? {

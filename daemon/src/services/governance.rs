@@ -1,6 +1,6 @@
 //! Governance service (law oracle): publish new law versions.
 
-use super::checks::{active_lct, collect_witnesses, require_law, require_role, store_err};
+use super::checks::{active_lct, admit, collect_witnesses, require_role, store_err};
 use super::{Node, Society};
 use crate::error::ApiError;
 use crate::ledger::{Event, Prepared, current_law_hash};
@@ -129,9 +129,7 @@ pub async fn interpret(
     let law_version = soc.law.version().to_owned();
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law_hash)?;
             require_role(ctx.conn, &sid, &ev.signer, &PUBLISH_ROLES, "interpret law")?;
             let version = match req.replaces {
                 None => 1,

@@ -5,7 +5,7 @@
 
 use super::Node;
 use super::checks::{
-    active_lct, collect_witnesses, require_law, require_role, signer_error, store_err, to_value, witness_key,
+    active_lct, admit, collect_witnesses, require_law, require_role, signer_error, store_err, to_value, witness_key,
 };
 use crate::error::ApiError;
 use crate::http::auth;
@@ -342,9 +342,7 @@ pub async fn change_status(
     let prepared = Prepared::new(event_).map_err(store_err)?;
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &society, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &society, &law_hash)?;
             require_role(ctx.conn, &society, &ev.signer, &roles, "change the status of LCTs")?;
             let row = target_row(ctx.conn, &target)?;
             next_status(row.status, event).map_err(|e| lifecycle_error(&target, e))?;

@@ -3,7 +3,7 @@
 //! trust over the MRH graph.
 
 use super::Node;
-use super::checks::{active_lct, require_law, store_err};
+use super::checks::{admit, store_err};
 use crate::error::ApiError;
 use crate::ledger::{Event, Prepared, load_reputation, roles_of};
 use crate::services::identity::authenticate;
@@ -86,9 +86,7 @@ pub async fn triple(node: &Arc<Node>, ev: SignedRequest, req: TripleRequest) -> 
     let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law_hash)?;
             if req.subject != ev.signer.as_str() {
                 let roles = roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?;
                 if !roles.iter().any(|r| CURATOR_ROLES.contains(&r.as_str())) {

@@ -3,7 +3,7 @@
 //! gaming detection (docs/decisions/0011). There is no global score.
 
 use super::Node;
-use super::checks::{active_lct, known_lct, require_law, signing_key, store_err};
+use super::checks::{active_lct, admit, known_lct, signing_key, store_err};
 use crate::error::ApiError;
 use crate::ledger::{Event, OUTCOME_TYPES, Prepared, load_reputation};
 use crate::services::identity::authenticate;
@@ -86,9 +86,7 @@ pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -
     let job_node = Arc::clone(node);
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law_hash)?;
             known_lct(ctx.conn, &req.entity)?;
             active_lct(ctx.conn, &req.entity, ctx.now)?;
             let entity = req.entity.as_str();

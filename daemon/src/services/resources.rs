@@ -5,7 +5,7 @@
 
 use super::Node;
 use super::authorization::{denial_error, max_depth, spending_chain};
-use super::checks::{active_lct, require_law, require_role, store_err};
+use super::checks::{admit, require_law, require_role, store_err};
 use crate::enforce::Limits;
 use crate::error::ApiError;
 use crate::ledger::{AllocationRow, Event, Prepared, load_allocation, roles_of};
@@ -30,6 +30,7 @@ fn bad(msg: impl Into<String>) -> ApiError {
 fn resource_error(e: ResourceError) -> ApiError {
     let code = match e {
         ResourceError::TooExpensive { .. } | ResourceError::Rate { .. } => ErrorCode::ProtoFormat,
+        ResourceError::RateChange { .. } => ErrorCode::LawConflict,
         ResourceError::Sequence { seq, expected } if seq < expected => ErrorCode::ProtoReplay,
         ResourceError::Sequence { .. } => ErrorCode::ProtoSequence,
         ResourceError::RateExceeded { .. } => ErrorCode::AuthzRate,
@@ -153,9 +154,7 @@ pub async fn allocate(node: &Arc<Node>, ev: SignedRequest, req: AllocateRequest)
     let result = node
         .writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law_hash)?;
             let (rates_version, rates) = current_rates(ctx.conn, &sid, &law)?;
             let rate = rates.get(&req.resource_type).copied().unwrap_or(pool.rate);
             let lease = Lease::open(req.quantity, req.duration_seconds, rate, rlaw.burst_seconds, ctx.now.secs())
@@ -249,9 +248,7 @@ pub async fn usage(node: &Arc<Node>, ev: SignedRequest, req: UsageRequest) -> Re
     let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law_hash)?;
             let a = open_lease(ctx.conn, &req.allocation_id, &ev.signer)?;
             let m = a.lease.meter(req.seq, req.used, ctx.now.secs()).map_err(resource_error)?;
             let payload = ResourceUsage {
@@ -280,9 +277,7 @@ pub async fn release(node: &Arc<Node>, ev: SignedRequest, req: ReleaseRequest) -
     let result = node
         .writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law_hash)?;
             let mut a = open_lease(ctx.conn, &req.allocation_id, &ev.signer)?;
             if let Some(f) = req.final_usage {
                 let m = a.lease.meter(f.seq, f.used, ctx.now.secs()).map_err(resource_error)?;
@@ -337,19 +332,10 @@ pub async fn rates(node: &Arc<Node>, ev: SignedRequest, req: RatesRequest) -> Re
     let (sid, law_hash) = (soc.id.clone(), law.law_hash());
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
-            active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            admit(ctx, &ev, &sid, &law_hash)?;
             require_role(ctx.conn, &sid, &ev.signer, &[authority.as_str()], "update resource rates")?;
             let (old_version, current) = current_rates(ctx.conn, &sid, &law)?;
-            check_rates(&rlaw, &current, &req.rates).map_err(|e| {
-                let code = if matches!(&e, ResourceError::Rate { message, .. } if message.contains("outside")) {
-                    ErrorCode::LawConflict
-                } else {
-                    ErrorCode::ProtoFormat
-                };
-                ApiError::new(code, e.to_string())
-            })?;
+            check_rates(&rlaw, &current, &req.rates).map_err(resource_error)?;
             let n = old_version.rsplit('#').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) + 1;
             let version = format!("{}#{n}", law.version());
             let mut rates = current.clone();
