@@ -59,6 +59,9 @@ pub struct TransitionRequest {
     pub public_key: PublicKey,
     pub created_at: Timestamp,
     pub binding_proof: Signature,
+    /// A hardware anchor endorsing the new key (docs/decisions/0015).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_anchor: Option<Value>,
 }
 
 /// Revocation details.
@@ -111,7 +114,25 @@ pub struct VerifyReport {
     pub birth_certificate: Option<BirthCheck>,
     /// Present when `message` and `signature` query parameters were given.
     pub signature: Option<bool>,
+    /// 5 when a hardware anchor verifies, 4 for a software-bound key.
+    pub capability_level: u8,
+    /// Highest trust the key's custody allows (spec digest §1).
+    pub trust_ceiling: f64,
+    /// Present when the binding carries a hardware anchor.
+    pub hardware_anchor: Option<AnchorCheck>,
     pub problems: Vec<String>,
+}
+
+/// The check of a binding's hardware anchor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnchorCheck {
+    pub valid: bool,
+    /// What the anchor establishes, when it verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<crate::anchor::AnchorReport>,
+    /// Why it does not, otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// Response metadata.

@@ -103,6 +103,8 @@ pub enum BindingError {
     IdMismatch { claimed: String, derived: String },
     #[error("binding proof does not verify with the public key")]
     ProofFail,
+    #[error("{0}")]
+    Anchor(crate::anchor::AnchorError),
 }
 
 /// The domain-separated message a binding proof signs.
@@ -124,8 +126,15 @@ impl Binding {
         LctId::from_public_key(&self.public_key)
     }
 
-    /// Verify that `lct_id` is derived from the key and the proof is valid.
+    /// Verify that `lct_id` is derived from the key, the proof is valid and,
+    /// when the binding carries a hardware anchor, that it endorses this key.
     pub fn verify(&self, lct_id: &LctId) -> Result<(), BindingError> {
+        self.verify_proof(lct_id)?;
+        self.verify_anchor(lct_id).map(|_| ())
+    }
+
+    /// Verify the id derivation and the proof of possession only.
+    pub fn verify_proof(&self, lct_id: &LctId) -> Result<(), BindingError> {
         let derived = self.lct_id();
         if &derived != lct_id {
             return Err(BindingError::IdMismatch { claimed: lct_id.to_string(), derived: derived.to_string() });
@@ -133,6 +142,23 @@ impl Binding {
         self.public_key
             .verify(&binding_message(lct_id, self.entity_type, self.created_at), &self.binding_proof)
             .map_err(|_| BindingError::ProofFail)
+    }
+
+    /// Verify the hardware anchor, if any: `Ok(None)` for a software binding.
+    pub fn verify_anchor(&self, lct_id: &LctId) -> Result<Option<crate::anchor::AnchorReport>, BindingError> {
+        let Some(v) = &self.hardware_anchor else { return Ok(None) };
+        crate::anchor::HardwareAnchor::from_value(v)
+            .and_then(|a| a.verify(lct_id, &self.public_key))
+            .map(Some)
+            .map_err(BindingError::Anchor)
+    }
+
+    /// Capability level (spec digest §1): 5 when a hardware anchor verifies, 4 otherwise.
+    pub fn capability_level(&self, lct_id: &LctId) -> u8 {
+        match self.verify_anchor(lct_id) {
+            Ok(Some(_)) => crate::anchor::LEVEL_HARDWARE,
+            _ => crate::anchor::LEVEL_SOFTWARE,
+        }
     }
 
     /// The event witnesses attest when an LCT is born in `society`.

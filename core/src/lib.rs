@@ -6,6 +6,7 @@
 //! that replay the upstream vectors, and the dashboard compiled to wasm32.
 #![forbid(unsafe_code)]
 
+pub mod anchor;
 pub mod api;
 pub mod atp;
 pub mod authz;

@@ -13,7 +13,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/web4/web4d.toml";
 pub enum HsmType {
     /// Ed25519 key file (mode 0600) in the state directory.
     Software,
-    /// TPM 2.0 anchored key (not available in this build yet).
+    /// Ed25519 key sealed by the TPM 2.0 and endorsed by a TPM quote
+    /// (docs/decisions/0015).
     Tpm2,
 }
 
@@ -76,6 +77,19 @@ pub struct Config {
     pub sparql_timeout_ms: u64,
     /// SPARQL answers with more results are refused (`W4_ERR_PROTO_FORMAT`).
     pub sparql_max_results: usize,
+    /// TPM transport (env `TPM_TCTI`): `device:/dev/tpmrm0`, or
+    /// `swtpm:host=127.0.0.1,port=2321` for the simulator.
+    pub tpm_tcti: String,
+    /// PCRs (SHA-256 bank) the node key is sealed to; empty = not bound to
+    /// the boot state. Sealing to PCRs means a firmware or kernel update
+    /// needs a key rotation before it (docs/operations.md, "TPM").
+    pub tpm_seal_pcrs: Vec<u8>,
+    /// PCRs (SHA-256 bank) quoted in the node LCT's hardware anchor.
+    pub tpm_quote_pcrs: Vec<u8>,
+    /// File holding the owner hierarchy's authorization value, if the owner set one.
+    pub tpm_owner_auth_file: Option<PathBuf>,
+    /// Refuse to anchor the node key without an EK certificate in the TPM.
+    pub tpm_require_ek_cert: bool,
 }
 
 impl Default for Config {
@@ -100,6 +114,11 @@ impl Default for Config {
             sweep_interval_secs: 10,
             sparql_timeout_ms: 5_000,
             sparql_max_results: 100_000,
+            tpm_tcti: crate::tpm::DEFAULT_TCTI.into(),
+            tpm_seal_pcrs: Vec::new(),
+            tpm_quote_pcrs: vec![0, 1, 2, 3, 4, 5, 6, 7],
+            tpm_owner_auth_file: None,
+            tpm_require_ek_cert: true,
         }
     }
 }
@@ -136,7 +155,7 @@ pub struct Flags {
     #[arg(long, global = true)]
     pub log_level: Option<String>,
     /// Keystore: software or tpm2.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, visible_alias = "hsm")]
     pub hsm_type: Option<String>,
     /// Worker threads.
     #[arg(long, global = true)]
@@ -203,6 +222,9 @@ impl Config {
         if let Some(v) = env("WORKERS") {
             self.workers = num("WORKERS", &v)?;
         }
+        if let Some(v) = env("TPM_TCTI") {
+            self.tpm_tcti = v.trim().to_owned();
+        }
         Ok(())
     }
 
@@ -252,8 +274,14 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir", "must not be empty");
         }
-        if self.hsm_type == HsmType::Tpm2 {
-            return bad("hsm_type", "tpm2 is not available in this build yet; use software");
+        if self.tpm_tcti.trim().is_empty() {
+            return bad("tpm_tcti", "must not be empty (default device:/dev/tpmrm0)");
+        }
+        if self.tpm_seal_pcrs.iter().chain(&self.tpm_quote_pcrs).any(|&p| p > 23) {
+            return bad("tpm_seal_pcrs/tpm_quote_pcrs", "PCR indices are 0 to 23");
+        }
+        if self.tpm_quote_pcrs.is_empty() {
+            return bad("tpm_quote_pcrs", "quote at least one PCR");
         }
         if !(10..=600_000).contains(&self.sparql_timeout_ms) || self.sparql_max_results == 0 {
             return bad("sparql_timeout_ms/sparql_max_results", "timeout 10 to 600000 ms, at least 1 result");
@@ -272,9 +300,35 @@ impl Config {
         self.data_dir.join("web4.db")
     }
 
-    /// Directory of software keys.
+    /// Directory of software keys and sealed TPM blobs.
     pub fn key_dir(&self) -> PathBuf {
         self.data_dir.join("keys")
+    }
+
+    /// The TPM settings, reading the owner authorization file if one is set.
+    pub fn tpm_settings(&self) -> Result<crate::tpm::TpmSettings, ConfigError> {
+        let owner_auth = match &self.tpm_owner_auth_file {
+            None => None,
+            Some(p) => {
+                let text =
+                    std::fs::read(p).map_err(|error| ConfigError::Read { path: p.display().to_string(), error })?;
+                let trimmed = text.strip_suffix(b"\n").unwrap_or(&text).to_vec();
+                Some(trimmed)
+            }
+        };
+        let sorted = |v: &[u8]| {
+            let mut v = v.to_vec();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        Ok(crate::tpm::TpmSettings {
+            tcti: self.tpm_tcti.clone(),
+            seal_pcrs: sorted(&self.tpm_seal_pcrs),
+            quote_pcrs: sorted(&self.tpm_quote_pcrs),
+            owner_auth,
+            require_ek_cert: self.tpm_require_ek_cert,
+        })
     }
 }
 

@@ -39,6 +39,13 @@ pub fn generate() -> Result<SecretKey, KeyError> {
 
 /// Write `key` to `path` with mode 0600, never overwriting.
 pub fn write_key(path: &Path, key: &SecretKey) -> Result<(), KeyError> {
+    let hex = data_encoding::HEXLOWER.encode(&key.seed());
+    write_private(path, format!("{hex}\n").as_bytes())
+}
+
+/// Write `bytes` to `path` with mode 0600 in a 0700 directory, atomically and
+/// durably, never overwriting.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
@@ -49,14 +56,19 @@ pub fn write_key(path: &Path, key: &SecretKey) -> Result<(), KeyError> {
     let tmp: PathBuf = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io(&tmp))?;
-    let hex = data_encoding::HEXLOWER.encode(&key.seed());
-    f.write_all(format!("{hex}\n").as_bytes()).map_err(io(&tmp))?;
+    f.write_all(bytes).map_err(io(&tmp))?;
     f.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
     }
     Ok(())
+}
+
+/// A short, file-name-safe tag of an LCT id (its last 16 characters).
+pub fn id_suffix(id: &web4_core::LctId) -> String {
+    let s: String = id.as_str().chars().filter(char::is_ascii_alphanumeric).collect();
+    s[s.len().saturating_sub(16)..].to_owned()
 }
 
 /// Read a key file, refusing files readable by group or others.

@@ -14,6 +14,8 @@ pub mod keystore;
 pub mod ledger;
 pub mod metrics;
 pub mod node;
+pub mod nodekey;
 pub mod services;
 pub mod store;
 pub mod telemetry;
+pub mod tpm;

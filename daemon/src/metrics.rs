@@ -69,6 +69,12 @@ pub struct ResourceLabel {
     pub resource_type: String,
 }
 
+/// `{op}`: a TPM operation (create_primary, seal, unseal, create_ak, quote, sign).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabel {
+    pub op: String,
+}
+
 /// Most (entity, role) pairs given their own T3/V3 score series.
 pub const MAX_PAIR_SERIES: usize = 1000;
 
@@ -113,6 +119,8 @@ pub struct Metrics {
     pub graph_triples: Gauge,
     pub sparql_duration: Histogram,
     pub traversal_depth: Histogram,
+    pub tpm_operation: Family<OpLabel, Histogram>,
+    pub anchor_verification: Histogram,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -257,6 +265,18 @@ impl Metrics {
             "Deepest hop reached by a traversal, path or trust query",
             traversal_depth.clone(),
         );
+        let tpm_operation = Family::<OpLabel, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        registry.register(
+            "web4_tpm_operation_duration_seconds",
+            "TPM 2.0 operation latency (at start, init and rotation; the TPM is not used per request)",
+            tpm_operation.clone(),
+        );
+        let anchor_verification = Histogram::new(latency_buckets());
+        registry.register(
+            "web4_hardware_anchor_verification_duration_seconds",
+            "Time to verify an LCT's hardware anchor (TPM quote and attestation key)",
+            anchor_verification.clone(),
+        );
         for t in web4_core::resources::RESOURCE_TYPES {
             let _ = resource_allocations.get_or_create(&ResourceLabel { resource_type: t.into() });
         }
@@ -296,6 +316,15 @@ impl Metrics {
             graph_triples,
             sparql_duration,
             traversal_depth,
+            tpm_operation,
+            anchor_verification,
+        }
+    }
+
+    /// Record TPM operation latencies.
+    pub fn observe_tpm(&self, timings: &crate::tpm::Timings) {
+        for (op, d) in &timings.ops {
+            self.tpm_operation.get_or_create(&OpLabel { op: (*op).into() }).observe(d.as_secs_f64());
         }
     }
 

@@ -79,6 +79,8 @@ pub struct InitReport {
     pub society: LctId,
     pub law_hash: String,
     pub node_key: String,
+    /// 5 when the node key is anchored in a TPM.
+    pub capability_level: u8,
     pub admin_key: String,
     pub database: String,
 }
@@ -96,18 +98,29 @@ fn key_or_new(path: &Path) -> anyhow::Result<SecretKey> {
 /// `web4d init`: node key, admin key and a dev society whose genesis law allows
 /// a single-node setup. Refuses to run twice.
 pub fn init(cfg: &Config) -> anyhow::Result<InitReport> {
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let _lock = crate::nodekey::lock_data_dir(cfg)?;
     let mut conn = open_connection(&cfg.db_path(), false)?;
     migrate(&mut conn)?;
     if let Some(id) = node_value(&conn, "node_lct")? {
         bail!("{} is already initialised (node {id}); remove it to start over", cfg.data_dir.display());
     }
-    let node_key_path = cfg.key_dir().join("node.key");
-    let admin_key_path = cfg.key_dir().join("admin.key");
-    let node_key = key_or_new(&node_key_path)?;
-    let admin_key = key_or_new(&admin_key_path)?;
     let now = system_clock();
-    let node_doc = LctDocument::new(Binding::create(&node_key, EntityType::Infrastructure, now));
+    let admin_key_path = cfg.key_dir().join("admin.key");
+    let (node_key, node_key_path, anchor) = match cfg.hsm_type {
+        crate::config::HsmType::Software => {
+            let p = cfg.key_dir().join("node.key");
+            (key_or_new(&p)?, p, None)
+        }
+        crate::config::HsmType::Tpm2 => {
+            let k = crate::nodekey::create(cfg, now, true)?;
+            (k.key, k.path, k.anchor)
+        }
+    };
+    let admin_key = key_or_new(&admin_key_path)?;
+    let mut node_binding = Binding::create(&node_key, EntityType::Infrastructure, now);
+    node_binding.hardware_anchor = anchor.as_ref().map(serde_json::to_value).transpose()?;
+    let capability_level = node_binding.capability_level(&node_binding.lct_id());
+    let node_doc = LctDocument::new(node_binding);
     let admin_doc = LctDocument::new(Binding::create(&admin_key, EntityType::Human, now));
     let node_id = node_doc.lct_id.clone();
     let suffix: String = node_id.as_str().trim_start_matches(web4_core::id::KEY_ID_PREFIX).chars().take(12).collect();
@@ -139,6 +152,7 @@ pub fn init(cfg: &Config) -> anyhow::Result<InitReport> {
         society: society_id,
         law_hash: law.law_hash().to_string(),
         node_key: node_key_path.display().to_string(),
+        capability_level,
         admin_key: admin_key_path.display().to_string(),
         database: cfg.db_path().display().to_string(),
     })
@@ -283,17 +297,18 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
     if !db.exists() {
         bail!("no node state in {}: run `web4d init` first (with the same DATA_DIR)", cfg.data_dir.display());
     }
+    let _lock = crate::nodekey::lock_data_dir(&cfg)?;
     let mut conn = open_connection(&db, false)?;
     migrate(&mut conn)?;
     let node_id = node_value(&conn, "node_lct")?
         .ok_or_else(|| anyhow!("{} is not initialised: run `web4d init`", cfg.data_dir.display()))?;
     let society_id = node_value(&conn, "society_id")?.ok_or_else(|| anyhow!("node has no society"))?;
     let node_id = LctId::parse(&node_id).map_err(|e| anyhow!("{e}"))?;
-    let key = keystore::read_key(&cfg.key_dir().join("node.key"))?;
-    node_id.check_key(&key.public_key()).map_err(|e| anyhow!("node key does not belong to this node: {e}"))?;
+    let (key, tpm_timings) = crate::nodekey::load(&cfg, &node_id, true)?;
     let society = crate::services::governance::load_society(&conn, &society_id)?;
     let self_witness = ledger::roles_of(&conn, society.id.as_str(), node_id.as_str())?.iter().any(|r| r == "witness");
     let metrics = Arc::new(Metrics::new());
+    metrics.observe_tpm(&tpm_timings);
     init_gauges(&conn, &metrics)?;
     let load_started = std::time::Instant::now();
     let knowledge = Arc::new(crate::graph::Knowledge::load(&conn, &cfg.data_dir)?);

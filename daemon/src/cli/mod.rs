@@ -463,6 +463,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
                 public_key: b.public_key,
                 created_at: b.created_at,
                 binding_proof: b.binding_proof,
+                hardware_anchor: None,
             };
             let env = client.post(&old, &format!("/v1/lct/{old_id}/transition"), &req).await?;
             print_ok(cli, &env, |d| format!("new {}\nold {}", lct_summary(&d["lct"]), lct_summary(&d["previous"])));

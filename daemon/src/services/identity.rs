@@ -15,9 +15,10 @@ use crate::store::writer::{Committed, WriteCtx};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use web4_core::anchor::{CEILING_SOFTWARE, CEILING_TPM2, LEVEL_HARDWARE, LEVEL_SOFTWARE};
 use web4_core::api::{
-    BirthCheck, LctView, MAX_REASON_LEN, MintRequest, RevokeRequest, StatusChangeRequest, TransitionRequest,
-    VerifyReport,
+    AnchorCheck, BirthCheck, LctView, MAX_REASON_LEN, MintRequest, RevokeRequest, StatusChangeRequest,
+    TransitionRequest, VerifyReport,
 };
 use web4_core::birth::BirthCertificateDraft;
 use web4_core::lct::{
@@ -69,6 +70,9 @@ fn binding_error(e: BindingError) -> ApiError {
         }
         BindingError::ProofFail => {
             ApiError::new(ErrorCode::BindingProofFail, "binding_proof does not verify with public_key")
+        }
+        BindingError::Anchor(e) => {
+            ApiError::new(ErrorCode::BindingProofFail, e.to_string()).details(json!({ "field": "hardware_anchor" }))
         }
     }
 }
@@ -231,10 +235,23 @@ pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&s
             if !id_ok {
                 problems.push("lct_id is not derived from the bound public key".to_owned());
             }
-            let proof_ok = doc.binding.verify(&id).is_ok();
+            let proof_ok = doc.binding.verify_proof(&id).is_ok();
             if !proof_ok {
                 problems.push("binding proof does not verify".to_owned());
             }
+            let started = std::time::Instant::now();
+            let anchor = match doc.binding.verify_anchor(&id) {
+                Ok(None) => None,
+                Ok(Some(report)) => Some(AnchorCheck { valid: true, report: Some(report), problem: None }),
+                Err(e) => {
+                    problems.push(e.to_string());
+                    Some(AnchorCheck { valid: false, report: None, problem: Some(e.to_string()) })
+                }
+            };
+            if anchor.is_some() {
+                node.metrics.anchor_verification.observe(started.elapsed().as_secs_f64());
+            }
+            let hardware = anchor.as_ref().is_some_and(|a| a.valid);
             let birth = match &doc.birth_certificate {
                 None => None,
                 Some(cert) => {
@@ -287,6 +304,9 @@ pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&s
                 binding_proof: proof_ok,
                 birth_certificate: birth,
                 signature,
+                capability_level: if hardware { LEVEL_HARDWARE } else { LEVEL_SOFTWARE },
+                trust_ceiling: if hardware { CEILING_TPM2 } else { CEILING_SOFTWARE },
+                hardware_anchor: anchor,
                 problems,
             }))
         })
@@ -418,7 +438,7 @@ pub async fn transition(
         public_key: req.public_key,
         created_at: req.created_at,
         binding_proof: req.binding_proof,
-        hardware_anchor: None,
+        hardware_anchor: req.hardware_anchor,
     };
     let new_id = binding.lct_id();
     binding.verify(&new_id).map_err(binding_error)?;
