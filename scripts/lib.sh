@@ -21,11 +21,13 @@ apt_need() {
     fi
 }
 
-# Build prerequisites: a C compiler for bundled SQLite, pkg-config.
+# Build prerequisites: a C compiler for bundled SQLite, pkg-config, and the
+# TPM software stack (tpm2-tss) that the tpm2 keystore links against.
 need_build_tools() {
     if ! command -v cc >/dev/null || ! command -v pkg-config >/dev/null; then
         apt_need build-essential pkg-config
     fi
+    pkg-config --exists tss2-esys tss2-tctildr tss2-mu tss2-sys 2>/dev/null || apt_need libtss2-dev
     command -v cargo >/dev/null || { echo "Rust (cargo) is required: https://rustup.rs" >&2; exit 1; }
 }
 

@@ -1,4 +1,5 @@
 //! Core signing and verification costs.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use web4_core::lct::{Binding, EntityType};
@@ -18,6 +19,9 @@ fn benches(c: &mut Criterion) {
     c.bench_function("binding_create", |b| b.iter(|| Binding::create(&sk, EntityType::Ai, Timestamp(1))));
     let binding = Binding::create(&sk, EntityType::Ai, Timestamp(1));
     c.bench_function("binding_verify", |b| b.iter(|| binding.verify(black_box(&id))));
+    let anchored = with_anchor(&sk);
+    assert!(anchored.verify(&id).is_ok());
+    c.bench_function("binding_verify_with_tpm_anchor", |b| b.iter(|| anchored.verify(black_box(&id))));
     let body = r#"{"entity_type":"ai","public_key":"x","created_at":"2026-01-01T00:00:00Z"}"#.to_string();
     let req = SignedRequest::sign(
         &sk,
@@ -53,6 +57,45 @@ fn benches(c: &mut Criterion) {
         timestamp: Timestamp(1),
     };
     c.bench_function("record_sign_and_hash", |b| b.iter(|| draft.clone().sign(&sk).and_then(|r| r.hash())));
+}
+
+/// A binding with a hardware anchor in the shape swtpm produces (eight SHA-256
+/// PCRs), its quote signed by a P-256 key standing in for the AK.
+fn with_anchor(sk: &SecretKey) -> Binding {
+    use data_encoding::{BASE64, BASE64URL_NOPAD, HEXLOWER};
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    use web4_core::anchor::{HardwareAnchor, PCR_BANK, TPM2_QUOTE, build, pcr_digest};
+    let mut binding = Binding::create(sk, EntityType::Infrastructure, Timestamp(1));
+    let id = binding.lct_id();
+    let ak = p256::ecdsa::SigningKey::from_slice(&[5u8; 32]).expect("ak");
+    let point = ak.verifying_key().to_sec1_point(false);
+    let (x, y) = (point.x().expect("x"), point.y().expect("y"));
+    let ak_pub = build::ak_public(
+        build::AK_ATTRIBUTES,
+        x.as_slice().try_into().expect("x"),
+        y.as_slice().try_into().expect("y"),
+    );
+    let pcrs: Vec<u8> = (0..8).collect();
+    let mut a = HardwareAnchor {
+        kind: TPM2_QUOTE.into(),
+        ak_public: BASE64.encode(&ak_pub),
+        quote: String::new(),
+        signature: String::new(),
+        pcr_bank: PCR_BANK.into(),
+        pcrs: pcrs.iter().map(|&i| (i, HEXLOWER.encode(&[0u8; 32]))).collect(),
+        nonce: BASE64URL_NOPAD.encode(&[1u8; 32]),
+        anchored_at: Timestamp(1),
+        ek_certificate: Some(BASE64.encode(&[0u8; 1016])),
+        tpm: None,
+    };
+    let zeros = [0u8; 32];
+    let digest = pcr_digest(pcrs.iter().map(|_| zeros.as_slice()));
+    let q = build::quote(&build::name(&ak_pub), &a.qualifying_data(&id, &binding.public_key).0, &pcrs, &digest);
+    let sig: p256::ecdsa::Signature = ak.sign_prehash(&sha256(&q).0).expect("sign");
+    a.quote = BASE64.encode(&q);
+    a.signature = HEXLOWER.encode(&sig.to_bytes());
+    binding.hardware_anchor = Some(serde_json::to_value(&a).expect("anchor"));
+    binding
 }
 
 criterion_group!(core, benches);

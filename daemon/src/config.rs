@@ -343,6 +343,28 @@ mod tests {
     }
 
     #[test]
+    fn tpm_settings_are_checked_and_normalised() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("web4d.toml");
+        let load = |text: &str, env: &[(&str, &str)]| {
+            std::fs::write(&f, text).unwrap();
+            Config::load(&Flags { config: Some(f.clone()), ..Flags::default() }, &env_of(env))
+        };
+        let c = load("hsm_type = \"tpm2\"\ntpm_quote_pcrs = [7, 0, 7]\n", &[("TPM_TCTI", "swtpm:port=2321")]).unwrap();
+        assert_eq!((c.hsm_type, c.tpm_tcti.as_str()), (HsmType::Tpm2, "swtpm:port=2321"));
+        let t = c.tpm_settings().unwrap();
+        assert_eq!((t.quote_pcrs, t.seal_pcrs, t.owner_auth), (vec![0, 7], vec![], None));
+        assert!(load("tpm_quote_pcrs = []\n", &[]).unwrap_err().to_string().contains("tpm_quote_pcrs"));
+        assert!(load("tpm_seal_pcrs = [24]\n", &[]).unwrap_err().to_string().contains("0 to 23"));
+        let auth = dir.path().join("owner");
+        std::fs::write(&auth, "pw\n").unwrap();
+        let c = load(&format!("tpm_owner_auth_file = \"{}\"\n", auth.display()), &[]).unwrap();
+        assert_eq!(c.tpm_settings().unwrap().owner_auth, Some(b"pw".to_vec()));
+        let c = load("tpm_owner_auth_file = \"/nonexistent/owner\"\n", &[]).unwrap();
+        assert!(c.tpm_settings().unwrap_err().to_string().contains("/nonexistent/owner"));
+    }
+
+    #[test]
     fn precedence_defaults_file_env_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("web4d.toml");

@@ -119,6 +119,9 @@ pub fn init(cfg: &Config) -> anyhow::Result<InitReport> {
     let admin_key = key_or_new(&admin_key_path)?;
     let mut node_binding = Binding::create(&node_key, EntityType::Infrastructure, now);
     node_binding.hardware_anchor = anchor.as_ref().map(serde_json::to_value).transpose()?;
+    node_binding
+        .verify(&node_binding.lct_id())
+        .map_err(|e| anyhow!("the node binding made with this TPM does not verify: {e}"))?;
     let capability_level = node_binding.capability_level(&node_binding.lct_id());
     let node_doc = LctDocument::new(node_binding);
     let admin_doc = LctDocument::new(Binding::create(&admin_key, EntityType::Human, now));

@@ -177,19 +177,20 @@ fn preflight(tcti: &str) -> Result<TctiNameConf, TpmError> {
                 }
             }
             let unreachable = |detail: String| TpmError::Unreachable { tcti: tcti.into(), detail };
-            let addrs = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-                .map_err(|e| unreachable(e.to_string()))?;
-            let mut last = "no address".to_owned();
-            let connected =
-                addrs.into_iter().any(|a| match std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        last = format!("{a}: {e}");
-                        false
-                    }
+            // swtpm and mssim take commands on `port` and platform/control
+            // commands on `port + 1`; both must answer.
+            for (p, what) in [(port, "command port"), (port.saturating_add(1), "control port (port + 1)")] {
+                let addrs = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), p))
+                    .map_err(|e| unreachable(e.to_string()))?;
+                let mut last = "no address".to_owned();
+                let connected = addrs.into_iter().any(|a| {
+                    std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2))
+                        .map_err(|e| last = format!("{what} {a}: {e}"))
+                        .is_ok()
                 });
-            if !connected {
-                return Err(unreachable(last));
+                if !connected {
+                    return Err(unreachable(last));
+                }
             }
         }
         _ => {}

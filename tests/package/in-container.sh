@@ -45,6 +45,11 @@ journalctl -u web4d -o json --no-pager | grep -q '"EVENT":"node_ready"' || {
 journalctl -u web4d -o json --no-pager | grep -q '"EVENT":"lct_minted"' || fail "no EVENT=lct_minted in the journal"
 ok "journalctl -u web4d -o json has the daemon's fields"
 
+echo "== tpm2 keystore without a TPM: the operator is told what to do"
+out="$(runuser -u web4 -- web4d --hsm-type tpm2 tpm status 2>&1)" && fail "tpm status without a TPM succeeded"
+echo "$out" | grep -q "no TPM device at /dev/tpmrm0" || fail "tpm status said: $out"
+ok "web4d tpm status: $(echo "$out" | head -c 90)…"
+
 echo "== sandbox score"
 systemd-analyze security web4d.service --no-pager | tail -1 | tee /root/score.txt
 score="$(grep -o 'exposure level for web4d.service: [0-9.]*' /root/score.txt | awk '{print $NF}')"

@@ -91,7 +91,15 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
         hardware_anchor: req.hardware_anchor.clone(),
     };
     let new_id = binding.lct_id();
+    let anchor_started = std::time::Instant::now();
     binding.verify(req.lct_id.as_ref().unwrap_or(&new_id)).map_err(binding_error)?;
+    if let Some(a) = &binding.hardware_anchor {
+        node.metrics.anchor_verification.observe(anchor_started.elapsed().as_secs_f64());
+        let at = web4_core::anchor::HardwareAnchor::from_value(a).map(|a| a.anchored_at);
+        if at.is_ok_and(|at| at > now.plus(node.max_skew)) {
+            return Err(ApiError::new(ErrorCode::BindingInvalid, "hardware_anchor.anchored_at is in the future"));
+        }
+    }
     if req.created_at > now.plus(node.max_skew) {
         return Err(ApiError::new(
             ErrorCode::BindingInvalid,

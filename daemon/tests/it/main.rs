@@ -15,3 +15,4 @@ mod law;
 mod ops;
 mod reputation;
 mod resources;
+mod tpm;
