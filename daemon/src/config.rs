@@ -90,6 +90,15 @@ pub struct Config {
     pub tpm_owner_auth_file: Option<PathBuf>,
     /// Refuse to anchor the node key without an EK certificate in the TPM.
     pub tpm_require_ek_cert: bool,
+    /// libp2p listen addresses, e.g. `/ip4/0.0.0.0/tcp/4001` and
+    /// `/ip4/0.0.0.0/udp/4001/quic-v1`; empty = federation off.
+    pub p2p_listen: Vec<String>,
+    /// Peers to dial at start (multiaddrs ending in `/p2p/<peer id>`).
+    pub p2p_bootstrap: Vec<String>,
+    /// Discover peers on the LAN with mDNS.
+    pub p2p_mdns: bool,
+    /// How often the node compares chain heads with its peers (anti-entropy).
+    pub p2p_sync_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -119,6 +128,10 @@ impl Default for Config {
             tpm_quote_pcrs: vec![0, 1, 2, 3, 4, 5, 6, 7],
             tpm_owner_auth_file: None,
             tpm_require_ek_cert: true,
+            p2p_listen: Vec::new(),
+            p2p_bootstrap: Vec::new(),
+            p2p_mdns: true,
+            p2p_sync_interval_secs: 5,
         }
     }
 }
@@ -279,6 +292,17 @@ impl Config {
         }
         if self.tpm_seal_pcrs.iter().chain(&self.tpm_quote_pcrs).any(|&p| p > 23) {
             return bad("tpm_seal_pcrs/tpm_quote_pcrs", "PCR indices are 0 to 23");
+        }
+        for a in self.p2p_listen.iter().chain(&self.p2p_bootstrap) {
+            if a.parse::<libp2p::Multiaddr>().is_err() {
+                return Err(ConfigError::Invalid {
+                    setting: "p2p_listen/p2p_bootstrap",
+                    message: format!("{a:?} is not a multiaddr (e.g. /ip4/0.0.0.0/tcp/4001)"),
+                });
+            }
+        }
+        if !(1..=3600).contains(&self.p2p_sync_interval_secs) {
+            return bad("p2p_sync_interval_secs", "must be between 1 and 3600");
         }
         if self.tpm_quote_pcrs.is_empty() {
             return bad("tpm_quote_pcrs", "quote at least one PCR");

@@ -1313,6 +1313,106 @@ impl VerifyOutcome {
 
 /// Look up an author's public key: from the scratch projection being rebuilt, or
 /// from the record itself for a genesis (the founding node's own document).
+/// What became of a record received from a peer.
+#[derive(Debug)]
+pub enum Foreign {
+    /// Verified, appended to its author's chain and applied.
+    Applied { hash: Hash, effects: Vec<Effect> },
+    /// Already held (same hash).
+    Duplicate,
+    /// Its author's chain here ends at `have`; the record is `got`: wait for the gap.
+    Gap { have: u64 },
+    /// Its author is not (yet) known here: wait for the record that registers it.
+    UnknownAuthor,
+    /// Invalid: never applied; the reason names the check that failed.
+    Rejected(String),
+}
+
+/// Verify a record received from a peer and, when it is the next link of its
+/// author's chain, append and apply it: the same road as a local write
+/// (architecture doc): signature, chain link, author status, law hash, apply.
+/// A second, different record for a held (author, seq) is equivocation: kept
+/// as evidence in `equivocations`, refused.
+pub fn accept_foreign(conn: &Connection, text: &str, now: Timestamp) -> Result<Foreign, StoreError> {
+    use crate::store::writer::{load_head, save_head};
+    let r: Record = match serde_json::from_str(text) {
+        Ok(r) => r,
+        Err(e) => return Ok(Foreign::Rejected(format!("not a record: {e}"))),
+    };
+    let hash = match r.hash() {
+        Ok(h) => h,
+        Err(e) => return Ok(Foreign::Rejected(format!("record cannot be hashed: {e}"))),
+    };
+    if r.seq == 0 {
+        return Ok(Foreign::Rejected("seq 0".into()));
+    }
+    let head = load_head(conn, &r.author)?;
+    if r.seq <= head.seq {
+        let held: Option<String> = conn
+            .query_row(
+                "SELECT hash FROM ledger WHERE author = ?1 AND seq = ?2",
+                rusqlite::params![r.author.as_str(), i64::try_from(r.seq).unwrap_or(i64::MAX)],
+                |row| row.get(0),
+            )
+            .optional()?;
+        return Ok(match held {
+            Some(h) if h == hash.to_string() => Foreign::Duplicate,
+            Some(h) => {
+                // Only a signed record is evidence of equivocation.
+                let signed = author_key(conn, &r)?.is_some_and(|pk| r.verify_signature(&pk).is_ok());
+                if !signed {
+                    return Ok(Foreign::Rejected("signature does not verify with the author's key".into()));
+                }
+                conn.execute(
+                    "INSERT OR IGNORE INTO equivocations (author, seq, kept_hash, other_hash, other_record, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    rusqlite::params![r.author.as_str(), i64::try_from(r.seq).unwrap_or(i64::MAX), h, hash.to_string(), text, now.secs()],
+                )?;
+                Foreign::Rejected(format!("equivocation: {} already has seq {} ({h})", r.author, r.seq))
+            }
+            None => Foreign::Rejected(format!("{} seq {} is missing below the chain head", r.author, r.seq)),
+        });
+    }
+    if r.seq > head.seq + 1 {
+        return Ok(Foreign::Gap { have: head.seq });
+    }
+    let Some(pk) = author_key(conn, &r)? else { return Ok(Foreign::UnknownAuthor) };
+    if r.verify_signature(&pk).is_err() {
+        return Ok(Foreign::Rejected("signature does not verify with the author's key".into()));
+    }
+    if r.prev_hash != head.hash {
+        return Ok(Foreign::Rejected(format!("prev_hash does not link to {} seq {}", r.author, head.seq)));
+    }
+    if let Some(row) = load_lct(conn, r.author.as_str())?
+        && matches!(row.status, LctStatus::Revoked | LctStatus::Suspended)
+    {
+        return Ok(Foreign::Rejected(format!("author {} is {}", r.author, row.status.as_str())));
+    }
+    let law_known = if r.kind == kind::SOCIETY_GENESIS {
+        let g: Genesis = payload(&r)?;
+        let exists: bool =
+            conn.query_row("SELECT EXISTS(SELECT 1 FROM societies)", [], |row| row.get(0)).optional()?.unwrap_or(false);
+        if exists {
+            return Ok(Foreign::Rejected("a second society genesis".into()));
+        }
+        g.law.law_hash() == r.law_hash
+    } else {
+        conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM law_versions WHERE law_hash = ?1)",
+            [r.law_hash.to_string()],
+            |row| row.get(0),
+        )?
+    };
+    if !law_known {
+        return Ok(Foreign::Rejected(format!("law_hash {} is not a law of this society", r.law_hash)));
+    }
+    conn.prepare_cached("INSERT INTO ledger (hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
+        rusqlite::params![hash.to_string(), r.author.as_str(), i64::try_from(r.seq).unwrap_or(i64::MAX), r.kind, text],
+    )?;
+    let effects = apply(conn, &r, &hash)?;
+    save_head(conn, &r.author, crate::store::writer::Head { seq: r.seq, hash })?;
+    Ok(Foreign::Applied { hash, effects })
+}
+
 fn author_key(scratch: &Connection, r: &Record) -> Result<Option<PublicKey>, StoreError> {
     if let Some(row) = load_lct(scratch, r.author.as_str())? {
         return Ok(Some(row.public_key));

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod enforce;
 pub mod error;
+pub mod federation;
 pub mod graph;
 pub mod http;
 pub mod keystore;

@@ -121,6 +121,12 @@ pub struct Metrics {
     pub traversal_depth: Histogram,
     pub tpm_operation: Family<OpLabel, Histogram>,
     pub anchor_verification: Histogram,
+    pub p2p_peers: Gauge,
+    pub gossip_in: Counter,
+    pub gossip_out: Counter,
+    pub gossip_rejected: Counter,
+    pub escrow_size: Gauge,
+    pub sync_lag: Gauge,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -277,6 +283,30 @@ impl Metrics {
             "Time to verify an LCT's hardware anchor (TPM quote and attestation key)",
             anchor_verification.clone(),
         );
+        let p2p_peers = Gauge::default();
+        registry.register("web4_p2p_connected_peers", "Peers connected over libp2p", p2p_peers.clone());
+        let gossip_in = Counter::default();
+        registry.register("web4_gossip_in", "Gossip messages received (ledger records)", gossip_in.clone());
+        let gossip_out = Counter::default();
+        registry.register("web4_gossip_out", "Records this node published by gossip", gossip_out.clone());
+        let gossip_rejected = Counter::default();
+        registry.register(
+            "web4_gossip_rejected",
+            "Gossip messages refused as invalid (the sender's score drops)",
+            gossip_rejected.clone(),
+        );
+        let escrow_size = Gauge::default();
+        registry.register(
+            "web4_p2p_escrow_size",
+            "Records waiting for a missing predecessor or author",
+            escrow_size.clone(),
+        );
+        let sync_lag = Gauge::default();
+        registry.register(
+            "web4_p2p_sync_lag_records",
+            "Records peers hold that this node has not applied yet (at the last sync)",
+            sync_lag.clone(),
+        );
         for t in web4_core::resources::RESOURCE_TYPES {
             let _ = resource_allocations.get_or_create(&ResourceLabel { resource_type: t.into() });
         }
@@ -318,6 +348,12 @@ impl Metrics {
             traversal_depth,
             tpm_operation,
             anchor_verification,
+            p2p_peers,
+            gossip_in,
+            gossip_out,
+            gossip_rejected,
+            escrow_size,
+            sync_lag,
         }
     }
 

@@ -75,13 +75,14 @@ pub fn dev_genesis_law() -> serde_json::Value {
 #[derive(Debug, serde::Serialize)]
 pub struct InitReport {
     pub node_lct: LctId,
-    pub admin_lct: LctId,
+    /// The dev society's admin (absent when the node joined a society).
+    pub admin_lct: Option<LctId>,
     pub society: LctId,
     pub law_hash: String,
     pub node_key: String,
     /// 5 when the node key is anchored in a TPM.
     pub capability_level: u8,
-    pub admin_key: String,
+    pub admin_key: Option<String>,
     pub database: String,
 }
 
@@ -151,12 +152,12 @@ pub fn init(cfg: &Config) -> anyhow::Result<InitReport> {
     tx.commit()?;
     Ok(InitReport {
         node_lct: node_id,
-        admin_lct: admin_doc.lct_id,
+        admin_lct: Some(admin_doc.lct_id),
         society: society_id,
         law_hash: law.law_hash().to_string(),
         node_key: node_key_path.display().to_string(),
         capability_level,
-        admin_key: admin_key_path.display().to_string(),
+        admin_key: Some(admin_key_path.display().to_string()),
         database: cfg.db_path().display().to_string(),
     })
 }
@@ -324,6 +325,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
     );
     let hook_metrics = Arc::clone(&metrics);
     let hook_graph = Arc::clone(&knowledge);
+    let (outbox_tx, outbox_rx) = tokio::sync::mpsc::unbounded_channel();
     let (writer, writer_thread) = Writer::start(
         conn,
         NodeSigner { id: node_id.clone(), key: key.clone() },
@@ -331,6 +333,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
             max_group: cfg.group_commit_max,
             nonce_retention_secs: 2 * cfg.max_clock_skew_secs + 60,
             clock: system_clock,
+            outbox: (!cfg.p2p_listen.is_empty()).then_some(outbox_tx),
         },
         Box::new(move |effects, n, took| {
             hook_graph.on_commit(effects);
@@ -354,7 +357,11 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
             timeout: Duration::from_millis(cfg.sparql_timeout_ms),
             max_results: cfg.sparql_max_results,
         },
+        federation: std::sync::OnceLock::new(),
     });
+    if let Some(f) = crate::federation::start(&node, &cfg, outbox_rx)? {
+        let _ = node.federation.set(f);
+    }
     if cfg.enforce_leases && !node.enforcer.active() {
         tracing::warn!(service = "resources", event = "enforcement_unavailable", reason = ?node.enforcer.reason, "resource leases will be metered but not enforced on this machine");
     }
@@ -442,4 +449,109 @@ pub fn verify_ledger(cfg: &Config) -> anyhow::Result<VerifyOutcome> {
     }
     let conn = open_connection(&db, true)?;
     Ok(ledger::verify(&conn)?)
+}
+
+/// `web4d init --join URL`: become a node of the society that `URL` (a node
+/// of it) belongs to. Creates the node key (configured keystore), registers
+/// this node's LCT there by self-admission (the society's law must allow it;
+/// with tpm2 the mint carries a fresh hardware anchor), then copies the peer's
+/// ledger in its arrival order, verifying every chain like gossip does
+/// (`ledger::accept_foreign`). From then on gossip and sync keep it current.
+pub async fn join(cfg: &Config, peer: &str) -> anyhow::Result<InitReport> {
+    use web4_core::api::MintRequest;
+    let _lock = crate::nodekey::lock_data_dir(cfg)?;
+    let mut conn = open_connection(&cfg.db_path(), false)?;
+    migrate(&mut conn)?;
+    if let Some(id) = node_value(&conn, "node_lct")? {
+        bail!("{} is already initialised (node {id}); remove it to start over", cfg.data_dir.display());
+    }
+    let base = peer.trim_end_matches('/');
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let ready: serde_json::Value =
+        http.get(format!("{base}/ready")).send().await.with_context(|| format!("GET {base}/ready"))?.json().await?;
+    let society = ready["society"].as_str().ok_or_else(|| anyhow!("{base}/ready names no society"))?.to_owned();
+    let now = system_clock();
+    let (key, key_path, anchor) = match cfg.hsm_type {
+        crate::config::HsmType::Software => {
+            let p = cfg.key_dir().join("node.key");
+            (key_or_new(&p)?, p, None)
+        }
+        crate::config::HsmType::Tpm2 => {
+            let k = crate::nodekey::create(cfg, now, true)?;
+            (k.key, k.path, k.anchor)
+        }
+    };
+    let mut binding = Binding::create(&key, EntityType::Infrastructure, now);
+    binding.hardware_anchor = anchor.as_ref().map(serde_json::to_value).transpose()?;
+    let id = binding.lct_id();
+    let req = MintRequest {
+        entity_type: binding.entity_type,
+        public_key: binding.public_key,
+        created_at: binding.created_at,
+        binding_proof: binding.binding_proof,
+        lct_id: Some(id.clone()),
+        birth_context: Some("web4d node joining the society".into()),
+        witnesses: Vec::new(),
+        policy: None,
+        hardware_anchor: binding.hardware_anchor.clone(),
+    };
+    let body = serde_json::to_vec(&req)?;
+    let h = crate::cli::client::sign_headers(&key, "POST", "/v1/lct/mint", &body)?;
+    let resp = h.apply(http.post(format!("{base}/v1/lct/mint"))).body(body).send().await?;
+    let status = resp.status();
+    let v: serde_json::Value = resp.json().await.unwrap_or_default();
+    let code = v["error"]["code"].as_str().unwrap_or("");
+    if !status.is_success() && code != "W4_ERR_BINDING_EXISTS" {
+        bail!(
+            "{base} did not admit this node ({status} {code}: {}); if its law does not allow self-admission, \
+             ask an authority to mint {id} and run init --join again",
+            v["error"]["message"].as_str().unwrap_or("")
+        );
+    }
+    let tx = conn.transaction()?;
+    let mut after = 0i64;
+    let mut copied = 0u64;
+    loop {
+        let page: serde_json::Value = http
+            .get(format!("{base}/v1/ledger/records?after={after}&limit=1000"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let records = page["data"]["records"].as_array().cloned().unwrap_or_default();
+        for r in &records {
+            let text = r.as_str().ok_or_else(|| anyhow!("{base} sent a record that is not a string"))?;
+            match ledger::accept_foreign(&tx, text, now)? {
+                ledger::Foreign::Applied { .. } => copied += 1,
+                ledger::Foreign::Duplicate => {}
+                other => bail!("{base} served a ledger that does not verify: {other:?}"),
+            }
+        }
+        match page["data"]["next"].as_i64() {
+            Some(n) if !records.is_empty() => after = n,
+            _ => break,
+        }
+    }
+    let soc = crate::services::governance::load_society(&tx, &society)
+        .with_context(|| format!("the ledger of {base} does not hold society {society}"))?;
+    if ledger::load_lct(&tx, id.as_str())?.is_none() {
+        bail!("the ledger of {base} does not hold this node's LCT {id} yet; try again");
+    }
+    tx.execute(
+        "INSERT INTO node (key, value) VALUES ('node_lct', ?1), ('society_id', ?2)",
+        params![id.as_str(), society.as_str()],
+    )?;
+    tx.commit()?;
+    tracing::debug!(records = copied, "joined");
+    Ok(InitReport {
+        node_lct: id,
+        admin_lct: None,
+        society: soc.id.clone(),
+        law_hash: soc.law.law_hash().to_string(),
+        node_key: key_path.display().to_string(),
+        capability_level: binding.capability_level(&binding.lct_id()),
+        admin_key: None,
+        database: cfg.db_path().display().to_string(),
+    })
 }

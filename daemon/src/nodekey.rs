@@ -172,7 +172,7 @@ pub fn rotate(cfg: &Config, now: Timestamp) -> anyhow::Result<Rotation> {
     let signer = NodeSigner { id: old_id.clone(), key: old_key };
     let tx = conn.transaction()?;
     let mut head = load_head(&tx, &old_id)?;
-    let (lref, _) = append_record(&tx, &signer, &mut head, &prepared, society.law.law_hash(), now)?;
+    let (lref, _, _) = append_record(&tx, &signer, &mut head, &prepared, society.law.law_hash(), now)?;
     save_head(&tx, &old_id, head)?;
     tx.execute("UPDATE node SET value = ?1 WHERE key = 'node_lct'", [new_id.as_str()])?;
     tx.commit()?;

@@ -14,8 +14,13 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Create the node key, an admin key and a dev society (single-node law).
-    Init,
+    /// Create the node key, an admin key and a dev society (single-node law);
+    /// or, with --join, become a node of an existing society.
+    Init {
+        /// Join the society of the node at this URL instead of founding one.
+        #[arg(long)]
+        join: Option<String>,
+    },
     /// Validate the configuration and print the effective settings.
     CheckConfig {
         /// Only validate (exit status 0 or 2), print nothing.
@@ -102,27 +107,31 @@ fn main() {
                 1
             }
         },
-        Some(Cmd::Init) => match web4_daemon::node::init(&cfg) {
-            Ok(r) => {
-                println!(
-                    "initialised {}\n  node LCT   {} (capability level {})\n  node key   {}\n  admin LCT  {}\n  society    {}\n  law_hash   {}\n  admin key  {} (use with: web4 --key {} …)",
-                    r.database,
-                    r.node_lct,
-                    r.capability_level,
-                    r.node_key,
-                    r.admin_lct,
-                    r.society,
-                    r.law_hash,
-                    r.admin_key,
-                    r.admin_key
-                );
-                0
+        Some(Cmd::Init { join }) => {
+            let r = match join {
+                None => web4_daemon::node::init(&cfg),
+                Some(peer) => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt.block_on(web4_daemon::node::join(&cfg, &peer)),
+                    Err(e) => Err(e.into()),
+                },
+            };
+            match r {
+                Ok(r) => {
+                    println!(
+                        "initialised {}\n  node LCT   {} (capability level {})\n  node key   {}\n  society    {}\n  law_hash   {}",
+                        r.database, r.node_lct, r.capability_level, r.node_key, r.society, r.law_hash
+                    );
+                    if let (Some(id), Some(key)) = (&r.admin_lct, &r.admin_key) {
+                        println!("  admin LCT  {id}\n  admin key  {key} (use with: web4 --key {key} …)");
+                    }
+                    0
+                }
+                Err(e) => {
+                    eprintln!("web4d init: {e:#}");
+                    1
+                }
             }
-            Err(e) => {
-                eprintln!("web4d init: {e:#}");
-                1
-            }
-        },
+        }
         Some(Cmd::Ledger { cmd: LedgerCmd::Verify { json } }) => match web4_daemon::node::verify_ledger(&cfg) {
             Ok(o) => {
                 if json {

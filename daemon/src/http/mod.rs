@@ -4,6 +4,7 @@
 pub mod atp;
 pub mod auth;
 pub mod authz;
+pub mod federation;
 pub mod graph;
 pub mod law;
 pub mod lct;
@@ -62,6 +63,8 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/graph/traverse", post(graph::traverse))
         .route("/v1/graph/paths", get(graph::paths))
         .route("/v1/graph/trust", post(graph::trust))
+        .route("/v1/p2p/peers", get(federation::peers))
+        .route("/v1/ledger/records", get(federation::records))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -82,12 +85,27 @@ async fn ready(State(node): State<Arc<Node>>) -> Response {
     let store_ok = node.reads.with(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).is_ok();
     let writer_ok = node.writer.is_alive();
     let ok = ready && store_ok && writer_ok;
+    let p2p = match node.federation.get() {
+        None => serde_json::json!({ "enabled": false }),
+        Some(f) => {
+            let s = f.status().await;
+            serde_json::json!({
+                "enabled": true,
+                "peer_id": s["peer_id"],
+                "listen": s["listen"],
+                "peers": s["peers"].as_array().map_or(0, Vec::len),
+                "escrow": s["escrow"],
+                "sync_lag": node.metrics.sync_lag.get(),
+            })
+        }
+    };
     let body = serde_json::json!({
         "status": if ok { "ready" } else { "not_ready" },
         "checks": { "store": store_ok, "writer": writer_ok, "key_loaded": true, "accepting": ready },
         "node": node.id,
         "society": node.society().id,
         "law_hash": node.society().law.law_hash(),
+        "p2p": p2p,
     });
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()

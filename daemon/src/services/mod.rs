@@ -46,6 +46,8 @@ pub struct Node {
     /// The queryable MRH graph.
     pub knowledge: Arc<crate::graph::Knowledge>,
     pub graph_limits: GraphLimits,
+    /// The libp2p federation, when `p2p_listen` is set (started after the node).
+    pub federation: std::sync::OnceLock<Arc<crate::federation::Federation>>,
 }
 
 /// Limits of SPARQL queries.

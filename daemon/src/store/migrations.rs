@@ -288,6 +288,23 @@ CREATE TABLE graph_triples (
 ) WITHOUT ROWID;
 "#,
     ),
+    (
+        9,
+        r#"
+-- Federation (docs/decisions/0016): two different records with the same
+-- (author, seq) are equivocation. The first stays in the ledger; the other is
+-- kept here as evidence and refused. Not a projection: ledger verify ignores it.
+CREATE TABLE equivocations (
+    author       TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    kept_hash    TEXT NOT NULL,
+    other_hash   TEXT NOT NULL,
+    other_record TEXT NOT NULL,
+    seen_at      INTEGER NOT NULL,
+    PRIMARY KEY (author, seq, other_hash)
+);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -46,7 +46,8 @@ pub fn load_head(conn: &Connection, author: &LctId) -> Result<Head, StoreError> 
 }
 /// Sign the next record of the node's chain, append it and apply it. The
 /// payload was canonicalised by the caller (outside the writer), so the writer
-/// only signs a small header.
+/// only signs a small header. Returns the record's hash, its effects and its
+/// wire form (what peers receive).
 pub fn append_record(
     conn: &Connection,
     node: &NodeSigner,
@@ -54,7 +55,7 @@ pub fn append_record(
     prepared: &Prepared,
     law_hash: Hash,
     now: Timestamp,
-) -> Result<(Hash, Vec<Effect>), StoreError> {
+) -> Result<(Hash, Vec<Effect>, String), StoreError> {
     let kind = prepared.event.kind();
     let seq = head.seq + 1;
     let (record, hash) = RecordDraft {
@@ -84,7 +85,7 @@ pub fn append_record(
     )?;
     let effects = apply_event(conn, &prepared.event, now, &hash)?;
     *head = Head { seq, hash };
-    Ok((hash, effects))
+    Ok((hash, effects, text))
 }
 
 /// JSON text of a small value (ids, hashes, timestamps); these cannot fail.
@@ -110,6 +111,7 @@ pub struct WriteCtx<'a> {
     effects: Vec<Effect>,
     last_ref: Option<Hash>,
     spent_nonce: Option<(LctId, String, Timestamp)>,
+    published: Vec<String>,
 }
 
 impl WriteCtx<'_> {
@@ -120,11 +122,22 @@ impl WriteCtx<'_> {
 
     /// Append a record on the node's chain and apply it.
     pub fn append(&mut self, prepared: &Prepared, law_hash: Hash) -> Result<Hash, ApiError> {
-        let (hash, effects) = append_record(self.conn, self.node, self.head, prepared, law_hash, self.now)
+        let (hash, effects, text) = append_record(self.conn, self.node, self.head, prepared, law_hash, self.now)
             .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("could not record: {e}")))?;
         self.effects.extend(effects);
         self.last_ref = Some(hash);
+        self.published.push(text);
         Ok(hash)
+    }
+
+    /// Verify and apply a record received from a peer (`ledger::accept_foreign`).
+    pub fn apply_foreign(&mut self, text: &str) -> Result<crate::ledger::Foreign, ApiError> {
+        let mut outcome = crate::ledger::accept_foreign(self.conn, text, self.now)
+            .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("could not apply: {e}")))?;
+        if let crate::ledger::Foreign::Applied { effects, .. } = &mut outcome {
+            self.effects.append(effects);
+        }
+        Ok(outcome)
     }
 
     /// Spend a request nonce; a second use by the same signer is a replay.
@@ -168,6 +181,9 @@ pub struct WriterConfig {
     pub max_group: usize,
     pub nonce_retention_secs: i64,
     pub clock: fn() -> Timestamp,
+    /// Receives the wire form of every record the node authored, after its
+    /// group committed (for gossip).
+    pub outbox: Option<mpsc::UnboundedSender<String>>,
 }
 
 impl Writer {
@@ -207,7 +223,14 @@ impl Writer {
                         last_prune = Instant::now();
                     }
                     let (replies, effects) = match outcome {
-                        Ok(v) => v,
+                        Ok((replies, effects, published)) => {
+                            if let Some(out) = &cfg.outbox {
+                                for text in published {
+                                    let _ = out.send(text);
+                                }
+                            }
+                            (replies, effects)
+                        }
                         Err((replies, e)) => {
                             tracing::error!(event = "group_commit_failed", error = %e);
                             // Nothing of the group is durable: fail every job and
@@ -261,6 +284,8 @@ impl Writer {
 }
 
 type Replies = Vec<(Reply, Result<Committed, ApiError>)>;
+/// A committed group: replies, effects, and the wire form of the node's new records.
+type GroupOutcome = (Replies, Vec<Effect>, Vec<String>);
 
 fn run_group(
     conn: &mut Connection,
@@ -269,9 +294,10 @@ fn run_group(
     batch: Vec<(Job, Reply)>,
     now: Timestamp,
     prune_before: Option<i64>,
-) -> Result<(Replies, Vec<Effect>), (Replies, StoreError)> {
+) -> Result<GroupOutcome, (Replies, StoreError)> {
     let mut replies: Replies = Vec::with_capacity(batch.len());
     let mut effects = Vec::new();
+    let mut published = Vec::new();
     let tx = match conn.transaction() {
         Ok(t) => t,
         Err(e) => {
@@ -289,13 +315,23 @@ fn run_group(
             replies.push((reply, Err(ApiError::new(ErrorCode::LedgerWrite, format!("store: {e}")))));
             continue;
         }
-        let mut ctx = WriteCtx { conn: &tx, node, head, now, effects: Vec::new(), last_ref: None, spent_nonce: None };
+        let mut ctx = WriteCtx {
+            conn: &tx,
+            node,
+            head,
+            now,
+            effects: Vec::new(),
+            last_ref: None,
+            spent_nonce: None,
+            published: Vec::new(),
+        };
         let result = job(&mut ctx);
-        let (job_effects, last_ref, spent) = (ctx.effects, ctx.last_ref, ctx.spent_nonce);
+        let (job_effects, last_ref, spent, job_published) = (ctx.effects, ctx.last_ref, ctx.spent_nonce, ctx.published);
         match result {
             Ok(data) => {
                 let _ = tx.prepare_cached("RELEASE job").and_then(|mut st| st.execute([]));
                 effects.extend(job_effects);
+                published.extend(job_published);
                 replies.push((reply, Ok(Committed { data, ledger_ref: last_ref })));
             }
             Err(e) => {
@@ -327,7 +363,7 @@ fn run_group(
         return Err((replies, e));
     }
     match tx.commit() {
-        Ok(()) => Ok((replies, effects)),
+        Ok(()) => Ok((replies, effects, published)),
         Err(e) => Err((replies, e.into())),
     }
 }

@@ -132,6 +132,32 @@ impl TestNode {
         n
     }
 
+    /// A node that joins `peer`'s society (`web4d init --join`) with `config`.
+    /// Its `admin` is the society admin's key (replicated there).
+    pub async fn join(peer: &TestNode, config: &str) -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        std::fs::write(dir.path().join("web4d.toml"), config).unwrap();
+        let out = Command::new(WEB4D)
+            .args(["init", "--join", &peer.base])
+            .env("DATA_DIR", data_dir(dir.path()))
+            .env("PORT", port.to_string())
+            .env("WEB4_CONFIG", dir.path().join("web4d.toml"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "init --join failed: {}", String::from_utf8_lossy(&out.stderr));
+        let mut n = TestNode {
+            child: None,
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            admin: peer.admin.clone(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        };
+        n.spawn(&[]).await;
+        n
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         data_dir(self.dir.path())
     }

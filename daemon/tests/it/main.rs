@@ -9,6 +9,7 @@ mod authz;
 mod bad_input;
 mod cli;
 mod crash;
+mod federation;
 mod graph;
 mod identity;
 mod law;

@@ -1,0 +1,223 @@
+//! Federation over libp2p, real processes and sockets on loopback: nodes join
+//! a society, gossip replicates records, a revocation on one node is enforced
+//! on another, a late joiner catches up by sync.
+
+use crate::harness::*;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use web4_core::lct::EntityType;
+
+/// Config of a federating test node: loopback TCP on a free port, no mDNS
+/// (other tests' nodes are on the same machine), fast anti-entropy.
+fn p2p_config(bootstrap: &[String]) -> String {
+    format!(
+        "p2p_listen = [\"/ip4/127.0.0.1/tcp/0\"]\np2p_mdns = false\np2p_sync_interval_secs = 1\np2p_bootstrap = {}\n",
+        serde_json::to_string(bootstrap).unwrap()
+    )
+}
+
+/// `n`'s dialable address: its TCP listener and peer id.
+async fn p2p_addr(n: &TestNode) -> String {
+    let r = n.get("/ready").await.body;
+    let p2p = &r["p2p"];
+    assert_eq!(p2p["enabled"], json!(true), "{r}");
+    let listen = p2p["listen"].as_array().unwrap();
+    let tcp = listen.iter().filter_map(Value::as_str).find(|a| a.contains("/tcp/")).unwrap();
+    format!("{tcp}/p2p/{}", p2p["peer_id"].as_str().unwrap())
+}
+
+/// Wait until `cond` holds, polling; panic with `what` after `secs`.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if cond().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not within {secs} s: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn has_lct(n: &TestNode, id: &str) -> bool {
+    n.get(&format!("/v1/lct/{id}")).await.status == 200
+}
+
+async fn peers(n: &TestNode) -> usize {
+    n.get("/v1/p2p/peers").await.body["data"]["peers"].as_array().map_or(0, Vec::len)
+}
+
+/// A triple about oneself: any active LCT may assert it (a signed request).
+async fn say(n: &TestNode, k: &web4_core::SecretKey, text: &str) -> Resp {
+    let me = id_of(k).to_string();
+    n.post(
+        k,
+        "/v1/graph/triple",
+        &json!({"subject": me, "predicate": "https://example.org/says", "object": text, "object_type": "literal"}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn three_nodes_replicate_mints_and_enforce_a_revocation_made_elsewhere() {
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let b = TestNode::join(&a, &p2p_config(&boot)).await;
+    let c = TestNode::join(&a, &p2p_config(&boot)).await;
+    let (b_id, c_id) = (b.get("/ready").await.body["node"].clone(), c.get("/ready").await.body["node"].clone());
+    assert_eq!(b.get("/ready").await.body["society"], a.get("/ready").await.body["society"]);
+    // B and C were admitted by A; A knows them.
+    assert!(has_lct(&a, b_id.as_str().unwrap()).await && has_lct(&a, c_id.as_str().unwrap()).await);
+    eventually(15, "B and C connected to A", || async { peers(&b).await >= 1 && peers(&c).await >= 1 }).await;
+
+    // An LCT minted on A is fetched and verified on B and C.
+    let k = random_key();
+    let r = a.mint(&k, EntityType::Ai).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let kid = id_of(&k).to_string();
+    eventually(10, "the mint reached B and C", || async { has_lct(&b, &kid).await && has_lct(&c, &kid).await }).await;
+    for n in [&b, &c] {
+        let v = n.get(&format!("/v1/lct/{kid}/verify")).await.body;
+        assert_eq!(v["data"]["valid"], json!(true), "{v}");
+        assert_eq!(v["data"]["birth_certificate"]["ok"], json!(true), "{v}");
+    }
+    // C serves k while it is active…
+    let r = say(&c, &k, "hello").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // …and refuses k's next signed request once A's revocation arrives.
+    let r = a.post(&a.admin, &format!("/v1/lct/{kid}/revoke"), &json!({"reason": "compromise"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually(10, "the revocation reached C", || async {
+        c.get(&format!("/v1/lct/{kid}")).await.body["data"]["status"] == json!("revoked")
+    })
+    .await;
+    let r = say(&c, &k, "still me?").await;
+    assert_eq!(r.code(), "W4_ERR_BINDING_REVOKED", "{}", r.body);
+
+    // C's own record (the triple) reached A and B too; all ledgers converge.
+    eventually(10, "identical ledgers", || async {
+        let n = a.ledger_records();
+        n == b.ledger_records() && n == c.ledger_records()
+    })
+    .await;
+    for n in [&a, &b, &c] {
+        let v = n.ledger_verify();
+        assert_eq!(v["chain_errors"], json!([]), "{v}");
+        assert_eq!(v["projection_differences"], json!([]), "{v}");
+    }
+    let m = c.get("/metrics").await.body.as_str().unwrap_or_default().to_owned();
+    assert!(m.contains("web4_p2p_connected_peers"), "{m}");
+    let p = c.get("/v1/p2p/peers").await.body;
+    assert!(p["data"]["peers"][0]["score"].is_number(), "{p}");
+}
+
+#[tokio::test]
+async fn a_late_joiner_and_a_restarted_node_catch_up_by_sync() {
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let mut minted = Vec::new();
+    for _ in 0..15 {
+        let k = random_key();
+        assert_eq!(a.mint(&k, EntityType::Ai).await.status, 201);
+        minted.push(id_of(&k).to_string());
+    }
+    let mut b = TestNode::join(&a, &p2p_config(&boot)).await;
+    for id in &minted {
+        assert!(has_lct(&b, id).await, "{id} copied at join");
+    }
+    // B goes offline; A keeps writing; B comes back and syncs the gap.
+    assert!(b.sigterm().success());
+    for _ in 0..15 {
+        let k = random_key();
+        assert_eq!(a.mint(&k, EntityType::Ai).await.status, 201);
+        minted.push(id_of(&k).to_string());
+    }
+    b.spawn(&[]).await;
+    eventually(15, "B caught up after restart", || async {
+        for id in &minted {
+            if !has_lct(&b, id).await {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    eventually(10, "equal ledgers", || async { a.ledger_records() == b.ledger_records() }).await;
+    let r = b.get("/ready").await.body;
+    assert_eq!(r["p2p"]["escrow"], json!(0), "{r}");
+}
+
+/// The checks an inbound record goes through, on a real node's ledger copied
+/// into a fresh store: duplicates are ignored, equivocation is kept as
+/// evidence and refused, forged / unlinked / foreign-law records are refused,
+/// gaps and unknown authors wait.
+#[tokio::test]
+async fn inbound_records_take_the_road_of_local_writes() {
+    use web4_core::ledger::{Record, RecordDraft};
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let mut a = TestNode::start().await;
+    assert_eq!(a.mint(&random_key(), EntityType::Ai).await.status, 201);
+    assert!(a.sigterm().success());
+    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
+    let live = web4_daemon::store::open_connection(&a.data_dir().join("web4.db"), true).unwrap();
+    let texts: Vec<String> = live
+        .prepare("SELECT record FROM ledger ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(texts.len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let mut copy = web4_daemon::store::open_connection(&dir.path().join("copy.db"), false).unwrap();
+    web4_daemon::store::migrations::migrate(&mut copy).unwrap();
+    let t = now();
+    for text in &texts {
+        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
+    }
+    assert!(matches!(accept_foreign(&copy, &texts[1], t).unwrap(), Foreign::Duplicate));
+    let second: Record = serde_json::from_str(&texts[1]).unwrap();
+    let head = second.hash().unwrap();
+    let draft = |seq: u64, prev, law| RecordDraft {
+        author: second.author.clone(),
+        seq,
+        prev_hash: prev,
+        kind: second.kind.clone(),
+        payload: second.payload.clone(),
+        law_hash: law,
+        timestamp: second.timestamp,
+    };
+    let text = |r: Record| serde_json::to_string(&r).unwrap();
+    let verdict = |r: Record| match accept_foreign(&copy, &text(r), t).unwrap() {
+        Foreign::Rejected(why) => why,
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    // Equivocation: another record signed for seq 2.
+    let mut other = draft(2, second.prev_hash, second.law_hash);
+    other.timestamp = other.timestamp.plus(1);
+    assert!(verdict(other.sign(&node_key).unwrap()).contains("equivocation"));
+    let evidence: i64 = copy.query_row("SELECT COUNT(*) FROM equivocations", [], |r| r.get(0)).unwrap();
+    assert_eq!(evidence, 1);
+    // Forged: signed by someone else.
+    assert!(verdict(draft(3, head, second.law_hash).sign(&random_key()).unwrap()).contains("signature"));
+    // Not linked to the chain head.
+    assert!(verdict(draft(3, web4_core::Hash::ZERO, second.law_hash).sign(&node_key).unwrap()).contains("prev_hash"));
+    // Bound to a law this society never had.
+    let foreign_law = web4_core::sha256(b"another society's law");
+    assert!(verdict(draft(3, head, foreign_law).sign(&node_key).unwrap()).contains("law_hash"));
+    // A gap waits; so does a record whose author is not known here.
+    let gap = draft(5, head, second.law_hash).sign(&node_key).unwrap();
+    assert!(matches!(accept_foreign(&copy, &text(gap), t).unwrap(), Foreign::Gap { have: 2 }));
+    let stranger = random_key();
+    let mut s = draft(1, web4_core::Hash::ZERO, second.law_hash);
+    s.author = id_of(&stranger);
+    assert!(matches!(accept_foreign(&copy, &text(s.sign(&stranger).unwrap()), t).unwrap(), Foreign::UnknownAuthor));
+    // Nothing of that was applied.
+    let n: i64 = copy.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 2);
+    let v = web4_daemon::ledger::verify(&copy).unwrap();
+    assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+}
