@@ -326,6 +326,8 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
     let hook_metrics = Arc::clone(&metrics);
     let hook_graph = Arc::clone(&knowledge);
     let (outbox_tx, outbox_rx) = tokio::sync::mpsc::unbounded_channel();
+    let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
+    let hook_commits = Arc::clone(&commits);
     let (writer, writer_thread) = Writer::start(
         conn,
         NodeSigner { id: node_id.clone(), key: key.clone() },
@@ -336,6 +338,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
             outbox: (!cfg.p2p_listen.is_empty()).then_some(outbox_tx),
         },
         Box::new(move |effects, n, took| {
+            hook_commits.send_modify(|c| *c += 1);
             hook_graph.on_commit(effects);
             hook_metrics.on_commit(effects, n, took)
         }),
@@ -358,6 +361,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
             max_results: cfg.sparql_max_results,
         },
         federation: std::sync::OnceLock::new(),
+        commits,
     });
     if let Some(f) = crate::federation::start(&node, &cfg, outbox_rx)? {
         let _ = node.federation.set(f);

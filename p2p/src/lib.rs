@@ -149,6 +149,7 @@ enum Command {
     Stats(oneshot::Sender<Stats>),
     Listeners(oneshot::Sender<Vec<Multiaddr>>),
     Dial(Multiaddr),
+    Block(PeerId, bool),
 }
 
 /// The daemon's side of the network task.
@@ -222,6 +223,11 @@ impl Handle {
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), P2pError> {
         self.send(Command::Dial(addr)).await
     }
+
+    /// Block a peer (its connections close and it cannot reconnect) or lift the block.
+    pub async fn block(&self, peer: PeerId, blocked: bool) -> Result<(), P2pError> {
+        self.send(Command::Block(peer, blocked)).await
+    }
 }
 
 #[derive(NetworkBehaviour)]
@@ -235,6 +241,7 @@ struct Behaviour {
     kad: kad::Behaviour<MemoryStore>,
     mdns: Toggle<mdns::tokio::Behaviour>,
     sync: request_response::json::Behaviour<SyncRequest, SyncResponse>,
+    blocked: libp2p::allow_block_list::Behaviour<libp2p::allow_block_list::BlockedPeers>,
 }
 
 /// Peer-score parameters (docs/decisions/0016): invalid records weigh heavily,
@@ -352,6 +359,7 @@ pub fn start(seed: [u8; 32], cfg: Config) -> Result<(Handle, mpsc::Receiver<Even
                     [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
                     request_response::Config::default().with_request_timeout(Duration::from_secs(15)),
                 ),
+                blocked: libp2p::allow_block_list::Behaviour::default(),
             })
         })
         .map_err(|e| P2pError::Transport(e.to_string()))?
@@ -370,7 +378,14 @@ pub fn start(seed: [u8; 32], cfg: Config) -> Result<(Handle, mpsc::Receiver<Even
     }
     let (tx, rx) = mpsc::channel(1024);
     let (etx, erx) = mpsc::channel(4096);
-    let task = Task { swarm, events: etx, pending: HashMap::new(), stats: Stats::default(), topics: HashSet::new() };
+    let task = Task {
+        swarm,
+        events: etx,
+        pending: HashMap::new(),
+        stats: Stats::default(),
+        topics: HashSet::new(),
+        bootstrap: cfg.bootstrap.clone(),
+    };
     tokio::spawn(task.run(rx));
     Ok((Handle { tx, peer_id }, erx))
 }
@@ -381,10 +396,13 @@ struct Task {
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, P2pError>>>,
     stats: Stats,
     topics: HashSet<TopicHash>,
+    /// Re-dialled while not connected (a healed partition reconnects).
+    bootstrap: Vec<Multiaddr>,
 }
 
 impl Task {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut redial = tokio::time::interval(Duration::from_secs(2));
         loop {
             tokio::select! {
                 c = commands.recv() => match c {
@@ -392,6 +410,18 @@ impl Task {
                     None => break,
                 },
                 e = self.swarm.select_next_some() => self.swarm_event(e).await,
+                _ = redial.tick() => self.redial(),
+            }
+        }
+    }
+
+    /// Dial bootstrap peers we are not connected to.
+    fn redial(&mut self) {
+        for addr in self.bootstrap.clone() {
+            if let Some(libp2p::multiaddr::Protocol::P2p(p)) = addr.iter().last()
+                && !self.swarm.is_connected(&p)
+            {
+                let _ = self.swarm.dial(addr);
             }
         }
     }
@@ -457,6 +487,12 @@ impl Task {
             }
             Command::Listeners(reply) => {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::Block(peer, true) => {
+                b.blocked.block_peer(peer);
+            }
+            Command::Block(peer, false) => {
+                b.blocked.unblock_peer(peer);
             }
             Command::Dial(addr) => {
                 if let Err(e) = self.swarm.dial(addr.clone()) {

@@ -81,6 +81,30 @@ pub enum BenchCmd {
         #[arg(long, default_value = "10s")]
         duration: String,
     },
+    /// Federation: N web4d processes on loopback in a sparse mesh, mints
+    /// published on one of them at each rate; time until every node applied
+    /// each record, highest rate without a backlog, memory per node; and bare
+    /// gossipsub (same topology and rates) as the reference. Starts its own
+    /// nodes (the web4d next to this binary, or --web4d).
+    Federation {
+        /// Nodes to start.
+        #[arg(long, default_value_t = 20)]
+        nodes: usize,
+        /// Earlier nodes each new node dials (connections are two-way, so
+        /// about twice as many peers per node).
+        #[arg(long, default_value_t = 3)]
+        degree: usize,
+        /// Publishing rates to try, records per second, in order; stops at
+        /// the first that builds a backlog.
+        #[arg(long, value_delimiter = ',', default_value = "100,200,400,800")]
+        rates: Vec<u32>,
+        /// How long each rate runs.
+        #[arg(long, default_value = "10s")]
+        duration: String,
+        /// The web4d binary.
+        #[arg(long)]
+        web4d: Option<std::path::PathBuf>,
+    },
     /// Signed resource allocations (one storage unit for 60 s each), and the
     /// ceiling. Needs --key of the society's ATP mint authority to fund the
     /// bench account.
@@ -127,6 +151,11 @@ fn mint_request(key: &SecretKey) -> MintRequest {
         policy: None,
         hardware_anchor: None,
     }
+}
+
+/// A signed self-mint of a fresh key (body and headers).
+pub(crate) fn mint_signed() -> anyhow::Result<Signed> {
+    mint_one()
 }
 
 fn mint_one() -> anyhow::Result<Signed> {
@@ -587,6 +616,9 @@ pub async fn run(node: &str, key: Option<SecretKey>, cmd: &BenchCmd, as_json: bo
         BenchCmd::Allocate { concurrency, duration, no_ceiling } => {
             let c = (*concurrency).clamp(1, 4096);
             allocate_bench(node, key, c, parse_duration(duration)?, !no_ceiling, as_json).await
+        }
+        BenchCmd::Federation { nodes, degree, rates, duration, web4d } => {
+            super::fedbench::run(*nodes, *degree, rates, parse_duration(duration)?, web4d.clone(), as_json).await
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod fedbench;
 
 use crate::keystore;
 use anyhow::{Context, anyhow};

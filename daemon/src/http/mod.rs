@@ -64,6 +64,7 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/graph/paths", get(graph::paths))
         .route("/v1/graph/trust", post(graph::trust))
         .route("/v1/p2p/peers", get(federation::peers))
+        .route("/v1/p2p/block", post(federation::block))
         .route("/v1/ledger/records", get(federation::records))
         .route("/health", get(health))
         .route("/ready", get(ready))

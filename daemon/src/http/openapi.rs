@@ -386,6 +386,15 @@ pub const ROUTES: &[RouteDoc] = &[
         errors: &[],
     },
     RouteDoc {
+        method: "post",
+        path: "/v1/p2p/block",
+        summary: "Block or unblock a libp2p peer on this node (authority)",
+        signed: true,
+        request: Some("BlockRequest"),
+        success: 200,
+        errors: SIGNED_ERRORS,
+    },
+    RouteDoc {
         method: "get",
         path: "/v1/ledger/records",
         summary: "The ledger in this node's arrival order, paged (after, limit ≤ 1000); used to join a society",
@@ -506,7 +515,9 @@ fn schemas() -> Value {
         "RevokeRequest": {"type": "object", "additionalProperties": false, "required": ["reason"],
             "properties": {"reason": {"type": "string", "enum": ["compromise", "superseded", "expired", "violation"]}, "note": s("optional")}},
         "TransitionRequest": {"type": "object", "additionalProperties": false, "required": ["public_key", "created_at", "binding_proof"],
-            "properties": {"public_key": key, "created_at": ts, "binding_proof": sig}},
+            "properties": {"public_key": key, "created_at": ts, "binding_proof": sig, "hardware_anchor": {"type": "object"}}},
+        "BlockRequest": {"type": "object", "additionalProperties": false, "required": ["peer_id", "blocked"],
+            "properties": {"peer_id": {"type": "string"}, "blocked": {"type": "boolean"}}},
         "Envelope": {"type": "object", "required": ["success", "data", "metadata"], "properties": {
             "success": {"type": "boolean"}, "data": {},
             "metadata": {"type": "object", "properties": {"request_id": s("uuid"), "timestamp": ts, "law_hash": s("sha256:<hex>"), "ledger_ref": s("sha256:<hex> of the record, or null")}}}},

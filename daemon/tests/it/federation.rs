@@ -221,3 +221,225 @@ async fn inbound_records_take_the_road_of_local_writes() {
     let v = web4_daemon::ledger::verify(&copy).unwrap();
     assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
 }
+
+/// A hostile peer joins the society's topic and sends forged, replayed,
+/// oversized, wrong-law and out-of-order records: nothing invalid is applied,
+/// its gossipsub score drops, and honest traffic still flows.
+#[tokio::test]
+async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() {
+    use web4_core::ledger::{Record, RecordDraft};
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let b = TestNode::join(&a, &p2p_config(&boot)).await;
+    let ready = a.get("/ready").await.body;
+    let society = web4_core::LctId::parse(ready["society"].as_str().unwrap()).unwrap();
+    let topic = web4_p2p::ledger_topic(&society);
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).unwrap();
+    let (evil, mut inbox) = web4_p2p::start(
+        seed,
+        web4_p2p::Config {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            bootstrap: vec![boot[0].parse().unwrap()],
+            mdns: false,
+            // It sends more than honest nodes accept.
+            max_message_bytes: 1024 * 1024,
+            max_topics_per_peer: 64,
+        },
+    )
+    .unwrap();
+    // The hostile peer answers no sync requests; drain its events.
+    tokio::spawn(async move { while inbox.recv().await.is_some() {} });
+    evil.subscribe(topic.clone()).await.unwrap();
+    let evil_id = evil.peer_id.to_string();
+    let score = || async {
+        let p = a.get("/v1/p2p/peers").await.body;
+        p["data"]["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["peer_id"] == json!(evil_id))
+            .map(|x| x["score"].as_f64())
+    };
+    eventually(15, "the hostile peer is connected to A", || async { score().await.is_some() }).await;
+    // Let the gossipsub mesh form (heartbeat 0.5 s).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let records_before = a.ledger_records();
+
+    // Material: a real record of A's chain, and the society admin's key (a known author).
+    let live = a.get("/v1/ledger/records?after=0&limit=1000").await.body;
+    let texts: Vec<String> =
+        live["data"]["records"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect();
+    let genesis: Record = serde_json::from_str(&texts[0]).unwrap();
+    let admin = id_of(&a.admin);
+    let draft = |author: web4_core::LctId, seq: u64, prev, law| RecordDraft {
+        author,
+        seq,
+        prev_hash: prev,
+        kind: "graph.triple".into(),
+        payload: json!({"note": "not a real triple"}),
+        law_hash: law,
+        timestamp: now(),
+    };
+    let send = |text: String| {
+        let (evil, topic) = (evil.clone(), topic.clone());
+        async move { evil.publish(topic, text.into_bytes()).await }
+    };
+    // Out of order first (no penalty): the admin's seq 7, nothing before it: waits, never applied.
+    let gap = draft(admin.clone(), 7, web4_core::Hash::ZERO, genesis.law_hash).sign(&a.admin).unwrap();
+    send(serde_json::to_string(&gap).unwrap()).await.unwrap();
+    // Replayed: a record A already holds (ignored, no penalty).
+    let _ = send(texts[0].clone()).await;
+    // Forged: the next record of A's chain, signed by a stranger.
+    let a_chain: Vec<Record> = texts
+        .iter()
+        .map(|t| serde_json::from_str::<Record>(t).unwrap())
+        .filter(|r| r.author == genesis.author)
+        .collect();
+    let a_head = a_chain.last().unwrap();
+    let forged = draft(genesis.author.clone(), a_head.seq + 1, a_head.hash().unwrap(), genesis.law_hash)
+        .sign(&random_key())
+        .unwrap();
+    send(serde_json::to_string(&forged).unwrap()).await.unwrap();
+    // Wrong law hash: a known author (the admin) signing against another society's law.
+    let wrong_law =
+        draft(admin.clone(), 1, web4_core::Hash::ZERO, web4_core::sha256(b"other law")).sign(&a.admin).unwrap();
+    send(serde_json::to_string(&wrong_law).unwrap()).await.unwrap();
+    // Not a record at all.
+    send("{\"author\": \"lct:web4:nobody\"".into()).await.unwrap();
+    // Oversized: 300 KiB (honest nodes take at most 256 KiB).
+    let _ = send(format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024))).await;
+
+    eventually(15, "A rejected the invalid records and scored the peer down", || async {
+        let m = a.get("/metrics").await.body.as_str().unwrap_or_default().to_owned();
+        let rejected = m
+            .lines()
+            .find(|l| l.starts_with("web4_gossip_rejected_total "))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        rejected >= 3.0 && score().await.flatten().is_some_and(|s| s < 0.0)
+    })
+    .await;
+    // Nothing invalid was applied; the out-of-order record waits in escrow.
+    assert_eq!(a.ledger_records(), records_before);
+    assert_eq!(a.get("/ready").await.body["p2p"]["escrow"], json!(1));
+    // Honest traffic still flows from A to B.
+    let k = random_key();
+    assert_eq!(a.mint(&k, EntityType::Ai).await.status, 201);
+    let kid = id_of(&k).to_string();
+    eventually(10, "an honest mint reaches B", || async { has_lct(&b, &kid).await }).await;
+    let v = a.ledger_verify();
+    assert_eq!(v["chain_errors"], json!([]), "{v}");
+}
+
+/// Every record text a node holds.
+async fn ledger_set(n: &TestNode) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut after = 0;
+    loop {
+        let p = n.get(&format!("/v1/ledger/records?after={after}&limit=1000")).await.body;
+        let recs = p["data"]["records"].as_array().unwrap().clone();
+        if recs.is_empty() {
+            return out;
+        }
+        out.extend(recs.iter().map(|r| r.as_str().unwrap().to_owned()));
+        after = p["data"]["next"].as_i64().unwrap();
+    }
+}
+
+async fn peer_id(n: &TestNode) -> String {
+    n.get("/ready").await.body["p2p"]["peer_id"].as_str().unwrap().to_owned()
+}
+
+/// Five nodes split into two groups that both write, then heal: identical
+/// ledgers (and projections, by ledger verify) within 10 s of healing.
+#[tokio::test]
+async fn a_partition_where_both_sides_write_heals_to_identical_ledgers() {
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let mut nodes = vec![a];
+    for _ in 0..4 {
+        let n = TestNode::join(&nodes[0], &p2p_config(&boot)).await;
+        nodes.push(n);
+    }
+    for n in &nodes[1..] {
+        eventually(15, "everyone connected", || async { peers(n).await >= 1 }).await;
+    }
+    let ids: Vec<String> = futures_join(&nodes).await;
+    let (left, right) = nodes.split_at(3); // {A, B, C} | {D, E}
+    // Partition: each side blocks the other.
+    for (i, n) in left.iter().enumerate() {
+        for (j, _) in right.iter().enumerate() {
+            block(n, &ids[3 + j], true).await;
+            block(&right[j], &ids[i], true).await;
+        }
+    }
+    for n in right {
+        eventually(10, "right side cut off from the left", || async {
+            let p = n.get("/v1/p2p/peers").await.body;
+            p["data"]["peers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|x| !ids[..3].contains(&x["peer_id"].as_str().unwrap().to_owned()))
+        })
+        .await;
+    }
+    // Both sides write: the left mints (A witnesses), the right records triples.
+    for _ in 0..5 {
+        assert_eq!(left[0].mint(&random_key(), EntityType::Ai).await.status, 201);
+    }
+    let k = random_key();
+    assert_eq!(left[0].mint(&k, EntityType::Ai).await.status, 201);
+    // k was minted on the left; the right has not seen it, so it refuses k…
+    assert_eq!(say(&right[0], &k, "x").await.code(), "W4_ERR_AUTHZ_DENIED");
+    // …while the admin (known everywhere) writes on the right.
+    for (i, n) in right.iter().enumerate() {
+        for j in 0..3 {
+            let r = say(n, &nodes[0].admin, &format!("right {i} {j}")).await;
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+    }
+    assert_ne!(ledger_set(&left[0]).await, ledger_set(&right[0]).await);
+    // Heal.
+    for (i, n) in left.iter().enumerate() {
+        for (j, _) in right.iter().enumerate() {
+            block(n, &ids[3 + j], false).await;
+            block(&right[j], &ids[i], false).await;
+        }
+    }
+    let healed = Instant::now();
+    eventually(10, "identical ledgers within 10 s of healing", || async {
+        let first = ledger_set(&nodes[0]).await;
+        for n in &nodes[1..] {
+            if ledger_set(n).await != first {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    eprintln!("partition healed: ledgers identical after {:?}", healed.elapsed());
+    for n in &nodes {
+        let v = n.ledger_verify();
+        assert_eq!(v["chain_errors"], json!([]), "{v}");
+        assert_eq!(v["projection_differences"], json!([]), "{v}");
+    }
+    // k is now known on the right too.
+    assert!(has_lct(&nodes[4], id_of(&k).as_str()).await);
+}
+
+/// An authority blocks or unblocks `peer` on `n`.
+async fn block(n: &TestNode, peer: &str, blocked: bool) {
+    let r = n.post(&n.admin, "/v1/p2p/block", &json!({"peer_id": peer, "blocked": blocked})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+async fn futures_join(nodes: &[TestNode]) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in nodes {
+        out.push(peer_id(n).await);
+    }
+    out
+}

@@ -1,0 +1,423 @@
+//! `web4 bench federation`: N web4d processes on loopback in a sparse mesh,
+//! records published on one node at fixed rates; the time until every node
+//! has applied each record, the highest rate without a growing backlog, and
+//! memory per node. In the same run, bare gossipsub (the same swarm code, same
+//! topology and rates, no validation or storage) as the reference.
+//!
+//! Timing: every node is followed by a long poll of `/v1/ledger/records`; a
+//! record's start is when its origin's follower saw it (its commit), and it is
+//! applied everywhere when the last node's follower saw it. Followers cost
+//! every node the same, so the difference is the federation's.
+
+use super::bench::mint_signed;
+use anyhow::{Context, anyhow, bail};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Proc {
+    child: Child,
+    base: String,
+    addr: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn config(bootstrap: &[String]) -> String {
+    format!(
+        "p2p_listen = [\"/ip4/127.0.0.1/tcp/0\"]\np2p_mdns = false\np2p_sync_interval_secs = 2\nlog_level = \"warn\"\np2p_bootstrap = {}\n",
+        serde_json::to_string(bootstrap).unwrap_or_else(|_| "[]".into())
+    )
+}
+
+async fn start_node(web4d: &Path, dir: &Path, join: Option<&str>, bootstrap: &[String]) -> anyhow::Result<Proc> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("web4d.toml"), config(bootstrap))?;
+    let port = free_port()?;
+    let env = |c: &mut Command| {
+        c.env("DATA_DIR", dir.join("data")).env("PORT", port.to_string()).env("WEB4_CONFIG", dir.join("web4d.toml"));
+    };
+    let mut init = Command::new(web4d);
+    init.arg("init");
+    if let Some(j) = join {
+        init.args(["--join", j]);
+    }
+    env(&mut init);
+    let out = init.output().with_context(|| format!("running {}", web4d.display()))?;
+    if !out.status.success() {
+        bail!("web4d init: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut run = Command::new(web4d);
+    env(&mut run);
+    run.env_remove("JOURNAL_STREAM").stdout(Stdio::null()).stderr(Stdio::null());
+    let child = run.spawn()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/ready")).send().await
+            && r.status().is_success()
+        {
+            let v: Value = r.json().await?;
+            let tcp = v["p2p"]["listen"]
+                .as_array()
+                .and_then(|l| l.iter().filter_map(Value::as_str).find(|a| a.contains("/tcp/")))
+                .ok_or_else(|| anyhow!("{base}: no p2p listener"))?
+                .to_owned();
+            let addr = format!("{tcp}/p2p/{}", v["p2p"]["peer_id"].as_str().unwrap_or_default());
+            return Ok(Proc { child, base, addr });
+        }
+        if Instant::now() > deadline {
+            bail!("{base} not ready in 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Pseudo-random choice of `k` distinct earlier nodes (deterministic per run).
+fn pick(i: usize, k: usize, state: &mut u64) -> Vec<usize> {
+    let mut out = Vec::new();
+    while out.len() < k.min(i) {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        let j = usize::try_from(*state % i as u64).unwrap_or(0);
+        if !out.contains(&j) {
+            out.push(j);
+        }
+    }
+    out
+}
+
+type Seen = Arc<Mutex<HashMap<[u8; 32], Vec<Option<Instant>>>>>;
+
+fn key_of(text: &[u8]) -> [u8; 32] {
+    web4_core::sha256(text).0
+}
+
+fn mark(seen: &Seen, n: usize, idx: usize, key: [u8; 32], at: Instant) {
+    let mut s = match seen.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    let v = s.entry(key).or_insert_with(|| vec![None; n]);
+    if v[idx].is_none() {
+        v[idx] = Some(at);
+    }
+}
+
+/// Follow one node's ledger with long polls, marking when each record appears.
+async fn follow(base: String, idx: usize, n: usize, seen: Seen, stop: Arc<std::sync::atomic::AtomicBool>) {
+    let http = reqwest::Client::new();
+    let mut after = 0i64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let url = format!("{base}/v1/ledger/records?after={after}&limit=1000&wait_ms=1000");
+        let Ok(r) = http.get(&url).send().await else { continue };
+        let Ok(v) = r.json::<Value>().await else { continue };
+        let now = Instant::now();
+        if let Some(recs) = v["data"]["records"].as_array() {
+            for t in recs.iter().filter_map(Value::as_str) {
+                mark(&seen, n, idx, key_of(t.as_bytes()), now);
+            }
+        }
+        if let Some(next) = v["data"]["next"].as_i64() {
+            after = next;
+        }
+    }
+}
+
+/// One rate's outcome.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RateResult {
+    pub rate: u32,
+    pub published: usize,
+    /// Records that had not reached every node 5 s after publishing stopped.
+    pub missing: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub sustained: bool,
+}
+
+fn summarise(rate: u32, seen: &Seen, origin: usize, keys: &[[u8; 32]]) -> RateResult {
+    let s = match seen.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    let mut lat = Vec::new();
+    let mut missing = 0;
+    for k in keys {
+        let Some(v) = s.get(k) else {
+            missing += 1;
+            continue;
+        };
+        match (v[origin], v.iter().all(Option::is_some)) {
+            (Some(t0), true) => {
+                let last = v.iter().flatten().max().copied().unwrap_or(t0);
+                lat.push(last.saturating_duration_since(t0).as_secs_f64() * 1e3);
+            }
+            _ => missing += 1,
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    let q = |p: f64| if lat.is_empty() { f64::NAN } else { lat[((lat.len() - 1) as f64 * p).round() as usize] };
+    let (p50, p99) = (q(0.5), q(0.99));
+    RateResult {
+        rate,
+        published: keys.len(),
+        missing,
+        p50_ms: p50,
+        p99_ms: p99,
+        sustained: missing == 0 && p99 < 1000.0,
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Run the benchmark.
+pub async fn run(
+    nodes: usize,
+    degree: usize,
+    rates: &[u32],
+    duration: Duration,
+    web4d: Option<PathBuf>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let nodes = nodes.clamp(2, 64);
+    let web4d = match web4d {
+        Some(p) => p,
+        None => std::env::current_exe()?.with_file_name("web4d"),
+    };
+    let root = std::env::temp_dir().join(format!("web4-fedbench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut topology: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut procs: Vec<Proc> = vec![start_node(&web4d, &root.join("n0"), None, &[]).await?];
+    let founder = procs[0].base.clone();
+    for i in 1..nodes {
+        let peers = pick(i, degree, &mut rng);
+        let boot: Vec<String> = peers.iter().map(|&j| procs[j].addr.clone()).collect();
+        procs.push(start_node(&web4d, &root.join(format!("n{i}")), Some(&founder), &boot).await?);
+        topology.push(peers);
+    }
+    if !as_json {
+        println!("{nodes} web4d nodes up; each dialled {degree} earlier nodes");
+    }
+    let seen: Seen = Arc::new(Mutex::new(HashMap::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for (i, p) in procs.iter().enumerate() {
+        tokio::spawn(follow(p.base.clone(), i, nodes, Arc::clone(&seen), Arc::clone(&stop)));
+    }
+    let http = reqwest::Client::new();
+    // Warm-up: one record must reach everyone (the mesh has formed).
+    let warm = Instant::now();
+    loop {
+        let before: Vec<[u8; 32]> = lock_keys(&seen);
+        publish_one(&http, &founder).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let s = summarise(0, &seen, 0, &new_keys(&seen, &before));
+        if s.missing == 0 && s.published > 0 {
+            break;
+        }
+        if warm.elapsed() > Duration::from_secs(60) {
+            bail!("the federation did not converge in 60 s");
+        }
+    }
+    let mut results = Vec::new();
+    for &rate in rates {
+        let before = lock_keys(&seen);
+        pace(rate, duration, |_| {
+            let (http, founder) = (http.clone(), founder.clone());
+            tokio::spawn(async move {
+                let _ = publish_one(&http, &founder).await;
+            });
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let r = summarise(rate, &seen, 0, &new_keys(&seen, &before));
+        if !as_json {
+            println!(
+                "web4d   {:>5}/s  {:>6} records  all nodes applied: p50 {:>7.1} ms  p99 {:>7.1} ms  missing {}",
+                r.rate, r.published, r.p50_ms, r.p99_ms, r.missing
+            );
+        }
+        let stop_here = !r.sustained;
+        results.push(r);
+        if stop_here {
+            break;
+        }
+    }
+    let rss: Vec<u64> = procs.iter().map(|p| rss_kib(p.child.id())).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(procs);
+    let _ = std::fs::remove_dir_all(&root);
+    let bare = bare_gossipsub(nodes, &topology, rates, duration, as_json).await?;
+    let best = |v: &[RateResult]| v.iter().filter(|r| r.sustained).map(|r| r.rate).max().unwrap_or(0);
+    let mean_rss = rss.iter().sum::<u64>() as f64 / rss.len().max(1) as f64 / 1024.0;
+    let max_rss = rss.iter().copied().max().unwrap_or(0) as f64 / 1024.0;
+    let out = json!({
+        "nodes": nodes, "degree": degree, "duration_s": duration.as_secs_f64(),
+        "web4d": results, "bare_gossipsub": bare,
+        "web4d_highest_sustained_rate": best(&results), "bare_highest_sustained_rate": best(&bare),
+        "rss_mib_mean": mean_rss, "rss_mib_max": max_rss,
+    });
+    if as_json {
+        println!("{out}");
+    } else {
+        println!(
+            "highest sustained rate: web4d {}/s, bare gossipsub {}/s (of the rates tried); RSS per node: mean {mean_rss:.1} MiB, max {max_rss:.1} MiB",
+            best(&results),
+            best(&bare)
+        );
+    }
+    Ok(())
+}
+
+fn lock_keys(seen: &Seen) -> Vec<[u8; 32]> {
+    match seen.lock() {
+        Ok(g) => g.keys().copied().collect(),
+        Err(p) => p.into_inner().keys().copied().collect(),
+    }
+}
+
+fn new_keys(seen: &Seen, before: &[[u8; 32]]) -> Vec<[u8; 32]> {
+    let old: std::collections::HashSet<&[u8; 32]> = before.iter().collect();
+    lock_keys(seen).into_iter().filter(|k| !old.contains(k)).collect()
+}
+
+async fn publish_one(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let (body, h) = mint_signed()?;
+    let r = h.apply(http.post(format!("{base}/v1/lct/mint"))).body(body).send().await?;
+    if r.status().as_u16() != 201 {
+        bail!("mint answered {}", r.status());
+    }
+    Ok(())
+}
+
+/// Call `f(i)` `rate` times a second for `duration`.
+async fn pace(rate: u32, duration: Duration, mut f: impl FnMut(u64)) {
+    let every = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let end = Instant::now() + duration;
+    let mut i = 0;
+    while Instant::now() < end {
+        tick.tick().await;
+        f(i);
+        i += 1;
+    }
+}
+
+/// The same swarm code in-process, same topology and rates, every message
+/// accepted without validation or storage.
+async fn bare_gossipsub(
+    nodes: usize,
+    topology: &[Vec<usize>],
+    rates: &[u32],
+    duration: Duration,
+    as_json: bool,
+) -> anyhow::Result<Vec<RateResult>> {
+    let topic = "web4/bench/bare/1".to_owned();
+    let seen: Seen = Arc::new(Mutex::new(HashMap::new()));
+    let mut handles = Vec::new();
+    let mut addrs: Vec<String> = Vec::new();
+    for (i, peers) in topology.iter().enumerate().take(nodes) {
+        let seed = crate::keystore::random_bytes::<32>()?;
+        let boot: Vec<libp2p::Multiaddr> = peers.iter().filter_map(|&j| addrs[j].parse().ok()).collect();
+        let (h, mut ev) = web4_p2p::start(
+            seed,
+            web4_p2p::Config {
+                listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
+                bootstrap: boot,
+                mdns: false,
+                max_message_bytes: web4_p2p::DEFAULT_MAX_MESSAGE_BYTES,
+                max_topics_per_peer: 64,
+            },
+        )?;
+        h.subscribe(topic.clone()).await?;
+        let mut listen = Vec::new();
+        for _ in 0..100 {
+            listen = h.listeners().await?;
+            if !listen.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let a = listen.first().ok_or_else(|| anyhow!("bare node {i} does not listen"))?;
+        addrs.push(format!("{a}/p2p/{}", h.peer_id));
+        let (hh, s) = (h.clone(), Arc::clone(&seen));
+        tokio::spawn(async move {
+            while let Some(e) = ev.recv().await {
+                if let web4_p2p::Event::Gossip { source, id, data, .. } = e {
+                    mark(&s, nodes, i, key_of(&data), Instant::now());
+                    let _ = hh.report(id, source, web4_p2p::Verdict::Accept).await;
+                }
+            }
+        });
+        handles.push(h);
+    }
+    let origin = handles[0].clone();
+    // A record-sized payload (mint records are ~1.5 KB).
+    let payload = |i: u64| format!("{{\"bench\":{i},\"pad\":\"{}\"}}", "x".repeat(1500)).into_bytes();
+    let send = |i: u64| {
+        let (o, t, s) = (origin.clone(), topic.clone(), Arc::clone(&seen));
+        let data = payload(i);
+        tokio::spawn(async move {
+            mark(&s, nodes, 0, key_of(&data), Instant::now());
+            let _ = o.publish(t, data).await;
+        });
+    };
+    let warm = Instant::now();
+    let mut i = 1u64 << 40;
+    loop {
+        let before = lock_keys(&seen);
+        send(i);
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let s = summarise(0, &seen, 0, &new_keys(&seen, &before));
+        if s.missing == 0 && s.published > 0 {
+            break;
+        }
+        if warm.elapsed() > Duration::from_secs(60) {
+            bail!("bare gossipsub did not converge in 60 s");
+        }
+    }
+    let mut out = Vec::new();
+    for &rate in rates {
+        let before = lock_keys(&seen);
+        let base = u64::from(rate) << 32;
+        pace(rate, duration, |k| send(base + k)).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let r = summarise(rate, &seen, 0, &new_keys(&seen, &before));
+        if !as_json {
+            println!(
+                "bare    {:>5}/s  {:>6} messages all nodes received: p50 {:>7.1} ms  p99 {:>7.1} ms  missing {}",
+                r.rate, r.published, r.p50_ms, r.p99_ms, r.missing
+            );
+        }
+        let stop_here = !r.sustained;
+        out.push(r);
+        if stop_here {
+            break;
+        }
+    }
+    Ok(out)
+}
