@@ -12,6 +12,7 @@
 use crate::config::Config;
 use crate::ledger::Foreign;
 use crate::services::Node;
+use libp2p::gossipsub::MessageId;
 use libp2p::{Multiaddr, PeerId};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -69,6 +70,11 @@ impl Escrow {
         t
     }
 
+    /// Whether records of `author` beyond `seq + 1` are parked (a gap is open).
+    fn waiting_after(&self, author: &str, seq: u64) -> bool {
+        self.by_author.get(author).is_some_and(|c| c.range(seq + 1..).next().is_some())
+    }
+
     fn take_unknown(&mut self) -> Vec<String> {
         self.len -= self.unknown.len();
         std::mem::take(&mut self.unknown)
@@ -79,10 +85,19 @@ impl Escrow {
 pub struct Federation {
     pub handle: Handle,
     pub topic: String,
+    /// Where equivocation evidence travels.
+    pub evidence_topic: String,
     escrow: Mutex<Escrow>,
     peers: Mutex<HashSet<PeerId>>,
     /// Highest chain head seen at any peer, by author (for the sync lag).
     remote_heads: Mutex<HashMap<String, u64>>,
+    /// Each peer's heads at the previous anti-entropy round.
+    previous_heads: Mutex<HashMap<PeerId, HashMap<String, u64>>>,
+    /// The node's HTTP router, for requests peers forward to us as owner
+    /// (set once serving starts).
+    pub router: Mutex<Option<axum::Router>>,
+    /// The long-running tasks, stopped by [`Federation::stop`].
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     /// Gaps to fetch: (peer, author, from seq), served by one task.
     gaps: mpsc::UnboundedSender<(PeerId, String, u64)>,
 }
@@ -122,30 +137,40 @@ pub fn start(
     let fed = Arc::new(Federation {
         handle,
         topic: topic.clone(),
+        evidence_topic: web4_p2p::evidence_topic(&node.society().id),
         escrow: Mutex::new(Escrow::default()),
         peers: Mutex::new(HashSet::new()),
         remote_heads: Mutex::new(HashMap::new()),
+        previous_heads: Mutex::new(HashMap::new()),
+        router: Mutex::new(None),
+        tasks: Mutex::new(Vec::new()),
         gaps,
     });
-    {
+    let gap_task = {
         let (fed, node) = (Arc::clone(&fed), Arc::clone(node));
         tokio::spawn(async move {
             while let Some((peer, author, from)) = gap_rx.recv().await {
                 fetch_chain(&fed, &node, peer, &author, from).await;
             }
-        });
-    }
+        })
+    };
     {
         let fed = Arc::clone(&fed);
         tokio::spawn(async move {
-            if let Err(e) = fed.handle.subscribe(fed.topic.clone()).await {
-                tracing::error!(service = "p2p", event = "subscribe_failed", error = %e);
+            for t in [fed.topic.clone(), fed.evidence_topic.clone()] {
+                if let Err(e) = fed.handle.subscribe(t).await {
+                    tracing::error!(service = "p2p", event = "subscribe_failed", error = %e);
+                }
             }
         });
     }
-    tokio::spawn(publish_loop(Arc::clone(&fed), Arc::clone(node), outbox));
-    tokio::spawn(event_loop(Arc::clone(&fed), Arc::clone(node), events));
-    tokio::spawn(anti_entropy(Arc::clone(&fed), Arc::clone(node), Duration::from_secs(cfg.p2p_sync_interval_secs)));
+    let tasks = [
+        gap_task,
+        tokio::spawn(publish_loop(Arc::clone(&fed), Arc::clone(node), outbox)),
+        tokio::spawn(event_loop(Arc::clone(&fed), Arc::clone(node), events)),
+        tokio::spawn(anti_entropy(Arc::clone(&fed), Arc::clone(node), Duration::from_secs(cfg.p2p_sync_interval_secs))),
+    ];
+    lock(&fed.tasks).extend(tasks.iter().map(tokio::task::JoinHandle::abort_handle));
     tracing::info!(service = "p2p", event = "p2p_started", peer_id = %fed.handle.peer_id, topic = %topic);
     Ok(Some(fed))
 }
@@ -162,22 +187,45 @@ async fn publish_loop(fed: Arc<Federation>, node: Arc<Node>, mut outbox: mpsc::U
 }
 
 async fn event_loop(fed: Arc<Federation>, node: Arc<Node>, mut events: mpsc::Receiver<Event>) {
+    let (inbound, rx) = mpsc::channel(INGEST_QUEUE);
+    let ingest = tokio::spawn(ingest_loop(Arc::clone(&fed), Arc::clone(&node), rx));
+    lock(&fed.tasks).push(ingest.abort_handle());
     while let Some(ev) = events.recv().await {
         match ev {
             Event::Gossip { source, id, topic, data } => {
                 node.metrics.gossip_in.inc();
-                let verdict = if topic != fed.topic {
-                    Verdict::Reject
-                } else {
-                    match String::from_utf8(data) {
-                        Ok(text) => ingest(&fed, &node, text, Some(source)).await,
-                        Err(_) => Verdict::Reject,
+                if topic == fed.evidence_topic {
+                    tokio::spawn(evidence_in(Arc::clone(&fed), Arc::clone(&node), source, id, data));
+                    continue;
+                }
+                let text = match String::from_utf8(data) {
+                    Ok(text) if topic == fed.topic => text,
+                    _ => {
+                        node.metrics.gossip_rejected.inc();
+                        let _ = fed.handle.report(id, source, Verdict::Reject).await;
+                        continue;
                     }
                 };
-                if verdict == Verdict::Reject {
-                    node.metrics.gossip_rejected.inc();
+                if let Err(mpsc::error::TrySendError::Full((_, Some((peer, id))))) =
+                    inbound.try_send((text, Some((source, id))))
+                {
+                    // Overloaded: neither apply nor forward; sync catches up.
+                    let _ = fed.handle.report(id, peer, Verdict::Ignore).await;
                 }
-                let _ = fed.handle.report(id, source, verdict).await;
+            }
+            Event::SyncRequest { peer, request: SyncRequest::Forward(exchange), channel } => {
+                // Decided by our own router as the owner; off the event loop,
+                // since it waits for a commit.
+                let fed = Arc::clone(&fed);
+                tokio::spawn(async move {
+                    let router = lock(&fed.router).clone();
+                    let response = match router {
+                        Some(router) => crate::http::forward::serve(router, exchange).await,
+                        None => SyncResponse::Error("not serving yet".into()),
+                    };
+                    tracing::debug!(service = "p2p", event = "forward_answered", peer = %peer);
+                    let _ = fed.handle.respond(channel, response).await;
+                });
             }
             Event::SyncRequest { peer: _, request, channel } => {
                 let response = answer(&node, request);
@@ -187,7 +235,7 @@ async fn event_loop(fed: Arc<Federation>, node: Arc<Node>, mut events: mpsc::Rec
                 lock(&fed.peers).insert(p);
                 node.metrics.p2p_peers.set(i64::try_from(lock(&fed.peers).len()).unwrap_or(i64::MAX));
                 let (fed, node) = (Arc::clone(&fed), Arc::clone(&node));
-                tokio::spawn(async move { catch_up(&fed, &node, p).await });
+                tokio::spawn(async move { catch_up(&fed, &node, p, false).await });
             }
             Event::PeerDisconnected(p) => {
                 lock(&fed.peers).remove(&p);
@@ -204,66 +252,127 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-/// Verify and apply one record on the writer; park it when it cannot apply
-/// yet; then apply whatever it unblocked.
-async fn ingest(fed: &Arc<Federation>, node: &Arc<Node>, text: String, source: Option<PeerId>) -> Verdict {
-    let first = apply_one(node, &text).await;
-    let verdict = match &first {
-        Ok(Foreign::Applied { .. }) => Verdict::Accept,
-        Ok(Foreign::Duplicate) => Verdict::Ignore,
-        Ok(Foreign::Gap { have }) => {
-            if let Some((author, seq)) = author_seq(&text) {
-                lock(&fed.escrow).put(&author, seq, text.clone());
-                if let Some(peer) = source {
-                    let _ = fed.gaps.send((peer, author, have + 1));
-                }
+/// Most received records applied in one writer job.
+const INGEST_BATCH: usize = 512;
+/// Received gossip waiting for the ingest task; beyond it messages are
+/// ignored (not forwarded; sync fetches them later).
+const INGEST_QUEUE: usize = 8192;
+
+/// A received record and, for gossip, who sent it under which message id.
+type Inbound = (String, Option<(PeerId, MessageId)>);
+
+/// The ingest task: take every gossip message waiting (up to a batch) and
+/// apply them in arrival order in one writer job, so a burst costs one commit
+/// instead of one per record, and validation verdicts (which gate gossipsub's
+/// forwarding) come back after one commit whatever the rate.
+async fn ingest_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Receiver<Inbound>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < INGEST_BATCH {
+            match rx.try_recv() {
+                Ok(x) => batch.push(x),
+                Err(_) => break,
             }
-            Verdict::Ignore
         }
-        Ok(Foreign::UnknownAuthor) => {
-            lock(&fed.escrow).put_unknown(text.clone());
-            Verdict::Ignore
-        }
-        Ok(Foreign::Rejected(why)) => {
-            tracing::warn!(service = "p2p", event = "record_rejected", peer = ?source.map(|p| p.to_string()), reason = %why);
-            Verdict::Reject
-        }
-        Err(e) => {
-            tracing::warn!(service = "p2p", event = "record_not_applied", error = %e);
-            Verdict::Ignore
-        }
-    };
-    if verdict == Verdict::Accept
-        && let Some((author, seq)) = author_seq(&text)
-    {
-        drain(fed, node, author, seq).await;
+        ingest(&fed, &node, batch).await;
     }
-    node.metrics.escrow_size.set(i64::try_from(lock(&fed.escrow).len).unwrap_or(i64::MAX));
-    verdict
 }
 
-/// Apply escrowed successors of (author, seq) and retry unknown-author records.
-async fn drain(fed: &Arc<Federation>, node: &Arc<Node>, author: String, seq: u64) {
-    let mut work = vec![(author, seq)];
-    while let Some((a, s)) = work.pop() {
-        let next = lock(&fed.escrow).take_next(&a, s);
-        if let Some(t) = next
-            && let Ok(Foreign::Applied { .. }) = apply_one(node, &t).await
-        {
-            work.push((a, s + 1));
-        }
-        let waiting = lock(&fed.escrow).take_unknown();
-        for t in waiting {
-            match apply_one(node, &t).await {
-                Ok(Foreign::Applied { .. }) => {
-                    if let Some(x) = author_seq(&t) {
-                        work.push(x);
+/// Verify and apply records in order (one writer job); report gossip verdicts;
+/// park what cannot apply yet; then apply whatever the batch unblocked and
+/// fetch the gaps that are still open.
+async fn ingest(fed: &Arc<Federation>, node: &Arc<Node>, items: Vec<Inbound>) -> Vec<Verdict> {
+    let outcomes = apply_many(node, items.iter().map(|(t, _)| t.clone()).collect()).await;
+    let mut verdicts = Vec::with_capacity(items.len());
+    let mut applied = Vec::new();
+    let mut gaps: HashMap<String, PeerId> = HashMap::new();
+    for ((text, gossip), outcome) in items.into_iter().zip(outcomes) {
+        let verdict = match outcome {
+            Ok(Foreign::Applied { .. }) => {
+                if let Some(x) = author_seq(&text) {
+                    applied.push(x);
+                }
+                Verdict::Accept
+            }
+            Ok(Foreign::Duplicate) => Verdict::Ignore,
+            Ok(Foreign::Gap { .. }) => {
+                if let Some((author, seq)) = author_seq(&text) {
+                    lock(&fed.escrow).put(&author, seq, text);
+                    if let Some((peer, _)) = gossip {
+                        gaps.insert(author, peer);
                     }
                 }
+                Verdict::Ignore
+            }
+            Ok(Foreign::UnknownAuthor) => {
+                lock(&fed.escrow).put_unknown(text);
+                Verdict::Ignore
+            }
+            Ok(Foreign::Rejected(why)) => {
+                tracing::warn!(service = "p2p", event = "record_rejected", peer = ?gossip.as_ref().map(|(p, _)| p.to_string()), reason = %why);
+                if why.starts_with("equivocation") {
+                    node.metrics.equivocations.inc();
+                    tokio::spawn(evidence_out(Arc::clone(fed), Arc::clone(node), text));
+                }
+                Verdict::Reject
+            }
+            Err(e) => {
+                tracing::warn!(service = "p2p", event = "record_not_applied", error = %e);
+                Verdict::Ignore
+            }
+        };
+        if let Some((peer, id)) = gossip {
+            if verdict == Verdict::Reject {
+                node.metrics.gossip_rejected.inc();
+            }
+            let _ = fed.handle.report(id, peer, verdict).await;
+        }
+        verdicts.push(verdict);
+    }
+    if !applied.is_empty() {
+        drain(fed, node, applied).await;
+    }
+    if !gaps.is_empty() {
+        // A record that only arrived ahead of its predecessor in the same
+        // burst needs no fetch: ask only for gaps still open.
+        let heads = local_heads(node);
+        for (author, peer) in gaps {
+            let have = heads.get(&author).copied().unwrap_or(0);
+            if lock(&fed.escrow).waiting_after(&author, have) {
+                let _ = fed.gaps.send((peer, author, have + 1));
+            }
+        }
+    }
+    node.metrics.escrow_size.set(i64::try_from(lock(&fed.escrow).len).unwrap_or(i64::MAX));
+    verdicts
+}
+
+/// Apply the escrowed successors of what was just applied, and retry the
+/// records whose author was unknown, batch by batch until nothing moves.
+async fn drain(fed: &Arc<Federation>, node: &Arc<Node>, mut applied: Vec<(String, u64)>) {
+    while !applied.is_empty() {
+        let mut next = Vec::new();
+        {
+            let mut escrow = lock(&fed.escrow);
+            for (a, s) in &applied {
+                if let Some(t) = escrow.take_next(a, *s) {
+                    next.push(t);
+                }
+            }
+            next.extend(escrow.take_unknown());
+        }
+        if next.is_empty() {
+            return;
+        }
+        let outcomes = apply_many(node, next.clone()).await;
+        applied = Vec::new();
+        for (t, outcome) in next.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(Foreign::Applied { .. }) => applied.extend(author_seq(&t)),
                 Ok(Foreign::UnknownAuthor) => lock(&fed.escrow).put_unknown(t),
                 Ok(Foreign::Gap { .. }) => {
-                    if let Some((a2, s2)) = author_seq(&t) {
-                        lock(&fed.escrow).put(&a2, s2, t);
+                    if let Some((a, s)) = author_seq(&t) {
+                        lock(&fed.escrow).put(&a, s, t);
                     }
                 }
                 _ => {}
@@ -273,20 +382,97 @@ async fn drain(fed: &Arc<Federation>, node: &Arc<Node>, author: String, seq: u64
 }
 
 fn author_seq(text: &str) -> Option<(String, u64)> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    Some((v["author"].as_str()?.to_owned(), v["seq"].as_u64()?))
+    #[derive(serde::Deserialize)]
+    struct Id {
+        author: String,
+        seq: u64,
+    }
+    let id: Id = serde_json::from_str(text).ok()?;
+    Some((id.author, id.seq))
 }
 
-async fn apply_one(node: &Arc<Node>, text: &str) -> Result<Foreign, crate::error::ApiError> {
-    let text = text.to_owned();
+/// Apply `texts` in order in one writer job (each in its own savepoint).
+async fn apply_many(node: &Arc<Node>, texts: Vec<String>) -> Vec<Result<Foreign, crate::error::ApiError>> {
+    let n = texts.len();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: crate::store::writer::Job = Box::new(move |ctx| {
-        let outcome = ctx.apply_foreign(&text)?;
-        let _ = tx.send(outcome);
+        let outcomes: Vec<_> = texts.iter().map(|t| ctx.apply_foreign(t)).collect();
+        let _ = tx.send(outcomes);
         Ok(json!(null))
     });
-    node.writer.submit(job).await?;
-    rx.await.map_err(|_| crate::error::ApiError::internal("federation", "writer dropped the outcome"))
+    // The outcomes count only once the group committed.
+    let failed = |e: crate::error::ApiError| (0..n).map(|_| Err(e.clone())).collect();
+    match node.writer.submit(job).await {
+        Ok(_) => rx
+            .await
+            .unwrap_or_else(|_| failed(crate::error::ApiError::internal("federation", "writer dropped the outcome"))),
+        Err(e) => failed(e),
+    }
+}
+
+/// Evidence of equivocation as gossiped: the record we hold and the other one.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EvidenceMsg {
+    kept: String,
+    other: String,
+}
+
+/// Tell the society that `other`'s author signed two records for one seq
+/// (the one we hold and `other`), so every node keeps the evidence and flags
+/// the author, not only those that happened to receive both.
+async fn evidence_out(fed: Arc<Federation>, node: Arc<Node>, other: String) {
+    let Some((author, seq)) = author_seq(&other) else { return };
+    let kept: Option<String> = node
+        .reads
+        .with(|c| {
+            Ok(c.query_row(
+                "SELECT record FROM ledger WHERE author = ?1 AND seq = ?2",
+                rusqlite::params![author, i64::try_from(seq).unwrap_or(i64::MAX)],
+                |r| r.get(0),
+            )
+            .ok())
+        })
+        .ok()
+        .flatten();
+    let Some(kept) = kept else { return };
+    let Ok(data) = serde_json::to_vec(&EvidenceMsg { kept, other }) else { return };
+    if let Err(e) = fed.handle.publish(fed.evidence_topic.clone(), data).await {
+        tracing::warn!(service = "p2p", event = "evidence_publish_failed", error = %e);
+    }
+    tracing::warn!(service = "p2p", event = "equivocation_detected", lct_id = %author, seq, "{author} signed two records with seq {seq}; evidence kept and gossiped");
+}
+
+/// Evidence from a peer: verified and kept on the writer, forwarded if new.
+async fn evidence_in(fed: Arc<Federation>, node: Arc<Node>, source: PeerId, id: MessageId, data: Vec<u8>) {
+    use crate::ledger::Evidence;
+    let verdict = match serde_json::from_slice::<EvidenceMsg>(&data) {
+        Err(_) => Verdict::Reject,
+        Ok(m) => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let job: crate::store::writer::Job = Box::new(move |ctx| {
+                let r = crate::ledger::accept_evidence(ctx.conn, &m.kept, &m.other, ctx.now)
+                    .map_err(|e| crate::error::ApiError::internal("federation", e.to_string()))?;
+                let _ = tx.send(r);
+                Ok(json!(null))
+            });
+            match node.writer.submit(job).await.ok().and(rx.await.ok()) {
+                Some(Evidence::New) => {
+                    node.metrics.equivocations.inc();
+                    tracing::warn!(service = "p2p", event = "equivocation_evidence", peer = %source, "equivocation evidence received and kept");
+                    Verdict::Accept
+                }
+                Some(Evidence::Known) | None => Verdict::Ignore,
+                Some(Evidence::Invalid(why)) => {
+                    tracing::warn!(service = "p2p", event = "evidence_rejected", peer = %source, reason = %why);
+                    Verdict::Reject
+                }
+            }
+        }
+    };
+    if verdict == Verdict::Reject {
+        node.metrics.gossip_rejected.inc();
+    }
+    let _ = fed.handle.report(id, source, verdict).await;
 }
 
 /// Answer a peer's sync question from the store.
@@ -310,6 +496,7 @@ fn answer(node: &Node, request: SyncRequest) -> SyncResponse {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(SyncResponse::Records(recs))
         }
+        SyncRequest::Forward(_) => Ok(SyncResponse::Error("forwarded requests are served by the router".into())),
     });
     r.unwrap_or_else(|e| SyncResponse::Error(e.to_string()))
 }
@@ -327,7 +514,13 @@ fn local_heads(node: &Node) -> HashMap<String, u64> {
 }
 
 /// Compare heads with `peer` and fetch every chain it is ahead on.
-async fn catch_up(fed: &Arc<Federation>, node: &Arc<Node>, peer: PeerId) {
+///
+/// `patient` (periodic anti-entropy) fetches only what the peer already had
+/// at the previous round: records younger than one interval are still
+/// travelling by gossip, and fetching them too would apply everything twice
+/// under steady traffic. On a new connection nothing is in flight, so it
+/// fetches up to the peer's current heads.
+async fn catch_up(fed: &Arc<Federation>, node: &Arc<Node>, peer: PeerId, patient: bool) {
     let Ok(SyncResponse::Heads(theirs)) = fed.handle.sync(peer, SyncRequest::Heads).await else { return };
     {
         let mut rh = lock(&fed.remote_heads);
@@ -336,20 +529,27 @@ async fn catch_up(fed: &Arc<Federation>, node: &Arc<Node>, peer: PeerId) {
             *e = (*e).max(*s);
         }
     }
+    let before = {
+        let mut prev = lock(&fed.previous_heads);
+        prev.insert(peer, theirs.iter().cloned().collect()).unwrap_or_default()
+    };
     let ours = local_heads(node);
     // Chains are fetched in the peer's order; a record whose author arrives
     // in a later chain waits in escrow and is retried after each chain.
     for (author, seq) in theirs {
+        let target = if patient { seq.min(before.get(&author).copied().unwrap_or(0)) } else { seq };
         let have = ours.get(&author).copied().unwrap_or(0);
-        if seq > have {
+        if target > have {
             fetch_chain(fed, node, peer, &author, have + 1).await;
         }
     }
     update_lag(fed, node);
 }
 
-/// Fetch `author`'s records from `from` on, page by page, applying each.
-async fn fetch_chain(fed: &Arc<Federation>, node: &Arc<Node>, peer: PeerId, author: &str, mut from: u64) {
+/// Fetch `author`'s records from `from` on, page by page, applying each page
+/// in one writer job.
+async fn fetch_chain(fed: &Arc<Federation>, node: &Arc<Node>, peer: PeerId, author: &str, from: u64) {
+    let mut from = from;
     loop {
         let req = SyncRequest::Records { author: author.to_owned(), from_seq: from, limit: MAX_SYNC_RECORDS };
         let recs = match fed.handle.sync(peer, req).await {
@@ -364,16 +564,15 @@ async fn fetch_chain(fed: &Arc<Federation>, node: &Arc<Node>, peer: PeerId, auth
             }
         };
         let n = recs.len();
-        for text in recs {
-            match ingest(fed, node, text, None).await {
-                Verdict::Reject => return,
-                Verdict::Accept | Verdict::Ignore => {}
-            }
-            from += 1;
+        let verdicts = ingest(fed, node, recs.into_iter().map(|t| (t, None)).collect()).await;
+        if verdicts.contains(&Verdict::Reject) {
+            tracing::warn!(service = "p2p", event = "sync_rejected", peer = %peer, author = %author);
+            return;
         }
         if n < MAX_SYNC_RECORDS as usize {
             return;
         }
+        from += n as u64;
     }
 }
 
@@ -383,10 +582,19 @@ async fn anti_entropy(fed: Arc<Federation>, node: Arc<Node>, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         let peers: Vec<PeerId> = lock(&fed.peers).iter().copied().collect();
+        lock(&fed.previous_heads).retain(|p, _| peers.contains(p));
         for p in peers {
-            catch_up(&fed, &node, p).await;
+            catch_up(&fed, &node, p, true).await;
         }
     }
+}
+
+/// The libp2p peer id of a node LCT: its Ed25519 key is the node's libp2p
+/// identity (decisions/0016).
+pub fn peer_of(node: &Node, lct: &str) -> Option<PeerId> {
+    let row = node.reads.with(|c| crate::ledger::load_lct(c, lct)).ok()??;
+    let pk = libp2p::identity::ed25519::PublicKey::try_from_bytes(&row.public_key.to_bytes()).ok()?;
+    Some(libp2p::identity::PublicKey::from(pk).to_peer_id())
 }
 
 fn update_lag(fed: &Federation, node: &Node) {
@@ -397,6 +605,15 @@ fn update_lag(fed: &Federation, node: &Node) {
 }
 
 impl Federation {
+    /// Stop the tasks and drop the router (which holds the node), so that
+    /// the node, and with it the writer, can close at shutdown.
+    pub fn stop(&self) {
+        lock(&self.router).take();
+        for t in lock(&self.tasks).drain(..) {
+            t.abort();
+        }
+    }
+
     /// What `GET /v1/p2p/peers` and `/ready` show.
     pub async fn status(&self) -> serde_json::Value {
         let peers = self.handle.peers().await.unwrap_or_default();

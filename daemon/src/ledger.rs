@@ -333,13 +333,19 @@ impl Prepared {
 
 /// Apply one record to the projections.
 pub fn apply(conn: &Connection, r: &Record, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
-    apply_event(conn, &Event::from_record(r)?, r.timestamp, lref)
+    apply_event(conn, &Event::from_record(r)?, &r.author, r.timestamp, lref)
 }
 
-/// Apply a typed event recorded at `at` with hash `lref`: the state
-/// projections, then the graph's.
-pub fn apply_event(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
-    let mut effects = apply_state(conn, ev, at, lref)?;
+/// Apply a typed event recorded by `author` at `at` with hash `lref`: the
+/// state projections, then the graph's.
+pub fn apply_event(
+    conn: &Connection,
+    ev: &Event,
+    author: &LctId,
+    at: Timestamp,
+    lref: &Hash,
+) -> Result<Vec<Effect>, StoreError> {
+    let mut effects = apply_state(conn, ev, author, at, lref)?;
     project_graph(conn, ev, &mut effects, lref)?;
     Ok(effects)
 }
@@ -444,7 +450,13 @@ fn drop_delegation_edges(conn: &Connection, grant_id: &str, effects: &mut Vec<Ef
     Ok(())
 }
 
-fn apply_state(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
+fn apply_state(
+    conn: &Connection,
+    ev: &Event,
+    author: &LctId,
+    at: Timestamp,
+    lref: &Hash,
+) -> Result<Vec<Effect>, StoreError> {
     match ev {
         Event::Genesis(g) => {
             let law = to_json(g.law.as_json())?;
@@ -549,9 +561,19 @@ fn apply_state(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) -> Res
                     .optional()?
                     .flatten(),
             };
+            // The tree's owner: the root's recording node (decisions/0017).
+            let owner: String = match &d.parent {
+                None => author.to_string(),
+                Some(parent) => conn
+                    .prepare_cached("SELECT owner FROM delegations WHERE grant_id = ?1")?
+                    .query_row(params![parent], |row| row.get::<_, Option<String>>(0))
+                    .optional()?
+                    .flatten()
+                    .unwrap_or_else(|| author.to_string()),
+            };
             conn.execute(
-                "INSERT INTO delegations (grant_id, society_id, client, agent, delegation, atp_budget, spent, parent, expires_at, ledger_ref, funder)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10)",
+                "INSERT INTO delegations (grant_id, society_id, client, agent, delegation, atp_budget, spent, parent, expires_at, ledger_ref, funder, owner)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     d.grant_id,
                     d.society.as_str(),
@@ -562,7 +584,8 @@ fn apply_state(conn: &Connection, ev: &Event, at: Timestamp, lref: &Hash) -> Res
                     d.parent,
                     d.expires_at.secs(),
                     lref.to_string(),
-                    funder
+                    funder,
+                    owner
                 ],
             )?;
             match &d.parent {
@@ -1405,12 +1428,119 @@ pub fn accept_foreign(conn: &Connection, text: &str, now: Timestamp) -> Result<F
     if !law_known {
         return Ok(Foreign::Rejected(format!("law_hash {} is not a law of this society", r.law_hash)));
     }
+    let event = match Event::from_record(&r) {
+        Ok(e) => e,
+        Err(e) => return Ok(Foreign::Rejected(format!("{} payload: {e}", r.kind))),
+    };
+    if let Some(why) = not_the_owner(conn, &r.author, &event)? {
+        return Ok(Foreign::Rejected(why));
+    }
     conn.prepare_cached("INSERT INTO ledger (hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
         rusqlite::params![hash.to_string(), r.author.as_str(), i64::try_from(r.seq).unwrap_or(i64::MAX), r.kind, text],
     )?;
-    let effects = apply(conn, &r, &hash)?;
+    let effects = apply_event(conn, &event, &r.author, r.timestamp, &hash)?;
     save_head(conn, &r.author, crate::store::writer::Head { seq: r.seq, hash })?;
     Ok(Foreign::Applied { hash, effects })
+}
+
+/// What a piece of equivocation evidence from a peer turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// Two valid records of one author with one seq, not known before: kept.
+    New,
+    /// Already held.
+    Known,
+    /// Not evidence (unsigned, different slots, identical, unknown author).
+    Invalid(String),
+}
+
+/// Check and keep evidence that an author signed two different records with
+/// the same seq (decisions/0016): both must verify with the author's key.
+pub fn accept_evidence(conn: &Connection, a: &str, b: &str, now: Timestamp) -> Result<Evidence, StoreError> {
+    let parse = |t: &str| serde_json::from_str::<Record>(t).ok().and_then(|r| r.hash().ok().map(|h| (r, h)));
+    let (Some((ra, ha)), Some((rb, hb))) = (parse(a), parse(b)) else {
+        return Ok(Evidence::Invalid("not two records".into()));
+    };
+    if ra.author != rb.author || ra.seq != rb.seq {
+        return Ok(Evidence::Invalid("the records are not for the same author and seq".into()));
+    }
+    if ha == hb {
+        return Ok(Evidence::Invalid("the records are the same".into()));
+    }
+    let Some(pk) = author_key(conn, &ra)? else {
+        return Ok(Evidence::Invalid(format!("author {} is unknown here", ra.author)));
+    };
+    if ra.verify_signature(&pk).is_err() || rb.verify_signature(&pk).is_err() {
+        return Ok(Evidence::Invalid("a record does not verify with the author's key".into()));
+    }
+    let held: Option<String> = conn
+        .query_row(
+            "SELECT hash FROM ledger WHERE author = ?1 AND seq = ?2",
+            rusqlite::params![ra.author.as_str(), i64::try_from(ra.seq).unwrap_or(i64::MAX)],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let (ha, hb) = (ha.to_string(), hb.to_string());
+    let pairs: Vec<(&str, &str, &str)> = match held.as_deref() {
+        Some(k) if k == ha => vec![(k, &hb, b)],
+        Some(k) if k == hb => vec![(k, &ha, a)],
+        Some(k) => vec![(k, &ha, a), (k, &hb, b)],
+        None => vec![(&ha, &hb, b)],
+    };
+    let mut added = 0;
+    for (kept, other_hash, other) in pairs {
+        added += conn.execute(
+            "INSERT OR IGNORE INTO equivocations (author, seq, kept_hash, other_hash, other_record, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![ra.author.as_str(), i64::try_from(ra.seq).unwrap_or(i64::MAX), kept, other_hash, other, now.secs()],
+        )?;
+    }
+    Ok(if added > 0 { Evidence::New } else { Evidence::Known })
+}
+
+/// The node that owns `grant`'s delegation tree now: the root's recording
+/// node, or the LCT that node's key rotation made its successor.
+pub fn grant_owner(conn: &Connection, grant: &str) -> Result<Option<String>, StoreError> {
+    let owner: Option<String> = conn
+        .prepare_cached("SELECT owner FROM delegations WHERE grant_id = ?1")?
+        .query_row([grant], |row| row.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten();
+    let Some(mut owner) = owner else { return Ok(None) };
+    for _ in 0..16 {
+        let next: Option<String> = conn
+            .prepare_cached("SELECT superseded_by FROM lcts WHERE lct_id = ?1")?
+            .query_row([&owner], |row| row.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten();
+        match next {
+            Some(n) => owner = n,
+            None => break,
+        }
+    }
+    Ok(Some(owner))
+}
+
+/// One writer per mutable object (decisions/0017): a record that spends from,
+/// derives from, revokes or expires a delegation is valid only from the node
+/// that owns the delegation's tree. Anything else could overdraw a budget that
+/// the owner is deciding on concurrently.
+fn not_the_owner(conn: &Connection, author: &LctId, event: &Event) -> Result<Option<String>, StoreError> {
+    let grants: Vec<&str> = match event {
+        Event::AuthDecision(p) => p.grant_id.iter().map(String::as_str).collect(),
+        Event::Delegate(p) => p.delegation.parent.iter().map(String::as_str).collect(),
+        Event::RevokeDelegation(p) => vec![p.grant_id.as_str()],
+        Event::Expire(p) => p.grant_ids.iter().map(String::as_str).collect(),
+        Event::Allocate(p) => p.grant_id.iter().map(String::as_str).collect(),
+        _ => return Ok(None),
+    };
+    for g in grants {
+        if let Some(o) = grant_owner(conn, g)?
+            && o != author.as_str()
+        {
+            return Ok(Some(format!("delegation {g} is owned by {o}; {author} may not record changes to it")));
+        }
+    }
+    Ok(None)
 }
 
 fn author_key(scratch: &Connection, r: &Record) -> Result<Option<PublicKey>, StoreError> {

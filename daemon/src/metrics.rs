@@ -121,6 +121,8 @@ pub struct Metrics {
     pub traversal_depth: Histogram,
     pub tpm_operation: Family<OpLabel, Histogram>,
     pub anchor_verification: Histogram,
+    pub forward_duration: Histogram,
+    pub equivocations: Counter,
     pub p2p_peers: Gauge,
     pub gossip_in: Counter,
     pub gossip_out: Counter,
@@ -283,6 +285,18 @@ impl Metrics {
             "Time to verify an LCT's hardware anchor (TPM quote and attestation key)",
             anchor_verification.clone(),
         );
+        let forward_duration = Histogram::new(latency_buckets());
+        registry.register(
+            "web4_forward_duration_seconds",
+            "Round trip of a request forwarded to the node that owns its delegation (decisions/0017)",
+            forward_duration.clone(),
+        );
+        let equivocations = Counter::default();
+        registry.register(
+            "web4_equivocations_detected",
+            "Equivocations detected here or learned from peers' evidence (two records of one author with one seq)",
+            equivocations.clone(),
+        );
         let p2p_peers = Gauge::default();
         registry.register("web4_p2p_connected_peers", "Peers connected over libp2p", p2p_peers.clone());
         let gossip_in = Counter::default();
@@ -348,6 +362,8 @@ impl Metrics {
             traversal_depth,
             tpm_operation,
             anchor_verification,
+            forward_duration,
+            equivocations,
             p2p_peers,
             gossip_in,
             gossip_out,

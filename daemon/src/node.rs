@@ -385,6 +385,9 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
         })
     };
     let app = crate::http::router(Arc::clone(&node), cfg.max_body_bytes, Duration::from_millis(cfg.request_timeout_ms));
+    if let Some(f) = node.federation.get() {
+        *f.router.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(app.clone());
+    }
     let addr = std::net::SocketAddr::new(cfg.bind, cfg.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
@@ -433,6 +436,12 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
     for t in [sweeper, reloader, pinger] {
         t.abort();
         let _ = t.await;
+    }
+    if let Some(f) = node.federation.get() {
+        f.stop();
+        // Let the aborted tasks unwind (they hold the node).
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(node);
     // The writer ends once every handle is gone; it finishes the group it holds.

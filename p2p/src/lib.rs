@@ -37,6 +37,11 @@ pub fn ledger_topic(society: &web4_core::LctId) -> String {
     format!("web4/{society}/ledger/1")
 }
 
+/// The society's evidence topic: pairs of records proving equivocation.
+pub fn evidence_topic(society: &web4_core::LctId) -> String {
+    format!("web4/{society}/evidence/1")
+}
+
 /// Network settings (from the daemon's configuration).
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -60,6 +65,22 @@ pub enum SyncRequest {
     Heads,
     /// `author`'s records from `from_seq` on, at most `limit` ([`MAX_SYNC_RECORDS`]).
     Records { author: String, from_seq: u64, limit: u32 },
+    /// A client's signed HTTP request for an object the peer owns, to be
+    /// decided there (one writer per mutable object).
+    Forward(HttpExchange),
+}
+
+/// An HTTP request or answer carried between nodes verbatim (the client's
+/// signature covers method, path, body, nonce and timestamp, not the host, so
+/// the owner verifies it as if the client had called it directly).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpExchange {
+    /// Method for a request; the status code as text for an answer.
+    pub method: String,
+    /// Path and query for a request; empty for an answer.
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 /// A sync answer.
@@ -69,6 +90,8 @@ pub enum SyncResponse {
     Heads(Vec<(String, u64)>),
     /// Record texts (the ledger's wire form), in seq order.
     Records(Vec<String>),
+    /// The owner's answer to a [`SyncRequest::Forward`].
+    Forwarded(HttpExchange),
     Error(String),
 }
 

@@ -115,3 +115,33 @@ pub async fn block(
     tracing::info!(service = "p2p", event = if req.blocked { "peer_blocked" } else { "peer_unblocked" }, peer_id = %peer);
     Ok(ApiOk::new("p2p_block_changed", json!({ "peer_id": req.peer_id, "blocked": req.blocked })))
 }
+
+/// `GET /v1/p2p/equivocations`: authors caught signing two records with one
+/// seq (seen here or learned from peers' evidence), newest first, at most
+/// 1000. The other record of each pair is included so anyone can re-check it.
+pub async fn equivocations(State(node): State<Arc<Node>>) -> Result<ApiOk, ApiError> {
+    let rows = node
+        .reads
+        .with(|c| {
+            let mut st = c.prepare(
+                "SELECT author, seq, kept_hash, other_hash, other_record, seen_at FROM equivocations
+                 ORDER BY seen_at DESC, author, seq LIMIT 1000",
+            )?;
+            let v = st
+                .query_map([], |r| {
+                    Ok(json!({
+                        "author": r.get::<_, String>(0)?,
+                        "seq": r.get::<_, i64>(1)?,
+                        "kept_hash": r.get::<_, String>(2)?,
+                        "other_hash": r.get::<_, String>(3)?,
+                        "other_record": r.get::<_, String>(4)?,
+                        "seen_at": r.get::<_, i64>(5)?,
+                    }))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(v)
+        })
+        .map_err(|e| ApiError::internal("equivocations", e))?;
+    let authors: std::collections::BTreeSet<&str> = rows.iter().filter_map(|r| r["author"].as_str()).collect();
+    Ok(ApiOk::new("equivocations_listed", json!({ "flagged_authors": authors, "evidence": rows })))
+}

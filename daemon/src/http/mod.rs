@@ -5,6 +5,7 @@ pub mod atp;
 pub mod auth;
 pub mod authz;
 pub mod federation;
+pub mod forward;
 pub mod graph;
 pub mod law;
 pub mod lct;
@@ -25,7 +26,18 @@ use std::time::Duration;
 
 /// Build the router.
 pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
+    // Routes that change a delegation: decided by the tree's owner (forward.rs).
+    let owned = Router::new()
+        .route("/v1/auth/authorize", post(authz::authorize))
+        .route("/v1/auth/delegate", post(authz::delegate))
+        .route("/v1/auth/delegate/{id}", axum::routing::delete(authz::revoke))
+        .route("/v1/resources/allocate", post(resources::allocate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            forward::Layer { node: Arc::clone(&node), max_body },
+            forward::middleware,
+        ));
     let api = Router::new()
+        .merge(owned)
         .route("/v1/lct/mint", post(lct::mint))
         .route("/v1/lct/{lct_id}", get(lct::get_lct))
         .route("/v1/lct/{lct_id}/suspend", post(lct::suspend))
@@ -38,9 +50,6 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/law/publish", post(law::publish))
         .route("/v1/law/permissions/{role}", get(law::permissions))
         .route("/v1/law/interpretation", post(law::interpretation))
-        .route("/v1/auth/authorize", post(authz::authorize))
-        .route("/v1/auth/delegate", post(authz::delegate))
-        .route("/v1/auth/delegate/{id}", axum::routing::delete(authz::revoke))
         .route("/v1/auth/delegation/{id}", get(authz::status))
         .route("/v1/atp/mint", post(atp::mint))
         .route("/v1/atp/charge", post(atp::charge))
@@ -52,7 +61,6 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/reputation/delta", post(reputation::delta))
         .route("/v1/reputation/stats", get(reputation::stats))
         .route("/v1/reputation/{entity}/{role}", get(reputation::get))
-        .route("/v1/resources/allocate", post(resources::allocate))
         .route("/v1/resources/usage", post(resources::usage))
         .route("/v1/resources/release", post(resources::release))
         .route("/v1/resources/rates", post(resources::rates))
@@ -65,6 +73,7 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/graph/trust", post(graph::trust))
         .route("/v1/p2p/peers", get(federation::peers))
         .route("/v1/p2p/block", post(federation::block))
+        .route("/v1/p2p/equivocations", get(federation::equivocations))
         .route("/v1/ledger/records", get(federation::records))
         .route("/health", get(health))
         .route("/ready", get(ready))

@@ -396,6 +396,15 @@ pub const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "get",
+        path: "/v1/p2p/equivocations",
+        summary: "Authors flagged for equivocation (two signed records with one seq), with the evidence",
+        signed: false,
+        request: None,
+        success: 200,
+        errors: &[],
+    },
+    RouteDoc {
+        method: "get",
         path: "/v1/ledger/records",
         summary: "The ledger in this node's arrival order, paged (after, limit ≤ 1000); used to join a society",
         signed: false,

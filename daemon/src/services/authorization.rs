@@ -185,10 +185,20 @@ pub async fn expire(node: &Arc<Node>) -> Result<usize, ApiError> {
         .with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT grant_id FROM delegations WHERE parent IS NULL AND revoked_at IS NULL AND expires_at <= ?1
+                 AND (owner IS NULL OR owner = ?2 OR owner IN (SELECT lct_id FROM lcts WHERE superseded_by IS NOT NULL))
                  ORDER BY expires_at LIMIT 256",
             )?;
-            let ids = st.query_map([now], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-            Ok(ids)
+            let ids = st
+                .query_map(rusqlite::params![now, node.id.as_str()], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            // Only the tree's owner closes it (decisions/0017).
+            let mut mine = Vec::new();
+            for g in ids {
+                if crate::ledger::grant_owner(c, &g)?.is_none_or(|o| o == node.id.as_str()) {
+                    mine.push(g);
+                }
+            }
+            Ok(mine)
         })
         .map_err(store_err)?;
     if due.is_empty() {

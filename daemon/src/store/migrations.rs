@@ -305,6 +305,22 @@ CREATE TABLE equivocations (
 );
 "#,
     ),
+    (
+        10,
+        r#"
+-- One writer per mutable object (docs/decisions/0017): a delegation tree is
+-- owned by the node that recorded its root; only that node records spends,
+-- sub-grants, revocations and expiry under it. Existing trees get the root
+-- record's author.
+ALTER TABLE delegations ADD COLUMN owner TEXT;
+WITH RECURSIVE tree(grant_id, owner) AS (
+    SELECT d.grant_id, l.author FROM delegations d JOIN ledger l ON l.hash = d.ledger_ref WHERE d.parent IS NULL
+    UNION ALL
+    SELECT d.grant_id, t.owner FROM delegations d JOIN tree t ON d.parent = t.grant_id
+)
+UPDATE delegations SET owner = (SELECT owner FROM tree WHERE tree.grant_id = delegations.grant_id);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -83,7 +83,7 @@ pub fn append_record(
     conn.prepare_cached("INSERT INTO ledger (hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
         params![hash.to_string(), record.author.as_str(), i64::try_from(seq).unwrap_or(i64::MAX), kind, text],
     )?;
-    let effects = apply_event(conn, &prepared.event, now, &hash)?;
+    let effects = apply_event(conn, &prepared.event, &node.id, now, &hash)?;
     *head = Head { seq, hash };
     Ok((hash, effects, text))
 }
@@ -131,13 +131,27 @@ impl WriteCtx<'_> {
     }
 
     /// Verify and apply a record received from a peer (`ledger::accept_foreign`).
+    ///
+    /// The record runs in its own savepoint: when the store fails half way
+    /// through it, nothing of it stays and the job's other records are kept,
+    /// so one job can apply a whole batch of received records.
     pub fn apply_foreign(&mut self, text: &str) -> Result<crate::ledger::Foreign, ApiError> {
-        let mut outcome = crate::ledger::accept_foreign(self.conn, text, self.now)
-            .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("could not apply: {e}")))?;
-        if let crate::ledger::Foreign::Applied { effects, .. } = &mut outcome {
-            self.effects.append(effects);
+        let store = |e: rusqlite::Error| ApiError::new(ErrorCode::LedgerWrite, format!("could not apply: {e}"));
+        self.conn.prepare_cached("SAVEPOINT inbound").and_then(|mut st| st.execute([])).map_err(store)?;
+        match crate::ledger::accept_foreign(self.conn, text, self.now) {
+            Ok(mut outcome) => {
+                self.conn.prepare_cached("RELEASE inbound").and_then(|mut st| st.execute([])).map_err(store)?;
+                if let crate::ledger::Foreign::Applied { effects, .. } = &mut outcome {
+                    self.effects.append(effects);
+                }
+                Ok(outcome)
+            }
+            Err(e) => {
+                let _ = self.conn.prepare_cached("ROLLBACK TO inbound").and_then(|mut st| st.execute([]));
+                let _ = self.conn.prepare_cached("RELEASE inbound").and_then(|mut st| st.execute([]));
+                Err(ApiError::new(ErrorCode::LedgerWrite, format!("could not apply: {e}")))
+            }
         }
-        Ok(outcome)
     }
 
     /// Spend a request nonce; a second use by the same signer is a replay.

@@ -300,6 +300,15 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
     let forged = draft(genesis.author.clone(), a_head.seq + 1, a_head.hash().unwrap(), genesis.law_hash)
         .sign(&random_key())
         .unwrap();
+    // Equivocation: A's own node key (read from its data dir, as a thief
+    // would) signs a second record for a seq A's chain already has. A keeps
+    // it as evidence, refuses it, flags A's LCT, and gossips the evidence.
+    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
+    let twin = draft(genesis.author.clone(), a_head.seq, a_head.prev_hash, genesis.law_hash).sign(&node_key).unwrap();
+    send(serde_json::to_string(&twin).unwrap()).await.unwrap();
+    // Bogus evidence: the "other" record is not signed by the author.
+    let bogus = json!({"kept": texts[texts.len() - 1], "other": serde_json::to_string(&forged).unwrap()});
+    evil.publish(web4_p2p::evidence_topic(&society), bogus.to_string().into_bytes()).await.unwrap();
     send(serde_json::to_string(&forged).unwrap()).await.unwrap();
     // Wrong law hash: a known author (the admin) signing against another society's law.
     let wrong_law =
@@ -321,6 +330,22 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
         rejected >= 3.0 && score().await.flatten().is_some_and(|s| s < 0.0)
     })
     .await;
+    let flagged = |n: &TestNode| {
+        let (http, base) = (n.http.clone(), n.base.clone());
+        async move {
+            let v: Value = http.get(format!("{base}/v1/p2p/equivocations")).send().await.unwrap().json().await.unwrap();
+            v["data"]["flagged_authors"].clone()
+        }
+    };
+    let a_node = json!([genesis.author.to_string()]);
+    eventually(10, "A and B flag A's node for equivocation", || async {
+        flagged(&a).await == a_node && flagged(&b).await == a_node
+    })
+    .await;
+    let ev = a.get("/v1/p2p/equivocations").await.body;
+    assert_eq!(ev["data"]["evidence"][0]["seq"], json!(a_head.seq), "{ev}");
+    assert_eq!(ev["data"]["evidence"][0]["kept_hash"], json!(a_head.hash().unwrap().to_string()), "{ev}");
+
     // Nothing invalid was applied; the out-of-order record waits in escrow.
     assert_eq!(a.ledger_records(), records_before);
     assert_eq!(a.get("/ready").await.body["p2p"]["escrow"], json!(1));
@@ -442,4 +467,192 @@ async fn futures_join(nodes: &[TestNode]) -> Vec<String> {
         out.push(peer_id(n).await);
     }
     out
+}
+
+fn future(secs: i64) -> String {
+    web4_core::Timestamp(now().0 + secs).to_string()
+}
+
+/// One writer per mutable object (decisions/0017): a delegation recorded on A
+/// is spent concurrently through A, B and C. B and C forward every request to
+/// A, so the total granted never exceeds the budget; a revocation sent to C is
+/// decided by A and refuses the very next spend through B.
+#[tokio::test]
+async fn one_budget_spent_concurrently_through_three_nodes_is_never_overdrawn() {
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let b = TestNode::join(&a, &p2p_config(&boot)).await;
+    let c = TestNode::join(&a, &p2p_config(&boot)).await;
+    let a_id = a.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    eventually(15, "B and C connected to A", || async { peers(&b).await >= 1 && peers(&c).await >= 1 }).await;
+    let (client, agent) = (random_key(), random_key());
+    for k in [&client, &agent] {
+        assert_eq!(a.mint(k, EntityType::Ai).await.status, 201);
+    }
+    let budget = 1000u64;
+    let r = a
+        .post(
+            &client,
+            "/v1/auth/delegate",
+            &json!({"agent": id_of(&agent), "atp_budget": budget, "expires_at": future(3600),
+            "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 100}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let grant = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/auth/delegation/{grant}");
+    eventually(10, "the delegation reached B and C", || async {
+        b.get(&path).await.status == 200 && c.get(&path).await.status == 200
+    })
+    .await;
+
+    let mut tasks = Vec::new();
+    for (n, node) in [&a, &b, &c].into_iter().enumerate() {
+        for i in 0..8 {
+            let (http, base, agent, grant) = (node.http.clone(), node.base.clone(), agent.clone(), grant.clone());
+            tasks.push(tokio::spawn(async move {
+                let (mut granted, mut decided_by) = (0u64, std::collections::BTreeSet::new());
+                for j in 0..10 {
+                    let cost = 7 + (n + i + j) % 5; // 7..=11
+                    let body = serde_json::to_vec(&json!({"action": "compute", "resource": format!("job:{n}:{i}:{j}"),
+                        "atp_cost": cost, "context": {"delegation_id": grant}}))
+                    .unwrap();
+                    let h =
+                        web4_daemon::cli::client::sign_headers(&agent, "POST", "/v1/auth/authorize", &body).unwrap();
+                    let r = h.apply(http.post(format!("{base}/v1/auth/authorize"))).body(body).send().await.unwrap();
+                    let status = r.status().as_u16();
+                    if let Some(v) = r.headers().get("x-web4-decided-by") {
+                        decided_by.insert(v.to_str().unwrap().to_owned());
+                    }
+                    let v: Value = r.json().await.unwrap();
+                    match status {
+                        200 => {
+                            assert_eq!(v["data"]["decision"], "granted", "{v}");
+                            granted += cost as u64;
+                        }
+                        402 => assert_eq!(v["error"]["code"], "INSUFFICIENT_ATP", "{v}"),
+                        other => panic!("unexpected {other}: {v}"),
+                    }
+                }
+                (n, granted, decided_by)
+            }));
+        }
+    }
+    let mut total = 0;
+    let mut through = [0u64; 3];
+    for t in tasks {
+        let (n, granted, decided_by) = t.await.unwrap();
+        total += granted;
+        through[n] += granted;
+        // A decides its own; B's and C's answers say A decided them.
+        if n == 0 {
+            assert!(decided_by.is_empty(), "{decided_by:?}");
+        } else {
+            assert_eq!(decided_by.into_iter().collect::<Vec<_>>(), vec![a_id.clone()]);
+        }
+    }
+    assert!(total <= budget, "granted {total} of a budget of {budget}");
+    assert!(total > budget - 11, "the budget was used up: {total}");
+    assert!(through[1] > 0 && through[2] > 0, "spent through B and C too: {through:?}");
+    // Every node ends with the owner's figure.
+    for n in [&a, &b, &c] {
+        eventually(10, "the spends replicated", || async {
+            n.get(&path).await.body["data"]["spent"].as_u64() == Some(total)
+        })
+        .await;
+    }
+
+    // A revocation sent to C is decided by A; the very next spend via B is refused.
+    let r = c.delete(&client, &format!("/v1/auth/delegate/{grant}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers.get("x-web4-decided-by").map(|v| v.to_str().unwrap()), Some(a_id.as_str()));
+    let r = b
+        .authorize(
+            &agent,
+            json!({"action": "compute", "resource": "job:after", "atp_cost": 1, "context": {"delegation_id": grant}}),
+        )
+        .await;
+    assert_eq!(r.code(), "W4_ERR_AUTHZ_DENIED", "{}", r.body);
+    eventually(10, "identical ledgers", || async {
+        let n = a.ledger_records();
+        n == b.ledger_records() && n == c.ledger_records()
+    })
+    .await;
+    for n in [&a, &b, &c] {
+        let v = n.ledger_verify();
+        assert_eq!(v["projection_differences"], json!([]), "{v}");
+    }
+}
+
+/// One writer per mutable object, enforced on the inbound road: a spend of a
+/// delegation recorded by a node that does not own it is refused, even when
+/// validly signed by a known author.
+#[tokio::test]
+async fn a_spend_recorded_by_a_node_that_does_not_own_the_budget_is_refused() {
+    use web4_core::ledger::{Record, RecordDraft};
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let mut a = TestNode::start().await;
+    let (client, agent) = (random_key(), random_key());
+    for k in [&client, &agent] {
+        assert_eq!(a.mint(k, EntityType::Ai).await.status, 201);
+    }
+    let r = a
+        .post(
+            &client,
+            "/v1/auth/delegate",
+            &json!({"agent": id_of(&agent), "atp_budget": 100, "expires_at": future(3600),
+            "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 100}}),
+        )
+        .await;
+    let grant = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let r = a
+        .authorize(
+            &agent,
+            json!({"action": "compute", "resource": "job:1", "atp_cost": 5, "context": {"delegation_id": grant}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(a.sigterm().success());
+    let live = web4_daemon::store::open_connection(&a.data_dir().join("web4.db"), true).unwrap();
+    let texts: Vec<String> = live
+        .prepare("SELECT record FROM ledger ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut copy = web4_daemon::store::open_connection(&dir.path().join("copy.db"), false).unwrap();
+    web4_daemon::store::migrations::migrate(&mut copy).unwrap();
+    let t = now();
+    let decision = texts.last().unwrap().clone();
+    for text in &texts[..texts.len() - 1] {
+        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
+    }
+    // The same spend, recorded by the society admin (a known, active author
+    // that does not own the delegation): refused, nothing applied.
+    let d: Record = serde_json::from_str(&decision).unwrap();
+    let admin_twin = RecordDraft {
+        author: id_of(&a.admin),
+        seq: 1,
+        prev_hash: web4_core::Hash::ZERO,
+        kind: d.kind.clone(),
+        payload: d.payload.clone(),
+        law_hash: d.law_hash,
+        timestamp: d.timestamp,
+    }
+    .sign(&a.admin)
+    .unwrap();
+    match accept_foreign(&copy, &serde_json::to_string(&admin_twin).unwrap(), t).unwrap() {
+        Foreign::Rejected(why) => assert!(why.contains("is owned by"), "{why}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let spent: i64 =
+        copy.query_row("SELECT spent FROM delegations WHERE grant_id = ?1", [&grant], |r| r.get(0)).unwrap();
+    assert_eq!(spent, 0);
+    // The owner's own record applies.
+    assert!(matches!(accept_foreign(&copy, &decision, t).unwrap(), Foreign::Applied { .. }));
+    let spent: i64 =
+        copy.query_row("SELECT spent FROM delegations WHERE grant_id = ?1", [&grant], |r| r.get(0)).unwrap();
+    assert_eq!(spent, 5);
 }
