@@ -197,15 +197,26 @@ impl Record {
 
     /// The record's hash, used as its `ledger_ref`.
     pub fn hash(&self) -> Result<Hash, CanonError> {
-        let ph = payload_hash(&self.payload)?;
-        Ok(sha256(&canonical_json(&self.header(&ph, true))?))
+        self.hash_with(&payload_hash(&self.payload)?)
+    }
+
+    /// The record's hash when its payload hash (`sha256(JCS(payload))`) is
+    /// already known: canonicalising a large payload is the costly part, so
+    /// a caller that hashes and verifies does it once.
+    pub fn hash_with(&self, payload_hash: &Hash) -> Result<Hash, CanonError> {
+        Ok(sha256(&canonical_json(&self.header(payload_hash, true))?))
     }
 
     /// Verify the author's signature.
     pub fn verify_signature(&self, pk: &PublicKey) -> Result<(), ChainError> {
-        let canon = |_| ChainError::Canonical { seq: self.seq };
-        let ph = payload_hash(&self.payload).map_err(canon)?;
-        let bytes = header_bytes(&self.header(&ph, false)).map_err(canon)?;
+        let ph = payload_hash(&self.payload).map_err(|_| ChainError::Canonical { seq: self.seq })?;
+        self.verify_signature_with(pk, &ph)
+    }
+
+    /// Verify the author's signature given the payload hash (see [`Record::hash_with`]).
+    pub fn verify_signature_with(&self, pk: &PublicKey, payload_hash: &Hash) -> Result<(), ChainError> {
+        let bytes =
+            header_bytes(&self.header(payload_hash, false)).map_err(|_| ChainError::Canonical { seq: self.seq })?;
         pk.verify(&bytes, &self.signature).map_err(|_| ChainError::BadSignature { seq: self.seq })
     }
 }

@@ -402,7 +402,7 @@ async fn apply_many(node: &Arc<Node>, texts: Vec<String>) -> Vec<Result<Foreign,
     });
     // The outcomes count only once the group committed.
     let failed = |e: crate::error::ApiError| (0..n).map(|_| Err(e.clone())).collect();
-    match node.writer.submit(job).await {
+    match node.writer.submit_with(job, crate::store::writer::Durability::Relaxed).await {
         Ok(_) => rx
             .await
             .unwrap_or_else(|_| failed(crate::error::ApiError::internal("federation", "writer dropped the outcome"))),
@@ -479,7 +479,7 @@ async fn evidence_in(fed: Arc<Federation>, node: Arc<Node>, source: PeerId, id: 
 fn answer(node: &Node, request: SyncRequest) -> SyncResponse {
     let r = node.reads.with(|c| match &request {
         SyncRequest::Heads => {
-            let mut st = c.prepare("SELECT author, seq FROM chain_heads ORDER BY author")?;
+            let mut st = c.prepare_cached("SELECT author, seq FROM chain_heads ORDER BY author")?;
             let heads = st
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0))))?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -488,7 +488,7 @@ fn answer(node: &Node, request: SyncRequest) -> SyncResponse {
         SyncRequest::Records { author, from_seq, limit } => {
             let limit = (*limit).min(MAX_SYNC_RECORDS);
             let mut st =
-                c.prepare("SELECT record FROM ledger WHERE author = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3")?;
+                c.prepare_cached("SELECT record FROM ledger WHERE author = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3")?;
             let recs = st
                 .query_map(rusqlite::params![author, i64::try_from(*from_seq).unwrap_or(i64::MAX), limit], |r| {
                     r.get::<_, String>(0)
@@ -504,7 +504,7 @@ fn answer(node: &Node, request: SyncRequest) -> SyncResponse {
 fn local_heads(node: &Node) -> HashMap<String, u64> {
     node.reads
         .with(|c| {
-            let mut st = c.prepare("SELECT author, seq FROM chain_heads")?;
+            let mut st = c.prepare_cached("SELECT author, seq FROM chain_heads")?;
             let v = st
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0))))?
                 .collect::<Result<HashMap<_, _>, _>>()?;

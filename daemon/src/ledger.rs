@@ -83,27 +83,26 @@ fn parse_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, 
 /// Load an LCT's projection row.
 pub fn load_lct(conn: &Connection, id: &str) -> Result<Option<LctRow>, StoreError> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT lct_id, society_id, public_key, entity_type, status, document, status_reason, revocation,
                     superseded_by, overlap_until, ledger_ref, updated_at FROM lcts WHERE lct_id = ?1",
-            [id],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                    r.get::<_, Option<String>>(8)?,
-                    r.get::<_, Option<i64>>(9)?,
-                    r.get::<_, String>(10)?,
-                    r.get::<_, i64>(11)?,
-                ))
-            },
-        )
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, Option<i64>>(9)?,
+                r.get::<_, String>(10)?,
+                r.get::<_, i64>(11)?,
+            ))
+        })
         .optional()?;
     let Some((id, soc, pk, et, st, doc, reason, revocation, sup, overlap, lref, upd)) = row else {
         return Ok(None);
@@ -460,19 +459,15 @@ fn apply_state(
     match ev {
         Event::Genesis(g) => {
             let law = to_json(g.law.as_json())?;
-            conn.execute(
-                "INSERT INTO societies (society_id, name, law, law_hash, law_version, genesis_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![g.society_id.as_str(), g.name, law, g.law.law_hash().to_string(), g.law.version(), lref.to_string()],
+            conn.prepare_cached("INSERT INTO societies (society_id, name, law, law_hash, law_version, genesis_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![g.society_id.as_str(), g.name, law, g.law.law_hash().to_string(), g.law.version(), lref.to_string()],
             )?;
             insert_law_version(conn, &g.society_id, &g.law, lref, at)?;
             let mut effects = Vec::new();
             for m in &g.members {
                 insert_lct(conn, &g.society_id, &m.lct, at, lref)?;
                 for role in &m.roles {
-                    conn.execute(
-                        "INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)",
-                        params![g.society_id.as_str(), m.lct.lct_id.as_str(), role],
-                    )?;
+                    conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
+                        .execute(params![g.society_id.as_str(), m.lct.lct_id.as_str(), role])?;
                 }
                 effects.push(Effect::Minted(m.lct.binding.entity_type));
             }
@@ -495,39 +490,39 @@ fn apply_state(
             let info = RevocationInfo { reason: v.reason, note: v.note.clone(), at, by: v.evidence.signer.clone() };
             let eff = set_status(conn, &v.lct_id, LctStatus::Revoked, v.note.as_deref(), at, lref)?;
             let info = to_json(&info)?;
-            conn.execute("UPDATE lcts SET revocation = ?2 WHERE lct_id = ?1", params![v.lct_id.as_str(), info])?;
+            conn.prepare_cached("UPDATE lcts SET revocation = ?2 WHERE lct_id = ?1")?
+                .execute(params![v.lct_id.as_str(), info])?;
             Ok(vec![eff])
         }
         Event::Transition(t) => {
             let old = load_lct(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
             insert_lct(conn, &old.society_id, &t.lct, at, lref)?;
             for role in roles_of(conn, old.society_id.as_str(), old.lct_id.as_str())? {
-                conn.execute(
-                    "INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)",
-                    params![old.society_id.as_str(), t.lct.lct_id.as_str(), role],
-                )?;
+                conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
+                    .execute(params![old.society_id.as_str(), t.lct.lct_id.as_str(), role])?;
             }
             let eff = set_status(conn, &t.old, LctStatus::Superseded, Some("rotation"), at, lref)?;
-            conn.execute(
-                "UPDATE lcts SET superseded_by = ?2, overlap_until = ?3 WHERE lct_id = ?1",
-                params![t.old.as_str(), t.lct.lct_id.as_str(), t.overlap_until.secs()],
-            )?;
+            conn.prepare_cached("UPDATE lcts SET superseded_by = ?2, overlap_until = ?3 WHERE lct_id = ?1")?
+                .execute(params![t.old.as_str(), t.lct.lct_id.as_str(), t.overlap_until.secs()])?;
             Ok(vec![Effect::Minted(t.lct.binding.entity_type), eff])
         }
         Event::LawPublish(p) => {
             let law = to_json(p.law.as_json())?;
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE societies SET law = ?2, law_hash = ?3, law_version = ?4 WHERE society_id = ?1",
-                params![p.society_id.as_str(), law, p.law.law_hash().to_string(), p.law.version()],
-            )?;
+            )?
+            .execute(params![
+                p.society_id.as_str(),
+                law,
+                p.law.law_hash().to_string(),
+                p.law.version()
+            ])?;
             insert_law_version(conn, &p.society_id, &p.law, lref, at)?;
             Ok(vec![])
         }
         Event::Interpretation(p) => {
-            conn.execute(
-                "INSERT INTO interpretations (ref, society_id, law_version, norm_id, text, version, replaces, created_at, author)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
+            conn.prepare_cached("INSERT INTO interpretations (ref, society_id, law_version, norm_id, text, version, replaces, created_at, author)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![
                     lref.to_string(),
                     p.society_id.as_str(),
                     p.law_version,
@@ -540,10 +535,8 @@ fn apply_state(
                 ],
             )?;
             if let Some(old) = p.replaces {
-                conn.execute(
-                    "UPDATE interpretations SET superseded_by = ?2 WHERE ref = ?1",
-                    params![old.to_string(), lref.to_string()],
-                )?;
+                conn.prepare_cached("UPDATE interpretations SET superseded_by = ?2 WHERE ref = ?1")?
+                    .execute(params![old.to_string(), lref.to_string()])?;
             }
             Ok(vec![])
         }
@@ -571,10 +564,8 @@ fn apply_state(
                     .flatten()
                     .unwrap_or_else(|| author.to_string()),
             };
-            conn.execute(
-                "INSERT INTO delegations (grant_id, society_id, client, agent, delegation, atp_budget, spent, parent, expires_at, ledger_ref, funder, owner)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?11)",
-                params![
+            conn.prepare_cached("INSERT INTO delegations (grant_id, society_id, client, agent, delegation, atp_budget, spent, parent, expires_at, ledger_ref, funder, owner)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?11)")?.execute(params![
                     d.grant_id,
                     d.society.as_str(),
                     d.client.as_str(),
@@ -591,10 +582,8 @@ fn apply_state(
             match &d.parent {
                 // A sub-grant's budget is reserved from its parent's.
                 Some(parent) => {
-                    conn.execute(
-                        "UPDATE delegations SET spent = spent + ?2 WHERE grant_id = ?1",
-                        params![parent, budget],
-                    )?;
+                    conn.prepare_cached("UPDATE delegations SET spent = spent + ?2 WHERE grant_id = ?1")?
+                        .execute(params![parent, budget])?;
                 }
                 None if d.funded => account_add(conn, &d.society, d.client.as_str(), -budget, budget, 0)?,
                 None => {}
@@ -655,9 +644,7 @@ fn apply_state(
         }
         Event::AtpCharge(c) => {
             let amount = to_i64(c.amount);
-            conn.execute(
-                "INSERT INTO atp_value_proofs (reference, society_id, account, amount, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![c.proof.reference, c.society_id.as_str(), c.account.as_str(), amount, lref.to_string()],
+            conn.prepare_cached("INSERT INTO atp_value_proofs (reference, society_id, account, amount, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![c.proof.reference, c.society_id.as_str(), c.account.as_str(), amount, lref.to_string()],
             )?;
             let effect = pool_add(conn, &c.society_id, 0, -amount)?;
             account_add(conn, &c.society_id, c.account.as_str(), amount, 0, 0)?;
@@ -684,9 +671,7 @@ fn apply_state(
         Event::Rates(r) => {
             let law_hash =
                 current_law_hash(conn, r.society_id.as_str())?.ok_or_else(|| corrupt("rates without law"))?;
-            conn.execute(
-                "INSERT INTO resource_rates (society_id, version, law_hash, rates, at, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![r.society_id.as_str(), r.version, law_hash.to_string(), to_json(&r.rates)?, at.secs(), lref.to_string()],
+            conn.prepare_cached("INSERT INTO resource_rates (society_id, version, law_hash, rates, at, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![r.society_id.as_str(), r.version, law_hash.to_string(), to_json(&r.rates)?, at.secs(), lref.to_string()],
             )?;
             Ok(vec![])
         }
@@ -1119,21 +1104,20 @@ fn revoke_tree(conn: &Connection, grant_id: &str, at: Timestamp, by: &str) -> Re
         }
         type Row = (i64, i64, Option<String>, Option<String>, String);
         let row: Option<Row> = conn
-            .query_row(
-                "SELECT atp_budget, spent, parent, funder, society_id FROM delegations WHERE grant_id = ?1 AND revoked_at IS NULL",
-                params![id],
+            .prepare_cached("SELECT atp_budget, spent, parent, funder, society_id FROM delegations WHERE grant_id = ?1 AND revoked_at IS NULL")?.query_row(params![id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
         let Some((budget, spent, parent, funder, society)) = row else { continue };
         let unspent = (budget - spent).max(0);
-        conn.execute(
+        conn.prepare_cached(
             "UPDATE delegations SET revoked_at = ?2, revoked_by = ?3, released = ?4 WHERE grant_id = ?1",
-            params![id, at.to_string(), by, unspent],
-        )?;
+        )?
+        .execute(params![id, at.to_string(), by, unspent])?;
         match (parent, funder) {
             (Some(p), _) => {
-                conn.execute("UPDATE delegations SET spent = spent - ?2 WHERE grant_id = ?1", params![p, unspent])?;
+                conn.prepare_cached("UPDATE delegations SET spent = spent - ?2 WHERE grant_id = ?1")?
+                    .execute(params![p, unspent])?;
             }
             (None, Some(f)) => {
                 let society = LctId::parse(&society).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -1154,9 +1138,7 @@ fn insert_law_version(
     at: Timestamp,
 ) -> Result<(), StoreError> {
     let text = to_json(law.as_json())?;
-    conn.execute(
-        "INSERT INTO law_versions (society_id, version, law_hash, law, ledger_ref, published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![society.as_str(), law.version(), law.law_hash().to_string(), text, lref.to_string(), at.to_string()],
+    conn.prepare_cached("INSERT INTO law_versions (society_id, version, law_hash, law, ledger_ref, published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![society.as_str(), law.version(), law.law_hash().to_string(), text, lref.to_string(), at.to_string()],
     )?;
     Ok(())
 }
@@ -1173,11 +1155,10 @@ pub struct LawVersionRow {
 /// Load a stored law version.
 pub fn load_law_version(conn: &Connection, society: &str, version: &str) -> Result<Option<LawVersionRow>, StoreError> {
     let row: Option<(String, String, String, String)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT law, law_hash, ledger_ref, published_at FROM law_versions WHERE society_id = ?1 AND version = ?2",
-            [society, version],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        )?
+        .query_row([society, version], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     let Some((law, law_hash, ledger_ref, published_at)) = row else { return Ok(None) };
     Ok(Some(LawVersionRow { law: parse_json(&law, "law")?, law_hash, ledger_ref, published_at }))
@@ -1200,11 +1181,10 @@ pub fn load_interpretation(
     r: &Hash,
 ) -> Result<Option<InterpretationRow>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT norm_id, version, superseded_by FROM interpretations WHERE society_id = ?1 AND ref = ?2",
-            [society, r.to_string().as_str()],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
+        )?
+        .query_row([society, r.to_string().as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         .optional()?)
 }
 
@@ -1362,8 +1342,8 @@ pub fn accept_foreign(conn: &Connection, text: &str, now: Timestamp) -> Result<F
         Ok(r) => r,
         Err(e) => return Ok(Foreign::Rejected(format!("not a record: {e}"))),
     };
-    let hash = match r.hash() {
-        Ok(h) => h,
+    let (ph, hash) = match web4_core::ledger::payload_hash(&r.payload).and_then(|ph| Ok((ph, r.hash_with(&ph)?))) {
+        Ok(x) => x,
         Err(e) => return Ok(Foreign::Rejected(format!("record cannot be hashed: {e}"))),
     };
     if r.seq == 0 {
@@ -1372,23 +1352,18 @@ pub fn accept_foreign(conn: &Connection, text: &str, now: Timestamp) -> Result<F
     let head = load_head(conn, &r.author)?;
     if r.seq <= head.seq {
         let held: Option<String> = conn
-            .query_row(
-                "SELECT hash FROM ledger WHERE author = ?1 AND seq = ?2",
-                rusqlite::params![r.author.as_str(), i64::try_from(r.seq).unwrap_or(i64::MAX)],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT hash FROM ledger WHERE author = ?1 AND seq = ?2")?
+            .query_row(rusqlite::params![r.author.as_str(), i64::try_from(r.seq).unwrap_or(i64::MAX)], |row| row.get(0))
             .optional()?;
         return Ok(match held {
             Some(h) if h == hash.to_string() => Foreign::Duplicate,
             Some(h) => {
                 // Only a signed record is evidence of equivocation.
-                let signed = author_key(conn, &r)?.is_some_and(|pk| r.verify_signature(&pk).is_ok());
+                let signed = author_key(conn, &r)?.is_some_and(|pk| r.verify_signature_with(&pk, &ph).is_ok());
                 if !signed {
                     return Ok(Foreign::Rejected("signature does not verify with the author's key".into()));
                 }
-                conn.execute(
-                    "INSERT OR IGNORE INTO equivocations (author, seq, kept_hash, other_hash, other_record, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    rusqlite::params![r.author.as_str(), i64::try_from(r.seq).unwrap_or(i64::MAX), h, hash.to_string(), text, now.secs()],
+                conn.prepare_cached("INSERT OR IGNORE INTO equivocations (author, seq, kept_hash, other_hash, other_record, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(rusqlite::params![r.author.as_str(), i64::try_from(r.seq).unwrap_or(i64::MAX), h, hash.to_string(), text, now.secs()],
                 )?;
                 Foreign::Rejected(format!("equivocation: {} already has seq {} ({h})", r.author, r.seq))
             }
@@ -1399,7 +1374,7 @@ pub fn accept_foreign(conn: &Connection, text: &str, now: Timestamp) -> Result<F
         return Ok(Foreign::Gap { have: head.seq });
     }
     let Some(pk) = author_key(conn, &r)? else { return Ok(Foreign::UnknownAuthor) };
-    if r.verify_signature(&pk).is_err() {
+    if r.verify_signature_with(&pk, &ph).is_err() {
         return Ok(Foreign::Rejected("signature does not verify with the author's key".into()));
     }
     if r.prev_hash != head.hash {
@@ -1412,18 +1387,18 @@ pub fn accept_foreign(conn: &Connection, text: &str, now: Timestamp) -> Result<F
     }
     let law_known = if r.kind == kind::SOCIETY_GENESIS {
         let g: Genesis = payload(&r)?;
-        let exists: bool =
-            conn.query_row("SELECT EXISTS(SELECT 1 FROM societies)", [], |row| row.get(0)).optional()?.unwrap_or(false);
+        let exists: bool = conn
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM societies)")?
+            .query_row([], |row| row.get(0))
+            .optional()?
+            .unwrap_or(false);
         if exists {
             return Ok(Foreign::Rejected("a second society genesis".into()));
         }
         g.law.law_hash() == r.law_hash
     } else {
-        conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM law_versions WHERE law_hash = ?1)",
-            [r.law_hash.to_string()],
-            |row| row.get(0),
-        )?
+        conn.prepare_cached("SELECT EXISTS(SELECT 1 FROM law_versions WHERE law_hash = ?1)")?
+            .query_row([r.law_hash.to_string()], |row| row.get(0))?
     };
     if !law_known {
         return Ok(Foreign::Rejected(format!("law_hash {} is not a law of this society", r.law_hash)));
@@ -1474,11 +1449,8 @@ pub fn accept_evidence(conn: &Connection, a: &str, b: &str, now: Timestamp) -> R
         return Ok(Evidence::Invalid("a record does not verify with the author's key".into()));
     }
     let held: Option<String> = conn
-        .query_row(
-            "SELECT hash FROM ledger WHERE author = ?1 AND seq = ?2",
-            rusqlite::params![ra.author.as_str(), i64::try_from(ra.seq).unwrap_or(i64::MAX)],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT hash FROM ledger WHERE author = ?1 AND seq = ?2")?
+        .query_row(rusqlite::params![ra.author.as_str(), i64::try_from(ra.seq).unwrap_or(i64::MAX)], |row| row.get(0))
         .optional()?;
     let (ha, hb) = (ha.to_string(), hb.to_string());
     let pairs: Vec<(&str, &str, &str)> = match held.as_deref() {
@@ -1489,9 +1461,7 @@ pub fn accept_evidence(conn: &Connection, a: &str, b: &str, now: Timestamp) -> R
     };
     let mut added = 0;
     for (kept, other_hash, other) in pairs {
-        added += conn.execute(
-            "INSERT OR IGNORE INTO equivocations (author, seq, kept_hash, other_hash, other_record, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            rusqlite::params![ra.author.as_str(), i64::try_from(ra.seq).unwrap_or(i64::MAX), kept, other_hash, other, now.secs()],
+        added += conn.prepare_cached("INSERT OR IGNORE INTO equivocations (author, seq, kept_hash, other_hash, other_record, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(rusqlite::params![ra.author.as_str(), i64::try_from(ra.seq).unwrap_or(i64::MAX), kept, other_hash, other, now.secs()],
         )?;
     }
     Ok(if added > 0 { Evidence::New } else { Evidence::Known })

@@ -58,7 +58,7 @@ pub async fn records(
     let read = || {
         node.reads
             .with(|c| {
-                let mut st = c.prepare("SELECT id, record FROM ledger WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+                let mut st = c.prepare_cached("SELECT id, record FROM ledger WHERE id > ?1 ORDER BY id LIMIT ?2")?;
                 let v = st
                     .query_map(rusqlite::params![p.after, p.limit], |r| {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))

@@ -32,9 +32,8 @@ pub struct Head {
 /// Read the head of `author`'s chain.
 pub fn load_head(conn: &Connection, author: &LctId) -> Result<Head, StoreError> {
     let row: Option<(i64, String)> = conn
-        .query_row("SELECT seq, hash FROM chain_heads WHERE author = ?1", [author.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .prepare_cached("SELECT seq, hash FROM chain_heads WHERE author = ?1")?
+        .query_row([author.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match row {
         None => Ok(Head { seq: 0, hash: Hash::ZERO }),
@@ -184,10 +183,21 @@ pub type CommitHook = Box<dyn Fn(&[Effect], usize, Duration) + Send>;
 
 type Reply = oneshot::Sender<Result<Committed, ApiError>>;
 
+/// How durable a job's commit must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync'd before the reply (everything a client or this node authors).
+    Full,
+    /// Records received from peers: a crash may lose the last of them, which
+    /// sync fetches again; the WAL keeps the store consistent either way, and
+    /// the next full commit makes them durable too (decisions/0016).
+    Relaxed,
+}
+
 /// Handle to the writer thread.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<(Job, Reply)>,
+    tx: mpsc::Sender<(Job, Reply, Durability)>,
 }
 
 /// Writer settings.
@@ -209,11 +219,12 @@ impl Writer {
         hook: CommitHook,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
         let mut head = load_head(&conn, &node.id)?;
-        let (tx, mut rx) = mpsc::channel::<(Job, Reply)>(cfg.max_group * 4);
+        let (tx, mut rx) = mpsc::channel::<(Job, Reply, Durability)>(cfg.max_group * 4);
         let handle = std::thread::Builder::new()
             .name("web4-writer".into())
             .spawn(move || {
                 let mut last_prune = Instant::now() - Duration::from_secs(3600);
+                let mut synchronous = Durability::Full;
                 while let Some(first) = rx.blocking_recv() {
                     let mut batch = vec![first];
                     while batch.len() < cfg.max_group {
@@ -222,6 +233,20 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
+                    // fsync unless every job of the group only applies peers' records.
+                    let wanted = if batch.iter().all(|(_, _, d)| *d == Durability::Relaxed) {
+                        Durability::Relaxed
+                    } else {
+                        Durability::Full
+                    };
+                    if wanted != synchronous {
+                        let mode = if wanted == Durability::Full { "FULL" } else { "NORMAL" };
+                        match conn.pragma_update(None, "synchronous", mode) {
+                            Ok(()) => synchronous = wanted,
+                            Err(e) => tracing::warn!(event = "synchronous_switch_failed", error = %e),
+                        }
+                    }
+                    let batch: Vec<(Job, Reply)> = batch.into_iter().map(|(j, r, _)| (j, r)).collect();
                     let started = Instant::now();
                     let now = (cfg.clock)();
                     let prune = last_prune.elapsed() > Duration::from_secs(60);
@@ -288,9 +313,14 @@ impl Writer {
 
     /// Run `job` on the writer and wait for its durable result.
     pub async fn submit(&self, job: Job) -> Result<Committed, ApiError> {
+        self.submit_with(job, Durability::Full).await
+    }
+
+    /// Run `job` with the given durability (see [`Durability`]).
+    pub async fn submit_with(&self, job: Job, durability: Durability) -> Result<Committed, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send((job, reply))
+            .send((job, reply, durability))
             .await
             .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the node is shutting down"))?;
         rx.await.map_err(|_| ApiError::new(ErrorCode::LedgerWrite, "the writer stopped before committing"))?
