@@ -2,8 +2,11 @@
 //!
 //! Outbound, every record this node authors is gossiped on its society's
 //! ledger topic once its group committed. Inbound, a record takes the same
-//! road as a local write (`ledger::accept_foreign` on the writer): signature,
-//! chain link, author status, law hash, apply. Records that arrive before
+//! road as a local write: signature, chain link, author status, law hash,
+//! ownership (`ledger::check_inbound`, on a read connection, against the
+//! newest record already validated for its author: the gossip verdict), then
+//! apply on the writer in batches (`ledger::apply_inbound`, which checks the
+//! chain link, status, law and ownership again against the store). Records that arrive before
 //! their predecessor, or before the record registering their author, wait in a
 //! bounded escrow while sync fetches the gap. Sync runs on every new
 //! connection and every `p2p_sync_interval_secs` (anti-entropy): compare chain
@@ -70,9 +73,9 @@ impl Escrow {
         t
     }
 
-    /// Whether records of `author` beyond `seq + 1` are parked (a gap is open).
-    fn waiting_after(&self, author: &str, seq: u64) -> bool {
-        self.by_author.get(author).is_some_and(|c| c.range(seq + 1..).next().is_some())
+    /// The first parked record of `author` beyond `seq + 1` (a gap is open before it).
+    fn first_after(&self, author: &str, seq: u64) -> Option<u64> {
+        self.by_author.get(author).and_then(|c| c.range(seq + 2..).next().map(|(s, _)| *s))
     }
 
     fn take_unknown(&mut self) -> Vec<String> {
@@ -91,6 +94,12 @@ pub struct Federation {
     peers: Mutex<HashSet<PeerId>>,
     /// Highest chain head seen at any peer, by author (for the sync lag).
     remote_heads: Mutex<HashMap<String, u64>>,
+    /// Received records waiting for the pre-check (gossip, and retries).
+    inbound: mpsc::Sender<Inbound>,
+    /// Pre-checked records waiting for the writer.
+    apply: mpsc::UnboundedSender<crate::ledger::Inbound>,
+    /// Newest record validated (forwarded) per author, possibly not applied yet.
+    validated: Mutex<HashMap<String, crate::store::writer::Head>>,
     /// Each peer's heads at the previous anti-entropy round.
     previous_heads: Mutex<HashMap<PeerId, HashMap<String, u64>>>,
     /// The node's HTTP router, for requests peers forward to us as owner
@@ -98,8 +107,8 @@ pub struct Federation {
     pub router: Mutex<Option<axum::Router>>,
     /// The long-running tasks, stopped by [`Federation::stop`].
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
-    /// Gaps to fetch: (peer, author, from seq), served by one task.
-    gaps: mpsc::UnboundedSender<(PeerId, String, u64)>,
+    /// Gaps to fetch: (peer, author, from seq, to seq), served by one task.
+    gaps: mpsc::UnboundedSender<(PeerId, String, u64, u64)>,
 }
 
 impl std::fmt::Debug for Federation {
@@ -134,6 +143,8 @@ pub fn start(
     )?;
     let topic = web4_p2p::ledger_topic(&node.society().id);
     let (gaps, mut gap_rx) = mpsc::unbounded_channel();
+    let (inbound_tx, inbound_rx) = mpsc::channel(INGEST_QUEUE);
+    let (apply_tx, apply_rx) = mpsc::unbounded_channel();
     let fed = Arc::new(Federation {
         handle,
         topic: topic.clone(),
@@ -142,6 +153,9 @@ pub fn start(
         peers: Mutex::new(HashSet::new()),
         remote_heads: Mutex::new(HashMap::new()),
         previous_heads: Mutex::new(HashMap::new()),
+        validated: Mutex::new(HashMap::new()),
+        inbound: inbound_tx,
+        apply: apply_tx,
         router: Mutex::new(None),
         tasks: Mutex::new(Vec::new()),
         gaps,
@@ -149,8 +163,8 @@ pub fn start(
     let gap_task = {
         let (fed, node) = (Arc::clone(&fed), Arc::clone(node));
         tokio::spawn(async move {
-            while let Some((peer, author, from)) = gap_rx.recv().await {
-                fetch_chain(&fed, &node, peer, &author, from).await;
+            while let Some((peer, author, from, to)) = gap_rx.recv().await {
+                fetch_chain(&fed, &node, peer, &author, from, to).await;
             }
         })
     };
@@ -169,6 +183,8 @@ pub fn start(
         tokio::spawn(publish_loop(Arc::clone(&fed), Arc::clone(node), outbox)),
         tokio::spawn(event_loop(Arc::clone(&fed), Arc::clone(node), events)),
         tokio::spawn(anti_entropy(Arc::clone(&fed), Arc::clone(node), Duration::from_secs(cfg.p2p_sync_interval_secs))),
+        tokio::spawn(ingest_loop(Arc::clone(&fed), Arc::clone(node), inbound_rx)),
+        tokio::spawn(apply_loop(Arc::clone(&fed), Arc::clone(node), apply_rx)),
     ];
     lock(&fed.tasks).extend(tasks.iter().map(tokio::task::JoinHandle::abort_handle));
     tracing::info!(service = "p2p", event = "p2p_started", peer_id = %fed.handle.peer_id, topic = %topic);
@@ -187,9 +203,6 @@ async fn publish_loop(fed: Arc<Federation>, node: Arc<Node>, mut outbox: mpsc::U
 }
 
 async fn event_loop(fed: Arc<Federation>, node: Arc<Node>, mut events: mpsc::Receiver<Event>) {
-    let (inbound, rx) = mpsc::channel(INGEST_QUEUE);
-    let ingest = tokio::spawn(ingest_loop(Arc::clone(&fed), Arc::clone(&node), rx));
-    lock(&fed.tasks).push(ingest.abort_handle());
     while let Some(ev) = events.recv().await {
         match ev {
             Event::Gossip { source, id, topic, data } => {
@@ -207,7 +220,7 @@ async fn event_loop(fed: Arc<Federation>, node: Arc<Node>, mut events: mpsc::Rec
                     }
                 };
                 if let Err(mpsc::error::TrySendError::Full((_, Some((peer, id))))) =
-                    inbound.try_send((text, Some((source, id))))
+                    fed.inbound.try_send((text, Some((source, id))))
                 {
                     // Overloaded: neither apply nor forward; sync catches up.
                     let _ = fed.handle.report(id, peer, Verdict::Ignore).await;
@@ -261,10 +274,10 @@ const INGEST_QUEUE: usize = 8192;
 /// A received record and, for gossip, who sent it under which message id.
 type Inbound = (String, Option<(PeerId, MessageId)>);
 
-/// The ingest task: take every gossip message waiting (up to a batch) and
-/// apply them in arrival order in one writer job, so a burst costs one commit
-/// instead of one per record, and validation verdicts (which gate gossipsub's
-/// forwarding) come back after one commit whatever the rate.
+/// The ingest task: pre-check every message waiting, in arrival order, and
+/// report the verdicts at once (they gate gossipsub's forwarding, so a record
+/// crosses each hop in the time of a read-only check, not a commit); valid
+/// records go to the apply task, which commits them in batches.
 async fn ingest_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Receiver<Inbound>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -278,47 +291,103 @@ async fn ingest_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Receiv
     }
 }
 
-/// Verify and apply records in order (one writer job); report gossip verdicts;
-/// park what cannot apply yet; then apply whatever the batch unblocked and
-/// fetch the gaps that are still open.
+/// Where a received record stands after the pre-check.
+enum Pre {
+    /// Valid next link: forward (Accept) and apply.
+    Next(crate::ledger::Inbound),
+    Duplicate,
+    Equivocation(crate::ledger::Inbound, String),
+    Gap(String, u64),
+    UnknownAuthor,
+    Rejected(String),
+}
+
+/// Check a received record on a read connection before it is applied, so
+/// that gossipsub can forward it at once (validation gates forwarding; each
+/// hop waiting for a commit would add a commit per hop). The chain link is
+/// checked against the newest record already validated for its author, which
+/// may still be on its way through the writer; the writer checks again
+/// against the store before applying (only the signature is not verified
+/// twice).
+fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
+    use crate::ledger::Check;
+    let m = match crate::ledger::parse_inbound(text) {
+        Ok(m) => m,
+        Err(why) => return Pre::Rejected(why),
+    };
+    let author = m.record.author.to_string();
+    let checked = node.reads.with(|c| {
+        let stored = crate::store::writer::load_head(c, &m.record.author)?;
+        let pending = lock(&fed.validated).get(&author).copied().filter(|v| v.seq > stored.seq);
+        let head = match pending {
+            // Between the store's head and the newest validated: in flight.
+            Some(v) if m.record.seq <= v.seq && m.record.seq > stored.seq => return Ok(Check::Duplicate),
+            Some(v) => v,
+            None => stored,
+        };
+        crate::ledger::check_inbound(c, &m, head, false)
+    });
+    match checked {
+        Ok(Check::Next(_)) => {
+            lock(&fed.validated).insert(author, crate::store::writer::Head { seq: m.record.seq, hash: m.hash });
+            Pre::Next(m)
+        }
+        Ok(Check::Duplicate) => Pre::Duplicate,
+        Ok(Check::Equivocation { held }) => Pre::Equivocation(m, held),
+        Ok(Check::Gap { .. }) => Pre::Gap(author, m.record.seq),
+        Ok(Check::UnknownAuthor) => Pre::UnknownAuthor,
+        Ok(Check::Rejected(why)) => Pre::Rejected(why),
+        Err(e) => {
+            tracing::warn!(service = "p2p", event = "record_not_checked", error = %e);
+            Pre::Duplicate
+        }
+    }
+}
+
+/// Pre-check records in order and report gossip verdicts at once; apply the
+/// valid ones in one writer job; park what cannot apply yet; then apply
+/// whatever the batch unblocked and fetch the gaps that are still open.
 async fn ingest(fed: &Arc<Federation>, node: &Arc<Node>, items: Vec<Inbound>) -> Vec<Verdict> {
-    let outcomes = apply_many(node, items.iter().map(|(t, _)| t.clone()).collect()).await;
     let mut verdicts = Vec::with_capacity(items.len());
-    let mut applied = Vec::new();
     let mut gaps: HashMap<String, PeerId> = HashMap::new();
-    for ((text, gossip), outcome) in items.into_iter().zip(outcomes) {
-        let verdict = match outcome {
-            Ok(Foreign::Applied { .. }) => {
-                if let Some(x) = author_seq(&text) {
-                    applied.push(x);
+    // Items, then parked successors that a validated record unblocks (those
+    // carry no gossip id: they were answered Ignore when parked).
+    let mut queue: std::collections::VecDeque<Inbound> = items.into();
+    let mut unblocked: std::collections::VecDeque<Inbound> = std::collections::VecDeque::new();
+    while let Some((text, gossip)) = unblocked.pop_front().or_else(|| queue.pop_front()) {
+        if gossip.is_none() && already_have(fed, node, &text) {
+            verdicts.push(Verdict::Ignore);
+            continue;
+        }
+        let verdict = match precheck(fed, node, text.clone()) {
+            Pre::Next(m) => {
+                if let Some(t) = lock(&fed.escrow).take_next(m.record.author.as_str(), m.record.seq) {
+                    unblocked.push_back((t, None));
                 }
+                let _ = fed.apply.send(m);
                 Verdict::Accept
             }
-            Ok(Foreign::Duplicate) => Verdict::Ignore,
-            Ok(Foreign::Gap { .. }) => {
-                if let Some((author, seq)) = author_seq(&text) {
-                    lock(&fed.escrow).put(&author, seq, text);
-                    if let Some((peer, _)) = gossip {
-                        gaps.insert(author, peer);
-                    }
+            Pre::Duplicate => Verdict::Ignore,
+            Pre::Gap(author, seq) => {
+                lock(&fed.escrow).put(&author, seq, text);
+                if let Some((peer, _)) = gossip {
+                    gaps.insert(author, peer);
                 }
                 Verdict::Ignore
             }
-            Ok(Foreign::UnknownAuthor) => {
+            Pre::UnknownAuthor => {
                 lock(&fed.escrow).put_unknown(text);
                 Verdict::Ignore
             }
-            Ok(Foreign::Rejected(why)) => {
-                tracing::warn!(service = "p2p", event = "record_rejected", peer = ?gossip.as_ref().map(|(p, _)| p.to_string()), reason = %why);
-                if why.starts_with("equivocation") {
-                    node.metrics.equivocations.inc();
-                    tokio::spawn(evidence_out(Arc::clone(fed), Arc::clone(node), text));
-                }
+            Pre::Equivocation(m, held) => {
+                tracing::warn!(service = "p2p", event = "record_rejected", peer = ?gossip.as_ref().map(|(p, _)| p.to_string()), reason = "equivocation", author = %m.record.author, seq = m.record.seq);
+                node.metrics.equivocations.inc();
+                tokio::spawn(equivocation(Arc::clone(fed), Arc::clone(node), m, held));
                 Verdict::Reject
             }
-            Err(e) => {
-                tracing::warn!(service = "p2p", event = "record_not_applied", error = %e);
-                Verdict::Ignore
+            Pre::Rejected(why) => {
+                tracing::warn!(service = "p2p", event = "record_rejected", peer = ?gossip.as_ref().map(|(p, _)| p.to_string()), reason = %why);
+                Verdict::Reject
             }
         };
         if let Some((peer, id)) = gossip {
@@ -329,55 +398,115 @@ async fn ingest(fed: &Arc<Federation>, node: &Arc<Node>, items: Vec<Inbound>) ->
         }
         verdicts.push(verdict);
     }
-    if !applied.is_empty() {
-        drain(fed, node, applied).await;
-    }
     if !gaps.is_empty() {
-        // A record that only arrived ahead of its predecessor in the same
-        // burst needs no fetch: ask only for gaps still open.
-        let heads = local_heads(node);
-        for (author, peer) in gaps {
-            let have = heads.get(&author).copied().unwrap_or(0);
-            if lock(&fed.escrow).waiting_after(&author, have) {
-                let _ = fed.gaps.send((peer, author, have + 1));
+        // Gossip reorders: the missing record is usually a few milliseconds
+        // behind. Fetch only gaps still open after a grace period.
+        let (fed, node) = (Arc::clone(fed), Arc::clone(node));
+        tokio::spawn(async move {
+            tokio::time::sleep(GAP_GRACE).await;
+            let heads = local_heads(&node);
+            for (author, peer) in gaps {
+                let in_flight = lock(&fed.validated).get(&author).map_or(0, |h| h.seq);
+                let have = heads.get(&author).copied().unwrap_or(0).max(in_flight);
+                // Fetch exactly the missing run, up to the first parked record.
+                if let Some(first) = lock(&fed.escrow).first_after(&author, have) {
+                    let _ = fed.gaps.send((peer, author, have + 1, first.saturating_sub(1)));
+                }
             }
-        }
+        });
     }
     node.metrics.escrow_size.set(i64::try_from(lock(&fed.escrow).len).unwrap_or(i64::MAX));
     verdicts
 }
 
-/// Apply the escrowed successors of what was just applied, and retry the
-/// records whose author was unknown, batch by batch until nothing moves.
-async fn drain(fed: &Arc<Federation>, node: &Arc<Node>, mut applied: Vec<(String, u64)>) {
-    while !applied.is_empty() {
-        let mut next = Vec::new();
-        {
-            let mut escrow = lock(&fed.escrow);
-            for (a, s) in &applied {
-                if let Some(t) = escrow.take_next(a, *s) {
-                    next.push(t);
-                }
+/// How long a gap may stay open before it is fetched by sync.
+const GAP_GRACE: Duration = Duration::from_millis(500);
+
+/// Whether a record fetched by sync is already held or on its way to the
+/// writer: skipped without canonicalising it (gossip is what catches
+/// equivocation; a sync answer mostly repeats what gossip brought).
+fn already_have(fed: &Federation, node: &Node, text: &str) -> bool {
+    let Some((author, seq)) = author_seq(text) else { return false };
+    let validated = lock(&fed.validated).get(&author).map_or(0, |h| h.seq);
+    if seq <= validated {
+        return true;
+    }
+    let Ok(id) = web4_core::LctId::parse(&author) else { return false };
+    node.reads.with(|c| crate::store::writer::load_head(c, &id)).is_ok_and(|h| seq <= h.seq)
+}
+
+/// The apply task: pre-checked records, in the order they were validated,
+/// applied in batches (one writer job and commit per batch). A record that
+/// does not apply after all (the store moved under the pre-check) makes the
+/// author's validated head forgotten, so that the next record is checked
+/// against the store again; sync repairs the rest. After each batch, records
+/// whose author was unknown are retried (the batch may have registered it).
+async fn apply_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::UnboundedReceiver<crate::ledger::Inbound>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < INGEST_BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
             }
-            next.extend(escrow.take_unknown());
         }
-        if next.is_empty() {
-            return;
-        }
-        let outcomes = apply_many(node, next.clone()).await;
-        applied = Vec::new();
-        for (t, outcome) in next.into_iter().zip(outcomes) {
+        let outcomes = apply_checked(&node, batch.clone()).await;
+        let mut any = false;
+        for (m, outcome) in batch.into_iter().zip(outcomes) {
             match outcome {
-                Ok(Foreign::Applied { .. }) => applied.extend(author_seq(&t)),
-                Ok(Foreign::UnknownAuthor) => lock(&fed.escrow).put_unknown(t),
-                Ok(Foreign::Gap { .. }) => {
-                    if let Some((a, s)) = author_seq(&t) {
-                        lock(&fed.escrow).put(&a, s, t);
-                    }
+                Ok(Foreign::Applied { .. }) => any = true,
+                Ok(Foreign::Duplicate) => {}
+                other => {
+                    let author = m.record.author.to_string();
+                    tracing::warn!(service = "p2p", event = "record_not_applied", author = %author, seq = m.record.seq, outcome = ?other.map(|f| format!("{f:?}")));
+                    lock(&fed.validated).remove(&author);
                 }
-                _ => {}
             }
         }
+        if any {
+            let waiting = lock(&fed.escrow).take_unknown();
+            for t in waiting {
+                if let Err(mpsc::error::TrySendError::Full((t, _))) = fed.inbound.try_send((t, None)) {
+                    lock(&fed.escrow).put_unknown(t);
+                }
+            }
+        }
+        node.metrics.escrow_size.set(i64::try_from(lock(&fed.escrow).len).unwrap_or(i64::MAX));
+    }
+}
+
+/// Keep the evidence of an equivocation and tell the society.
+async fn equivocation(fed: Arc<Federation>, node: Arc<Node>, m: crate::ledger::Inbound, held: String) {
+    let other = m.text.clone();
+    let job: crate::store::writer::Job = Box::new(move |ctx| {
+        crate::ledger::keep_equivocation(ctx.conn, &m, &held, ctx.now)
+            .map_err(|e| crate::error::ApiError::internal("federation", e))?;
+        Ok(json!(null))
+    });
+    if let Err(e) = node.writer.submit(job).await {
+        tracing::warn!(service = "p2p", event = "evidence_not_kept", error = %e);
+    }
+    evidence_out(fed, node, other).await;
+}
+
+/// Apply pre-checked records in order in one writer job.
+async fn apply_checked(
+    node: &Arc<Node>,
+    records: Vec<crate::ledger::Inbound>,
+) -> Vec<Result<Foreign, crate::error::ApiError>> {
+    let n = records.len();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: crate::store::writer::Job = Box::new(move |ctx| {
+        let outcomes: Vec<_> = records.iter().map(|m| ctx.apply_inbound(m, true)).collect();
+        let _ = tx.send(outcomes);
+        Ok(json!(null))
+    });
+    let failed = |e: crate::error::ApiError| (0..n).map(|_| Err(e.clone())).collect();
+    match node.writer.submit_with(job, crate::store::writer::Durability::Relaxed).await {
+        Ok(_) => rx
+            .await
+            .unwrap_or_else(|_| failed(crate::error::ApiError::internal("federation", "writer dropped the outcome"))),
+        Err(e) => failed(e),
     }
 }
 
@@ -389,25 +518,6 @@ fn author_seq(text: &str) -> Option<(String, u64)> {
     }
     let id: Id = serde_json::from_str(text).ok()?;
     Some((id.author, id.seq))
-}
-
-/// Apply `texts` in order in one writer job (each in its own savepoint).
-async fn apply_many(node: &Arc<Node>, texts: Vec<String>) -> Vec<Result<Foreign, crate::error::ApiError>> {
-    let n = texts.len();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let job: crate::store::writer::Job = Box::new(move |ctx| {
-        let outcomes: Vec<_> = texts.iter().map(|t| ctx.apply_foreign(t)).collect();
-        let _ = tx.send(outcomes);
-        Ok(json!(null))
-    });
-    // The outcomes count only once the group committed.
-    let failed = |e: crate::error::ApiError| (0..n).map(|_| Err(e.clone())).collect();
-    match node.writer.submit_with(job, crate::store::writer::Durability::Relaxed).await {
-        Ok(_) => rx
-            .await
-            .unwrap_or_else(|_| failed(crate::error::ApiError::internal("federation", "writer dropped the outcome"))),
-        Err(e) => failed(e),
-    }
 }
 
 /// Evidence of equivocation as gossiped: the record we hold and the other one.
@@ -538,9 +648,11 @@ async fn catch_up(fed: &Arc<Federation>, node: &Arc<Node>, peer: PeerId, patient
     // in a later chain waits in escrow and is retried after each chain.
     for (author, seq) in theirs {
         let target = if patient { seq.min(before.get(&author).copied().unwrap_or(0)) } else { seq };
-        let have = ours.get(&author).copied().unwrap_or(0);
+        // What is on its way to the writer counts as had.
+        let in_flight = lock(&fed.validated).get(&author).map_or(0, |h| h.seq);
+        let have = ours.get(&author).copied().unwrap_or(0).max(in_flight);
         if target > have {
-            fetch_chain(fed, node, peer, &author, have + 1).await;
+            fetch_chain(fed, node, peer, &author, have + 1, target).await;
         }
     }
     update_lag(fed, node);
@@ -548,10 +660,11 @@ async fn catch_up(fed: &Arc<Federation>, node: &Arc<Node>, peer: PeerId, patient
 
 /// Fetch `author`'s records from `from` on, page by page, applying each page
 /// in one writer job.
-async fn fetch_chain(fed: &Arc<Federation>, node: &Arc<Node>, peer: PeerId, author: &str, from: u64) {
+async fn fetch_chain(fed: &Arc<Federation>, node: &Arc<Node>, peer: PeerId, author: &str, from: u64, to: u64) {
     let mut from = from;
-    loop {
-        let req = SyncRequest::Records { author: author.to_owned(), from_seq: from, limit: MAX_SYNC_RECORDS };
+    while from <= to {
+        let limit = u32::try_from(to - from + 1).unwrap_or(MAX_SYNC_RECORDS).min(MAX_SYNC_RECORDS);
+        let req = SyncRequest::Records { author: author.to_owned(), from_seq: from, limit };
         let recs = match fed.handle.sync(peer, req).await {
             Ok(SyncResponse::Records(r)) => r,
             Ok(other) => {
@@ -569,7 +682,7 @@ async fn fetch_chain(fed: &Arc<Federation>, node: &Arc<Node>, peer: PeerId, auth
             tracing::warn!(service = "p2p", event = "sync_rejected", peer = %peer, author = %author);
             return;
         }
-        if n < MAX_SYNC_RECORDS as usize {
+        if n < limit as usize {
             return;
         }
         from += n as u64;

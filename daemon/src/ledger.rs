@@ -1331,69 +1331,98 @@ pub enum Foreign {
     Rejected(String),
 }
 
-/// Verify a record received from a peer and, when it is the next link of its
-/// author's chain, append and apply it: the same road as a local write
-/// (architecture doc): signature, chain link, author status, law hash, apply.
-/// A second, different record for a held (author, seq) is equivocation: kept
-/// as evidence in `equivocations`, refused.
-pub fn accept_foreign(conn: &Connection, text: &str, now: Timestamp) -> Result<Foreign, StoreError> {
-    use crate::store::writer::{load_head, save_head};
-    let r: Record = match serde_json::from_str(text) {
-        Ok(r) => r,
-        Err(e) => return Ok(Foreign::Rejected(format!("not a record: {e}"))),
-    };
-    let (ph, hash) = match web4_core::ledger::payload_hash(&r.payload).and_then(|ph| Ok((ph, r.hash_with(&ph)?))) {
-        Ok(x) => x,
-        Err(e) => return Ok(Foreign::Rejected(format!("record cannot be hashed: {e}"))),
-    };
-    if r.seq == 0 {
-        return Ok(Foreign::Rejected("seq 0".into()));
+/// A record received from a peer, parsed and hashed once.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub record: Record,
+    /// `sha256(JCS(payload))`, shared by the hash and the signature check.
+    pub payload_hash: Hash,
+    pub hash: Hash,
+    /// The wire form, stored as received.
+    pub text: String,
+}
+
+/// Parse and hash a received record; `Err` says why it is not one.
+pub fn parse_inbound(text: String) -> Result<Inbound, String> {
+    let record: Record = serde_json::from_str(&text).map_err(|e| format!("not a record: {e}"))?;
+    let payload_hash =
+        web4_core::ledger::payload_hash(&record.payload).map_err(|e| format!("record cannot be hashed: {e}"))?;
+    let hash = record.hash_with(&payload_hash).map_err(|e| format!("record cannot be hashed: {e}"))?;
+    if record.seq == 0 {
+        return Err("seq 0".into());
     }
-    let head = load_head(conn, &r.author)?;
+    Ok(Inbound { record, payload_hash, hash, text })
+}
+
+/// What the checks of a received record found (nothing written).
+#[derive(Debug)]
+pub enum Check {
+    /// Valid and the next link after `head`: apply it.
+    Next(Box<Event>),
+    Duplicate,
+    /// Validly signed, but the chain already holds `held` at that seq.
+    Equivocation {
+        held: String,
+    },
+    Gap {
+        have: u64,
+    },
+    UnknownAuthor,
+    Rejected(String),
+}
+
+/// The checks of the inbound road (architecture doc), read-only: chain link
+/// against `head`, signature (unless the caller already verified it with the
+/// same key lookup), author status, law hash, payload, object ownership.
+pub fn check_inbound(
+    conn: &Connection,
+    m: &Inbound,
+    head: crate::store::writer::Head,
+    signature_checked: bool,
+) -> Result<Check, StoreError> {
+    let r = &m.record;
     if r.seq <= head.seq {
         let held: Option<String> = conn
             .prepare_cached("SELECT hash FROM ledger WHERE author = ?1 AND seq = ?2")?
             .query_row(rusqlite::params![r.author.as_str(), i64::try_from(r.seq).unwrap_or(i64::MAX)], |row| row.get(0))
             .optional()?;
         return Ok(match held {
-            Some(h) if h == hash.to_string() => Foreign::Duplicate,
+            Some(h) if h == m.hash.to_string() => Check::Duplicate,
             Some(h) => {
                 // Only a signed record is evidence of equivocation.
-                let signed = author_key(conn, &r)?.is_some_and(|pk| r.verify_signature_with(&pk, &ph).is_ok());
-                if !signed {
-                    return Ok(Foreign::Rejected("signature does not verify with the author's key".into()));
+                if author_key(conn, r)?.is_some_and(|pk| r.verify_signature_with(&pk, &m.payload_hash).is_ok()) {
+                    Check::Equivocation { held: h }
+                } else {
+                    Check::Rejected("signature does not verify with the author's key".into())
                 }
-                conn.prepare_cached("INSERT OR IGNORE INTO equivocations (author, seq, kept_hash, other_hash, other_record, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(rusqlite::params![r.author.as_str(), i64::try_from(r.seq).unwrap_or(i64::MAX), h, hash.to_string(), text, now.secs()],
-                )?;
-                Foreign::Rejected(format!("equivocation: {} already has seq {} ({h})", r.author, r.seq))
             }
-            None => Foreign::Rejected(format!("{} seq {} is missing below the chain head", r.author, r.seq)),
+            None => Check::Rejected(format!("{} seq {} is missing below the chain head", r.author, r.seq)),
         });
     }
     if r.seq > head.seq + 1 {
-        return Ok(Foreign::Gap { have: head.seq });
+        return Ok(Check::Gap { have: head.seq });
     }
-    let Some(pk) = author_key(conn, &r)? else { return Ok(Foreign::UnknownAuthor) };
-    if r.verify_signature_with(&pk, &ph).is_err() {
-        return Ok(Foreign::Rejected("signature does not verify with the author's key".into()));
+    let Some(pk) = author_key(conn, r)? else { return Ok(Check::UnknownAuthor) };
+    if !signature_checked && r.verify_signature_with(&pk, &m.payload_hash).is_err() {
+        return Ok(Check::Rejected("signature does not verify with the author's key".into()));
     }
     if r.prev_hash != head.hash {
-        return Ok(Foreign::Rejected(format!("prev_hash does not link to {} seq {}", r.author, head.seq)));
+        return Ok(Check::Rejected(format!("prev_hash does not link to {} seq {}", r.author, head.seq)));
     }
     if let Some(row) = load_lct(conn, r.author.as_str())?
         && matches!(row.status, LctStatus::Revoked | LctStatus::Suspended)
     {
-        return Ok(Foreign::Rejected(format!("author {} is {}", r.author, row.status.as_str())));
+        return Ok(Check::Rejected(format!("author {} is {}", r.author, row.status.as_str())));
     }
     let law_known = if r.kind == kind::SOCIETY_GENESIS {
-        let g: Genesis = payload(&r)?;
+        let g: Genesis = payload(r)?;
         let exists: bool = conn
             .prepare_cached("SELECT EXISTS(SELECT 1 FROM societies)")?
             .query_row([], |row| row.get(0))
             .optional()?
             .unwrap_or(false);
         if exists {
-            return Ok(Foreign::Rejected("a second society genesis".into()));
+            return Ok(Check::Rejected("a second society genesis".into()));
         }
         g.law.law_hash() == r.law_hash
     } else {
@@ -1401,21 +1430,81 @@ pub fn accept_foreign(conn: &Connection, text: &str, now: Timestamp) -> Result<F
             .query_row([r.law_hash.to_string()], |row| row.get(0))?
     };
     if !law_known {
-        return Ok(Foreign::Rejected(format!("law_hash {} is not a law of this society", r.law_hash)));
+        return Ok(Check::Rejected(format!("law_hash {} is not a law of this society", r.law_hash)));
     }
-    let event = match Event::from_record(&r) {
+    let event = match Event::from_record(r) {
         Ok(e) => e,
-        Err(e) => return Ok(Foreign::Rejected(format!("{} payload: {e}", r.kind))),
+        Err(e) => return Ok(Check::Rejected(format!("{} payload: {e}", r.kind))),
     };
     if let Some(why) = not_the_owner(conn, &r.author, &event)? {
-        return Ok(Foreign::Rejected(why));
+        return Ok(Check::Rejected(why));
     }
+    Ok(Check::Next(Box::new(event)))
+}
+
+/// Keep a validly signed second record for a held (author, seq) as evidence.
+pub fn keep_equivocation(conn: &Connection, m: &Inbound, held: &str, now: Timestamp) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO equivocations (author, seq, kept_hash, other_hash, other_record, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(rusqlite::params![
+        m.record.author.as_str(),
+        i64::try_from(m.record.seq).unwrap_or(i64::MAX),
+        held,
+        m.hash.to_string(),
+        m.text,
+        now.secs()
+    ])?;
+    Ok(())
+}
+
+/// Check a received record against the store's chain head and, when it is the
+/// next link, append and apply it. `signature_checked`: the caller verified
+/// the signature already (the federation's pre-check before forwarding).
+pub fn apply_inbound(
+    conn: &Connection,
+    m: &Inbound,
+    now: Timestamp,
+    signature_checked: bool,
+) -> Result<Foreign, StoreError> {
+    use crate::store::writer::{load_head, save_head};
+    let r = &m.record;
+    let head = load_head(conn, &r.author)?;
+    let event = match check_inbound(conn, m, head, signature_checked)? {
+        Check::Next(e) => e,
+        Check::Duplicate => return Ok(Foreign::Duplicate),
+        Check::Gap { have } => return Ok(Foreign::Gap { have }),
+        Check::UnknownAuthor => return Ok(Foreign::UnknownAuthor),
+        Check::Rejected(why) => return Ok(Foreign::Rejected(why)),
+        Check::Equivocation { held } => {
+            keep_equivocation(conn, m, &held, now)?;
+            return Ok(Foreign::Rejected(format!("equivocation: {} already has seq {} ({held})", r.author, r.seq)));
+        }
+    };
     conn.prepare_cached("INSERT INTO ledger (hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
-        rusqlite::params![hash.to_string(), r.author.as_str(), i64::try_from(r.seq).unwrap_or(i64::MAX), r.kind, text],
+        rusqlite::params![
+            m.hash.to_string(),
+            r.author.as_str(),
+            i64::try_from(r.seq).unwrap_or(i64::MAX),
+            r.kind,
+            m.text
+        ],
     )?;
-    let effects = apply_event(conn, &event, &r.author, r.timestamp, &hash)?;
-    save_head(conn, &r.author, crate::store::writer::Head { seq: r.seq, hash })?;
-    Ok(Foreign::Applied { hash, effects })
+    let effects = apply_event(conn, &event, &r.author, r.timestamp, &m.hash)?;
+    save_head(conn, &r.author, crate::store::writer::Head { seq: r.seq, hash: m.hash })?;
+    Ok(Foreign::Applied { hash: m.hash, effects })
+}
+
+/// Verify a record received from a peer and, when it is the next link of its
+/// author's chain, append and apply it: the same road as a local write
+/// (architecture doc): signature, chain link, author status, law hash, apply.
+/// A second, different record for a held (author, seq) is equivocation: kept
+/// as evidence in `equivocations`, refused.
+pub fn accept_foreign(conn: &Connection, text: &str, now: Timestamp) -> Result<Foreign, StoreError> {
+    match parse_inbound(text.to_owned()) {
+        Ok(m) => apply_inbound(conn, &m, now, false),
+        Err(why) => Ok(Foreign::Rejected(why)),
+    }
 }
 
 /// What a piece of equivocation evidence from a peer turned out to be.

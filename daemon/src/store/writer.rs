@@ -135,9 +135,21 @@ impl WriteCtx<'_> {
     /// through it, nothing of it stays and the job's other records are kept,
     /// so one job can apply a whole batch of received records.
     pub fn apply_foreign(&mut self, text: &str) -> Result<crate::ledger::Foreign, ApiError> {
+        match crate::ledger::parse_inbound(text.to_owned()) {
+            Ok(m) => self.apply_inbound(&m, false),
+            Err(why) => Ok(crate::ledger::Foreign::Rejected(why)),
+        }
+    }
+
+    /// Apply a parsed received record (`ledger::apply_inbound`).
+    pub fn apply_inbound(
+        &mut self,
+        m: &crate::ledger::Inbound,
+        signature_checked: bool,
+    ) -> Result<crate::ledger::Foreign, ApiError> {
         let store = |e: rusqlite::Error| ApiError::new(ErrorCode::LedgerWrite, format!("could not apply: {e}"));
         self.conn.prepare_cached("SAVEPOINT inbound").and_then(|mut st| st.execute([])).map_err(store)?;
-        match crate::ledger::accept_foreign(self.conn, text, self.now) {
+        match crate::ledger::apply_inbound(self.conn, m, self.now, signature_checked) {
             Ok(mut outcome) => {
                 self.conn.prepare_cached("RELEASE inbound").and_then(|mut st| st.execute([])).map_err(store)?;
                 if let crate::ledger::Foreign::Applied { effects, .. } = &mut outcome {
