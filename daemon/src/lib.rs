@@ -9,6 +9,7 @@ pub mod config;
 pub mod enforce;
 pub mod error;
 pub mod federation;
+pub mod foreign;
 pub mod graph;
 pub mod http;
 pub mod keystore;

@@ -343,6 +343,8 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
             hook_metrics.on_commit(effects, n, took)
         }),
     )?;
+    let foreign = Arc::new(crate::foreign::ForeignSocieties::open(&cfg.data_dir)?);
+    let foreign_refresh = tokio::spawn(Arc::clone(&foreign).refresh_forever());
     let node = Arc::new(Node {
         id: node_id.clone(),
         key,
@@ -361,6 +363,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
             max_results: cfg.sparql_max_results,
         },
         federation: std::sync::OnceLock::new(),
+        foreign: Arc::clone(&foreign),
         commits,
     });
     if let Some(f) = crate::federation::start(&node, &cfg, outbox_rx)? {
@@ -433,7 +436,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
             server.abort();
         }
     }
-    for t in [sweeper, reloader, pinger] {
+    for t in [sweeper, reloader, pinger, foreign_refresh] {
         t.abort();
         let _ = t.await;
     }

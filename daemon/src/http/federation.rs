@@ -145,3 +145,116 @@ pub async fn equivocations(State(node): State<Arc<Node>>) -> Result<ApiOk, ApiEr
     let authors: std::collections::BTreeSet<&str> = rows.iter().filter_map(|r| r["author"].as_str()).collect();
     Ok(ApiOk::new("equivocations_listed", json!({ "flagged_authors": authors, "evidence": rows })))
 }
+
+/// Body of `POST /v1/federation/societies`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowRequest {
+    /// Base URL of a node of the other society.
+    pub url: String,
+    /// Expected hash of its genesis record (compare out of band); optional.
+    #[serde(default)]
+    pub genesis_hash: Option<String>,
+}
+
+/// `POST /v1/federation/societies`: an authority makes this node follow
+/// another society: its ledger is copied from `url` and verified record by
+/// record into a separate store (docs/decisions/0018).
+pub async fn follow_society(
+    State(node): State<Arc<Node>>,
+    super::auth::Signed(ev, req): super::auth::Signed<FollowRequest>,
+) -> Result<ApiOk, ApiError> {
+    if !(req.url.starts_with("http://") || req.url.starts_with("https://")) {
+        return Err(ApiError::new(ErrorCode::ProtoFormat, "url: an http:// or https:// base URL"));
+    }
+    crate::services::identity::authenticate(&node, &ev)?;
+    let society = node.society().id.clone();
+    node.writer
+        .submit(Box::new(move |ctx| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            crate::services::checks::active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            crate::services::checks::require_role(
+                ctx.conn,
+                &society,
+                &ev.signer,
+                &["authority"],
+                "follow other societies",
+            )?;
+            Ok(json!(null))
+        }))
+        .await?;
+    let own = node.society().id.clone();
+    let s = node.foreign.add(&own, &req.url, req.genesis_hash.as_deref()).await.map_err(|e| {
+        ApiError::new(ErrorCode::ProtoFormat, format!("cannot follow {}: {e:#}", req.url))
+            .status(422)
+            .details(json!({ "url": req.url }))
+    })?;
+    let mut ok = ApiOk::new("foreign_society_followed", s.summary());
+    ok.status = axum::http::StatusCode::CREATED;
+    Ok(ok)
+}
+
+/// `GET /v1/federation/societies`: the societies this node follows.
+pub async fn societies(State(node): State<Arc<Node>>) -> Result<ApiOk, ApiError> {
+    let list: Vec<serde_json::Value> = node.foreign.all().iter().map(|s| s.summary()).collect();
+    Ok(ApiOk::new("foreign_societies_listed", json!({ "societies": list })))
+}
+
+fn foreign(node: &Node, society: &str) -> Result<Arc<crate::foreign::ForeignSociety>, ApiError> {
+    node.foreign.get(society).ok_or_else(|| {
+        ApiError::new(ErrorCode::NotFound, format!("this node does not follow society {society}"))
+            .details(json!({ "hint": "POST /v1/federation/societies {url} (an authority)" }))
+    })
+}
+
+/// When an LCT is not in the copy yet, pull once before answering 404.
+async fn fresh(node: &Node, s: &Arc<crate::foreign::ForeignSociety>, lct: &str) {
+    let known = s.with(|c| crate::ledger::load_lct(c, lct).ok().flatten().is_some());
+    if !known && let Err(e) = node.foreign.pull(s).await {
+        tracing::warn!(service = "federation", event = "foreign_pull_failed", society = %s.id, error = %e);
+    }
+}
+
+/// `GET /v1/federation/societies/{society}/lct/{lct_id}/verify`: verify an
+/// LCT born in another society with that society's law and witnesses, from
+/// this node's verified copy of its ledger.
+pub async fn foreign_verify(
+    State(node): State<Arc<Node>>,
+    axum::extract::Path((society, lct)): axum::extract::Path<(String, String)>,
+) -> Result<ApiOk, ApiError> {
+    let s = foreign(&node, &society)?;
+    let id = web4_core::LctId::parse(&lct).map_err(|e| ApiError::new(ErrorCode::ProtoFormat, e.to_string()))?;
+    fresh(&node, &s, id.as_str()).await;
+    let now = node.now();
+    let (report, law_hash) = s
+        .with(|c| {
+            let soc = crate::services::governance::load_society(c, s.id.as_str())?;
+            let r = crate::services::identity::verify_in(c, &soc, now, &id, None, Some(&node.metrics))?;
+            Ok::<_, crate::store::StoreError>((r, soc.law.law_hash()))
+        })
+        .map_err(|e| ApiError::internal("foreign verify", e))?;
+    let report =
+        report.ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no LCT {id} in society {society}")))?;
+    let mut v = serde_json::to_value(&report).map_err(|e| ApiError::internal("foreign verify", e))?;
+    v["society_id"] = json!(s.id);
+    v["society_law_hash"] = json!(law_hash);
+    v["genesis_hash"] = json!(s.genesis_hash);
+    Ok(ApiOk::new("foreign_lct_verified", v))
+}
+
+/// `GET /v1/federation/societies/{society}/reputation/{entity}/{role}`: the
+/// other society's T3/V3 for (entity, role), as that society's records make
+/// them; shown, never merged into this society's tensors.
+pub async fn foreign_reputation(
+    State(node): State<Arc<Node>>,
+    axum::extract::Path((society, entity, role)): axum::extract::Path<(String, String, String)>,
+) -> Result<ApiOk, ApiError> {
+    let s = foreign(&node, &society)?;
+    let id = web4_core::LctId::parse(&entity).map_err(|e| ApiError::new(ErrorCode::ProtoFormat, e.to_string()))?;
+    fresh(&node, &s, id.as_str()).await;
+    let now = node.now().secs();
+    let mut v = s.with(|c| crate::services::reputation::get_in(c, &id, &role, now))?;
+    v["society_id"] = json!(s.id);
+    v["merged"] = json!(false);
+    Ok(ApiOk::new("foreign_reputation_fetched", v))
+}

@@ -235,20 +235,36 @@ pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&s
     let now = node.now();
     let society = node.society();
     node.reads
-        .with(|c| {
+        .with(|c| verify_in(c, &society, now, &id, sig_check.as_ref(), Some(&node.metrics)))
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no LCT {id} on this node")))
+}
+
+/// Verify an LCT against a store and the society whose law it was born under:
+/// this node's, or a foreign society's verified copy (`crate::foreign`).
+pub fn verify_in(
+    c: &Connection,
+    society: &crate::services::Society,
+    now: Timestamp,
+    id: &LctId,
+    sig_check: Option<&(Vec<u8>, Signature)>,
+    metrics: Option<&crate::metrics::Metrics>,
+) -> Result<Option<VerifyReport>, crate::store::StoreError> {
+    {
+        {
             let Some(row) = load_lct(c, id.as_str())? else { return Ok(None) };
             let mut problems = Vec::new();
             let doc = &row.document;
-            let id_ok = doc.binding.lct_id() == id && doc.lct_id == id;
+            let id_ok = doc.binding.lct_id() == *id && doc.lct_id == *id;
             if !id_ok {
                 problems.push("lct_id is not derived from the bound public key".to_owned());
             }
-            let proof_ok = doc.binding.verify_proof(&id).is_ok();
+            let proof_ok = doc.binding.verify_proof(id).is_ok();
             if !proof_ok {
                 problems.push("binding proof does not verify".to_owned());
             }
             let started = std::time::Instant::now();
-            let anchor = match doc.binding.verify_anchor(&id) {
+            let anchor = match doc.binding.verify_anchor(id) {
                 Ok(None) => None,
                 Ok(Some(report)) => Some(AnchorCheck { valid: true, report: Some(report), problem: None }),
                 Err(e) => {
@@ -256,8 +272,10 @@ pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&s
                     Some(AnchorCheck { valid: false, report: None, problem: Some(e.to_string()) })
                 }
             };
-            if anchor.is_some() {
-                node.metrics.anchor_verification.observe(started.elapsed().as_secs_f64());
+            if anchor.is_some()
+                && let Some(m) = metrics
+            {
+                m.anchor_verification.observe(started.elapsed().as_secs_f64());
             }
             let hardware = anchor.as_ref().is_some_and(|a| a.valid);
             let birth = match &doc.birth_certificate {
@@ -300,7 +318,7 @@ pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&s
             if let Err(e) = may_sign(row.status, row.overlap_until, now) {
                 problems.push(e.to_string());
             }
-            let signature = sig_check.as_ref().map(|(m, s)| row.public_key.verify(m, s).is_ok());
+            let signature = sig_check.map(|(m, s)| row.public_key.verify(m, s).is_ok());
             if signature == Some(false) {
                 problems.push("signature does not verify with this LCT's key".into());
             }
@@ -317,9 +335,8 @@ pub fn verify(node: &Node, id: &str, message: Option<&str>, signature: Option<&s
                 hardware_anchor: anchor,
                 problems,
             }))
-        })
-        .map_err(store_err)?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no LCT {id} on this node")))
+        }
+    }
 }
 
 fn lifecycle_error(id: &LctId, e: LifecycleError) -> ApiError {

@@ -48,6 +48,8 @@ pub struct Node {
     pub graph_limits: GraphLimits,
     /// The libp2p federation, when `p2p_listen` is set (started after the node).
     pub federation: std::sync::OnceLock<Arc<crate::federation::Federation>>,
+    /// Verified copies of other societies' ledgers (`crate::foreign`).
+    pub foreign: Arc<crate::foreign::ForeignSocieties>,
     /// Bumped after every group commit (long polls of `/v1/ledger/records` wait on it).
     pub commits: Arc<tokio::sync::watch::Sender<u64>>,
 }

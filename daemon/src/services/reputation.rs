@@ -186,10 +186,16 @@ pub fn delta(node: &Node, req: &OutcomeRequest) -> Result<Value, ApiError> {
 pub fn get(node: &Node, entity: &str, role: &str) -> Result<Value, ApiError> {
     let id = LctId::parse(entity).map_err(|e| bad(format!("entity: {e}")))?;
     let now = node.now().secs();
-    node.reads
-        .with(|c| {
-            Ok((|| {
-                known_lct(c, &id)?;
+    node.reads.with(|c| Ok(get_in(c, &id, role, now))).map_err(store_err)?
+}
+
+/// T3/V3 of (entity, role) in a store: this node's, or a foreign society's
+/// verified copy (`crate::foreign`), evaluated at `now` (seconds).
+pub fn get_in(c: &rusqlite::Connection, id: &LctId, role: &str, now: i64) -> Result<Value, ApiError> {
+    {
+        {
+            (|| {
+                known_lct(c, id)?;
                 let row = load_reputation(c, id.as_str(), role).map_err(store_err)?;
                 let Some(r) = row else {
                     let (t3, v3) = (T3::default(), V3::default());
@@ -238,9 +244,9 @@ pub fn get(node: &Node, entity: &str, role: &str) -> Result<Value, ApiError> {
                     "inactivity_decay": decay, "trust": (r.t3.composite() + decay).clamp(0.0, 1.0),
                     "recency": recency, "gaming_flags": flags,
                 }))
-            })())
-        })
-        .map_err(store_err)?
+            })()
+        }
+    }
 }
 
 /// `GET /v1/reputation/stats`: counts and per-role distributions; never a

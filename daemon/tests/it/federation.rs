@@ -656,3 +656,95 @@ async fn a_spend_recorded_by_a_node_that_does_not_own_the_budget_is_refused() {
         copy.query_row("SELECT spent FROM delegations WHERE grant_id = ?1", [&grant], |r| r.get(0)).unwrap();
     assert_eq!(spent, 5);
 }
+
+/// Two societies: a node of B verifies an LCT born in A (birth certificate,
+/// A's witnesses, A's law hash) and shows A's reputation for it per role,
+/// from its own verified copy of A's ledger; B's own tensors stay untouched.
+#[tokio::test]
+async fn a_node_of_another_society_verifies_an_lct_born_here_and_shows_its_reputation() {
+    use web4_core::witness::{Attestation, WitnessClass};
+    let a = TestNode::start().await;
+    let b = TestNode::start().await;
+    let (a_soc, b_soc) = (a.get("/ready").await.body["society"].clone(), b.get("/ready").await.body["society"].clone());
+    assert_ne!(a_soc, b_soc);
+    let ks: Vec<_> = (0..4).map(|_| random_key()).collect();
+    for k in &ks {
+        assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
+    }
+    let (alice, reporter, w1, w2) = (&ks[0], &ks[1], &ks[2], &ks[3]);
+    for (action, q) in [("review", 0.9), ("analyze", 0.8)] {
+        let nonce = random_nonce();
+        let event = web4_core::payload::outcome_event(&id_of(alice), "analyst", action, "success", Some(q), &nonce);
+        let atts: Vec<Attestation> = [w1, w2]
+            .iter()
+            .map(|w| Attestation::sign(w, id_of(w), WitnessClass::Quality, event, now(), random_nonce()).unwrap())
+            .collect();
+        let body = json!({"entity": id_of(alice), "role": "analyst", "action": action, "result_status": "success",
+            "quality": q, "witnesses": atts});
+        let r = a
+            .post_raw(
+                reporter,
+                "/v1/reputation/outcome",
+                serde_json::to_vec(&body).unwrap(),
+                &Sign { nonce: Some(nonce), ..Sign::default() },
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let alice_id = id_of(alice).to_string();
+
+    // Only an authority of B may make B follow A.
+    let r = b.post(&random_key(), "/v1/federation/societies", &json!({"url": a.base})).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    // A wrong genesis pin is refused and nothing is kept.
+    let r = b.post(&b.admin, "/v1/federation/societies", &json!({"url": a.base, "genesis_hash": "sha256:00"})).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(b.get("/v1/federation/societies").await.body["data"]["societies"], json!([]));
+    let r = b.post(&b.admin, "/v1/federation/societies", &json!({"url": a.base})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"]["society_id"], a_soc);
+    assert_eq!(r.body["data"]["law_hash"], a.get("/ready").await.body["law_hash"]);
+    // Following one's own society is refused.
+    let r = b.post(&b.admin, "/v1/federation/societies", &json!({"url": b.base})).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+
+    // B verifies alice with A's law and witnesses.
+    let soc = a_soc.as_str().unwrap();
+    let v = b.get(&format!("/v1/federation/societies/{soc}/lct/{alice_id}/verify")).await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    let d = &v.body["data"];
+    assert_eq!(d["valid"], json!(true), "{d}");
+    assert_eq!(d["birth_certificate"]["ok"], json!(true), "{d}");
+    assert_eq!(d["society_law_hash"], a.get("/ready").await.body["law_hash"]);
+    // Alice is not an LCT of B.
+    assert_eq!(b.get(&format!("/v1/lct/{alice_id}")).await.status, 404);
+
+    // A's reputation for alice as analyst, as A computes it, shown on B.
+    let theirs = a.get(&format!("/v1/reputation/{alice_id}/analyst")).await.body["data"].clone();
+    let shown = b.get(&format!("/v1/federation/societies/{soc}/reputation/{alice_id}/analyst")).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert_eq!(shown.body["data"]["outcomes"], json!(2));
+    assert_eq!(shown.body["data"]["t3"], theirs["t3"]);
+    assert_eq!(shown.body["data"]["merged"], json!(false));
+    // Not merged into B.
+    assert_eq!(b.get(&format!("/v1/reputation/{alice_id}/analyst")).await.status, 404);
+
+    // A keeps writing; B sees it after a pull (on a miss, or the periodic one).
+    let late = random_key();
+    assert_eq!(a.mint(&late, EntityType::Ai).await.status, 201);
+    let v = b.get(&format!("/v1/federation/societies/{soc}/lct/{}/verify", id_of(&late))).await;
+    assert_eq!(v.body["data"]["valid"], json!(true), "{}", v.body);
+    // Unknown society, unknown LCT.
+    assert_eq!(
+        b.get(&format!("/v1/federation/societies/lct:web4:society:nope/lct/{alice_id}/verify")).await.status,
+        404
+    );
+    let ghost = id_of(&random_key());
+    assert_eq!(b.get(&format!("/v1/federation/societies/{soc}/lct/{ghost}/verify")).await.status, 404);
+    // The copy survives a restart of B.
+    let mut b = b;
+    assert!(b.sigterm().success());
+    b.spawn(&[]).await;
+    let list = b.get("/v1/federation/societies").await.body;
+    assert_eq!(list["data"]["societies"][0]["society_id"], a_soc, "{list}");
+}
