@@ -240,6 +240,13 @@ async fn event_loop(fed: Arc<Federation>, node: Arc<Node>, mut events: mpsc::Rec
                     let _ = fed.handle.respond(channel, response).await;
                 });
             }
+            Event::SyncRequest { peer, request: SyncRequest::Attest { society, binding }, channel } => {
+                let response = attest(&node, &society, &binding);
+                if let SyncResponse::Error(e) = &response {
+                    tracing::info!(service = "p2p", event = "attestation_refused", peer = %peer, reason = %e);
+                }
+                let _ = fed.handle.respond(channel, response).await;
+            }
             Event::SyncRequest { peer: _, request, channel } => {
                 let response = answer(&node, request);
                 let _ = fed.handle.respond(channel, response).await;
@@ -606,7 +613,7 @@ fn answer(node: &Node, request: SyncRequest) -> SyncResponse {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(SyncResponse::Records(recs))
         }
-        SyncRequest::Forward(_) => Ok(SyncResponse::Error("forwarded requests are served by the router".into())),
+        SyncRequest::Forward(_) | SyncRequest::Attest { .. } => Ok(SyncResponse::Error("answered elsewhere".into())),
     });
     r.unwrap_or_else(|e| SyncResponse::Error(e.to_string()))
 }
@@ -699,6 +706,80 @@ async fn anti_entropy(fed: Arc<Federation>, node: Arc<Node>, every: Duration) {
         for p in peers {
             catch_up(&fed, &node, p, true).await;
         }
+    }
+}
+
+/// Witness, as this node, the birth a peer is minting: only when this node
+/// holds the witness role in that society now, and only for a binding whose
+/// proof verifies (a witness attests what it checked, not a bare hash).
+fn attest(node: &Node, society: &str, binding: &str) -> SyncResponse {
+    use web4_core::witness::{Attestation, WitnessClass};
+    let soc = node.society();
+    if society != soc.id.as_str() {
+        return SyncResponse::Error(format!("not a node of {society}"));
+    }
+    let now = node.now();
+    let is_witness = node.reads.with(|c| Ok(crate::services::checks::witness_key(c, &soc.id, &node.id, now).is_some()));
+    if !matches!(is_witness, Ok(true)) {
+        return SyncResponse::Error("this node is not a witness of the society".into());
+    }
+    let binding: web4_core::lct::Binding = match serde_json::from_str(binding) {
+        Ok(b) => b,
+        Err(e) => return SyncResponse::Error(format!("binding: {e}")),
+    };
+    let id = binding.lct_id();
+    if let Err(e) = binding.verify(&id) {
+        return SyncResponse::Error(format!("binding of {id} does not verify: {e}"));
+    }
+    if binding.created_at > now.plus(node.max_skew) {
+        return SyncResponse::Error("binding created in the future".into());
+    }
+    let nonce = match crate::keystore::random_bytes::<16>() {
+        Ok(b) => data_encoding::BASE64URL_NOPAD.encode(&b),
+        Err(e) => return SyncResponse::Error(format!("rng: {e}")),
+    };
+    match Attestation::sign(
+        &node.key,
+        node.id.clone(),
+        WitnessClass::Existence,
+        binding.event_hash(&soc.id),
+        now,
+        nonce,
+    )
+    .ok()
+    .and_then(|a| serde_json::to_string(&a).ok())
+    {
+        Some(a) => SyncResponse::Attestation(a),
+        None => SyncResponse::Error("cannot sign the attestation".into()),
+    }
+}
+
+impl Federation {
+    /// Ask every connected peer to witness the birth of `binding` (at most
+    /// 3 s); the attestations are returned for the caller to recount — none is
+    /// trusted here.
+    pub async fn gather_witnesses(
+        &self,
+        society: &web4_core::LctId,
+        binding: &web4_core::lct::Binding,
+    ) -> Vec<web4_core::witness::Attestation> {
+        let Ok(text) = serde_json::to_string(binding) else { return Vec::new() };
+        let peers: Vec<PeerId> = lock(&self.peers).iter().copied().collect();
+        let mut asks = tokio::task::JoinSet::new();
+        for p in peers {
+            let (handle, req) =
+                (self.handle.clone(), SyncRequest::Attest { society: society.to_string(), binding: text.clone() });
+            asks.spawn(async move { tokio::time::timeout(Duration::from_secs(3), handle.sync(p, req)).await });
+        }
+        let mut out = Vec::new();
+        while let Some(r) = asks.join_next().await {
+            if let Ok(Ok(Ok(SyncResponse::Attestation(a)))) = r
+                && let Ok(a) = serde_json::from_str(&a)
+            {
+                out.push(a);
+            }
+        }
+        out
     }
 }
 

@@ -123,6 +123,7 @@ pub struct Metrics {
     pub anchor_verification: Histogram,
     pub forward_duration: Histogram,
     pub equivocations: Counter,
+    pub network_attestations: Counter,
     pub p2p_peers: Gauge,
     pub gossip_in: Counter,
     pub gossip_out: Counter,
@@ -297,6 +298,12 @@ impl Metrics {
             "Equivocations detected here or learned from peers' evidence (two records of one author with one seq)",
             equivocations.clone(),
         );
+        let network_attestations = Counter::default();
+        registry.register(
+            "web4_network_witness_attestations",
+            "Birth attestations received from peer witnesses (before recounting)",
+            network_attestations.clone(),
+        );
         let p2p_peers = Gauge::default();
         registry.register("web4_p2p_connected_peers", "Peers connected over libp2p", p2p_peers.clone());
         let gossip_in = Counter::default();
@@ -364,6 +371,7 @@ impl Metrics {
             anchor_verification,
             forward_duration,
             equivocations,
+            network_attestations,
             p2p_peers,
             gossip_in,
             gossip_out,

@@ -68,6 +68,10 @@ pub enum SyncRequest {
     /// A client's signed HTTP request for an object the peer owns, to be
     /// decided there (one writer per mutable object).
     Forward(HttpExchange),
+    /// Witness the birth of the LCT whose binding (JSON) is given, in
+    /// `society`: a peer holding the witness role answers with its signed
+    /// attestation of the binding's existence event.
+    Attest { society: String, binding: String },
 }
 
 /// An HTTP request or answer carried between nodes verbatim (the client's
@@ -92,6 +96,8 @@ pub enum SyncResponse {
     Records(Vec<String>),
     /// The owner's answer to a [`SyncRequest::Forward`].
     Forwarded(HttpExchange),
+    /// A witness attestation (JSON), the answer to [`SyncRequest::Attest`].
+    Attestation(String),
     Error(String),
 }
 

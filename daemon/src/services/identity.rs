@@ -126,8 +126,21 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
 
     let society = soc.id.clone();
     let event = binding.event_hash(&society);
+    // Witnessing over the network: when what the client brought and this
+    // node's own attestation cannot meet the law's quorum, ask the peers
+    // (each checks the binding and signs as a witness if it is one). Every
+    // attestation is recounted below; none is trusted.
+    let mut offered = req.witnesses.clone();
+    let own = usize::from(node.self_witness && new_id != node.id);
+    if let Some(fed) = node.federation.get()
+        && offered.len() + own < usize::try_from(law.birth_quorum.required()).unwrap_or(usize::MAX)
+    {
+        let gathered = fed.gather_witnesses(&society, &binding).await;
+        node.metrics.network_attestations.inc_by(u64::try_from(gathered.len()).unwrap_or(0));
+        offered.extend(gathered);
+    }
     let counted =
-        collect_witnesses(node, &soc, &new_id, event, WitnessClass::Existence, &req.witnesses, law.birth_quorum, now)?;
+        collect_witnesses(node, &soc, &new_id, event, WitnessClass::Existence, &offered, law.birth_quorum, now)?;
     let witnesses: Vec<LctId> = counted.iter().map(|a| a.witness.clone()).collect();
     let cert = BirthCertificateDraft {
         lct_id: new_id.clone(),

@@ -748,3 +748,39 @@ async fn a_node_of_another_society_verifies_an_lct_born_here_and_shows_its_reput
     let list = b.get("/v1/federation/societies").await.body;
     assert_eq!(list["data"]["societies"][0]["society_id"], a_soc, "{list}");
 }
+
+/// Witnessing over the network: C holds no witness role, so a mint on C can
+/// only meet the law's birth quorum with attestations it collects from peer
+/// witnesses (A, the founder); B is no witness and refuses to attest.
+#[tokio::test]
+async fn a_mint_on_a_node_that_is_no_witness_collects_attestations_from_peer_witnesses() {
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let b = TestNode::join(&a, &p2p_config(&boot)).await;
+    let c = TestNode::join(&a, &p2p_config(&boot)).await;
+    let a_id = a.get("/ready").await.body["node"].clone();
+    let c_id = c.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    let r = c.get(&format!("/v1/lct/{c_id}")).await;
+    assert!(!r.body["data"]["roles"].as_array().unwrap().contains(&json!("witness")), "{}", r.body);
+    eventually(15, "C connected to A and B", || async { peers(&c).await >= 2 }).await;
+
+    let k = random_key();
+    let r = c.mint(&k, EntityType::Ai).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cert = &r.body["data"]["lct"]["birth_certificate"];
+    let witnesses: Vec<Value> = cert["birth_witnesses"]
+        .as_array()
+        .map(|w| w.iter().map(|a| a["witness"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(witnesses, vec![a_id.clone()], "{cert}");
+    let kid = id_of(&k).to_string();
+    // Every node verifies the certificate, A's attestation included.
+    for n in [&a, &b, &c] {
+        eventually(10, "the mint replicated", || async { has_lct(n, &kid).await }).await;
+        let v = n.get(&format!("/v1/lct/{kid}/verify")).await.body;
+        assert_eq!(v["data"]["birth_certificate"]["ok"], json!(true), "{v}");
+    }
+    let m = c.get("/metrics").await.body.as_str().unwrap_or_default().to_owned();
+    assert!(m.contains("web4_network_witness_attestations_total 1"), "{m}");
+    drop(b);
+}
