@@ -42,6 +42,15 @@ pub struct StatusChangeRequest {
     pub reason: String,
 }
 
+/// `POST /v1/lct/{id}/roles`: grant a role (docs/decisions/0019).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleGrantRequest {
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// `POST /v1/lct/{id}/revoke`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

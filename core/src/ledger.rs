@@ -59,6 +59,10 @@ pub mod kind {
     pub const RESOURCE_RATES: &str = "resource.rates";
     /// A triple was asserted into the MRH graph.
     pub const GRAPH_TRIPLE: &str = "graph.triple";
+    /// A role was granted to an LCT of the society.
+    pub const ROLE_GRANT: &str = "role.grant";
+    /// A role was taken back from an LCT of the society.
+    pub const ROLE_REVOKE: &str = "role.revoke";
 }
 
 /// A signed ledger record.

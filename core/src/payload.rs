@@ -68,6 +68,19 @@ pub struct Transition {
     pub overlap_until: Timestamp,
 }
 
+/// `role.grant` and `role.revoke` (docs/decisions/0019): the role a holder of
+/// one of the law's `identity.role_roles` gave to or took from an LCT.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub evidence: SignedRequest,
+    pub society_id: LctId,
+    pub lct_id: LctId,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// `law.publish`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

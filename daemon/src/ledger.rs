@@ -13,7 +13,7 @@ use web4_core::ledger::{ChainVerifier, Record, kind};
 use web4_core::payload::{
     AtpCharge, AtpMint, AtpSlash, AtpTransfer, AuthDecision, Delegate, ExpireDelegations, Genesis, GraphTriple,
     Interpretation, LawPublish, Mint, ReputationOutcome, ResourceAllocate, ResourceRates, ResourceRelease,
-    ResourceUsage, Revoke, RevokeDelegation, StatusChange, Transition,
+    ResourceUsage, Revoke, RevokeDelegation, RoleChange, StatusChange, Transition,
 };
 use web4_core::{Hash, LctId, PublicKey, Timestamp};
 
@@ -52,6 +52,12 @@ pub enum Effect {
         entity_type: EntityType,
         from: LctStatus,
         to: LctStatus,
+    },
+    /// An LCT gained (`held`) or lost a role.
+    Role {
+        lct: String,
+        role: String,
+        held: bool,
     },
 }
 
@@ -157,17 +163,18 @@ pub fn roles_of(conn: &Connection, society: &str, lct: &str) -> Result<Vec<Strin
     Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
 
+/// Register an LCT; `home` is the node that recorded it (its account's owner).
 fn insert_lct(
     conn: &Connection,
     society: &LctId,
     doc: &LctDocument,
-    at: Timestamp,
+    (at, home): (Timestamp, &LctId),
     lref: &Hash,
 ) -> Result<(), StoreError> {
     let document = to_json(doc)?;
     conn.prepare_cached(
-        "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, document, ledger_ref, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?7)",
+        "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, document, ledger_ref, created_at, updated_at, home)
+         VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?7, ?8)",
     )?
     .execute(params![
         doc.lct_id.as_str(),
@@ -176,7 +183,8 @@ fn insert_lct(
         doc.binding.entity_type.as_str(),
         document,
         lref.to_string(),
-        at.secs()
+        at.secs(),
+        home.as_str()
     ])?;
     Ok(())
 }
@@ -226,6 +234,8 @@ pub enum Event {
     Rates(ResourceRates),
     GraphTriple(GraphTriple),
     Expire(ExpireDelegations),
+    RoleGrant(RoleChange),
+    RoleRevoke(RoleChange),
 }
 
 impl Event {
@@ -254,6 +264,8 @@ impl Event {
             Event::Rates(_) => kind::RESOURCE_RATES,
             Event::GraphTriple(_) => kind::GRAPH_TRIPLE,
             Event::Expire(_) => kind::AUTH_EXPIRE,
+            Event::RoleGrant(_) => kind::ROLE_GRANT,
+            Event::RoleRevoke(_) => kind::ROLE_REVOKE,
         }
     }
 
@@ -282,6 +294,8 @@ impl Event {
             kind::RESOURCE_RATES => Event::Rates(payload(r)?),
             kind::GRAPH_TRIPLE => Event::GraphTriple(payload(r)?),
             kind::AUTH_EXPIRE => Event::Expire(payload(r)?),
+            kind::ROLE_GRANT => Event::RoleGrant(payload(r)?),
+            kind::ROLE_REVOKE => Event::RoleRevoke(payload(r)?),
             other => return Err(StoreError::Corrupt(format!("unknown record kind {other:?}"))),
         })
     }
@@ -309,6 +323,7 @@ impl Event {
             Event::Rates(p) => serde_json::to_value(p),
             Event::GraphTriple(p) => serde_json::to_value(p),
             Event::Expire(p) => serde_json::to_value(p),
+            Event::RoleGrant(p) | Event::RoleRevoke(p) => serde_json::to_value(p),
         }
     }
 }
@@ -332,7 +347,7 @@ impl Prepared {
 
 /// Apply one record to the projections.
 pub fn apply(conn: &Connection, r: &Record, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
-    apply_event(conn, &Event::from_record(r)?, &r.author, r.timestamp, lref)
+    apply_event(conn, &Event::from_record(r)?, (&r.author, r.seq), r.timestamp, lref)
 }
 
 /// Apply a typed event recorded by `author` at `at` with hash `lref`: the
@@ -340,11 +355,11 @@ pub fn apply(conn: &Connection, r: &Record, lref: &Hash) -> Result<Vec<Effect>, 
 pub fn apply_event(
     conn: &Connection,
     ev: &Event,
-    author: &LctId,
+    (author, seq): (&LctId, u64),
     at: Timestamp,
     lref: &Hash,
 ) -> Result<Vec<Effect>, StoreError> {
-    let mut effects = apply_state(conn, ev, author, at, lref)?;
+    let mut effects = apply_state(conn, ev, (author, seq), at, lref)?;
     project_graph(conn, ev, &mut effects, lref)?;
     Ok(effects)
 }
@@ -400,6 +415,27 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
             effects.extend(graph::set_literal(conn, t.old.as_str(), &w4("status"), "superseded", lref)?);
         }
         Event::LawPublish(p) => effects.extend(graph::law_triples(conn, p.society_id.as_str(), &p.law, lref)?),
+        Event::RoleGrant(c) | Event::RoleRevoke(c) => {
+            // The graph follows the roles table, which the newest change decided.
+            let (soc, id) = (c.society_id.as_str(), c.lct_id.as_str());
+            let held = roles_of(conn, soc, id)?.contains(&c.role);
+            let edge = match c.role.as_str() {
+                "authority" => Some("hasAuthority"),
+                "law-oracle" => Some("hasLawOracle"),
+                _ => None,
+            };
+            if held {
+                add(effects, Triple::literal(id, &w4("hasRole"), &c.role))?;
+                if let Some(e) = edge {
+                    add(effects, Triple::edge(soc, e, id, 1.0))?;
+                }
+            } else {
+                effects.extend(graph::remove(conn, id, &w4("hasRole"), &c.role)?);
+                if let Some(e) = edge {
+                    effects.extend(graph::remove(conn, soc, &w4(e), id)?);
+                }
+            }
+        }
         Event::Delegate(p) => {
             let d = &p.delegation;
             add(effects, Triple::edge(d.client.as_str(), "delegatesTo", d.agent.as_str(), 1.0))?;
@@ -449,22 +485,71 @@ fn drop_delegation_edges(conn: &Connection, grant_id: &str, effects: &mut Vec<Ef
     Ok(())
 }
 
+/// When and by whom a role change was recorded: the order of role changes.
+#[derive(Debug, Clone, Copy)]
+struct RoleStamp<'a> {
+    at: Timestamp,
+    author: &'a str,
+    seq: u64,
+}
+
+/// A role change applies when it is newer, by (timestamp, author, seq), than
+/// the last one applied for that (society, LCT, role): last writer wins, so
+/// every node ends with the same roles whatever order the changes of
+/// different authors arrived in; one author's changes keep their chain order
+/// within a second (docs/decisions/0019).
+fn apply_role(
+    conn: &Connection,
+    (soc, id, role): (&str, &str, &str),
+    held: bool,
+    stamp: RoleStamp<'_>,
+    lref: &str,
+) -> Result<Vec<Effect>, StoreError> {
+    if !conn.prepare_cached("SELECT 1 FROM lcts WHERE lct_id = ?1")?.exists([id])? {
+        return Err(corrupt("role change of an unknown LCT"));
+    }
+    let seq = i64::try_from(stamp.seq).unwrap_or(i64::MAX);
+    let superseded: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM role_changes WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3
+             AND (at, author, seq) >= (?4, ?5, ?6))",
+        )?
+        .query_row(params![soc, id, role, stamp.at.secs(), stamp.author, seq], |r| r.get(0))?;
+    if superseded {
+        return Ok(vec![]);
+    }
+    conn.prepare_cached(
+        "INSERT INTO role_changes (society_id, lct_id, role, held, at, author, seq, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (society_id, lct_id, role) DO UPDATE SET held = excluded.held, at = excluded.at,
+           author = excluded.author, seq = excluded.seq, ledger_ref = excluded.ledger_ref",
+    )?
+    .execute(params![soc, id, role, held, stamp.at.secs(), stamp.author, seq, lref])?;
+    let changed = if held {
+        conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
+            .execute(params![soc, id, role])?
+    } else {
+        conn.prepare_cached("DELETE FROM roles WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3")?
+            .execute(params![soc, id, role])?
+    };
+    Ok(if changed > 0 { vec![Effect::Role { lct: id.to_owned(), role: role.to_owned(), held }] } else { vec![] })
+}
+
 fn apply_state(
     conn: &Connection,
     ev: &Event,
-    author: &LctId,
+    (author, seq): (&LctId, u64),
     at: Timestamp,
     lref: &Hash,
 ) -> Result<Vec<Effect>, StoreError> {
     match ev {
         Event::Genesis(g) => {
             let law = to_json(g.law.as_json())?;
-            conn.prepare_cached("INSERT INTO societies (society_id, name, law, law_hash, law_version, genesis_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![g.society_id.as_str(), g.name, law, g.law.law_hash().to_string(), g.law.version(), lref.to_string()],
+            conn.prepare_cached("INSERT INTO societies (society_id, name, law, law_hash, law_version, genesis_ref, founder) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![g.society_id.as_str(), g.name, law, g.law.law_hash().to_string(), g.law.version(), lref.to_string(), author.as_str()],
             )?;
             insert_law_version(conn, &g.society_id, &g.law, lref, at)?;
             let mut effects = Vec::new();
             for m in &g.members {
-                insert_lct(conn, &g.society_id, &m.lct, at, lref)?;
+                insert_lct(conn, &g.society_id, &m.lct, (at, author), lref)?;
                 for role in &m.roles {
                     conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
                         .execute(params![g.society_id.as_str(), m.lct.lct_id.as_str(), role])?;
@@ -474,7 +559,7 @@ fn apply_state(
             Ok(effects)
         }
         Event::Mint(m) => {
-            insert_lct(conn, &m.society_id, &m.lct, at, lref)?;
+            insert_lct(conn, &m.society_id, &m.lct, (at, author), lref)?;
             if let Some(bc) = &m.lct.birth_certificate {
                 conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
                     .execute(params![m.society_id.as_str(), m.lct.lct_id.as_str(), bc.citizen_role])?;
@@ -496,7 +581,7 @@ fn apply_state(
         }
         Event::Transition(t) => {
             let old = load_lct(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
-            insert_lct(conn, &old.society_id, &t.lct, at, lref)?;
+            insert_lct(conn, &old.society_id, &t.lct, (at, author), lref)?;
             for role in roles_of(conn, old.society_id.as_str(), old.lct_id.as_str())? {
                 conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
                     .execute(params![old.society_id.as_str(), t.lct.lct_id.as_str(), role])?;
@@ -506,6 +591,13 @@ fn apply_state(
                 .execute(params![t.old.as_str(), t.lct.lct_id.as_str(), t.overlap_until.secs()])?;
             Ok(vec![Effect::Minted(t.lct.binding.entity_type), eff])
         }
+        Event::RoleGrant(c) | Event::RoleRevoke(c) => apply_role(
+            conn,
+            (c.society_id.as_str(), c.lct_id.as_str(), c.role.as_str()),
+            matches!(ev, Event::RoleGrant(_)),
+            RoleStamp { at, author: author.as_str(), seq },
+            &lref.to_string(),
+        ),
         Event::LawPublish(p) => {
             let law = to_json(p.law.as_json())?;
             conn.prepare_cached(
@@ -657,7 +749,7 @@ fn apply_state(
             Ok(if fee > 0 { vec![pool_add(conn, &t.society_id, 0, fee)?] } else { vec![] })
         }
         Event::Outcome(o) => apply_outcome(conn, o, at, lref),
-        Event::Allocate(a) => apply_allocate(conn, a, lref),
+        Event::Allocate(a) => apply_allocate(conn, a, author, lref),
         Event::Usage(u) => apply_usage(conn, u, at, lref),
         Event::Release(r) => {
             let lease = load_allocation(conn, &r.allocation_id)?
@@ -763,7 +855,12 @@ fn apply_outcome(
     Ok(effects)
 }
 
-fn apply_allocate(conn: &Connection, a: &ResourceAllocate, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
+fn apply_allocate(
+    conn: &Connection,
+    a: &ResourceAllocate,
+    author: &LctId,
+    lref: &Hash,
+) -> Result<Vec<Effect>, StoreError> {
     let locked = to_i64(a.lease.locked);
     // Who pays: the holder's account, a funded grant's funder, or (NULL) an
     // unfunded grant's budget alone.
@@ -780,8 +877,8 @@ fn apply_allocate(conn: &Connection, a: &ResourceAllocate, lref: &Hash) -> Resul
     };
     conn.prepare_cached(
         "INSERT INTO resource_allocations (allocation_id, society_id, holder, resource_type, quantity, grant_id, payer,
-           rates_version, lease, locked, charged, opened_at, expires_at, pid, ledger_ref)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13, ?14)",
+           rates_version, lease, locked, charged, opened_at, expires_at, pid, ledger_ref, owner)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         a.allocation_id,
@@ -797,7 +894,8 @@ fn apply_allocate(conn: &Connection, a: &ResourceAllocate, lref: &Hash) -> Resul
         a.lease.opened_at,
         a.lease.expires_at(),
         a.pid,
-        lref.to_string()
+        lref.to_string(),
+        author.as_str()
     ])?;
     if a.grant_id.is_none() {
         account_add(conn, &a.society_id, a.holder.as_str(), -locked, locked, 0)?;
@@ -1436,8 +1534,8 @@ pub fn check_inbound(
         Ok(e) => e,
         Err(e) => return Ok(Check::Rejected(format!("{} payload: {e}", r.kind))),
     };
-    if let Some(why) = not_the_owner(conn, &r.author, &event)? {
-        return Ok(Check::Rejected(why));
+    if let Some((obj, owner)) = not_the_owner(conn, &r.author, &event)? {
+        return Ok(Check::Rejected(format!("{obj} is owned by {owner}; {} may not record changes to it", r.author)));
     }
     Ok(Check::Next(Box::new(event)))
 }
@@ -1490,7 +1588,7 @@ pub fn apply_inbound(
             m.text
         ],
     )?;
-    let effects = apply_event(conn, &event, &r.author, r.timestamp, &m.hash)?;
+    let effects = apply_event(conn, &event, (&r.author, r.seq), r.timestamp, &m.hash)?;
     save_head(conn, &r.author, crate::store::writer::Head { seq: r.seq, hash: m.hash })?;
     Ok(Foreign::Applied { hash: m.hash, effects })
 }
@@ -1556,22 +1654,91 @@ pub fn accept_evidence(conn: &Connection, a: &str, b: &str, now: Timestamp) -> R
     Ok(if added > 0 { Evidence::New } else { Evidence::Known })
 }
 
-/// The node that owns `grant`'s delegation tree now: the root's recording
-/// node, or the LCT that node's key rotation made its successor.
-pub fn grant_owner(conn: &Connection, grant: &str) -> Result<Option<String>, StoreError> {
-    let owner: Option<String> = conn
-        .prepare_cached("SELECT owner FROM delegations WHERE grant_id = ?1")?
-        .query_row([grant], |row| row.get::<_, Option<String>>(0))
-        .optional()?
-        .flatten();
+/// A mutable object with one writer (decisions/0017): changes to it are
+/// recorded only by its owner node, so concurrent requests through several
+/// nodes are serialised on one writer and never overdraw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owned {
+    /// A delegation tree, by one of its grant ids: owned by the node that
+    /// recorded the root.
+    Grant(String),
+    /// An LCT's ATP account: owned by the LCT's home node (the node that
+    /// recorded its genesis, mint or transition).
+    Account(String),
+    /// The society pool, its law and rates: owned by the founding node.
+    Society,
+    /// A resource lease: owned by the node that opened it.
+    Lease(String),
+}
+
+impl std::fmt::Display for Owned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owned::Grant(g) => write!(f, "delegation {g}"),
+            Owned::Account(a) => write!(f, "the ATP account of {a}"),
+            Owned::Society => write!(f, "the society's pool, law and rates"),
+            Owned::Lease(l) => write!(f, "allocation {l}"),
+        }
+    }
+}
+
+impl Owned {
+    /// The objects a record changes in a way only their owner may decide.
+    pub fn of_event(event: &Event) -> Vec<Owned> {
+        use Owned::*;
+        match event {
+            Event::AuthDecision(p) => match &p.grant_id {
+                Some(g) => vec![Grant(g.clone())],
+                None if p.decision == "granted" && p.atp_cost > 0 => vec![Account(p.actor.to_string())],
+                None => vec![],
+            },
+            Event::Delegate(p) => match &p.delegation.parent {
+                Some(g) => vec![Grant(g.clone())],
+                None if p.delegation.funded => vec![Account(p.delegation.client.to_string())],
+                None => vec![],
+            },
+            Event::RevokeDelegation(p) => vec![Grant(p.grant_id.clone())],
+            Event::Expire(p) => p.grant_ids.iter().cloned().map(Grant).collect(),
+            Event::Allocate(p) => match &p.grant_id {
+                Some(g) => vec![Grant(g.clone())],
+                None => vec![Account(p.holder.to_string())],
+            },
+            Event::Usage(u) => vec![Lease(u.allocation_id.clone())],
+            Event::Release(r) => vec![Lease(r.allocation_id.clone())],
+            Event::AtpTransfer(t) => vec![Account(t.from.to_string())],
+            Event::AtpSlash(x) => vec![Account(x.account.to_string())],
+            Event::AtpMint(_)
+            | Event::AtpCharge(_)
+            | Event::Rates(_)
+            | Event::LawPublish(_)
+            | Event::Interpretation(_) => {
+                vec![Society]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+/// The node that owns `obj` now: the recorded owner, or the LCT that owner's
+/// key rotations made its successor. `None` while the object is unknown here.
+pub fn owner_of(conn: &Connection, obj: &Owned) -> Result<Option<String>, StoreError> {
+    let one = |sql: &str, key: &str| -> Result<Option<String>, StoreError> {
+        Ok(conn.prepare_cached(sql)?.query_row([key], |row| row.get::<_, Option<String>>(0)).optional()?.flatten())
+    };
+    let owner = match obj {
+        Owned::Grant(g) => one("SELECT owner FROM delegations WHERE grant_id = ?1", g)?,
+        Owned::Account(a) => one("SELECT home FROM lcts WHERE lct_id = ?1", a)?,
+        // A store holds one society (foreign societies have their own stores).
+        Owned::Society => conn
+            .prepare_cached("SELECT founder FROM societies LIMIT 1")?
+            .query_row([], |row| row.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten(),
+        Owned::Lease(l) => one("SELECT owner FROM resource_allocations WHERE allocation_id = ?1", l)?,
+    };
     let Some(mut owner) = owner else { return Ok(None) };
     for _ in 0..16 {
-        let next: Option<String> = conn
-            .prepare_cached("SELECT superseded_by FROM lcts WHERE lct_id = ?1")?
-            .query_row([&owner], |row| row.get::<_, Option<String>>(0))
-            .optional()?
-            .flatten();
-        match next {
+        match one("SELECT superseded_by FROM lcts WHERE lct_id = ?1", &owner)? {
             Some(n) => owner = n,
             None => break,
         }
@@ -1579,24 +1746,23 @@ pub fn grant_owner(conn: &Connection, grant: &str) -> Result<Option<String>, Sto
     Ok(Some(owner))
 }
 
-/// One writer per mutable object (decisions/0017): a record that spends from,
-/// derives from, revokes or expires a delegation is valid only from the node
-/// that owns the delegation's tree. Anything else could overdraw a budget that
-/// the owner is deciding on concurrently.
-fn not_the_owner(conn: &Connection, author: &LctId, event: &Event) -> Result<Option<String>, StoreError> {
-    let grants: Vec<&str> = match event {
-        Event::AuthDecision(p) => p.grant_id.iter().map(String::as_str).collect(),
-        Event::Delegate(p) => p.delegation.parent.iter().map(String::as_str).collect(),
-        Event::RevokeDelegation(p) => vec![p.grant_id.as_str()],
-        Event::Expire(p) => p.grant_ids.iter().map(String::as_str).collect(),
-        Event::Allocate(p) => p.grant_id.iter().map(String::as_str).collect(),
-        _ => return Ok(None),
-    };
-    for g in grants {
-        if let Some(o) = grant_owner(conn, g)?
+/// The node that owns `grant`'s delegation tree now.
+pub fn grant_owner(conn: &Connection, grant: &str) -> Result<Option<String>, StoreError> {
+    owner_of(conn, &Owned::Grant(grant.to_owned()))
+}
+
+/// One writer per mutable object (decisions/0017): a record that spends from
+/// an account, a delegation tree, a lease or the society pool, or changes the
+/// law or rates, is valid only from the object's owner. Anything else could
+/// overdraw what the owner is deciding on concurrently — and a record that can
+/// never apply on the owner's peers would stall its author's chain there.
+/// Checked on every received record and before the node records its own.
+pub fn not_the_owner(conn: &Connection, author: &LctId, event: &Event) -> Result<Option<(Owned, String)>, StoreError> {
+    for obj in Owned::of_event(event) {
+        if let Some(o) = owner_of(conn, &obj)?
             && o != author.as_str()
         {
-            return Ok(Some(format!("delegation {g} is owned by {o}; {author} may not record changes to it")));
+            return Ok(Some((obj, o)));
         }
     }
     Ok(None)
@@ -1698,4 +1864,75 @@ pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute(
+            "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, document, ledger_ref, created_at, updated_at)
+             VALUES ('lct:web4:x', 'lct:web4:s', 'k', 'ai', 'active', '{}', 'r', 0, 0)",
+            [],
+        )
+        .unwrap();
+        conn
+    }
+
+    /// (role, held, at, ledger_ref) of the newest change per role.
+    type Change = (String, i64, i64, String);
+
+    fn roles(conn: &Connection) -> (Vec<String>, Vec<Change>) {
+        let changes = conn
+            .prepare("SELECT role, held, at, ledger_ref FROM role_changes ORDER BY role")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (roles_of(conn, "lct:web4:s", "lct:web4:x").unwrap(), changes)
+    }
+
+    /// Role changes by different authors converge in any arrival order: the
+    /// newest by (timestamp, record hash) decides (decisions/0019).
+    #[test]
+    fn role_changes_converge_whatever_order_they_arrive_in() {
+        let key = ("lct:web4:s", "lct:web4:x", "witness");
+        let st = |at: i64, author: &'static str, seq: u64| RoleStamp { at: Timestamp(at), author, seq };
+        let changes = [
+            (true, st(10, "lct:web4:a", 1), "sha256:aa"),
+            (false, st(12, "lct:web4:b", 7), "sha256:bb"),
+            (true, st(12, "lct:web4:c", 2), "sha256:cc"), // same second as B's revocation: C sorts last
+            (false, st(11, "lct:web4:a", 2), "sha256:dd"),
+            (false, st(12, "lct:web4:c", 3), "sha256:00"), // C's next record, same second: chain order
+            (true, st(12, "lct:web4:c", 4), "sha256:ee"),
+        ];
+        let mut outcomes = Vec::new();
+        for order in [[0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], [1, 3, 5, 0, 2, 4], [2, 0, 4, 3, 5, 1]] {
+            let conn = store();
+            for i in order {
+                let (held, stamp, r) = changes[i];
+                apply_role(&conn, key, held, stamp, r).unwrap();
+            }
+            outcomes.push(roles(&conn));
+        }
+        assert_eq!(outcomes[0].0, vec!["witness".to_owned()]);
+        assert_eq!(outcomes[0].1, vec![("witness".to_owned(), 1, 12, "sha256:ee".to_owned())]);
+        assert!(outcomes.iter().all(|o| *o == outcomes[0]), "{outcomes:?}");
+
+        // An older change arriving late changes nothing and reports no effect.
+        let conn = store();
+        assert_eq!(apply_role(&conn, key, true, st(20, "lct:web4:a", 9), "sha256:01").unwrap().len(), 1);
+        assert!(apply_role(&conn, key, false, st(19, "lct:web4:z", 1), "sha256:ff").unwrap().is_empty());
+        assert_eq!(roles(&conn).0, vec!["witness".to_owned()]);
+        // A grant then a revocation by one author in the same second: the revocation wins.
+        assert_eq!(apply_role(&conn, key, false, st(20, "lct:web4:a", 10), "sha256:00").unwrap().len(), 1);
+        assert!(roles(&conn).0.is_empty());
+        // A role change of an LCT not registered yet waits (sync retries it).
+        let other = ("lct:web4:s", "lct:web4:y", "witness");
+        assert!(apply_role(&conn, other, true, st(1, "lct:web4:a", 11), "sha256:02").is_err());
+    }
 }

@@ -470,7 +470,7 @@ impl Metrics {
                         g.inc();
                     }
                 }
-                Effect::Triple { .. } | Effect::Tensor { .. } => {}
+                Effect::Triple { .. } | Effect::Tensor { .. } | Effect::Role { .. } => {}
             }
         }
     }

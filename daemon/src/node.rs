@@ -310,7 +310,10 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
     let node_id = LctId::parse(&node_id).map_err(|e| anyhow!("{e}"))?;
     let (key, tpm_timings) = crate::nodekey::load(&cfg, &node_id, true)?;
     let society = crate::services::governance::load_society(&conn, &society_id)?;
-    let self_witness = ledger::roles_of(&conn, society.id.as_str(), node_id.as_str())?.iter().any(|r| r == "witness");
+    let self_witness = Arc::new(std::sync::atomic::AtomicBool::new(
+        ledger::roles_of(&conn, society.id.as_str(), node_id.as_str())?.iter().any(|r| r == "witness"),
+    ));
+    let hook_witness = (Arc::clone(&self_witness), node_id.to_string());
     let metrics = Arc::new(Metrics::new());
     metrics.observe_tpm(&tpm_timings);
     init_gauges(&conn, &metrics)?;
@@ -340,6 +343,14 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
         Box::new(move |effects, n, took| {
             hook_commits.send_modify(|c| *c += 1);
             hook_graph.on_commit(effects);
+            for e in effects {
+                if let ledger::Effect::Role { lct, role, held } = e
+                    && role == "witness"
+                    && *lct == hook_witness.1
+                {
+                    hook_witness.0.store(*held, std::sync::atomic::Ordering::Release);
+                }
+            }
             hook_metrics.on_commit(effects, n, took)
         }),
     )?;
@@ -464,6 +475,15 @@ pub fn verify_ledger(cfg: &Config) -> anyhow::Result<VerifyOutcome> {
         bail!("no database at {}", db.display());
     }
     let conn = open_connection(&db, true)?;
+    let version: i64 =
+        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0)).unwrap_or(0);
+    let latest = crate::store::migrations::latest();
+    if version < latest {
+        bail!(
+            "the store at {} has schema version {version}, this web4d uses {latest}: start web4d once (it migrates on start), then verify",
+            db.display()
+        );
+    }
     Ok(ledger::verify(&conn)?)
 }
 

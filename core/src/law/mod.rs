@@ -227,6 +227,8 @@ pub struct IdentityLaw {
     pub mint_roles: Vec<String>,
     /// Roles whose holders may suspend, reinstate and revoke any LCT.
     pub status_roles: Vec<String>,
+    /// Roles whose holders may grant and revoke roles (default `authority`).
+    pub role_roles: Vec<String>,
     /// How long a superseded LCT may still sign after a transition.
     pub rotation_overlap_seconds: i64,
     /// Freshness bound for witness attestations.
@@ -255,6 +257,7 @@ impl IdentityLaw {
             open_admission: get("admission").and_then(Value::as_str) == Some("open"),
             mint_roles: strings(get("mint_roles"), &["authority"]),
             status_roles: strings(get("status_roles"), &["authority"]),
+            role_roles: strings(get("role_roles"), &["authority"]),
             rotation_overlap_seconds: get("rotation_overlap_seconds").and_then(Value::as_i64).unwrap_or(86_400).max(0),
             witness_max_skew_seconds: get("witness_max_skew_seconds")
                 .and_then(Value::as_i64)
@@ -307,6 +310,7 @@ pub fn permissions(law: &LawDataset, role: &str) -> Value {
         "norms": norms,
         "may_mint_lcts": has(&identity.mint_roles),
         "may_change_lct_status": has(&identity.status_roles),
+        "may_change_roles": has(&identity.role_roles),
         "may_publish_law": may_publish,
         "may_delegate": may_delegate,
         "delegation_max_depth": delegation.and_then(|d| d.get("max_depth")).cloned(),

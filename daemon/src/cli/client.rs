@@ -116,6 +116,17 @@ impl Client {
         self.post_raw(key, path, bytes).await
     }
 
+    /// Signed DELETE with an empty body.
+    pub async fn delete(&self, key: &SecretKey, path: &str) -> anyhow::Result<Value> {
+        let h = sign_headers(key, "DELETE", path, &[])?;
+        let resp = h
+            .apply(self.http.delete(format!("{}{path}", self.base)))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
+        Self::finish(resp).await
+    }
+
     /// Signed POST of raw bytes.
     pub async fn post_raw(&self, key: &SecretKey, path: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
         let h = sign_headers(key, "POST", path, &bytes)?;

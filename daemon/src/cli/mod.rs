@@ -12,7 +12,7 @@ use client::{Client, Failure};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use web4_core::LctId;
-use web4_core::api::{MintRequest, RevokeRequest, StatusChangeRequest, TransitionRequest};
+use web4_core::api::{MintRequest, RevokeRequest, RoleGrantRequest, StatusChangeRequest, TransitionRequest};
 use web4_core::lct::{Binding, EntityType, RevocationReason};
 
 /// web4 — client for a web4d node.
@@ -70,6 +70,21 @@ pub enum Cmd {
         lct_id: String,
         #[arg(long)]
         reason: String,
+    },
+    /// Grant a role to an LCT (signed by a holder of the law's role_roles).
+    GrantRole {
+        lct_id: String,
+        /// witness, citizen, law-oracle, treasurer, … (concepts §5).
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Take a role back from an LCT.
+    RevokeRole {
+        lct_id: String,
+        #[arg(long)]
+        role: String,
     },
     /// Revoke an LCT (terminal).
     Revoke {
@@ -439,6 +454,17 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
             let env = client
                 .post(&k, &format!("/v1/lct/{lct_id}/{verb}"), &StatusChangeRequest { reason: reason.clone() })
                 .await?;
+            print_ok(cli, &env, lct_summary);
+        }
+        Cmd::GrantRole { lct_id, role, reason } => {
+            let k = need_key(cli)?;
+            let req = RoleGrantRequest { role: role.clone(), reason: reason.clone() };
+            let env = client.post(&k, &format!("/v1/lct/{lct_id}/roles"), &req).await?;
+            print_ok(cli, &env, lct_summary);
+        }
+        Cmd::RevokeRole { lct_id, role } => {
+            let k = need_key(cli)?;
+            let env = client.delete(&k, &format!("/v1/lct/{lct_id}/roles/{role}")).await?;
             print_ok(cli, &env, lct_summary);
         }
         Cmd::Revoke { lct_id, reason, note } => {

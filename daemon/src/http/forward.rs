@@ -1,14 +1,16 @@
 //! One writer per mutable object (docs/decisions/0017).
 //!
-//! A delegation tree is owned by the node that recorded its root. A request
-//! that spends from, derives from or revokes a delegation owned by another
-//! node is not decided here: the client's signed request travels verbatim to
+//! A delegation tree is owned by the node that recorded its root, an LCT's ATP
+//! account by its home node, a lease by the node that opened it, the society
+//! pool, law and rates by the founding node ([`crate::ledger::Owned`]). A
+//! request that changes an object owned by another node is not decided here: the client's signed request travels verbatim to
 //! the owner over the peer connection (`web4-p2p`, [`SyncRequest::Forward`]),
 //! the owner verifies and decides it as if the client had called it, and its
 //! answer is returned unchanged. Concurrent spends through several nodes are
 //! therefore serialised on one writer and never overdraw the budget.
 
 use crate::error::ApiError;
+use crate::ledger::Owned;
 use crate::services::Node;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -39,18 +41,45 @@ fn hop_by_hop(name: &str) -> bool {
     matches!(name, "host" | "content-length" | "connection" | "transfer-encoding" | "keep-alive" | "upgrade" | "te")
 }
 
-/// The delegation a request acts on, for the routes that change one.
-pub fn grant_of(method: &Method, path: &str, body: &[u8]) -> Option<String> {
+/// The signer a request names (`Authorization: Bearer <lct_id>`).
+fn signer(headers: &axum::http::HeaderMap) -> Option<String> {
+    let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    v.strip_prefix("Bearer ").map(|s| s.trim().to_owned())
+}
+
+/// The object with one writer that a request changes, for the routes that
+/// change one (and only those: see [`forwardable`]).
+pub fn object_of(method: &Method, path: &str, headers: &axum::http::HeaderMap, body: &[u8]) -> Option<Owned> {
     let json = || serde_json::from_slice::<serde_json::Value>(body).ok();
     let s = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let own_account = || signer(headers).map(Owned::Account);
     match (method.as_str(), path) {
-        ("POST", "/v1/auth/authorize") | ("POST", "/v1/resources/allocate") => {
-            json().and_then(|v| s(&v["context"]["delegation_id"]))
+        ("POST", "/v1/auth/authorize") => {
+            let v = json()?;
+            match s(&v["context"]["delegation_id"]) {
+                Some(g) => Some(Owned::Grant(g)),
+                // Only a spend from the actor's own account needs its home node.
+                None if v["atp_cost"].as_u64().is_some_and(|c| c > 0) => own_account(),
+                None => None,
+            }
         }
-        ("POST", "/v1/auth/delegate") => json().and_then(|v| s(&v["parent"])),
-        ("DELETE", p) => {
-            p.strip_prefix("/v1/auth/delegate/").filter(|g| !g.is_empty() && !g.contains('/')).map(str::to_owned)
+        ("POST", "/v1/resources/allocate") => {
+            json().and_then(|v| s(&v["context"]["delegation_id"])).map(Owned::Grant).or_else(own_account)
         }
+        ("POST", "/v1/auth/delegate") => json().and_then(|v| s(&v["parent"])).map(Owned::Grant).or_else(own_account),
+        ("POST", "/v1/atp/transfer") => own_account(),
+        ("POST", "/v1/atp/slash") => json().and_then(|v| s(&v["account"])).map(Owned::Account),
+        ("POST", "/v1/resources/usage" | "/v1/resources/release") => {
+            json().and_then(|v| s(&v["allocation_id"])).map(Owned::Lease)
+        }
+        (
+            "POST",
+            "/v1/atp/mint" | "/v1/atp/charge" | "/v1/law/publish" | "/v1/law/interpretation" | "/v1/resources/rates",
+        ) => Some(Owned::Society),
+        ("DELETE", p) => p
+            .strip_prefix("/v1/auth/delegate/")
+            .filter(|g| !g.is_empty() && !g.contains('/'))
+            .map(|g| Owned::Grant(g.to_owned())),
         _ => None,
     }
 }
@@ -61,13 +90,27 @@ pub fn forwardable(method: &str, uri: &str) -> bool {
     let path = uri.split('?').next().unwrap_or("");
     matches!(
         (method, path),
-        ("POST", "/v1/auth/authorize") | ("POST", "/v1/resources/allocate") | ("POST", "/v1/auth/delegate")
+        (
+            "POST",
+            "/v1/auth/authorize"
+                | "/v1/resources/allocate"
+                | "/v1/auth/delegate"
+                | "/v1/atp/transfer"
+                | "/v1/atp/slash"
+                | "/v1/atp/mint"
+                | "/v1/atp/charge"
+                | "/v1/resources/usage"
+                | "/v1/resources/release"
+                | "/v1/law/publish"
+                | "/v1/law/interpretation"
+                | "/v1/resources/rates"
+        )
     ) || (method == "DELETE" && path.starts_with("/v1/auth/delegate/"))
 }
 
-/// The node owning `grant`'s tree, when known.
-fn owner_of(node: &Node, grant: &str) -> Option<String> {
-    node.reads.with(|c| crate::ledger::grant_owner(c, grant)).ok().flatten()
+/// The node owning `obj`, when known.
+fn owner_of(node: &Node, obj: &Owned) -> Option<String> {
+    node.reads.with(|c| crate::ledger::owner_of(c, obj)).ok().flatten()
 }
 
 /// Decide here, or forward to the owner.
@@ -84,10 +127,11 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
             return ApiError::new(ErrorCode::ProtoFormat, format!("request body: {e}")).status(413).into_response();
         }
     };
-    let owner = grant_of(&parts.method, parts.uri.path(), &bytes).and_then(|g| owner_of(node, &g).map(|o| (g, o)));
+    let owner = object_of(&parts.method, parts.uri.path(), &parts.headers, &bytes)
+        .and_then(|obj| owner_of(node, &obj).map(|o| (obj, o)));
     match owner {
-        Some((grant, owner)) if owner != node.id.as_str() => {
-            match forward(node, fed, &grant, &owner, &parts, &bytes).await {
+        Some((obj, owner)) if owner != node.id.as_str() => {
+            match forward(node, fed, &obj, &owner, &parts, &bytes).await {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
             }
@@ -99,17 +143,21 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
 async fn forward(
     node: &Node,
     fed: &crate::federation::Federation,
-    grant: &str,
+    obj: &Owned,
     owner: &str,
     parts: &axum::http::request::Parts,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let unreachable = |why: String| {
+        let mut details = serde_json::json!({ "owner": owner });
+        if let Owned::Grant(g) = obj {
+            details["grant_id"] = serde_json::json!(g);
+        }
         ApiError::new(
             ErrorCode::Unavailable,
-            format!("delegation {grant} is decided by its owner {owner}, which cannot be reached: {why}"),
+            format!("{obj} is decided by its owner {owner}, which cannot be reached: {why}"),
         )
-        .details(serde_json::json!({ "owner": owner, "grant_id": grant }))
+        .details(details)
     };
     let peer = crate::federation::peer_of(node, owner).ok_or_else(|| unreachable("its key is unknown here".into()))?;
     let body = String::from_utf8(body.to_vec())

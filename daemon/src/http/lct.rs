@@ -1,6 +1,6 @@
 //! Identity routes (`/v1/lct/...`).
 
-use super::auth::Signed;
+use super::auth::{Signed, SignedRaw};
 use super::render::ApiOk;
 use crate::error::ApiError;
 use crate::services::{Node, identity};
@@ -9,7 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use std::collections::HashMap;
 use std::sync::Arc;
-use web4_core::api::{MintRequest, RevokeRequest, StatusChangeRequest, TransitionRequest};
+use web4_core::ErrorCode;
+use web4_core::api::{MintRequest, RevokeRequest, RoleGrantRequest, StatusChangeRequest, TransitionRequest};
 use web4_core::lct::LifecycleEvent;
 
 /// Wrap a committed write; the LCT it concerns goes to the log line.
@@ -64,6 +65,29 @@ pub async fn reinstate(
 ) -> Result<ApiOk, ApiError> {
     let c = identity::change_status(&node, ev, &id, LifecycleEvent::Reinstate, req).await?;
     Ok(committed("lct_reinstated", StatusCode::OK, c))
+}
+
+/// `POST /v1/lct/{lct_id}/roles`: grant a role (decisions/0019).
+pub async fn grant_role(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Signed(ev, req): Signed<RoleGrantRequest>,
+) -> Result<ApiOk, ApiError> {
+    let c = identity::change_role(&node, ev, &id, true, req).await?;
+    Ok(committed("role_granted", StatusCode::OK, c))
+}
+
+/// `DELETE /v1/lct/{lct_id}/roles/{role}`: signed, with an empty body.
+pub async fn revoke_role(
+    State(node): State<Arc<Node>>,
+    Path((id, role)): Path<(String, String)>,
+    SignedRaw(ev, body): SignedRaw,
+) -> Result<ApiOk, ApiError> {
+    if !body.is_empty() {
+        return Err(ApiError::new(ErrorCode::ProtoFormat, "DELETE takes no body"));
+    }
+    let c = identity::change_role(&node, ev, &id, false, RoleGrantRequest { role, reason: None }).await?;
+    Ok(committed("role_revoked", StatusCode::OK, c))
 }
 
 /// `POST /v1/lct/{lct_id}/revoke`.

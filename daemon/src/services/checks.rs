@@ -140,7 +140,7 @@ pub fn collect_witnesses(
     };
     let mut counted: Vec<Attestation> =
         tally.accepted.iter().filter_map(|&i| submitted.get(i).map(|a| (*a).clone())).collect();
-    if node.self_witness && subject != &node.id {
+    if node.is_witness() && subject != &node.id {
         let nonce = data_encoding::BASE64URL_NOPAD
             .encode(&crate::keystore::random_bytes::<16>().map_err(|e| ApiError::internal("rng", e))?);
         counted.push(

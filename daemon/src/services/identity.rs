@@ -1,5 +1,5 @@
 //! Identity service (LCT registry): mint, get, verify, suspend, reinstate,
-//! revoke, transition. Checks that need no state run in the request task (in
+//! revoke, transition, role grants. Checks that need no state run in the request task (in
 //! parallel); checks against state run on the writer, inside the transaction
 //! that records the change.
 
@@ -17,15 +17,15 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use web4_core::anchor::{CEILING_SOFTWARE, CEILING_TPM2, LEVEL_HARDWARE, LEVEL_SOFTWARE};
 use web4_core::api::{
-    AnchorCheck, BirthCheck, LctView, MAX_REASON_LEN, MintRequest, RevokeRequest, StatusChangeRequest,
-    TransitionRequest, VerifyReport,
+    AnchorCheck, BirthCheck, LctView, MAX_REASON_LEN, MintRequest, RevokeRequest, RoleGrantRequest,
+    StatusChangeRequest, TransitionRequest, VerifyReport,
 };
 use web4_core::birth::BirthCertificateDraft;
 use web4_core::lct::{
     Binding, BindingError, LctDocument, LctStatus, LifecycleError, LifecycleEvent, Lineage, SignerError, may_sign,
     next_status,
 };
-use web4_core::payload::{Mint, Revoke, StatusChange, Transition};
+use web4_core::payload::{Mint, Revoke, RoleChange, StatusChange, Transition};
 use web4_core::signing::SignedRequest;
 use web4_core::witness::WitnessClass;
 use web4_core::{ErrorCode, LctId, PublicKey, Signature, Timestamp};
@@ -131,7 +131,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     // (each checks the binding and signs as a witness if it is one). Every
     // attestation is recounted below; none is trusted.
     let mut offered = req.witnesses.clone();
-    let own = usize::from(node.self_witness && new_id != node.id);
+    let own = usize::from(node.is_witness() && new_id != node.id);
     if let Some(fed) = node.federation.get()
         && offered.len() + own < usize::try_from(law.birth_quorum.required()).unwrap_or(usize::MAX)
     {
@@ -447,6 +447,121 @@ pub async fn revoke(
             }
             let row = target_row(ctx.conn, &target)?;
             next_status(row.status, LifecycleEvent::Revoke).map_err(|e| lifecycle_error(&target, e))?;
+            ctx.append(&prepared, law_hash)?;
+            to_value(&view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?)
+        }))
+        .await
+}
+
+/// A role name the law knows: one of the concept roles (`law::validate::ROLES`)
+/// or the law's citizen role.
+fn check_role(role: &str, citizen_role: &str) -> Result<(), ApiError> {
+    if role == citizen_role || web4_core::law::validate::ROLES.contains(&role) {
+        return Ok(());
+    }
+    let mut known: Vec<&str> = web4_core::law::validate::ROLES.to_vec();
+    if !known.contains(&citizen_role) {
+        known.push(citizen_role);
+    }
+    Err(ApiError::new(ErrorCode::ProtoFormat, format!("unknown role {role:?}, expected one of {known:?}"))
+        .details(json!({ "field": "role", "known_roles": known })))
+}
+
+/// `POST /v1/lct/{id}/roles` (`grant`) and `DELETE /v1/lct/{id}/roles/{role}`:
+/// by a holder of one of the law's `identity.role_roles` (docs/decisions/0019).
+/// The target must be an active LCT of the society; every role but the
+/// citizen role needs the citizen role first (concepts §5), and the citizen
+/// role goes last. The last holder of a role-granting role cannot lose it.
+pub async fn change_role(
+    node: &Arc<Node>,
+    ev: SignedRequest,
+    target: &str,
+    grant: bool,
+    req: RoleGrantRequest,
+) -> Result<Committed, ApiError> {
+    let target = parse_target(target)?;
+    if let Some(r) = &req.reason {
+        check_reason(r)?;
+    }
+    authenticate(node, &ev)?;
+    let soc = node.society();
+    let (society, law_hash) = (soc.id.clone(), soc.law.law_hash());
+    let (role_roles, citizen) = (soc.identity.role_roles.clone(), soc.identity.citizen_role.clone());
+    check_role(&req.role, &citizen)?;
+    let role = req.role.clone();
+    let change = RoleChange {
+        evidence: ev.clone(),
+        society_id: society.clone(),
+        lct_id: target.clone(),
+        role: req.role,
+        reason: req.reason,
+    };
+    let prepared =
+        Prepared::new(if grant { Event::RoleGrant(change) } else { Event::RoleRevoke(change) }).map_err(store_err)?;
+    node.writer
+        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            admit(ctx, &ev, &society, &law_hash)?;
+            require_role(ctx.conn, &society, &ev.signer, &role_roles, "grant or revoke roles")?;
+            let row = target_row(ctx.conn, &target)?;
+            if row.society_id != society {
+                return Err(ApiError::new(
+                    ErrorCode::AuthzDenied,
+                    format!("{target} belongs to society {}, not {society}", row.society_id),
+                ));
+            }
+            match row.status {
+                LctStatus::Active => {}
+                LctStatus::Revoked => return Err(signer_error(&target, SignerError::Revoked)),
+                other => {
+                    return Err(ApiError::new(
+                        ErrorCode::AuthzDenied,
+                        format!("{target} is {}; roles change only on active LCTs", other.as_str()),
+                    ));
+                }
+            }
+            let held = roles_of(ctx.conn, society.as_str(), target.as_str()).map_err(store_err)?;
+            let has = held.contains(&role);
+            if grant && has {
+                return Err(ApiError::new(
+                    ErrorCode::ProtoSequence,
+                    format!("{target} already holds the role {role:?}"),
+                ));
+            }
+            if !grant && !has {
+                return Err(ApiError::new(
+                    ErrorCode::ProtoSequence,
+                    format!("{target} does not hold the role {role:?}"),
+                ));
+            }
+            if grant && role != citizen && !held.contains(&citizen) {
+                return Err(ApiError::new(
+                    ErrorCode::AuthzDenied,
+                    format!("{target} must hold the citizen role {citizen:?} before any other role"),
+                )
+                .details(json!({ "held_roles": held })));
+            }
+            if !grant && role == citizen && held.len() > 1 {
+                return Err(ApiError::new(
+                    ErrorCode::LawConflict,
+                    format!("{target} holds other roles {held:?}; revoke them before the citizen role"),
+                ));
+            }
+            if !grant && role_roles.contains(&role) {
+                let holders: i64 = ctx
+                    .conn
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM roles r JOIN lcts l ON l.lct_id = r.lct_id
+                         WHERE r.society_id = ?1 AND r.role = ?2 AND l.status = 'active'",
+                    )
+                    .and_then(|mut st| st.query_row(rusqlite::params![society.as_str(), role], |r| r.get(0)))
+                    .map_err(|e| store_err(e.into()))?;
+                if holders <= 1 {
+                    return Err(ApiError::new(
+                        ErrorCode::LawConflict,
+                        format!("{target} is the last active holder of {role:?}, which the law needs to change roles"),
+                    ));
+                }
+            }
             ctx.append(&prepared, law_hash)?;
             to_value(&view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?)
         }))

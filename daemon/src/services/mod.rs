@@ -36,9 +36,9 @@ pub struct Node {
     pub writer: Writer,
     pub metrics: Arc<Metrics>,
     pub ready: AtomicBool,
-    /// Whether the node holds the `witness` role (read at start; role changes
-    /// arrive with the governance service and must refresh it).
-    pub self_witness: bool,
+    /// Whether the node holds the `witness` role (read at start, kept current
+    /// by the commit hook when a role change for the node applies).
+    pub self_witness: Arc<std::sync::atomic::AtomicBool>,
     pub max_skew: i64,
     pub clock: fn() -> Timestamp,
     /// Local enforcement of resource leases (cgroups), or off.
@@ -62,6 +62,11 @@ pub struct GraphLimits {
 }
 
 impl Node {
+    /// Whether the node holds the `witness` role now.
+    pub fn is_witness(&self) -> bool {
+        self.self_witness.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The society and the law in force now.
     pub fn society(&self) -> Arc<Society> {
         match self.society_cell.read() {

@@ -321,6 +321,47 @@ WITH RECURSIVE tree(grant_id, owner) AS (
 UPDATE delegations SET owner = (SELECT owner FROM tree WHERE tree.grant_id = delegations.grant_id);
 "#,
     ),
+    (
+        11,
+        r#"
+-- Projection: the newest role change per (society, LCT, role), so that role
+-- grants and revocations recorded by different nodes converge whatever order
+-- they arrive in (last writer wins by timestamp, author, seq;
+-- docs/decisions/0019).
+CREATE TABLE role_changes (
+    society_id  TEXT NOT NULL,
+    lct_id      TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    held        INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    author      TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    ledger_ref  TEXT NOT NULL,
+    PRIMARY KEY (society_id, lct_id, role)
+) WITHOUT ROWID;
+"#,
+    ),
+    (
+        12,
+        r#"
+-- One writer per mutable object, for every object a spend can overdraw
+-- (docs/decisions/0017): an LCT's ATP account is decided by its home node (the
+-- node that recorded the LCT: genesis, mint or transition), society-wide
+-- objects (pool, law, rates) by the founding node, a lease by the node that
+-- opened it.
+ALTER TABLE lcts ADD COLUMN home TEXT;
+ALTER TABLE societies ADD COLUMN founder TEXT;
+ALTER TABLE resource_allocations ADD COLUMN owner TEXT;
+UPDATE lcts SET home = m.author
+  FROM (SELECT json_extract(record, '$.payload.lct.lct_id') AS id, author FROM ledger
+        WHERE kind IN ('lct.mint', 'lct.transition')) AS m
+ WHERE m.id = lcts.lct_id;
+UPDATE lcts SET home = (SELECT author FROM ledger WHERE kind = 'society.genesis' ORDER BY id LIMIT 1)
+ WHERE home IS NULL;
+UPDATE societies SET founder = (SELECT l.author FROM ledger l WHERE l.hash = societies.genesis_ref);
+UPDATE resource_allocations SET owner = l.author FROM ledger l WHERE l.hash = resource_allocations.ledger_ref;
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -351,6 +392,7 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("societies", "society_id"),
     ("lcts", "lct_id"),
     ("roles", "society_id, lct_id, role"),
+    ("role_changes", "society_id, lct_id, role"),
     ("law_versions", "society_id, version"),
     ("interpretations", "ref"),
     ("delegations", "grant_id"),

@@ -82,7 +82,7 @@ pub fn append_record(
     conn.prepare_cached("INSERT INTO ledger (hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
         params![hash.to_string(), record.author.as_str(), i64::try_from(seq).unwrap_or(i64::MAX), kind, text],
     )?;
-    let effects = apply_event(conn, &prepared.event, &node.id, now, &hash)?;
+    let effects = apply_event(conn, &prepared.event, (&node.id, seq), now, &hash)?;
     *head = Head { seq, hash };
     Ok((hash, effects, text))
 }
@@ -121,6 +121,17 @@ impl WriteCtx<'_> {
 
     /// Append a record on the node's chain and apply it.
     pub fn append(&mut self, prepared: &Prepared, law_hash: Hash) -> Result<Hash, ApiError> {
+        // Never record what peers would refuse (decisions/0017): the forwarding
+        // layer sends such requests to the owner; this catches what it could not.
+        if let Some((obj, owner)) = crate::ledger::not_the_owner(self.conn, &self.node.id, &prepared.event)
+            .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("could not record: {e}")))?
+        {
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                format!("{obj} is decided by its owner {owner}; send the request to that node"),
+            )
+            .details(serde_json::json!({ "owner": owner })));
+        }
         let (hash, effects, text) = append_record(self.conn, self.node, self.head, prepared, law_hash, self.now)
             .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("could not record: {e}")))?;
         self.effects.extend(effects);

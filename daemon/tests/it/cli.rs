@@ -51,6 +51,13 @@ async fn cli_drives_every_identity_route() {
     assert!(err.contains("W4_ERR_PROTO_SEQUENCE") && err.contains("Out Of Sequence"), "{err}");
     let (code, out, _) = web4(&node, &["--key", &admin, "reinstate", &id, "--reason", "ok"]);
     assert_eq!(code, 0, "{out}");
+    let (code, out, err) =
+        web4(&node, &["--key", &admin, "grant-role", &id, "--role", "witness", "--reason", "elected"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("roles=citizen,witness"), "{out}");
+    let (code, out, err) = web4(&node, &["--key", &admin, "revoke-role", &id, "--role", "witness"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("roles=citizen") && !out.contains("witness"), "{out}");
 
     assert_eq!(web4(&node, &["keygen", "--out", &new_key]).0, 0);
     let (code, out, err) = web4(&node, &["--key", &key, "transition", "--new-key", &new_key]);

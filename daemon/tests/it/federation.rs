@@ -46,6 +46,14 @@ async fn has_lct(n: &TestNode, id: &str) -> bool {
     n.get(&format!("/v1/lct/{id}")).await.status == 200
 }
 
+async fn roles_on(n: &TestNode, id: &str) -> Value {
+    n.get(&format!("/v1/lct/{id}")).await.body["data"]["roles"].clone()
+}
+
+async fn available(n: &TestNode, id: &str) -> Option<u64> {
+    n.get(&format!("/v1/atp/account/{id}")).await.body["data"]["available"].as_u64()
+}
+
 async fn peers(n: &TestNode) -> usize {
     n.get("/v1/p2p/peers").await.body["data"]["peers"].as_array().map_or(0, Vec::len)
 }
@@ -783,4 +791,153 @@ async fn a_mint_on_a_node_that_is_no_witness_collects_attestations_from_peer_wit
     let m = c.get("/metrics").await.body.as_str().unwrap_or_default().to_owned();
     assert!(m.contains("web4_network_witness_attestations_total 1"), "{m}");
     drop(b);
+}
+
+/// A role grant is a record like any other (decisions/0019): the founder's
+/// admin makes the joined node B a witness on A; B learns it by gossip and
+/// witnesses its own mints from then on, and A counts B's attestations; after
+/// the role is taken back B asks the network again.
+#[tokio::test]
+async fn a_witness_role_granted_on_one_node_makes_a_joined_node_a_witness() {
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let b = TestNode::join(&a, &p2p_config(&boot)).await;
+    let a_id = a.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    let b_id = b.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    eventually(15, "A and B connected", || async { peers(&b).await >= 1 }).await;
+    let birth_witnesses = |r: &Resp| -> Vec<String> {
+        r.body["data"]["lct"]["birth_certificate"]["birth_witnesses"]
+            .as_array()
+            .map(|w| w.iter().filter_map(|a| a["witness"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+
+    // B is no witness: its mint carries A's attestation.
+    let r = b.mint(&random_key(), EntityType::Ai).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(birth_witnesses(&r), vec![a_id.clone()]);
+
+    // A's admin grants B the witness role; B applies the record from gossip.
+    let r = a.post(&a.admin, &format!("/v1/lct/{b_id}/roles"), &json!({"role": "witness"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually(10, "B holds the witness role on B", || async {
+        roles_on(&b, &b_id).await.as_array().is_some_and(|r| r.contains(&json!("witness")))
+    })
+    .await;
+    let k = random_key();
+    let r = b.mint(&k, EntityType::Ai).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(birth_witnesses(&r), vec![b_id.clone()], "B witnessed the birth itself");
+    let kid = id_of(&k).to_string();
+    eventually(10, "the mint replicated to A", || async { has_lct(&a, &kid).await }).await;
+    let v = a.get(&format!("/v1/lct/{kid}/verify")).await.body;
+    assert_eq!(v["data"]["birth_certificate"]["ok"], json!(true), "A counts B as a witness: {v}");
+
+    // Taken back: B asks the network again.
+    let r = a.delete(&a.admin, &format!("/v1/lct/{b_id}/roles/witness")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually(10, "B lost the witness role on B", || async {
+        roles_on(&b, &b_id).await.as_array().is_some_and(|r| !r.contains(&json!("witness")))
+    })
+    .await;
+    let r = b.mint(&random_key(), EntityType::Ai).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(birth_witnesses(&r), vec![a_id.clone()]);
+    for n in [&a, &b] {
+        let v = n.ledger_verify();
+        assert_eq!(v["projection_differences"], json!([]), "{v}");
+    }
+}
+
+/// One writer per ATP account (decisions/0017): Alice's account lives on A,
+/// where she was minted. Transfers from it sent concurrently to A, B and C are
+/// all decided by A and never overdraw it; Bob, minted on B, has his spends
+/// decided by B; the pool (a society object) by the founder A.
+#[tokio::test]
+async fn an_account_spent_concurrently_through_three_nodes_is_never_overdrawn() {
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let b = TestNode::join(&a, &p2p_config(&boot)).await;
+    let c = TestNode::join(&a, &p2p_config(&boot)).await;
+    let a_id = a.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    let b_id = b.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    eventually(15, "B and C connected to A", || async { peers(&b).await >= 1 && peers(&c).await >= 1 }).await;
+    let (alice, bob) = (random_key(), random_key());
+    assert_eq!(a.mint(&alice, EntityType::Human).await.status, 201);
+    assert_eq!(b.mint(&bob, EntityType::Human).await.status, 201);
+    let (alice_id, bob_id) = (id_of(&alice).to_string(), id_of(&bob).to_string());
+    for n in [&a, &b, &c] {
+        for id in [&alice_id, &bob_id] {
+            eventually(10, "the mints replicated", || async { has_lct(n, id).await }).await;
+        }
+    }
+    let decided_by = |r: &Resp| r.headers.get("x-web4-decided-by").map(|v| v.to_str().unwrap().to_owned());
+
+    // Pool operations sent to C are decided by the founder A.
+    let r = c.post(&a.admin, "/v1/atp/mint", &json!({"amount": 10_000})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(decided_by(&r), Some(a_id.clone()));
+    let proof = json!({"kind": "contribution", "reference": "pr-7", "value": 300.0});
+    let r = c.post(&a.admin, "/v1/atp/charge", &json!({"account": alice_id, "proof": proof})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(decided_by(&r), Some(a_id.clone()));
+
+    // Concurrent transfers of 20 (+1 fee) from Alice's 300 through A, B and C.
+    let mut tasks = Vec::new();
+    for (n, node) in [&a, &b, &c].into_iter().enumerate() {
+        for _ in 0..4 {
+            let (http, base, alice, bob_id) = (node.http.clone(), node.base.clone(), alice.clone(), bob_id.clone());
+            tasks.push(tokio::spawn(async move {
+                let (mut sent, mut deciders) = (0u64, std::collections::BTreeSet::new());
+                for _ in 0..5 {
+                    let body = serde_json::to_vec(&json!({"to": bob_id, "amount": 20})).unwrap();
+                    let h = web4_daemon::cli::client::sign_headers(&alice, "POST", "/v1/atp/transfer", &body).unwrap();
+                    let r = h.apply(http.post(format!("{base}/v1/atp/transfer"))).body(body).send().await.unwrap();
+                    let status = r.status().as_u16();
+                    if let Some(v) = r.headers().get("x-web4-decided-by") {
+                        deciders.insert(v.to_str().unwrap().to_owned());
+                    }
+                    let v: Value = r.json().await.unwrap();
+                    match status {
+                        200 => sent += 21,
+                        402 => assert_eq!(v["error"]["code"], "INSUFFICIENT_ATP", "{v}"),
+                        other => panic!("unexpected {other}: {v}"),
+                    }
+                }
+                (n, sent, deciders)
+            }));
+        }
+    }
+    let mut total = 0;
+    for t in tasks {
+        let (n, sent, deciders) = t.await.unwrap();
+        total += sent;
+        if n == 0 {
+            assert!(deciders.is_empty(), "{deciders:?}");
+        } else {
+            assert!(deciders.iter().all(|d| *d == a_id), "{deciders:?}");
+        }
+    }
+    assert!(total <= 300, "debited {total} of 300");
+    assert!(total > 300 - 21, "the balance was used up: {total}");
+    for n in [&a, &b, &c] {
+        eventually(10, "every node shows the owner's balances", || async {
+            available(n, &alice_id).await == Some(300 - total) && available(n, &bob_id).await == Some(total / 21 * 20)
+        })
+        .await;
+    }
+
+    // Bob's account lives on B: his transfer sent to A is decided by B.
+    let r = a.post(&bob, "/v1/atp/transfer", &json!({"to": alice_id, "amount": 10})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(decided_by(&r), Some(b_id.clone()));
+    eventually(10, "identical ledgers", || async {
+        let n = a.ledger_records();
+        n == b.ledger_records() && n == c.ledger_records()
+    })
+    .await;
+    for n in [&a, &b, &c] {
+        let v = n.ledger_verify();
+        assert_eq!(v["projection_differences"], json!([]), "{v}");
+    }
 }

@@ -6,7 +6,7 @@ use crate::harness::*;
 use serde_json::{Value, json};
 use web4_core::lct::EntityType;
 
-const W4: &str = "https://web4.io/ontology#";
+pub const W4: &str = "https://web4.io/ontology#";
 
 fn vectors() -> Vec<Value> {
     let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -46,7 +46,7 @@ async fn select(node: &TestNode, query: &str) -> Vec<Value> {
     v["results"]["bindings"].as_array().unwrap().clone()
 }
 
-async fn ask(node: &TestNode, query: &str) -> bool {
+pub async fn ask(node: &TestNode, query: &str) -> bool {
     let (status, _, body) = sparql_get(node, query, "application/sparql-results+json").await;
     assert_eq!(status, 200, "{query}: {body}");
     serde_json::from_str::<Value>(&body).unwrap()["boolean"].as_bool().unwrap()

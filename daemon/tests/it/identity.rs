@@ -1,5 +1,6 @@
 //! mint → get → verify → suspend → reinstate → transition → revoke, over HTTP.
 
+use crate::graph::{W4, ask};
 use crate::harness::*;
 use serde_json::json;
 use web4_core::lct::EntityType;
@@ -137,4 +138,81 @@ async fn sponsored_mint_requires_a_mint_role() {
     assert_eq!(node.mint(&citizen, EntityType::Human).await.status, 201);
     let r = node.post(&citizen, "/v1/lct/mint", &mint_body(&random_key(), EntityType::Device)).await;
     assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "{}", r.body);
+}
+
+/// Role grants (decisions/0019): only a holder of the law's `role_roles` may
+/// grant and revoke, citizens first, the last authority stays, and every
+/// change is a record the projections rebuild from.
+#[tokio::test]
+async fn roles_are_granted_and_taken_back_by_the_role_authority() {
+    let node = TestNode::start().await;
+    let node_id = node.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    let admin_id = id_of(&node.admin).to_string();
+    let (alice, bob) = (random_key(), random_key());
+    let (alice_id, bob_id) = (id_of(&alice).to_string(), id_of(&bob).to_string());
+    assert_eq!(node.mint(&alice, EntityType::Human).await.status, 201);
+    assert_eq!(node.mint(&bob, EntityType::Ai).await.status, 201);
+    let before = node.ledger_records();
+    let grant = |who: &str, role: &str| (format!("/v1/lct/{who}/roles"), json!({"role": role, "reason": "elected"}));
+
+    // A citizen may not grant roles.
+    let (p, b) = grant(&alice_id, "witness");
+    let r = node.post(&bob, &p, &b).await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "{}", r.body);
+    assert_eq!(r.body["error"]["details"]["required_roles"], json!(["authority"]), "{}", r.body);
+    // Unknown roles, unknown LCTs and bodies with extra fields are refused.
+    let r = node.post(&node.admin, &p, &json!({"role": "wizard"})).await;
+    assert_eq!((r.status, r.code()), (400, "W4_ERR_PROTO_FORMAT"), "{}", r.body);
+    let (p2, b2) = grant(&id_of(&random_key()).to_string(), "witness");
+    assert_eq!(node.post(&node.admin, &p2, &b2).await.code(), "W4_ERR_NOT_FOUND");
+    let r = node.post(&node.admin, &p, &json!({"role": "witness", "extra": 1})).await;
+    assert_eq!((r.status, r.code()), (400, "W4_ERR_PROTO_FORMAT"), "{}", r.body);
+    assert_eq!(node.ledger_records(), before, "nothing refused was written");
+
+    // The admin (authority) grants alice the witness role.
+    let r = node.post(&node.admin, &p, &b).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["roles"], json!(["citizen", "witness"]), "{}", r.body);
+    assert!(r.body["metadata"]["ledger_ref"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(node.get(&format!("/v1/lct/{alice_id}")).await.body["data"]["roles"], json!(["citizen", "witness"]));
+    let has_role = format!("ASK {{ <{alice_id}> <{W4}hasRole> \"witness\" }}");
+    assert!(ask(&node, &has_role).await, "the graph shows the role");
+    // Twice is out of sequence.
+    let r = node.post(&node.admin, &p, &b).await;
+    assert_eq!((r.status, r.code()), (400, "W4_ERR_PROTO_SEQUENCE"), "{}", r.body);
+    // The citizen role goes last.
+    let r = node.delete(&node.admin, &format!("/v1/lct/{alice_id}/roles/citizen")).await;
+    assert_eq!((r.status, r.code()), (409, "W4_ERR_LAW_CONFLICT"), "{}", r.body);
+    // Taking the witness role back.
+    let r = node.delete(&node.admin, &format!("/v1/lct/{alice_id}/roles/witness")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["roles"], json!(["citizen"]));
+    let r = node.delete(&node.admin, &format!("/v1/lct/{alice_id}/roles/witness")).await;
+    assert_eq!((r.status, r.code()), (400, "W4_ERR_PROTO_SEQUENCE"), "{}", r.body);
+    assert!(!ask(&node, &has_role).await, "the graph lost the role");
+
+    // Alice becomes an authority and takes the role from the admin and the node;
+    // she cannot take it from herself, the last holder.
+    let (p, b) = grant(&alice_id, "authority");
+    assert_eq!(node.post(&node.admin, &p, &b).await.status, 200);
+    for who in [&admin_id, &node_id] {
+        let r = node.delete(&alice, &format!("/v1/lct/{who}/roles/authority")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = node.delete(&alice, &format!("/v1/lct/{alice_id}/roles/authority")).await;
+    assert_eq!((r.status, r.code()), (409, "W4_ERR_LAW_CONFLICT"), "{}", r.body);
+    // The admin lost the right to change roles.
+    let (p, b) = grant(&bob_id, "witness");
+    assert_eq!(node.post(&node.admin, &p, &b).await.code(), "W4_ERR_AUTHZ_DENIED");
+    // Roles change only on active LCTs.
+    assert_eq!(node.post(&alice, &format!("/v1/lct/{bob_id}/suspend"), &json!({"reason": "x"})).await.status, 200);
+    let r = node.post(&alice, &p, &b).await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("suspended"), "{}", r.body);
+
+    // Five role changes and a suspension on the ledger; the projections
+    // (roles, role changes, graph) rebuild identically from it.
+    assert_eq!(node.ledger_records(), before + 6);
+    let v = node.ledger_verify();
+    assert_eq!(v["projection_differences"], json!([]), "{v}");
 }
