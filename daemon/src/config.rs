@@ -99,6 +99,8 @@ pub struct Config {
     pub p2p_mdns: bool,
     /// How often the node compares chain heads with its peers (anti-entropy).
     pub p2p_sync_interval_secs: u64,
+    /// Gossipsub mesh degree (peers each record is pushed to), 1–12.
+    pub p2p_mesh_degree: usize,
 }
 
 impl Default for Config {
@@ -132,6 +134,7 @@ impl Default for Config {
             p2p_bootstrap: Vec::new(),
             p2p_mdns: true,
             p2p_sync_interval_secs: 5,
+            p2p_mesh_degree: web4_p2p::DEFAULT_MESH_DEGREE,
         }
     }
 }
@@ -300,6 +303,9 @@ impl Config {
                     message: format!("{a:?} is not a multiaddr (e.g. /ip4/0.0.0.0/tcp/4001)"),
                 });
             }
+        }
+        if !(1..=12).contains(&self.p2p_mesh_degree) {
+            return bad("p2p_mesh_degree", "must be between 1 and 12");
         }
         if !(1..=3600).contains(&self.p2p_sync_interval_secs) {
             return bad("p2p_sync_interval_secs", "must be between 1 and 3600");

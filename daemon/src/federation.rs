@@ -139,6 +139,7 @@ pub fn start(
             mdns: cfg.p2p_mdns,
             max_message_bytes: web4_p2p::DEFAULT_MAX_MESSAGE_BYTES,
             max_topics_per_peer: 64,
+            mesh_degree: cfg.p2p_mesh_degree,
         },
     )?;
     let topic = web4_p2p::ledger_topic(&node.society().id);

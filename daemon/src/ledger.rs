@@ -1500,14 +1500,22 @@ pub fn check_inbound(
     if r.seq > head.seq + 1 {
         return Ok(Check::Gap { have: head.seq });
     }
-    let Some(pk) = author_key(conn, r)? else { return Ok(Check::UnknownAuthor) };
+    // The author's key and status in one row read (no document parse).
+    let signer = load_signer(conn, r.author.as_str())?;
+    let pk = match &signer {
+        Some(row) => row.public_key,
+        None => match author_key(conn, r)? {
+            Some(pk) => pk,
+            None => return Ok(Check::UnknownAuthor),
+        },
+    };
     if !signature_checked && r.verify_signature_with(&pk, &m.payload_hash).is_err() {
         return Ok(Check::Rejected("signature does not verify with the author's key".into()));
     }
     if r.prev_hash != head.hash {
         return Ok(Check::Rejected(format!("prev_hash does not link to {} seq {}", r.author, head.seq)));
     }
-    if let Some(row) = load_lct(conn, r.author.as_str())?
+    if let Some(row) = &signer
         && matches!(row.status, LctStatus::Revoked | LctStatus::Suspended)
     {
         return Ok(Check::Rejected(format!("author {} is {}", r.author, row.status.as_str())));
@@ -1769,7 +1777,7 @@ pub fn not_the_owner(conn: &Connection, author: &LctId, event: &Event) -> Result
 }
 
 fn author_key(scratch: &Connection, r: &Record) -> Result<Option<PublicKey>, StoreError> {
-    if let Some(row) = load_lct(scratch, r.author.as_str())? {
+    if let Some(row) = load_signer(scratch, r.author.as_str())? {
         return Ok(Some(row.public_key));
     }
     if r.kind == kind::SOCIETY_GENESIS {

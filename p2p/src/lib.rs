@@ -55,6 +55,23 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Most topics one peer may subscribe to (a cap on what a peer can make us track).
     pub max_topics_per_peer: usize,
+    /// Gossipsub mesh degree D: how many peers each message is pushed to
+    /// ([`mesh_bounds`]). Every copy a node receives is decoded and its
+    /// signature verified before it is recognised as a duplicate, so D trades
+    /// redundancy against CPU ([`DEFAULT_MESH_DEGREE`]).
+    pub mesh_degree: usize,
+}
+
+/// The mesh degree we run with: lower than gossipsub's 6 because every
+/// duplicate copy costs a signature verification on receipt
+/// (docs/decisions/0016, docs/benchmarks.md).
+pub const DEFAULT_MESH_DEGREE: usize = 4;
+
+/// (D_low, D, D_high, D_out) for a mesh degree D: gossipsub requires
+/// D_out ≤ D_low ≤ D ≤ D_high and 2·D_out ≤ D.
+pub fn mesh_bounds(d: usize) -> (usize, usize, usize, usize) {
+    let d = d.clamp(1, 12);
+    ((d - 1).max(1), d, 2 * d, (d / 2).min(2))
 }
 
 /// A sync question.
@@ -339,6 +356,7 @@ pub fn start(seed: [u8; 32], cfg: Config) -> Result<(Handle, mpsc::Receiver<Even
     let max = cfg.max_message_bytes;
     let max_topics = cfg.max_topics_per_peer;
     let mdns_on = cfg.mdns;
+    let mesh = mesh_bounds(cfg.mesh_degree);
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -350,6 +368,10 @@ pub fn start(seed: [u8; 32], cfg: Config) -> Result<(Handle, mpsc::Receiver<Even
                 .validate_messages()
                 .max_transmit_size(max)
                 .heartbeat_interval(Duration::from_millis(500))
+                .mesh_n_low(mesh.0)
+                .mesh_n(mesh.1)
+                .mesh_n_high(mesh.2)
+                .mesh_outbound_min(mesh.3)
                 // The record hash is the message id: the same record from two
                 // peers is one message.
                 .message_id_fn(|m: &gossipsub::Message| {

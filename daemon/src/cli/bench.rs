@@ -94,6 +94,9 @@ pub enum BenchCmd {
         /// about twice as many peers per node).
         #[arg(long, default_value_t = 3)]
         degree: usize,
+        /// Gossipsub mesh degree of every node (web4d and bare alike).
+        #[arg(long, default_value_t = web4_p2p::DEFAULT_MESH_DEGREE)]
+        mesh_degree: usize,
         /// Publishing rates to try, records per second, in order; stops at
         /// the first that builds a backlog.
         #[arg(long, value_delimiter = ',', default_value = "100,200,400,800")]
@@ -617,8 +620,9 @@ pub async fn run(node: &str, key: Option<SecretKey>, cmd: &BenchCmd, as_json: bo
             let c = (*concurrency).clamp(1, 4096);
             allocate_bench(node, key, c, parse_duration(duration)?, !no_ceiling, as_json).await
         }
-        BenchCmd::Federation { nodes, degree, rates, duration, web4d } => {
-            super::fedbench::run(*nodes, *degree, rates, parse_duration(duration)?, web4d.clone(), as_json).await
+        BenchCmd::Federation { nodes, degree, mesh_degree, rates, duration, web4d } => {
+            let shape = (*degree, *mesh_degree);
+            super::fedbench::run(*nodes, shape, rates, parse_duration(duration)?, web4d.clone(), as_json).await
         }
     }
 }

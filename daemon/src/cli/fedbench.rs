@@ -35,16 +35,22 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn config(bootstrap: &[String]) -> String {
+fn config(bootstrap: &[String], mesh_degree: usize) -> String {
     format!(
-        "p2p_listen = [\"/ip4/127.0.0.1/tcp/0\"]\np2p_mdns = false\np2p_sync_interval_secs = 2\nlog_level = \"warn\"\np2p_bootstrap = {}\n",
+        "p2p_listen = [\"/ip4/127.0.0.1/tcp/0\"]\np2p_mdns = false\np2p_sync_interval_secs = 2\nlog_level = \"warn\"\np2p_mesh_degree = {mesh_degree}\np2p_bootstrap = {}\n",
         serde_json::to_string(bootstrap).unwrap_or_else(|_| "[]".into())
     )
 }
 
-async fn start_node(web4d: &Path, dir: &Path, join: Option<&str>, bootstrap: &[String]) -> anyhow::Result<Proc> {
+async fn start_node(
+    web4d: &Path,
+    dir: &Path,
+    join: Option<&str>,
+    bootstrap: &[String],
+    mesh_degree: usize,
+) -> anyhow::Result<Proc> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("web4d.toml"), config(bootstrap))?;
+    std::fs::write(dir.join("web4d.toml"), config(bootstrap, mesh_degree))?;
     let port = free_port()?;
     let env = |c: &mut Command| {
         c.env("DATA_DIR", dir.join("data")).env("PORT", port.to_string()).env("WEB4_CONFIG", dir.join("web4d.toml"));
@@ -195,7 +201,7 @@ fn rss_kib(pid: u32) -> u64 {
 /// Run the benchmark.
 pub async fn run(
     nodes: usize,
-    degree: usize,
+    (degree, mesh_degree): (usize, usize),
     rates: &[u32],
     duration: Duration,
     web4d: Option<PathBuf>,
@@ -210,16 +216,16 @@ pub async fn run(
     let _ = std::fs::remove_dir_all(&root);
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut topology: Vec<Vec<usize>> = vec![Vec::new()];
-    let mut procs: Vec<Proc> = vec![start_node(&web4d, &root.join("n0"), None, &[]).await?];
+    let mut procs: Vec<Proc> = vec![start_node(&web4d, &root.join("n0"), None, &[], mesh_degree).await?];
     let founder = procs[0].base.clone();
     for i in 1..nodes {
         let peers = pick(i, degree, &mut rng);
         let boot: Vec<String> = peers.iter().map(|&j| procs[j].addr.clone()).collect();
-        procs.push(start_node(&web4d, &root.join(format!("n{i}")), Some(&founder), &boot).await?);
+        procs.push(start_node(&web4d, &root.join(format!("n{i}")), Some(&founder), &boot, mesh_degree).await?);
         topology.push(peers);
     }
     if !as_json {
-        println!("{nodes} web4d nodes up; each dialled {degree} earlier nodes");
+        println!("{nodes} web4d nodes up; each dialled {degree} earlier nodes; gossipsub mesh degree {mesh_degree}");
     }
     let seen: Seen = Arc::new(Mutex::new(HashMap::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -269,12 +275,12 @@ pub async fn run(
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(procs);
     let _ = std::fs::remove_dir_all(&root);
-    let bare = bare_gossipsub(nodes, &topology, rates, duration, as_json).await?;
+    let bare = bare_gossipsub(nodes, &topology, (rates, mesh_degree), duration, as_json).await?;
     let best = |v: &[RateResult]| v.iter().filter(|r| r.sustained).map(|r| r.rate).max().unwrap_or(0);
     let mean_rss = rss.iter().sum::<u64>() as f64 / rss.len().max(1) as f64 / 1024.0;
     let max_rss = rss.iter().copied().max().unwrap_or(0) as f64 / 1024.0;
     let out = json!({
-        "nodes": nodes, "degree": degree, "duration_s": duration.as_secs_f64(),
+        "nodes": nodes, "degree": degree, "mesh_degree": mesh_degree, "duration_s": duration.as_secs_f64(),
         "web4d": results, "bare_gossipsub": bare,
         "web4d_highest_sustained_rate": best(&results), "bare_highest_sustained_rate": best(&bare),
         "rss_mib_mean": mean_rss, "rss_mib_max": max_rss,
@@ -331,7 +337,7 @@ async fn pace(rate: u32, duration: Duration, mut f: impl FnMut(u64)) {
 async fn bare_gossipsub(
     nodes: usize,
     topology: &[Vec<usize>],
-    rates: &[u32],
+    (rates, mesh_degree): (&[u32], usize),
     duration: Duration,
     as_json: bool,
 ) -> anyhow::Result<Vec<RateResult>> {
@@ -350,6 +356,7 @@ async fn bare_gossipsub(
                 mdns: false,
                 max_message_bytes: web4_p2p::DEFAULT_MAX_MESSAGE_BYTES,
                 max_topics_per_peer: 64,
+                mesh_degree,
             },
         )?;
         h.subscribe(topic.clone()).await?;

@@ -253,6 +253,7 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
             // It sends more than honest nodes accept.
             max_message_bytes: 1024 * 1024,
             max_topics_per_peer: 64,
+            mesh_degree: web4_p2p::DEFAULT_MESH_DEGREE,
         },
     )
     .unwrap();
