@@ -336,9 +336,9 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
         crate::ledger::check_inbound(c, &m, head, false)
     });
     match checked {
-        Ok(Check::Next(_)) => {
+        Ok(Check::Next(event)) => {
             lock(&fed.validated).insert(author, crate::store::writer::Head { seq: m.record.seq, hash: m.hash });
-            Pre::Next(m)
+            Pre::Next(crate::ledger::Inbound { event: Some(event), ..m })
         }
         Ok(Check::Duplicate) => Pre::Duplicate,
         Ok(Check::Equivocation { held }) => Pre::Equivocation(m, held),

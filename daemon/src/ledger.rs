@@ -1438,6 +1438,9 @@ pub struct Inbound {
     pub hash: Hash,
     /// The wire form, stored as received.
     pub text: String,
+    /// The typed payload, once a check has read it (a pure function of the
+    /// record, so the writer's re-check reuses the pre-check's).
+    pub event: Option<Box<Event>>,
 }
 
 /// Parse and hash a received record; `Err` says why it is not one.
@@ -1449,7 +1452,7 @@ pub fn parse_inbound(text: String) -> Result<Inbound, String> {
     if record.seq == 0 {
         return Err("seq 0".into());
     }
-    Ok(Inbound { record, payload_hash, hash, text })
+    Ok(Inbound { record, payload_hash, hash, text, event: None })
 }
 
 /// What the checks of a received record found (nothing written).
@@ -1538,14 +1541,17 @@ pub fn check_inbound(
     if !law_known {
         return Ok(Check::Rejected(format!("law_hash {} is not a law of this society", r.law_hash)));
     }
-    let event = match Event::from_record(r) {
-        Ok(e) => e,
-        Err(e) => return Ok(Check::Rejected(format!("{} payload: {e}", r.kind))),
+    let event = match &m.event {
+        Some(e) => e.clone(),
+        None => match Event::from_record(r) {
+            Ok(e) => Box::new(e),
+            Err(e) => return Ok(Check::Rejected(format!("{} payload: {e}", r.kind))),
+        },
     };
     if let Some((obj, owner)) = not_the_owner(conn, &r.author, &event)? {
         return Ok(Check::Rejected(format!("{obj} is owned by {owner}; {} may not record changes to it", r.author)));
     }
-    Ok(Check::Next(Box::new(event)))
+    Ok(Check::Next(event))
 }
 
 /// Keep a validly signed second record for a held (author, seq) as evidence.

@@ -154,6 +154,8 @@ pub struct RateResult {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub sustained: bool,
+    /// CPU time (user + system) of all nodes per record and node, µs.
+    pub cpu_us_per_record_node: Option<f64>,
 }
 
 fn summarise(rate: u32, seen: &Seen, origin: usize, keys: &[[u8; 32]]) -> RateResult {
@@ -186,7 +188,25 @@ fn summarise(rate: u32, seen: &Seen, origin: usize, keys: &[[u8; 32]]) -> RateRe
         p50_ms: p50,
         p99_ms: p99,
         sustained: missing == 0 && p99 < 1000.0,
+        cpu_us_per_record_node: None,
     }
+}
+
+/// CPU time (user + system) of a process so far, in µs (`/proc/<pid>/stat`).
+fn cpu_us(pid: &str) -> u64 {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| {
+        // Fields after the command name (which may contain spaces): state is 3rd, utime 14th, stime 15th.
+        let rest = s.rsplit_once(") ")?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    });
+    // The kernel reports clock ticks of 1/100 s (USER_HZ) on Linux.
+    ticks.unwrap_or(0) * 10_000
+}
+
+fn cpu_per_record(before: u64, after: u64, records: usize, nodes: usize) -> Option<f64> {
+    let n = records.checked_mul(nodes).filter(|n| *n > 0)?;
+    Some(after.saturating_sub(before) as f64 / n as f64)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -248,8 +268,11 @@ pub async fn run(
         }
     }
     let mut results = Vec::new();
+    let pids: Vec<String> = procs.iter().map(|p| p.child.id().to_string()).collect();
+    let cpu_all = || pids.iter().map(|p| cpu_us(p)).sum::<u64>();
     for &rate in rates {
         let before = lock_keys(&seen);
+        let cpu0 = cpu_all();
         pace(rate, duration, |_| {
             let (http, founder) = (http.clone(), founder.clone());
             tokio::spawn(async move {
@@ -258,11 +281,17 @@ pub async fn run(
         })
         .await;
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let r = summarise(rate, &seen, 0, &new_keys(&seen, &before));
+        let mut r = summarise(rate, &seen, 0, &new_keys(&seen, &before));
+        r.cpu_us_per_record_node = cpu_per_record(cpu0, cpu_all(), r.published, nodes);
         if !as_json {
             println!(
-                "web4d   {:>5}/s  {:>6} records  all nodes applied: p50 {:>7.1} ms  p99 {:>7.1} ms  missing {}",
-                r.rate, r.published, r.p50_ms, r.p99_ms, r.missing
+                "web4d   {:>5}/s  {:>6} records  all nodes applied: p50 {:>7.1} ms  p99 {:>7.1} ms  missing {}  CPU {:.0} µs/record/node",
+                r.rate,
+                r.published,
+                r.p50_ms,
+                r.p99_ms,
+                r.missing,
+                r.cpu_us_per_record_node.unwrap_or(f64::NAN)
             );
         }
         let stop_here = !r.sustained;
@@ -411,13 +440,20 @@ async fn bare_gossipsub(
     for &rate in rates {
         let before = lock_keys(&seen);
         let base = u64::from(rate) << 32;
+        let cpu0 = cpu_us("self");
         pace(rate, duration, |k| send(base + k)).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let r = summarise(rate, &seen, 0, &new_keys(&seen, &before));
+        let mut r = summarise(rate, &seen, 0, &new_keys(&seen, &before));
+        r.cpu_us_per_record_node = cpu_per_record(cpu0, cpu_us("self"), r.published, nodes);
         if !as_json {
             println!(
-                "bare    {:>5}/s  {:>6} messages all nodes received: p50 {:>7.1} ms  p99 {:>7.1} ms  missing {}",
-                r.rate, r.published, r.p50_ms, r.p99_ms, r.missing
+                "bare    {:>5}/s  {:>6} messages all nodes received: p50 {:>7.1} ms  p99 {:>7.1} ms  missing {}  CPU {:.0} µs/message/node",
+                r.rate,
+                r.published,
+                r.p50_ms,
+                r.p99_ms,
+                r.missing,
+                r.cpu_us_per_record_node.unwrap_or(f64::NAN)
             );
         }
         let stop_here = !r.sustained;
