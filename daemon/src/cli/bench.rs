@@ -141,7 +141,7 @@ type Signed = (Vec<u8>, SignedHeaders);
 type Source = Arc<dyn Fn() -> anyhow::Result<Signed> + Send + Sync>;
 
 /// A self-admission mint request for `key`.
-fn mint_request(key: &SecretKey) -> MintRequest {
+pub(crate) fn mint_request(key: &SecretKey) -> MintRequest {
     let b = Binding::create(key, EntityType::Ai, crate::services::system_clock());
     MintRequest {
         entity_type: b.entity_type,

@@ -9,7 +9,8 @@
 //! applied everywhere when the last node's follower saw it. Followers cost
 //! every node the same, so the difference is the federation's.
 
-use super::bench::mint_signed;
+use super::bench::{mint_request, mint_signed};
+use super::client::sign_headers;
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use web4_core::SecretKey;
 
 struct Proc {
     child: Child,
@@ -302,6 +304,20 @@ pub async fn run(
     }
     let rss: Vec<u64> = procs.iter().map(|p| rss_kib(p.child.id())).collect();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let fwd = match procs.get(1) {
+        Some(other) => Some(forwarding(&http, &founder, &other.base).await?),
+        None => None,
+    };
+    if let (Some(f), false) = (&fwd, as_json) {
+        println!(
+            "forwarding: {} sequential authorizations of a delegation owned by node 0: sent to the owner p50 {:.2} ms p99 {:.2} ms; sent to node 1 (forwarded) p50 {:.2} ms p99 {:.2} ms",
+            f["requests"],
+            f["direct_p50_ms"].as_f64().unwrap_or(f64::NAN),
+            f["direct_p99_ms"].as_f64().unwrap_or(f64::NAN),
+            f["forwarded_p50_ms"].as_f64().unwrap_or(f64::NAN),
+            f["forwarded_p99_ms"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
     drop(procs);
     let _ = std::fs::remove_dir_all(&root);
     let bare = bare_gossipsub(nodes, &topology, (rates, mesh_degree), duration, as_json).await?;
@@ -312,7 +328,7 @@ pub async fn run(
         "nodes": nodes, "degree": degree, "mesh_degree": mesh_degree, "duration_s": duration.as_secs_f64(),
         "web4d": results, "bare_gossipsub": bare,
         "web4d_highest_sustained_rate": best(&results), "bare_highest_sustained_rate": best(&bare),
-        "rss_mib_mean": mean_rss, "rss_mib_max": max_rss,
+        "rss_mib_mean": mean_rss, "rss_mib_max": max_rss, "forwarding": fwd,
     });
     if as_json {
         println!("{out}");
@@ -345,6 +361,70 @@ async fn publish_one(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
         bail!("mint answered {}", r.status());
     }
     Ok(())
+}
+
+/// A signed JSON POST; the answer's status and body.
+async fn post_signed(
+    http: &reqwest::Client,
+    base: &str,
+    key: &SecretKey,
+    path: &str,
+    body: &Value,
+) -> anyhow::Result<(u16, Value)> {
+    let bytes = serde_json::to_vec(body)?;
+    let h = sign_headers(key, "POST", path, &bytes)?;
+    let r = h.apply(http.post(format!("{base}{path}"))).body(bytes).send().await?;
+    let status = r.status().as_u16();
+    Ok((status, r.json().await.unwrap_or(Value::Null)))
+}
+
+/// The cost of one writer per delegation (decisions/0017): the same
+/// authorization, one at a time, sent to the delegation's owner and to another
+/// node that forwards it over libp2p.
+async fn forwarding(http: &reqwest::Client, owner: &str, other: &str) -> anyhow::Result<Value> {
+    const N: usize = 200;
+    let (client, agent) = (
+        SecretKey::from_seed(&crate::keystore::random_bytes::<32>()?),
+        SecretKey::from_seed(&crate::keystore::random_bytes::<32>()?),
+    );
+    for k in [&client, &agent] {
+        let (s, v) = post_signed(http, owner, k, "/v1/lct/mint", &serde_json::to_value(mint_request(k))?).await?;
+        if s != 201 {
+            bail!("forwarding setup: mint answered {s}: {v}");
+        }
+    }
+    let agent_id = web4_core::LctId::from_public_key(&agent.public_key()).to_string();
+    let expires = web4_core::Timestamp(crate::services::system_clock().0 + 3600).to_string();
+    let grant = json!({"agent": agent_id, "atp_budget": 1_000_000, "expires_at": expires,
+        "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 10}});
+    let (s, v) = post_signed(http, owner, &client, "/v1/auth/delegate", &grant).await?;
+    let gid = v["data"]["delegation"]["grant_id"].as_str().map(str::to_owned);
+    let Some(gid) = gid.filter(|_| s == 201) else { bail!("forwarding setup: delegate answered {s}: {v}") };
+    let started = Instant::now();
+    while http.get(format!("{other}/v1/auth/delegation/{gid}")).send().await?.status().as_u16() != 200 {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the delegation did not reach node 1 in 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut out = json!({"requests": N});
+    for (label, base) in [("direct", owner), ("forwarded", other)] {
+        let mut lat = Vec::with_capacity(N);
+        for i in 0..N {
+            let body = json!({"action": "compute", "resource": format!("job:{label}:{i}"), "atp_cost": 1,
+                "context": {"delegation_id": gid}});
+            let t0 = Instant::now();
+            let (s, v) = post_signed(http, base, &agent, "/v1/auth/authorize", &body).await?;
+            if s != 200 {
+                bail!("authorize via {label} answered {s}: {v}");
+            }
+            lat.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        lat.sort_by(f64::total_cmp);
+        out[format!("{label}_p50_ms")] = json!(lat[N / 2]);
+        out[format!("{label}_p99_ms")] = json!(lat[N * 99 / 100]);
+    }
+    Ok(out)
 }
 
 /// Call `f(i)` `rate` times a second for `duration`.
