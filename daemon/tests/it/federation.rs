@@ -666,6 +666,75 @@ async fn a_spend_recorded_by_a_node_that_does_not_own_the_budget_is_refused() {
     assert_eq!(spent, 5);
 }
 
+/// The same rule for accounts and the society pool (decisions/0017 extension):
+/// a transfer from Alice's account or a pool mint recorded by a node other than
+/// the owner (Alice's home node; the founder) is refused inbound, validly
+/// signed or not; the owner's own records apply.
+#[tokio::test]
+async fn account_and_pool_changes_recorded_by_a_node_that_does_not_own_them_are_refused() {
+    use web4_core::ledger::{Record, RecordDraft};
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let mut a = TestNode::start().await;
+    let (alice, bob) = (random_key(), random_key());
+    for k in [&alice, &bob] {
+        assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
+    }
+    assert_eq!(a.post(&a.admin, "/v1/atp/mint", &json!({"amount": 1000})).await.status, 201);
+    let proof = json!({"kind": "contribution", "reference": "pr-9", "value": 100.0});
+    assert_eq!(
+        a.post(&a.admin, "/v1/atp/charge", &json!({"account": id_of(&alice), "proof": proof})).await.status,
+        201
+    );
+    let r = a.post(&alice, "/v1/atp/transfer", &json!({"to": id_of(&bob), "amount": 10})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(a.sigterm().success());
+    let live = web4_daemon::store::open_connection(&a.data_dir().join("web4.db"), true).unwrap();
+    let rows: Vec<(String, String)> = live
+        .prepare("SELECT kind, record FROM ledger ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut copy = web4_daemon::store::open_connection(&dir.path().join("copy.db"), false).unwrap();
+    web4_daemon::store::migrations::migrate(&mut copy).unwrap();
+    let t = now();
+    let (last_kind, transfer) = rows.last().unwrap().clone();
+    assert_eq!(last_kind, "atp.transfer");
+    for (_, text) in &rows[..rows.len() - 1] {
+        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
+    }
+    let mint = rows.iter().find(|(k, _)| k == "atp.mint").unwrap().1.clone();
+    // Twins signed by the society admin: a known, active author that owns neither.
+    for (text, owner_of) in [(&transfer, "the ATP account of"), (&mint, "the society's pool")] {
+        let d: Record = serde_json::from_str(text).unwrap();
+        let twin = RecordDraft {
+            author: id_of(&a.admin),
+            seq: 1,
+            prev_hash: web4_core::Hash::ZERO,
+            kind: d.kind.clone(),
+            payload: d.payload.clone(),
+            law_hash: d.law_hash,
+            timestamp: d.timestamp,
+        }
+        .sign(&a.admin)
+        .unwrap();
+        match accept_foreign(&copy, &serde_json::to_string(&twin).unwrap(), t).unwrap() {
+            Foreign::Rejected(why) => assert!(why.contains(owner_of) && why.contains("is owned by"), "{why}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    let balance = |c: &rusqlite::Connection| -> i64 {
+        c.query_row("SELECT available FROM atp_accounts WHERE lct_id = ?1", [id_of(&alice).as_str()], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(balance(&copy), 100, "nothing of the twins applied");
+    // The home node's own transfer applies.
+    assert!(matches!(accept_foreign(&copy, &transfer, t).unwrap(), Foreign::Applied { .. }));
+    assert_eq!(balance(&copy), 100 - 10 - 1);
+}
+
 /// Two societies: a node of B verifies an LCT born in A (birth certificate,
 /// A's witnesses, A's law hash) and shows A's reputation for it per role,
 /// from its own verified copy of A's ledger; B's own tensors stay untouched.
