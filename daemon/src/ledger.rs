@@ -116,7 +116,7 @@ pub fn load_lct(conn: &Connection, id: &str) -> Result<Option<LctRow>, StoreErro
     Ok(Some(LctRow {
         lct_id: LctId::parse(&id).map_err(|_| corrupt("lct_id"))?,
         society_id: LctId::parse(&soc).map_err(|_| corrupt("society_id"))?,
-        public_key: PublicKey::parse(&pk).map_err(|_| corrupt("public_key"))?,
+        public_key: parse_key(&pk)?,
         entity_type: EntityType::parse(&et).ok_or_else(|| corrupt("entity_type"))?,
         status: LctStatus::parse(&st).ok_or_else(|| corrupt("status"))?,
         document: parse_json(&doc, "document")?,
@@ -137,6 +137,30 @@ pub struct SignerRow {
     pub overlap_until: Option<Timestamp>,
 }
 
+/// A stored public key. Decoding one decompresses a curve point (about 10 µs,
+/// paid by every signed request on the request task and again on the writer);
+/// the mapping from the stored text to the key is a pure function, so a
+/// process-wide cache is always right. Bounded: emptied when it grows past
+/// `MAX_CACHED_KEYS`.
+fn parse_key(text: &str) -> Result<PublicKey, StoreError> {
+    const MAX_CACHED_KEYS: usize = 100_000;
+    type Cache = std::sync::RwLock<std::collections::HashMap<Box<str>, PublicKey>>;
+    static KEYS: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Default::default);
+    if let Ok(m) = KEYS.read()
+        && let Some(k) = m.get(text)
+    {
+        return Ok(*k);
+    }
+    let key = PublicKey::parse(text).map_err(|_| corrupt("public_key"))?;
+    if let Ok(mut m) = KEYS.write() {
+        if m.len() >= MAX_CACHED_KEYS {
+            m.clear();
+        }
+        m.insert(text.into(), key);
+    }
+    Ok(key)
+}
+
 /// Load an LCT's key and status.
 pub fn load_signer(conn: &Connection, id: &str) -> Result<Option<SignerRow>, StoreError> {
     let row = conn
@@ -145,7 +169,7 @@ pub fn load_signer(conn: &Connection, id: &str) -> Result<Option<SignerRow>, Sto
         .optional()?;
     let Some((pk, st, overlap)) = row else { return Ok(None) };
     Ok(Some(SignerRow {
-        public_key: PublicKey::parse(&pk).map_err(|_| corrupt("public_key"))?,
+        public_key: parse_key(&pk)?,
         status: LctStatus::parse(&st).ok_or_else(|| corrupt("status"))?,
         overlap_until: overlap.map(Timestamp),
     }))
