@@ -1703,6 +1703,11 @@ pub enum Owned {
     /// An LCT's ATP account: owned by the LCT's home node (the node that
     /// recorded its genesis, mint or transition).
     Account(String),
+    /// An entity's reputation tensors (every role): owned by the LCT's home
+    /// node, like its account. Outcomes set the new tensors from the current
+    /// ones, so two nodes recording outcomes for one pair would each lose the
+    /// other's and end with different tensors.
+    Reputation(String),
     /// The society pool, its law and rates: owned by the founding node.
     Society,
     /// A resource lease: owned by the node that opened it.
@@ -1714,6 +1719,7 @@ impl std::fmt::Display for Owned {
         match self {
             Owned::Grant(g) => write!(f, "delegation {g}"),
             Owned::Account(a) => write!(f, "the ATP account of {a}"),
+            Owned::Reputation(e) => write!(f, "the reputation of {e}"),
             Owned::Society => write!(f, "the society's pool, law and rates"),
             Owned::Lease(l) => write!(f, "allocation {l}"),
         }
@@ -1745,6 +1751,7 @@ impl Owned {
             Event::Release(r) => vec![Lease(r.allocation_id.clone())],
             Event::AtpTransfer(t) => vec![Account(t.from.to_string())],
             Event::AtpSlash(x) => vec![Account(x.account.to_string())],
+            Event::Outcome(o) => vec![Reputation(o.entity.to_string())],
             Event::AtpMint(_)
             | Event::AtpCharge(_)
             | Event::Rates(_)
@@ -1765,7 +1772,7 @@ pub fn owner_of(conn: &Connection, obj: &Owned) -> Result<Option<String>, StoreE
     };
     let owner = match obj {
         Owned::Grant(g) => one("SELECT owner FROM delegations WHERE grant_id = ?1", g)?,
-        Owned::Account(a) => one("SELECT home FROM lcts WHERE lct_id = ?1", a)?,
+        Owned::Account(a) | Owned::Reputation(a) => one("SELECT home FROM lcts WHERE lct_id = ?1", a)?,
         // A store holds one society (foreign societies have their own stores).
         Owned::Society => conn
             .prepare_cached("SELECT founder FROM societies LIMIT 1")?

@@ -1,13 +1,15 @@
 //! One writer per mutable object (docs/decisions/0017).
 //!
-//! A delegation tree is owned by the node that recorded its root, an LCT's ATP
-//! account by its home node, a lease by the node that opened it, the society
-//! pool, law and rates by the founding node ([`crate::ledger::Owned`]). A
-//! request that changes an object owned by another node is not decided here: the client's signed request travels verbatim to
-//! the owner over the peer connection (`web4-p2p`, [`SyncRequest::Forward`]),
-//! the owner verifies and decides it as if the client had called it, and its
-//! answer is returned unchanged. Concurrent spends through several nodes are
-//! therefore serialised on one writer and never overdraw the budget.
+//! A delegation tree is owned by the node that recorded its root; an LCT's
+//! ATP account and reputation by its home node; a lease by the node that
+//! opened it; the society pool, law and rates by the founding node
+//! ([`crate::ledger::Owned`]). A request that changes an object owned by
+//! another node is not decided here: the client's signed request travels
+//! verbatim to the owner over the peer connection (`web4-p2p`,
+//! [`SyncRequest::Forward`]), the owner verifies and decides it as if the
+//! client had called it, and its answer is returned unchanged. Concurrent
+//! spends through several nodes are therefore serialised on one writer and
+//! never overdraw the budget.
 
 use crate::error::ApiError;
 use crate::ledger::Owned;
@@ -69,6 +71,7 @@ pub fn object_of(method: &Method, path: &str, headers: &axum::http::HeaderMap, b
         ("POST", "/v1/auth/delegate") => json().and_then(|v| s(&v["parent"])).map(Owned::Grant).or_else(own_account),
         ("POST", "/v1/atp/transfer") => own_account(),
         ("POST", "/v1/atp/slash") => json().and_then(|v| s(&v["account"])).map(Owned::Account),
+        ("POST", "/v1/reputation/outcome") => json().and_then(|v| s(&v["entity"])).map(Owned::Reputation),
         ("POST", "/v1/resources/usage" | "/v1/resources/release") => {
             json().and_then(|v| s(&v["allocation_id"])).map(Owned::Lease)
         }
@@ -97,6 +100,7 @@ pub fn forwardable(method: &str, uri: &str) -> bool {
                 | "/v1/auth/delegate"
                 | "/v1/atp/transfer"
                 | "/v1/atp/slash"
+                | "/v1/reputation/outcome"
                 | "/v1/atp/mint"
                 | "/v1/atp/charge"
                 | "/v1/resources/usage"

@@ -41,6 +41,7 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/atp/slash", post(atp::slash))
         .route("/v1/law/publish", post(law::publish))
         .route("/v1/law/interpretation", post(law::interpretation))
+        .route("/v1/reputation/outcome", post(reputation::outcome))
         .route_layer(axum::middleware::from_fn_with_state(
             forward::Layer { node: Arc::clone(&node), max_body },
             forward::middleware,
@@ -62,7 +63,6 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/auth/delegation/{id}", get(authz::status))
         .route("/v1/atp/account/{lct_id}", get(atp::account))
         .route("/v1/atp/pool", get(atp::pool))
-        .route("/v1/reputation/outcome", post(reputation::outcome))
         .route("/v1/reputation/delta", post(reputation::delta))
         .route("/v1/reputation/stats", get(reputation::stats))
         .route("/v1/reputation/{entity}/{role}", get(reputation::get))

@@ -50,6 +50,10 @@ async fn roles_on(n: &TestNode, id: &str) -> Value {
     n.get(&format!("/v1/lct/{id}")).await.body["data"]["roles"].clone()
 }
 
+async fn t3_of(n: &TestNode, entity: &str, role: &str) -> Value {
+    n.get(&format!("/v1/reputation/{entity}/{role}")).await.body["data"]["t3"].clone()
+}
+
 async fn available(n: &TestNode, id: &str) -> Option<u64> {
     n.get(&format!("/v1/atp/account/{id}")).await.body["data"]["available"].as_u64()
 }
@@ -995,6 +999,19 @@ async fn an_account_spent_concurrently_through_three_nodes_is_never_overdrawn() 
             available(n, &alice_id).await == Some(300 - total) && available(n, &bob_id).await == Some(total / 21 * 20)
         })
         .await;
+    }
+
+    // Alice's reputation lives on A too: an outcome about her sent to C is
+    // decided by A, and every node ends with A's tensors.
+    let outcome =
+        json!({"entity": alice_id, "role": "analyst", "action": "report", "result_status": "success", "quality": 0.9});
+    let r = c.post(&bob, "/v1/reputation/outcome", &outcome).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(decided_by(&r), Some(a_id.clone()));
+    let on_a = t3_of(&a, &alice_id, "analyst").await;
+    assert!(on_a.is_object(), "{on_a}");
+    for n in [&b, &c] {
+        eventually(10, "the outcome replicated", || async { t3_of(n, &alice_id, "analyst").await == on_a }).await;
     }
 
     // Bob's account lives on B: his transfer sent to A is decided by B.
