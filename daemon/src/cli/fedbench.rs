@@ -160,6 +160,16 @@ pub struct RateResult {
     pub cpu_us_per_record_node: Option<f64>,
 }
 
+impl RateResult {
+    fn print(&self, who: &str, what: &str) {
+        let cpu = self.cpu_us_per_record_node.map_or_else(|| "n/a".to_owned(), |c| format!("{c:.0} µs"));
+        println!(
+            "{who:<7} {:>5}/s  {:>6} {what}: p50 {:>7.1} ms  p99 {:>7.1} ms  missing {}  CPU {cpu}/record/node",
+            self.rate, self.published, self.p50_ms, self.p99_ms, self.missing
+        );
+    }
+}
+
 fn summarise(rate: u32, seen: &Seen, origin: usize, keys: &[[u8; 32]]) -> RateResult {
     let s = match seen.lock() {
         Ok(g) => g,
@@ -194,21 +204,21 @@ fn summarise(rate: u32, seen: &Seen, origin: usize, keys: &[[u8; 32]]) -> RateRe
     }
 }
 
-/// CPU time (user + system) of a process so far, in µs (`/proc/<pid>/stat`).
-fn cpu_us(pid: &str) -> u64 {
-    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| {
-        // Fields after the command name (which may contain spaces): state is 3rd, utime 14th, stime 15th.
-        let rest = s.rsplit_once(") ")?.1;
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-    });
+/// CPU time (user + system) of a process so far, in µs (`/proc/<pid>/stat`);
+/// `None` when it cannot be read.
+fn cpu_us(pid: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces): state is 3rd, utime 14th, stime 15th.
+    let rest = s.rsplit_once(") ")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
     // The kernel reports clock ticks of 1/100 s (USER_HZ) on Linux.
-    ticks.unwrap_or(0) * 10_000
+    Some(ticks * 10_000)
 }
 
-fn cpu_per_record(before: u64, after: u64, records: usize, nodes: usize) -> Option<f64> {
+fn cpu_per_record(before: Option<u64>, after: Option<u64>, records: usize, nodes: usize) -> Option<f64> {
     let n = records.checked_mul(nodes).filter(|n| *n > 0)?;
-    Some(after.saturating_sub(before) as f64 / n as f64)
+    Some(after?.saturating_sub(before?) as f64 / n as f64)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -271,7 +281,7 @@ pub async fn run(
     }
     let mut results = Vec::new();
     let pids: Vec<String> = procs.iter().map(|p| p.child.id().to_string()).collect();
-    let cpu_all = || pids.iter().map(|p| cpu_us(p)).sum::<u64>();
+    let cpu_all = || pids.iter().map(|p| cpu_us(p)).sum::<Option<u64>>();
     for &rate in rates {
         let before = lock_keys(&seen);
         let cpu0 = cpu_all();
@@ -286,15 +296,7 @@ pub async fn run(
         let mut r = summarise(rate, &seen, 0, &new_keys(&seen, &before));
         r.cpu_us_per_record_node = cpu_per_record(cpu0, cpu_all(), r.published, nodes);
         if !as_json {
-            println!(
-                "web4d   {:>5}/s  {:>6} records  all nodes applied: p50 {:>7.1} ms  p99 {:>7.1} ms  missing {}  CPU {:.0} µs/record/node",
-                r.rate,
-                r.published,
-                r.p50_ms,
-                r.p99_ms,
-                r.missing,
-                r.cpu_us_per_record_node.unwrap_or(f64::NAN)
-            );
+            r.print("web4d", "records  all nodes applied");
         }
         let stop_here = !r.sustained;
         results.push(r);
@@ -526,15 +528,7 @@ async fn bare_gossipsub(
         let mut r = summarise(rate, &seen, 0, &new_keys(&seen, &before));
         r.cpu_us_per_record_node = cpu_per_record(cpu0, cpu_us("self"), r.published, nodes);
         if !as_json {
-            println!(
-                "bare    {:>5}/s  {:>6} messages all nodes received: p50 {:>7.1} ms  p99 {:>7.1} ms  missing {}  CPU {:.0} µs/message/node",
-                r.rate,
-                r.published,
-                r.p50_ms,
-                r.p99_ms,
-                r.missing,
-                r.cpu_us_per_record_node.unwrap_or(f64::NAN)
-            );
+            r.print("bare", "messages all nodes received");
         }
         let stop_here = !r.sustained;
         out.push(r);

@@ -101,16 +101,7 @@ pub async fn block(
         })?;
     let peer: libp2p::PeerId =
         req.peer_id.parse().map_err(|_| ApiError::new(ErrorCode::ProtoFormat, "peer_id: not a libp2p peer id"))?;
-    crate::services::identity::authenticate(&node, &ev)?;
-    let society = node.society().id.clone();
-    node.writer
-        .submit(Box::new(move |ctx| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            crate::services::checks::active_lct(ctx.conn, &ev.signer, ctx.now)?;
-            crate::services::checks::require_role(ctx.conn, &society, &ev.signer, &["authority"], "block peers")?;
-            Ok(json!(null))
-        }))
-        .await?;
+    authority_only(&node, ev, "block peers").await?;
     fed.handle.block(peer, req.blocked).await.map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
     tracing::info!(service = "p2p", event = if req.blocked { "peer_blocked" } else { "peer_unblocked" }, peer_id = %peer);
     Ok(ApiOk::new("p2p_block_changed", json!({ "peer_id": req.peer_id, "blocked": req.blocked })))
@@ -157,6 +148,27 @@ pub struct FollowRequest {
     pub genesis_hash: Option<String>,
 }
 
+/// Admit a signed request that only an active `authority` may make and that
+/// records nothing: signature, nonce (spent, so it cannot be replayed), signer
+/// status and role.
+async fn authority_only(
+    node: &Arc<Node>,
+    ev: web4_core::signing::SignedRequest,
+    action: &'static str,
+) -> Result<(), ApiError> {
+    crate::services::identity::authenticate(node, &ev)?;
+    let society = node.society().id.clone();
+    node.writer
+        .submit(Box::new(move |ctx| {
+            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
+            crate::services::checks::active_lct(ctx.conn, &ev.signer, ctx.now)?;
+            crate::services::checks::require_role(ctx.conn, &society, &ev.signer, &["authority"], action)?;
+            Ok(json!(null))
+        }))
+        .await?;
+    Ok(())
+}
+
 /// `POST /v1/federation/societies`: an authority makes this node follow
 /// another society: its ledger is copied from `url` and verified record by
 /// record into a separate store (docs/decisions/0018).
@@ -167,22 +179,7 @@ pub async fn follow_society(
     if !(req.url.starts_with("http://") || req.url.starts_with("https://")) {
         return Err(ApiError::new(ErrorCode::ProtoFormat, "url: an http:// or https:// base URL"));
     }
-    crate::services::identity::authenticate(&node, &ev)?;
-    let society = node.society().id.clone();
-    node.writer
-        .submit(Box::new(move |ctx| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            crate::services::checks::active_lct(ctx.conn, &ev.signer, ctx.now)?;
-            crate::services::checks::require_role(
-                ctx.conn,
-                &society,
-                &ev.signer,
-                &["authority"],
-                "follow other societies",
-            )?;
-            Ok(json!(null))
-        }))
-        .await?;
+    authority_only(&node, ev, "follow other societies").await?;
     let own = node.society().id.clone();
     let s = node.foreign.add(&own, &req.url, req.genesis_hash.as_deref()).await.map_err(|e| {
         ApiError::new(ErrorCode::ProtoFormat, format!("cannot follow {}: {e:#}", req.url))

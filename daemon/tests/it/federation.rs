@@ -46,6 +46,24 @@ async fn has_lct(n: &TestNode, id: &str) -> bool {
     n.get(&format!("/v1/lct/{id}")).await.status == 200
 }
 
+/// The record `text` (wire form) re-signed by `key` as the first record of
+/// its own chain: the same change, recorded by another author.
+fn twin_by(key: &web4_core::SecretKey, text: &str) -> String {
+    let d: web4_core::ledger::Record = serde_json::from_str(text).unwrap();
+    let twin = web4_core::ledger::RecordDraft {
+        author: id_of(key),
+        seq: 1,
+        prev_hash: web4_core::Hash::ZERO,
+        kind: d.kind,
+        payload: d.payload,
+        law_hash: d.law_hash,
+        timestamp: d.timestamp,
+    }
+    .sign(key)
+    .unwrap();
+    serde_json::to_string(&twin).unwrap()
+}
+
 async fn roles_on(n: &TestNode, id: &str) -> Value {
     n.get(&format!("/v1/lct/{id}")).await.body["data"]["roles"].clone()
 }
@@ -602,7 +620,6 @@ async fn one_budget_spent_concurrently_through_three_nodes_is_never_overdrawn() 
 /// validly signed by a known author.
 #[tokio::test]
 async fn a_spend_recorded_by_a_node_that_does_not_own_the_budget_is_refused() {
-    use web4_core::ledger::{Record, RecordDraft};
     use web4_daemon::ledger::{Foreign, accept_foreign};
     let mut a = TestNode::start().await;
     let (client, agent) = (random_key(), random_key());
@@ -644,19 +661,7 @@ async fn a_spend_recorded_by_a_node_that_does_not_own_the_budget_is_refused() {
     }
     // The same spend, recorded by the society admin (a known, active author
     // that does not own the delegation): refused, nothing applied.
-    let d: Record = serde_json::from_str(&decision).unwrap();
-    let admin_twin = RecordDraft {
-        author: id_of(&a.admin),
-        seq: 1,
-        prev_hash: web4_core::Hash::ZERO,
-        kind: d.kind.clone(),
-        payload: d.payload.clone(),
-        law_hash: d.law_hash,
-        timestamp: d.timestamp,
-    }
-    .sign(&a.admin)
-    .unwrap();
-    match accept_foreign(&copy, &serde_json::to_string(&admin_twin).unwrap(), t).unwrap() {
+    match accept_foreign(&copy, &twin_by(&a.admin, &decision), t).unwrap() {
         Foreign::Rejected(why) => assert!(why.contains("is owned by"), "{why}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -676,7 +681,6 @@ async fn a_spend_recorded_by_a_node_that_does_not_own_the_budget_is_refused() {
 /// signed or not; the owner's own records apply.
 #[tokio::test]
 async fn account_and_pool_changes_recorded_by_a_node_that_does_not_own_them_are_refused() {
-    use web4_core::ledger::{Record, RecordDraft};
     use web4_daemon::ledger::{Foreign, accept_foreign};
     let mut a = TestNode::start().await;
     let (alice, bob) = (random_key(), random_key());
@@ -712,19 +716,7 @@ async fn account_and_pool_changes_recorded_by_a_node_that_does_not_own_them_are_
     let mint = rows.iter().find(|(k, _)| k == "atp.mint").unwrap().1.clone();
     // Twins signed by the society admin: a known, active author that owns neither.
     for (text, owner_of) in [(&transfer, "the ATP account of"), (&mint, "the society's pool")] {
-        let d: Record = serde_json::from_str(text).unwrap();
-        let twin = RecordDraft {
-            author: id_of(&a.admin),
-            seq: 1,
-            prev_hash: web4_core::Hash::ZERO,
-            kind: d.kind.clone(),
-            payload: d.payload.clone(),
-            law_hash: d.law_hash,
-            timestamp: d.timestamp,
-        }
-        .sign(&a.admin)
-        .unwrap();
-        match accept_foreign(&copy, &serde_json::to_string(&twin).unwrap(), t).unwrap() {
+        match accept_foreign(&copy, &twin_by(&a.admin, text), t).unwrap() {
             Foreign::Rejected(why) => assert!(why.contains(owner_of) && why.contains("is owned by"), "{why}"),
             other => panic!("expected a refusal, got {other:?}"),
         }
