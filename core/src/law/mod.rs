@@ -21,7 +21,8 @@ pub const DEFAULT_BIRTH_WITNESSES: u32 = 3;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "Value", into = "Value")]
 pub struct LawDataset {
-    doc: Value,
+    // Shared: a request clones the society's law, which must cost a pointer copy.
+    doc: std::sync::Arc<Value>,
     hash: Hash,
     version: String,
     compiled: std::sync::Arc<eval::Compiled>,
@@ -62,7 +63,7 @@ impl TryFrom<Value> for LawDataset {
         // a ledger record is the same value as the one that was published.
         let doc: Value = serde_json::from_slice(&jcs).map_err(|e| single("(document)", e.to_string()))?;
         let compiled = eval::Compiled::new(&doc).map_err(|(path, m)| single(&path, m))?;
-        Ok(LawDataset { doc, hash, version, compiled: std::sync::Arc::new(compiled) })
+        Ok(LawDataset { doc: std::sync::Arc::new(doc), hash, version, compiled: std::sync::Arc::new(compiled) })
     }
 }
 
@@ -76,7 +77,7 @@ impl LawDataset {
 
 impl From<LawDataset> for Value {
     fn from(l: LawDataset) -> Value {
-        l.doc
+        std::sync::Arc::unwrap_or_clone(l.doc)
     }
 }
 

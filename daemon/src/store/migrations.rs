@@ -362,6 +362,22 @@ UPDATE societies SET founder = (SELECT l.author FROM ledger l WHERE l.hash = soc
 UPDATE resource_allocations SET owner = l.author FROM ledger l WHERE l.hash = resource_allocations.ledger_ref;
 "#,
     ),
+    (
+        13,
+        // Spent nonces ordered by request time: a group's inserts share pages
+        // (the replay check itself runs in memory, decisions/0020).
+        r#"
+CREATE TABLE nonces_by_time (
+    ts      INTEGER NOT NULL,
+    signer  TEXT NOT NULL,
+    nonce   TEXT NOT NULL,
+    PRIMARY KEY (ts, signer, nonce)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO nonces_by_time (ts, signer, nonce) SELECT ts, signer, nonce FROM nonces;
+DROP TABLE nonces;
+ALTER TABLE nonces_by_time RENAME TO nonces;
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -2,6 +2,7 @@
 //! commit ([`writer`]) and a small pool of read connections.
 
 pub mod migrations;
+pub mod nonces;
 pub mod writer;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};

@@ -9,6 +9,7 @@
 use crate::error::ApiError;
 use crate::ledger::{Effect, Prepared, apply_event};
 use crate::store::StoreError;
+use crate::store::nonces::SpentNonces;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -105,6 +106,7 @@ pub struct WriteCtx<'a> {
     pub conn: &'a Connection,
     node: &'a NodeSigner,
     head: &'a mut Head,
+    nonces: &'a mut SpentNonces,
     /// Commit-time clock for records.
     pub now: Timestamp,
     effects: Vec<Effect>,
@@ -178,12 +180,11 @@ impl WriteCtx<'_> {
 
     /// Spend a request nonce; a second use by the same signer is a replay.
     pub fn use_nonce(&mut self, signer: &LctId, nonce: &str, ts: Timestamp) -> Result<(), ApiError> {
-        let n = self
-            .conn
-            .prepare_cached("INSERT OR IGNORE INTO nonces (signer, nonce, ts) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![signer.as_str(), nonce, ts.secs()]))
+        let fresh = self
+            .nonces
+            .spend(self.conn, signer.as_str(), nonce, ts.secs())
             .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("nonce store: {e}")))?;
-        if n == 0 {
+        if !fresh {
             return Err(ApiError::new(ErrorCode::ProtoReplay, format!("nonce {nonce:?} was already used by {signer}")));
         }
         self.spent_nonce = Some((signer.clone(), nonce.to_owned(), ts));
@@ -242,6 +243,7 @@ impl Writer {
         hook: CommitHook,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
         let mut head = load_head(&conn, &node.id)?;
+        let mut nonces = SpentNonces::load(&conn, (cfg.clock)().secs() - cfg.nonce_retention_secs)?;
         let (tx, mut rx) = mpsc::channel::<(Job, Reply, Durability)>(cfg.max_group * 4);
         let handle = std::thread::Builder::new()
             .name("web4-writer".into())
@@ -277,6 +279,7 @@ impl Writer {
                         &mut conn,
                         &node,
                         &mut head,
+                        &mut nonces,
                         batch,
                         now,
                         prune.then_some(now.secs() - cfg.nonce_retention_secs),
@@ -298,6 +301,7 @@ impl Writer {
                             // Nothing of the group is durable: fail every job and
                             // reload the head from disk.
                             head = load_head(&conn, &node.id).unwrap_or(head);
+                            nonces.undo_group();
                             let failed = replies
                                 .into_iter()
                                 .map(|(r, res)| {
@@ -358,6 +362,7 @@ fn run_group(
     conn: &mut Connection,
     node: &NodeSigner,
     head: &mut Head,
+    nonces: &mut SpentNonces,
     batch: Vec<(Job, Reply)>,
     now: Timestamp,
     prune_before: Option<i64>,
@@ -376,6 +381,7 @@ fn run_group(
         }
     };
     let start_head = *head;
+    nonces.begin_group();
     for (job, reply) in batch {
         let saved = *head;
         if let Err(e) = tx.prepare_cached("SAVEPOINT job").and_then(|mut st| st.execute([])) {
@@ -386,6 +392,7 @@ fn run_group(
             conn: &tx,
             node,
             head,
+            nonces,
             now,
             effects: Vec::new(),
             last_ref: None,
@@ -408,21 +415,18 @@ fn run_group(
                 // A refused request still spends its nonce, so it cannot be
                 // replayed later when the state might let it through.
                 if let Some((signer, nonce, ts)) = spent {
-                    let _ = tx.execute(
-                        "INSERT OR IGNORE INTO nonces (signer, nonce, ts) VALUES (?1, ?2, ?3)",
-                        params![signer.as_str(), nonce, ts.secs()],
-                    );
+                    let _ = crate::store::nonces::record(&tx, signer.as_str(), &nonce, ts.secs());
                 }
                 replies.push((reply, Err(e)));
             }
         }
     }
-    let finish = || -> Result<(), StoreError> {
+    let mut finish = || -> Result<(), StoreError> {
         if *head != start_head {
             save_head(&tx, &node.id, *head)?;
         }
         if let Some(before) = prune_before {
-            tx.execute("DELETE FROM nonces WHERE ts < ?1", [before])?;
+            nonces.prune(&tx, before)?;
         }
         Ok(())
     };

@@ -161,6 +161,34 @@ async fn bad_requests_get_their_codes_and_write_nothing() {
 }
 
 #[tokio::test]
+async fn spent_nonces_stay_spent_across_a_restart() {
+    let mut node = TestNode::start().await;
+    let other = random_key();
+    assert_eq!(node.mint(&other, EntityType::Ai).await.status, 201);
+    let oid = id_of(&other).to_string();
+    // A refused request (reinstating an active LCT) spends its nonce.
+    let s = Sign { nonce: Some(random_nonce()), ts: Some(now()), ..Sign::default() };
+    let rb = serde_json::to_vec(&json!({"reason": "lift"})).unwrap();
+    let refused = node.post_raw(&node.admin, &format!("/v1/lct/{oid}/reinstate"), rb.clone(), &s).await;
+    assert_eq!((refused.status, refused.code()), (400, "W4_ERR_PROTO_SEQUENCE"));
+    // So does an accepted one.
+    let sb = serde_json::to_vec(&json!({"reason": "x"})).unwrap();
+    let s2 = Sign { nonce: Some(random_nonce()), ts: Some(now()), ..Sign::default() };
+    let sus = node.post_raw(&node.admin, &format!("/v1/lct/{oid}/suspend"), sb.clone(), &s2).await;
+    assert_eq!(sus.status, 200, "{}", sus.body);
+    assert!(node.sigterm().success());
+    node.spawn(&[]).await;
+    // After the restart the LCT is suspended, so the refused request would now
+    // pass: it is refused as a replay. The accepted one is a replay too.
+    let replay = node.post_raw(&node.admin, &format!("/v1/lct/{oid}/reinstate"), rb, &s).await;
+    assert_eq!((replay.status, replay.code()), (409, "W4_ERR_PROTO_REPLAY"), "{}", replay.body);
+    let replay = node.post_raw(&node.admin, &format!("/v1/lct/{oid}/suspend"), sb, &s2).await;
+    assert_eq!((replay.status, replay.code()), (409, "W4_ERR_PROTO_REPLAY"), "{}", replay.body);
+    assert_eq!(node.get(&format!("/v1/lct/{oid}")).await.body["data"]["status"], "suspended");
+    node.ledger_verify();
+}
+
+#[tokio::test]
 async fn problem_details_on_request() {
     let node = TestNode::start().await;
     let k = random_key();
