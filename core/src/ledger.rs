@@ -129,9 +129,53 @@ pub fn payload_hash(payload: &Value) -> Result<Hash, CanonError> {
 }
 
 fn header_bytes(h: &Header<'_>) -> Result<Vec<u8>, CanonError> {
-    let mut out = b"web4:record:v1\n".to_vec();
-    out.extend(canonical_json(h)?);
+    let mut out = Vec::with_capacity(400);
+    out.extend_from_slice(b"web4:record:v1\n");
+    header_jcs(h, &mut out)?;
     Ok(out)
+}
+
+/// `JCS(header)` appended to `out`. The header is flat: strings and one
+/// integer, so its canonical form is written directly (members in JCS order;
+/// serde_json escapes strings exactly as RFC 8785 does). Every record is
+/// signed and hashed through here, twice; the generic path builds a
+/// `serde_json::Value` first. A test compares both on many headers.
+fn header_jcs(h: &Header<'_>, out: &mut Vec<u8>) -> Result<(), CanonError> {
+    const EXACT: u64 = 1 << 53;
+    if h.seq > EXACT {
+        // Not representable exactly: let the generic path give its error.
+        out.extend(canonical_json(h)?);
+        return Ok(());
+    }
+    let mut field = |out: &mut Vec<u8>, name: &str, v: &dyn erased::Str| -> Result<(), CanonError> {
+        out.extend_from_slice(name.as_bytes());
+        v.write_json(out).map_err(|e| CanonError::from_message(e.to_string()))
+    };
+    field(out, "{\"author\":", h.author)?;
+    field(out, ",\"kind\":", &h.kind)?;
+    field(out, ",\"law_hash\":", h.law_hash)?;
+    field(out, ",\"payload_hash\":", h.payload_hash)?;
+    field(out, ",\"prev_hash\":", h.prev_hash)?;
+    out.extend_from_slice(b",\"seq\":");
+    out.extend_from_slice(h.seq.to_string().as_bytes());
+    if let Some(sig) = h.signature {
+        field(out, ",\"signature\":", sig)?;
+    }
+    field(out, ",\"timestamp\":", &h.timestamp)?;
+    out.push(b'}');
+    Ok(())
+}
+
+mod erased {
+    /// A value that serialises as one JSON string.
+    pub trait Str {
+        fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
+    }
+    impl<T: serde::Serialize + ?Sized> Str for T {
+        fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+            serde_json::to_writer(out, self)
+        }
+    }
 }
 
 impl RecordDraft {
@@ -155,7 +199,9 @@ impl RecordDraft {
         };
         let signature = sk.sign(&header_bytes(&h)?);
         h.signature = Some(&signature);
-        let hash = sha256(&canonical_json(&h)?);
+        let mut jcs = Vec::with_capacity(400);
+        header_jcs(&h, &mut jcs)?;
+        let hash = sha256(&jcs);
         let record = Record {
             author: self.author,
             seq: self.seq,
@@ -208,7 +254,9 @@ impl Record {
     /// already known: canonicalising a large payload is the costly part, so
     /// a caller that hashes and verifies does it once.
     pub fn hash_with(&self, payload_hash: &Hash) -> Result<Hash, CanonError> {
-        Ok(sha256(&canonical_json(&self.header(payload_hash, true))?))
+        let mut jcs = Vec::with_capacity(400);
+        header_jcs(&self.header(payload_hash, true), &mut jcs)?;
+        Ok(sha256(&jcs))
     }
 
     /// Verify the author's signature.
@@ -308,6 +356,47 @@ mod tests {
                 r
             })
             .collect()
+    }
+
+    proptest! {
+        // The direct header writer is byte-for-byte the generic JCS path.
+        #[test]
+        fn header_writer_matches_generic_jcs(
+            kind in "\\PC{0,12}|[\u{0}-\u{1f}\"\\\\/\u{7f}\u{2028}\u{10000}]{0,6}",
+            seq in prop_oneof![0u64..1000, Just((1u64 << 53) - 1), Just(1u64 << 53)],
+            ts in 0i64..4_000_000_000,
+            seed in any::<[u8; 32]>(),
+            with_sig in any::<bool>(),
+        ) {
+            let sk = SecretKey::from_seed(&seed);
+            let author = LctId::from_public_key(&sk.public_key());
+            let (prev, ph, lh) = (sha256(&seed), sha256(b"p"), sha256(b"l"));
+            let sig = sk.sign(b"x");
+            let h = Header {
+                author: &author, seq, prev_hash: &prev, kind: &kind, payload_hash: &ph,
+                law_hash: &lh, timestamp: Timestamp(ts), signature: with_sig.then_some(&sig),
+            };
+            let mut direct = Vec::new();
+            header_jcs(&h, &mut direct).unwrap();
+            prop_assert_eq!(String::from_utf8(direct).unwrap(), String::from_utf8(canonical_json(&h).unwrap()).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_seq_beyond_2_pow_53_is_refused_like_any_inexact_integer() {
+        let sk = SecretKey::from_seed(&[5; 32]);
+        let author = LctId::from_public_key(&sk.public_key());
+        let h = Header {
+            author: &author,
+            seq: (1 << 53) + 1,
+            prev_hash: &Hash::ZERO,
+            kind: "k",
+            payload_hash: &Hash::ZERO,
+            law_hash: &Hash::ZERO,
+            timestamp: Timestamp(1),
+            signature: None,
+        };
+        assert!(header_jcs(&h, &mut Vec::new()).is_err());
     }
 
     #[test]
