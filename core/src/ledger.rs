@@ -147,7 +147,7 @@ fn header_jcs(h: &Header<'_>, out: &mut Vec<u8>) -> Result<(), CanonError> {
         out.extend(canonical_json(h)?);
         return Ok(());
     }
-    let mut field = |out: &mut Vec<u8>, name: &str, v: &dyn erased::Str| -> Result<(), CanonError> {
+    let field = |out: &mut Vec<u8>, name: &str, v: &dyn erased::Str| -> Result<(), CanonError> {
         out.extend_from_slice(name.as_bytes());
         v.write_json(out).map_err(|e| CanonError::from_message(e.to_string()))
     };
