@@ -245,6 +245,29 @@ impl Writer {
         let mut head = load_head(&conn, &node.id)?;
         let mut nonces = SpentNonces::load(&conn, (cfg.clock)().secs() - cfg.nonce_retention_secs)?;
         let (tx, mut rx) = mpsc::channel::<(Job, Reply, Durability)>(cfg.max_group * 4);
+        // Finishing a committed group (gossip, the commit hook — graph and
+        // metrics — and the replies) runs on its own thread, in commit order,
+        // while the writer goes on with the next group. Replies still wait for
+        // the hook, so an answered client reads its change everywhere.
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
+        let outbox = cfg.outbox.clone();
+        let finisher = std::thread::Builder::new()
+            .name("web4-finish".into())
+            .spawn(move || {
+                while let Ok(f) = done_rx.recv() {
+                    if let Some(out) = &outbox {
+                        for text in f.published {
+                            let _ = out.send(text);
+                        }
+                    }
+                    // Metrics first, so that anyone who saw the answer sees the counts.
+                    hook(&f.effects, f.replies.len(), f.took);
+                    for (reply, res) in f.replies {
+                        let _ = reply.send(res);
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
         let handle = std::thread::Builder::new()
             .name("web4-writer".into())
             .spawn(move || {
@@ -287,15 +310,9 @@ impl Writer {
                     if prune {
                         last_prune = Instant::now();
                     }
-                    let (replies, effects) = match outcome {
-                        Ok((replies, effects, published)) => {
-                            if let Some(out) = &cfg.outbox {
-                                for text in published {
-                                    let _ = out.send(text);
-                                }
-                            }
-                            (replies, effects)
-                        }
+                    let took = started.elapsed();
+                    let finished = match outcome {
+                        Ok((replies, effects, published)) => Finished { replies, effects, published, took },
                         Err((replies, e)) => {
                             tracing::error!(event = "group_commit_failed", error = %e);
                             // Nothing of the group is durable: fail every job and
@@ -315,14 +332,19 @@ impl Writer {
                                     (r, Err(err))
                                 })
                                 .collect();
-                            (failed, Vec::new())
+                            Finished { replies: failed, effects: Vec::new(), published: Vec::new(), took }
                         }
                     };
-                    // Metrics first, so that anyone who saw the answer sees the counts.
-                    hook(&effects, replies.len(), started.elapsed());
-                    for (reply, res) in replies {
-                        let _ = reply.send(res);
+                    if let Err(std::sync::mpsc::SendError(f)) = done_tx.send(finished) {
+                        // The finisher is gone (it panicked): answer here.
+                        for (reply, res) in f.replies {
+                            let _ = reply.send(res);
+                        }
                     }
+                }
+                drop(done_tx);
+                if finisher.join().is_err() {
+                    tracing::error!(event = "finisher_panicked");
                 }
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
                     tracing::warn!(event = "final_checkpoint_failed", error = %e);
@@ -355,6 +377,14 @@ impl Writer {
 }
 
 type Replies = Vec<(Reply, Result<Committed, ApiError>)>;
+
+/// A group the writer is done with, for the finishing thread.
+struct Finished {
+    replies: Replies,
+    effects: Vec<Effect>,
+    published: Vec<String>,
+    took: Duration,
+}
 /// A committed group: replies, effects, and the wire form of the node's new records.
 type GroupOutcome = (Replies, Vec<Effect>, Vec<String>);
 
