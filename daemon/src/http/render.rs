@@ -128,7 +128,8 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
             ledger_ref = ok.ledger_ref.map(|h| h.to_string()).unwrap_or_default(),
             "{} {path}", method
         );
-        resp = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        resp = (status, [(header::CONTENT_TYPE, "application/json")], serde_json::to_vec(&body).unwrap_or_default())
+            .into_response();
     } else if let Some(err) = resp.extensions_mut().remove::<ApiError>() {
         node.metrics.errors.get_or_create(&crate::metrics::CodeLabel { code: err.code.as_str().into() }).inc();
         tracing::warn!(

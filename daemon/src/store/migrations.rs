@@ -378,6 +378,45 @@ DROP TABLE nonces;
 ALTER TABLE nonces_by_time RENAME TO nonces;
 "#,
     ),
+    (
+        14,
+        // No unique index on the ledger_ref of reputation events and gaming
+        // flags: nothing looks them up by it, the ledger already applies each
+        // record once, and the random key cost a random-page insert per outcome.
+        // Row order (the burst window's tie-break) is kept.
+        r#"
+CREATE TABLE reputation_events_new (
+    ledger_ref       TEXT NOT NULL,
+    entity           TEXT NOT NULL,
+    role             TEXT NOT NULL,
+    at               INTEGER NOT NULL,
+    action           TEXT NOT NULL,
+    result_status    TEXT NOT NULL,
+    composite_before REAL NOT NULL,
+    composite_after  REAL NOT NULL,
+    changes          TEXT NOT NULL
+);
+INSERT INTO reputation_events_new (ledger_ref, entity, role, at, action, result_status, composite_before, composite_after, changes)
+  SELECT ledger_ref, entity, role, at, action, result_status, composite_before, composite_after, changes
+  FROM reputation_events ORDER BY rowid;
+DROP TABLE reputation_events;
+ALTER TABLE reputation_events_new RENAME TO reputation_events;
+CREATE INDEX reputation_events_pair ON reputation_events (entity, role, at);
+CREATE TABLE gaming_flags_new (
+    ledger_ref TEXT NOT NULL,
+    pattern    TEXT NOT NULL,
+    entity     TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    evidence   TEXT NOT NULL
+);
+INSERT INTO gaming_flags_new (ledger_ref, pattern, entity, role, at, evidence)
+  SELECT ledger_ref, pattern, entity, role, at, evidence FROM gaming_flags ORDER BY rowid;
+DROP TABLE gaming_flags;
+ALTER TABLE gaming_flags_new RENAME TO gaming_flags;
+CREATE INDEX gaming_flags_pair ON gaming_flags (entity, role);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -425,3 +464,56 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("resource_rates", "society_id, version"),
     ("graph_triples", "s, p, o"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Migrations 13 and 14 rebuild tables: nothing is lost and the order of
+    /// reputation events (the burst window's tie-break) is kept.
+    #[test]
+    fn rebuilt_tables_keep_their_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            .unwrap();
+        for (v, sql) in MIGRATIONS.iter().filter(|m| m.0 <= 12) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [v]).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO nonces (signer, nonce, ts) VALUES ('a', 'n1', 5), ('b', 'n1', 3), ('a', 'n2', 4);
+             INSERT INTO reputation_events VALUES ('sha256:ff', 'e', 'r', 7, 'x', 'success', 0.5, 0.6, '{}');
+             INSERT INTO reputation_events VALUES ('sha256:00', 'e', 'r', 7, 'x', 'failure', 0.6, 0.4, '{}');
+             INSERT INTO gaming_flags VALUES ('sha256:00', 'burst', 'e', 'r', 7, '{}');",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), latest());
+        let nonces: Vec<(i64, String, String)> = conn
+            .prepare("SELECT ts, signer, nonce FROM nonces")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want = [(3, "b", "n1"), (4, "a", "n2"), (5, "a", "n1")];
+        assert_eq!(nonces, want.map(|(t, s, n)| (t, s.to_owned(), n.to_owned())));
+        let latest_first: Vec<String> = conn
+            .prepare(
+                "SELECT result_status FROM reputation_events WHERE entity = 'e' AND role = 'r' ORDER BY at DESC, rowid DESC",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(latest_first, ["failure", "success"]);
+        let flags: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM gaming_flags WHERE entity = 'e' AND role = 'r' AND pattern = 'burst'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(flags, 1);
+    }
+}
