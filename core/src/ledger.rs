@@ -147,35 +147,29 @@ fn header_jcs(h: &Header<'_>, out: &mut Vec<u8>) -> Result<(), CanonError> {
         out.extend(canonical_json(h)?);
         return Ok(());
     }
-    let field = |out: &mut Vec<u8>, name: &str, v: &dyn erased::Str| -> Result<(), CanonError> {
+    fn member<T: Serialize + ?Sized>(out: &mut Vec<u8>, name: &str, v: &T) -> Result<(), CanonError> {
         out.extend_from_slice(name.as_bytes());
-        v.write_json(out).map_err(|e| CanonError::from_message(e.to_string()))
-    };
-    field(out, "{\"author\":", h.author)?;
-    field(out, ",\"kind\":", &h.kind)?;
-    field(out, ",\"law_hash\":", h.law_hash)?;
-    field(out, ",\"payload_hash\":", h.payload_hash)?;
-    field(out, ",\"prev_hash\":", h.prev_hash)?;
-    out.extend_from_slice(b",\"seq\":");
-    out.extend_from_slice(h.seq.to_string().as_bytes());
-    if let Some(sig) = h.signature {
-        field(out, ",\"signature\":", sig)?;
+        serde_json::to_writer(out, v).map_err(|e| CanonError::from_message(e.to_string()))
     }
-    field(out, ",\"timestamp\":", &h.timestamp)?;
+    member(out, "{\"author\":", h.author)?;
+    member(out, ",\"kind\":", h.kind)?;
+    member(out, ",\"law_hash\":", h.law_hash)?;
+    member(out, ",\"payload_hash\":", h.payload_hash)?;
+    member(out, ",\"prev_hash\":", h.prev_hash)?;
+    member(out, ",\"seq\":", &h.seq)?;
+    if let Some(sig) = h.signature {
+        member(out, ",\"signature\":", sig)?;
+    }
+    member(out, ",\"timestamp\":", &h.timestamp)?;
     out.push(b'}');
     Ok(())
 }
 
-mod erased {
-    /// A value that serialises as one JSON string.
-    pub trait Str {
-        fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
-    }
-    impl<T: serde::Serialize + ?Sized> Str for T {
-        fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-            serde_json::to_writer(out, self)
-        }
-    }
+/// `sha256(JCS(header))`: the record hash when the header carries the signature.
+fn header_hash(h: &Header<'_>) -> Result<Hash, CanonError> {
+    let mut jcs = Vec::with_capacity(400);
+    header_jcs(h, &mut jcs)?;
+    Ok(sha256(&jcs))
 }
 
 impl RecordDraft {
@@ -199,9 +193,7 @@ impl RecordDraft {
         };
         let signature = sk.sign(&header_bytes(&h)?);
         h.signature = Some(&signature);
-        let mut jcs = Vec::with_capacity(400);
-        header_jcs(&h, &mut jcs)?;
-        let hash = sha256(&jcs);
+        let hash = header_hash(&h)?;
         let record = Record {
             author: self.author,
             seq: self.seq,
@@ -254,9 +246,7 @@ impl Record {
     /// already known: canonicalising a large payload is the costly part, so
     /// a caller that hashes and verifies does it once.
     pub fn hash_with(&self, payload_hash: &Hash) -> Result<Hash, CanonError> {
-        let mut jcs = Vec::with_capacity(400);
-        header_jcs(&self.header(payload_hash, true), &mut jcs)?;
-        Ok(sha256(&jcs))
+        header_hash(&self.header(payload_hash, true))
     }
 
     /// Verify the author's signature.

@@ -117,15 +117,12 @@ pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -
             }
             // The burst window: this outcome and the ones before it.
             let window = law.gaming.burst_window.max(1);
-            // The limit is part of the text: SQLite plans with a bound LIMIT's
-            // value, so binding it would re-prepare the statement on every outcome.
             let recent: Vec<f64> = ctx
                 .conn
-                .prepare_cached(&format!(
-                    "SELECT composite_before FROM reputation_events WHERE entity = ?1 AND role = ?2 ORDER BY at DESC, rowid DESC LIMIT {}",
-                    window - 1
-                ))
-                .and_then(|mut st| st.query_map(params![entity, req.role], |r| r.get(0))?.collect())
+                .prepare_cached(
+                    "SELECT composite_before FROM reputation_events WHERE entity = ?1 AND role = ?2 ORDER BY at DESC, rowid DESC LIMIT ?3",
+                )
+                .and_then(|mut st| st.query_map(params![entity, req.role, window - 1], |r| r.get(0))?.collect())
                 .map_err(|e| store_err(e.into()))?;
             let after = delta.as_ref().map(|d| d.t3).unwrap_or(t3);
             let g = GamingInput {

@@ -104,12 +104,12 @@ mod tests {
              CREATE INDEX ev_pair ON ev (entity, role, at);",
         )
         .unwrap();
-        let sql = "SELECT v FROM ev WHERE entity = ?1 AND role = ?2 ORDER BY at DESC LIMIT 9";
+        let sql = "SELECT v FROM ev WHERE entity = ?1 AND role = ?2 ORDER BY at DESC LIMIT ?3";
         for i in 0..5i64 {
             conn.execute("INSERT INTO ev VALUES (?1, 'e', 'r', ?2, 0.5)", rusqlite::params![format!("k{i}"), i])
                 .unwrap();
             let mut st = conn.prepare_cached(sql).unwrap();
-            let n = st.query_map(["e", "r"], |r| r.get::<_, f64>(0)).unwrap().count();
+            let n = st.query_map(rusqlite::params!["e", "r", 9], |r| r.get::<_, f64>(0)).unwrap().count();
             assert_eq!(n as i64, i + 1);
             assert_eq!(st.get_status(StatementStatus::RePrepare), 0, "use {i} re-prepared the statement");
         }

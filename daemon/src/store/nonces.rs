@@ -73,16 +73,6 @@ impl SpentNonces {
         conn.prepare_cached("DELETE FROM nonces WHERE ts < ?1")?.execute([before])?;
         Ok(())
     }
-
-    /// How many nonces are held.
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-
-    /// Whether no nonce is held.
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
-    }
 }
 
 /// Store a spent nonce (idempotent).
@@ -118,11 +108,11 @@ mod tests {
         // The separator between signer and nonce cannot be forged by shifting text.
         assert!(s.spend(&c, "lct:web4:ai:an", "1", 100).unwrap());
         let mut again = SpentNonces::load(&c, 0).unwrap();
-        assert_eq!(again.len(), 3);
+        assert_eq!(again.seen.len(), 3);
         assert!(!again.spend(&c, a, "n1", 100).unwrap(), "replay after a restart");
         // Pruned ones are forgotten in memory and in the store.
         again.prune(&c, 101).unwrap();
-        assert!(again.is_empty());
+        assert!(again.seen.is_empty());
         let n: i64 = c.query_row("SELECT COUNT(*) FROM nonces", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0);
     }

@@ -146,13 +146,7 @@ async fn bad_requests_get_their_codes_and_write_nothing() {
 
     // A refused request spends its nonce too: replaying it after the state changed
     // (here: reinstate refused while active, replayed once suspended) is refused.
-    let other = random_key();
-    assert_eq!(node.mint(&other, EntityType::Ai).await.status, 201);
-    let oid = id_of(&other).to_string();
-    let s = Sign { nonce: Some(random_nonce()), ts: Some(now()), ..Sign::default() };
-    let rb = serde_json::to_vec(&json!({"reason": "lift"})).unwrap();
-    let refused = node.post_raw(&node.admin, &format!("/v1/lct/{oid}/reinstate"), rb.clone(), &s).await;
-    assert_eq!((refused.status, refused.code()), (400, "W4_ERR_PROTO_SEQUENCE"));
+    let (oid, rb, s) = refused_reinstate(&node).await;
     let sus = node.post(&node.admin, &format!("/v1/lct/{oid}/suspend"), &json!({"reason": "x"})).await;
     assert_eq!(sus.status, 200);
     let replay = node.post_raw(&node.admin, &format!("/v1/lct/{oid}/reinstate"), rb, &s).await;
@@ -160,17 +154,25 @@ async fn bad_requests_get_their_codes_and_write_nothing() {
     assert_eq!(node.ledger_records(), before + 4);
 }
 
-#[tokio::test]
-async fn spent_nonces_stay_spent_across_a_restart() {
-    let mut node = TestNode::start().await;
+/// Mint an LCT and ask, as the admin, to reinstate it while it is active: the
+/// request is refused (`W4_ERR_PROTO_SEQUENCE`) but spends its nonce. Returns
+/// the LCT id and the refused request's body and signing, to replay it.
+async fn refused_reinstate(node: &TestNode) -> (String, Vec<u8>, Sign) {
     let other = random_key();
     assert_eq!(node.mint(&other, EntityType::Ai).await.status, 201);
     let oid = id_of(&other).to_string();
-    // A refused request (reinstating an active LCT) spends its nonce.
     let s = Sign { nonce: Some(random_nonce()), ts: Some(now()), ..Sign::default() };
     let rb = serde_json::to_vec(&json!({"reason": "lift"})).unwrap();
     let refused = node.post_raw(&node.admin, &format!("/v1/lct/{oid}/reinstate"), rb.clone(), &s).await;
     assert_eq!((refused.status, refused.code()), (400, "W4_ERR_PROTO_SEQUENCE"));
+    (oid, rb, s)
+}
+
+#[tokio::test]
+async fn spent_nonces_stay_spent_across_a_restart() {
+    let mut node = TestNode::start().await;
+    // A refused request (reinstating an active LCT) spends its nonce.
+    let (oid, rb, s) = refused_reinstate(&node).await;
     // So does an accepted one.
     let sb = serde_json::to_vec(&json!({"reason": "x"})).unwrap();
     let s2 = Sign { nonce: Some(random_nonce()), ts: Some(now()), ..Sign::default() };
