@@ -15,6 +15,28 @@ fn benches(c: &mut Criterion) {
     let sig = sk.sign(&msg);
     c.bench_function("ed25519_sign_256B", |b| b.iter(|| sk.sign(black_box(&msg))));
     c.bench_function("ed25519_verify_256B", |b| b.iter(|| pk.verify(black_box(&msg), &sig)));
+    // ed25519-dalek's cofactorless verify_strict, for comparison (decisions/0021).
+    let dalek_pk = ed25519_dalek::VerifyingKey::from_bytes(&pk.to_bytes()).expect("key");
+    let dalek_sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+    c.bench_function("ed25519_verify_strict_dalek_256B", |b| {
+        b.iter(|| dalek_pk.verify_strict(black_box(&msg), &dalek_sig))
+    });
+    c.bench_function("ed25519_public_key_decode", |b| {
+        b.iter(|| web4_core::PublicKey::from_bytes(black_box(&pk.to_bytes())))
+    });
+    // Batches of request-sized messages by distinct signers; criterion reports
+    // the time per batch, docs/benchmarks.md the time per signature.
+    for n in [4usize, 16, 64] {
+        let keys: Vec<SecretKey> = (0..n).map(|i| SecretKey::from_seed(&[i as u8; 32])).collect();
+        let pks: Vec<_> = keys.iter().map(SecretKey::public_key).collect();
+        let msgs: Vec<Vec<u8>> = (0..n).map(|i| vec![i as u8; 200]).collect();
+        let sigs: Vec<_> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
+        let items: Vec<(&[u8], &web4_core::Signature, &web4_core::PublicKey)> =
+            msgs.iter().zip(&sigs).zip(&pks).map(|((m, s), p)| (&m[..], s, p)).collect();
+        c.bench_function(&format!("ed25519_verify_batch_{n}"), |b| {
+            b.iter(|| web4_core::crypto::verify_batch(black_box(&items)))
+        });
+    }
     c.bench_function("lct_id_derive", |b| b.iter(|| LctId::from_public_key(black_box(&pk))));
     c.bench_function("binding_create", |b| b.iter(|| Binding::create(&sk, EntityType::Ai, Timestamp(1))));
     let binding = Binding::create(&sk, EntityType::Ai, Timestamp(1));

@@ -3,10 +3,14 @@
 //! Wire encodings (documented in docs/api.md): hashes are `sha256:<64 lowercase
 //! hex>`, public keys and signatures are unpadded base64url.
 
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use std::fmt;
 
 /// Why canonicalisation failed (e.g. a non-finite float).
@@ -138,11 +142,105 @@ impl PublicKey {
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0.to_bytes()
     }
-    /// Strict Ed25519 verification (rejects small-order keys and malleable signatures).
+    /// Ed25519 verification with the cofactored equation (RFC 8032 §5.1.7,
+    /// decisions/0021): `S` canonical, `R` canonically encoded, neither `A`
+    /// nor `R` of small order, and `[8][S]B = [8]R + [8][k]A`. Accepts exactly
+    /// what [`verify_batch`] accepts.
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), CryptoError> {
-        let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-        self.0.verify_strict(msg, &sig).map_err(|_| CryptoError::BadSignature)
+        let p = Prepared::new(msg, sig, self).ok_or(CryptoError::BadSignature)?;
+        let expected = EdwardsPoint::vartime_double_scalar_mul_basepoint(&p.k, &-p.a, &p.s);
+        if (p.r - expected).mul_by_cofactor().is_identity() { Ok(()) } else { Err(CryptoError::BadSignature) }
     }
+}
+
+/// One signature's parsed parts: `R`, `S`, `A` and `k = H(R || A || M)`.
+struct Prepared {
+    r: EdwardsPoint,
+    s: Scalar,
+    a: EdwardsPoint,
+    k: Scalar,
+}
+
+impl Prepared {
+    fn new(msg: &[u8], sig: &Signature, pk: &PublicKey) -> Option<Prepared> {
+        let (r_bytes, s_bytes) = sig.0.split_at(32);
+        let r_bytes: [u8; 32] = r_bytes.try_into().ok()?;
+        let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes.try_into().ok()?))?;
+        if !canonical_point_encoding(&r_bytes) {
+            return None;
+        }
+        let r = CompressedEdwardsY(r_bytes).decompress()?;
+        let a = pk.0.to_edwards();
+        if r.is_small_order() || a.is_small_order() {
+            return None;
+        }
+        let h: [u8; 64] =
+            Sha512::new().chain_update(r_bytes).chain_update(pk.0.as_bytes()).chain_update(msg).finalize().into();
+        Some(Prepared { r, s, a, k: Scalar::from_bytes_mod_order_wide(&h) })
+    }
+}
+
+/// Whether a compressed Edwards point's `y` is below the field prime
+/// `2^255 - 19` (the sign bit is not part of `y`).
+fn canonical_point_encoding(b: &[u8; 32]) -> bool {
+    !(b[31] & 0x7f == 0x7f && b[1..31].iter().all(|&x| x == 0xff) && b[0] >= 0xed)
+}
+
+/// Verify many signatures at once: `Ok` when every one of them passes
+/// [`PublicKey::verify`], and only then (decisions/0021). One multiscalar
+/// multiplication with random 128-bit weights replaces one double-scalar
+/// multiplication per signature; the weights are derived from every input
+/// (signatures, keys, message hashes), so no signer can choose them, and the
+/// cofactor is cleared, so the result does not depend on them for any
+/// signature that verifies on its own. An empty batch verifies.
+pub fn verify_batch(items: &[(&[u8], &Signature, &PublicKey)]) -> Result<(), CryptoError> {
+    match items {
+        [] => return Ok(()),
+        [(m, s, pk)] => return pk.verify(m, s),
+        _ => {}
+    }
+    let prepared = items
+        .iter()
+        .map(|(m, s, pk)| Prepared::new(m, s, pk))
+        .collect::<Option<Vec<_>>>()
+        .ok_or(CryptoError::BadSignature)?;
+    let mut transcript =
+        Sha512::new().chain_update(b"web4-ed25519-batch-v1").chain_update((items.len() as u64).to_le_bytes());
+    for ((_, sig, pk), p) in items.iter().zip(&prepared) {
+        transcript.update(sig.0);
+        transcript.update(pk.0.as_bytes());
+        transcript.update(p.k.as_bytes());
+    }
+    let seed: [u8; 64] = transcript.finalize().into();
+    let mut weights = Vec::with_capacity(prepared.len());
+    for block in 0..prepared.len().div_ceil(4) {
+        let out: [u8; 64] =
+            Sha512::new().chain_update(seed).chain_update((block as u64).to_le_bytes()).finalize().into();
+        for chunk in out.chunks_exact(16) {
+            let mut w = [0u8; 16];
+            w.copy_from_slice(chunk);
+            weights.push(Scalar::from(u128::from_le_bytes(w).max(1)));
+        }
+    }
+    weights.truncate(prepared.len());
+    let b_coefficient: Scalar = prepared.iter().zip(&weights).map(|(p, z)| z * p.s).sum();
+    let scalars = std::iter::once(-b_coefficient)
+        .chain(weights.iter().copied())
+        .chain(prepared.iter().zip(&weights).map(|(p, z)| z * p.k));
+    let points = std::iter::once(ED25519_BASEPOINT_POINT)
+        .chain(prepared.iter().map(|p| p.r))
+        .chain(prepared.iter().map(|p| p.a));
+    let sum = EdwardsPoint::vartime_multiscalar_mul(scalars, points);
+    if sum.mul_by_cofactor().is_identity() { Ok(()) } else { Err(CryptoError::BadSignature) }
+}
+
+/// Verify many signatures and report each one: one batch when all of them
+/// verify (the common case), otherwise each on its own.
+pub fn verify_each(items: &[(&[u8], &Signature, &PublicKey)]) -> Vec<Result<(), CryptoError>> {
+    if verify_batch(items).is_ok() {
+        return vec![Ok(()); items.len()];
+    }
+    items.iter().map(|(m, s, pk)| pk.verify(m, s)).collect()
 }
 
 impl fmt::Display for PublicKey {
@@ -260,6 +358,112 @@ mod tests {
         assert!(Hash::parse(&h.hex()).is_err());
         assert!(Hash::parse(&format!("sha256:{}", h.hex().to_uppercase())).is_err());
         assert!(Hash::parse("sha256:abcd").is_err());
+    }
+
+    fn signed(seed: u8, msg: &[u8]) -> (PublicKey, Signature) {
+        let sk = SecretKey::from_seed(&[seed; 32]);
+        (sk.public_key(), sk.sign(msg))
+    }
+
+    fn strict(pk: &PublicKey, msg: &[u8], sig: &Signature) -> bool {
+        pk.0.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0)).is_ok()
+    }
+
+    /// A signature by `a` whose `R` carries an 8-torsion component `t`:
+    /// valid under the cofactored equation, refused by the cofactorless one.
+    fn torsioned(a: Scalar, t: usize, msg: &[u8]) -> (PublicKey, Signature) {
+        let pk_bytes = EdwardsPoint::mul_base(&a).compress().to_bytes();
+        let pk = PublicKey::from_bytes(&pk_bytes).unwrap();
+        let r = Scalar::from(12_345_678u64);
+        let big_r = (EdwardsPoint::mul_base(&r) + curve25519_dalek::constants::EIGHT_TORSION[t]).compress();
+        let h: [u8; 64] =
+            Sha512::new().chain_update(big_r.as_bytes()).chain_update(pk_bytes).chain_update(msg).finalize().into();
+        let s = r + Scalar::from_bytes_mod_order_wide(&h) * a;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(big_r.as_bytes());
+        sig[32..].copy_from_slice(s.as_bytes());
+        (pk, Signature(sig))
+    }
+
+    #[test]
+    fn honest_signatures_verify_like_verify_strict() {
+        for seed in 0..32u8 {
+            let msg = vec![seed; usize::from(seed) * 7];
+            let (pk, sig) = signed(seed, &msg);
+            assert!(pk.verify(&msg, &sig).is_ok() && strict(&pk, &msg, &sig));
+            let mut bad = sig;
+            bad.0[usize::from(seed) % 64] ^= 1 << (seed % 8);
+            assert_eq!(pk.verify(&msg, &bad).is_ok(), strict(&pk, &msg, &bad), "seed {seed}");
+            assert!(pk.verify(&[&msg[..], b"x"].concat(), &sig).is_err());
+        }
+    }
+
+    #[test]
+    fn torsion_in_r_is_accepted_alike_by_single_and_batch() {
+        let msg = b"torsion";
+        for t in 1..8 {
+            let (pk, sig) = torsioned(Scalar::from(987_654_321u64), t, msg);
+            assert!(!strict(&pk, msg, &sig), "the cofactorless equation refuses it");
+            assert!(pk.verify(msg, &sig).is_ok(), "t = {t}");
+            let (pk2, sig2) = signed(1, b"other");
+            // Deterministic: the result does not depend on the batch weights.
+            assert!(verify_batch(&[(msg, &sig, &pk), (b"other", &sig2, &pk2)]).is_ok());
+            assert!(verify_batch(&[(msg, &sig, &pk), (msg, &sig, &pk)]).is_ok());
+        }
+    }
+
+    #[test]
+    fn malformed_signatures_are_refused_by_both_paths() {
+        let msg = b"m";
+        let (pk, sig) = signed(3, msg);
+        let (pk2, sig2) = signed(4, msg);
+        // S not reduced: S + L.
+        let mut unreduced = sig;
+        let s = Scalar::from_canonical_bytes(sig.0[32..].try_into().unwrap()).unwrap();
+        // The group order L, little-endian.
+        let l_bytes = decode_hex("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010").unwrap();
+        let mut carry = 0u16;
+        for ((out, a), b) in unreduced.0[32..].iter_mut().zip(s.as_bytes()).zip(&l_bytes) {
+            let v = u16::from(*a) + u16::from(*b) + carry;
+            *out = v as u8;
+            carry = v >> 8;
+        }
+        // R of small order (the identity), and R not canonically encoded.
+        let mut small_r = sig;
+        small_r.0[..32].copy_from_slice(&EdwardsPoint::default().compress().to_bytes());
+        let mut noncanonical_r = sig;
+        noncanonical_r.0[0] = 0xee;
+        noncanonical_r.0[1..31].fill(0xff);
+        noncanonical_r.0[31] = 0x7f;
+        for bad in [unreduced, small_r, noncanonical_r] {
+            assert_eq!(pk.verify(msg, &bad), Err(CryptoError::BadSignature));
+            assert!(verify_batch(&[(msg, &bad, &pk), (msg, &sig2, &pk2)]).is_err());
+        }
+        assert!(!canonical_point_encoding(&noncanonical_r.0[..32].try_into().unwrap()));
+        assert!(canonical_point_encoding(&sig.0[..32].try_into().unwrap()));
+    }
+
+    #[test]
+    fn a_batch_verifies_only_when_every_member_does() {
+        let msgs: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 10]).collect();
+        let signed_all: Vec<(PublicKey, Signature)> = (0..40u8).map(|i| signed(i, &msgs[usize::from(i)])).collect();
+        let items: Vec<(&[u8], &Signature, &PublicKey)> =
+            msgs.iter().zip(&signed_all).map(|(m, (pk, s))| (&m[..], s, pk)).collect();
+        assert!(verify_batch(&items).is_ok());
+        assert!(verify_batch(&[]).is_ok());
+        for bad_at in [0, 17, 39] {
+            let mut tampered = items.clone();
+            tampered[bad_at].0 = b"forged";
+            assert!(verify_batch(&tampered).is_err());
+            let each = verify_each(&tampered);
+            let failed: Vec<usize> = each.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
+            assert_eq!(failed, vec![bad_at]);
+            // Another signer's key under a valid signature is refused too.
+            let mut swapped = items.clone();
+            swapped[bad_at].2 = items[(bad_at + 1) % 40].2;
+            assert!(verify_batch(&swapped).is_err());
+        }
+        assert!(verify_each(&items).iter().all(Result::is_ok));
     }
 
     #[test]

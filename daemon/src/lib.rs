@@ -21,3 +21,4 @@ pub mod services;
 pub mod store;
 pub mod telemetry;
 pub mod tpm;
+pub mod verify;

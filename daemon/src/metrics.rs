@@ -100,6 +100,7 @@ pub struct Metrics {
     pub http_duration: Family<RouteLabel, Histogram>,
     pub errors: Family<CodeLabel, Counter>,
     pub commit_group_size: Histogram,
+    pub signature_batch_size: Histogram,
     pub commit_duration: Histogram,
     pub authorization_requests: Family<DecisionLabel, Counter>,
     pub authorization_duration: Histogram,
@@ -148,6 +149,7 @@ impl Metrics {
         let http_duration = Family::<RouteLabel, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
         let errors = Family::<CodeLabel, Counter>::default();
         let commit_group_size = Histogram::new(exponential_buckets(1.0, 2.0, 12));
+        let signature_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 10));
         let commit_duration = Histogram::new(latency_buckets());
         let authorization_requests = Family::<DecisionLabel, Counter>::default();
         let authorization_duration = Histogram::new(latency_buckets());
@@ -213,7 +215,7 @@ impl Metrics {
         registry.register("web4_lct_active_count", "Active LCTs, by entity type", lct_active.clone());
         registry.register(
             "web4_signature_verification_duration_seconds",
-            "Time to verify a request signature",
+            "Time to verify a request signature (of a batch: its time divided by its size)",
             signature_verification.clone(),
         );
         registry.register(
@@ -233,6 +235,11 @@ impl Metrics {
         );
         registry.register("web4_errors", "Errors answered, by W4 code", errors.clone());
         registry.register("web4_ledger_commit_group_size", "Jobs per group commit", commit_group_size.clone());
+        registry.register(
+            "web4_signature_batch_size",
+            "Request signatures verified together in one batch",
+            signature_batch_size.clone(),
+        );
         registry.register(
             "web4_ledger_commit_duration_seconds",
             "Duration of a group commit, fsync included",
@@ -348,6 +355,7 @@ impl Metrics {
             http_duration,
             errors,
             commit_group_size,
+            signature_batch_size,
             commit_duration,
             authorization_requests,
             authorization_duration,

@@ -362,6 +362,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
         society_cell: std::sync::RwLock::new(Arc::new(society)),
         reads: ReadPool::new(db, cfg.read_pool),
         writer,
+        verifier: crate::verify::Verifier::new(Arc::clone(&metrics)),
         metrics,
         ready: false.into(),
         self_witness,

@@ -58,12 +58,10 @@ pub fn evidence(
     })
 }
 
-/// Verify the evidence's signature with the signer's key.
-pub fn verify(ev: &SignedRequest, pk: &PublicKey, metrics: &crate::metrics::Metrics) -> Result<(), ApiError> {
-    let t = std::time::Instant::now();
-    let r = ev.verify(pk);
-    metrics.signature_verification.observe(t.elapsed().as_secs_f64());
-    r.map_err(|_| {
+/// Verify the evidence's signature with the signer's key (batched with
+/// concurrent requests, `crate::verify`).
+pub async fn verify(node: &Node, ev: &SignedRequest, pk: PublicKey) -> Result<(), ApiError> {
+    node.verifier.verify(ev.canonical().into_bytes(), ev.signature, pk).await.map_err(|_| {
         ApiError::new(ErrorCode::CryptoVerify, "request signature does not verify against the signer's key")
             .details(serde_json::json!({ "canonical_request": ev.canonical() }))
     })

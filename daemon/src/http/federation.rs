@@ -156,7 +156,7 @@ async fn authority_only(
     ev: web4_core::signing::SignedRequest,
     action: &'static str,
 ) -> Result<(), ApiError> {
-    crate::services::identity::authenticate(node, &ev)?;
+    crate::services::identity::authenticate(node, &ev).await?;
     let society = node.society().id.clone();
     node.writer
         .submit(Box::new(move |ctx| {

@@ -42,7 +42,7 @@ fn account_json(conn: &rusqlite::Connection, id: &str) -> Result<Value, ApiError
 
 /// `POST /v1/atp/mint`.
 pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: AtpMintRequest) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     positive(req.amount)?;
     let soc = node.society();
     let (sid, law_hash, atp) = (soc.id.clone(), soc.law.law_hash(), soc.law.atp());
@@ -82,7 +82,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: AtpMintRequest) -> R
 
 /// `POST /v1/atp/charge`.
 pub async fn charge(node: &Arc<Node>, ev: SignedRequest, req: AtpChargeRequest) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let soc = node.society();
     let (sid, law_hash, atp) = (soc.id.clone(), soc.law.law_hash(), soc.law.atp());
     let proof = req.proof;
@@ -164,7 +164,7 @@ pub async fn charge(node: &Arc<Node>, ev: SignedRequest, req: AtpChargeRequest) 
 
 /// `POST /v1/atp/transfer`.
 pub async fn transfer(node: &Arc<Node>, ev: SignedRequest, req: AtpTransferRequest) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     positive(req.amount)?;
     if req.to == ev.signer {
         return Err(ApiError::new(ErrorCode::ProtoFormat, "a transfer needs a different receiver"));
@@ -203,7 +203,7 @@ pub async fn transfer(node: &Arc<Node>, ev: SignedRequest, req: AtpTransferReque
 
 /// `POST /v1/atp/slash`: by the law's status roles (who may suspend and revoke).
 pub async fn slash(node: &Arc<Node>, ev: SignedRequest, req: AtpSlashRequest) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     positive(req.amount)?;
     if req.reason.trim().is_empty() || req.reason.len() > 1024 {
         return Err(ApiError::new(ErrorCode::ProtoFormat, "reason: 1 to 1024 bytes"));

@@ -38,7 +38,7 @@ pub fn denial_error(d: &Denial) -> ErrorCode {
 /// `POST /v1/auth/delegate`: signed by the client (or, for a sub-grant, by the
 /// parent grant's agent).
 pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let now = node.now();
     if req.expires_at <= now {
         return Err(ApiError::new(ErrorCode::AuthzExpired, "expires_at is in the past"));
@@ -134,7 +134,7 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
 
 /// `DELETE /v1/auth/delegate/{id}`: by the client of the grant.
 pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let soc = node.society();
     let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     let grant_id = grant_id.to_owned();
@@ -287,7 +287,7 @@ pub fn spending_chain(
 /// `POST /v1/auth/authorize`: decided and recorded on the writer.
 pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeRequest) -> Result<Committed, ApiError> {
     let started = std::time::Instant::now();
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let soc = node.society();
     let law = soc.law.clone();
     let sid = soc.id.clone();

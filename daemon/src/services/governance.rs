@@ -47,7 +47,7 @@ fn law_error(e: LawError) -> ApiError {
 
 /// `POST /v1/law/publish`.
 pub async fn publish(node: &Arc<Node>, ev: SignedRequest, req: LawPublishRequest) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let law = match req.law {
         Value::String(text) => LawDataset::from_text(&text),
         other => LawDataset::try_from(other),
@@ -112,7 +112,7 @@ pub async fn interpret(
     ev: SignedRequest,
     req: web4_core::api::InterpretationRequest,
 ) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     if req.text.trim().is_empty() || req.text.len() > 4096 {
         return Err(ApiError::new(ErrorCode::ProtoFormat, "text: 1 to 4096 bytes"));
     }

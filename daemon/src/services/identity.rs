@@ -49,17 +49,23 @@ pub fn view(conn: &Connection, row: LctRow) -> Result<LctView, StoreError> {
 
 /// Key of a known signer (read path; the writer re-checks status).
 fn signer_key(node: &Node, id: &LctId) -> Result<PublicKey, ApiError> {
-    node.reads
+    if let Some(pk) = node.verifier.cached_key(id) {
+        return Ok(pk);
+    }
+    let pk = node
+        .reads
         .with(|c| load_signer(c, id.as_str()))
         .map_err(store_err)?
         .map(|r| r.public_key)
-        .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {id}")))
+        .ok_or_else(|| ApiError::new(ErrorCode::AuthzDenied, format!("unknown signer {id}")))?;
+    node.verifier.remember_key(id, pk);
+    Ok(pk)
 }
 
 /// Authenticate a request by a registered LCT.
-pub fn authenticate(node: &Node, ev: &SignedRequest) -> Result<(), ApiError> {
+pub async fn authenticate(node: &Node, ev: &SignedRequest) -> Result<(), ApiError> {
     let pk = signer_key(node, &ev.signer)?;
-    auth::verify(ev, &pk, &node.metrics)
+    auth::verify(node, ev, pk).await
 }
 
 fn binding_error(e: BindingError) -> ApiError {
@@ -119,9 +125,9 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
                 "admission is closed: an LCT holding a mint role must sign the mint",
             ));
         }
-        auth::verify(&ev, &binding.public_key, &node.metrics)?;
+        auth::verify(node, &ev, binding.public_key).await?;
     } else {
-        authenticate(node, &ev)?;
+        authenticate(node, &ev).await?;
     }
 
     let society = soc.id.clone();
@@ -392,7 +398,7 @@ pub async fn change_status(
 ) -> Result<Committed, ApiError> {
     let target = parse_target(target)?;
     check_reason(&req.reason)?;
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let soc = node.society();
     let (society, roles, law_hash) = (soc.id.clone(), soc.identity.status_roles.clone(), soc.law.law_hash());
     let payload = StatusChange { evidence: ev.clone(), lct_id: target.clone(), reason: req.reason };
@@ -421,7 +427,7 @@ pub async fn revoke(
     if let Some(n) = &req.note {
         check_reason(n)?;
     }
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let soc = node.society();
     let (society, roles, law_hash) = (soc.id.clone(), soc.identity.status_roles.clone(), soc.law.law_hash());
     let prepared = Prepared::new(Event::Revoke(Revoke {
@@ -483,7 +489,7 @@ pub async fn change_role(
     if let Some(r) = &req.reason {
         check_reason(r)?;
     }
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let soc = node.society();
     let (society, law_hash) = (soc.id.clone(), soc.law.law_hash());
     let (role_roles, citizen) = (soc.identity.role_roles.clone(), soc.identity.citizen_role.clone());
@@ -580,7 +586,7 @@ pub async fn transition(
     if ev.signer != target {
         return Err(ApiError::new(ErrorCode::AuthzDenied, "a transition must be signed by the LCT that transitions"));
     }
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let old = node
         .reads
         .with(|c| load_lct(c, target.as_str()))

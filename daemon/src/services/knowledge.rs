@@ -45,7 +45,7 @@ const CURATOR_ROLES: [&str; 2] = ["authority", "archivist"];
 /// `POST /v1/graph/triple`: signed; the subject is the signer itself, or the
 /// signer is a curator (authority or archivist role).
 pub async fn triple(node: &Arc<Node>, ev: SignedRequest, req: TripleRequest) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     iri("subject", &req.subject)?;
     iri("predicate", &req.predicate)?;
     let object_type = req.object_type.clone().unwrap_or_else(|| "iri".into());

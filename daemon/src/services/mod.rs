@@ -52,6 +52,8 @@ pub struct Node {
     pub foreign: Arc<crate::foreign::ForeignSocieties>,
     /// Bumped after every group commit (long polls of `/v1/ledger/records` wait on it).
     pub commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Signers' keys and batched request-signature verification.
+    pub verifier: crate::verify::Verifier,
 }
 
 /// Limits of SPARQL queries.

@@ -67,7 +67,7 @@ fn current(conn: &Connection, entity: &str, role: &str, action: &str) -> Result<
 
 /// `POST /v1/reputation/outcome`: signed by the reporter (any active LCT).
 pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     check_request(&req)?;
     let soc = node.society();
     let (sid, law_hash, law) = (soc.id.clone(), soc.law.law_hash(), soc.law.reputation());

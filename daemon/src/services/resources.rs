@@ -126,7 +126,7 @@ fn open_lease(conn: &Connection, id: &str, signer: &LctId) -> Result<AllocationR
 
 /// `POST /v1/resources/allocate`.
 pub async fn allocate(node: &Arc<Node>, ev: SignedRequest, req: AllocateRequest) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let soc = node.society();
     let law = soc.law.clone();
     let rlaw: ResourceLaw = law.resources();
@@ -243,7 +243,7 @@ pub async fn allocate(node: &Arc<Node>, ev: SignedRequest, req: AllocateRequest)
 
 /// `POST /v1/resources/usage`: a metered report by the holder.
 pub async fn usage(node: &Arc<Node>, ev: SignedRequest, req: UsageRequest) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let soc = node.society();
     let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     node.writer
@@ -271,7 +271,7 @@ pub async fn usage(node: &Arc<Node>, ev: SignedRequest, req: UsageRequest) -> Re
 
 /// `POST /v1/resources/release`: by the holder, with an optional final report.
 pub async fn release(node: &Arc<Node>, ev: SignedRequest, req: ReleaseRequest) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let soc = node.society();
     let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     let result = node
@@ -316,7 +316,7 @@ pub async fn release(node: &Arc<Node>, ev: SignedRequest, req: ReleaseRequest) -
 /// `POST /v1/resources/rates`: by the law's `rates_authority`, within its
 /// `max_rate_change`.
 pub async fn rates(node: &Arc<Node>, ev: SignedRequest, req: RatesRequest) -> Result<Committed, ApiError> {
-    authenticate(node, &ev)?;
+    authenticate(node, &ev).await?;
     let soc = node.society();
     let law = soc.law.clone();
     let rlaw = law.resources();

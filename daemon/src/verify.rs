@@ -1,0 +1,178 @@
+//! Request-signature verification shared by every signed route: signers' keys
+//! cached in memory, and signatures of concurrent requests verified in one
+//! batch (decisions/0021).
+//!
+//! Batching needs no thread of its own. A request puts its signature in the
+//! pending set and yields once to the runtime, so that the other requests the
+//! worker has ready get as far; the first one to run again verifies everything
+//! pending in one multiscalar multiplication and sends each request its own
+//! result. When a batch fails, every member is verified on its own, so one bad
+//! signature refuses only its own request. Alone, a request verifies its
+//! signature by itself after one yield. Draining, verifying and answering
+//! happen in one synchronous step, so a cancelled request never strands
+//! another one's result.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::oneshot;
+use web4_core::crypto::{CryptoError, verify_each};
+use web4_core::{LctId, PublicKey, Signature};
+
+/// Cap on cached keys; the cache is emptied when it is reached (a key costs
+/// one indexed read and a point decompression to load again).
+const MAX_CACHED_KEYS: usize = 65_536;
+
+/// Most signatures verified in one batch (larger batches gain little per
+/// signature and hold the worker longer).
+const MAX_BATCH: usize = 256;
+
+struct Job {
+    msg: Vec<u8>,
+    sig: Signature,
+    pk: PublicKey,
+    reply: oneshot::Sender<Result<(), CryptoError>>,
+}
+
+/// Batches of pending request signatures and the signer-key cache.
+#[derive(Default)]
+pub struct Verifier {
+    pending: Mutex<Vec<Job>>,
+    keys: Mutex<HashMap<LctId, PublicKey>>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+}
+
+impl Verifier {
+    /// A verifier that reports batch sizes and per-signature time to `metrics`.
+    pub fn new(metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        Verifier { metrics: Some(metrics), ..Verifier::default() }
+    }
+
+    /// The cached key of a registered LCT. An LCT's id is derived from its key
+    /// and its row is never deleted or re-keyed, so a cached entry never goes
+    /// stale; only keys that were found are cached.
+    pub fn cached_key(&self, id: &LctId) -> Option<PublicKey> {
+        lock(&self.keys).get(id).copied()
+    }
+
+    /// Remember a registered LCT's key.
+    pub fn remember_key(&self, id: &LctId, pk: PublicKey) {
+        let mut keys = lock(&self.keys);
+        if keys.len() >= MAX_CACHED_KEYS {
+            keys.clear();
+        }
+        keys.insert(id.clone(), pk);
+    }
+
+    /// Verify `sig` over `msg` with `pk`, batched with whatever other requests
+    /// are verifying at the same time. Same result as `pk.verify(msg, sig)`.
+    pub async fn verify(&self, msg: Vec<u8>, sig: Signature, pk: PublicKey) -> Result<(), CryptoError> {
+        let (reply, result) = oneshot::channel();
+        lock(&self.pending).push(Job { msg, sig, pk, reply });
+        tokio::task::yield_now().await;
+        self.run_pending();
+        // Our job was answered either just now or by another request's drain,
+        // which runs to its end without awaiting; a dropped sender would mean
+        // that drain panicked.
+        result.await.unwrap_or(Err(CryptoError::BadSignature))
+    }
+
+    /// Verify every pending signature (in batches of at most `MAX_BATCH`) and
+    /// answer each request.
+    fn run_pending(&self) {
+        loop {
+            let jobs: Vec<Job> = {
+                let mut pending = lock(&self.pending);
+                let n = pending.len().min(MAX_BATCH);
+                pending.drain(..n).collect()
+            };
+            if jobs.is_empty() {
+                return;
+            }
+            let started = std::time::Instant::now();
+            let items: Vec<(&[u8], &Signature, &PublicKey)> =
+                jobs.iter().map(|j| (j.msg.as_slice(), &j.sig, &j.pk)).collect();
+            let results = verify_each(&items);
+            if let Some(m) = &self.metrics {
+                let each = started.elapsed().as_secs_f64() / jobs.len() as f64;
+                for _ in 0..jobs.len() {
+                    m.signature_verification.observe(each);
+                }
+                m.signature_batch_size.observe(jobs.len() as f64);
+            }
+            for (job, r) in jobs.into_iter().zip(results) {
+                // The request may have gone (timeout, client disconnect).
+                let _ = job.reply.send(r);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use web4_core::SecretKey;
+
+    fn job(seed: u8, forge: bool) -> (Vec<u8>, Signature, PublicKey) {
+        let sk = SecretKey::from_seed(&[seed; 32]);
+        let msg = vec![seed; 40];
+        let sig = sk.sign(&msg);
+        let msg = if forge { vec![seed ^ 1; 40] } else { msg };
+        (msg, sig, sk.public_key())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_share_batches_and_each_gets_its_own_result() {
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+        let v = std::sync::Arc::new(Verifier::new(metrics.clone()));
+        let tasks: Vec<_> = (0..200u8)
+            .map(|i| {
+                let v = v.clone();
+                tokio::spawn(async move {
+                    let (m, s, p) = job(i, i % 7 == 3);
+                    (i, v.verify(m, s, p).await)
+                })
+            })
+            .collect();
+        for t in tasks {
+            let (i, r) = t.await.unwrap();
+            assert_eq!(r.is_ok(), i % 7 != 3, "request {i}");
+        }
+        assert!(lock(&v.pending).is_empty());
+        let text = metrics.render();
+        let batches: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("web4_signature_batch_size_count "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap();
+        assert!(batches < 200.0, "200 concurrent requests were verified in {batches} batches");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_request_does_not_strand_the_next_one() {
+        let v = Verifier::default();
+        let (m, s, p) = job(1, false);
+        // Pushed, then dropped at the yield: its job stays pending.
+        let mut first = Box::pin(v.verify(m, s, p));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(std::future::Future::poll(first.as_mut(), &mut cx).is_pending());
+        drop(first);
+        let (m, s, p) = job(2, false);
+        assert!(v.verify(m, s, p).await.is_ok());
+        assert!(lock(&v.pending).is_empty());
+    }
+
+    #[test]
+    fn the_key_cache_is_bounded() {
+        let v = Verifier::default();
+        let pk = SecretKey::from_seed(&[1; 32]).public_key();
+        for i in 0..MAX_CACHED_KEYS + 10 {
+            v.remember_key(&LctId::parse(&format!("lct:web4:k{i}")).unwrap(), pk);
+        }
+        assert!(lock(&v.keys).len() <= MAX_CACHED_KEYS);
+        assert_eq!(v.cached_key(&LctId::parse(&format!("lct:web4:k{}", MAX_CACHED_KEYS + 9)).unwrap()), Some(pk));
+    }
+}
