@@ -135,13 +135,22 @@ impl Binding {
 
     /// Verify the id derivation and the proof of possession only.
     pub fn verify_proof(&self, lct_id: &LctId) -> Result<(), BindingError> {
+        self.check_id(lct_id)?;
+        self.public_key.verify(&self.proof_message(lct_id), &self.binding_proof).map_err(|_| BindingError::ProofFail)
+    }
+
+    /// Check only that `lct_id` is derived from the key.
+    pub fn check_id(&self, lct_id: &LctId) -> Result<(), BindingError> {
         let derived = self.lct_id();
         if &derived != lct_id {
             return Err(BindingError::IdMismatch { claimed: lct_id.to_string(), derived: derived.to_string() });
         }
-        self.public_key
-            .verify(&binding_message(lct_id, self.entity_type, self.created_at), &self.binding_proof)
-            .map_err(|_| BindingError::ProofFail)
+        Ok(())
+    }
+
+    /// The message `binding_proof` signs (to verify it in a batch).
+    pub fn proof_message(&self, lct_id: &LctId) -> Vec<u8> {
+        binding_message(lct_id, self.entity_type, self.created_at)
     }
 
     /// Verify the hardware anchor, if any: `Ok(None)` for a software binding.

@@ -97,8 +97,15 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
         hardware_anchor: req.hardware_anchor.clone(),
     };
     let new_id = binding.lct_id();
+    let claimed = req.lct_id.as_ref().unwrap_or(&new_id);
+    binding.check_id(claimed).map_err(binding_error)?;
+    // The proof of possession joins the batch of concurrent signatures.
+    node.verifier
+        .verify(binding.proof_message(claimed), binding.binding_proof, binding.public_key)
+        .await
+        .map_err(|_| binding_error(BindingError::ProofFail))?;
     let anchor_started = std::time::Instant::now();
-    binding.verify(req.lct_id.as_ref().unwrap_or(&new_id)).map_err(binding_error)?;
+    binding.verify_anchor(claimed).map_err(binding_error)?;
     if let Some(a) = &binding.hardware_anchor {
         node.metrics.anchor_verification.observe(anchor_started.elapsed().as_secs_f64());
         let at = web4_core::anchor::HardwareAnchor::from_value(a).map(|a| a.anchored_at);
