@@ -174,10 +174,14 @@ impl Prepared {
         if r.is_small_order() || a.is_small_order() {
             return None;
         }
-        let h: [u8; 64] =
-            Sha512::new().chain_update(r_bytes).chain_update(pk.0.as_bytes()).chain_update(msg).finalize().into();
-        Some(Prepared { r, s, a, k: Scalar::from_bytes_mod_order_wide(&h) })
+        Some(Prepared { r, s, a, k: challenge(&r_bytes, pk.0.as_bytes(), msg) })
     }
+}
+
+/// `k = SHA-512(R || A || M) mod L`.
+fn challenge(r: &[u8; 32], a: &[u8; 32], msg: &[u8]) -> Scalar {
+    let h: [u8; 64] = Sha512::new().chain_update(r).chain_update(a).chain_update(msg).finalize().into();
+    Scalar::from_bytes_mod_order_wide(&h)
 }
 
 /// Whether a compressed Edwards point's `y` is below the field prime
@@ -376,9 +380,7 @@ mod tests {
         let pk = PublicKey::from_bytes(&pk_bytes).unwrap();
         let r = Scalar::from(12_345_678u64);
         let big_r = (EdwardsPoint::mul_base(&r) + curve25519_dalek::constants::EIGHT_TORSION[t]).compress();
-        let h: [u8; 64] =
-            Sha512::new().chain_update(big_r.as_bytes()).chain_update(pk_bytes).chain_update(msg).finalize().into();
-        let s = r + Scalar::from_bytes_mod_order_wide(&h) * a;
+        let s = r + challenge(big_r.as_bytes(), &pk_bytes, msg) * a;
         let mut sig = [0u8; 64];
         sig[..32].copy_from_slice(big_r.as_bytes());
         sig[32..].copy_from_slice(s.as_bytes());

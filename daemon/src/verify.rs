@@ -13,7 +13,7 @@
 //! another one's result.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use web4_core::crypto::{CryptoError, verify_each};
 use web4_core::{LctId, PublicKey, Signature};
@@ -33,18 +33,28 @@ struct Job {
     reply: oneshot::Sender<Result<(), CryptoError>>,
 }
 
+/// The answer to a verification was lost: the request that drained it
+/// panicked before answering (an internal error, not a bad signature).
+#[derive(Debug)]
+pub struct Lost;
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the batch holding this signature was not verified")
+    }
+}
+
 /// Batches of pending request signatures and the signer-key cache.
-#[derive(Default)]
 pub struct Verifier {
     pending: Mutex<Vec<Job>>,
     keys: Mutex<HashMap<LctId, PublicKey>>,
-    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Verifier {
     /// A verifier that reports batch sizes and per-signature time to `metrics`.
-    pub fn new(metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
-        Verifier { metrics: Some(metrics), ..Verifier::default() }
+    pub fn new(metrics: Arc<crate::metrics::Metrics>) -> Self {
+        Verifier { pending: Mutex::default(), keys: Mutex::default(), metrics }
     }
 
     /// The cached key of a registered LCT. An LCT's id is derived from its key
@@ -65,15 +75,15 @@ impl Verifier {
 
     /// Verify `sig` over `msg` with `pk`, batched with whatever other requests
     /// are verifying at the same time. Same result as `pk.verify(msg, sig)`.
-    pub async fn verify(&self, msg: Vec<u8>, sig: Signature, pk: PublicKey) -> Result<(), CryptoError> {
+    pub async fn verify(&self, msg: Vec<u8>, sig: Signature, pk: PublicKey) -> Result<Result<(), CryptoError>, Lost> {
         let (reply, result) = oneshot::channel();
         lock(&self.pending).push(Job { msg, sig, pk, reply });
         tokio::task::yield_now().await;
         self.run_pending();
         // Our job was answered either just now or by another request's drain,
-        // which runs to its end without awaiting; a dropped sender would mean
-        // that drain panicked.
-        result.await.unwrap_or(Err(CryptoError::BadSignature))
+        // which runs to its end without awaiting; a dropped sender means that
+        // drain panicked.
+        result.await.map_err(|_| Lost)
     }
 
     /// Verify every pending signature (in batches of at most `MAX_BATCH`) and
@@ -92,13 +102,11 @@ impl Verifier {
             let items: Vec<(&[u8], &Signature, &PublicKey)> =
                 jobs.iter().map(|j| (j.msg.as_slice(), &j.sig, &j.pk)).collect();
             let results = verify_each(&items);
-            if let Some(m) = &self.metrics {
-                let each = started.elapsed().as_secs_f64() / jobs.len() as f64;
-                for _ in 0..jobs.len() {
-                    m.signature_verification.observe(each);
-                }
-                m.signature_batch_size.observe(jobs.len() as f64);
+            let each = started.elapsed().as_secs_f64() / jobs.len() as f64;
+            for _ in 0..jobs.len() {
+                self.metrics.signature_verification.observe(each);
             }
+            self.metrics.signature_batch_size.observe(jobs.len() as f64);
             for (job, r) in jobs.into_iter().zip(results) {
                 // The request may have gone (timeout, client disconnect).
                 let _ = job.reply.send(r);
@@ -126,14 +134,14 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_requests_share_batches_and_each_gets_its_own_result() {
-        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
-        let v = std::sync::Arc::new(Verifier::new(metrics.clone()));
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let v = Arc::new(Verifier::new(metrics.clone()));
         let tasks: Vec<_> = (0..200u8)
             .map(|i| {
                 let v = v.clone();
                 tokio::spawn(async move {
                     let (m, s, p) = job(i, i % 7 == 3);
-                    (i, v.verify(m, s, p).await)
+                    (i, v.verify(m, s, p).await.unwrap())
                 })
             })
             .collect();
@@ -153,7 +161,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_request_does_not_strand_the_next_one() {
-        let v = Verifier::default();
+        let v = Verifier::new(Arc::new(crate::metrics::Metrics::new()));
         let (m, s, p) = job(1, false);
         // Pushed, then dropped at the yield: its job stays pending.
         let mut first = Box::pin(v.verify(m, s, p));
@@ -161,13 +169,13 @@ mod tests {
         assert!(std::future::Future::poll(first.as_mut(), &mut cx).is_pending());
         drop(first);
         let (m, s, p) = job(2, false);
-        assert!(v.verify(m, s, p).await.is_ok());
+        assert!(v.verify(m, s, p).await.unwrap().is_ok());
         assert!(lock(&v.pending).is_empty());
     }
 
     #[test]
     fn the_key_cache_is_bounded() {
-        let v = Verifier::default();
+        let v = Verifier::new(Arc::new(crate::metrics::Metrics::new()));
         let pk = SecretKey::from_seed(&[1; 32]).public_key();
         for i in 0..MAX_CACHED_KEYS + 10 {
             v.remember_key(&LctId::parse(&format!("lct:web4:k{i}")).unwrap(), pk);

@@ -61,10 +61,14 @@ pub fn evidence(
 /// Verify the evidence's signature with the signer's key (batched with
 /// concurrent requests, `crate::verify`).
 pub async fn verify(node: &Node, ev: &SignedRequest, pk: PublicKey) -> Result<(), ApiError> {
-    node.verifier.verify(ev.canonical().into_bytes(), ev.signature, pk).await.map_err(|_| {
-        ApiError::new(ErrorCode::CryptoVerify, "request signature does not verify against the signer's key")
-            .details(serde_json::json!({ "canonical_request": ev.canonical() }))
-    })
+    node.verifier
+        .verify(ev.canonical().into_bytes(), ev.signature, pk)
+        .await
+        .map_err(|lost| ApiError::internal("signature verification", lost))?
+        .map_err(|_| {
+            ApiError::new(ErrorCode::CryptoVerify, "request signature does not verify against the signer's key")
+                .details(serde_json::json!({ "canonical_request": ev.canonical() }))
+        })
 }
 
 /// The request body, size-checked: an oversized body is 413 `W4_ERR_PROTO_FORMAT`.

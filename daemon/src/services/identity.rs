@@ -103,6 +103,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     node.verifier
         .verify(binding.proof_message(claimed), binding.binding_proof, binding.public_key)
         .await
+        .map_err(|lost| ApiError::internal("binding proof verification", lost))?
         .map_err(|_| binding_error(BindingError::ProofFail))?;
     let anchor_started = std::time::Instant::now();
     binding.verify_anchor(claimed).map_err(binding_error)?;
