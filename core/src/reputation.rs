@@ -359,16 +359,28 @@ pub fn detect(law: &GamingLaw, g: &GamingInput<'_>) -> Vec<(Pattern, serde_json:
         ));
     }
     let poor = g.independent_witnesses < law.min_independent_witnesses;
-    if poor && g.witness_poor_before + 1 >= law.witness_poor_streak {
+    let poor_streak = g.witness_poor_before.saturating_add(1);
+    if poor && streak_flagged(poor_streak, law.witness_poor_streak) {
         out.push((
             Pattern::WitnessPoor,
-            json!({"streak": g.witness_poor_before + 1, "min_independent_witnesses": law.min_independent_witnesses}),
+            json!({"streak": poor_streak, "min_independent_witnesses": law.min_independent_witnesses}),
         ));
     }
-    if g.same_action_run >= law.farming_repeats {
+    if streak_flagged(g.same_action_run, law.farming_repeats) {
         out.push((Pattern::ActionFarming, json!({"repeats": g.same_action_run, "threshold": law.farming_repeats})));
     }
     out
+}
+
+/// Whether a streak of `run` outcomes is flagged under `threshold`: when it
+/// reaches the threshold and at every further multiple of it (a streak of 23
+/// under a threshold of 5 is flagged at 5, 10, 15 and 20), not at every
+/// outcome of the streak (decisions/0011). The streak's running length is in
+/// every outcome record; the flags mark detections. A threshold lowered in
+/// the middle of a streak is caught within one threshold's length.
+pub fn streak_flagged(run: u32, threshold: u32) -> bool {
+    let t = threshold.max(1);
+    run >= t && run.is_multiple_of(t)
 }
 
 #[cfg(test)]
@@ -386,6 +398,51 @@ mod tests {
 
     fn in_unit(t: &T3) -> bool {
         [t.talent, t.training, t.temperament].iter().all(|x| (0.0..=1.0).contains(x))
+    }
+
+    fn streak_input(poor_before: u32, run: u32) -> GamingInput<'static> {
+        GamingInput {
+            independent_witnesses: 0,
+            witnesses: 0,
+            cycle_with: &[],
+            composite_window_start: 0.5,
+            composite_after: 0.5,
+            window_len: 1,
+            witness_poor_before: poor_before,
+            same_action_run: run,
+        }
+    }
+
+    #[test]
+    fn streaks_are_flagged_at_their_threshold_and_its_multiples() {
+        let law = GamingLaw::default(); // witness-poor 5, farming 10
+        let mut poor_at = Vec::new();
+        let mut farming_at = Vec::new();
+        for n in 1..=23u32 {
+            let found = detect(&law, &streak_input(n - 1, n));
+            if found.iter().any(|(p, _)| *p == Pattern::WitnessPoor) {
+                poor_at.push(n);
+            }
+            if found.iter().any(|(p, _)| *p == Pattern::ActionFarming) {
+                farming_at.push(n);
+            }
+        }
+        assert_eq!(poor_at, [5, 10, 15, 20]);
+        assert_eq!(farming_at, [10, 20]);
+        // The evidence names the streak's length.
+        let found = detect(&law, &streak_input(9, 10));
+        assert!(
+            found.contains(&(Pattern::WitnessPoor, serde_json::json!({"streak": 10, "min_independent_witnesses": 1})))
+        );
+        assert!(found.contains(&(Pattern::ActionFarming, serde_json::json!({"repeats": 10, "threshold": 10}))));
+        // With an independent witness the outcome is not witness-poor.
+        let mut g = streak_input(4, 1);
+        g.independent_witnesses = 1;
+        g.witnesses = 1;
+        assert!(detect(&law, &g).is_empty());
+        // A threshold of 0 or 1 flags every outcome of a streak.
+        assert!((1..=5).all(|n| streak_flagged(n, 1) && streak_flagged(n, 0)));
+        assert!(!streak_flagged(0, 1));
     }
 
     proptest! {

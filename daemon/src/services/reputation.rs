@@ -201,7 +201,8 @@ pub fn get_in(c: &rusqlite::Connection, id: &LctId, role: &str, now: i64) -> Res
                     let (t3, v3) = (T3::default(), V3::default());
                     return Ok(json!({"entity": id, "role": role, "outcomes": 0, "t3": t3, "v3": v3,
                         "t3_composite": t3.composite(), "v3_composite": v3.composite(), "trust": t3.composite(),
-                        "inactivity_decay": 0.0, "recency": Value::Null, "gaming_flags": []}));
+                        "inactivity_decay": 0.0, "recency": Value::Null, "gaming_flags": [],
+                        "streaks": {"same_action": 0, "witness_poor": 0}}));
                 };
                 // Recency aggregation per dimension over the last 90 days.
                 let mut st = c
@@ -243,6 +244,7 @@ pub fn get_in(c: &rusqlite::Connection, id: &LctId, role: &str, now: i64) -> Res
                     "t3_after_idle_drift": drifted, "idle_months": idle_months,
                     "inactivity_decay": decay, "trust": (r.t3.composite() + decay).clamp(0.0, 1.0),
                     "recency": recency, "gaming_flags": flags,
+                    "streaks": {"same_action": r.same_action_run, "witness_poor": r.witness_poor_run},
                 }))
             })()
         }

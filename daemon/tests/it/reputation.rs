@@ -158,6 +158,16 @@ async fn each_gaming_pattern_is_detected() {
     assert!(patterns(&r).is_empty(), "{}", r.body);
     let r = report(&node, reporter, c, "p2", 0.6, &[]).await;
     assert_eq!(patterns(&r), ["witness_poor"], "{}", r.body);
+    // A streak is flagged at its threshold and at each multiple of it, not at
+    // every outcome; the pair shows the streak as it runs.
+    let r = report(&node, reporter, c, "p3", 0.6, &[]).await;
+    assert!(patterns(&r).is_empty(), "{}", r.body);
+    let r = report(&node, reporter, c, "p4", 0.6, &[]).await;
+    assert_eq!(patterns(&r), ["witness_poor"], "{}", r.body);
+    assert_eq!(r.body["data"]["gaming_flags"][0]["evidence"]["streak"], 4, "{}", r.body);
+    let pair = node.get(&format!("/v1/reputation/{}/analyst", id_of(c))).await;
+    assert_eq!(pair.body["data"]["streaks"]["witness_poor"], 4, "{}", pair.body);
+    assert_eq!(pair.body["data"]["gaming_flags"], json!([{"pattern": "witness_poor", "count": 2}]), "{}", pair.body);
 
     // Farming: the same action three times in a row (with diminishing returns).
     let mut gains = Vec::new();
