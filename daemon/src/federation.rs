@@ -458,15 +458,18 @@ async fn apply_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Unbound
                 Err(_) => break,
             }
         }
-        let outcomes = apply_checked(&node, batch.clone()).await;
+        // The records move into the writer job; only who and which seq
+        // are kept to report what did not apply.
+        let ids: Vec<(web4_core::LctId, u64)> = batch.iter().map(|m| (m.record.author.clone(), m.record.seq)).collect();
+        let outcomes = apply_checked(&node, batch).await;
         let mut any = false;
-        for (m, outcome) in batch.into_iter().zip(outcomes) {
+        for ((author, seq), outcome) in ids.into_iter().zip(outcomes) {
             match outcome {
                 Ok(Foreign::Applied { .. }) => any = true,
                 Ok(Foreign::Duplicate) => {}
                 other => {
-                    let author = m.record.author.to_string();
-                    tracing::warn!(service = "p2p", event = "record_not_applied", author = %author, seq = m.record.seq, outcome = ?other.map(|f| format!("{f:?}")));
+                    let author = author.to_string();
+                    tracing::warn!(service = "p2p", event = "record_not_applied", author = %author, seq, outcome = ?other.map(|f| format!("{f:?}")));
                     lock(&fed.validated).remove(&author);
                 }
             }

@@ -12,6 +12,8 @@ use crate::store::StoreError;
 use crate::store::nonces::SpentNonces;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use web4_core::ledger::RecordDraft;
@@ -234,6 +236,82 @@ pub struct WriterConfig {
     pub outbox: Option<mpsc::UnboundedSender<String>>,
 }
 
+/// The WAL as the writer's last commit left it (from SQLite's WAL hook).
+#[derive(Default)]
+struct WalFrames {
+    frames: AtomicU64,
+    /// Bumped whenever the WAL restarted (fewer frames than the commit before).
+    restarts: AtomicU64,
+}
+
+impl WalFrames {
+    fn committed(&self, frames: u64) {
+        if self.frames.swap(frames, Ordering::Relaxed) > frames {
+            self.restarts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Follow the WAL of the writer's connection after every commit, and
+/// checkpoint (PASSIVE) from the writer once it holds `checkpoint_at` frames:
+/// what `wal_autocheckpoint` did, which a hook replaces; that checkpoint is
+/// the one that lets the next write restart the WAL. Its failure is not the
+/// commit's (which has happened): logged, never returned.
+fn watch_wal(conn: &mut Connection, wal: Arc<WalFrames>, checkpoint_at: u64) -> rusqlite::Result<()> {
+    conn.wal_hook(Some(move |w: &mut rusqlite::hooks::Wal, frames: std::ffi::c_int| {
+        let frames = u64::try_from(frames).unwrap_or(0);
+        wal.committed(frames);
+        if frames >= checkpoint_at
+            && let Err(e) = w.checkpoint()
+        {
+            tracing::debug!(event = "writer_checkpoint_failed", error = %e);
+        }
+        Ok(())
+    }))
+}
+
+/// The writer checkpoints itself (PASSIVE) once the WAL holds this many
+/// frames (~32 MiB), as `wal_autocheckpoint = 8192` did.
+const WRITER_CHECKPOINT_FRAMES: u64 = 8192;
+/// How often the background checkpointer looks at the WAL.
+const CHECKPOINT_TICK: Duration = Duration::from_millis(100);
+/// Frames waiting that make a background checkpoint due at once (4 MiB).
+const CHECKPOINT_BATCH_FRAMES: u64 = 1024;
+/// Longest a committed frame waits for a background checkpoint.
+const CHECKPOINT_MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// When the background checkpointer runs: when at least
+/// [`CHECKPOINT_BATCH_FRAMES`] frames are waiting to be copied, or any are
+/// and the last checkpoint is [`CHECKPOINT_MAX_WAIT`] old.
+#[derive(Debug, Default)]
+struct CheckpointPolicy {
+    /// Frames of the WAL already in the database at the last checkpoint,
+    /// and which WAL that was (restart count).
+    copied: u64,
+    restarts: u64,
+    last: Option<std::time::Instant>,
+}
+
+impl CheckpointPolicy {
+    /// Whether to checkpoint now, the WAL holding `frames` frames after
+    /// `restarts` restarts.
+    fn due(&self, frames: u64, restarts: u64, now: std::time::Instant) -> bool {
+        // After a restart every frame is new.
+        let waiting = if restarts == self.restarts { frames.saturating_sub(self.copied) } else { frames };
+        waiting >= CHECKPOINT_BATCH_FRAMES
+            || (waiting > 0 && self.last.is_none_or(|t| now.duration_since(t) >= CHECKPOINT_MAX_WAIT))
+    }
+
+    /// A checkpoint of the WAL seen after `restarts` restarts finished with
+    /// `copied` frames in the database (SQLite's answer; −1 when it could
+    /// not run, which leaves every frame waiting).
+    fn done(&mut self, copied: i64, restarts: u64, now: std::time::Instant) {
+        self.copied = u64::try_from(copied).unwrap_or(0);
+        self.restarts = restarts;
+        self.last = Some(now);
+    }
+}
+
 impl Writer {
     /// Start the writer thread on `conn`; it ends when every handle is dropped.
     pub fn start(
@@ -269,10 +347,15 @@ impl Writer {
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer's finishing thread: {e}")))?;
         // WAL checkpoints: a background connection copies committed pages back
-        // into the database every 100 ms (PASSIVE: never blocks the writer), so
-        // the writer's own automatic checkpoint — which still resets the WAL —
-        // finds little left to copy and stalls its group for less
-        // (decisions/0003: p99 of authorize 22.6 → 15.7 ms, mint 70–76 → 60–61 ms).
+        // into the database (PASSIVE: never blocks the writer), so the
+        // writer's own checkpoint — which still resets the WAL — finds little
+        // left to copy and stalls its group for less (decisions/0003: p99 of
+        // authorize 22.6 → 15.7 ms, mint 70–76 → 60–61 ms). It runs when
+        // enough frames are waiting, or a second after the last one: at a
+        // few commits a second the same hot pages are then copied and synced
+        // once, not ten times (decisions/0003, session 10).
+        let wal = Arc::new(WalFrames::default());
+        watch_wal(&mut conn, Arc::clone(&wal), WRITER_CHECKPOINT_FRAMES)?;
         let (ckpt_stop, ckpt_rx) = std::sync::mpsc::channel::<()>();
         let checkpointer = match conn.path().filter(|p| !p.is_empty()).map(std::path::PathBuf::from) {
             None => None,
@@ -287,11 +370,20 @@ impl Writer {
                                 return;
                             }
                         };
+                        let mut policy = CheckpointPolicy::default();
                         while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                            ckpt_rx.recv_timeout(Duration::from_millis(100))
+                            ckpt_rx.recv_timeout(CHECKPOINT_TICK)
                         {
-                            if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                                tracing::debug!(event = "background_checkpoint_failed", error = %e);
+                            let now = std::time::Instant::now();
+                            let restarts = wal.restarts.load(Ordering::Relaxed);
+                            if !policy.due(wal.frames.load(Ordering::Relaxed), restarts, now) {
+                                continue;
+                            }
+                            match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                            }) {
+                                Ok((_, copied)) => policy.done(copied, restarts, now),
+                                Err(e) => tracing::debug!(event = "background_checkpoint_failed", error = %e),
                             }
                         }
                     })
@@ -500,5 +592,61 @@ fn run_group(
     match tx.commit() {
         Ok(()) => Ok((replies, effects, published)),
         Err(e) => Err((replies, e.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn background_checkpoints_wait_for_a_batch_or_a_second() {
+        let t0 = Instant::now();
+        let mut p = CheckpointPolicy::default();
+        assert!(!p.due(0, 0, t0), "nothing waiting");
+        assert!(p.due(3, 0, t0), "the first frames after start");
+        p.done(3, 0, t0);
+        assert!(!p.due(3, 0, t0 + CHECKPOINT_MAX_WAIT * 2), "all copied");
+        assert!(!p.due(3 + CHECKPOINT_BATCH_FRAMES - 1, 0, t0 + CHECKPOINT_TICK), "a few frames wait");
+        assert!(p.due(3 + CHECKPOINT_BATCH_FRAMES, 0, t0 + CHECKPOINT_TICK), "a batch is due at once");
+        assert!(p.due(4, 0, t0 + CHECKPOINT_MAX_WAIT), "one frame waits a second at most");
+        // The WAL restarted and holds fewer frames than were copied: all are new.
+        assert!(p.due(2, 1, t0 + CHECKPOINT_MAX_WAIT));
+        assert!(!p.due(2, 1, t0 + CHECKPOINT_TICK));
+        assert!(p.due(CHECKPOINT_BATCH_FRAMES, 1, t0 + CHECKPOINT_TICK));
+        // A checkpoint that could not run (−1) leaves everything waiting.
+        p.done(-1, 1, t0);
+        assert!(p.due(CHECKPOINT_BATCH_FRAMES, 1, t0));
+    }
+
+    #[test]
+    fn the_wal_hook_counts_restarts() {
+        let w = WalFrames::default();
+        w.committed(10);
+        w.committed(20);
+        assert_eq!(w.restarts.load(Ordering::Relaxed), 0);
+        w.committed(4);
+        assert_eq!((w.frames.load(Ordering::Relaxed), w.restarts.load(Ordering::Relaxed)), (4, 1));
+    }
+
+    /// On a real WAL database: the hook sees every commit's frame count, and
+    /// the writer's own checkpoint at the threshold lets the WAL restart (so
+    /// it does not grow without bound under continuous writes).
+    #[test]
+    fn the_writer_checkpoints_and_the_wal_restarts() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let mut c = crate::store::open_connection(&dir.path().join("w.db"), false)?;
+        let wal = Arc::new(WalFrames::default());
+        let threshold: u64 = 64;
+        watch_wal(&mut c, Arc::clone(&wal), threshold)?;
+        c.execute_batch("CREATE TABLE t(x BLOB)")?;
+        let mut most = 0;
+        for _ in 0..200 {
+            c.execute("INSERT INTO t VALUES (zeroblob(3000))", [])?;
+            most = most.max(wal.frames.load(Ordering::Relaxed));
+        }
+        assert!(wal.restarts.load(Ordering::Relaxed) > 0, "the WAL never restarted");
+        assert!(most < threshold + 8, "WAL grew to {most} frames");
+        Ok(())
     }
 }
