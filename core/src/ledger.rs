@@ -125,7 +125,9 @@ impl CanonicalPayload {
 
 /// `sha256(JCS(payload))`.
 pub fn payload_hash(payload: &Value) -> Result<Hash, CanonError> {
-    Ok(sha256(&canonical_json(payload)?))
+    // A `Value` is canonicalised as it is (no copy of the tree; a `Value`
+    // cannot hold a non-finite number).
+    Ok(sha256(&crate::crypto::canonical_value(payload)?))
 }
 
 fn header_bytes(h: &Header<'_>) -> Result<Vec<u8>, CanonError> {

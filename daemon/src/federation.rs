@@ -508,8 +508,8 @@ async fn apply_checked(
     let n = records.len();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: crate::store::writer::Job = Box::new(move |ctx| {
-        let outcomes: Vec<_> = records.iter().map(|m| ctx.apply_inbound(m, true)).collect();
-        let _ = tx.send(outcomes);
+        let outcomes = ctx.apply_inbound_batch(&records)?;
+        let _ = tx.send(outcomes.into_iter().map(Ok).collect());
         Ok(json!(null))
     });
     let failed = |e: crate::error::ApiError| (0..n).map(|_| Err(e.clone())).collect();

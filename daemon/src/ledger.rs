@@ -1464,7 +1464,7 @@ pub struct Inbound {
     pub text: String,
     /// The typed payload, once a check has read it (a pure function of the
     /// record, so the writer's re-check reuses the pre-check's).
-    pub event: Option<Box<Event>>,
+    pub event: Option<std::sync::Arc<Event>>,
 }
 
 /// Parse and hash a received record; `Err` says why it is not one.
@@ -1483,7 +1483,7 @@ pub fn parse_inbound(text: String) -> Result<Inbound, String> {
 #[derive(Debug)]
 pub enum Check {
     /// Valid and the next link after `head`: apply it.
-    Next(Box<Event>),
+    Next(std::sync::Arc<Event>),
     Duplicate,
     /// Validly signed, but the chain already holds `held` at that seq.
     Equivocation {
@@ -1566,9 +1566,9 @@ pub fn check_inbound(
         return Ok(Check::Rejected(format!("law_hash {} is not a law of this society", r.law_hash)));
     }
     let event = match &m.event {
-        Some(e) => e.clone(),
+        Some(e) => std::sync::Arc::clone(e),
         None => match Event::from_record(r) {
-            Ok(e) => Box::new(e),
+            Ok(e) => std::sync::Arc::new(e),
             Err(e) => return Ok(Check::Rejected(format!("{} payload: {e}", r.kind))),
         },
     };

@@ -156,6 +156,28 @@ impl WriteCtx<'_> {
         }
     }
 
+    /// Apply pre-checked received records in order (`ledger::apply_inbound`),
+    /// all in the job's own undo unit: a store error half way fails the
+    /// whole job, and nothing of it stays (the federation forgets those
+    /// records and sync fetches them again). No savepoint per record: each
+    /// would copy every page the record touches into SQLite's statement
+    /// journal (a ninth of a federation node's writer).
+    pub fn apply_inbound_batch(
+        &mut self,
+        records: &[crate::ledger::Inbound],
+    ) -> Result<Vec<crate::ledger::Foreign>, ApiError> {
+        let mut out = Vec::with_capacity(records.len());
+        for m in records {
+            let mut outcome = crate::ledger::apply_inbound(self.conn, m, self.now, true)
+                .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("could not apply: {e}")))?;
+            if let crate::ledger::Foreign::Applied { effects, .. } = &mut outcome {
+                self.effects.append(effects);
+            }
+            out.push(outcome);
+        }
+        Ok(out)
+    }
+
     /// Apply a parsed received record (`ledger::apply_inbound`).
     pub fn apply_inbound(
         &mut self,
@@ -538,9 +560,16 @@ fn run_group(
     };
     let start_head = *head;
     nonces.begin_group();
-    for (job, reply) in batch {
+    for (i, (job, reply)) in batch.into_iter().enumerate() {
         let saved = *head;
-        if let Err(e) = tx.prepare_cached("SAVEPOINT job").and_then(|mut st| st.execute([])) {
+        // Each job runs in a savepoint, so that a refused job leaves nothing
+        // while the rest of its group commits; except the first, whose undo
+        // is the transaction's own (nothing precedes it). SQLite copies every
+        // page a savepoint's writes touch first into a statement journal;
+        // a group of one job — most groups of a quiet node, every group of
+        // peers' records — then copies none (decisions/0003).
+        let isolated = i > 0;
+        if isolated && let Err(e) = tx.prepare_cached("SAVEPOINT job").and_then(|mut st| st.execute([])) {
             replies.push((reply, Err(ApiError::new(ErrorCode::LedgerWrite, format!("store: {e}")))));
             continue;
         }
@@ -559,14 +588,23 @@ fn run_group(
         let (job_effects, last_ref, spent, job_published) = (ctx.effects, ctx.last_ref, ctx.spent_nonce, ctx.published);
         match result {
             Ok(data) => {
-                let _ = tx.prepare_cached("RELEASE job").and_then(|mut st| st.execute([]));
+                if isolated {
+                    let _ = tx.prepare_cached("RELEASE job").and_then(|mut st| st.execute([]));
+                }
                 effects.extend(job_effects);
                 published.extend(job_published);
                 replies.push((reply, Ok(Committed { data, ledger_ref: last_ref })));
             }
             Err(e) => {
-                let _ = tx.prepare_cached("ROLLBACK TO job").and_then(|mut st| st.execute([]));
-                let _ = tx.prepare_cached("RELEASE job").and_then(|mut st| st.execute([]));
+                if isolated {
+                    let _ = tx.prepare_cached("ROLLBACK TO job").and_then(|mut st| st.execute([]));
+                    let _ = tx.prepare_cached("RELEASE job").and_then(|mut st| st.execute([]));
+                } else if let Err(undo) = tx.execute_batch("ROLLBACK; BEGIN") {
+                    // The first job's writes could not be undone: commit
+                    // nothing of the group (every job is answered with an error).
+                    replies.push((reply, Err(e)));
+                    return Err((replies, undo.into()));
+                }
                 *head = saved;
                 // A refused request still spends its nonce, so it cannot be
                 // replayed later when the state might let it through.
@@ -617,6 +655,72 @@ mod tests {
         // A checkpoint that could not run (−1) leaves everything waiting.
         p.done(-1, 1, t0);
         assert!(p.due(CHECKPOINT_BATCH_FRAMES, 1, t0));
+    }
+
+    /// A refused job leaves nothing and the rest of its group commits,
+    /// whether it is the first job (undone by rolling the transaction back,
+    /// no savepoint) or a later one (undone to its savepoint); a refused
+    /// request's nonce stays spent either way.
+    #[test]
+    fn refused_jobs_leave_nothing_first_or_later() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let mut conn = crate::store::open_connection(&dir.path().join("w.db"), false)?;
+        crate::store::migrations::migrate(&mut conn)?;
+        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")?;
+        let key = SecretKey::from_seed(&[7; 32]);
+        let node = NodeSigner { id: LctId::from_public_key(&key.public_key()), key };
+        let mut head = load_head(&conn, &node.id)?;
+        let mut nonces = SpentNonces::load(&conn, 0)?;
+        let signer = node.id.clone();
+        let job = |x: i64, refuse: bool, nonce: Option<&'static str>| -> Job {
+            let signer = signer.clone();
+            Box::new(move |ctx| {
+                if let Some(n) = nonce {
+                    ctx.use_nonce(&signer, n, Timestamp(1_000))?;
+                }
+                ctx.conn
+                    .execute("INSERT INTO t (x) VALUES (?1)", [x])
+                    .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, e.to_string()))?;
+                if refuse { Err(ApiError::new(ErrorCode::ProtoFormat, "refused")) } else { Ok(Value::Null) }
+            })
+        };
+        let mut receivers = Vec::new();
+        let mut batch = Vec::new();
+        for j in [job(1, true, Some("n1")), job(2, false, None), job(3, true, Some("n3")), job(4, false, None)] {
+            let (tx, rx) = oneshot::channel();
+            batch.push((j, tx));
+            receivers.push(rx);
+        }
+        let (replies, _, _) =
+            run_group(&mut conn, &node, &mut head, &mut nonces, batch, Timestamp(1_000), None).map_err(|(_, e)| e)?;
+        let ok: Vec<bool> = replies.iter().map(|(_, r)| r.is_ok()).collect();
+        assert_eq!(ok, [false, true, false, true]);
+        let rows: Vec<i64> =
+            conn.prepare("SELECT x FROM t ORDER BY x")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        assert_eq!(rows, [2, 4], "the refused jobs' rows are gone, the others committed");
+        let spent: Vec<String> = conn
+            .prepare("SELECT nonce FROM nonces ORDER BY nonce")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        assert_eq!(spent, ["n1", "n3"], "refused requests spend their nonces");
+        // A group of one refused job commits nothing but its nonce.
+        let (tx, _rx) = oneshot::channel();
+        let (replies, _, _) = run_group(
+            &mut conn,
+            &node,
+            &mut head,
+            &mut nonces,
+            vec![(job(5, true, Some("n5")), tx)],
+            Timestamp(1_000),
+            None,
+        )
+        .map_err(|(_, e)| e)?;
+        assert!(replies[0].1.is_err());
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM t WHERE x = 5", [], |r| r.get(0))?;
+        assert_eq!(n, 0);
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM nonces WHERE nonce = 'n5'", [], |r| r.get(0))?;
+        assert_eq!(n, 1);
+        Ok(())
     }
 
     #[test]
