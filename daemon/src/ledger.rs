@@ -1617,15 +1617,17 @@ pub fn apply_inbound(
             return Ok(Foreign::Rejected(format!("equivocation: {} already has seq {} ({held})", r.author, r.seq)));
         }
     };
-    conn.prepare_cached("INSERT INTO ledger (hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
-        rusqlite::params![
-            m.hash.to_string(),
-            r.author.as_str(),
-            i64::try_from(r.seq).unwrap_or(i64::MAX),
-            r.kind,
-            m.text
-        ],
-    )?;
+    conn.prepare_cached(
+        "INSERT INTO ledger (hash, author, seq, kind, record, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(rusqlite::params![
+        m.hash.to_string(),
+        r.author.as_str(),
+        i64::try_from(r.seq).unwrap_or(i64::MAX),
+        r.kind,
+        m.text,
+        crate::store::writer::unix_ms()
+    ])?;
     let effects = apply_event(conn, &event, (&r.author, r.seq), r.timestamp, &m.hash)?;
     save_head(conn, &r.author, crate::store::writer::Head { seq: r.seq, hash: m.hash })?;
     Ok(Foreign::Applied { hash: m.hash, effects })

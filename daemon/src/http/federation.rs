@@ -58,10 +58,11 @@ pub async fn records(
     let read = || {
         node.reads
             .with(|c| {
-                let mut st = c.prepare_cached("SELECT id, record FROM ledger WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+                let mut st =
+                    c.prepare_cached("SELECT id, record, applied_at FROM ledger WHERE id > ?1 ORDER BY id LIMIT ?2")?;
                 let v = st
                     .query_map(rusqlite::params![p.after, p.limit], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?))
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(v)
@@ -74,9 +75,9 @@ pub async fn records(
         let _ = tokio::time::timeout(std::time::Duration::from_millis(p.wait_ms), commits.changed()).await;
         rows = read()?;
     }
-    let next = rows.last().map(|(id, _)| *id);
-    let records: Vec<String> = rows.into_iter().map(|(_, t)| t).collect();
-    Ok(ApiOk::new("ledger_records_listed", json!({ "records": records, "next": next })))
+    let next = rows.last().map(|(id, _, _)| *id);
+    let (records, applied_at): (Vec<String>, Vec<Option<i64>>) = rows.into_iter().map(|(_, t, at)| (t, at)).unzip();
+    Ok(ApiOk::new("ledger_records_listed", json!({ "records": records, "applied_at": applied_at, "next": next })))
 }
 
 /// `POST /v1/p2p/block` body.

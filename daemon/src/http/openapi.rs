@@ -460,7 +460,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "get",
         path: "/v1/ledger/records",
-        summary: "The ledger in this node's arrival order, paged (after, limit ≤ 1000); used to join a society",
+        summary: "The ledger in this node's arrival order, paged (after, limit ≤ 1000), with when this node appended each record; used to join a society",
         signed: false,
         request: None,
         success: 200,

@@ -417,6 +417,16 @@ ALTER TABLE gaming_flags_new RENAME TO gaming_flags;
 CREATE INDEX gaming_flags_pair ON gaming_flags (entity, role);
 "#,
     ),
+    (
+        15,
+        r#"
+-- When this node appended each record (ms since the Unix epoch, its own
+-- clock; NULL for records appended before this migration). Not part of the
+-- record, so it differs between nodes: the replication delay of a record is
+-- the spread of its `applied_at` over the nodes (`web4 bench federation`).
+ALTER TABLE ledger ADD COLUMN applied_at INTEGER;
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.

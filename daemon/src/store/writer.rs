@@ -82,12 +82,27 @@ pub fn append_record(
         j(&record.signature),
         j(&record.timestamp),
     );
-    conn.prepare_cached("INSERT INTO ledger (hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
-        params![hash.to_string(), record.author.as_str(), i64::try_from(seq).unwrap_or(i64::MAX), kind, text],
-    )?;
+    conn.prepare_cached(
+        "INSERT INTO ledger (hash, author, seq, kind, record, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        hash.to_string(),
+        record.author.as_str(),
+        i64::try_from(seq).unwrap_or(i64::MAX),
+        kind,
+        text,
+        unix_ms()
+    ])?;
     let effects = apply_event(conn, &prepared.event, (&node.id, seq), now, &hash)?;
     *head = Head { seq, hash };
     Ok((hash, effects, text))
+}
+
+/// The wall clock in ms since the Unix epoch (a ledger row's `applied_at`).
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// JSON text of a small value (ids, hashes, timestamps); these cannot fail.

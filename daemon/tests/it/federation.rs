@@ -105,10 +105,18 @@ async fn three_nodes_replicate_mints_and_enforce_a_revocation_made_elsewhere() {
 
     // An LCT minted on A is fetched and verified on B and C.
     let k = random_key();
+    let t0 = unix_ms();
     let r = a.mint(&k, EntityType::Ai).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let kid = id_of(&k).to_string();
     eventually(10, "the mint reached B and C", || async { has_lct(&b, &kid).await && has_lct(&c, &kid).await }).await;
+    // Each node stamps the record when it appends it: A (its author) first.
+    let stamp_a = applied_at(&a, &kid).await;
+    for n in [&b, &c] {
+        let stamp = applied_at(n, &kid).await;
+        assert!(stamp_a <= stamp && stamp <= unix_ms(), "A {stamp_a}, peer {stamp}");
+    }
+    assert!(t0 <= stamp_a, "stamped {stamp_a} before the request at {t0}");
     for n in [&b, &c] {
         let v = n.get(&format!("/v1/lct/{kid}/verify")).await.body;
         assert_eq!(v["data"]["valid"], json!(true), "{v}");
@@ -387,6 +395,26 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
     eventually(10, "an honest mint reaches B", || async { has_lct(&b, &kid).await }).await;
     let v = a.ledger_verify();
     assert_eq!(v["chain_errors"], json!([]), "{v}");
+}
+
+fn unix_ms() -> i64 {
+    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+/// When `n` appended the record that minted `lct` (`applied_at`, ms).
+async fn applied_at(n: &TestNode, lct: &str) -> i64 {
+    let p = n.get("/v1/ledger/records?after=0&limit=1000").await.body;
+    let recs = p["data"]["records"].as_array().unwrap();
+    let stamps = p["data"]["applied_at"].as_array().unwrap();
+    assert_eq!(recs.len(), stamps.len(), "{p}");
+    let i = recs
+        .iter()
+        .position(|r| {
+            let r: Value = serde_json::from_str(r.as_str().unwrap()).unwrap();
+            r["kind"] == json!("lct.mint") && r["payload"]["lct"]["lct_id"] == json!(lct)
+        })
+        .unwrap_or_else(|| panic!("no mint of {lct} in {p}"));
+    stamps[i].as_i64().unwrap()
 }
 
 /// Every record text a node holds.
