@@ -97,7 +97,8 @@ pub struct Config {
     pub p2p_bootstrap: Vec<String>,
     /// Discover peers on the LAN with mDNS.
     pub p2p_mdns: bool,
-    /// How often the node compares chain heads with its peers (anti-entropy).
+    /// How often the node compares chain heads with the next two of its peers
+    /// in turn (anti-entropy; a new connection is compared at once).
     pub p2p_sync_interval_secs: u64,
     /// Gossipsub mesh degree (peers each record is pushed to), 1–12.
     pub p2p_mesh_degree: usize,
