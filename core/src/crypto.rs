@@ -292,6 +292,110 @@ impl SecretKey {
     }
 }
 
+impl SecretKey {
+    /// The key in the form that signs with nonces made in advance
+    /// ([`PresignKey`]).
+    pub fn presign_key(&self) -> PresignKey {
+        let h: [u8; 64] = Sha512::digest(self.0.to_bytes()).into();
+        let mut prefix = [0u8; 32];
+        prefix.copy_from_slice(&h[32..]);
+        PresignKey { a: self.0.to_scalar(), prefix, public: self.0.verifying_key().to_bytes() }
+    }
+}
+
+/// An Ed25519 key that signs with a nonce made before the message is known
+/// (decisions/0023). Standard Ed25519 derives the nonce `r` from the message,
+/// so its costly part, `R = r·B`, can only start once the message exists;
+/// here `r` comes from fresh entropy hashed with the key's secret prefix and
+/// a counter, and `R` is computed ahead (on another thread), so signing a
+/// known message costs one SHA-512 and a scalar multiply-add. The signature
+/// is an ordinary Ed25519 signature: every verifier accepts it unchanged.
+/// What it gives up is determinism: signing the same message twice gives two
+/// different valid signatures. Each [`Nonce`] is consumed by the signature
+/// that uses it (it is neither `Clone` nor `Copy`) and wiped when dropped.
+pub struct PresignKey {
+    a: Scalar,
+    prefix: [u8; 32],
+    public: [u8; 32],
+}
+
+/// A one-time signing nonce `r` with `R = r·B`, for one [`PresignKey`].
+pub struct Nonce {
+    r: Scalar,
+    big_r: [u8; 32],
+    public: [u8; 32],
+}
+
+impl PresignKey {
+    /// A fresh nonce: `r = SHA-512(tag ‖ secret prefix ‖ entropy ‖ counter) mod L`.
+    /// `entropy` must come from the operating system's CSPRNG; the secret
+    /// prefix keeps `r` unpredictable even if it did not, and `counter`
+    /// (never repeated by the caller within a process) keeps two nonces of
+    /// one process apart even if the entropy repeated.
+    pub fn nonce(&self, entropy: &[u8; 32], counter: u64) -> Nonce {
+        let h: [u8; 64] = Sha512::new()
+            .chain_update(b"web4-ed25519-presign-nonce-v1")
+            .chain_update(self.prefix)
+            .chain_update(entropy)
+            .chain_update(counter.to_le_bytes())
+            .finalize()
+            .into();
+        let r = Scalar::from_bytes_mod_order_wide(&h);
+        let big_r = EdwardsPoint::mul_base(&r).compress().to_bytes();
+        Nonce { r, big_r, public: self.public }
+    }
+
+    /// Sign `msg` with `nonce`: `s = r + SHA-512(R ‖ A ‖ M)·a mod L`. A nonce
+    /// made for another key is not used: the message is then signed the
+    /// standard (deterministic) way, which is as valid.
+    pub fn sign(&self, nonce: Nonce, msg: &[u8]) -> Signature {
+        if nonce.public != self.public {
+            return self.sign_deterministic(msg);
+        }
+        let k = challenge(&nonce.big_r, &self.public, msg);
+        let s = k * self.a + nonce.r;
+        let mut out = [0u8; 64];
+        out[..32].copy_from_slice(&nonce.big_r);
+        out[32..].copy_from_slice(s.as_bytes());
+        Signature(out)
+    }
+
+    /// RFC 8032 signing (the nonce derived from the message).
+    pub fn sign_deterministic(&self, msg: &[u8]) -> Signature {
+        let h: [u8; 64] = Sha512::new().chain_update(self.prefix).chain_update(msg).finalize().into();
+        let r = Scalar::from_bytes_mod_order_wide(&h);
+        let big_r = EdwardsPoint::mul_base(&r).compress().to_bytes();
+        self.sign(Nonce { r, big_r, public: self.public }, msg)
+    }
+}
+
+impl Drop for PresignKey {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.a.zeroize();
+        self.prefix.zeroize();
+    }
+}
+
+impl Drop for Nonce {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.r.zeroize();
+    }
+}
+
+impl fmt::Debug for PresignKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PresignKey(public={})", BASE64URL_NOPAD.encode(&self.public))
+    }
+}
+
+impl fmt::Debug for Nonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Nonce(..)")
+    }
+}
+
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SecretKey(public={})", self.public_key())
@@ -353,6 +457,49 @@ mod tests {
         );
         assert!(sk.public_key().verify(b"", &sig).is_ok());
         assert_eq!(sk.public_key().verify(b"x", &sig), Err(CryptoError::BadSignature));
+    }
+
+    #[test]
+    fn presigned_signatures_verify_like_standard_ones() {
+        let sk = SecretKey::from_seed(&[7; 32]);
+        let pk = sk.public_key();
+        let psk = sk.presign_key();
+        // The deterministic path is RFC 8032 exactly.
+        for msg in [&b""[..], b"abc", &[0xa5; 1000]] {
+            assert_eq!(psk.sign_deterministic(msg), sk.sign(msg));
+        }
+        let strict = ed25519_dalek::VerifyingKey::from_bytes(&pk.to_bytes()).ok();
+        for (i, msg) in [&b""[..], b"record header", &[0x5a; 700]].into_iter().enumerate() {
+            let sig = psk.sign(psk.nonce(&[i as u8; 32], i as u64), msg);
+            assert_ne!(sig, sk.sign(msg), "a presigned nonce is not the message-derived one");
+            assert_eq!(pk.verify(msg, &sig), Ok(()));
+            let dalek_sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+            assert!(strict.is_some_and(|k| k.verify_strict(msg, &dalek_sig).is_ok()));
+            assert_eq!(verify_batch(&[(msg, &sig, &pk), (b"x", &sk.sign(b"x"), &pk)]), Ok(()));
+            assert_eq!(pk.verify(b"another message", &sig), Err(CryptoError::BadSignature));
+        }
+    }
+
+    #[test]
+    fn presign_nonces_differ_by_entropy_counter_and_key() {
+        let psk = SecretKey::from_seed(&[1; 32]).presign_key();
+        let other = SecretKey::from_seed(&[2; 32]).presign_key();
+        let r = |n: Nonce| n.big_r;
+        let base = r(psk.nonce(&[0; 32], 0));
+        assert_eq!(base, r(psk.nonce(&[0; 32], 0)), "a nonce is a function of its inputs");
+        assert_ne!(base, r(psk.nonce(&[0; 32], 1)));
+        assert_ne!(base, r(psk.nonce(&[1; 32], 0)));
+        assert_ne!(base, r(other.nonce(&[0; 32], 0)), "the secret prefix enters the nonce");
+    }
+
+    #[test]
+    fn a_nonce_of_another_key_is_not_used() {
+        let sk = SecretKey::from_seed(&[3; 32]);
+        let psk = sk.presign_key();
+        let foreign = SecretKey::from_seed(&[4; 32]).presign_key().nonce(&[9; 32], 0);
+        let sig = psk.sign(foreign, b"m");
+        assert_eq!(sig, sk.sign(b"m"));
+        assert_eq!(sk.public_key().verify(b"m", &sig), Ok(()));
     }
 
     #[test]

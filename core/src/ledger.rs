@@ -183,6 +183,17 @@ impl RecordDraft {
 
     /// Sign when the payload hash is already known; also returns the record hash.
     pub fn sign_with_payload_hash(self, sk: &SecretKey, ph: &Hash) -> Result<(Record, Hash), CanonError> {
+        self.sign_with_payload_hash_by(|m| sk.sign(m), ph)
+    }
+
+    /// [`RecordDraft::sign_with_payload_hash`] with the signing done by
+    /// `sign` over the header bytes (e.g. a [`crate::crypto::PresignKey`]
+    /// with a nonce made in advance).
+    pub fn sign_with_payload_hash_by(
+        self,
+        sign: impl FnOnce(&[u8]) -> Signature,
+        ph: &Hash,
+    ) -> Result<(Record, Hash), CanonError> {
         let mut h = Header {
             author: &self.author,
             seq: self.seq,
@@ -193,7 +204,7 @@ impl RecordDraft {
             timestamp: self.timestamp,
             signature: None,
         };
-        let signature = sk.sign(&header_bytes(&h)?);
+        let signature = sign(&header_bytes(&h)?);
         h.signature = Some(&signature);
         let hash = header_hash(&h)?;
         let record = Record {

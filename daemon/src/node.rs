@@ -139,7 +139,7 @@ pub fn init(cfg: &Config) -> anyhow::Result<InitReport> {
             Member { lct: admin_doc.clone(), roles: vec!["authority".into(), "citizen".into()] },
         ],
     };
-    let signer = NodeSigner { id: node_id.clone(), key: node_key };
+    let signer = NodeSigner::new(node_id.clone(), node_key);
     let tx = conn.transaction()?;
     let mut head = load_head(&tx, &node_id)?;
     let prepared = Prepared::new(Event::Genesis(genesis))?;
@@ -333,7 +333,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
     let hook_commits = Arc::clone(&commits);
     let (writer, writer_thread) = Writer::start(
         conn,
-        NodeSigner { id: node_id.clone(), key: key.clone() },
+        NodeSigner::new(node_id.clone(), key.clone()),
         WriterConfig {
             max_group: cfg.group_commit_max,
             nonce_retention_secs: 2 * cfg.max_clock_skew_secs + 60,

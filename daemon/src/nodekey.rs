@@ -169,7 +169,7 @@ pub fn rotate(cfg: &Config, now: Timestamp) -> anyhow::Result<Rotation> {
     let overlap_until = now.plus(society.identity.rotation_overlap_seconds);
     let prepared =
         Prepared::new(Event::Transition(Transition { evidence, old: old_id.clone(), lct: doc, overlap_until }))?;
-    let signer = NodeSigner { id: old_id.clone(), key: old_key };
+    let signer = NodeSigner::new(old_id.clone(), old_key);
     let tx = conn.transaction()?;
     let mut head = load_head(&tx, &old_id)?;
     let (lref, _, _) = append_record(&tx, &signer, &mut head, &prepared, society.law.law_hash(), now)?;

@@ -23,6 +23,124 @@ use web4_core::{ErrorCode, Hash, LctId, SecretKey, Timestamp};
 pub struct NodeSigner {
     pub id: LctId,
     pub key: SecretKey,
+    presign: Option<Presigner>,
+}
+
+/// Signing nonces made ahead by a thread of their own (decisions/0023).
+struct Presigner {
+    key: web4_core::crypto::PresignKey,
+    pool: Arc<NoncePool>,
+}
+
+/// The ready nonces. The maker refills the pool only once it has fallen
+/// below [`NONCE_LOW_WATER`], so the writer wakes it once per few hundred
+/// records, not once per record.
+#[derive(Default)]
+struct NoncePool {
+    ready: std::sync::Mutex<Vec<web4_core::crypto::Nonce>>,
+    low: std::sync::Condvar,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// Nonces kept ready: a few hundred milliseconds of the busiest writer.
+const NONCE_POOL: usize = 1024;
+/// The pool is refilled when it holds fewer nonces than this.
+const NONCE_LOW_WATER: usize = NONCE_POOL / 2;
+
+impl NoncePool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<web4_core::crypto::Nonce>> {
+        self.ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Take a ready nonce, waking the maker when the pool runs low.
+    fn take(&self) -> Option<web4_core::crypto::Nonce> {
+        let mut ready = self.lock();
+        let nonce = ready.pop();
+        if ready.len() + 1 == NONCE_LOW_WATER {
+            self.low.notify_one();
+        }
+        nonce
+    }
+
+    /// The maker's loop: fill the pool to [`NONCE_POOL`] in chunks, sleep
+    /// until it runs low, until the signer is dropped.
+    fn make(&self, key: &web4_core::crypto::PresignKey) {
+        let mut entropy = [0u8; 32 * 64];
+        let mut counter = 0u64;
+        loop {
+            {
+                let mut ready = self.lock();
+                while ready.len() >= NONCE_LOW_WATER && !self.closed.load(Ordering::Relaxed) {
+                    ready = self.low.wait(ready).unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            }
+            if self.closed.load(Ordering::Relaxed) {
+                return;
+            }
+            while self.lock().len() < NONCE_POOL {
+                if let Err(e) = getrandom::fill(&mut entropy) {
+                    tracing::warn!(event = "nonce_entropy_failed", error = %e);
+                    return;
+                }
+                let chunk: Vec<_> = entropy
+                    .chunks_exact(32)
+                    .map(|c| {
+                        let mut e = [0u8; 32];
+                        e.copy_from_slice(c);
+                        counter += 1;
+                        key.nonce(&e, counter)
+                    })
+                    .collect();
+                self.lock().extend(chunk);
+                if self.closed.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Presigner {
+    fn drop(&mut self) {
+        self.pool.closed.store(true, Ordering::Relaxed);
+        let _guard = self.pool.lock();
+        self.pool.low.notify_one();
+    }
+}
+
+impl NodeSigner {
+    /// A signer that signs the standard (deterministic) way.
+    pub fn new(id: LctId, key: SecretKey) -> Self {
+        NodeSigner { id, key, presign: None }
+    }
+
+    /// Make signing nonces ahead on a thread of their own, so that the
+    /// writer's record signature costs a hash and a scalar multiply-add
+    /// instead of a base-point multiplication (decisions/0023). The thread
+    /// ends when this signer is dropped; without a ready nonce (the thread
+    /// behind, or no entropy) a record is signed the standard way.
+    pub fn start_presigning(&mut self) -> Result<(), StoreError> {
+        let pool = Arc::new(NoncePool::default());
+        let maker = self.key.presign_key();
+        let for_maker = Arc::clone(&pool);
+        std::thread::Builder::new()
+            .name("web4-nonces".into())
+            .spawn(move || for_maker.make(&maker))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the nonce thread: {e}")))?;
+        self.presign = Some(Presigner { key: self.key.presign_key(), pool });
+        Ok(())
+    }
+
+    /// Sign `msg` (a record header), with a ready nonce when there is one.
+    fn sign(&self, msg: &[u8]) -> web4_core::Signature {
+        match &self.presign {
+            Some(p) => match p.pool.take() {
+                Some(nonce) => p.key.sign(nonce, msg),
+                None => p.key.sign_deterministic(msg),
+            },
+            None => self.key.sign(msg),
+        }
+    }
 }
 
 /// Head of the node's own chain.
@@ -69,7 +187,7 @@ pub fn append_record(
         law_hash,
         timestamp: now,
     }
-    .sign_with_payload_hash(&node.key, &prepared.payload.hash)
+    .sign_with_payload_hash_by(|m| node.sign(m), &prepared.payload.hash)
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     // The stored record is the wire form; its payload is the canonical text.
     let text = format!(
@@ -357,6 +475,8 @@ impl Writer {
         cfg: WriterConfig,
         hook: CommitHook,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
+        let mut node = node;
+        node.start_presigning()?;
         let mut head = load_head(&conn, &node.id)?;
         let mut nonces = SpentNonces::load(&conn, (cfg.clock)().secs() - cfg.nonce_retention_secs)?;
         let (tx, mut rx) = mpsc::channel::<(Job, Reply, Durability)>(cfg.max_group * 4);
@@ -672,6 +792,50 @@ mod tests {
         assert!(p.due(CHECKPOINT_BATCH_FRAMES, 1, t0));
     }
 
+    /// Record headers are signed with the pool's nonces once it has some
+    /// (decisions/0023): valid signatures that differ from the deterministic
+    /// ones, a fresh nonce each time, and the standard way when the pool is
+    /// empty.
+    #[test]
+    fn presigned_record_signatures_verify_and_use_the_pool() -> Result<(), Box<dyn std::error::Error>> {
+        let key = SecretKey::from_seed(&[9; 32]);
+        let pk = key.public_key();
+        let mut node = NodeSigner::new(LctId::from_public_key(&pk), key.clone());
+        let msg = b"a record header";
+        assert_eq!(node.sign(msg), key.sign(msg), "without a pool: RFC 8032");
+        node.start_presigning()?;
+        let pool = node.presign.as_ref().map(|p| Arc::clone(&p.pool)).ok_or("no pool")?;
+        let t0 = Instant::now();
+        while pool.lock().len() < NONCE_POOL && t0.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(pool.lock().len() >= NONCE_POOL, "the maker fills the pool");
+        let a = node.sign(msg);
+        let b = node.sign(msg);
+        assert_ne!(a, key.sign(msg), "a pool nonce, not the message-derived one");
+        assert_ne!(a, b, "each signature takes its own nonce");
+        assert_eq!(pk.verify(msg, &a), Ok(()));
+        assert_eq!(pk.verify(msg, &b), Ok(()));
+        // Draining below the low-water mark wakes the maker, which refills.
+        for _ in 0..NONCE_POOL {
+            let sig = node.sign(msg);
+            assert_eq!(pk.verify(msg, &sig), Ok(()));
+        }
+        let t0 = Instant::now();
+        while pool.lock().len() < NONCE_LOW_WATER && t0.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(pool.lock().len() >= NONCE_LOW_WATER, "refilled after running low");
+        // The maker stops when the signer goes.
+        drop(node);
+        let t0 = Instant::now();
+        while Arc::strong_count(&pool) > 1 && t0.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(Arc::strong_count(&pool), 1, "the nonce thread ended");
+        Ok(())
+    }
+
     /// A refused job leaves nothing and the rest of its group commits,
     /// whether it is the first job (undone by rolling the transaction back,
     /// no savepoint) or a later one (undone to its savepoint); a refused
@@ -683,7 +847,7 @@ mod tests {
         crate::store::migrations::migrate(&mut conn)?;
         conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")?;
         let key = SecretKey::from_seed(&[7; 32]);
-        let node = NodeSigner { id: LctId::from_public_key(&key.public_key()), key };
+        let node = NodeSigner::new(LctId::from_public_key(&key.public_key()), key);
         let mut head = load_head(&conn, &node.id)?;
         let mut nonces = SpentNonces::load(&conn, 0)?;
         let signer = node.id.clone();
