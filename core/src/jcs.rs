@@ -85,6 +85,31 @@ fn object(m: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), Slow> {
     Ok(())
 }
 
+/// Write the object `m` with one more member `name` whose value is already
+/// canonical text (`raw`), as if it were part of `m`.
+pub(crate) fn object_with(m: &Map<String, Value>, name: &str, raw: &[u8], out: &mut Vec<u8>) -> Result<(), Slow> {
+    if !name.is_ascii() || m.contains_key(name) || m.keys().any(|k| !k.is_ascii()) {
+        return Err(Slow::Fallback);
+    }
+    let mut entries: Vec<(&str, Option<&Value>)> = m.iter().map(|(k, v)| (k.as_str(), Some(v))).collect();
+    entries.push((name, None));
+    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    out.push(b'{');
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(k, out)?;
+        out.push(b':');
+        match v {
+            Some(v) => write(v, out)?,
+            None => out.extend_from_slice(raw),
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

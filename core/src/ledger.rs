@@ -108,7 +108,6 @@ struct Header<'a> {
 /// A payload canonicalised once: its JCS text and hash.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CanonicalPayload {
-    pub value: Value,
     pub jcs: String,
     pub hash: Hash,
 }
@@ -119,7 +118,36 @@ impl CanonicalPayload {
         let bytes = crate::crypto::canonical_value(&value)?;
         let hash = sha256(&bytes);
         let jcs = String::from_utf8(bytes).map_err(|e| CanonError::from_message(e.to_string()))?;
-        Ok(CanonicalPayload { value, jcs, hash })
+        Ok(CanonicalPayload { jcs, hash })
+    }
+
+    /// Canonicalise the object `rest` with one more member, `name`, whose
+    /// value was canonicalised before (`member_jcs`, e.g. a request's
+    /// evidence, canonicalised before the writer takes the job). The result
+    /// is the canonical form of the whole object, as [`CanonicalPayload::new`]
+    /// gives it with the member in place.
+    pub fn with_member(rest: Value, name: &str, member_jcs: &[u8]) -> Result<Self, CanonError> {
+        let mut bytes = Vec::with_capacity(rest.as_object().map_or(0, |m| 64 * m.len()) + member_jcs.len() + 16);
+        let fast = match &rest {
+            Value::Object(m) => crate::jcs::object_with(m, name, member_jcs, &mut bytes).is_ok(),
+            _ => false,
+        };
+        if !fast {
+            // The general path: put the member back and canonicalise it all.
+            let member: Value =
+                serde_json::from_slice(member_jcs).map_err(|e| CanonError::from_message(e.to_string()))?;
+            let mut rest = rest;
+            return match &mut rest {
+                Value::Object(m) if !m.contains_key(name) => {
+                    m.insert(name.to_owned(), member);
+                    Self::new(rest)
+                }
+                _ => Err(CanonError::from_message(format!("cannot add member {name:?} to the payload"))),
+            };
+        }
+        let hash = sha256(&bytes);
+        let jcs = String::from_utf8(bytes).map_err(|e| CanonError::from_message(e.to_string()))?;
+        Ok(CanonicalPayload { jcs, hash })
     }
 }
 
@@ -454,5 +482,32 @@ mod tests {
             c[i].payload = serde_json::json!({"n": val});
             prop_assert!(verify_chain(&author, &sk.public_key(), &c).is_err());
         }
+    }
+
+    /// A member canonicalised before and spliced in gives the canonical
+    /// form of the whole object, on the fast path (ASCII names) and on the
+    /// general one (a non-ASCII name anywhere); a name already present or a
+    /// non-object is refused.
+    #[test]
+    fn a_member_canonicalised_before_gives_the_whole_canonical_form() {
+        let member = serde_json::json!({"method": "POST", "body": "{\"a\":1,\"é\":\"\\u0001\"}", "n": [3, 1.5, -0.0]});
+        let member_jcs = crate::crypto::canonical_value(&member).unwrap_or_default();
+        for rest in [
+            serde_json::json!({}),
+            serde_json::json!({"actor": "x", "zeta": [1, {"b": 2, "a": null}], "atp_cost": 5}),
+            serde_json::json!({"actor": "x", "factors": {"qualité": 1}}),
+            serde_json::json!({"a": 1e21, "f": 0.1, "g": "\u{1f}"}),
+        ] {
+            let mut whole = rest.clone();
+            if let Some(m) = whole.as_object_mut() {
+                m.insert("evidence".into(), member.clone());
+            }
+            let expected = CanonicalPayload::new(whole);
+            let spliced = CanonicalPayload::with_member(rest, "evidence", &member_jcs);
+            assert!(expected.is_ok());
+            assert_eq!(spliced, expected);
+        }
+        assert!(CanonicalPayload::with_member(serde_json::json!({"evidence": 1}), "evidence", b"2").is_err());
+        assert!(CanonicalPayload::with_member(serde_json::json!([1]), "evidence", b"2").is_err());
     }
 }

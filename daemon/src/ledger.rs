@@ -15,6 +15,7 @@ use web4_core::payload::{
     Interpretation, LawPublish, Mint, ReputationOutcome, ResourceAllocate, ResourceRates, ResourceRelease,
     ResourceUsage, Revoke, RevokeDelegation, RoleChange, StatusChange, Transition,
 };
+use web4_core::signing::SignedRequest;
 use web4_core::{Hash, LctId, PublicKey, Timestamp};
 
 /// What an applied record changed, for metrics and the live graph.
@@ -324,6 +325,16 @@ impl Event {
         })
     }
 
+    /// The request that caused the event, for the events that carry one
+    /// and are recorded on the writer's hot path.
+    fn evidence_mut(&mut self) -> Option<&mut SignedRequest> {
+        match self {
+            Event::AuthDecision(p) => Some(&mut p.evidence),
+            Event::Outcome(p) => Some(&mut p.evidence),
+            _ => None,
+        }
+    }
+
     fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
         match self {
             Event::Genesis(p) => serde_json::to_value(p),
@@ -365,6 +376,58 @@ impl Prepared {
         let value = event.to_value().map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let payload =
             web4_core::ledger::CanonicalPayload::new(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Prepared { event, payload })
+    }
+}
+
+/// A request's evidence canonicalised before the writer takes the job, so
+/// that the writer splices it into the payload instead of serialising and
+/// canonicalising it again (the body is most of a decision's or an
+/// outcome's payload).
+#[derive(Debug, Clone)]
+pub struct EvidenceJcs {
+    jcs: Vec<u8>,
+    signature: web4_core::Signature,
+}
+
+impl EvidenceJcs {
+    /// Canonicalise `ev`.
+    pub fn new(ev: &SignedRequest) -> Result<Self, StoreError> {
+        let jcs = web4_core::crypto::canonical_json(ev).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(EvidenceJcs { jcs, signature: ev.signature })
+    }
+}
+
+impl Prepared {
+    /// [`Prepared::new`] for an event whose evidence was canonicalised
+    /// before (`evidence`): the same payload, with less work on the writer.
+    /// An event without evidence, or with other evidence than `evidence`
+    /// was made from, is prepared the plain way.
+    pub fn with_evidence(mut event: Event, evidence: &EvidenceJcs) -> Result<Prepared, StoreError> {
+        let Some(slot) = event.evidence_mut().filter(|e| e.signature == evidence.signature) else {
+            return Prepared::new(event);
+        };
+        // Serialise the event with empty evidence, then put the request back.
+        let placeholder = SignedRequest {
+            method: String::new(),
+            path: String::new(),
+            body: String::new(),
+            nonce: String::new(),
+            timestamp: slot.timestamp,
+            signer: slot.signer.clone(),
+            signature: slot.signature,
+        };
+        let real = std::mem::replace(slot, placeholder);
+        let value = event.to_value();
+        if let Some(slot) = event.evidence_mut() {
+            *slot = real;
+        }
+        let mut value = value.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if let Some(m) = value.as_object_mut() {
+            m.remove("evidence");
+        }
+        let payload = web4_core::ledger::CanonicalPayload::with_member(value, "evidence", &evidence.jcs)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Prepared { event, payload })
     }
 }
@@ -1916,6 +1979,78 @@ pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Evidence canonicalised before the writer gives the same payload (text
+    /// and hash) as canonicalising the whole event, for every event that
+    /// takes that path; other evidence, or an event without any, is
+    /// prepared the plain way.
+    #[test]
+    fn evidence_canonicalised_before_gives_the_same_payload() {
+        let sk = web4_core::SecretKey::from_seed(&[3; 32]);
+        let signer = LctId::from_public_key(&sk.public_key());
+        let body = r#"{"action":"read","resource":"doc:é/1","atp_cost":5,"context":{"note":"\u0001\"q\""}}"#;
+        let ev = SignedRequest::sign(
+            &sk,
+            signer.clone(),
+            "POST",
+            "/v1/auth/authorize",
+            body.into(),
+            "n-1".into(),
+            Timestamp(1_700_000_000),
+        );
+        let other = SignedRequest::sign(
+            &sk,
+            signer.clone(),
+            "POST",
+            "/v1/auth/authorize",
+            body.into(),
+            "n-2".into(),
+            Timestamp(1_700_000_000),
+        );
+        let decision = Event::AuthDecision(web4_core::payload::AuthDecision {
+            evidence: ev.clone(),
+            actor: signer.clone(),
+            grant_id: Some("g-1".into()),
+            action: "read".into(),
+            resource: "doc:é/1".into(),
+            atp_cost: 5,
+            decision: "granted".into(),
+            reason: None,
+            witnesses: Vec::new(),
+        });
+        let outcome = Event::Outcome(web4_core::payload::ReputationOutcome {
+            evidence: ev.clone(),
+            society_id: signer.clone(),
+            entity: signer.clone(),
+            role: "analyst".into(),
+            action: "report".into(),
+            result_status: "success".into(),
+            quality: Some(0.85),
+            factors: vec!["timely".into()],
+            witnesses: Vec::new(),
+            delta: None,
+            same_action_run: 3,
+            witness_poor_run: 1,
+            flags: vec![web4_core::payload::GamingFlag {
+                pattern: web4_core::reputation::Pattern::WitnessPoor,
+                evidence: serde_json::json!({"run": 1, "évidence": "x"}),
+            }],
+        });
+        let pre = EvidenceJcs::new(&ev).unwrap();
+        for event in [decision, outcome] {
+            let plain = Prepared::new(event.clone()).unwrap();
+            let spliced = Prepared::with_evidence(event.clone(), &pre).unwrap();
+            assert_eq!(spliced.payload, plain.payload);
+            assert_eq!(format!("{:?}", spliced.event), format!("{event:?}"), "the event keeps its evidence");
+            let mismatched = Prepared::with_evidence(event, &EvidenceJcs::new(&other).unwrap()).unwrap();
+            assert_eq!(mismatched.payload, plain.payload, "other evidence is not spliced in");
+        }
+        let expire = Event::Expire(web4_core::payload::ExpireDelegations { grant_ids: vec!["g".into()] });
+        assert_eq!(
+            Prepared::with_evidence(expire.clone(), &pre).unwrap().payload,
+            Prepared::new(expire).unwrap().payload
+        );
+    }
 
     fn store() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();

@@ -315,6 +315,8 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
             }
         }
     };
+    // The evidence is canonicalised here, not on the writer.
+    let evidence = crate::ledger::EvidenceJcs::new(&ev).map_err(store_err)?;
     let job_node = Arc::clone(node);
     let result = node
         .writer
@@ -370,7 +372,7 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
                 reason: verdict.denial.as_ref().map(ToString::to_string),
                 witnesses: attested,
             };
-            let prepared = Prepared::new(Event::AuthDecision(payload)).map_err(store_err)?;
+            let prepared = Prepared::with_evidence(Event::AuthDecision(payload), &evidence).map_err(store_err)?;
             let decision_hash = ctx.append(&prepared, law.law_hash())?;
             if let Some(g) = &req.context.delegation_id {
                 job_node.metrics.set_budget(g, verdict.atp_remaining);

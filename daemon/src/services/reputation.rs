@@ -83,6 +83,8 @@ pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -
     let witnesses: Vec<Attestation> = tally.accepted.iter().filter_map(|&i| req.witnesses.get(i).cloned()).collect();
     let rejected: Vec<Value> =
         tally.rejected.iter().map(|(w, e)| json!({"witness": w, "reason": e.to_string()})).collect();
+    // The evidence is canonicalised here, not on the writer.
+    let evidence = crate::ledger::EvidenceJcs::new(&ev).map_err(store_err)?;
     let job_node = Arc::clone(node);
     node.writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
@@ -157,7 +159,7 @@ pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -
                 flags: found.into_iter().map(|(pattern, evidence)| GamingFlag { pattern, evidence }).collect(),
             };
             let flags = payload.flags.clone();
-            ctx.append(&Prepared::new(Event::Outcome(payload)).map_err(store_err)?, law_hash)?;
+            ctx.append(&Prepared::with_evidence(Event::Outcome(payload), &evidence).map_err(store_err)?, law_hash)?;
             let (nt, nv) = delta.as_ref().map(|d| (d.t3, d.v3)).unwrap_or((t3, v3));
             job_node.metrics.set_pair_scores(entity, &req.role, nt.composite(), nv.composite());
             Ok(json!({
