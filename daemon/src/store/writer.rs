@@ -32,13 +32,15 @@ struct Presigner {
     pool: Arc<NoncePool>,
 }
 
-/// The ready nonces. The maker refills the pool only once it has fallen
-/// below [`NONCE_LOW_WATER`], so the writer wakes it once per few hundred
-/// records, not once per record.
+/// The ready nonces. The maker starts at the node's first record signature
+/// (a node that only applies peers' records never signs) and refills the
+/// pool only once it has fallen below [`NONCE_LOW_WATER`], so the writer
+/// wakes it once per few hundred records, not once per record.
 #[derive(Default)]
 struct NoncePool {
     ready: std::sync::Mutex<Vec<web4_core::crypto::Nonce>>,
     low: std::sync::Condvar,
+    wanted: std::sync::atomic::AtomicBool,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -56,7 +58,7 @@ impl NoncePool {
     fn take(&self) -> Option<web4_core::crypto::Nonce> {
         let mut ready = self.lock();
         let nonce = ready.pop();
-        if ready.len() + 1 == NONCE_LOW_WATER {
+        if ready.len() + 1 == NONCE_LOW_WATER || !self.wanted.swap(true, Ordering::Relaxed) {
             self.low.notify_one();
         }
         nonce
@@ -70,7 +72,9 @@ impl NoncePool {
         loop {
             {
                 let mut ready = self.lock();
-                while ready.len() >= NONCE_LOW_WATER && !self.closed.load(Ordering::Relaxed) {
+                while (ready.len() >= NONCE_LOW_WATER || !self.wanted.load(Ordering::Relaxed))
+                    && !self.closed.load(Ordering::Relaxed)
+                {
                     ready = self.low.wait(ready).unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
             }
@@ -805,6 +809,9 @@ mod tests {
         assert_eq!(node.sign(msg), key.sign(msg), "without a pool: RFC 8032");
         node.start_presigning()?;
         let pool = node.presign.as_ref().map(|p| Arc::clone(&p.pool)).ok_or("no pool")?;
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(pool.lock().is_empty(), "no nonces before the first signature");
+        assert_eq!(node.sign(msg), key.sign(msg), "the first signature: the pool is still empty");
         let t0 = Instant::now();
         while pool.lock().len() < NONCE_POOL && t0.elapsed() < Duration::from_secs(30) {
             std::thread::sleep(Duration::from_millis(5));
