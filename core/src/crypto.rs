@@ -294,12 +294,21 @@ impl SecretKey {
 
 impl SecretKey {
     /// The key in the form that signs with nonces made in advance
-    /// ([`PresignKey`]).
-    pub fn presign_key(&self) -> PresignKey {
-        let h: [u8; 64] = Sha512::digest(self.0.to_bytes()).into();
+    /// ([`PresignKey`]). `session` should differ for every process start
+    /// (the daemon hashes its pid, the start time and OS entropy): it enters
+    /// every nonce this key makes.
+    pub fn presign_key(&self, session: [u8; 32]) -> PresignKey {
+        let mut h: [u8; 64] = Sha512::digest(self.0.to_bytes()).into();
         let mut prefix = [0u8; 32];
         prefix.copy_from_slice(&h[32..]);
-        PresignKey { a: self.0.to_scalar(), prefix, public: self.0.verifying_key().to_bytes() }
+        zeroize::Zeroize::zeroize(&mut h);
+        PresignKey {
+            a: self.0.to_scalar(),
+            prefix,
+            public: self.0.verifying_key().to_bytes(),
+            session,
+            counter: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 }
 
@@ -312,11 +321,15 @@ impl SecretKey {
 /// is an ordinary Ed25519 signature: every verifier accepts it unchanged.
 /// What it gives up is determinism: signing the same message twice gives two
 /// different valid signatures. Each [`Nonce`] is consumed by the signature
-/// that uses it (it is neither `Clone` nor `Copy`) and wiped when dropped.
+/// that uses it (it is neither `Clone` nor `Copy`) and wiped when dropped
+/// (best effort: moves leave copies on the stack).
 pub struct PresignKey {
     a: Scalar,
     prefix: [u8; 32],
     public: [u8; 32],
+    session: [u8; 32],
+    /// Nonces made by this key so far; enters every nonce.
+    counter: std::sync::atomic::AtomicU64,
 }
 
 /// A one-time signing nonce `r` with `R = r·B`, for one [`PresignKey`].
@@ -327,20 +340,24 @@ pub struct Nonce {
 }
 
 impl PresignKey {
-    /// A fresh nonce: `r = SHA-512(tag ‖ secret prefix ‖ entropy ‖ counter) mod L`.
-    /// `entropy` must come from the operating system's CSPRNG; the secret
-    /// prefix keeps `r` unpredictable even if it did not, and `counter`
-    /// (never repeated by the caller within a process) keeps two nonces of
-    /// one process apart even if the entropy repeated.
-    pub fn nonce(&self, entropy: &[u8; 32], counter: u64) -> Nonce {
-        let h: [u8; 64] = Sha512::new()
+    /// A fresh nonce:
+    /// `r = SHA-512(tag ‖ secret prefix ‖ session ‖ counter ‖ entropy) mod L`.
+    /// `entropy` must come from the operating system's CSPRNG. The secret
+    /// prefix keeps `r` unpredictable even if it did not; the key's own
+    /// counter (never repeated by one key) and its session value (one per
+    /// process start) keep two nonces apart even if the entropy repeated.
+    pub fn nonce(&self, entropy: &[u8; 32]) -> Nonce {
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut h: [u8; 64] = Sha512::new()
             .chain_update(b"web4-ed25519-presign-nonce-v1")
             .chain_update(self.prefix)
+            .chain_update(self.session)
+            .chain_update(n.to_le_bytes())
             .chain_update(entropy)
-            .chain_update(counter.to_le_bytes())
             .finalize()
             .into();
         let r = Scalar::from_bytes_mod_order_wide(&h);
+        zeroize::Zeroize::zeroize(&mut h);
         let big_r = EdwardsPoint::mul_base(&r).compress().to_bytes();
         Nonce { r, big_r, public: self.public }
     }
@@ -366,6 +383,14 @@ impl PresignKey {
         let r = Scalar::from_bytes_mod_order_wide(&h);
         let big_r = EdwardsPoint::mul_base(&r).compress().to_bytes();
         self.sign(Nonce { r, big_r, public: self.public }, msg)
+    }
+}
+
+impl Nonce {
+    /// A nonce that signs nothing (it belongs to no key, so [`PresignKey::sign`]
+    /// does not use it): what a pool leaves in a slot it has given away.
+    pub fn empty() -> Nonce {
+        Nonce { r: Scalar::ZERO, big_r: [0; 32], public: [0; 32] }
     }
 }
 
@@ -463,14 +488,14 @@ mod tests {
     fn presigned_signatures_verify_like_standard_ones() {
         let sk = SecretKey::from_seed(&[7; 32]);
         let pk = sk.public_key();
-        let psk = sk.presign_key();
+        let psk = sk.presign_key([0; 32]);
         // The deterministic path is RFC 8032 exactly.
         for msg in [&b""[..], b"abc", &[0xa5; 1000]] {
             assert_eq!(psk.sign_deterministic(msg), sk.sign(msg));
         }
         let strict = ed25519_dalek::VerifyingKey::from_bytes(&pk.to_bytes()).ok();
         for (i, msg) in [&b""[..], b"record header", &[0x5a; 700]].into_iter().enumerate() {
-            let sig = psk.sign(psk.nonce(&[i as u8; 32], i as u64), msg);
+            let sig = psk.sign(psk.nonce(&[i as u8; 32]), msg);
             assert_ne!(sig, sk.sign(msg), "a presigned nonce is not the message-derived one");
             assert_eq!(pk.verify(msg, &sig), Ok(()));
             let dalek_sig = ed25519_dalek::Signature::from_bytes(&sig.0);
@@ -481,25 +506,31 @@ mod tests {
     }
 
     #[test]
-    fn presign_nonces_differ_by_entropy_counter_and_key() {
-        let psk = SecretKey::from_seed(&[1; 32]).presign_key();
-        let other = SecretKey::from_seed(&[2; 32]).presign_key();
+    fn presign_nonces_differ_by_counter_session_and_key() {
+        let sk = SecretKey::from_seed(&[1; 32]);
         let r = |n: Nonce| n.big_r;
-        let base = r(psk.nonce(&[0; 32], 0));
-        assert_eq!(base, r(psk.nonce(&[0; 32], 0)), "a nonce is a function of its inputs");
-        assert_ne!(base, r(psk.nonce(&[0; 32], 1)));
-        assert_ne!(base, r(psk.nonce(&[1; 32], 0)));
-        assert_ne!(base, r(other.nonce(&[0; 32], 0)), "the secret prefix enters the nonce");
+        // Same entropy every time: the key's counter still changes the nonce.
+        let psk = sk.presign_key([0; 32]);
+        let first = r(psk.nonce(&[0; 32]));
+        assert_ne!(first, r(psk.nonce(&[0; 32])));
+        // A new key instance (a restart) with the same session and entropy
+        // repeats its first nonce; another session does not.
+        assert_eq!(first, r(sk.presign_key([0; 32]).nonce(&[0; 32])), "a nonce is a function of its inputs");
+        assert_ne!(first, r(sk.presign_key([1; 32]).nonce(&[0; 32])));
+        assert_ne!(first, r(sk.presign_key([0; 32]).nonce(&[1; 32])));
+        let other = SecretKey::from_seed(&[2; 32]).presign_key([0; 32]);
+        assert_ne!(first, r(other.nonce(&[0; 32])), "the secret prefix enters the nonce");
     }
 
     #[test]
     fn a_nonce_of_another_key_is_not_used() {
         let sk = SecretKey::from_seed(&[3; 32]);
-        let psk = sk.presign_key();
-        let foreign = SecretKey::from_seed(&[4; 32]).presign_key().nonce(&[9; 32], 0);
+        let psk = sk.presign_key([0; 32]);
+        let foreign = SecretKey::from_seed(&[4; 32]).presign_key([0; 32]).nonce(&[9; 32]);
         let sig = psk.sign(foreign, b"m");
         assert_eq!(sig, sk.sign(b"m"));
         assert_eq!(sk.public_key().verify(b"m", &sig), Ok(()));
+        assert_eq!(psk.sign(Nonce::empty(), b"m"), sk.sign(b"m"), "an empty slot signs the standard way");
     }
 
     #[test]

@@ -60,6 +60,11 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Most records committed in one transaction (one fsync).
     pub group_commit_max: usize,
+    /// Sign the node's records with Ed25519 nonces made ahead on a thread
+    /// of their own (decisions/0023). Turn off where the process may be
+    /// cloned while running (VM snapshots restored more than once, CRIU):
+    /// two clones would sign different records with the same nonces.
+    pub record_nonces_ahead: bool,
     /// Read connections to the store.
     pub read_pool: usize,
     /// Enforce resource leases that name a local process with cgroup limits
@@ -119,6 +124,7 @@ impl Default for Config {
             max_clock_skew_secs: 300,
             shutdown_grace_secs: 30,
             group_commit_max: 1024,
+            record_nonces_ahead: true,
             read_pool: 8,
             enforce_leases: false,
             enforce_uids: Vec::new(),

@@ -261,6 +261,7 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     check("max_body_bytes", old.max_body_bytes != new.max_body_bytes);
     check("request_timeout_ms", old.request_timeout_ms != new.request_timeout_ms);
     check("group_commit_max", old.group_commit_max != new.group_commit_max);
+    check("record_nonces_ahead", old.record_nonces_ahead != new.record_nonces_ahead);
     check("read_pool", old.read_pool != new.read_pool);
     check("enforce_leases", old.enforce_leases != new.enforce_leases || old.enforce_uids != new.enforce_uids);
     check(
@@ -339,6 +340,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
             nonce_retention_secs: 2 * cfg.max_clock_skew_secs + 60,
             clock: system_clock,
             outbox: (!cfg.p2p_listen.is_empty()).then_some(outbox_tx),
+            presign: cfg.record_nonces_ahead,
         },
         Box::new(move |effects, n, took| {
             hook_commits.send_modify(|c| *c += 1);

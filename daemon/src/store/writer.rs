@@ -36,7 +36,6 @@ struct Presigner {
 /// (a node that only applies peers' records never signs) and refills the
 /// pool only once it has fallen below [`NONCE_LOW_WATER`], so the writer
 /// wakes it once per few hundred records, not once per record.
-#[derive(Default)]
 struct NoncePool {
     ready: std::sync::Mutex<Vec<web4_core::crypto::Nonce>>,
     low: std::sync::Condvar,
@@ -50,25 +49,37 @@ const NONCE_POOL: usize = 1024;
 const NONCE_LOW_WATER: usize = NONCE_POOL / 2;
 
 impl NoncePool {
+    fn new() -> Self {
+        NoncePool {
+            // Never grown past this, so the nonces are never copied by a
+            // reallocation and left behind in freed memory.
+            ready: std::sync::Mutex::new(Vec::with_capacity(NONCE_POOL)),
+            low: std::sync::Condvar::new(),
+            wanted: std::sync::atomic::AtomicBool::new(false),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<web4_core::crypto::Nonce>> {
         self.ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Take a ready nonce, waking the maker when the pool runs low.
+    /// Take a ready nonce, waking the maker when the pool runs low. The slot
+    /// it leaves holds an empty nonce, not a copy of the one taken.
     fn take(&self) -> Option<web4_core::crypto::Nonce> {
         let mut ready = self.lock();
-        let nonce = ready.pop();
+        let nonce = ready.last_mut().map(|slot| std::mem::replace(slot, web4_core::crypto::Nonce::empty()));
+        ready.pop();
         if ready.len() + 1 == NONCE_LOW_WATER || !self.wanted.swap(true, Ordering::Relaxed) {
             self.low.notify_one();
         }
         nonce
     }
 
-    /// The maker's loop: fill the pool to [`NONCE_POOL`] in chunks, sleep
-    /// until it runs low, until the signer is dropped.
+    /// The maker's loop: fill the pool to [`NONCE_POOL`], sleep until it
+    /// runs low, until the signer is dropped.
     fn make(&self, key: &web4_core::crypto::PresignKey) {
         let mut entropy = [0u8; 32 * 64];
-        let mut counter = 0u64;
         loop {
             {
                 let mut ready = self.lock();
@@ -78,28 +89,28 @@ impl NoncePool {
                     ready = self.low.wait(ready).unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
             }
-            if self.closed.load(Ordering::Relaxed) {
-                return;
-            }
-            while self.lock().len() < NONCE_POOL {
+            'fill: loop {
                 if let Err(e) = getrandom::fill(&mut entropy) {
                     tracing::warn!(event = "nonce_entropy_failed", error = %e);
                     return;
                 }
-                let chunk: Vec<_> = entropy
-                    .chunks_exact(32)
-                    .map(|c| {
-                        let mut e = [0u8; 32];
-                        e.copy_from_slice(c);
-                        counter += 1;
-                        key.nonce(&e, counter)
-                    })
-                    .collect();
-                self.lock().extend(chunk);
-                if self.closed.load(Ordering::Relaxed) {
-                    return;
+                for chunk in entropy.chunks_exact(32) {
+                    if self.closed.load(Ordering::Relaxed) {
+                        zeroize::Zeroize::zeroize(&mut entropy);
+                        return;
+                    }
+                    let mut e = [0u8; 32];
+                    e.copy_from_slice(chunk);
+                    let nonce = key.nonce(&e);
+                    zeroize::Zeroize::zeroize(&mut e);
+                    let mut ready = self.lock();
+                    if ready.len() >= NONCE_POOL {
+                        break 'fill;
+                    }
+                    ready.push(nonce);
                 }
             }
+            zeroize::Zeroize::zeroize(&mut entropy);
         }
     }
 }
@@ -110,6 +121,20 @@ impl Drop for Presigner {
         let _guard = self.pool.lock();
         self.pool.low.notify_one();
     }
+}
+
+/// A value of this process start for the nonces (decisions/0023): the pid,
+/// the wall clock in ns and OS entropy, hashed.
+fn session_value() -> [u8; 32] {
+    let mut random = [0u8; 32];
+    // Without entropy the pid and the clock still differ between starts.
+    let _ = getrandom::fill(&mut random);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let mut input = Vec::with_capacity(64);
+    input.extend_from_slice(&std::process::id().to_le_bytes());
+    input.extend_from_slice(&nanos.to_le_bytes());
+    input.extend_from_slice(&random);
+    web4_core::crypto::sha256(&input).0
 }
 
 impl NodeSigner {
@@ -123,16 +148,15 @@ impl NodeSigner {
     /// instead of a base-point multiplication (decisions/0023). The thread
     /// ends when this signer is dropped; without a ready nonce (the thread
     /// behind, or no entropy) a record is signed the standard way.
-    pub fn start_presigning(&mut self) -> Result<(), StoreError> {
-        let pool = Arc::new(NoncePool::default());
-        let maker = self.key.presign_key();
+    pub fn start_presigning(&mut self) {
+        let pool = Arc::new(NoncePool::new());
+        let session = session_value();
+        let maker = self.key.presign_key(session);
         let for_maker = Arc::clone(&pool);
-        std::thread::Builder::new()
-            .name("web4-nonces".into())
-            .spawn(move || for_maker.make(&maker))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the nonce thread: {e}")))?;
-        self.presign = Some(Presigner { key: self.key.presign_key(), pool });
-        Ok(())
+        match std::thread::Builder::new().name("web4-nonces".into()).spawn(move || for_maker.make(&maker)) {
+            Ok(_) => self.presign = Some(Presigner { key: self.key.presign_key(session), pool }),
+            Err(e) => tracing::warn!(event = "nonce_thread_not_started", error = %e),
+        }
     }
 
     /// Sign `msg` (a record header), with a ready nonce when there is one.
@@ -393,6 +417,8 @@ pub struct WriterConfig {
     /// Receives the wire form of every record the node authored, after its
     /// group committed (for gossip).
     pub outbox: Option<mpsc::UnboundedSender<String>>,
+    /// Sign records with nonces made ahead (decisions/0023).
+    pub presign: bool,
 }
 
 /// The WAL as the writer's last commit left it (from SQLite's WAL hook).
@@ -480,7 +506,9 @@ impl Writer {
         hook: CommitHook,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
         let mut node = node;
-        node.start_presigning()?;
+        if cfg.presign {
+            node.start_presigning();
+        }
         let mut head = load_head(&conn, &node.id)?;
         let mut nonces = SpentNonces::load(&conn, (cfg.clock)().secs() - cfg.nonce_retention_secs)?;
         let (tx, mut rx) = mpsc::channel::<(Job, Reply, Durability)>(cfg.max_group * 4);
@@ -807,7 +835,7 @@ mod tests {
         let mut node = NodeSigner::new(LctId::from_public_key(&pk), key.clone());
         let msg = b"a record header";
         assert_eq!(node.sign(msg), key.sign(msg), "without a pool: RFC 8032");
-        node.start_presigning()?;
+        node.start_presigning();
         let pool = node.presign.as_ref().map(|p| Arc::clone(&p.pool)).ok_or("no pool")?;
         std::thread::sleep(Duration::from_millis(50));
         assert!(pool.lock().is_empty(), "no nonces before the first signature");
