@@ -67,32 +67,26 @@ fn string(s: &str, out: &mut Vec<u8>) -> Result<(), Slow> {
 }
 
 fn object(m: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), Slow> {
-    if m.keys().any(|k| !k.is_ascii()) {
-        return Err(Slow::Fallback);
-    }
-    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    out.push(b'{');
-    for (i, (k, v)) in entries.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        string(k, out)?;
-        out.push(b':');
-        write(v, out)?;
-    }
-    out.push(b'}');
-    Ok(())
+    members(m, None, out)
 }
 
 /// Write the object `m` with one more member `name` whose value is already
 /// canonical text (`raw`), as if it were part of `m`.
 pub(crate) fn object_with(m: &Map<String, Value>, name: &str, raw: &[u8], out: &mut Vec<u8>) -> Result<(), Slow> {
-    if !name.is_ascii() || m.contains_key(name) || m.keys().any(|k| !k.is_ascii()) {
+    if m.contains_key(name) {
         return Err(Slow::Fallback);
     }
-    let mut entries: Vec<(&str, Option<&Value>)> = m.iter().map(|(k, v)| (k.as_str(), Some(v))).collect();
-    entries.push((name, None));
+    members(m, Some((name, raw)), out)
+}
+
+/// The members of `m`, and `extra` (a name with canonical text) if any,
+/// sorted by name.
+fn members(m: &Map<String, Value>, extra: Option<(&str, &[u8])>, out: &mut Vec<u8>) -> Result<(), Slow> {
+    if m.keys().map(String::as_str).chain(extra.map(|(k, _)| k)).any(|k| !k.is_ascii()) {
+        return Err(Slow::Fallback);
+    }
+    let mut entries: Vec<(&str, Result<&Value, &[u8]>)> = m.iter().map(|(k, v)| (k.as_str(), Ok(v))).collect();
+    entries.extend(extra.map(|(k, raw)| (k, Err(raw))));
     entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     out.push(b'{');
     for (i, (k, v)) in entries.into_iter().enumerate() {
@@ -102,8 +96,8 @@ pub(crate) fn object_with(m: &Map<String, Value>, name: &str, raw: &[u8], out: &
         string(k, out)?;
         out.push(b':');
         match v {
-            Some(v) => write(v, out)?,
-            None => out.extend_from_slice(raw),
+            Ok(v) => write(v, out)?,
+            Err(raw) => out.extend_from_slice(raw),
         }
     }
     out.push(b'}');

@@ -28,7 +28,7 @@ pub struct NodeSigner {
 
 /// Signing nonces made ahead by a thread of their own (decisions/0023).
 struct Presigner {
-    key: web4_core::crypto::PresignKey,
+    key: Arc<web4_core::crypto::PresignKey>,
     pool: Arc<NoncePool>,
 }
 
@@ -94,15 +94,12 @@ impl NoncePool {
                     tracing::warn!(event = "nonce_entropy_failed", error = %e);
                     return;
                 }
-                for chunk in entropy.chunks_exact(32) {
+                for chunk in entropy.as_chunks::<32>().0 {
                     if self.closed.load(Ordering::Relaxed) {
                         zeroize::Zeroize::zeroize(&mut entropy);
                         return;
                     }
-                    let mut e = [0u8; 32];
-                    e.copy_from_slice(chunk);
-                    let nonce = key.nonce(&e);
-                    zeroize::Zeroize::zeroize(&mut e);
+                    let nonce = key.nonce(chunk);
                     let mut ready = self.lock();
                     if ready.len() >= NONCE_POOL {
                         break 'fill;
@@ -150,11 +147,10 @@ impl NodeSigner {
     /// behind, or no entropy) a record is signed the standard way.
     pub fn start_presigning(&mut self) {
         let pool = Arc::new(NoncePool::new());
-        let session = session_value();
-        let maker = self.key.presign_key(session);
-        let for_maker = Arc::clone(&pool);
+        let key = Arc::new(self.key.presign_key(session_value()));
+        let (for_maker, maker) = (Arc::clone(&pool), Arc::clone(&key));
         match std::thread::Builder::new().name("web4-nonces".into()).spawn(move || for_maker.make(&maker)) {
-            Ok(_) => self.presign = Some(Presigner { key: self.key.presign_key(session), pool }),
+            Ok(_) => self.presign = Some(Presigner { key, pool }),
             Err(e) => tracing::warn!(event = "nonce_thread_not_started", error = %e),
         }
     }
