@@ -338,7 +338,7 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
     match checked {
         Ok(Check::Next(event)) => {
             lock(&fed.validated).insert(author, crate::store::writer::Head { seq: m.record.seq, hash: m.hash });
-            Pre::Next(crate::ledger::Inbound { event: Some(event), ..m })
+            Pre::Next(crate::ledger::Inbound { event: Some(event), ..m }.without_payload_tree())
         }
         Ok(Check::Duplicate) => Pre::Duplicate,
         Ok(Check::Equivocation { held }) => Pre::Equivocation(m, held),
@@ -509,14 +509,20 @@ async fn apply_checked(
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: crate::store::writer::Job = Box::new(move |ctx| {
         let outcomes = ctx.apply_inbound_batch(&records)?;
-        let _ = tx.send(outcomes.into_iter().map(Ok).collect());
+        // The records go back with the outcomes: freeing them (typed events,
+        // wire text) is this task's work, not the writer's.
+        let _ = tx.send((outcomes.into_iter().map(Ok).collect(), records));
         Ok(json!(null))
     });
     let failed = |e: crate::error::ApiError| (0..n).map(|_| Err(e.clone())).collect();
     match node.writer.submit_with(job, crate::store::writer::Durability::Relaxed).await {
-        Ok(_) => rx
-            .await
-            .unwrap_or_else(|_| failed(crate::error::ApiError::internal("federation", "writer dropped the outcome"))),
+        Ok(_) => rx.await.map_or_else(
+            |_| failed(crate::error::ApiError::internal("federation", "writer dropped the outcome")),
+            |(outcomes, records)| {
+                drop(records);
+                outcomes
+            },
+        ),
         Err(e) => failed(e),
     }
 }
