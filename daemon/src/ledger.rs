@@ -91,8 +91,10 @@ fn parse_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, 
 pub fn load_lct(conn: &Connection, id: &str) -> Result<Option<LctRow>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT lct_id, society_id, public_key, entity_type, status, document, status_reason, revocation,
-                    superseded_by, overlap_until, ledger_ref, updated_at FROM lcts WHERE lct_id = ?1",
+            "SELECT c.lct_id, c.society_id, c.public_key, c.entity_type, c.status, COALESCE(c.document, l.record),
+                    c.status_reason, c.revocation, c.superseded_by, c.overlap_until, c.ledger_ref, c.updated_at,
+                    c.document IS NULL
+               FROM lcts c LEFT JOIN ledger l ON l.id = c.doc_record WHERE c.lct_id = ?1",
         )?
         .query_row([id], |r| {
             Ok((
@@ -101,26 +103,29 @@ pub fn load_lct(conn: &Connection, id: &str) -> Result<Option<LctRow>, StoreErro
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(5)?,
                 r.get::<_, Option<String>>(6)?,
                 r.get::<_, Option<String>>(7)?,
                 r.get::<_, Option<String>>(8)?,
                 r.get::<_, Option<i64>>(9)?,
                 r.get::<_, String>(10)?,
                 r.get::<_, i64>(11)?,
+                r.get::<_, bool>(12)?,
             ))
         })
         .optional()?;
-    let Some((id, soc, pk, et, st, doc, reason, revocation, sup, overlap, lref, upd)) = row else {
+    let Some((id, soc, pk, et, st, doc, reason, revocation, sup, overlap, lref, upd, in_record)) = row else {
         return Ok(None);
     };
+    let doc = doc.ok_or_else(|| corrupt("the record holding the LCT document is missing"))?;
+    let document = if in_record { document_in_record(&doc, &id)? } else { parse_json(&doc, "document")? };
     Ok(Some(LctRow {
         lct_id: LctId::parse(&id).map_err(|_| corrupt("lct_id"))?,
         society_id: LctId::parse(&soc).map_err(|_| corrupt("society_id"))?,
         public_key: parse_key(&pk)?,
         entity_type: EntityType::parse(&et).ok_or_else(|| corrupt("entity_type"))?,
         status: LctStatus::parse(&st).ok_or_else(|| corrupt("status"))?,
-        document: parse_json(&doc, "document")?,
+        document,
         status_reason: reason,
         revocation: revocation.map(|r| parse_json(&r, "revocation")).transpose()?,
         superseded_by: sup.map(|s| LctId::parse(&s).map_err(|_| corrupt("superseded_by"))).transpose()?,
@@ -128,6 +133,36 @@ pub fn load_lct(conn: &Connection, id: &str) -> Result<Option<LctRow>, StoreErro
         ledger_ref: Hash::parse(&lref).map_err(|_| corrupt("ledger_ref"))?,
         updated_at: Timestamp(upd),
     }))
+}
+
+/// An LCT's society, entity type and status: what the apply path reads of
+/// an existing LCT (a rebuild into a scratch store has no ledger rows to
+/// read documents from).
+fn lct_state(conn: &Connection, id: &str) -> Result<Option<(LctId, EntityType, LctStatus)>, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT society_id, entity_type, status FROM lcts WHERE lct_id = ?1")?
+        .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+        .optional()?;
+    let Some((soc, et, st)) = row else { return Ok(None) };
+    Ok(Some((
+        LctId::parse(&soc).map_err(|_| corrupt("society_id"))?,
+        EntityType::parse(&et).ok_or_else(|| corrupt("entity_type"))?,
+        LctStatus::parse(&st).ok_or_else(|| corrupt("status"))?,
+    )))
+}
+
+/// The document of LCT `id` in the ledger record (JSON `text`) that
+/// registered it: a genesis member's, a mint's or a transition's new LCT.
+fn document_in_record(text: &str, id: &str) -> Result<LctDocument, StoreError> {
+    let record: Record = parse_json(text, "ledger record")?;
+    let doc = match Event::from_record(&record)? {
+        Event::Mint(m) => Some(m.lct),
+        Event::Transition(t) => Some(t.lct),
+        Event::Genesis(g) => g.members.into_iter().map(|m| m.lct).find(|d| d.lct_id.as_str() == id),
+        _ => None,
+    };
+    doc.filter(|d| d.lct_id.as_str() == id)
+        .ok_or_else(|| corrupt(&format!("ledger record {} {} does not register {id}", record.kind, record.seq)))
 }
 
 /// What authentication needs of an LCT: key and status (no document parse).
@@ -188,17 +223,17 @@ pub fn roles_of(conn: &Connection, society: &str, lct: &str) -> Result<Vec<Strin
     Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
 
-/// Register an LCT; `home` is the node that recorded it (its account's owner).
+/// Register an LCT; `home` is the node that recorded it (its account's
+/// owner), `record` the ledger row of the record that carries `doc`.
 fn insert_lct(
     conn: &Connection,
     society: &LctId,
     doc: &LctDocument,
-    (at, home): (Timestamp, &LctId),
+    (at, home, record): (Timestamp, &LctId, i64),
     lref: &Hash,
 ) -> Result<(), StoreError> {
-    let document = to_json(doc)?;
     conn.prepare_cached(
-        "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, document, ledger_ref, created_at, updated_at, home)
+        "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, doc_record, ledger_ref, created_at, updated_at, home)
          VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?7, ?8)",
     )?
     .execute(params![
@@ -206,7 +241,7 @@ fn insert_lct(
         society.as_str(),
         doc.binding.public_key.to_string(),
         doc.binding.entity_type.as_str(),
-        document,
+        record,
         lref.to_string(),
         at.secs(),
         home.as_str()
@@ -222,12 +257,13 @@ fn set_status(
     at: Timestamp,
     lref: &Hash,
 ) -> Result<Effect, StoreError> {
-    let row = load_lct(conn, id.as_str())?.ok_or_else(|| corrupt("status change of an unknown LCT"))?;
+    let (_, entity_type, from) =
+        lct_state(conn, id.as_str())?.ok_or_else(|| corrupt("status change of an unknown LCT"))?;
     conn.prepare_cached(
         "UPDATE lcts SET status = ?2, status_reason = ?3, ledger_ref = ?4, updated_at = ?5 WHERE lct_id = ?1",
     )?
     .execute(params![id.as_str(), to.as_str(), reason, lref.to_string(), at.secs()])?;
-    Ok(Effect::Status { entity_type: row.entity_type, from: row.status, to })
+    Ok(Effect::Status { entity_type, from, to })
 }
 
 fn payload<T: serde::de::DeserializeOwned>(r: &Record) -> Result<T, StoreError> {
@@ -434,21 +470,22 @@ impl Prepared {
     }
 }
 
-/// Apply one record to the projections.
-pub fn apply(conn: &Connection, r: &Record, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
-    apply_event(conn, &Event::from_record(r)?, (&r.author, r.seq), r.timestamp, lref)
+/// Apply one record, held in row `row` of the ledger, to the projections.
+pub fn apply(conn: &Connection, r: &Record, lref: &Hash, row: i64) -> Result<Vec<Effect>, StoreError> {
+    apply_event(conn, &Event::from_record(r)?, (&r.author, r.seq, row), r.timestamp, lref)
 }
 
-/// Apply a typed event recorded by `author` at `at` with hash `lref`: the
-/// state projections, then the graph's.
+/// Apply a typed event recorded by `author` as `seq` at `at` with hash
+/// `lref`, held in row `row` of the ledger: the state projections, then the
+/// graph's.
 pub fn apply_event(
     conn: &Connection,
     ev: &Event,
-    (author, seq): (&LctId, u64),
+    (author, seq, row): (&LctId, u64, i64),
     at: Timestamp,
     lref: &Hash,
 ) -> Result<Vec<Effect>, StoreError> {
-    let mut effects = apply_state(conn, ev, (author, seq), at, lref)?;
+    let mut effects = apply_state(conn, ev, (author, seq, row), at, lref)?;
     project_graph(conn, ev, &mut effects, lref)?;
     Ok(effects)
 }
@@ -494,10 +531,11 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
             effects.extend(graph::set_literal(conn, v.lct_id.as_str(), &w4("status"), "revoked", lref)?);
         }
         Event::Transition(t) => {
-            let old = load_lct(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
+            let (society, ..) =
+                lct_state(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
             let new = t.lct.lct_id.as_str();
-            effects.extend(graph::lct_triples(conn, old.society_id.as_str(), &t.lct, lref)?);
-            for role in roles_of(conn, old.society_id.as_str(), new)? {
+            effects.extend(graph::lct_triples(conn, society.as_str(), &t.lct, lref)?);
+            for role in roles_of(conn, society.as_str(), new)? {
                 add(effects, Triple::literal(new, &w4("hasRole"), &role))?;
             }
             add(effects, Triple::iri(t.old.as_str(), &w4("supersededBy"), new))?;
@@ -626,7 +664,7 @@ fn apply_role(
 fn apply_state(
     conn: &Connection,
     ev: &Event,
-    (author, seq): (&LctId, u64),
+    (author, seq, row): (&LctId, u64, i64),
     at: Timestamp,
     lref: &Hash,
 ) -> Result<Vec<Effect>, StoreError> {
@@ -638,7 +676,7 @@ fn apply_state(
             insert_law_version(conn, &g.society_id, &g.law, lref, at)?;
             let mut effects = Vec::new();
             for m in &g.members {
-                insert_lct(conn, &g.society_id, &m.lct, (at, author), lref)?;
+                insert_lct(conn, &g.society_id, &m.lct, (at, author, row), lref)?;
                 for role in &m.roles {
                     conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
                         .execute(params![g.society_id.as_str(), m.lct.lct_id.as_str(), role])?;
@@ -648,7 +686,7 @@ fn apply_state(
             Ok(effects)
         }
         Event::Mint(m) => {
-            insert_lct(conn, &m.society_id, &m.lct, (at, author), lref)?;
+            insert_lct(conn, &m.society_id, &m.lct, (at, author, row), lref)?;
             if let Some(bc) = &m.lct.birth_certificate {
                 conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
                     .execute(params![m.society_id.as_str(), m.lct.lct_id.as_str(), bc.citizen_role])?;
@@ -669,11 +707,12 @@ fn apply_state(
             Ok(vec![eff])
         }
         Event::Transition(t) => {
-            let old = load_lct(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
-            insert_lct(conn, &old.society_id, &t.lct, (at, author), lref)?;
-            for role in roles_of(conn, old.society_id.as_str(), old.lct_id.as_str())? {
+            let (society, ..) =
+                lct_state(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
+            insert_lct(conn, &society, &t.lct, (at, author, row), lref)?;
+            for role in roles_of(conn, society.as_str(), t.old.as_str())? {
                 conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
-                    .execute(params![old.society_id.as_str(), t.lct.lct_id.as_str(), role])?;
+                    .execute(params![society.as_str(), t.lct.lct_id.as_str(), role])?;
             }
             let eff = set_status(conn, &t.old, LctStatus::Superseded, Some("rotation"), at, lref)?;
             conn.prepare_cached("UPDATE lcts SET superseded_by = ?2, overlap_until = ?3 WHERE lct_id = ?1")?
@@ -1707,7 +1746,7 @@ pub fn apply_inbound(
         m.text,
         crate::store::writer::unix_ms()
     ])?;
-    let effects = apply_event(conn, &event, (&r.author, r.seq), r.timestamp, &m.hash)?;
+    let effects = apply_event(conn, &event, (&r.author, r.seq, conn.last_insert_rowid()), r.timestamp, &m.hash)?;
     save_head(conn, &r.author, crate::store::writer::Head { seq: r.seq, hash: m.hash })?;
     Ok(Foreign::Applied { hash: m.hash, effects })
 }
@@ -1912,11 +1951,11 @@ pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
     migrate(&mut scratch)?;
     let mut verifiers: std::collections::HashMap<LctId, ChainVerifier> = std::collections::HashMap::new();
     let mut out = VerifyOutcome { records: 0, authors: 0, chain_errors: vec![], projection_differences: vec![] };
-    let mut stmt = live.prepare("SELECT hash, record FROM ledger ORDER BY id")?;
+    let mut stmt = live.prepare("SELECT hash, record, id FROM ledger ORDER BY id")?;
     let mut rows = stmt.query([])?;
     let tx = scratch.transaction()?;
     while let Some(row) = rows.next()? {
-        let (stored_hash, text): (String, String) = (row.get(0)?, row.get(1)?);
+        let (stored_hash, text, id): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
         out.records += 1;
         let r: Record = match serde_json::from_str(&text) {
             Ok(r) => r,
@@ -1939,7 +1978,9 @@ pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
         let Some(v) = verifiers.get_mut(&r.author) else { continue };
         match v.push(&r) {
             Ok(h) if h.to_string() == stored_hash => {
-                apply(&tx, &r, &h)?;
+                // The scratch store has no ledger rows: documents are found
+                // through the live row ids, as in the live projection.
+                apply(&tx, &r, &h, id)?;
             }
             Ok(h) => out
                 .chain_errors

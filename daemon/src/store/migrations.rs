@@ -427,6 +427,52 @@ CREATE INDEX gaming_flags_pair ON gaming_flags (entity, role);
 ALTER TABLE ledger ADD COLUMN applied_at INTEGER;
 "#,
     ),
+    (
+        16,
+        // An LCT's document is read from the record that registered it
+        // (genesis, mint or transition; documents never change), not kept
+        // as a copy: `doc_record` is that record's row in the ledger
+        // (docs/decisions/0024). `document` stays only for a row whose
+        // record cannot be found, so that nothing is lost.
+        r#"
+CREATE TEMP TABLE lct_doc_records AS
+  SELECT json_extract(record, '$.payload.lct.lct_id') AS lct_id, id FROM ledger
+   WHERE kind IN ('lct.mint', 'lct.transition')
+  UNION ALL
+  SELECT json_extract(m.value, '$.lct.lct_id'), l.id FROM ledger l, json_each(l.record, '$.payload.members') m
+   WHERE l.kind = 'society.genesis';
+CREATE INDEX temp.lct_doc_records_id ON lct_doc_records (lct_id, id);
+CREATE TABLE lcts_new (
+    lct_id        TEXT PRIMARY KEY,
+    society_id    TEXT NOT NULL,
+    public_key    TEXT NOT NULL,
+    entity_type   TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    doc_record    INTEGER,
+    document      TEXT,
+    status_reason TEXT,
+    revocation    TEXT,
+    superseded_by TEXT,
+    overlap_until INTEGER,
+    ledger_ref    TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    home          TEXT,
+    CHECK (doc_record IS NOT NULL OR document IS NOT NULL)
+);
+INSERT INTO lcts_new (lct_id, society_id, public_key, entity_type, status, doc_record, document, status_reason,
+                      revocation, superseded_by, overlap_until, ledger_ref, created_at, updated_at, home)
+  SELECT c.lct_id, c.society_id, c.public_key, c.entity_type, c.status, d.id,
+         CASE WHEN d.id IS NULL THEN c.document END,
+         c.status_reason, c.revocation, c.superseded_by, c.overlap_until, c.ledger_ref, c.created_at, c.updated_at, c.home
+    FROM lcts c LEFT JOIN (SELECT lct_id, MIN(id) AS id FROM lct_doc_records GROUP BY lct_id) d ON d.lct_id = c.lct_id
+   ORDER BY c.rowid;
+DROP TABLE lcts;
+ALTER TABLE lcts_new RENAME TO lcts;
+CREATE INDEX lcts_status ON lcts (status, entity_type);
+DROP TABLE temp.lct_doc_records;
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -478,6 +524,69 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Migration 16: each LCT row points at the ledger record that carries
+    /// its document (genesis member, mint, transition); a row whose record
+    /// is not in the ledger keeps its copy; nothing else changes.
+    #[test]
+    fn lct_rows_point_at_their_records_and_keep_orphan_documents() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            .unwrap();
+        for (v, sql) in MIGRATIONS.iter().filter(|m| m.0 <= 15) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [v]).unwrap();
+        }
+        let record = |kind: &str, payload: &str| format!(r#"{{"kind":"{kind}","payload":{payload}}}"#);
+        let rows = [
+            (
+                7,
+                "society.genesis",
+                record("society.genesis", r#"{"members":[{"lct":{"lct_id":"a"}},{"lct":{"lct_id":"b"}}]}"#),
+            ),
+            (8, "lct.mint", record("lct.mint", r#"{"lct":{"lct_id":"c"}}"#)),
+            (9, "lct.suspend", record("lct.suspend", r#"{"lct_id":"c"}"#)),
+            (12, "lct.transition", record("lct.transition", r#"{"old":"c","lct":{"lct_id":"d"}}"#)),
+        ];
+        for (id, kind, text) in &rows {
+            conn.execute(
+                "INSERT INTO ledger (id, hash, author, seq, kind, record) VALUES (?1, ?2, 'x', ?1, ?3, ?4)",
+                rusqlite::params![id, format!("h{id}"), kind, text],
+            )
+            .unwrap();
+        }
+        for (lct, status) in [("a", "active"), ("b", "active"), ("c", "superseded"), ("d", "active"), ("e", "active")] {
+            conn.execute(
+                "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, document, ledger_ref, created_at, updated_at, home)
+                 VALUES (?1, 's', 'k', 'ai', ?2, ?3, 'r', 1, 2, 'x')",
+                rusqlite::params![lct, status, format!("{{\"doc\":\"{lct}\"}}")],
+            )
+            .unwrap();
+        }
+        assert_eq!(migrate(&mut conn).unwrap(), latest());
+        let got: Vec<(String, String, Option<i64>, Option<String>)> = conn
+            .prepare("SELECT lct_id, status, doc_record, document FROM lcts ORDER BY lct_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want = [
+            ("a", "active", Some(7), None),
+            ("b", "active", Some(7), None),
+            ("c", "superseded", Some(8), None),
+            ("d", "active", Some(12), None),
+            ("e", "active", None, Some(r#"{"doc":"e"}"#)),
+        ];
+        assert_eq!(got, want.map(|(l, s, r, d)| (l.to_owned(), s.to_owned(), r, d.map(str::to_owned))).to_vec());
+        let indexed: i64 =
+            conn.query_row("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'lcts_status'", [], |r| r.get(0)).unwrap();
+        assert_eq!(indexed, 1);
+        assert!(
+            conn.execute("INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, ledger_ref, created_at, updated_at) VALUES ('f', 's', 'k', 'ai', 'active', 'r', 1, 1)", []).is_err(),
+            "a row needs its record or its document"
+        );
+    }
 
     /// Migrations 13 and 14 rebuild tables: nothing is lost and the order of
     /// reputation events (the burst window's tie-break) is kept.

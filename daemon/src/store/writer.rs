@@ -235,7 +235,7 @@ pub fn append_record(
         text,
         unix_ms()
     ])?;
-    let effects = apply_event(conn, &prepared.event, (&node.id, seq), now, &hash)?;
+    let effects = apply_event(conn, &prepared.event, (&node.id, seq, conn.last_insert_rowid()), now, &hash)?;
     *head = Head { seq, hash };
     Ok((hash, effects, text))
 }
