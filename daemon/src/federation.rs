@@ -817,7 +817,7 @@ impl Federation {
 /// The libp2p peer id of a node LCT: its Ed25519 key is the node's libp2p
 /// identity (decisions/0016).
 pub fn peer_of(node: &Node, lct: &str) -> Option<PeerId> {
-    let row = node.reads.with(|c| crate::ledger::load_lct(c, lct)).ok()??;
+    let row = node.reads.with(|c| crate::ledger::load_signer(c, lct)).ok()??;
     let pk = libp2p::identity::ed25519::PublicKey::try_from_bytes(&row.public_key.to_bytes()).ok()?;
     Some(libp2p::identity::PublicKey::from(pk).to_peer_id())
 }

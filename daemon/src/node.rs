@@ -574,7 +574,7 @@ pub async fn join(cfg: &Config, peer: &str) -> anyhow::Result<InitReport> {
     }
     let soc = crate::services::governance::load_society(&tx, &society)
         .with_context(|| format!("the ledger of {base} does not hold society {society}"))?;
-    if ledger::load_lct(&tx, id.as_str())?.is_none() {
+    if ledger::load_signer(&tx, id.as_str())?.is_none() {
         bail!("the ledger of {base} does not hold this node's LCT {id} yet; try again");
     }
     tx.execute(

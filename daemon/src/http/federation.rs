@@ -207,7 +207,7 @@ fn foreign(node: &Node, society: &str) -> Result<Arc<crate::foreign::ForeignSoci
 
 /// When an LCT is not in the copy yet, pull once before answering 404.
 async fn fresh(node: &Node, s: &Arc<crate::foreign::ForeignSociety>, lct: &str) {
-    let known = s.with(|c| crate::ledger::load_lct(c, lct).ok().flatten().is_some());
+    let known = s.with(|c| crate::ledger::load_signer(c, lct).ok().flatten().is_some());
     if !known && let Err(e) = node.foreign.pull(s).await {
         tracing::warn!(service = "federation", event = "foreign_pull_failed", society = %s.id, error = %e);
     }

@@ -308,9 +308,9 @@ pub fn verify_in(
             let birth = match &doc.birth_certificate {
                 None => None,
                 Some(cert) => {
-                    let issuer = load_lct(c, cert.issuer.as_str())?.map(|r| r.public_key);
+                    let issuer = load_signer(c, cert.issuer.as_str())?.map(|r| r.public_key);
                     let rule = society.identity.birth_quorum;
-                    let lookup = |w: &LctId| load_lct(c, w.as_str()).ok().flatten().map(|r| r.public_key);
+                    let lookup = |w: &LctId| load_signer(c, w.as_str()).ok().flatten().map(|r| r.public_key);
                     let (issuer_ok, valid, ok) = match issuer {
                         None => {
                             problems.push(format!("birth certificate issuer {} is unknown", cert.issuer));
@@ -629,7 +629,7 @@ pub async fn transition(
             require_law(ctx.conn, &law_society, &law_hash)?;
             let row = active_lct(ctx.conn, &ev.signer, ctx.now)?;
             next_status(row.status, LifecycleEvent::Supersede).map_err(|e| lifecycle_error(&target, e))?;
-            if load_lct(ctx.conn, new_id.as_str()).map_err(store_err)?.is_some() {
+            if load_signer(ctx.conn, new_id.as_str()).map_err(store_err)?.is_some() {
                 return Err(ApiError::new(ErrorCode::BindingExists, format!("{new_id} is already registered")));
             }
             ctx.append(&prepared, law_hash)?;
