@@ -91,9 +91,8 @@ fn parse_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, 
 pub fn load_lct(conn: &Connection, id: &str) -> Result<Option<LctRow>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT c.lct_id, c.society_id, c.public_key, c.entity_type, c.status, COALESCE(c.document, l.record),
-                    c.status_reason, c.revocation, c.superseded_by, c.overlap_until, c.ledger_ref, c.updated_at,
-                    c.document IS NULL
+            "SELECT c.lct_id, c.society_id, c.public_key, c.entity_type, c.status, c.document, l.record,
+                    c.status_reason, c.revocation, c.superseded_by, c.overlap_until, c.ledger_ref, c.updated_at
                FROM lcts c LEFT JOIN ledger l ON l.id = c.doc_record WHERE c.lct_id = ?1",
         )?
         .query_row([id], |r| {
@@ -107,18 +106,22 @@ pub fn load_lct(conn: &Connection, id: &str) -> Result<Option<LctRow>, StoreErro
                 r.get::<_, Option<String>>(6)?,
                 r.get::<_, Option<String>>(7)?,
                 r.get::<_, Option<String>>(8)?,
-                r.get::<_, Option<i64>>(9)?,
-                r.get::<_, String>(10)?,
-                r.get::<_, i64>(11)?,
-                r.get::<_, bool>(12)?,
+                r.get::<_, Option<String>>(9)?,
+                r.get::<_, Option<i64>>(10)?,
+                r.get::<_, String>(11)?,
+                r.get::<_, i64>(12)?,
             ))
         })
         .optional()?;
-    let Some((id, soc, pk, et, st, doc, reason, revocation, sup, overlap, lref, upd, in_record)) = row else {
+    let Some((id, soc, pk, et, st, copy, record, reason, revocation, sup, overlap, lref, upd)) = row else {
         return Ok(None);
     };
-    let doc = doc.ok_or_else(|| corrupt("the record holding the LCT document is missing"))?;
-    let document = if in_record { document_in_record(&doc, &id)? } else { parse_json(&doc, "document")? };
+    // The row's own copy exists only where migration 16 found no record.
+    let document = match (copy, record) {
+        (Some(copy), _) => parse_json(&copy, "document")?,
+        (None, Some(record)) => document_in_record(&record, &id)?,
+        (None, None) => return Err(corrupt("the record holding the LCT document is missing")),
+    };
     Ok(Some(LctRow {
         lct_id: LctId::parse(&id).map_err(|_| corrupt("lct_id"))?,
         society_id: LctId::parse(&soc).map_err(|_| corrupt("society_id"))?,
@@ -1735,18 +1738,8 @@ pub fn apply_inbound(
             return Ok(Foreign::Rejected(format!("equivocation: {} already has seq {} ({held})", r.author, r.seq)));
         }
     };
-    conn.prepare_cached(
-        "INSERT INTO ledger (hash, author, seq, kind, record, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(rusqlite::params![
-        m.hash.to_string(),
-        r.author.as_str(),
-        i64::try_from(r.seq).unwrap_or(i64::MAX),
-        r.kind,
-        m.text,
-        crate::store::writer::unix_ms()
-    ])?;
-    let effects = apply_event(conn, &event, (&r.author, r.seq, conn.last_insert_rowid()), r.timestamp, &m.hash)?;
+    let row = crate::store::writer::insert_record(conn, &m.hash, &r.author, r.seq, &r.kind, &m.text)?;
+    let effects = apply_event(conn, &event, (&r.author, r.seq, row), r.timestamp, &m.hash)?;
     save_head(conn, &r.author, crate::store::writer::Head { seq: r.seq, hash: m.hash })?;
     Ok(Foreign::Applied { hash: m.hash, effects })
 }

@@ -525,18 +525,24 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
 mod tests {
     use super::*;
 
+    /// An in-memory store with the migrations up to `version` applied.
+    fn store_at(version: i64) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            .unwrap();
+        for (v, sql) in MIGRATIONS.iter().filter(|m| m.0 <= version) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [v]).unwrap();
+        }
+        conn
+    }
+
     /// Migration 16: each LCT row points at the ledger record that carries
     /// its document (genesis member, mint, transition); a row whose record
     /// is not in the ledger keeps its copy; nothing else changes.
     #[test]
     fn lct_rows_point_at_their_records_and_keep_orphan_documents() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
-            .unwrap();
-        for (v, sql) in MIGRATIONS.iter().filter(|m| m.0 <= 15) {
-            conn.execute_batch(sql).unwrap();
-            conn.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [v]).unwrap();
-        }
+        let mut conn = store_at(15);
         let record = |kind: &str, payload: &str| format!(r#"{{"kind":"{kind}","payload":{payload}}}"#);
         let rows = [
             (
@@ -592,13 +598,7 @@ mod tests {
     /// reputation events (the burst window's tie-break) is kept.
     #[test]
     fn rebuilt_tables_keep_their_rows() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
-            .unwrap();
-        for (v, sql) in MIGRATIONS.iter().filter(|m| m.0 <= 12) {
-            conn.execute_batch(sql).unwrap();
-            conn.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [v]).unwrap();
-        }
+        let mut conn = store_at(12);
         conn.execute_batch(
             "INSERT INTO nonces (signer, nonce, ts) VALUES ('a', 'n1', 5), ('b', 'n1', 3), ('a', 'n2', 4);
              INSERT INTO reputation_events VALUES ('sha256:ff', 'e', 'r', 7, 'x', 'success', 0.5, 0.6, '{}');

@@ -224,20 +224,34 @@ pub fn append_record(
         j(&record.signature),
         j(&record.timestamp),
     );
+    let row = insert_record(conn, &hash, &record.author, seq, kind, &text)?;
+    let effects = apply_event(conn, &prepared.event, (&node.id, seq, row), now, &hash)?;
+    *head = Head { seq, hash };
+    Ok((hash, effects, text))
+}
+
+/// Append a record (wire form `text`) to the ledger, stamped with this
+/// node's clock; its row id, which the projections use to find it again.
+pub fn insert_record(
+    conn: &Connection,
+    hash: &Hash,
+    author: &LctId,
+    seq: u64,
+    kind: &str,
+    text: &str,
+) -> Result<i64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO ledger (hash, author, seq, kind, record, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         hash.to_string(),
-        record.author.as_str(),
+        author.as_str(),
         i64::try_from(seq).unwrap_or(i64::MAX),
         kind,
         text,
         unix_ms()
     ])?;
-    let effects = apply_event(conn, &prepared.event, (&node.id, seq, conn.last_insert_rowid()), now, &hash)?;
-    *head = Head { seq, hash };
-    Ok((hash, effects, text))
+    Ok(conn.last_insert_rowid())
 }
 
 /// The wall clock in ms since the Unix epoch (a ledger row's `applied_at`).
