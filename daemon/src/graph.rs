@@ -324,29 +324,39 @@ impl Knowledge {
         self.triples.load(Ordering::Relaxed)
     }
 
-    fn insert(&self, q: &Quad) {
-        if !self.store.contains(q).unwrap_or(true) && self.store.insert(q).is_ok() {
-            self.triples.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn remove(&self, q: &Quad) {
-        if self.store.contains(q).unwrap_or(false) && self.store.remove(q).is_ok() {
-            self.triples.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Follow a committed group's changes (the triple count is kept as it
-    /// goes: counting the store is a scan).
+    /// Follow a committed group's changes in one store transaction (one
+    /// lock and one commit per group instead of one per quad; the triple
+    /// count is kept as it goes: counting the store is a scan).
     pub fn on_commit(&self, effects: &[Effect]) {
+        let mut tx = match self.store.start_transaction() {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::error!(event = "graph_update_failed", error = %e);
+                return;
+            }
+        };
+        let mut delta: i64 = 0;
+        let mut insert = |tx: &mut oxigraph::store::Transaction<'_>, q: &Quad| {
+            if !tx.contains(q).unwrap_or(true) {
+                tx.insert(q);
+                delta += 1;
+            }
+        };
+        let mut removed: i64 = 0;
+        let mut remove = |tx: &mut oxigraph::store::Transaction<'_>, q: &Quad| {
+            if tx.contains(q).unwrap_or(false) {
+                tx.remove(q);
+                removed += 1;
+            }
+        };
         for e in effects {
             match e {
                 Effect::Triple { add, triple } => {
                     let q = (**triple).clone().into_quad();
                     if *add {
-                        self.insert(&q)
+                        insert(&mut tx, &q)
                     } else {
-                        self.remove(&q)
+                        remove(&mut tx, &q)
                     }
                     if let Some((s, relation, o, weight)) = triple.as_edge()
                         && let Ok(mut g) = self.adj.write()
@@ -365,14 +375,22 @@ impl Knowledge {
                         Err(_) => None,
                     };
                     for q in old.iter().flatten().filter(|q| !new.contains(q)) {
-                        self.remove(q);
+                        remove(&mut tx, q);
                     }
                     for q in &new {
-                        self.insert(q);
+                        insert(&mut tx, q);
                     }
                 }
                 _ => {}
             }
+        }
+        match tx.commit() {
+            Ok(()) => {
+                let (added, removed) = (delta.unsigned_abs(), removed.unsigned_abs());
+                self.triples.fetch_add(added, Ordering::Relaxed);
+                self.triples.fetch_sub(removed, Ordering::Relaxed);
+            }
+            Err(e) => tracing::error!(event = "graph_update_failed", error = %e),
         }
     }
 }
