@@ -780,6 +780,7 @@ fn run_group(
                     // The first job's writes could not be undone: commit
                     // nothing of the group (every job is answered with an error).
                     replies.push((reply, Err(e)));
+                    *head = start_head;
                     return Err((replies, undo.into()));
                 }
                 *head = saved;
@@ -802,11 +803,18 @@ fn run_group(
         Ok(())
     };
     if let Err(e) = finish() {
+        *head = start_head;
         return Err((replies, e));
     }
     match tx.commit() {
         Ok(()) => Ok((replies, effects, published)),
-        Err(e) => Err((replies, e.into())),
+        Err(e) => {
+            // Nothing of the group is stored: the chain head is where it began
+            // (the caller also reloads it, but must not fall back to a head
+            // that names records which were rolled back).
+            *head = start_head;
+            Err((replies, e.into()))
+        }
     }
 }
 
@@ -944,6 +952,34 @@ mod tests {
         assert_eq!(n, 0);
         let n: i64 = conn.query_row("SELECT COUNT(*) FROM nonces WHERE nonce = 'n5'", [], |r| r.get(0))?;
         assert_eq!(n, 1);
+        Ok(())
+    }
+
+    /// A group whose commit fails leaves the in-memory chain head where the
+    /// group began: the next record must not link to rolled-back records.
+    #[test]
+    fn a_failed_group_leaves_the_chain_head_where_it_was() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let mut conn = crate::store::open_connection(&dir.path().join("w.db"), false)?;
+        crate::store::migrations::migrate(&mut conn)?;
+        let key = SecretKey::from_seed(&[7; 32]);
+        let node = NodeSigner::new(LctId::from_public_key(&key.public_key()), key);
+        let mut head = load_head(&conn, &node.id)?;
+        let before = head;
+        let mut nonces = SpentNonces::load(&conn, 0)?;
+        // The job advances the head as an append does, then breaks the
+        // group's final step (storing the head).
+        let job: Job = Box::new(|ctx| {
+            ctx.head.seq += 1;
+            ctx.conn
+                .execute_batch("DROP TABLE chain_heads")
+                .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, e.to_string()))?;
+            Ok(Value::Null)
+        });
+        let (tx, _rx) = oneshot::channel();
+        let failed = run_group(&mut conn, &node, &mut head, &mut nonces, vec![(job, tx)], Timestamp(1_000), None);
+        assert!(failed.is_err(), "storing the head failed, so the group failed");
+        assert_eq!(head, before);
         Ok(())
     }
 
