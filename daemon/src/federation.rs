@@ -500,22 +500,59 @@ async fn equivocation(fed: Arc<Federation>, node: Arc<Node>, m: crate::ledger::I
     evidence_out(fed, node, other).await;
 }
 
-/// Apply pre-checked records in order in one writer job.
+/// Apply pre-checked records in order in one writer job. When the store
+/// refuses one of them half way, the whole job is undone; the records then
+/// go through a second job one savepoint each, so one record that cannot
+/// apply does not hold back the others of its batch.
 async fn apply_checked(
     node: &Arc<Node>,
     records: Vec<crate::ledger::Inbound>,
 ) -> Vec<Result<Foreign, crate::error::ApiError>> {
+    use crate::store::writer::Durability;
     let n = records.len();
+    let failed = |e: crate::error::ApiError| (0..n).map(|_| Err(e.clone())).collect();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: crate::store::writer::Job = Box::new(move |ctx| {
-        let outcomes = ctx.apply_inbound_batch(&records)?;
         // The records go back with the outcomes: freeing them (typed events,
         // wire text) is this task's work, not the writer's.
-        let _ = tx.send((outcomes.into_iter().map(Ok).collect(), records));
+        match ctx.apply_inbound_batch(&records) {
+            Ok(outcomes) => {
+                let _ = tx.send((Ok(outcomes), records));
+                Ok(json!(null))
+            }
+            Err(e) => {
+                let _ = tx.send((Err(e.clone()), records));
+                Err(e)
+            }
+        }
+    });
+    let submitted = node.writer.submit_with(job, Durability::Relaxed).await;
+    let (outcome, records) = match rx.await {
+        Ok(x) => x,
+        Err(_) => {
+            return failed(
+                submitted
+                    .err()
+                    .unwrap_or_else(|| crate::error::ApiError::internal("federation", "writer dropped the outcome")),
+            );
+        }
+    };
+    match (submitted, outcome) {
+        (Ok(_), Ok(outcomes)) => return outcomes.into_iter().map(Ok).collect(),
+        // The group failed to commit: nothing of it is stored.
+        (Err(e), Ok(_)) => return failed(e),
+        (_, Err(e)) if n == 1 => return failed(e),
+        (_, Err(e)) => {
+            tracing::warn!(service = "p2p", event = "batch_retried_one_by_one", records = n, error = %e);
+        }
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: crate::store::writer::Job = Box::new(move |ctx| {
+        let outcomes: Vec<_> = records.iter().map(|m| ctx.apply_inbound(m, true)).collect();
+        let _ = tx.send((outcomes, records));
         Ok(json!(null))
     });
-    let failed = |e: crate::error::ApiError| (0..n).map(|_| Err(e.clone())).collect();
-    match node.writer.submit_with(job, crate::store::writer::Durability::Relaxed).await {
+    match node.writer.submit_with(job, Durability::Relaxed).await {
         Ok(_) => rx.await.map_or_else(
             |_| failed(crate::error::ApiError::internal("federation", "writer dropped the outcome")),
             |(outcomes, records)| {

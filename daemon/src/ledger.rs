@@ -60,6 +60,9 @@ pub enum Effect {
         role: String,
         held: bool,
     },
+    /// A record registered an LCT id that was already registered here
+    /// (decisions/0025): the record is kept, the first registration stands.
+    RegistrationConflict,
 }
 
 /// A projection row of an LCT.
@@ -488,6 +491,30 @@ pub fn apply_event(
     at: Timestamp,
     lref: &Hash,
 ) -> Result<Vec<Effect>, StoreError> {
+    // One key, one LCT id: the same key minted on two nodes before either
+    // heard of the other (a client retrying a timed-out mint elsewhere) makes
+    // two valid records registering one id. The later one here is kept in
+    // the ledger, so its author's chain stays whole, but changes nothing
+    // (decisions/0025). Local writes never get here: they refuse an id that
+    // exists before they append.
+    let registers = match ev {
+        Event::Mint(m) => Some(&m.lct.lct_id),
+        Event::Transition(t) => Some(&t.lct.lct_id),
+        _ => None,
+    };
+    if let Some(id) = registers
+        && lct_state(conn, id.as_str())?.is_some()
+    {
+        tracing::warn!(
+            service = "identity",
+            event = "lct_registration_conflict",
+            lct_id = %id,
+            ledger_ref = %lref,
+            author = %author,
+            "a second registration of an LCT id: the record is kept, the first registration stands"
+        );
+        return Ok(vec![Effect::RegistrationConflict]);
+    }
     let mut effects = apply_state(conn, ev, (author, seq, row), at, lref)?;
     project_graph(conn, ev, &mut effects, lref)?;
     Ok(effects)

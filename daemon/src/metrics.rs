@@ -124,6 +124,7 @@ pub struct Metrics {
     pub anchor_verification: Histogram,
     pub forward_duration: Histogram,
     pub equivocations: Counter,
+    pub registration_conflicts: Counter,
     pub network_attestations: Counter,
     pub p2p_peers: Gauge,
     pub gossip_in: Counter,
@@ -305,6 +306,12 @@ impl Metrics {
             "Equivocations detected here or learned from peers' evidence (two records of one author with one seq)",
             equivocations.clone(),
         );
+        let registration_conflicts = Counter::default();
+        registry.register(
+            "web4_lct_registration_conflicts",
+            "Records that registered an LCT id already registered here; kept in the ledger without effect (decisions/0025)",
+            registration_conflicts.clone(),
+        );
         let network_attestations = Counter::default();
         registry.register(
             "web4_network_witness_attestations",
@@ -379,6 +386,7 @@ impl Metrics {
             anchor_verification,
             forward_duration,
             equivocations,
+            registration_conflicts,
             network_attestations,
             p2p_peers,
             gossip_in,
@@ -477,6 +485,9 @@ impl Metrics {
                     } else if *from != LctStatus::Active && *to == LctStatus::Active {
                         g.inc();
                     }
+                }
+                Effect::RegistrationConflict => {
+                    self.registration_conflicts.inc();
                 }
                 Effect::Triple { .. } | Effect::Tensor { .. } | Effect::Role { .. } => {}
             }

@@ -258,6 +258,39 @@ async fn inbound_records_take_the_road_of_local_writes() {
     assert_eq!(n, 2);
     let v = web4_daemon::ledger::verify(&copy).unwrap();
     assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+    // A second valid record registering the same LCT id (one key minted on
+    // two nodes before either heard of the other): kept, so the author's
+    // chain stays whole, without effect; the first registration stands
+    // (decisions/0025).
+    let lct_of = |text: &str| -> String {
+        let r: Record = serde_json::from_str(text).unwrap();
+        r.payload["lct"]["lct_id"].as_str().unwrap().to_owned()
+    };
+    let minted = lct_of(&texts[1]);
+    let registered_by = |c: &rusqlite::Connection| -> String {
+        c.query_row(
+            "SELECT l.hash FROM lcts JOIN ledger l ON l.id = lcts.doc_record WHERE lct_id = ?1",
+            [&minted],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(registered_by(&copy), head.to_string());
+    let mut again = draft(3, head, second.law_hash);
+    again.timestamp = again.timestamp.plus(5);
+    let again = text(again.sign(&node_key).unwrap());
+    match accept_foreign(&copy, &again, t).unwrap() {
+        Foreign::Applied { effects, .. } => assert!(
+            effects.iter().any(|e| matches!(e, web4_daemon::ledger::Effect::RegistrationConflict)),
+            "{effects:?}"
+        ),
+        other => panic!("expected the record to be kept, got {other:?}"),
+    }
+    let n: i64 = copy.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(registered_by(&copy), head.to_string(), "the first registration stands");
+    let v = web4_daemon::ledger::verify(&copy).unwrap();
+    assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
 }
 
 /// A hostile peer joins the society's topic and sends forged, replayed,
