@@ -142,8 +142,9 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Resu
     let committed = node
         .writer
         .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
-            ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
-            require_law(ctx.conn, &sid, &law_hash)?;
+            // A suspended or revoked client (a stolen key) may not cut off
+            // its agents either.
+            admit(ctx, &ev, &sid, &law_hash)?;
             let row = load_delegation(ctx.conn, &grant_id)
                 .map_err(store_err)?
                 .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {grant_id}")))?;

@@ -213,3 +213,33 @@ async fn delegation_gauge_survives_a_restart() {
     let m = node.get("/metrics").await.body.as_str().unwrap().to_owned();
     assert!(m.contains("web4_delegation_active_count 2"), "{m}");
 }
+
+/// Revoking a delegation is a signed write like the others: a suspended
+/// client (say, a stolen key awaiting revocation) cannot cut its agents off,
+/// and the refused request leaves the grant as it was.
+#[tokio::test]
+async fn a_suspended_client_cannot_revoke_its_delegations() {
+    let node = TestNode::start().await;
+    let (client, agent) = (random_key(), random_key());
+    for k in [&client, &agent] {
+        assert_eq!(node.mint(k, EntityType::Ai).await.status, 201);
+    }
+    let r = node
+        .post(
+            &client,
+            "/v1/auth/delegate",
+            &json!({"agent": id_of(&agent).to_string(), "atp_budget": 10, "expires_at": future(3600),
+                "scope": {"actions": ["compute"], "resources": ["model:*"], "max_atp": 5}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let grant = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let r =
+        node.post(&node.admin, &format!("/v1/lct/{}/suspend", id_of(&client)), &json!({"reason": "key lost"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let before = node.ledger_records();
+    let r = node.delete(&client, &format!("/v1/auth/delegate/{grant}")).await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "{}", r.body);
+    assert_eq!(node.ledger_records(), before, "nothing recorded");
+    assert_eq!(node.get(&format!("/v1/auth/delegation/{grant}")).await.body["data"]["revoked"], false);
+}
