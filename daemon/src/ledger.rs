@@ -369,6 +369,33 @@ impl Event {
         })
     }
 
+    /// The signed request that caused the event, if it carries one.
+    pub fn evidence(&self) -> Option<&SignedRequest> {
+        match self {
+            Event::Genesis(_) | Event::Expire(_) => None,
+            Event::Mint(p) => Some(&p.evidence),
+            Event::Suspend(p) | Event::Reinstate(p) => Some(&p.evidence),
+            Event::Revoke(p) => Some(&p.evidence),
+            Event::Transition(p) => Some(&p.evidence),
+            Event::LawPublish(p) => Some(&p.evidence),
+            Event::Interpretation(p) => Some(&p.evidence),
+            Event::Delegate(p) => Some(&p.evidence),
+            Event::RevokeDelegation(p) => Some(&p.evidence),
+            Event::AuthDecision(p) => Some(&p.evidence),
+            Event::AtpMint(p) => Some(&p.evidence),
+            Event::AtpCharge(p) => Some(&p.evidence),
+            Event::AtpTransfer(p) => Some(&p.evidence),
+            Event::AtpSlash(p) => Some(&p.evidence),
+            Event::Outcome(p) => Some(&p.evidence),
+            Event::Allocate(p) => Some(&p.evidence),
+            Event::Usage(p) => Some(&p.evidence),
+            Event::Release(p) => p.evidence.as_ref(),
+            Event::Rates(p) => Some(&p.evidence),
+            Event::GraphTriple(p) => Some(&p.evidence),
+            Event::RoleGrant(p) | Event::RoleRevoke(p) => Some(&p.evidence),
+        }
+    }
+
     /// The request that caused the event, for the events that carry one
     /// and are recorded on the writer's hot path.
     fn evidence_mut(&mut self) -> Option<&mut SignedRequest> {

@@ -17,6 +17,9 @@ pub struct SpentNonces {
     seen: HashMap<u64, i64>,
     /// Fingerprints added since the current group began (undone if it fails).
     added: Vec<u64>,
+    /// Requests older than this (seconds) are not kept: they fail the clock
+    /// check anyway.
+    since: i64,
 }
 
 impl SpentNonces {
@@ -26,6 +29,7 @@ impl SpentNonces {
             hasher: std::collections::hash_map::RandomState::new(),
             seen: HashMap::new(),
             added: Vec::new(),
+            since,
         };
         let mut st = conn.prepare("SELECT signer, nonce, ts FROM nonces WHERE ts >= ?1")?;
         let mut rows = st.query([since])?;
@@ -54,6 +58,17 @@ impl SpentNonces {
         Ok(true)
     }
 
+    /// A request that a peer accepted and recorded (its record carries the
+    /// signed request) is spent here too, so it cannot be replayed to this
+    /// node once the record arrived (decisions/0026). Requests older than
+    /// the retention window are skipped: the clock check refuses them.
+    pub fn spent_by_peer(&mut self, conn: &Connection, signer: &str, nonce: &str, ts: i64) -> rusqlite::Result<()> {
+        if ts < self.since {
+            return Ok(());
+        }
+        self.spend(conn, signer, nonce, ts).map(|_| ())
+    }
+
     /// A new group begins: what it adds is undone if its commit fails.
     pub fn begin_group(&mut self) {
         self.added.clear();
@@ -70,6 +85,7 @@ impl SpentNonces {
     /// check anyway) in memory and in the store.
     pub fn prune(&mut self, conn: &Connection, before: i64) -> rusqlite::Result<()> {
         self.seen.retain(|_, ts| *ts >= before);
+        self.since = self.since.max(before);
         conn.prepare_cached("DELETE FROM nonces WHERE ts < ?1")?.execute([before])?;
         Ok(())
     }
@@ -115,6 +131,22 @@ mod tests {
         assert!(again.seen.is_empty());
         let n: i64 = c.query_row("SELECT COUNT(*) FROM nonces", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn requests_recorded_by_peers_are_spent_unless_outside_the_window() {
+        let c = db();
+        let a = "lct:web4:ai:a";
+        let mut s = SpentNonces::load(&c, 100).unwrap();
+        s.spent_by_peer(&c, a, "fresh", 150).unwrap();
+        assert!(!s.spend(&c, a, "fresh", 150).unwrap(), "replayed to this node after the peer's record arrived");
+        s.spent_by_peer(&c, a, "fresh", 150).unwrap();
+        s.spent_by_peer(&c, a, "old", 99).unwrap();
+        let n: i64 = c.query_row("SELECT COUNT(*) FROM nonces", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1, "an old request is not stored; a second copy is not either");
+        s.prune(&c, 200).unwrap();
+        s.spent_by_peer(&c, a, "late", 180).unwrap();
+        assert!(s.spend(&c, a, "late", 180).unwrap(), "behind the pruned window: not kept");
     }
 
     #[test]

@@ -343,10 +343,34 @@ impl WriteCtx<'_> {
                 .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("could not apply: {e}")))?;
             if let crate::ledger::Foreign::Applied { effects, .. } = &mut outcome {
                 self.effects.append(effects);
+                self.spend_carried(m)?;
             }
             out.push(outcome);
         }
         Ok(out)
+    }
+
+    /// Spend the nonce of the signed request a peer's applied record
+    /// carries (decisions/0026), in the record's transaction.
+    fn spend_carried(&mut self, m: &crate::ledger::Inbound) -> Result<(), ApiError> {
+        let parsed;
+        let event = match &m.event {
+            Some(e) => e.as_ref(),
+            None => match crate::ledger::Event::from_record(&m.record) {
+                Ok(e) => {
+                    parsed = e;
+                    &parsed
+                }
+                // Applied records parse; nothing to spend otherwise.
+                Err(_) => return Ok(()),
+            },
+        };
+        if let Some(ev) = event.evidence() {
+            self.nonces
+                .spent_by_peer(self.conn, ev.signer.as_str(), &ev.nonce, ev.timestamp.secs())
+                .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("nonce store: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Apply a parsed received record (`ledger::apply_inbound`).
@@ -357,7 +381,15 @@ impl WriteCtx<'_> {
     ) -> Result<crate::ledger::Foreign, ApiError> {
         let store = |e: rusqlite::Error| ApiError::new(ErrorCode::LedgerWrite, format!("could not apply: {e}"));
         self.conn.prepare_cached("SAVEPOINT inbound").and_then(|mut st| st.execute([])).map_err(store)?;
-        match crate::ledger::apply_inbound(self.conn, m, self.now, signature_checked) {
+        let applied =
+            crate::ledger::apply_inbound(self.conn, m, self.now, signature_checked).map_err(|e| e.to_string());
+        let applied = match applied {
+            Ok(outcome @ crate::ledger::Foreign::Applied { .. }) => {
+                self.spend_carried(m).map(|()| outcome).map_err(|e| e.message.clone())
+            }
+            other => other,
+        };
+        match applied {
             Ok(mut outcome) => {
                 self.conn.prepare_cached("RELEASE inbound").and_then(|mut st| st.execute([])).map_err(store)?;
                 if let crate::ledger::Foreign::Applied { effects, .. } = &mut outcome {

@@ -945,7 +945,11 @@ async fn a_witness_role_granted_on_one_node_makes_a_joined_node_a_witness() {
     assert_eq!(birth_witnesses(&r), vec![a_id.clone()]);
 
     // A's admin grants B the witness role; B applies the record from gossip.
-    let r = a.post(&a.admin, &format!("/v1/lct/{b_id}/roles"), &json!({"role": "witness"})).await;
+    // (The request is kept, with its nonce and timestamp, to replay it below.)
+    let grant_path = format!("/v1/lct/{b_id}/roles");
+    let grant_body = serde_json::to_vec(&json!({"role": "witness"})).unwrap();
+    let grant_sign = Sign { nonce: Some(random_nonce()), ts: Some(now()), ..Sign::default() };
+    let r = a.post_raw(&a.admin, &grant_path, grant_body.clone(), &grant_sign).await;
     assert_eq!(r.status, 200, "{}", r.body);
     eventually(10, "B holds the witness role on B", || async {
         roles_on(&b, &b_id).await.as_array().is_some_and(|r| r.contains(&json!("witness")))
@@ -970,6 +974,12 @@ async fn a_witness_role_granted_on_one_node_makes_a_joined_node_a_witness() {
     let r = b.mint(&random_key(), EntityType::Ai).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(birth_witnesses(&r), vec![a_id.clone()]);
+    // The grant, copied from A's public ledger and replayed to B while its
+    // timestamp is still valid, is refused: B spent its nonce when it applied
+    // A's record (decisions/0026).
+    let r = b.post_raw(&a.admin, &grant_path, grant_body, &grant_sign).await;
+    assert_eq!((r.status, r.code()), (409, "W4_ERR_PROTO_REPLAY"), "{}", r.body);
+    assert!(roles_on(&b, &b_id).await.as_array().is_some_and(|r| !r.contains(&json!("witness"))));
     for n in [&a, &b] {
         let v = n.ledger_verify();
         assert_eq!(v["projection_differences"], json!([]), "{v}");
