@@ -8,6 +8,24 @@ fn future(secs: i64) -> String {
     web4_core::Timestamp(now().0 + secs).to_string()
 }
 
+/// Mint a client and an agent; the client delegates `budget` ATP within
+/// `scope` to the agent for an hour. Returns both keys and the grant id.
+async fn client_agent_grant(
+    node: &TestNode,
+    budget: u64,
+    scope: serde_json::Value,
+) -> (web4_core::SecretKey, web4_core::SecretKey, String) {
+    let (client, agent) = (random_key(), random_key());
+    for k in [&client, &agent] {
+        assert_eq!(node.mint(k, EntityType::Ai).await.status, 201);
+    }
+    let body = json!({"agent": id_of(&agent), "atp_budget": budget, "expires_at": future(3600), "scope": scope});
+    let r = node.post(&client, "/v1/auth/delegate", &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let grant = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    (client, agent, grant)
+}
+
 #[tokio::test]
 async fn delegations_and_decisions() {
     let node = TestNode::start().await;
@@ -137,19 +155,8 @@ async fn delegations_and_decisions() {
 #[tokio::test]
 async fn thirty_two_concurrent_clients_never_overdraw_a_budget() {
     let node = TestNode::start().await;
-    let (client, agent) = (random_key(), random_key());
-    for k in [&client, &agent] {
-        assert_eq!(node.mint(k, EntityType::Ai).await.status, 201);
-    }
-    let r = node
-        .post(
-            &client,
-            "/v1/auth/delegate",
-            &json!({"agent": id_of(&agent), "atp_budget": 1000, "expires_at": future(3600),
-            "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 100}}),
-        )
-        .await;
-    let grant = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let (_client, agent, grant) =
+        client_agent_grant(&node, 1000, json!({"actions": ["compute"], "resources": ["*"], "max_atp": 100})).await;
     let mut tasks = Vec::new();
     for i in 0..32 {
         let (http, base, agent, grant) = (node.http.clone(), node.base.clone(), agent.clone(), grant.clone());
@@ -220,20 +227,8 @@ async fn delegation_gauge_survives_a_restart() {
 #[tokio::test]
 async fn a_suspended_client_cannot_revoke_its_delegations() {
     let node = TestNode::start().await;
-    let (client, agent) = (random_key(), random_key());
-    for k in [&client, &agent] {
-        assert_eq!(node.mint(k, EntityType::Ai).await.status, 201);
-    }
-    let r = node
-        .post(
-            &client,
-            "/v1/auth/delegate",
-            &json!({"agent": id_of(&agent).to_string(), "atp_budget": 10, "expires_at": future(3600),
-                "scope": {"actions": ["compute"], "resources": ["model:*"], "max_atp": 5}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let grant = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let (client, _agent, grant) =
+        client_agent_grant(&node, 10, json!({"actions": ["compute"], "resources": ["model:*"], "max_atp": 5})).await;
     let r =
         node.post(&node.admin, &format!("/v1/lct/{}/suspend", id_of(&client)), &json!({"reason": "key lost"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
