@@ -13,6 +13,7 @@ use crate::store::StoreError;
 use oxigraph::model::{GraphNameRef, Literal, NamedNode, NamedNodeRef, Quad, Term};
 use oxigraph::store::Store;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::hash_map::Entry;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use web4_core::mrh::{self, Category, WEB4};
@@ -185,12 +186,15 @@ pub fn law_triples(
 
 /// Percent-encode a role for use inside an IRI.
 fn iri_part(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len() + 8);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
         }
     }
     out
@@ -205,37 +209,51 @@ fn double(v: f64) -> Term {
     Literal::new_typed_literal(format!("{v:?}"), NamedNodeRef::new_unchecked(XSD_DOUBLE)).into()
 }
 
-/// The triples of a pair's tensors (derived from the reputation projection).
+/// The scores of a pair's tensors in the order of their quads: T3's three
+/// dimensions and composite, then V3's.
+fn scores(t3: &T3, v3: &V3) -> [f64; 8] {
+    [t3.talent, t3.training, t3.temperament, t3.composite(), v3.valuation, v3.veracity, v3.validity, v3.composite()]
+}
+
+/// Where each of [`scores`] sits in [`tensor_quads`]: each tensor is its
+/// link, its role, three dimensions and its composite.
+const SCORE_QUADS: [usize; 8] = [2, 3, 4, 5, 8, 9, 10, 11];
+
+/// The triples of a pair's tensors (derived from the reputation projection),
+/// laid out as [`SCORE_QUADS`] says; empty when the entity is not an IRI.
 fn tensor_quads(entity: &str, role: &str, t3: &T3, v3: &V3) -> Vec<Quad> {
     let Ok(e) = NamedNode::new(entity) else { return vec![] };
-    let mut out = Vec::new();
-    type Dims<'a> = (&'a str, &'a str, Vec<(&'a str, f64)>, f64);
-    let dims: [Dims<'_>; 2] = [
-        (
-            "t3",
-            "hasT3Tensor",
-            vec![("talent", t3.talent), ("training", t3.training), ("temperament", t3.temperament)],
-            t3.composite(),
-        ),
-        (
-            "v3",
-            "hasV3Tensor",
-            vec![("valuation", v3.valuation), ("veracity", v3.veracity), ("validity", v3.validity)],
-            v3.composite(),
-        ),
+    let values = scores(t3, v3);
+    let mut out = Vec::with_capacity(12);
+    let tensors = [
+        ("t3", "hasT3Tensor", ["talent", "training", "temperament", "composite"]),
+        ("v3", "hasV3Tensor", ["valuation", "veracity", "validity", "composite"]),
     ];
-    for (kind, link, values, composite) in dims {
-        let Ok(node) = NamedNode::new(tensor_iri(kind, entity, role)) else { continue };
+    for (i, (kind, link, dims)) in tensors.into_iter().enumerate() {
+        // Every character outside the unreserved set is percent-encoded
+        // (`iri_part`), so the node is a valid IRI by construction.
+        let node = NamedNode::new_unchecked(tensor_iri(kind, entity, role));
         let q =
             |p: &str, o: Term| Quad::new(node.clone(), NamedNode::new_unchecked(w4(p)), o, GraphNameRef::DefaultGraph);
         out.push(Quad::new(e.clone(), NamedNode::new_unchecked(w4(link)), node.clone(), GraphNameRef::DefaultGraph));
         out.push(q("role", Literal::new_simple_literal(role).into()));
-        for (d, v) in values {
-            out.push(q(d, double(v)));
+        for (d, v) in dims.into_iter().zip(&values[4 * i..4 * i + 4]) {
+            out.push(q(d, double(*v)));
         }
-        out.push(q("composite", double(composite)));
     }
     out
+}
+
+/// A pair's tensor quads in the store, with the scores they were made from.
+struct PairTensors {
+    scores: [f64; 8],
+    quads: Vec<Quad>,
+}
+
+impl PairTensors {
+    fn new(entity: &str, role: &str, t3: &T3, v3: &V3) -> PairTensors {
+        PairTensors { scores: scores(t3, v3), quads: tensor_quads(entity, role, t3, v3) }
+    }
 }
 
 // ---- the live graph ----
@@ -263,7 +281,7 @@ pub struct Knowledge {
     triples: AtomicU64,
     /// The tensor quads of each (entity, role) in the store, so an update
     /// removes exactly those instead of scanning the store by subject.
-    tensors: std::sync::Mutex<std::collections::HashMap<(String, String), Vec<Quad>>>,
+    tensors: std::sync::Mutex<std::collections::HashMap<(String, String), PairTensors>>,
 }
 
 impl Knowledge {
@@ -288,9 +306,9 @@ impl Knowledge {
                 let (Ok(t3), Ok(v3)) = (serde_json::from_str::<T3>(&t3), serde_json::from_str::<V3>(&v3)) else {
                     continue;
                 };
-                let quads = tensor_quads(&e, &role, &t3, &v3);
-                tensors.extend(quads.iter().cloned());
-                tensor_index.insert((e, role), quads);
+                let pair = PairTensors::new(&e, &role, &t3, &v3);
+                tensors.extend(pair.quads.iter().cloned());
+                tensor_index.insert((e, role), pair);
             }
         }
         // The adjacency and the SPARQL store are built side by side.
@@ -369,16 +387,54 @@ impl Knowledge {
                     }
                 }
                 Effect::Tensor { entity, role, t3, v3 } => {
-                    let new = tensor_quads(entity, role, t3, v3);
-                    let old = match self.tensors.lock() {
-                        Ok(mut m) => m.insert((entity.clone(), role.clone()), new.clone()),
-                        Err(_) => None,
+                    let Ok(mut index) = self.tensors.lock() else {
+                        for q in &tensor_quads(entity, role, t3, v3) {
+                            insert(&mut tx, q);
+                        }
+                        continue;
                     };
-                    for q in old.iter().flatten().filter(|q| !new.contains(q)) {
-                        remove(&mut tx, q);
-                    }
-                    for q in &new {
-                        insert(&mut tx, q);
+                    match index.entry((entity.clone(), role.clone())) {
+                        Entry::Occupied(mut slot) => {
+                            let pair = slot.get_mut();
+                            let new = scores(t3, v3);
+                            if pair.quads.len() == 12 {
+                                // Only the scores that moved touch the store:
+                                // their quad keeps its subject and predicate
+                                // and gets the new value.
+                                for ((old, new), at) in pair.scores.iter_mut().zip(new).zip(SCORE_QUADS) {
+                                    if old.to_bits() == new.to_bits() {
+                                        continue;
+                                    }
+                                    let Some(q) = pair.quads.get_mut(at) else { continue };
+                                    let moved = Quad::new(
+                                        q.subject.clone(),
+                                        q.predicate.clone(),
+                                        double(new),
+                                        q.graph_name.clone(),
+                                    );
+                                    remove(&mut tx, q);
+                                    insert(&mut tx, &moved);
+                                    *q = moved;
+                                    *old = new;
+                                }
+                            } else {
+                                let fresh = PairTensors::new(entity, role, t3, v3);
+                                for q in pair.quads.iter().filter(|q| !fresh.quads.contains(q)) {
+                                    remove(&mut tx, q);
+                                }
+                                for q in &fresh.quads {
+                                    insert(&mut tx, q);
+                                }
+                                *pair = fresh;
+                            }
+                        }
+                        Entry::Vacant(slot) => {
+                            let pair = PairTensors::new(entity, role, t3, v3);
+                            for q in &pair.quads {
+                                insert(&mut tx, q);
+                            }
+                            slot.insert(pair);
+                        }
                     }
                 }
                 _ => {}
@@ -400,4 +456,69 @@ impl Knowledge {
 /// and minting, delegation from grants).
 pub fn assertable(category: Category) -> bool {
     matches!(category, Category::Binding | Category::Pairing | Category::Witness)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty() -> Result<(Knowledge, tempfile::TempDir), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let c = Connection::open_in_memory()?;
+        c.execute_batch(
+            "CREATE TABLE graph_triples (s TEXT, p TEXT, o TEXT, kind TEXT, weight REAL);
+             CREATE TABLE reputation (entity TEXT, role TEXT, t3 TEXT, v3 TEXT);",
+        )?;
+        Ok((Knowledge::load(&c, dir.path())?, dir))
+    }
+
+    fn tensor(entity: &str, role: &str, t3: T3, v3: V3) -> Effect {
+        Effect::Tensor { entity: entity.into(), role: role.into(), t3, v3 }
+    }
+
+    fn score(k: &Knowledge, entity: &str, role: &str, dim: &str) -> Vec<String> {
+        let node = NamedNode::new_unchecked(tensor_iri("t3", entity, role));
+        k.store
+            .quads_for_pattern(Some(node.as_ref().into()), Some(NamedNode::new_unchecked(w4(dim)).as_ref()), None, None)
+            .filter_map(Result::ok)
+            .map(|q| q.object.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_tensor_update_replaces_exactly_the_scores_that_changed() -> Result<(), Box<dyn std::error::Error>> {
+        let (k, _dir) = empty()?;
+        let (e, role) = ("lct:web4:alice", "data analyst");
+        let t3 = T3 { talent: 0.5, training: 0.5, temperament: 0.5 };
+        let v3 = V3 { valuation: 0.5, veracity: 0.5, validity: 0.5 };
+        k.on_commit(&[tensor(e, role, t3, v3)]);
+        assert_eq!((k.triples(), k.store.len()?), (12, 12));
+        assert_eq!(score(&k, e, role, "talent"), vec![double(0.5).to_string()]);
+
+        // One score moves: its quad and the composite are replaced, the rest stay.
+        let moved = T3 { talent: 0.75, ..t3 };
+        k.on_commit(&[tensor(e, role, moved, v3)]);
+        assert_eq!((k.triples(), k.store.len()?), (12, 12));
+        assert_eq!(score(&k, e, role, "talent"), vec![double(0.75).to_string()]);
+        assert_eq!(score(&k, e, role, "training"), vec![double(0.5).to_string()]);
+        assert_eq!(score(&k, e, role, "composite"), vec![double(moved.composite()).to_string()]);
+
+        // The same scores again change nothing; a second role adds its own quads;
+        // two updates of one pair in one group leave the last.
+        k.on_commit(&[tensor(e, role, moved, v3)]);
+        assert_eq!((k.triples(), k.store.len()?), (12, 12));
+        let last = T3 { temperament: 0.1, ..moved };
+        k.on_commit(&[tensor(e, "auditor", t3, v3), tensor(e, role, t3, v3), tensor(e, role, last, v3)]);
+        assert_eq!((k.triples(), k.store.len()?), (24, 24));
+        assert_eq!(score(&k, e, role, "temperament"), vec![double(0.1).to_string()]);
+        assert_eq!(score(&k, e, role, "talent"), vec![double(0.75).to_string()]);
+        assert_eq!(score(&k, e, "auditor", "talent"), vec![double(0.5).to_string()]);
+        Ok(())
+    }
+
+    #[test]
+    fn iri_parts_are_percent_encoded() {
+        assert_eq!(iri_part("data analyst/ü~"), "data%20analyst%2F%C3%BC~");
+        assert_eq!(tensor_iri("t3", "lct:web4:x", "r"), "urn:web4:t3:lct%3Aweb4%3Ax:r");
+    }
 }
