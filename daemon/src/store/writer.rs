@@ -498,8 +498,12 @@ fn watch_wal(conn: &mut Connection, wal: Arc<WalFrames>, checkpoint_at: u64) -> 
 }
 
 /// The writer checkpoints itself (PASSIVE) once the WAL holds this many
-/// frames (~32 MiB), as `wal_autocheckpoint = 8192` did.
-const WRITER_CHECKPOINT_FRAMES: u64 = 8192;
+/// frames (256 MiB at 4 KiB pages). Under continuous writes that is the
+/// only checkpoint that lets the WAL restart, and every queued request
+/// waits for it, so it should be rare: at 8,192 frames it came every
+/// ~220 ms under `web4 bench mint` and set the p99 (decisions/0003,
+/// session 18). The WAL file keeps its largest size until the node stops.
+const WRITER_CHECKPOINT_FRAMES: u64 = 65_536;
 /// How often the background checkpointer looks at the WAL.
 const CHECKPOINT_TICK: Duration = Duration::from_millis(100);
 /// Frames waiting that make a background checkpoint due at once (4 MiB).
@@ -601,6 +605,14 @@ impl Writer {
                                 return;
                             }
                         };
+                        // SQLite syncs the database file only after a
+                        // checkpoint that reached the end of the WAL, which
+                        // under continuous writes is the writer's. Syncing
+                        // what each background checkpoint copied keeps that
+                        // one short: it then syncs only its own copy.
+                        let db = std::fs::File::open(&path)
+                            .inspect_err(|e| tracing::warn!(event = "checkpoint_sync_unavailable", error = %e))
+                            .ok();
                         let mut policy = CheckpointPolicy::default();
                         while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                             ckpt_rx.recv_timeout(CHECKPOINT_TICK)
@@ -613,7 +625,14 @@ impl Writer {
                             match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                                 Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
                             }) {
-                                Ok((_, copied)) => policy.done(copied, restarts, now),
+                                Ok((_, copied)) => {
+                                    let more = restarts != policy.restarts
+                                        || copied > i64::try_from(policy.copied).unwrap_or(i64::MAX);
+                                    policy.done(copied, restarts, now);
+                                    if more && let Some(Err(e)) = db.as_ref().map(std::fs::File::sync_data) {
+                                        tracing::debug!(event = "checkpoint_sync_failed", error = %e);
+                                    }
+                                }
                                 Err(e) => tracing::debug!(event = "background_checkpoint_failed", error = %e),
                             }
                         }
