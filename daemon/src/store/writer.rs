@@ -625,11 +625,16 @@ impl Writer {
                             match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                                 Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
                             }) {
-                                Ok((_, copied)) => {
+                                Ok((log, copied)) => {
+                                    // Copied more, and short of the end (at the
+                                    // end SQLite synced the file itself).
                                     let more = restarts != policy.restarts
                                         || copied > i64::try_from(policy.copied).unwrap_or(i64::MAX);
                                     policy.done(copied, restarts, now);
-                                    if more && let Some(Err(e)) = db.as_ref().map(std::fs::File::sync_data) {
+                                    if more
+                                        && copied < log
+                                        && let Some(Err(e)) = db.as_ref().map(std::fs::File::sync_data)
+                                    {
                                         tracing::debug!(event = "checkpoint_sync_failed", error = %e);
                                     }
                                 }
