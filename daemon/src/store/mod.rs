@@ -52,7 +52,8 @@ pub fn open_connection(path: &Path, read_only: bool) -> Result<Connection, Store
         // Savepoint journals and temporary tables stay in memory.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         // Checkpoint every ~32 MiB of WAL: hot index pages are copied back once
-        // per checkpoint rather than every few commits.
+        // per checkpoint rather than every few commits. The node's writer
+        // replaces this with its own hook and threshold (`store::writer`).
         conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
     }
     conn.pragma_update(None, "foreign_keys", "ON")?;
