@@ -67,6 +67,11 @@ pub struct Config {
     pub record_nonces_ahead: bool,
     /// Read connections to the store.
     pub read_pool: usize,
+    /// How large the SQLite WAL may grow (MiB) before the writer checkpoints
+    /// it and lets it start again; the file keeps that size while the node
+    /// runs. Smaller means less disk but more frequent stalls under
+    /// sustained writes (decisions/0003, session 18).
+    pub wal_max_mib: u64,
     /// Enforce resource leases that name a local process with cgroup limits
     /// (CPU and memory); off by default (docs/operations.md, "Resource leases").
     pub enforce_leases: bool,
@@ -126,6 +131,7 @@ impl Default for Config {
             group_commit_max: 1024,
             record_nonces_ahead: true,
             read_pool: 8,
+            wal_max_mib: 256,
             enforce_leases: false,
             enforce_uids: Vec::new(),
             cgroup_v2_path: PathBuf::from("/sys/fs/cgroup/web4.slice"),
@@ -291,6 +297,9 @@ impl Config {
         if self.group_commit_max == 0 || self.read_pool == 0 {
             return bad("group_commit_max/read_pool", "must be at least 1");
         }
+        if !(4..=4096).contains(&self.wal_max_mib) {
+            return bad("wal_max_mib", "must be between 4 and 4096");
+        }
         if self.workers > 1024 {
             return bad("workers", "must be at most 1024");
         }
@@ -409,12 +418,27 @@ mod tests {
         let flags = Flags { config: Some(file.clone()), ..Flags::default() };
         let c = Config::load(&flags, &env_of(&[])).unwrap();
         assert_eq!((c.port, c.log_level.as_str(), c.workers), (9001, "debug", 3));
+        assert_eq!(c.wal_max_mib, 256);
         let c = Config::load(&flags, &env_of(&[("PORT", "9002"), ("WORKERS", "5")])).unwrap();
         assert_eq!((c.port, c.workers), (9002, 5));
         let flags = Flags { config: Some(file), port: Some(9003), ..Flags::default() };
         let c = Config::load(&flags, &env_of(&[("PORT", "9002")])).unwrap();
         assert_eq!(c.port, 9003);
         assert_eq!(c.max_clock_skew_secs, 300);
+    }
+
+    #[test]
+    fn the_wal_size_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("web4d.toml");
+        for (text, ok) in [("wal_max_mib = 3\n", false), ("wal_max_mib = 4\n", true), ("wal_max_mib = 4097\n", false)] {
+            std::fs::write(&file, text).unwrap();
+            match (Config::load(&Flags { config: Some(file.clone()), ..Flags::default() }, &env_of(&[])), ok) {
+                (Ok(c), true) => assert_eq!(c.wal_max_mib, 4),
+                (Err(e), false) => assert!(e.to_string().contains("wal_max_mib"), "{e}"),
+                (r, _) => panic!("{text}: {r:?}"),
+            }
+        }
     }
 
     #[test]

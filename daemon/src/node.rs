@@ -263,6 +263,7 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     check("group_commit_max", old.group_commit_max != new.group_commit_max);
     check("record_nonces_ahead", old.record_nonces_ahead != new.record_nonces_ahead);
     check("read_pool", old.read_pool != new.read_pool);
+    check("wal_max_mib", old.wal_max_mib != new.wal_max_mib);
     check("enforce_leases", old.enforce_leases != new.enforce_leases || old.enforce_uids != new.enforce_uids);
     check(
         "sparql limits",
@@ -341,6 +342,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
             clock: system_clock,
             outbox: (!cfg.p2p_listen.is_empty()).then_some(outbox_tx),
             presign: cfg.record_nonces_ahead,
+            checkpoint_frames: crate::store::writer::frames_in_mib(cfg.wal_max_mib),
         },
         Box::new(move |effects, n, took| {
             hook_commits.send_modify(|c| *c += 1);

@@ -461,6 +461,14 @@ pub struct WriterConfig {
     pub outbox: Option<mpsc::UnboundedSender<String>>,
     /// Sign records with nonces made ahead (decisions/0023).
     pub presign: bool,
+    /// WAL frames at which the writer checkpoints itself
+    /// ([`WRITER_CHECKPOINT_FRAMES`] by default; setting `wal_max_mib`).
+    pub checkpoint_frames: u64,
+}
+
+/// WAL frames (4 KiB pages) in `mib` MiB.
+pub fn frames_in_mib(mib: u64) -> u64 {
+    mib.saturating_mul(1024 * 1024 / 4096)
 }
 
 /// The WAL as the writer's last commit left it (from SQLite's WAL hook).
@@ -497,13 +505,13 @@ fn watch_wal(conn: &mut Connection, wal: Arc<WalFrames>, checkpoint_at: u64) -> 
     }))
 }
 
-/// The writer checkpoints itself (PASSIVE) once the WAL holds this many
-/// frames (256 MiB at 4 KiB pages). Under continuous writes that is the
+/// By default the writer checkpoints itself (PASSIVE) once the WAL holds
+/// this many frames (256 MiB at 4 KiB pages; setting `wal_max_mib`). Under continuous writes that is the
 /// only checkpoint that lets the WAL restart, and every queued request
 /// waits for it, so it should be rare: at 8,192 frames it came every
 /// ~220 ms under `web4 bench mint` and set the p99 (decisions/0003,
 /// session 18). The WAL file keeps its largest size until the node stops.
-const WRITER_CHECKPOINT_FRAMES: u64 = 65_536;
+pub const WRITER_CHECKPOINT_FRAMES: u64 = 65_536;
 /// How often the background checkpointer looks at the WAL.
 const CHECKPOINT_TICK: Duration = Duration::from_millis(100);
 /// Frames waiting that make a background checkpoint due at once (4 MiB).
@@ -590,7 +598,7 @@ impl Writer {
         // few commits a second the same hot pages are then copied and synced
         // once, not ten times (decisions/0003, session 10).
         let wal = Arc::new(WalFrames::default());
-        watch_wal(&mut conn, Arc::clone(&wal), WRITER_CHECKPOINT_FRAMES)?;
+        watch_wal(&mut conn, Arc::clone(&wal), cfg.checkpoint_frames.max(1))?;
         let (ckpt_stop, ckpt_rx) = std::sync::mpsc::channel::<()>();
         let checkpointer = match conn.path().filter(|p| !p.is_empty()).map(std::path::PathBuf::from) {
             None => None,
@@ -1046,6 +1054,12 @@ mod tests {
         assert_eq!(w.restarts.load(Ordering::Relaxed), 0);
         w.committed(4);
         assert_eq!((w.frames.load(Ordering::Relaxed), w.restarts.load(Ordering::Relaxed)), (4, 1));
+    }
+
+    #[test]
+    fn the_default_wal_size_is_the_writer_threshold() {
+        assert_eq!(frames_in_mib(crate::config::Config::default().wal_max_mib), WRITER_CHECKPOINT_FRAMES);
+        assert_eq!(frames_in_mib(4), 1024);
     }
 
     /// On a real WAL database: the hook sees every commit's frame count, and
