@@ -229,7 +229,7 @@ fn tensor_quads(entity: &str, role: &str, t3: &T3, v3: &V3) -> Vec<Quad> {
         ("t3", "hasT3Tensor", ["talent", "training", "temperament", "composite"]),
         ("v3", "hasV3Tensor", ["valuation", "veracity", "validity", "composite"]),
     ];
-    for (i, (kind, link, dims)) in tensors.into_iter().enumerate() {
+    for ((kind, link, dims), values) in tensors.into_iter().zip(values.chunks_exact(4)) {
         // Every character outside the unreserved set is percent-encoded
         // (`iri_part`), so the node is a valid IRI by construction.
         let node = NamedNode::new_unchecked(tensor_iri(kind, entity, role));
@@ -237,7 +237,7 @@ fn tensor_quads(entity: &str, role: &str, t3: &T3, v3: &V3) -> Vec<Quad> {
             |p: &str, o: Term| Quad::new(node.clone(), NamedNode::new_unchecked(w4(p)), o, GraphNameRef::DefaultGraph);
         out.push(Quad::new(e.clone(), NamedNode::new_unchecked(w4(link)), node.clone(), GraphNameRef::DefaultGraph));
         out.push(q("role", Literal::new_simple_literal(role).into()));
-        for (d, v) in dims.into_iter().zip(&values[4 * i..4 * i + 4]) {
+        for (d, v) in dims.into_iter().zip(values) {
             out.push(q(d, double(*v)));
         }
     }
@@ -253,6 +253,23 @@ struct PairTensors {
 impl PairTensors {
     fn new(entity: &str, role: &str, t3: &T3, v3: &V3) -> PairTensors {
         PairTensors { scores: scores(t3, v3), quads: tensor_quads(entity, role, t3, v3) }
+    }
+
+    /// Take the new scores: `swap(old, new)` for the quad of each score that
+    /// moved (it keeps its subject and predicate and gets the new value);
+    /// the other quads stay as they are.
+    fn update(&mut self, t3: &T3, v3: &V3, mut swap: impl FnMut(&Quad, &Quad)) {
+        for ((old, new), at) in self.scores.iter_mut().zip(scores(t3, v3)).zip(SCORE_QUADS) {
+            if old.to_bits() == new.to_bits() {
+                continue;
+            }
+            *old = new;
+            // No quads at all when the entity is not an IRI.
+            let Some(q) = self.quads.get_mut(at) else { continue };
+            let moved = Quad::new(q.subject.clone(), q.predicate.clone(), double(new), q.graph_name.clone());
+            swap(q, &moved);
+            *q = moved;
+        }
     }
 }
 
@@ -394,46 +411,14 @@ impl Knowledge {
                         continue;
                     };
                     match index.entry((entity.clone(), role.clone())) {
-                        Entry::Occupied(mut slot) => {
-                            let pair = slot.get_mut();
-                            let new = scores(t3, v3);
-                            if pair.quads.len() == 12 {
-                                // Only the scores that moved touch the store:
-                                // their quad keeps its subject and predicate
-                                // and gets the new value.
-                                for ((old, new), at) in pair.scores.iter_mut().zip(new).zip(SCORE_QUADS) {
-                                    if old.to_bits() == new.to_bits() {
-                                        continue;
-                                    }
-                                    let Some(q) = pair.quads.get_mut(at) else { continue };
-                                    let moved = Quad::new(
-                                        q.subject.clone(),
-                                        q.predicate.clone(),
-                                        double(new),
-                                        q.graph_name.clone(),
-                                    );
-                                    remove(&mut tx, q);
-                                    insert(&mut tx, &moved);
-                                    *q = moved;
-                                    *old = new;
-                                }
-                            } else {
-                                let fresh = PairTensors::new(entity, role, t3, v3);
-                                for q in pair.quads.iter().filter(|q| !fresh.quads.contains(q)) {
-                                    remove(&mut tx, q);
-                                }
-                                for q in &fresh.quads {
-                                    insert(&mut tx, q);
-                                }
-                                *pair = fresh;
-                            }
-                        }
+                        Entry::Occupied(mut slot) => slot.get_mut().update(t3, v3, |old, new| {
+                            remove(&mut tx, old);
+                            insert(&mut tx, new);
+                        }),
                         Entry::Vacant(slot) => {
-                            let pair = PairTensors::new(entity, role, t3, v3);
-                            for q in &pair.quads {
+                            for q in &slot.insert(PairTensors::new(entity, role, t3, v3)).quads {
                                 insert(&mut tx, q);
                             }
-                            slot.insert(pair);
                         }
                     }
                 }

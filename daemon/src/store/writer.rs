@@ -506,11 +506,12 @@ fn watch_wal(conn: &mut Connection, wal: Arc<WalFrames>, checkpoint_at: u64) -> 
 }
 
 /// By default the writer checkpoints itself (PASSIVE) once the WAL holds
-/// this many frames (256 MiB at 4 KiB pages; setting `wal_max_mib`). Under continuous writes that is the
-/// only checkpoint that lets the WAL restart, and every queued request
-/// waits for it, so it should be rare: at 8,192 frames it came every
-/// ~220 ms under `web4 bench mint` and set the p99 (decisions/0003,
-/// session 18). The WAL file keeps its largest size until the node stops.
+/// this many frames (256 MiB at 4 KiB pages; setting `wal_max_mib`). Under
+/// continuous writes that is the only checkpoint that lets the WAL restart,
+/// and every queued request waits for it, so it should be rare: at 8,192
+/// frames it came every ~220 ms under `web4 bench mint` and set the p99
+/// (decisions/0003, session 18). The WAL file keeps its largest size until
+/// the node stops.
 pub const WRITER_CHECKPOINT_FRAMES: u64 = 65_536;
 /// How often the background checkpointer looks at the WAL.
 const CHECKPOINT_TICK: Duration = Duration::from_millis(100);
@@ -543,11 +544,15 @@ impl CheckpointPolicy {
 
     /// A checkpoint of the WAL seen after `restarts` restarts finished with
     /// `copied` frames in the database (SQLite's answer; −1 when it could
-    /// not run, which leaves every frame waiting).
-    fn done(&mut self, copied: i64, restarts: u64, now: std::time::Instant) {
-        self.copied = u64::try_from(copied).unwrap_or(0);
+    /// not run, which leaves every frame waiting). Whether it copied frames
+    /// that the last one had not.
+    fn done(&mut self, copied: i64, restarts: u64, now: std::time::Instant) -> bool {
+        let copied = u64::try_from(copied).unwrap_or(0);
+        let more = restarts != self.restarts || copied > self.copied;
+        self.copied = copied;
         self.restarts = restarts;
         self.last = Some(now);
+        more
     }
 }
 
@@ -638,10 +643,9 @@ impl Writer {
                                     // synced only if no commit landed while it
                                     // copied, which under load is rare, and the
                                     // returned counts cannot tell.
-                                    let more = restarts != policy.restarts
-                                        || copied > i64::try_from(policy.copied).unwrap_or(i64::MAX);
-                                    policy.done(copied, restarts, now);
-                                    if more && let Some(Err(e)) = db.as_ref().map(std::fs::File::sync_data) {
+                                    if policy.done(copied, restarts, now)
+                                        && let Some(Err(e)) = db.as_ref().map(std::fs::File::sync_data)
+                                    {
                                         tracing::debug!(event = "checkpoint_sync_failed", error = %e);
                                     }
                                 }
