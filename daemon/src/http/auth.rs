@@ -65,10 +65,13 @@ pub async fn verify(node: &Node, ev: &SignedRequest, pk: PublicKey) -> Result<()
         .verify(ev.canonical().into_bytes(), ev.signature, pk)
         .await
         .map_err(|lost| ApiError::internal("signature verification", lost))?
-        .map_err(|_| {
-            ApiError::new(ErrorCode::CryptoVerify, "request signature does not verify against the signer's key")
-                .details(serde_json::json!({ "canonical_request": ev.canonical() }))
-        })
+        .map_err(|_| signature_error(ev))
+}
+
+/// The refusal of a request whose signature does not verify.
+pub fn signature_error(ev: &SignedRequest) -> ApiError {
+    ApiError::new(ErrorCode::CryptoVerify, "request signature does not verify against the signer's key")
+        .details(serde_json::json!({ "canonical_request": ev.canonical() }))
 }
 
 /// The request body, size-checked: an oversized body is 413 `W4_ERR_PROTO_FORMAT`.

@@ -12,6 +12,7 @@ use crate::http::auth;
 use crate::ledger::{Event, LctRow, Prepared, lct_exists, load_lct, load_signer, roles_of};
 use crate::store::StoreError;
 use crate::store::writer::{Committed, WriteCtx};
+use crate::verify::Lost;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -99,11 +100,27 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     let new_id = binding.lct_id();
     let claimed = req.lct_id.as_ref().unwrap_or(&new_id);
     binding.check_id(claimed).map_err(binding_error)?;
-    // The proof of possession joins the batch of concurrent signatures.
-    node.verifier
-        .verify(binding.proof_message(claimed), binding.binding_proof, binding.public_key)
-        .await
-        .map_err(|lost| ApiError::internal("binding proof verification", lost))?
+    let self_mint = ev.signer == new_id;
+    // The request's signer key: the new key for a self-mint under open
+    // admission, a registered LCT's otherwise. Its errors are reported below,
+    // after the binding's, as if it were looked up there.
+    let signer_pk = if self_mint {
+        Ok(law.open_admission.then_some(binding.public_key))
+    } else {
+        signer_key(node, &ev.signer).map(Some)
+    };
+    // The proof of possession and the request signature join the batch of
+    // concurrent signatures together (one batch, one yield).
+    let mut items = vec![(binding.proof_message(claimed), binding.binding_proof, binding.public_key)];
+    if let Ok(Some(pk)) = &signer_pk {
+        items.push((ev.canonical().into_bytes(), ev.signature, *pk));
+    }
+    let mut checked =
+        node.verifier.verify_all(items).await.map_err(|lost| ApiError::internal("signature verification", lost))?;
+    let request_checked = if checked.len() > 1 { checked.pop() } else { None };
+    checked
+        .pop()
+        .ok_or_else(|| ApiError::internal("binding proof verification", Lost))?
         .map_err(|_| binding_error(BindingError::ProofFail))?;
     let anchor_started = std::time::Instant::now();
     binding.verify_anchor(claimed).map_err(binding_error)?;
@@ -125,17 +142,16 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     {
         return Err(ApiError::new(ErrorCode::ProtoFormat, format!("birth_context: at most {MAX_REASON_LEN} bytes")));
     }
-    let self_mint = ev.signer == new_id;
-    if self_mint {
-        if !law.open_admission {
+    match (signer_pk?, request_checked) {
+        (Some(_), Some(Ok(()))) => {}
+        (Some(_), Some(Err(_))) => return Err(auth::signature_error(&ev)),
+        (Some(_), None) => return Err(ApiError::internal("signature verification", Lost)),
+        (None, _) => {
             return Err(ApiError::new(
                 ErrorCode::AuthzDenied,
                 "admission is closed: an LCT holding a mint role must sign the mint",
             ));
         }
-        auth::verify(node, &ev, binding.public_key).await?;
-    } else {
-        authenticate(node, &ev).await?;
     }
 
     let society = soc.id.clone();

@@ -100,6 +100,30 @@ async fn bad_requests_get_their_codes_and_write_nothing() {
     let r = node.post(&k, "/v1/lct/mint", &retyped).await;
     cases.push(("binding proof over another entity type", r, 401, "W4_ERR_BINDING_PROOF_FAIL"));
 
+    // A mint signed by another LCT: its key is registered or the request is
+    // refused; the request signature and the binding proof are checked in one
+    // batch, the binding's failure reported first.
+    let r = node.post(&random_key(), "/v1/lct/mint", &mint_body(&k, EntityType::Ai)).await;
+    cases.push(("mint by an unknown signer", r, 401, "W4_ERR_AUTHZ_DENIED"));
+    let r = node
+        .post_raw(
+            &node.admin,
+            "/v1/lct/mint",
+            body.clone(),
+            &Sign { signature: Some(node.admin.sign(b"something else").to_string()), ..Sign::default() },
+        )
+        .await;
+    cases.push(("mint by a registered signer, bad signature", r, 401, "W4_ERR_CRYPTO_VERIFY"));
+    let r = node
+        .post_raw(
+            &k,
+            "/v1/lct/mint",
+            serde_json::to_vec(&forged).unwrap(),
+            &Sign { signature: Some(k.sign(b"something else").to_string()), ..Sign::default() },
+        )
+        .await;
+    cases.push(("forged binding proof and bad signature", r, 401, "W4_ERR_BINDING_PROOF_FAIL"));
+
     // Unknown target, bad reason, unknown route, wrong method.
     let r = node.post(&node.admin, &format!("/v1/lct/{}/suspend", id_of(&random_key())), &json!({"reason": "x"})).await;
     cases.push(("unknown target", r, 404, "W4_ERR_NOT_FOUND"));
