@@ -15,6 +15,24 @@ use std::time::{Duration, Instant};
 use web4_core::api::Problem;
 use web4_core::{ErrorCode, Hash};
 
+/// The success envelope, serialised straight from the handler's data (no
+/// copy of it into a new JSON tree). Members in the order a JSON object of
+/// them would have (sorted).
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    data: &'a Value,
+    metadata: Metadata<'a>,
+    success: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Metadata<'a> {
+    law_hash: Hash,
+    ledger_ref: Option<Hash>,
+    request_id: &'a str,
+    timestamp: web4_core::Timestamp,
+}
+
 /// A successful result, before the envelope is added.
 #[derive(Debug, Clone)]
 pub struct ApiOk {
@@ -108,16 +126,11 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
     let now = node.now();
     let law_hash = node.society().law.law_hash();
     if let Some(ok) = resp.extensions_mut().remove::<ApiOk>() {
-        let body = json!({
-            "success": true,
-            "data": ok.data,
-            "metadata": {
-                "request_id": request_id,
-                "timestamp": now,
-                "law_hash": law_hash,
-                "ledger_ref": ok.ledger_ref,
-            }
-        });
+        let body = Envelope {
+            data: &ok.data,
+            metadata: Metadata { law_hash, ledger_ref: ok.ledger_ref, request_id: &request_id, timestamp: now },
+            success: true,
+        };
         tracing::info!(
             service = service_of(&route),
             request_id = %request_id,
