@@ -75,6 +75,16 @@ fn benches(c: &mut Criterion) {
         })
     });
     c.bench_function("request_verify", |b| b.iter(|| req.verify(black_box(&pk))));
+    // RFC 8785 text of a typed value: straight from the type, and through a
+    // `serde_json::Value` (the path taken when the typed one cannot promise
+    // the same bytes).
+    let typed = (&req, &binding);
+    c.bench_function("jcs_request_and_binding_typed", |b| {
+        b.iter(|| web4_core::crypto::canonical_json(black_box(&typed)))
+    });
+    c.bench_function("jcs_request_and_binding_via_value", |b| {
+        b.iter(|| web4_core::crypto::canonical_value(&serde_json::to_value(black_box(&typed)).unwrap()))
+    });
     let payload = serde_json::json!({"lct": {"id": id.to_string(), "binding": binding}, "evidence": req});
     let draft = RecordDraft {
         author: id.clone(),

@@ -45,6 +45,12 @@ pub enum CryptoError {
 /// Any NaN or ±Infinity, however deeply nested, is an error (RFC 8785 §3.2.2.3);
 /// serde_jcs alone catches only a top-level one and writes nested ones as `null`.
 pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CanonError> {
+    // Straight from the type when it can promise the same bytes (no NaN or
+    // Infinity on that path either); otherwise through a `Value`.
+    let mut out = Vec::with_capacity(512);
+    if crate::jcs::typed::write(value, None, &mut out).is_ok() {
+        return Ok(out);
+    }
     value.serialize(crate::finite::Checker).map_err(|e| CanonError(e.to_string()))?;
     match serde_json::to_value(value) {
         Ok(v) => canonical_value(&v),

@@ -8,6 +8,8 @@
 
 use serde_json::{Map, Value};
 
+pub(crate) mod typed;
+
 const MAX_SAFE: u64 = 1 << 53;
 
 /// Why the fast path cannot be used (or the value cannot be canonicalised).
@@ -109,7 +111,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn arb_value() -> impl Strategy<Value = Value> {
+    pub(super) fn arb_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),

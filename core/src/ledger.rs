@@ -121,6 +121,38 @@ impl CanonicalPayload {
         Ok(CanonicalPayload { jcs, hash })
     }
 
+    /// Canonicalise a typed payload straight from its type (the same text as
+    /// [`CanonicalPayload::new`] of its `serde_json::to_value`).
+    pub fn of<T: Serialize + ?Sized>(payload: &T) -> Result<Self, CanonError> {
+        let bytes = crate::crypto::canonical_json(payload)?;
+        let hash = sha256(&bytes);
+        let jcs = String::from_utf8(bytes).map_err(|e| CanonError::from_message(e.to_string()))?;
+        Ok(CanonicalPayload { jcs, hash })
+    }
+
+    /// [`CanonicalPayload::of`] with the member `name` of the object
+    /// `payload` replaced by text canonicalised before (`member_jcs`): the
+    /// member's own value is not serialised. The same text as
+    /// [`CanonicalPayload::with_member`] of the payload without that member.
+    pub fn of_with_member<T: Serialize + ?Sized>(
+        payload: &T,
+        name: &str,
+        member_jcs: &[u8],
+    ) -> Result<Self, CanonError> {
+        let mut bytes = Vec::with_capacity(member_jcs.len() + 512);
+        if crate::jcs::typed::write(payload, Some((name, member_jcs)), &mut bytes).is_err() {
+            payload.serialize(crate::finite::Checker).map_err(|e| CanonError::from_message(e.to_string()))?;
+            let mut rest = serde_json::to_value(payload).map_err(|e| CanonError::from_message(e.to_string()))?;
+            if let Some(m) = rest.as_object_mut() {
+                m.remove(name);
+            }
+            return Self::with_member(rest, name, member_jcs);
+        }
+        let hash = sha256(&bytes);
+        let jcs = String::from_utf8(bytes).map_err(|e| CanonError::from_message(e.to_string()))?;
+        Ok(CanonicalPayload { jcs, hash })
+    }
+
     /// Canonicalise the object `rest` with one more member, `name`, whose
     /// value was canonicalised before (`member_jcs`, e.g. a request's
     /// evidence, canonicalised before the writer takes the job). The result

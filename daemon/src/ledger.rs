@@ -398,38 +398,43 @@ impl Event {
 
     /// The request that caused the event, for the events that carry one
     /// and are recorded on the writer's hot path.
-    fn evidence_mut(&mut self) -> Option<&mut SignedRequest> {
+    fn hot_evidence(&self) -> Option<&SignedRequest> {
         match self {
-            Event::AuthDecision(p) => Some(&mut p.evidence),
-            Event::Outcome(p) => Some(&mut p.evidence),
+            Event::AuthDecision(p) => Some(&p.evidence),
+            Event::Outcome(p) => Some(&p.evidence),
             _ => None,
         }
     }
+}
 
-    fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
-        match self {
-            Event::Genesis(p) => serde_json::to_value(p),
-            Event::Mint(p) => serde_json::to_value(p),
-            Event::Suspend(p) | Event::Reinstate(p) => serde_json::to_value(p),
-            Event::Revoke(p) => serde_json::to_value(p),
-            Event::Transition(p) => serde_json::to_value(p),
-            Event::LawPublish(p) => serde_json::to_value(p),
-            Event::Interpretation(p) => serde_json::to_value(p),
-            Event::Delegate(p) => serde_json::to_value(p),
-            Event::RevokeDelegation(p) => serde_json::to_value(p),
-            Event::AuthDecision(p) => serde_json::to_value(p),
-            Event::AtpMint(p) => serde_json::to_value(p),
-            Event::AtpCharge(p) => serde_json::to_value(p),
-            Event::AtpTransfer(p) => serde_json::to_value(p),
-            Event::AtpSlash(p) => serde_json::to_value(p),
-            Event::Outcome(p) => serde_json::to_value(p),
-            Event::Allocate(p) => serde_json::to_value(p),
-            Event::Usage(p) => serde_json::to_value(p),
-            Event::Release(p) => serde_json::to_value(p),
-            Event::Rates(p) => serde_json::to_value(p),
-            Event::GraphTriple(p) => serde_json::to_value(p),
-            Event::Expire(p) => serde_json::to_value(p),
-            Event::RoleGrant(p) | Event::RoleRevoke(p) => serde_json::to_value(p),
+/// An event's payload alone (the record's `payload`), serialisable.
+struct PayloadOf<'a>(&'a Event);
+
+impl serde::Serialize for PayloadOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Event::Genesis(p) => p.serialize(s),
+            Event::Mint(p) => p.serialize(s),
+            Event::Suspend(p) | Event::Reinstate(p) => p.serialize(s),
+            Event::Revoke(p) => p.serialize(s),
+            Event::Transition(p) => p.serialize(s),
+            Event::LawPublish(p) => p.serialize(s),
+            Event::Interpretation(p) => p.serialize(s),
+            Event::Delegate(p) => p.serialize(s),
+            Event::RevokeDelegation(p) => p.serialize(s),
+            Event::AuthDecision(p) => p.serialize(s),
+            Event::AtpMint(p) => p.serialize(s),
+            Event::AtpCharge(p) => p.serialize(s),
+            Event::AtpTransfer(p) => p.serialize(s),
+            Event::AtpSlash(p) => p.serialize(s),
+            Event::Outcome(p) => p.serialize(s),
+            Event::Allocate(p) => p.serialize(s),
+            Event::Usage(p) => p.serialize(s),
+            Event::Release(p) => p.serialize(s),
+            Event::Rates(p) => p.serialize(s),
+            Event::GraphTriple(p) => p.serialize(s),
+            Event::Expire(p) => p.serialize(s),
+            Event::RoleGrant(p) | Event::RoleRevoke(p) => p.serialize(s),
         }
     }
 }
@@ -444,9 +449,8 @@ pub struct Prepared {
 impl Prepared {
     /// Canonicalise the event's payload.
     pub fn new(event: Event) -> Result<Prepared, StoreError> {
-        let value = event.to_value().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let payload =
-            web4_core::ledger::CanonicalPayload::new(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let payload = web4_core::ledger::CanonicalPayload::of(&PayloadOf(&event))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Prepared { event, payload })
     }
 }
@@ -474,31 +478,14 @@ impl Prepared {
     /// before (`evidence`): the same payload, with less work on the writer.
     /// An event without evidence, or with other evidence than `evidence`
     /// was made from, is prepared the plain way.
-    pub fn with_evidence(mut event: Event, evidence: &EvidenceJcs) -> Result<Prepared, StoreError> {
-        let Some(slot) = event.evidence_mut().filter(|e| e.signature == evidence.signature) else {
+    pub fn with_evidence(event: Event, evidence: &EvidenceJcs) -> Result<Prepared, StoreError> {
+        if event.hot_evidence().is_none_or(|e| e.signature != evidence.signature) {
             return Prepared::new(event);
-        };
-        // Serialise the event with empty evidence, then put the request back.
-        let placeholder = SignedRequest {
-            method: String::new(),
-            path: String::new(),
-            body: String::new(),
-            nonce: String::new(),
-            timestamp: slot.timestamp,
-            signer: slot.signer.clone(),
-            signature: slot.signature,
-        };
-        let real = std::mem::replace(slot, placeholder);
-        let value = event.to_value();
-        if let Some(slot) = event.evidence_mut() {
-            *slot = real;
         }
-        let mut value = value.map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if let Some(m) = value.as_object_mut() {
-            m.remove("evidence");
-        }
-        let payload = web4_core::ledger::CanonicalPayload::with_member(value, "evidence", &evidence.jcs)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // The evidence's own value is not serialised again.
+        let payload =
+            web4_core::ledger::CanonicalPayload::of_with_member(&PayloadOf(&event), "evidence", &evidence.jcs)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Prepared { event, payload })
     }
 }
@@ -2140,9 +2127,18 @@ mod tests {
                 evidence: serde_json::json!({"run": 1, "évidence": "x"}),
             }],
         });
+        // The same outcome with ASCII member names only: the typed path
+        // (the one above, with "évidence", goes through a `Value`).
+        let mut ascii_outcome = outcome.clone();
+        if let Event::Outcome(o) = &mut ascii_outcome {
+            o.flags[0].evidence = serde_json::json!({"run": 1, "evidence": "x", "rate": 0.1});
+        }
         let pre = EvidenceJcs::new(&ev).unwrap();
-        for event in [decision, outcome] {
+        for event in [decision, outcome, ascii_outcome] {
             let plain = Prepared::new(event.clone()).unwrap();
+            let through_value =
+                web4_core::ledger::CanonicalPayload::new(serde_json::to_value(PayloadOf(&event)).unwrap()).unwrap();
+            assert_eq!(plain.payload, through_value);
             let spliced = Prepared::with_evidence(event.clone(), &pre).unwrap();
             assert_eq!(spliced.payload, plain.payload);
             assert_eq!(format!("{:?}", spliced.event), format!("{event:?}"), "the event keeps its evidence");
