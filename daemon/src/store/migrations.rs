@@ -473,6 +473,27 @@ CREATE INDEX lcts_status ON lcts (status, entity_type);
 DROP TABLE temp.lct_doc_records;
 "#,
     ),
+    (
+        17,
+        // Spent nonces appended in the order the writer spends them, with an
+        // index on the request time for pruning (decisions/0020 addendum,
+        // session 19). Keyed by (ts, signer, nonce), the rows of one second
+        // were spread over that second's pages by signer and nonce, so a
+        // group of requests dirtied about one page each; now a group's rows
+        // and index entries land on the last page or two. The replay check
+        // runs in memory, so the table needs no uniqueness of its own.
+        r#"
+CREATE TABLE nonces_log (
+    ts      INTEGER NOT NULL,
+    signer  TEXT NOT NULL,
+    nonce   TEXT NOT NULL
+);
+INSERT INTO nonces_log (ts, signer, nonce) SELECT ts, signer, nonce FROM nonces ORDER BY ts;
+DROP TABLE nonces;
+ALTER TABLE nonces_log RENAME TO nonces;
+CREATE INDEX nonces_ts ON nonces (ts);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -2,9 +2,10 @@
 //!
 //! The replay check runs on the writer against an in-memory set of keyed
 //! 64-bit fingerprints of `(signer, nonce)`; the durable copy is the `nonces`
-//! table, ordered by the request's timestamp so that a group's inserts land on
-//! the same few B-tree pages instead of one random page per request. At start
-//! the set is rebuilt from the table's retention window.
+//! table. Its rows are appended in the order they are spent and indexed by
+//! the request's timestamp (for pruning), so that a group's inserts land on
+//! the last page or two of the table and of the index instead of one page per
+//! request. At start the set is rebuilt from the table's retention window.
 
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
@@ -91,9 +92,11 @@ impl SpentNonces {
     }
 }
 
-/// Store a spent nonce (idempotent).
-pub fn record(conn: &Connection, signer: &str, nonce: &str, ts: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT OR IGNORE INTO nonces (ts, signer, nonce) VALUES (?1, ?2, ?3)")?
+/// Store a spent nonce: from [`SpentNonces::spend`], which checks the
+/// in-memory set first, and again for a refused job whose savepoint took the
+/// row back (a refused request still spends its nonce).
+pub(crate) fn record(conn: &Connection, signer: &str, nonce: &str, ts: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT INTO nonces (ts, signer, nonce) VALUES (?1, ?2, ?3)")?
         .execute(params![ts, signer, nonce])?;
     Ok(())
 }
@@ -104,11 +107,8 @@ mod tests {
 
     fn db() -> Connection {
         let c = Connection::open_in_memory().unwrap();
-        c.execute_batch(
-            "CREATE TABLE nonces (ts INTEGER NOT NULL, signer TEXT NOT NULL, nonce TEXT NOT NULL,
-             PRIMARY KEY (ts, signer, nonce)) WITHOUT ROWID",
-        )
-        .unwrap();
+        let mut c = c;
+        crate::store::migrations::migrate(&mut c).unwrap();
         c
     }
 
@@ -147,6 +147,25 @@ mod tests {
         s.prune(&c, 200).unwrap();
         s.spent_by_peer(&c, a, "late", 180).unwrap();
         assert!(s.spend(&c, a, "late", 180).unwrap(), "behind the pruned window: not kept");
+    }
+
+    #[test]
+    fn rows_are_appended_in_spend_order_and_pruned_by_the_time_index() {
+        let c = db();
+        let mut s = SpentNonces::load(&c, 0).unwrap();
+        for (i, signer) in ["z", "a", "m", "b"].iter().enumerate() {
+            assert!(s.spend(&c, signer, &format!("n{}", 9 - i), 100).unwrap());
+        }
+        let order: Vec<String> = c
+            .prepare("SELECT signer FROM nonces ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(order, ["z", "a", "m", "b"], "appended, not sorted by signer or nonce");
+        let plan: String = c.query_row("EXPLAIN QUERY PLAN DELETE FROM nonces WHERE ts < 5", [], |r| r.get(3)).unwrap();
+        assert!(plan.contains("nonces_ts"), "pruning scans the table: {plan}");
     }
 
     #[test]
