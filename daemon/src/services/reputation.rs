@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::ledger::{Event, OUTCOME_TYPES, Prepared, load_reputation};
 use crate::services::identity::authenticate;
 use crate::store::writer::{Committed, WriteCtx};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use web4_core::api::OutcomeRequest;
@@ -65,6 +65,29 @@ fn current(conn: &Connection, entity: &str, role: &str, action: &str) -> Result<
     })
 }
 
+/// The burst window before an outcome: how many of the pair's latest
+/// `limit` events there are, and the score before the oldest of them. Both
+/// come from the pair index alone but for that one row: the rows skipped by
+/// the offset are never read from the table.
+fn burst_window(conn: &Connection, entity: &str, role: &str, limit: u32) -> rusqlite::Result<(i64, Option<f64>)> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM reputation_events WHERE entity = ?1 AND role = ?2 LIMIT ?3)",
+        )?
+        .query_row(params![entity, role, limit], |r| r.get(0))?;
+    if n == 0 {
+        return Ok((0, None));
+    }
+    let oldest = conn
+        .prepare_cached(
+            "SELECT composite_before FROM reputation_events WHERE entity = ?1 AND role = ?2
+             ORDER BY at DESC, rowid DESC LIMIT 1 OFFSET ?3",
+        )?
+        .query_row(params![entity, role, n - 1], |r| r.get(0))
+        .optional()?;
+    Ok((n, oldest))
+}
+
 /// `POST /v1/reputation/outcome`: signed by the reporter (any active LCT).
 pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -> Result<Committed, ApiError> {
     authenticate(node, &ev).await?;
@@ -110,7 +133,9 @@ pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -
             for w in &witnesses {
                 let hit: bool = ctx
                     .conn
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM reputation_witnessing WHERE witness = ?1 AND actor = ?2)")
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM reputation_witnessing WHERE witness = ?1 AND actor = ?2)",
+                    )
                     .and_then(|mut st| st.query_row(params![entity, w.witness.as_str()], |r| r.get(0)))
                     .map_err(|e| store_err(e.into()))?;
                 if hit {
@@ -119,21 +144,16 @@ pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -
             }
             // The burst window: this outcome and the ones before it.
             let window = law.gaming.burst_window.max(1);
-            let recent: Vec<f64> = ctx
-                .conn
-                .prepare_cached(
-                    "SELECT composite_before FROM reputation_events WHERE entity = ?1 AND role = ?2 ORDER BY at DESC, rowid DESC LIMIT ?3",
-                )
-                .and_then(|mut st| st.query_map(params![entity, req.role, window - 1], |r| r.get(0))?.collect())
-                .map_err(|e| store_err(e.into()))?;
+            let (in_window, window_start) =
+                burst_window(ctx.conn, entity, &req.role, window - 1).map_err(|e| store_err(e.into()))?;
             let after = delta.as_ref().map(|d| d.t3).unwrap_or(t3);
             let g = GamingInput {
                 independent_witnesses: u32::try_from(independent).unwrap_or(u32::MAX),
                 witnesses: u32::try_from(witnesses.len()).unwrap_or(u32::MAX),
                 cycle_with: &cycle_with,
-                composite_window_start: recent.last().copied().unwrap_or(t3.composite()),
+                composite_window_start: window_start.unwrap_or(t3.composite()),
                 composite_after: after.composite(),
-                window_len: u32::try_from(recent.len()).unwrap_or(u32::MAX) + 1,
+                window_len: u32::try_from(in_window).unwrap_or(u32::MAX) + 1,
                 witness_poor_before: poor_before,
                 same_action_run: run,
             };
@@ -311,4 +331,43 @@ pub fn stats(node: &Node) -> Result<Value, ApiError> {
             })())
         })
         .map_err(store_err)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The burst window read from the index equals reading every row of it.
+    #[test]
+    fn the_burst_window_is_the_latest_events_of_the_pair() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::migrations::migrate(&mut conn).unwrap();
+        // Two events share a second: the later row is the more recent one.
+        let rows = [("e", "r", 5, 0.1), ("e", "r", 7, 0.2), ("x", "r", 8, 0.9), ("e", "r", 7, 0.3), ("e", "q", 9, 0.8)];
+        for (i, (entity, role, at, before)) in rows.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO reputation_events VALUES (?1, ?2, ?3, ?4, 'a', 'success', ?5, 0.5, '{}')",
+                params![format!("sha256:{i}"), entity, role, at, before],
+            )
+            .unwrap();
+        }
+        let every_row = |limit: u32| -> Vec<f64> {
+            conn.prepare(
+                "SELECT composite_before FROM reputation_events WHERE entity = 'e' AND role = 'r'
+                 ORDER BY at DESC, rowid DESC LIMIT ?1",
+            )
+            .unwrap()
+            .query_map([limit], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        for limit in 0..5 {
+            let all = every_row(limit);
+            let got = burst_window(&conn, "e", "r", limit).unwrap();
+            assert_eq!(got, (all.len() as i64, all.last().copied()), "limit {limit}");
+        }
+        assert_eq!(burst_window(&conn, "e", "r", 2).unwrap(), (2, Some(0.2)));
+        assert_eq!(burst_window(&conn, "nobody", "r", 3).unwrap(), (0, None));
+    }
 }
