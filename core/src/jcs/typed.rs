@@ -216,7 +216,12 @@ impl<'a, 'b> ser::Serializer for Ser<'a, 'b> {
     fn serialize_map(self, len: Option<usize>) -> Result<Object<'a, 'b>, Error> {
         Ok(Object::new(self.out, self.splice, len.unwrap_or(8), None))
     }
-    fn serialize_struct(self, _: &'static str, len: usize) -> Result<Object<'a, 'b>, Error> {
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Object<'a, 'b>, Error> {
+        // serde_json's own tokens (`RawValue`, arbitrary-precision numbers)
+        // are structs that `to_value` turns into something else.
+        if name.starts_with("$serde_json") {
+            return fallback();
+        }
         Ok(Object::new(self.out, self.splice, len, None))
     }
     fn serialize_struct_variant(
@@ -779,6 +784,18 @@ mod tests {
         assert!(matches!(write(&keyed, None, out), Err(Slow::Fallback)));
         let dup = Dup { a: 1, more: [("a".to_owned(), 2)].into_iter().collect() };
         assert!(matches!(write(&dup, None, out), Err(Slow::Fallback)));
+        // What `RawValue` serialises as: `to_value` parses its text instead.
+        struct Raw;
+        impl Serialize for Raw {
+            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use ser::SerializeStruct;
+                let mut st = s.serialize_struct("$serde_json::private::RawValue", 1)?;
+                st.serialize_field("$serde_json::private::RawValue", r#"{"b":1,"a":2}"#)?;
+                st.end()
+            }
+        }
+        assert!(matches!(write(&Raw, None, out), Err(Slow::Fallback)));
+        assert!(matches!(write(&vec![Raw], None, out), Err(Slow::Fallback)));
         // A failed attempt leaves nothing behind.
         assert!(out.is_empty());
         // Only an object takes a spliced member.
