@@ -262,46 +262,27 @@ impl Seq<'_> {
     }
 }
 
-impl ser::SerializeSeq for Seq<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.element(v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
+/// The four sequence traits, all the same for an array.
+macro_rules! seq_traits {
+    ($($tr:ident :: $method:ident),*) => {$(
+        impl ser::$tr for Seq<'_> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+                self.element(v)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        }
+    )*};
 }
-impl ser::SerializeTuple for Seq<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.element(v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
-}
-impl ser::SerializeTupleStruct for Seq<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.element(v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
-}
-impl ser::SerializeTupleVariant for Seq<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.element(v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
-}
+seq_traits!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 /// An object: members written into `buf` as they come, sorted at the end.
 pub(crate) struct Object<'a, 'b> {
@@ -403,26 +384,23 @@ impl<'a, 'b> Object<'a, 'b> {
     }
 }
 
-impl ser::SerializeStruct for Object<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, v: &T) -> Result<(), Error> {
-        self.member(Name::Static(name), v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
+/// A struct and a struct variant's fields are members alike.
+macro_rules! struct_traits {
+    ($($tr:ident),*) => {$(
+        impl ser::$tr for Object<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, v: &T) -> Result<(), Error> {
+                self.member(Name::Static(name), v)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        }
+    )*};
 }
-impl ser::SerializeStructVariant for Object<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, v: &T) -> Result<(), Error> {
-        self.member(Name::Static(name), v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
-}
+struct_traits!(SerializeStruct, SerializeStructVariant);
+
 impl ser::SerializeMap for Object<'_, '_> {
     type Ok = ();
     type Error = Error;
@@ -445,6 +423,15 @@ impl ser::SerializeMap for Object<'_, '_> {
 /// Map keys: strings only (what `to_value` turns other keys into is left to it).
 struct KeySer;
 
+/// `serialize_<type>` methods of [`KeySer`] that refuse their key.
+macro_rules! refuse_keys {
+    ($($method:ident: $t:ty),*) => {$(
+        fn $method(self, _: $t) -> Result<String, Error> {
+            fallback()
+        }
+    )*};
+}
+
 impl ser::Serializer for KeySer {
     type Ok = String;
     type Error = Error;
@@ -465,45 +452,22 @@ impl ser::Serializer for KeySer {
         }
         v.serialize(self)
     }
-    fn serialize_bool(self, _: bool) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_i8(self, _: i8) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_i16(self, _: i16) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_i32(self, _: i32) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_i64(self, _: i64) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_u8(self, _: u8) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_u16(self, _: u16) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_u32(self, _: u32) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_u64(self, _: u64) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_f32(self, _: f32) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_f64(self, _: f64) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_char(self, _: char) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<String, Error> {
-        fallback()
-    }
+    refuse_keys!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_f32: f32,
+        serialize_f64: f64,
+        serialize_char: char,
+        serialize_bytes: &[u8],
+        serialize_unit_struct: &'static str
+    );
     fn serialize_none(self) -> Result<String, Error> {
         fallback()
     }
@@ -511,9 +475,6 @@ impl ser::Serializer for KeySer {
         fallback()
     }
     fn serialize_unit(self) -> Result<String, Error> {
-        fallback()
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<String, Error> {
         fallback()
     }
     fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<String, Error> {
