@@ -30,22 +30,11 @@ pub(crate) fn write(v: &Value, out: &mut Vec<u8>) -> Result<(), Slow> {
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => {
             if let Some(u) = n.as_u64() {
-                if u > MAX_SAFE {
-                    return Err(Slow::Inexact);
-                }
-                out.extend_from_slice(u.to_string().as_bytes());
+                uint(u, out)?;
             } else if let Some(i) = n.as_i64() {
-                if i.unsigned_abs() > MAX_SAFE {
-                    return Err(Slow::Inexact);
-                }
-                out.extend_from_slice(i.to_string().as_bytes());
+                int(i, out)?;
             } else {
-                let f = n.as_f64().ok_or(Slow::Fallback)?;
-                if !f.is_finite() {
-                    return Err(Slow::NonFinite);
-                }
-                let mut buf = ryu_js::Buffer::new();
-                out.extend_from_slice(buf.format_finite(f).as_bytes());
+                float(n.as_f64().ok_or(Slow::Fallback)?, out)?;
             }
         }
         Value::String(s) => string(s, out)?,
@@ -61,6 +50,33 @@ pub(crate) fn write(v: &Value, out: &mut Vec<u8>) -> Result<(), Slow> {
         }
         Value::Object(m) => object(m, out)?,
     }
+    Ok(())
+}
+
+/// An unsigned integer as written, if a double holds it exactly.
+fn uint(u: u64, out: &mut Vec<u8>) -> Result<(), Slow> {
+    if u > MAX_SAFE {
+        return Err(Slow::Inexact);
+    }
+    out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
+    Ok(())
+}
+
+/// A signed integer as written, if a double holds it exactly.
+fn int(i: i64, out: &mut Vec<u8>) -> Result<(), Slow> {
+    if i.unsigned_abs() > MAX_SAFE {
+        return Err(Slow::Inexact);
+    }
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+    Ok(())
+}
+
+/// A finite double in ECMAScript form.
+fn float(f: f64, out: &mut Vec<u8>) -> Result<(), Slow> {
+    if !f.is_finite() {
+        return Err(Slow::NonFinite);
+    }
+    out.extend_from_slice(ryu_js::Buffer::new().format_finite(f).as_bytes());
     Ok(())
 }
 

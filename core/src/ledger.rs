@@ -115,19 +115,13 @@ pub struct CanonicalPayload {
 impl CanonicalPayload {
     /// Canonicalise `value`.
     pub fn new(value: Value) -> Result<Self, CanonError> {
-        let bytes = crate::crypto::canonical_value(&value)?;
-        let hash = sha256(&bytes);
-        let jcs = String::from_utf8(bytes).map_err(|e| CanonError::from_message(e.to_string()))?;
-        Ok(CanonicalPayload { jcs, hash })
+        Self::from_jcs(crate::crypto::canonical_value(&value)?)
     }
 
     /// Canonicalise a typed payload straight from its type (the same text as
     /// [`CanonicalPayload::new`] of its `serde_json::to_value`).
     pub fn of<T: Serialize + ?Sized>(payload: &T) -> Result<Self, CanonError> {
-        let bytes = crate::crypto::canonical_json(payload)?;
-        let hash = sha256(&bytes);
-        let jcs = String::from_utf8(bytes).map_err(|e| CanonError::from_message(e.to_string()))?;
-        Ok(CanonicalPayload { jcs, hash })
+        Self::from_jcs(crate::crypto::canonical_json(payload)?)
     }
 
     /// [`CanonicalPayload::of`] with the member `name` of the object
@@ -148,9 +142,7 @@ impl CanonicalPayload {
             }
             return Self::with_member(rest, name, member_jcs);
         }
-        let hash = sha256(&bytes);
-        let jcs = String::from_utf8(bytes).map_err(|e| CanonError::from_message(e.to_string()))?;
-        Ok(CanonicalPayload { jcs, hash })
+        Self::from_jcs(bytes)
     }
 
     /// Canonicalise the object `rest` with one more member, `name`, whose
@@ -177,6 +169,11 @@ impl CanonicalPayload {
                 _ => Err(CanonError::from_message(format!("cannot add member {name:?} to the payload"))),
             };
         }
+        Self::from_jcs(bytes)
+    }
+
+    /// Canonical text and its hash.
+    fn from_jcs(bytes: Vec<u8>) -> Result<Self, CanonError> {
         let hash = sha256(&bytes);
         let jcs = String::from_utf8(bytes).map_err(|e| CanonError::from_message(e.to_string()))?;
         Ok(CanonicalPayload { jcs, hash })

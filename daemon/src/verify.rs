@@ -155,6 +155,16 @@ mod tests {
         (msg, sig, sk.public_key())
     }
 
+    /// A sample's value in the rendered metrics.
+    fn metric(metrics: &crate::metrics::Metrics, sample: &str) -> f64 {
+        metrics
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_requests_share_batches_and_each_gets_its_own_result() {
         let metrics = Arc::new(crate::metrics::Metrics::new());
@@ -173,12 +183,7 @@ mod tests {
             assert_eq!(r.is_ok(), i % 7 != 3, "request {i}");
         }
         assert!(lock(&v.pending).is_empty());
-        let text = metrics.render();
-        let batches: f64 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("web4_signature_batch_size_count "))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap();
+        let batches = metric(&metrics, "web4_signature_batch_size_count");
         assert!(batches < 200.0, "200 concurrent requests were verified in {batches} batches");
     }
 
@@ -204,12 +209,7 @@ mod tests {
         }
         assert!(lock(&v.pending).is_empty());
         // No batch held fewer than one request's three signatures.
-        let text = metrics.render();
-        let ones: f64 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("web4_signature_batch_size_bucket{le=\"2.0\"} "))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap();
+        let ones = metric(&metrics, "web4_signature_batch_size_bucket{le=\"2.0\"}");
         assert_eq!(ones, 0.0, "a request's signatures were split across batches");
     }
 

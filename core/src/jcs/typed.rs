@@ -14,9 +14,8 @@
 
 use super::Slow;
 use serde::ser::{self, Serialize};
+use std::borrow::Cow;
 use std::fmt;
-
-const MAX_SAFE: u64 = 1 << 53;
 
 /// Write `v` in canonical form. `splice`: a top-level member whose canonical
 /// text is already known; it replaces that member of the object `v` (or is
@@ -64,26 +63,23 @@ struct Ser<'a, 'b> {
     splice: Option<(&'b str, &'b [u8])>,
 }
 
-fn uint(u: u64, out: &mut Vec<u8>) -> Result<(), Error> {
-    if u > MAX_SAFE {
-        return fallback();
-    }
-    let mut b = itoa::Buffer::new();
-    out.extend_from_slice(b.format(u).as_bytes());
-    Ok(())
-}
-
-fn int(i: i64, out: &mut Vec<u8>) -> Result<(), Error> {
-    if i.unsigned_abs() > MAX_SAFE {
-        return fallback();
-    }
-    let mut b = itoa::Buffer::new();
-    out.extend_from_slice(b.format(i).as_bytes());
-    Ok(())
+/// Numbers the `Value` writer would refuse (beyond ±2^53, non-finite) are
+/// left to it, so that it gives its own error.
+fn number(written: Result<(), Slow>) -> Result<(), Error> {
+    written.map_err(|_| Error(Slow::Fallback))
 }
 
 fn string(s: &str, out: &mut Vec<u8>) -> Result<(), Error> {
     super::string(s, out).map_err(Error)
+}
+
+/// `serialize_<integer>` methods: widened and written by the shared writer.
+macro_rules! numbers {
+    ($($method:ident: $t:ty => $write:ident),*) => {$(
+        fn $method(self, v: $t) -> Result<(), Error> {
+            number(super::$write(v.into(), self.out))
+        }
+    )*};
 }
 
 impl<'a, 'b> ser::Serializer for Ser<'a, 'b> {
@@ -101,40 +97,21 @@ impl<'a, 'b> ser::Serializer for Ser<'a, 'b> {
         self.out.extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        int(v.into(), self.out)
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        int(v.into(), self.out)
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        int(v.into(), self.out)
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        int(v, self.out)
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        uint(v.into(), self.out)
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        uint(v.into(), self.out)
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        uint(v.into(), self.out)
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        uint(v, self.out)
-    }
+    numbers!(
+        serialize_i8: i8 => int,
+        serialize_i16: i16 => int,
+        serialize_i32: i32 => int,
+        serialize_i64: i64 => int,
+        serialize_u8: u8 => uint,
+        serialize_u16: u16 => uint,
+        serialize_u32: u32 => uint,
+        serialize_u64: u64 => uint
+    );
     fn serialize_f32(self, _: f32) -> Result<(), Error> {
         fallback()
     }
     fn serialize_f64(self, v: f64) -> Result<(), Error> {
-        if !v.is_finite() {
-            return fallback();
-        }
-        let mut b = ryu_js::Buffer::new();
-        self.out.extend_from_slice(b.format_finite(v).as_bytes());
-        Ok(())
+        number(super::float(v, self.out))
     }
     fn serialize_char(self, v: char) -> Result<(), Error> {
         string(v.encode_utf8(&mut [0; 4]), self.out)
@@ -161,10 +138,7 @@ impl<'a, 'b> ser::Serializer for Ser<'a, 'b> {
     fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), Error> {
         string(variant, self.out)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, v: &T) -> Result<(), Error> {
-        if name.starts_with("$serde_json") {
-            return fallback();
-        }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<(), Error> {
         v.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -186,9 +160,6 @@ impl<'a, 'b> ser::Serializer for Ser<'a, 'b> {
         Ok(())
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Seq<'a>, Error> {
-        if self.splice.is_some() {
-            return fallback();
-        }
         self.out.push(b'[');
         Ok(Seq { out: self.out, first: true, variant: false })
     }
@@ -293,23 +264,9 @@ pub(crate) struct Object<'a, 'b> {
     buf: Vec<u8>,
     /// Name and the range of its canonical value in `buf`; `None` for the
     /// spliced member.
-    members: Vec<(Name, Option<std::ops::Range<usize>>)>,
+    members: Vec<(Cow<'static, str>, Option<std::ops::Range<usize>>)>,
     /// A map key waiting for its value.
     key: Option<String>,
-}
-
-enum Name {
-    Static(&'static str),
-    Owned(String),
-}
-
-impl Name {
-    fn as_str(&self) -> &str {
-        match self {
-            Name::Static(s) => s,
-            Name::Owned(s) => s,
-        }
-    }
 }
 
 impl<'a, 'b> Object<'a, 'b> {
@@ -329,11 +286,11 @@ impl<'a, 'b> Object<'a, 'b> {
         }
     }
 
-    fn member<T: Serialize + ?Sized>(&mut self, name: Name, v: &T) -> Result<(), Error> {
-        if !name.as_str().is_ascii() {
+    fn member<T: Serialize + ?Sized>(&mut self, name: Cow<'static, str>, v: &T) -> Result<(), Error> {
+        if !name.is_ascii() {
             return fallback();
         }
-        if self.splice.is_some_and(|(s, _)| s == name.as_str()) {
+        if self.splice.is_some_and(|(s, _)| name == s) {
             self.members.push((name, None));
             return Ok(());
         }
@@ -348,12 +305,12 @@ impl<'a, 'b> Object<'a, 'b> {
             if !name.is_ascii() {
                 return fallback();
             }
-            if !self.members.iter().any(|(n, _)| n.as_str() == name) {
-                self.members.push((Name::Owned(name.to_owned()), None));
+            if !self.members.iter().any(|(n, _)| *n == name) {
+                self.members.push((Cow::Owned(name.to_owned()), None));
             }
         }
-        self.members.sort_unstable_by(|a, b| a.0.as_str().as_bytes().cmp(b.0.as_str().as_bytes()));
-        if self.members.windows(2).any(|w| w[0].0.as_str() == w[1].0.as_str()) {
+        self.members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        if self.members.windows(2).any(|w| w[0].0 == w[1].0) {
             // A `Value` object would keep only the last; leave that to it.
             return fallback();
         }
@@ -369,7 +326,7 @@ impl<'a, 'b> Object<'a, 'b> {
             if i > 0 {
                 out.push(b',');
             }
-            string(name.as_str(), out)?;
+            string(name, out)?;
             out.push(b':');
             match range {
                 Some(r) => out.extend_from_slice(&self.buf[r.clone()]),
@@ -391,7 +348,7 @@ macro_rules! struct_traits {
             type Ok = ();
             type Error = Error;
             fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, v: &T) -> Result<(), Error> {
-                self.member(Name::Static(name), v)
+                self.member(Cow::Borrowed(name), v)
             }
             fn end(self) -> Result<(), Error> {
                 self.finish()
@@ -410,7 +367,7 @@ impl ser::SerializeMap for Object<'_, '_> {
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
         let Some(key) = self.key.take() else { return fallback() };
-        self.member(Name::Owned(key), v)
+        self.member(Cow::Owned(key), v)
     }
     fn end(self) -> Result<(), Error> {
         if self.key.is_some() {
@@ -446,10 +403,7 @@ impl ser::Serializer for KeySer {
     fn serialize_str(self, v: &str) -> Result<String, Error> {
         Ok(v.to_owned())
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, v: &T) -> Result<String, Error> {
-        if name.starts_with("$serde_json") {
-            return fallback();
-        }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<String, Error> {
         v.serialize(self)
     }
     refuse_keys!(

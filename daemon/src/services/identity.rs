@@ -115,13 +115,17 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     if let Ok(Some(pk)) = &signer_pk {
         items.push((ev.canonical().into_bytes(), ev.signature, *pk));
     }
-    let mut checked =
-        node.verifier.verify_all(items).await.map_err(|lost| ApiError::internal("signature verification", lost))?;
-    let request_checked = if checked.len() > 1 { checked.pop() } else { None };
+    let mut checked = node
+        .verifier
+        .verify_all(items)
+        .await
+        .map_err(|lost| ApiError::internal("signature verification", lost))?
+        .into_iter();
     checked
-        .pop()
+        .next()
         .ok_or_else(|| ApiError::internal("binding proof verification", Lost))?
         .map_err(|_| binding_error(BindingError::ProofFail))?;
+    let request_checked = checked.next();
     let anchor_started = std::time::Instant::now();
     binding.verify_anchor(claimed).map_err(binding_error)?;
     if let Some(a) = &binding.hardware_anchor {

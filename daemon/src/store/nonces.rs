@@ -106,8 +106,7 @@ mod tests {
     use super::*;
 
     fn db() -> Connection {
-        let c = Connection::open_in_memory().unwrap();
-        let mut c = c;
+        let mut c = Connection::open_in_memory().unwrap();
         crate::store::migrations::migrate(&mut c).unwrap();
         c
     }
