@@ -5,8 +5,10 @@
 //! path in the record's transaction and rebuilt by `web4d ledger verify`. The
 //! queryable graph is an in-memory oxigraph store plus an adjacency list of
 //! the relationship edges, both loaded from that table at start and kept
-//! current from the commit hook. Tensors are not stored as rows: their triples
-//! are derived from the `reputation` projection.
+//! current from the commit hook. Two kinds of triples are not stored as rows:
+//! tensors, derived from the `reputation` projection, and an LCT's
+//! [`DERIVED`] attributes (type, membership, status, roles), derived from the
+//! `lcts` and `roles` projections.
 
 use crate::ledger::Effect;
 use crate::store::StoreError;
@@ -82,8 +84,49 @@ impl Triple {
 
 // ---- projection (on the writer, inside the record's transaction) ----
 
+/// The `web4:` predicates of an LCT's own attributes. They are derived from
+/// the `lcts` row (`entityType`, `memberOf`, `status`) and the `roles` rows
+/// (`hasRole`), which the same records write, so they are never stored as
+/// `graph_triples` rows (a minted LCT would otherwise add four rows under a
+/// random key; docs/decisions/0013, session 20). Nobody can assert them.
+pub const DERIVED: [&str; 4] = ["entityType", "memberOf", "status", "hasRole"];
+
+/// Whether a predicate is one of the [`DERIVED`] attributes.
+pub fn is_derived(p: &str) -> bool {
+    p.strip_prefix(WEB4).is_some_and(|local| DERIVED.contains(&local))
+}
+
+/// The effect of a derived triple appearing (`add`) or going away. The live
+/// store ignores adding a triple it holds and removing one it does not.
+fn derived(add: bool, t: Triple) -> Effect {
+    Effect::Triple { add, triple: Box::new(t) }
+}
+
+/// An LCT's status moved to `status`: the effects that replace its
+/// `web4:status` triple (removing each other status is a no-op for the ones
+/// it did not have).
+pub fn status_effects(id: &str, status: web4_core::lct::LctStatus) -> Vec<Effect> {
+    use web4_core::lct::LctStatus as S;
+    let p = w4("status");
+    let mut out: Vec<Effect> = [S::Active, S::Suspended, S::Revoked, S::Superseded]
+        .into_iter()
+        .filter(|&other| other != status)
+        .map(|other| derived(false, Triple::literal(id, &p, other.as_str())))
+        .collect();
+    out.push(derived(true, Triple::literal(id, &p, status.as_str())));
+    out
+}
+
+/// An LCT holds `role` now (`held`) or no longer.
+pub fn role_effect(id: &str, role: &str, held: bool) -> Effect {
+    derived(held, Triple::literal(id, &w4("hasRole"), role))
+}
+
 /// Add (or re-weight) a triple; an effect only when something changed.
 pub fn add(conn: &Connection, t: Triple, lref: &str) -> Result<Option<Effect>, StoreError> {
+    if is_derived(&t.p) {
+        return Err(StoreError::Corrupt(format!("{} is derived, not stored", t.p)));
+    }
     // An existing triple with the same weight is left as it is (no row changes).
     let changed = conn
         .prepare_cached(
@@ -132,7 +175,18 @@ pub fn witness_relation(class: web4_core::witness::WitnessClass) -> &'static str
     }
 }
 
-/// Triples of a newly registered LCT.
+/// The derived triples of a registered LCT's row (`lcts`): type,
+/// membership and status.
+fn lct_row_triples(id: &str, entity_type: &str, society: &str, status: &str) -> [Triple; 3] {
+    [
+        Triple::literal(id, &w4("entityType"), entity_type),
+        Triple::edge(id, "memberOf", society, 1.0),
+        Triple::literal(id, &w4("status"), status),
+    ]
+}
+
+/// Triples of a newly registered LCT: its derived attributes (effects only)
+/// and its stored relationship edges.
 pub fn lct_triples(
     conn: &Connection,
     society: &str,
@@ -140,13 +194,14 @@ pub fn lct_triples(
     lref: &str,
 ) -> Result<Vec<Effect>, StoreError> {
     let id = lct.lct_id.as_str();
-    let mut out = Vec::new();
+    let mut out: Vec<Effect> = lct_row_triples(id, lct.binding.entity_type.as_str(), society, "active")
+        .into_iter()
+        .map(|t| derived(true, t))
+        .collect();
     let mut push = |t: Triple| -> Result<(), StoreError> {
         out.extend(add(conn, t, lref)?);
         Ok(())
     };
-    push(Triple::literal(id, &w4("entityType"), lct.binding.entity_type.as_str()))?;
-    push(Triple::edge(id, "memberOf", society, 1.0))?;
     for b in &lct.mrh.bound {
         push(Triple::edge(id, "boundTo", b.as_str(), 1.0))?;
     }
@@ -158,7 +213,6 @@ pub fn lct_triples(
             push(Triple::edge(id, witness_relation(w.class), w.witness.as_str(), 1.0))?;
         }
     }
-    out.extend(set_literal(conn, id, &w4("status"), "active", lref)?);
     Ok(out)
 }
 
@@ -305,12 +359,13 @@ impl Knowledge {
     /// Load everything from the projections.
     pub fn load(conn: &Connection, data_dir: &std::path::Path) -> Result<Knowledge, StoreError> {
         let store = open_store(data_dir)?;
-        let rows: Vec<Triple> = conn
+        let mut rows: Vec<Triple> = conn
             .prepare("SELECT s, p, o, kind, weight FROM graph_triples")?
             .query_map([], |r| {
                 Ok(Triple { s: r.get(0)?, p: r.get(1)?, o: r.get(2)?, kind: r.get(3)?, weight: r.get(4)? })
             })?
             .collect::<Result<_, _>>()?;
+        rows.extend(derived_triples(conn)?);
         let mut tensors = Vec::new();
         let mut tensor_index = std::collections::HashMap::new();
         {
@@ -436,6 +491,25 @@ impl Knowledge {
     }
 }
 
+/// Every [`DERIVED`] triple of the projections: each LCT's type, membership
+/// and status, and each role it holds.
+fn derived_triples(conn: &Connection) -> Result<Vec<Triple>, StoreError> {
+    let mut out = Vec::new();
+    let mut st = conn.prepare("SELECT lct_id, entity_type, society_id, status FROM lcts")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let (id, ty, soc, status): (String, String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        out.extend(lct_row_triples(&id, &ty, &soc, &status));
+    }
+    let mut st = conn.prepare("SELECT lct_id, role FROM roles")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let (id, role): (String, String) = (r.get(0)?, r.get(1)?);
+        out.push(Triple::literal(&id, &w4("hasRole"), &role));
+    }
+    Ok(out)
+}
+
 /// Relationship categories a `POST /v1/graph/triple` may assert (the others
 /// come only from the records that establish them: membership from genesis
 /// and minting, delegation from grants).
@@ -452,9 +526,59 @@ mod tests {
         let c = Connection::open_in_memory()?;
         c.execute_batch(
             "CREATE TABLE graph_triples (s TEXT, p TEXT, o TEXT, kind TEXT, weight REAL);
-             CREATE TABLE reputation (entity TEXT, role TEXT, t3 TEXT, v3 TEXT);",
+             CREATE TABLE reputation (entity TEXT, role TEXT, t3 TEXT, v3 TEXT);
+             CREATE TABLE lcts (lct_id TEXT, society_id TEXT, entity_type TEXT, status TEXT);
+             CREATE TABLE roles (society_id TEXT, lct_id TEXT, role TEXT);",
         )?;
         Ok((Knowledge::load(&c, dir.path())?, dir))
+    }
+
+    fn objects(k: &Knowledge, s: &str, local: &str) -> Vec<String> {
+        let (s, p) = (NamedNode::new_unchecked(s), NamedNode::new_unchecked(w4(local)));
+        let mut out: Vec<String> = k
+            .store
+            .quads_for_pattern(Some(s.as_ref().into()), Some(p.as_ref()), None, None)
+            .filter_map(Result::ok)
+            .map(|q| q.object.to_string())
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn derived_attributes_come_from_the_lct_and_role_rows() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let c = Connection::open_in_memory()?;
+        c.execute_batch(
+            "CREATE TABLE graph_triples (s TEXT, p TEXT, o TEXT, kind TEXT, weight REAL);
+             CREATE TABLE reputation (entity TEXT, role TEXT, t3 TEXT, v3 TEXT);
+             CREATE TABLE lcts (lct_id TEXT, society_id TEXT, entity_type TEXT, status TEXT);
+             CREATE TABLE roles (society_id TEXT, lct_id TEXT, role TEXT);
+             INSERT INTO lcts VALUES ('lct:web4:a', 'lct:web4:soc', 'human', 'suspended'), ('lct:web4:b', 'lct:web4:soc', 'ai', 'active');
+             INSERT INTO roles VALUES ('lct:web4:soc', 'lct:web4:a', 'citizen'), ('lct:web4:soc', 'lct:web4:a', 'witness');",
+        )?;
+        let k = Knowledge::load(&c, dir.path())?;
+        assert_eq!((k.triples(), k.store.len()?), (8, 8));
+        assert_eq!(objects(&k, "lct:web4:a", "status"), ["\"suspended\""]);
+        assert_eq!(objects(&k, "lct:web4:a", "entityType"), ["\"human\""]);
+        assert_eq!(objects(&k, "lct:web4:a", "hasRole"), ["\"citizen\"", "\"witness\""]);
+        assert_eq!(objects(&k, "lct:web4:b", "memberOf"), ["<lct:web4:soc>"]);
+        let adj = k.adj.read().map_err(|_| "poisoned")?;
+        assert_eq!(adj.distance("lct:web4:a", "lct:web4:b", 2), Some(2), "membership edges are in the adjacency");
+        drop(adj);
+
+        // A status change replaces the one status triple; a role comes and goes.
+        k.on_commit(&status_effects("lct:web4:a", web4_core::lct::LctStatus::Revoked));
+        assert_eq!(objects(&k, "lct:web4:a", "status"), ["\"revoked\""]);
+        k.on_commit(&[role_effect("lct:web4:a", "witness", false), role_effect("lct:web4:b", "auditor", true)]);
+        assert_eq!(objects(&k, "lct:web4:a", "hasRole"), ["\"citizen\""]);
+        assert_eq!(objects(&k, "lct:web4:b", "hasRole"), ["\"auditor\""]);
+        assert_eq!((k.triples(), k.store.len()?), (8, 8));
+
+        // They are never stored as rows.
+        assert!(add(&c, Triple::literal("lct:web4:a", &w4("status"), "active"), "r").is_err());
+        assert!(add(&c, Triple::edge("lct:web4:a", "memberOf", "lct:web4:x", 1.0), "r").is_err());
+        Ok(())
     }
 
     fn tensor(entity: &str, role: &str, t3: T3, v3: V3) -> Effect {

@@ -552,7 +552,7 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
                 let id = m.lct.lct_id.as_str();
                 effects.extend(graph::lct_triples(conn, soc, &m.lct, lref)?);
                 for role in &m.roles {
-                    add(effects, Triple::literal(id, &w4("hasRole"), role))?;
+                    effects.push(graph::role_effect(id, role, true));
                     match role.as_str() {
                         "authority" => add(effects, Triple::edge(soc, "hasAuthority", id, 1.0))?,
                         "law-oracle" => add(effects, Triple::edge(soc, "hasLawOracle", id, 1.0))?,
@@ -564,26 +564,24 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
         Event::Mint(m) => {
             effects.extend(graph::lct_triples(conn, m.society_id.as_str(), &m.lct, lref)?);
             if let Some(bc) = &m.lct.birth_certificate {
-                add(effects, Triple::literal(m.lct.lct_id.as_str(), &w4("hasRole"), &bc.citizen_role))?;
+                effects.push(graph::role_effect(m.lct.lct_id.as_str(), &bc.citizen_role, true));
             }
         }
         Event::Suspend(x) | Event::Reinstate(x) => {
-            let status = if matches!(ev, Event::Suspend(_)) { "suspended" } else { "active" };
-            effects.extend(graph::set_literal(conn, x.lct_id.as_str(), &w4("status"), status, lref)?);
+            let status = if matches!(ev, Event::Suspend(_)) { LctStatus::Suspended } else { LctStatus::Active };
+            effects.extend(graph::status_effects(x.lct_id.as_str(), status));
         }
-        Event::Revoke(v) => {
-            effects.extend(graph::set_literal(conn, v.lct_id.as_str(), &w4("status"), "revoked", lref)?);
-        }
+        Event::Revoke(v) => effects.extend(graph::status_effects(v.lct_id.as_str(), LctStatus::Revoked)),
         Event::Transition(t) => {
             let (society, ..) =
                 lct_state(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
             let new = t.lct.lct_id.as_str();
             effects.extend(graph::lct_triples(conn, society.as_str(), &t.lct, lref)?);
             for role in roles_of(conn, society.as_str(), new)? {
-                add(effects, Triple::literal(new, &w4("hasRole"), &role))?;
+                effects.push(graph::role_effect(new, &role, true));
             }
             add(effects, Triple::iri(t.old.as_str(), &w4("supersededBy"), new))?;
-            effects.extend(graph::set_literal(conn, t.old.as_str(), &w4("status"), "superseded", lref)?);
+            effects.extend(graph::status_effects(t.old.as_str(), LctStatus::Superseded));
         }
         Event::LawPublish(p) => effects.extend(graph::law_triples(conn, p.society_id.as_str(), &p.law, lref)?),
         Event::RoleGrant(c) | Event::RoleRevoke(c) => {
@@ -595,13 +593,12 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
                 "law-oracle" => Some("hasLawOracle"),
                 _ => None,
             };
+            effects.push(graph::role_effect(id, &c.role, held));
             if held {
-                add(effects, Triple::literal(id, &w4("hasRole"), &c.role))?;
                 if let Some(e) = edge {
                     add(effects, Triple::edge(soc, e, id, 1.0))?;
                 }
             } else {
-                effects.extend(graph::remove(conn, id, &w4("hasRole"), &c.role)?);
                 if let Some(e) = edge {
                     effects.extend(graph::remove(conn, soc, &w4(e), id)?);
                 }
@@ -632,7 +629,15 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
             };
             let triple =
                 Triple { s: t.subject.clone(), p: t.predicate.clone(), o: t.object.clone(), kind, weight: t.weight };
-            add(effects, triple)?;
+            // The route refuses the web4: terms other records establish; a
+            // peer's record that carries one anyway projects nothing.
+            let established = t
+                .predicate
+                .strip_prefix(web4_core::mrh::WEB4)
+                .is_some_and(|local| !web4_core::mrh::category(local).is_some_and(graph::assertable));
+            if !established {
+                add(effects, triple)?;
+            }
         }
         _ => {}
     }

@@ -494,6 +494,21 @@ ALTER TABLE nonces_log RENAME TO nonces;
 CREATE INDEX nonces_ts ON nonces (ts);
 "#,
     ),
+    (
+        18,
+        // An LCT's type, membership, status and roles are derived from the
+        // `lcts` and `roles` rows instead of being stored as triples too
+        // (docs/decisions/0013, session 20): a mint wrote four of its five
+        // triple rows under its random id for them.
+        r#"
+DELETE FROM graph_triples WHERE p IN (
+    'https://web4.io/ontology#entityType',
+    'https://web4.io/ontology#memberOf',
+    'https://web4.io/ontology#status',
+    'https://web4.io/ontology#hasRole'
+);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -655,5 +670,46 @@ mod tests {
             )
             .unwrap();
         assert_eq!(flags, 1);
+    }
+
+    /// Migration 18 drops the stored copies of the derived LCT attributes and
+    /// keeps every other triple.
+    #[test]
+    fn derived_lct_triples_leave_the_table() {
+        let mut conn = store_at(17);
+        let w4 = web4_core::mrh::WEB4;
+        for (s, local, o) in [
+            ("a", "entityType", "human"),
+            ("a", "memberOf", "soc"),
+            ("a", "status", "active"),
+            ("a", "hasRole", "citizen"),
+            ("a", "witnessedBy", "w"),
+            ("soc", "lawHash", "h"),
+        ] {
+            conn.execute(
+                "INSERT INTO graph_triples (s, p, o, kind, weight, ledger_ref) VALUES (?1, ?2, ?3, 0, NULL, 'r')",
+                rusqlite::params![s, format!("{w4}{local}"), o],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO graph_triples (s, p, o, kind, weight, ledger_ref) VALUES ('a', 'https://schema.org/status', 'x', 1, NULL, 'r')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), latest());
+        let left: Vec<(String, String)> = conn
+            .prepare("SELECT s, p FROM graph_triples ORDER BY s, p")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want = [
+            ("a", "https://schema.org/status".to_owned()),
+            ("a", format!("{w4}witnessedBy")),
+            ("soc", format!("{w4}lawHash")),
+        ];
+        assert_eq!(left, want.map(|(s, p)| (s.to_owned(), p)));
     }
 }

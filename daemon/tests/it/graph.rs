@@ -287,7 +287,30 @@ async fn ledger_projects_into_the_graph_and_sparql_protocol() {
     assert!(metrics.contains("web4_sparql_query_duration_seconds_count"));
     assert!(metrics.contains("web4_graph_traversal_depth_count"));
 
+    // Status and roles follow their records (derived from the LCT and role
+    // rows, decisions/0013): one status at a time, roles as granted.
+    let r = node.post(&node.admin, &format!("/v1/lct/{b}/suspend"), &json!({"reason": "key lost"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        node.post(&node.admin, &format!("/v1/lct/{a}/roles"), &json!({"role": "witness", "reason": "elected"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let statuses = select(&node, &format!("SELECT ?st WHERE {{ <{b}> <{W4}status> ?st }}")).await;
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(statuses[0]["st"]["value"], "suspended");
+    let roles = select(&node, &format!("SELECT ?r WHERE {{ <{a}> <{W4}hasRole> ?r }} ORDER BY ?r")).await;
+    let roles: Vec<&str> = roles.iter().filter_map(|r| r["r"]["value"].as_str()).collect();
+    assert_eq!(roles, ["citizen", "witness"]);
+    let triples = triples + 1; // the role; the status was replaced
+
     // The projection rebuilds identically, and a restart reloads the same graph.
+    let all = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }";
+    let dump = |body: String| {
+        let mut lines: Vec<String> = body.lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    let before = dump(sparql_get(&node, all, "application/n-triples").await.2);
+    assert_eq!(before.len() as u64, triples);
     let v = node.ledger_verify();
     assert!(v["projection_differences"].as_array().unwrap().is_empty(), "{v}");
     assert_eq!(node.sigterm().code(), Some(0));
@@ -295,6 +318,7 @@ async fn ledger_projects_into_the_graph_and_sparql_protocol() {
     let metrics = node.get("/metrics").await.body.as_str().unwrap().to_owned();
     assert!(metrics.contains(&format!("web4_graph_triples_total {triples}")), "after restart: {metrics}");
     assert_eq!(select(&node, &q).await.len(), 1);
+    assert_eq!(dump(sparql_get(&node, all, "application/n-triples").await.2), before);
 }
 
 #[tokio::test]
