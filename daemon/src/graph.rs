@@ -521,7 +521,10 @@ pub fn assertable(category: Category) -> bool {
 mod tests {
     use super::*;
 
-    fn empty() -> Result<(Knowledge, tempfile::TempDir), Box<dyn std::error::Error>> {
+    type Loaded = (Knowledge, Connection, tempfile::TempDir);
+
+    /// The graph loaded from projections holding the rows `rows` inserts.
+    fn loaded(rows: &str) -> Result<Loaded, Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let c = Connection::open_in_memory()?;
         c.execute_batch(
@@ -530,7 +533,13 @@ mod tests {
              CREATE TABLE lcts (lct_id TEXT, society_id TEXT, entity_type TEXT, status TEXT);
              CREATE TABLE roles (society_id TEXT, lct_id TEXT, role TEXT);",
         )?;
-        Ok((Knowledge::load(&c, dir.path())?, dir))
+        c.execute_batch(rows)?;
+        Ok((Knowledge::load(&c, dir.path())?, c, dir))
+    }
+
+    fn empty() -> Result<(Knowledge, tempfile::TempDir), Box<dyn std::error::Error>> {
+        let (k, _, dir) = loaded("")?;
+        Ok((k, dir))
     }
 
     fn objects(k: &Knowledge, s: &str, local: &str) -> Vec<String> {
@@ -547,17 +556,10 @@ mod tests {
 
     #[test]
     fn derived_attributes_come_from_the_lct_and_role_rows() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let c = Connection::open_in_memory()?;
-        c.execute_batch(
-            "CREATE TABLE graph_triples (s TEXT, p TEXT, o TEXT, kind TEXT, weight REAL);
-             CREATE TABLE reputation (entity TEXT, role TEXT, t3 TEXT, v3 TEXT);
-             CREATE TABLE lcts (lct_id TEXT, society_id TEXT, entity_type TEXT, status TEXT);
-             CREATE TABLE roles (society_id TEXT, lct_id TEXT, role TEXT);
-             INSERT INTO lcts VALUES ('lct:web4:a', 'lct:web4:soc', 'human', 'suspended'), ('lct:web4:b', 'lct:web4:soc', 'ai', 'active');
+        let (k, c, _dir) = loaded(
+            "INSERT INTO lcts VALUES ('lct:web4:a', 'lct:web4:soc', 'human', 'suspended'), ('lct:web4:b', 'lct:web4:soc', 'ai', 'active');
              INSERT INTO roles VALUES ('lct:web4:soc', 'lct:web4:a', 'citizen'), ('lct:web4:soc', 'lct:web4:a', 'witness');",
         )?;
-        let k = Knowledge::load(&c, dir.path())?;
         assert_eq!((k.triples(), k.store.len()?), (8, 8));
         assert_eq!(objects(&k, "lct:web4:a", "status"), ["\"suspended\""]);
         assert_eq!(objects(&k, "lct:web4:a", "entityType"), ["\"human\""]);
