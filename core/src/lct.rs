@@ -296,6 +296,9 @@ pub enum LctStatus {
 }
 
 impl LctStatus {
+    /// Every status.
+    pub const ALL: [LctStatus; 4] = [Self::Active, Self::Suspended, Self::Revoked, Self::Superseded];
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -307,7 +310,7 @@ impl LctStatus {
     }
     /// Parse the wire name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Active, Self::Suspended, Self::Revoked, Self::Superseded].into_iter().find(|t| t.as_str() == s)
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
 }
 

@@ -106,9 +106,8 @@ fn derived(add: bool, t: Triple) -> Effect {
 /// `web4:status` triple (removing each other status is a no-op for the ones
 /// it did not have).
 pub fn status_effects(id: &str, status: web4_core::lct::LctStatus) -> Vec<Effect> {
-    use web4_core::lct::LctStatus as S;
     let p = w4("status");
-    let mut out: Vec<Effect> = [S::Active, S::Suspended, S::Revoked, S::Superseded]
+    let mut out: Vec<Effect> = web4_core::lct::LctStatus::ALL
         .into_iter()
         .filter(|&other| other != status)
         .map(|other| derived(false, Triple::literal(id, &p, other.as_str())))
@@ -508,6 +507,12 @@ fn derived_triples(conn: &Connection) -> Result<Vec<Triple>, StoreError> {
         out.push(Triple::literal(&id, &w4("hasRole"), &role));
     }
     Ok(out)
+}
+
+/// The local name of a `web4:` predicate that only the records establishing
+/// it write: every term of the namespace but the [`assertable`] relations.
+pub fn reserved(p: &str) -> Option<&str> {
+    p.strip_prefix(WEB4).filter(|local| !mrh::category(local).is_some_and(assertable))
 }
 
 /// Relationship categories a `POST /v1/graph/triple` may assert (the others

@@ -594,12 +594,10 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
                 _ => None,
             };
             effects.push(graph::role_effect(id, &c.role, held));
-            if held {
-                if let Some(e) = edge {
+            if let Some(e) = edge {
+                if held {
                     add(effects, Triple::edge(soc, e, id, 1.0))?;
-                }
-            } else {
-                if let Some(e) = edge {
+                } else {
                     effects.extend(graph::remove(conn, soc, &w4(e), id)?);
                 }
             }
@@ -631,11 +629,7 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
                 Triple { s: t.subject.clone(), p: t.predicate.clone(), o: t.object.clone(), kind, weight: t.weight };
             // The route refuses the web4: terms other records establish; a
             // peer's record that carries one anyway projects nothing.
-            let established = t
-                .predicate
-                .strip_prefix(web4_core::mrh::WEB4)
-                .is_some_and(|local| !web4_core::mrh::category(local).is_some_and(graph::assertable));
-            if !established {
+            if graph::reserved(&t.predicate).is_none() {
                 add(effects, triple)?;
             }
         }

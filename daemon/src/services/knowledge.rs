@@ -57,21 +57,18 @@ pub async fn triple(node: &Arc<Node>, ev: SignedRequest, req: TripleRequest) -> 
         "double" => return Err(bad(format!("object: {:?} is not a finite number", req.object))),
         other => return Err(bad(format!("object_type {other:?}: expected iri, literal or double"))),
     }
-    let relation = req.predicate.strip_prefix(mrh::WEB4).map(|local| (local, mrh::category(local)));
-    match relation {
-        Some((_, Some(c))) if crate::graph::assertable(c) && object_type != "iri" => {
-            return Err(bad("a relationship's object is an IRI"));
-        }
-        Some((_, Some(c))) if crate::graph::assertable(c) => {}
-        Some((local, _)) => {
-            return Err(ApiError::new(
-                ErrorCode::AuthzDenied,
-                format!(
-                    "web4:{local} is written only by the records that establish it; assert binding, pairing or witness relations here"
-                ),
-            ));
-        }
-        None => {}
+    if let Some(local) = crate::graph::reserved(&req.predicate) {
+        return Err(ApiError::new(
+            ErrorCode::AuthzDenied,
+            format!(
+                "web4:{local} is written only by the records that establish it; assert binding, pairing or witness relations here"
+            ),
+        ));
+    }
+    // What is left of the namespace are relationship edges.
+    let relation = req.predicate.strip_prefix(mrh::WEB4);
+    if relation.is_some() && object_type != "iri" {
+        return Err(bad("a relationship's object is an IRI"));
     }
     if let Some(w) = req.weight {
         if relation.is_none() {
