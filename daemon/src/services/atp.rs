@@ -47,7 +47,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: AtpMintRequest) -> R
     let soc = node.society();
     let (sid, law_hash, atp) = (soc.id.clone(), soc.law.law_hash(), soc.law.atp());
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law_hash)?;
             require_role(ctx.conn, &sid, &ev.signer, &[atp.mint_authority.as_str()], "mint ATP")?;
             let cycle = u64::try_from(ctx.now.secs()).unwrap_or(0) / atp.cycle_seconds;
@@ -67,7 +67,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: AtpMintRequest) -> R
                 return Err(ApiError::new(ErrorCode::ProtoFormat, "total supply would overflow"));
             }
             let p = Prepared::new(Event::AtpMint(AtpMint {
-                evidence: ev,
+                evidence: ev.clone(),
                 society_id: sid.clone(),
                 amount: req.amount,
                 cycle,
@@ -112,7 +112,7 @@ pub async fn charge(node: &Arc<Node>, ev: SignedRequest, req: AtpChargeRequest) 
         None
     };
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law_hash)?;
             require_role(ctx.conn, &sid, &ev.signer, &[atp.mint_authority.as_str()], "charge ATP")?;
             known_lct(ctx.conn, &req.account)?;
@@ -148,10 +148,10 @@ pub async fn charge(node: &Arc<Node>, ev: SignedRequest, req: AtpChargeRequest) 
                 return Err(insufficient(amount, pool.adp, "the pool has too little ADP to charge"));
             }
             let p = Prepared::new(Event::AtpCharge(AtpCharge {
-                evidence: ev,
+                evidence: ev.clone(),
                 society_id: sid.clone(),
                 account: req.account.clone(),
-                proof,
+                proof: proof.clone(),
                 charge_rate: atp.charge_rate,
                 amount,
             }))
@@ -173,7 +173,7 @@ pub async fn transfer(node: &Arc<Node>, ev: SignedRequest, req: AtpTransferReque
     let (sid, law_hash, atp) = (soc.id.clone(), soc.law.law_hash(), soc.law.atp());
     let fee = atp.transfer_fee(req.amount);
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law_hash)?;
             known_lct(ctx.conn, &req.to)?;
             active_lct(ctx.conn, &req.to, ctx.now)?;
@@ -212,7 +212,7 @@ pub async fn slash(node: &Arc<Node>, ev: SignedRequest, req: AtpSlashRequest) ->
     let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     let roles = soc.identity.status_roles.clone();
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law_hash)?;
             require_role(ctx.conn, &sid, &ev.signer, &roles, "slash ATP")?;
             known_lct(ctx.conn, &req.account)?;
@@ -221,11 +221,11 @@ pub async fn slash(node: &Arc<Node>, ev: SignedRequest, req: AtpSlashRequest) ->
                 return Err(insufficient(req.amount, a.available, "slashing takes available ATP only"));
             }
             let p = Prepared::new(Event::AtpSlash(AtpSlash {
-                evidence: ev,
+                evidence: ev.clone(),
                 society_id: sid.clone(),
                 account: req.account.clone(),
                 amount: req.amount,
-                reason: req.reason,
+                reason: req.reason.clone(),
             }))
             .map_err(store_err)?;
             ctx.append(&p, law_hash)?;

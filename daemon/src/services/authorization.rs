@@ -77,7 +77,7 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
     }
     let job_node = Arc::clone(node);
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law_hash)?;
             active_lct(ctx.conn, &d.agent, ctx.now)?;
             if let Some(allowed) = &allowed_roles
@@ -120,8 +120,8 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
                     .details(json!({ "wanted": d.atp_budget, "available": account.available })));
                 }
             }
-            let prepared =
-                Prepared::new(Event::Delegate(Delegate { evidence: ev, delegation: d.clone() })).map_err(store_err)?;
+            let prepared = Prepared::new(Event::Delegate(Delegate { evidence: ev.clone(), delegation: d.clone() }))
+                .map_err(store_err)?;
             ctx.append(&prepared, law_hash)?;
             if let Some((p, rem)) = &parent {
                 job_node.metrics.set_budget(&p.grant_id, rem.saturating_sub(d.atp_budget));
@@ -141,7 +141,7 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Resu
     let job_node = Arc::clone(node);
     let committed = node
         .writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             // A suspended or revoked client (a stolen key) may not cut off
             // its agents either.
             admit(ctx, &ev, &sid, &law_hash)?;
@@ -157,9 +157,11 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Resu
             if row.revoked_at.is_some() {
                 return Err(ApiError::new(ErrorCode::ProtoSequence, format!("{grant_id} is already revoked")));
             }
-            let prepared =
-                Prepared::new(Event::RevokeDelegation(RevokeDelegation { evidence: ev, grant_id: grant_id.clone() }))
-                    .map_err(store_err)?;
+            let prepared = Prepared::new(Event::RevokeDelegation(RevokeDelegation {
+                evidence: ev.clone(),
+                grant_id: grant_id.clone(),
+            }))
+            .map_err(store_err)?;
             ctx.append(&prepared, law_hash)?;
             // The grant and those derived from it have no budget left.
             let revoked = grant_subtree(ctx.conn, &grant_id).map_err(store_err)?;
@@ -208,15 +210,15 @@ pub async fn expire(node: &Arc<Node>) -> Result<usize, ApiError> {
     let job_node = Arc::clone(node);
     let c = node
         .writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             require_law(ctx.conn, &sid, &law_hash)?;
             let mut still = Vec::new();
-            for g in due {
-                if let Some(row) = load_delegation(ctx.conn, &g).map_err(store_err)?
+            for g in &due {
+                if let Some(row) = load_delegation(ctx.conn, g).map_err(store_err)?
                     && row.revoked_at.is_none()
                     && row.delegation.expires_at <= ctx.now
                 {
-                    still.push(g);
+                    still.push(g.clone());
                 }
             }
             if still.is_empty() {
@@ -321,7 +323,7 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
     let job_node = Arc::clone(node);
     let result = node
         .writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law.law_hash())?;
             // Roles matter only for role pairing.
             let roles = match &req.role {
@@ -346,8 +348,8 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
             );
             let mut attested = Vec::new();
             let mut witness_shortfall = Value::Null;
-            match witnesses {
-                Some(Ok(w)) => attested = w,
+            match &witnesses {
+                Some(Ok(w)) => attested = w.clone(),
                 Some(Err(e)) if verdict.granted => {
                     // Everything else allows it: deferred until witnessed.
                     verdict = Verdict {
@@ -358,7 +360,7 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
                         requires_witness: true,
                         law_decision: verdict.law_decision,
                     };
-                    witness_shortfall = e.details;
+                    witness_shortfall = e.details.clone();
                 }
                 _ => {}
             }

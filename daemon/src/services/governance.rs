@@ -78,7 +78,7 @@ pub async fn publish(node: &Arc<Node>, ev: SignedRequest, req: LawPublishRequest
     let sid = soc.id.clone();
     let committed = node
         .writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             active_lct(ctx.conn, &ev.signer, ctx.now)?;
             require_role(ctx.conn, &sid, &ev.signer, &PUBLISH_ROLES, "publish law")?;
@@ -128,7 +128,7 @@ pub async fn interpret(
     let law_hash = soc.law.law_hash();
     let law_version = soc.law.version().to_owned();
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law_hash)?;
             require_role(ctx.conn, &sid, &ev.signer, &PUBLISH_ROLES, "interpret law")?;
             let version = match req.replaces {
@@ -147,11 +147,11 @@ pub async fn interpret(
                 }
             };
             let prepared = Prepared::new(Event::Interpretation(web4_core::payload::Interpretation {
-                evidence: ev,
+                evidence: ev.clone(),
                 society_id: sid.clone(),
                 law_version: law_version.clone(),
                 norm_id: req.norm_id.clone(),
-                text: req.text,
+                text: req.text.clone(),
                 version,
                 replaces: req.replaces,
             }))

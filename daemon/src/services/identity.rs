@@ -208,7 +208,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     let job_society = society.clone();
     let result = node
         .writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&signer, &nonce, ts)?;
             require_law(ctx.conn, &job_society, &law_hash)?;
             if !self_mint {
@@ -433,7 +433,7 @@ pub async fn change_status(
     let event_ = if event == LifecycleEvent::Suspend { Event::Suspend(payload) } else { Event::Reinstate(payload) };
     let prepared = Prepared::new(event_).map_err(store_err)?;
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &society, &law_hash)?;
             require_role(ctx.conn, &society, &ev.signer, &roles, "change the status of LCTs")?;
             let row = target_row(ctx.conn, &target)?;
@@ -466,7 +466,7 @@ pub async fn revoke(
     }))
     .map_err(store_err)?;
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             require_law(ctx.conn, &society, &law_hash)?;
             if ev.signer == target {
@@ -533,7 +533,7 @@ pub async fn change_role(
     let prepared =
         Prepared::new(if grant { Event::RoleGrant(change) } else { Event::RoleRevoke(change) }).map_err(store_err)?;
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &society, &law_hash)?;
             require_role(ctx.conn, &society, &ev.signer, &role_roles, "grant or revoke roles")?;
             let row = target_row(ctx.conn, &target)?;
@@ -644,7 +644,7 @@ pub async fn transition(
     }))
     .map_err(store_err)?;
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             require_law(ctx.conn, &law_society, &law_hash)?;
             let row = active_lct(ctx.conn, &ev.signer, ctx.now)?;

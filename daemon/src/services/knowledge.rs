@@ -82,7 +82,7 @@ pub async fn triple(node: &Arc<Node>, ev: SignedRequest, req: TripleRequest) -> 
     let soc = node.society();
     let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law_hash)?;
             if req.subject != ev.signer.as_str() {
                 let roles = roles_of(ctx.conn, sid.as_str(), ev.signer.as_str()).map_err(store_err)?;
@@ -94,7 +94,7 @@ pub async fn triple(node: &Arc<Node>, ev: SignedRequest, req: TripleRequest) -> 
                 }
             }
             let payload = GraphTriple {
-                evidence: ev,
+                evidence: ev.clone(),
                 subject: req.subject.clone(),
                 predicate: req.predicate.clone(),
                 object: req.object.clone(),

@@ -110,7 +110,7 @@ pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -
     let evidence = crate::ledger::EvidenceJcs::new(&ev).map_err(store_err)?;
     let job_node = Arc::clone(node);
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law_hash)?;
             known_lct(ctx.conn, &req.entity)?;
             active_lct(ctx.conn, &req.entity, ctx.now)?;
@@ -164,7 +164,7 @@ pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -
             }
             let poor = independent < law.gaming.min_independent_witnesses as usize;
             let payload = ReputationOutcome {
-                evidence: ev,
+                evidence: ev.clone(),
                 society_id: sid.clone(),
                 entity: req.entity.clone(),
                 role: req.role.clone(),
@@ -172,7 +172,7 @@ pub async fn outcome(node: &Arc<Node>, ev: SignedRequest, req: OutcomeRequest) -
                 result_status: req.result_status.clone(),
                 quality: req.quality,
                 factors: req.factors.clone(),
-                witnesses,
+                witnesses: witnesses.clone(),
                 delta: delta.clone(),
                 same_action_run: run,
                 witness_poor_run: if poor { poor_before.saturating_add(1) } else { 0 },

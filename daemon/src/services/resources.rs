@@ -153,7 +153,7 @@ pub async fn allocate(node: &Arc<Node>, ev: SignedRequest, req: AllocateRequest)
     let (sid, law_hash, depth_max) = (soc.id.clone(), law.law_hash(), max_depth(&law));
     let result = node
         .writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law_hash)?;
             let (rates_version, rates) = current_rates(ctx.conn, &sid, &law)?;
             let rate = rates.get(&req.resource_type).copied().unwrap_or(pool.rate);
@@ -247,7 +247,7 @@ pub async fn usage(node: &Arc<Node>, ev: SignedRequest, req: UsageRequest) -> Re
     let soc = node.society();
     let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law_hash)?;
             let a = open_lease(ctx.conn, &req.allocation_id, &ev.signer)?;
             let m = a.lease.meter(req.seq, req.used, ctx.now.secs()).map_err(resource_error)?;
@@ -276,7 +276,7 @@ pub async fn release(node: &Arc<Node>, ev: SignedRequest, req: ReleaseRequest) -
     let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     let result = node
         .writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law_hash)?;
             let mut a = open_lease(ctx.conn, &req.allocation_id, &ev.signer)?;
             if let Some(f) = req.final_usage {
@@ -331,7 +331,7 @@ pub async fn rates(node: &Arc<Node>, ev: SignedRequest, req: RatesRequest) -> Re
     }
     let (sid, law_hash) = (soc.id.clone(), law.law_hash());
     node.writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &sid, &law_hash)?;
             require_role(ctx.conn, &sid, &ev.signer, &[authority.as_str()], "update resource rates")?;
             let (old_version, current) = current_rates(ctx.conn, &sid, &law)?;
@@ -472,17 +472,17 @@ pub async fn sweep(node: &Arc<Node>) -> Result<usize, ApiError> {
     }
     let c = node
         .writer
-        .submit(Box::new(move |ctx: &mut WriteCtx<'_>| {
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             require_law(ctx.conn, &sid, &law_hash)?;
             let mut closed = 0usize;
-            for id in due {
-                let Some(a) = load_allocation(ctx.conn, &id).map_err(store_err)? else { continue };
+            for id in &due {
+                let Some(a) = load_allocation(ctx.conn, id).map_err(store_err)? else { continue };
                 if a.released_at.is_some() || a.lease.expires_at().saturating_add(grace) > ctx.now.secs() {
                     continue;
                 }
                 let payload = ResourceRelease {
                     evidence: None,
-                    allocation_id: id,
+                    allocation_id: id.clone(),
                     reason: "expired".into(),
                     charged: a.lease.charged,
                     returned: a.lease.returned(),

@@ -49,14 +49,25 @@ impl SpentNonces {
     /// Spend `nonce` of `signer` (request time `ts`): false when it was spent
     /// before (a replay). The row is written in the caller's transaction.
     pub fn spend(&mut self, conn: &Connection, signer: &str, nonce: &str, ts: i64) -> rusqlite::Result<bool> {
-        let fp = self.fingerprint(signer, nonce);
-        if self.seen.contains_key(&fp) {
+        if !self.mark(signer, nonce, ts) {
             return Ok(false);
         }
         record(conn, signer, nonce, ts)?;
+        Ok(true)
+    }
+
+    /// Spend `nonce` of `signer` in memory only: false when it was spent
+    /// before. The caller writes its row ([`record`]) in the same group; the
+    /// writer does so after the job, whether the job was refused or not, so
+    /// a job that is refused by its checks has written nothing.
+    pub fn mark(&mut self, signer: &str, nonce: &str, ts: i64) -> bool {
+        let fp = self.fingerprint(signer, nonce);
+        if self.seen.contains_key(&fp) {
+            return false;
+        }
         self.seen.insert(fp, ts);
         self.added.push(fp);
-        Ok(true)
+        true
     }
 
     /// A request that a peer accepted and recorded (its record carries the
@@ -93,8 +104,8 @@ impl SpentNonces {
 }
 
 /// Store a spent nonce: from [`SpentNonces::spend`], which checks the
-/// in-memory set first, and again for a refused job whose savepoint took the
-/// row back (a refused request still spends its nonce).
+/// in-memory set first, and from the writer after each job that marked one
+/// ([`SpentNonces::mark`]); a refused request still spends its nonce.
 pub(crate) fn record(conn: &Connection, signer: &str, nonce: &str, ts: i64) -> rusqlite::Result<()> {
     conn.prepare_cached("INSERT INTO nonces (ts, signer, nonce) VALUES (?1, ?2, ?3)")?
         .execute(params![ts, signer, nonce])?;

@@ -284,7 +284,9 @@ pub struct WriteCtx<'a> {
     pub now: Timestamp,
     effects: Vec<Effect>,
     last_ref: Option<Hash>,
-    spent_nonce: Option<(LctId, String, Timestamp)>,
+    /// Nonces the job spent in memory; the writer stores their rows after
+    /// the job, refused or not.
+    spent: Vec<(LctId, String, Timestamp)>,
     published: Vec<String>,
 }
 
@@ -406,21 +408,45 @@ impl WriteCtx<'_> {
     }
 
     /// Spend a request nonce; a second use by the same signer is a replay.
+    /// Only the in-memory set changes here: the writer stores the row once
+    /// the job is done, so checks that refuse a request leave no writes.
     pub fn use_nonce(&mut self, signer: &LctId, nonce: &str, ts: Timestamp) -> Result<(), ApiError> {
-        let fresh = self
-            .nonces
-            .spend(self.conn, signer.as_str(), nonce, ts.secs())
-            .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("nonce store: {e}")))?;
-        if !fresh {
+        if !self.nonces.mark(signer.as_str(), nonce, ts.secs()) {
             return Err(ApiError::new(ErrorCode::ProtoReplay, format!("nonce {nonce:?} was already used by {signer}")));
         }
-        self.spent_nonce = Some((signer.clone(), nonce.to_owned(), ts));
+        self.spent.push((signer.clone(), nonce.to_owned(), ts));
         Ok(())
     }
 }
 
 /// A unit of work run on the writer thread.
 pub type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> Result<Value, ApiError> + Send>;
+
+/// A unit of work the writer may run a second time: when a job of its group
+/// is refused after it wrote, the group is rolled back and run again with a
+/// savepoint per job (decisions/0003, session 21). Such a job keeps all its
+/// effects in the [`WriteCtx`] (no other state it changes), so running it
+/// again is the same as running it once.
+pub type Rerunnable = Box<dyn FnMut(&mut WriteCtx<'_>) -> Result<Value, ApiError> + Send>;
+
+/// A job as the writer holds it.
+enum Work {
+    Once(Option<Job>),
+    Rerun(Rerunnable),
+}
+
+impl Work {
+    /// Run the job (a one-shot job only the first time it is asked).
+    fn run(&mut self, ctx: &mut WriteCtx<'_>) -> Result<Value, ApiError> {
+        match self {
+            Work::Once(job) => match job.take() {
+                Some(job) => job(ctx),
+                None => Err(ApiError::new(ErrorCode::LedgerWrite, "the job already ran and cannot run again")),
+            },
+            Work::Rerun(job) => job(ctx),
+        }
+    }
+}
 
 /// A committed job's result.
 #[derive(Debug)]
@@ -448,7 +474,7 @@ pub enum Durability {
 /// Handle to the writer thread.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<(Job, Reply, Durability)>,
+    tx: mpsc::Sender<(Work, Reply, Durability)>,
 }
 
 /// Writer settings.
@@ -570,7 +596,7 @@ impl Writer {
         }
         let mut head = load_head(&conn, &node.id)?;
         let mut nonces = SpentNonces::load(&conn, (cfg.clock)().secs() - cfg.nonce_retention_secs)?;
-        let (tx, mut rx) = mpsc::channel::<(Job, Reply, Durability)>(cfg.max_group * 4);
+        let (tx, mut rx) = mpsc::channel::<(Work, Reply, Durability)>(cfg.max_group * 4);
         // Finishing a committed group (gossip, the commit hook — graph and
         // metrics — and the replies) runs on its own thread, in commit order,
         // while the writer goes on with the next group. Replies still wait for
@@ -682,7 +708,7 @@ impl Writer {
                             Err(e) => tracing::warn!(event = "synchronous_switch_failed", error = %e),
                         }
                     }
-                    let batch: Vec<(Job, Reply)> = batch.into_iter().map(|(j, r, _)| (j, r)).collect();
+                    let batch: Vec<(Work, Reply)> = batch.into_iter().map(|(j, r, _)| (j, r)).collect();
                     let started = Instant::now();
                     let now = (cfg.clock)();
                     let prune = last_prune.elapsed() > Duration::from_secs(60);
@@ -759,9 +785,20 @@ impl Writer {
 
     /// Run `job` with the given durability (see [`Durability`]).
     pub async fn submit_with(&self, job: Job, durability: Durability) -> Result<Committed, ApiError> {
+        self.send(Work::Once(Some(job)), durability).await
+    }
+
+    /// Run `job`, which the writer may run twice (see [`Rerunnable`]), and
+    /// wait for its durable result. A group of such jobs runs without a
+    /// savepoint per job.
+    pub async fn submit_rerunnable(&self, job: Rerunnable) -> Result<Committed, ApiError> {
+        self.send(Work::Rerun(job), Durability::Full).await
+    }
+
+    async fn send(&self, work: Work, durability: Durability) -> Result<Committed, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send((job, reply, durability))
+            .send((work, reply, durability))
             .await
             .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the node is shutting down"))?;
         rx.await.map_err(|_| ApiError::new(ErrorCode::LedgerWrite, "the writer stopped before committing"))?
@@ -785,81 +822,52 @@ fn run_group(
     node: &NodeSigner,
     head: &mut Head,
     nonces: &mut SpentNonces,
-    batch: Vec<(Job, Reply)>,
+    batch: Vec<(Work, Reply)>,
     now: Timestamp,
     prune_before: Option<i64>,
 ) -> Result<GroupOutcome, (Replies, StoreError)> {
-    let mut replies: Replies = Vec::with_capacity(batch.len());
-    let mut effects = Vec::new();
-    let mut published = Vec::new();
+    let (mut works, replies): (Vec<Work>, Vec<Reply>) = batch.into_iter().unzip();
+    let unavailable = |replies: Vec<Reply>| -> Replies {
+        replies.into_iter().map(|r| (r, Err(ApiError::new(ErrorCode::LedgerWrite, "store unavailable")))).collect()
+    };
     let tx = match conn.transaction() {
         Ok(t) => t,
-        Err(e) => {
-            let replies = batch
-                .into_iter()
-                .map(|(_, r)| (r, Err(ApiError::new(ErrorCode::LedgerWrite, "store unavailable"))))
-                .collect();
-            return Err((replies, e.into()));
-        }
+        Err(e) => return Err((unavailable(replies), e.into())),
     };
     let start_head = *head;
     nonces.begin_group();
-    for (i, (job, reply)) in batch.into_iter().enumerate() {
-        let saved = *head;
-        // Each job runs in a savepoint, so that a refused job leaves nothing
-        // while the rest of its group commits; except the first, whose undo
-        // is the transaction's own (nothing precedes it). SQLite copies every
-        // page a savepoint's writes touch first into a statement journal;
-        // a group of one job — most groups of a quiet node, every group of
-        // peers' records — then copies none (decisions/0003).
-        let isolated = i > 0;
-        if isolated && let Err(e) = tx.prepare_cached("SAVEPOINT job").and_then(|mut st| st.execute([])) {
-            replies.push((reply, Err(ApiError::new(ErrorCode::LedgerWrite, format!("store: {e}")))));
-            continue;
-        }
-        let mut ctx = WriteCtx {
-            conn: &tx,
-            node,
-            head,
-            nonces,
-            now,
-            effects: Vec::new(),
-            last_ref: None,
-            spent_nonce: None,
-            published: Vec::new(),
+    // A group of re-runnable jobs first runs without savepoints: SQLite
+    // copies every page a savepoint's writes touch into a statement journal
+    // (a tenth of the writer's time per mint or outcome). A job refused by
+    // its checks has written nothing, so nothing needs undoing; when a job
+    // is refused after it wrote, the whole group is rolled back and runs
+    // again, each job in its own savepoint (decisions/0003, session 21).
+    let mut pass = if works.iter().all(|w| matches!(w, Work::Rerun(_))) {
+        run_jobs(&tx, node, head, nonces, &mut works, now, false)
+    } else {
+        run_jobs(&tx, node, head, nonces, &mut works, now, true)
+    };
+    if matches!(pass, Err(Pass::Dirty)) {
+        *head = start_head;
+        nonces.undo_group();
+        nonces.begin_group();
+        pass = match tx.execute_batch("ROLLBACK; BEGIN") {
+            Ok(()) => run_jobs(&tx, node, head, nonces, &mut works, now, true),
+            Err(e) => Err(Pass::Store(e.into())),
         };
-        let result = job(&mut ctx);
-        let (job_effects, last_ref, spent, job_published) = (ctx.effects, ctx.last_ref, ctx.spent_nonce, ctx.published);
-        match result {
-            Ok(data) => {
-                if isolated {
-                    let _ = tx.prepare_cached("RELEASE job").and_then(|mut st| st.execute([]));
-                }
-                effects.extend(job_effects);
-                published.extend(job_published);
-                replies.push((reply, Ok(Committed { data, ledger_ref: last_ref })));
-            }
-            Err(e) => {
-                if isolated {
-                    let _ = tx.prepare_cached("ROLLBACK TO job").and_then(|mut st| st.execute([]));
-                    let _ = tx.prepare_cached("RELEASE job").and_then(|mut st| st.execute([]));
-                } else if let Err(undo) = tx.execute_batch("ROLLBACK; BEGIN") {
-                    // The first job's writes could not be undone: commit
-                    // nothing of the group (every job is answered with an error).
-                    replies.push((reply, Err(e)));
-                    *head = start_head;
-                    return Err((replies, undo.into()));
-                }
-                *head = saved;
-                // A refused request still spends its nonce, so it cannot be
-                // replayed later when the state might let it through.
-                if let Some((signer, nonce, ts)) = spent {
-                    let _ = crate::store::nonces::record(&tx, signer.as_str(), &nonce, ts.secs());
-                }
-                replies.push((reply, Err(e)));
-            }
-        }
     }
+    let (results, effects, published) = match pass {
+        Ok(done) => done,
+        Err(Pass::Store(e)) => {
+            *head = start_head;
+            return Err((unavailable(replies), e));
+        }
+        Err(Pass::Dirty) => {
+            *head = start_head;
+            return Err((unavailable(replies), StoreError::Corrupt("a job could not be undone".into())));
+        }
+    };
+    let replies: Replies = replies.into_iter().zip(results).collect();
     let mut finish = || -> Result<(), StoreError> {
         if *head != start_head {
             save_head(&tx, &node.id, *head)?;
@@ -883,6 +891,91 @@ fn run_group(
             Err((replies, e.into()))
         }
     }
+}
+
+/// Why a pass over a group's jobs stopped.
+enum Pass {
+    /// A job was refused after it wrote, in a pass without savepoints.
+    Dirty,
+    /// The store failed: nothing of the group can commit.
+    Store(StoreError),
+}
+
+/// The results of a pass over a group's jobs, in order, with the effects and
+/// published records of those that succeeded.
+type PassResult = (Vec<Result<Committed, ApiError>>, Vec<Effect>, Vec<String>);
+
+/// Run every job of a group in `tx`. With `guarded`, each job but the first
+/// runs in a savepoint, so a refused job leaves nothing while the rest of
+/// its group commits (the first is undone by rolling the transaction back:
+/// nothing precedes it). Without, a job refused after it wrote stops the
+/// pass ([`Pass::Dirty`]). A spent nonce's row is stored after its job,
+/// refused or not, outside the job's savepoint.
+fn run_jobs(
+    tx: &Connection,
+    node: &NodeSigner,
+    head: &mut Head,
+    nonces: &mut SpentNonces,
+    works: &mut [Work],
+    now: Timestamp,
+    guarded: bool,
+) -> Result<PassResult, Pass> {
+    let mut results = Vec::with_capacity(works.len());
+    let mut effects = Vec::new();
+    let mut published = Vec::new();
+    let savepoint = |sql: &str| tx.prepare_cached(sql).and_then(|mut st| st.execute([])).map(|_| ());
+    for (i, work) in works.iter_mut().enumerate() {
+        let saved = *head;
+        let isolated = guarded && i > 0;
+        if isolated && let Err(e) = savepoint("SAVEPOINT job") {
+            results.push(Err(ApiError::new(ErrorCode::LedgerWrite, format!("store: {e}"))));
+            continue;
+        }
+        let changes_before = tx.total_changes();
+        let mut ctx = WriteCtx {
+            conn: tx,
+            node,
+            head,
+            nonces,
+            now,
+            effects: Vec::new(),
+            last_ref: None,
+            spent: Vec::new(),
+            published: Vec::new(),
+        };
+        let result = work.run(&mut ctx);
+        let (job_effects, last_ref, spent, job_published) = (ctx.effects, ctx.last_ref, ctx.spent, ctx.published);
+        match result {
+            Ok(data) => {
+                if isolated {
+                    let _ = savepoint("RELEASE job");
+                }
+                effects.extend(job_effects);
+                published.extend(job_published);
+                results.push(Ok(Committed { data, ledger_ref: last_ref }));
+            }
+            Err(e) => {
+                let wrote = tx.total_changes() != changes_before || *head != saved;
+                if isolated {
+                    let _ = savepoint("ROLLBACK TO job");
+                    let _ = savepoint("RELEASE job");
+                } else if wrote && !guarded {
+                    return Err(Pass::Dirty);
+                } else if wrote {
+                    // The first job of a guarded pass: its undo is the transaction's.
+                    tx.execute_batch("ROLLBACK; BEGIN").map_err(|undo| Pass::Store(undo.into()))?;
+                }
+                *head = saved;
+                results.push(Err(e));
+            }
+        }
+        // A refused request still spends its nonce, so it cannot be
+        // replayed later when the state might let it through.
+        for (signer, nonce, ts) in &spent {
+            crate::store::nonces::record(tx, signer.as_str(), nonce, ts.secs()).map_err(|e| Pass::Store(e.into()))?;
+        }
+    }
+    Ok((results, effects, published))
 }
 
 #[cfg(test)]
@@ -987,7 +1080,7 @@ mod tests {
         let mut batch = Vec::new();
         for j in [job(1, true, Some("n1")), job(2, false, None), job(3, true, Some("n3")), job(4, false, None)] {
             let (tx, rx) = oneshot::channel();
-            batch.push((j, tx));
+            batch.push((Work::Once(Some(j)), tx));
             receivers.push(rx);
         }
         let (replies, _, _) =
@@ -1009,7 +1102,7 @@ mod tests {
             &node,
             &mut head,
             &mut nonces,
-            vec![(job(5, true, Some("n5")), tx)],
+            vec![(Work::Once(Some(job(5, true, Some("n5")))), tx)],
             Timestamp(1_000),
             None,
         )
@@ -1019,6 +1112,86 @@ mod tests {
         assert_eq!(n, 0);
         let n: i64 = conn.query_row("SELECT COUNT(*) FROM nonces WHERE nonce = 'n5'", [], |r| r.get(0))?;
         assert_eq!(n, 1);
+        Ok(())
+    }
+
+    /// A group of re-runnable jobs runs without savepoints. A job its checks
+    /// refuse writes nothing and the group goes on; a job refused after it
+    /// wrote makes the group roll back and run again with savepoints. Either
+    /// way the refused jobs leave nothing but their spent nonces, and every
+    /// other job commits once.
+    #[test]
+    fn rerunnable_groups_undo_a_job_refused_after_it_wrote() -> Result<(), Box<dyn std::error::Error>> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        #[derive(Clone, Copy)]
+        enum Fate {
+            Commit,
+            RefuseBeforeWriting,
+            RefuseAfterWriting,
+        }
+        let dir = tempfile::tempdir()?;
+        let mut conn = crate::store::open_connection(&dir.path().join("w.db"), false)?;
+        crate::store::migrations::migrate(&mut conn)?;
+        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")?;
+        let key = SecretKey::from_seed(&[7; 32]);
+        let node = NodeSigner::new(LctId::from_public_key(&key.public_key()), key);
+        let mut head = load_head(&conn, &node.id)?;
+        let mut nonces = SpentNonces::load(&conn, 0)?;
+        let signer = node.id.clone();
+        let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..10).map(|_| AtomicUsize::new(0)).collect());
+        let job = |x: i64, fate: Fate| -> Work {
+            let (signer, runs) = (signer.clone(), Arc::clone(&runs));
+            let x_idx = usize::try_from(x).unwrap_or(0);
+            Work::Rerun(Box::new(move |ctx| {
+                runs[x_idx].fetch_add(1, Ordering::SeqCst);
+                ctx.use_nonce(&signer, &format!("n{x}"), Timestamp(1_000))?;
+                if let Fate::RefuseBeforeWriting = fate {
+                    return Err(ApiError::new(ErrorCode::AuthzDenied, "refused by a check"));
+                }
+                ctx.conn
+                    .execute("INSERT INTO t (x) VALUES (?1)", [x])
+                    .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, e.to_string()))?;
+                match fate {
+                    Fate::RefuseAfterWriting => Err(ApiError::new(ErrorCode::ProtoFormat, "refused after writing")),
+                    _ => Ok(Value::from(x)),
+                }
+            }))
+        };
+        let mut run = |conn: &mut Connection, jobs: Vec<Work>| -> Result<Vec<bool>, StoreError> {
+            let batch = jobs.into_iter().map(|j| (j, oneshot::channel().0)).collect();
+            let (replies, _, _) =
+                run_group(conn, &node, &mut head, &mut nonces, batch, Timestamp(1_000), None).map_err(|(_, e)| e)?;
+            Ok(replies.iter().map(|(_, r)| r.is_ok()).collect())
+        };
+        // No job wrote before it was refused: one pass.
+        let ok = run(&mut conn, vec![job(1, Fate::Commit), job(2, Fate::RefuseBeforeWriting), job(3, Fate::Commit)])?;
+        assert_eq!(ok, [true, false, true]);
+        let counts = |r: &[AtomicUsize]| -> Vec<usize> { r.iter().map(|c| c.load(Ordering::SeqCst)).collect() };
+        assert_eq!(counts(&runs)[1..4], [1, 1, 1], "no job ran twice");
+        // Job 6 wrote and was refused: the group ran again with savepoints
+        // (jobs 4 to 6 twice, job 7 once: the first pass stopped at 6).
+        let ok = run(
+            &mut conn,
+            vec![
+                job(4, Fate::Commit),
+                job(5, Fate::RefuseBeforeWriting),
+                job(6, Fate::RefuseAfterWriting),
+                job(7, Fate::Commit),
+            ],
+        )?;
+        assert_eq!(ok, [true, false, false, true]);
+        assert_eq!(counts(&runs)[4..8], [2, 2, 2, 1]);
+        let rows: Vec<i64> =
+            conn.prepare("SELECT x FROM t ORDER BY x")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        assert_eq!(rows, [1, 3, 4, 7], "refused jobs left no rows, the others committed once");
+        let spent: Vec<String> = conn
+            .prepare("SELECT nonce FROM nonces ORDER BY nonce")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        assert_eq!(spent, ["n1", "n2", "n3", "n4", "n5", "n6", "n7"], "every request spent its nonce once");
+        // The nonces are spent in memory too: a replay is refused.
+        let ok = run(&mut conn, vec![job(6, Fate::Commit)])?;
+        assert_eq!(ok, [false]);
         Ok(())
     }
 
@@ -1044,7 +1217,15 @@ mod tests {
             Ok(Value::Null)
         });
         let (tx, _rx) = oneshot::channel();
-        let failed = run_group(&mut conn, &node, &mut head, &mut nonces, vec![(job, tx)], Timestamp(1_000), None);
+        let failed = run_group(
+            &mut conn,
+            &node,
+            &mut head,
+            &mut nonces,
+            vec![(Work::Once(Some(job)), tx)],
+            Timestamp(1_000),
+            None,
+        );
         assert!(failed.is_err(), "storing the head failed, so the group failed");
         assert_eq!(head, before);
         Ok(())
