@@ -54,7 +54,7 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
     let depth_max = max_depth(&soc.law);
     let law_hash = soc.law.law_hash();
     let sid = soc.id.clone();
-    let mut d = Delegation {
+    let d = Delegation {
         grant_id: grant_id.clone(),
         client: ev.signer.clone(),
         agent: req.agent.clone(),
@@ -78,6 +78,9 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
     let job_node = Arc::clone(node);
     node.writer
         .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            // The job may run twice (a re-runnable job): the request's grant is
+            // completed from its parent on a copy, never on what it captured.
+            let mut d = d.clone();
             admit(ctx, &ev, &sid, &law_hash)?;
             active_lct(ctx.conn, &d.agent, ctx.now)?;
             if let Some(allowed) = &allowed_roles

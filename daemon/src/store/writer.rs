@@ -908,8 +908,8 @@ type PassResult = (Vec<Result<Committed, ApiError>>, Vec<Effect>, Vec<String>);
 /// Run every job of a group in `tx`. With `guarded`, each job but the first
 /// runs in a savepoint, so a refused job leaves nothing while the rest of
 /// its group commits (the first is undone by rolling the transaction back:
-/// nothing precedes it). Without, a job refused after it wrote stops the
-/// pass ([`Pass::Dirty`]). A spent nonce's row is stored after its job,
+/// nothing precedes it). Without, the first job is undone the same way,
+/// and any later job refused after it wrote stops the pass ([`Pass::Dirty`]). A spent nonce's row is stored after its job,
 /// refused or not, outside the job's savepoint.
 fn run_jobs(
     tx: &Connection,
@@ -959,15 +959,22 @@ fn run_jobs(
                 if isolated {
                     let _ = savepoint("ROLLBACK TO job");
                     let _ = savepoint("RELEASE job");
-                } else if wrote && !guarded {
+                } else if wrote && i > 0 {
+                    // Without savepoints, later jobs' writes cannot be undone alone.
                     return Err(Pass::Dirty);
                 } else if wrote {
-                    // The first job of a guarded pass: its undo is the transaction's.
+                    // The first job: its undo is the transaction's (nothing precedes it).
                     tx.execute_batch("ROLLBACK; BEGIN").map_err(|undo| Pass::Store(undo.into()))?;
                 }
                 *head = saved;
                 results.push(Err(e));
             }
+        }
+        // Some errors (a full disk, I/O, out of memory) make SQLite roll the
+        // whole transaction back on its own; every later statement would then
+        // commit by itself. Nothing of the group may commit after that.
+        if tx.is_autocommit() {
+            return Err(Pass::Store(StoreError::Corrupt("the store rolled the group's transaction back".into())));
         }
         // A refused request still spends its nonce, so it cannot be
         // replayed later when the state might let it through.
@@ -1189,9 +1196,66 @@ mod tests {
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         assert_eq!(spent, ["n1", "n2", "n3", "n4", "n5", "n6", "n7"], "every request spent its nonce once");
+        // The first job refused after it wrote is undone by the transaction's
+        // rollback; nothing runs twice.
+        let ok = run(&mut conn, vec![job(8, Fate::RefuseAfterWriting), job(9, Fate::Commit)])?;
+        assert_eq!(ok, [false, true]);
+        assert_eq!(counts(&runs)[8..10], [1, 1]);
+        let rows: Vec<i64> =
+            conn.prepare("SELECT x FROM t WHERE x >= 8")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        assert_eq!(rows, [9]);
         // The nonces are spent in memory too: a replay is refused.
         let ok = run(&mut conn, vec![job(6, Fate::Commit)])?;
         assert_eq!(ok, [false]);
+        Ok(())
+    }
+
+    /// When the transaction is gone mid-group (SQLite rolls it back by itself
+    /// on a full disk or an I/O error; here a job does it), nothing of the
+    /// group commits: not the jobs before, not the jobs after, not the nonces.
+    #[test]
+    fn a_group_whose_transaction_vanished_commits_nothing() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let mut conn = crate::store::open_connection(&dir.path().join("w.db"), false)?;
+        crate::store::migrations::migrate(&mut conn)?;
+        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")?;
+        let key = SecretKey::from_seed(&[7; 32]);
+        let node = NodeSigner::new(LctId::from_public_key(&key.public_key()), key);
+        let mut head = load_head(&conn, &node.id)?;
+        let mut nonces = SpentNonces::load(&conn, 0)?;
+        let store = |e: rusqlite::Error| ApiError::new(ErrorCode::LedgerWrite, e.to_string());
+        for rerunnable in [true, false] {
+            let jobs: Vec<Rerunnable> = vec![
+                Box::new(move |ctx| {
+                    ctx.use_nonce(&ctx.node.id.clone(), "a", Timestamp(1_000))?;
+                    ctx.conn.execute("INSERT INTO t (x) VALUES (1)", []).map_err(store)?;
+                    Ok(Value::Null)
+                }),
+                Box::new(move |ctx| {
+                    ctx.use_nonce(&ctx.node.id.clone(), "b", Timestamp(1_000))?;
+                    ctx.conn.execute_batch("ROLLBACK").map_err(store)?;
+                    Err(ApiError::new(ErrorCode::LedgerWrite, "disk full"))
+                }),
+                Box::new(move |ctx| {
+                    ctx.conn.execute("INSERT INTO t (x) VALUES (3)", []).map_err(store)?;
+                    Ok(Value::Null)
+                }),
+            ];
+            let batch = jobs
+                .into_iter()
+                .map(|mut j| {
+                    let work = if rerunnable { Work::Rerun(j) } else { Work::Once(Some(Box::new(move |c| j(c)))) };
+                    (work, oneshot::channel().0)
+                })
+                .collect();
+            let failed = run_group(&mut conn, &node, &mut head, &mut nonces, batch, Timestamp(1_000), None);
+            assert!(failed.is_err(), "the group failed (re-runnable: {rerunnable})");
+            nonces.undo_group();
+            let rows: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?;
+            let spent: i64 = conn.query_row("SELECT COUNT(*) FROM nonces", [], |r| r.get(0))?;
+            assert_eq!((rows, spent), (0, 0), "nothing committed (re-runnable: {rerunnable})");
+            assert!(conn.is_autocommit(), "no transaction left open");
+        }
         Ok(())
     }
 
