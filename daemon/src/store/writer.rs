@@ -1056,20 +1056,35 @@ mod tests {
         Ok(())
     }
 
+    /// A migrated store with a scratch table `t (x)`, a node key, its chain
+    /// head and its spent nonces: what `run_group` needs.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        conn: Connection,
+        node: NodeSigner,
+        head: Head,
+        nonces: SpentNonces,
+    }
+
+    fn fixture() -> Result<Fixture, Box<dyn std::error::Error>> {
+        let _dir = tempfile::tempdir()?;
+        let mut conn = crate::store::open_connection(&_dir.path().join("w.db"), false)?;
+        crate::store::migrations::migrate(&mut conn)?;
+        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")?;
+        let key = SecretKey::from_seed(&[7; 32]);
+        let node = NodeSigner::new(LctId::from_public_key(&key.public_key()), key);
+        let head = load_head(&conn, &node.id)?;
+        let nonces = SpentNonces::load(&conn, 0)?;
+        Ok(Fixture { _dir, conn, node, head, nonces })
+    }
+
     /// A refused job leaves nothing and the rest of its group commits,
     /// whether it is the first job (undone by rolling the transaction back,
     /// no savepoint) or a later one (undone to its savepoint); a refused
     /// request's nonce stays spent either way.
     #[test]
     fn refused_jobs_leave_nothing_first_or_later() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let mut conn = crate::store::open_connection(&dir.path().join("w.db"), false)?;
-        crate::store::migrations::migrate(&mut conn)?;
-        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")?;
-        let key = SecretKey::from_seed(&[7; 32]);
-        let node = NodeSigner::new(LctId::from_public_key(&key.public_key()), key);
-        let mut head = load_head(&conn, &node.id)?;
-        let mut nonces = SpentNonces::load(&conn, 0)?;
+        let Fixture { _dir, mut conn, node, mut head, mut nonces } = fixture()?;
         let signer = node.id.clone();
         let job = |x: i64, refuse: bool, nonce: Option<&'static str>| -> Job {
             let signer = signer.clone();
@@ -1136,14 +1151,7 @@ mod tests {
             RefuseBeforeWriting,
             RefuseAfterWriting,
         }
-        let dir = tempfile::tempdir()?;
-        let mut conn = crate::store::open_connection(&dir.path().join("w.db"), false)?;
-        crate::store::migrations::migrate(&mut conn)?;
-        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")?;
-        let key = SecretKey::from_seed(&[7; 32]);
-        let node = NodeSigner::new(LctId::from_public_key(&key.public_key()), key);
-        let mut head = load_head(&conn, &node.id)?;
-        let mut nonces = SpentNonces::load(&conn, 0)?;
+        let Fixture { _dir, mut conn, node, mut head, mut nonces } = fixture()?;
         let signer = node.id.clone();
         let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..10).map(|_| AtomicUsize::new(0)).collect());
         let job = |x: i64, fate: Fate| -> Work {
@@ -1215,14 +1223,7 @@ mod tests {
     /// group commits: not the jobs before, not the jobs after, not the nonces.
     #[test]
     fn a_group_whose_transaction_vanished_commits_nothing() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let mut conn = crate::store::open_connection(&dir.path().join("w.db"), false)?;
-        crate::store::migrations::migrate(&mut conn)?;
-        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")?;
-        let key = SecretKey::from_seed(&[7; 32]);
-        let node = NodeSigner::new(LctId::from_public_key(&key.public_key()), key);
-        let mut head = load_head(&conn, &node.id)?;
-        let mut nonces = SpentNonces::load(&conn, 0)?;
+        let Fixture { _dir, mut conn, node, mut head, mut nonces } = fixture()?;
         let store = |e: rusqlite::Error| ApiError::new(ErrorCode::LedgerWrite, e.to_string());
         for rerunnable in [true, false] {
             let jobs: Vec<Rerunnable> = vec![
@@ -1263,14 +1264,8 @@ mod tests {
     /// group began: the next record must not link to rolled-back records.
     #[test]
     fn a_failed_group_leaves_the_chain_head_where_it_was() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let mut conn = crate::store::open_connection(&dir.path().join("w.db"), false)?;
-        crate::store::migrations::migrate(&mut conn)?;
-        let key = SecretKey::from_seed(&[7; 32]);
-        let node = NodeSigner::new(LctId::from_public_key(&key.public_key()), key);
-        let mut head = load_head(&conn, &node.id)?;
+        let Fixture { _dir, mut conn, node, mut head, mut nonces } = fixture()?;
         let before = head;
-        let mut nonces = SpentNonces::load(&conn, 0)?;
         // The job advances the head as an append does, then breaks the
         // group's final step (storing the head).
         let job: Job = Box::new(|ctx| {
