@@ -19,6 +19,9 @@ fn benches(c: &mut Criterion) {
     // and the making of that nonce (on the nonce thread).
     let psk = sk.presign_key([1; 32]);
     c.bench_function("ed25519_presign_nonce", |b| b.iter(|| psk.nonce(black_box(&[5; 32]))));
+    // The nonce thread makes them 64 at a time (time per batch of 64).
+    let entropy = [[5u8; 32]; 64];
+    c.bench_function("ed25519_presign_nonces_64", |b| b.iter(|| psk.nonces(black_box(&entropy))));
     c.bench_function("ed25519_sign_with_nonce_256B", |b| {
         b.iter_batched(|| psk.nonce(&[6; 32]), |n| psk.sign(n, black_box(&msg)), criterion::BatchSize::SmallInput)
     });

@@ -353,6 +353,34 @@ impl PresignKey {
     /// counter (never repeated by one key) and its session value (one per
     /// process start) keep two nonces apart even if the entropy repeated.
     pub fn nonce(&self, entropy: &[u8; 32]) -> Nonce {
+        let r = self.nonce_scalar(entropy);
+        let big_r = EdwardsPoint::mul_base(&r).compress().to_bytes();
+        Nonce { r, big_r, public: self.public }
+    }
+
+    /// One nonce per `entropy` value, each made as [`PresignKey::nonce`]
+    /// makes one, and the same nonces that as many calls of it would give.
+    /// Cheaper per nonce: the points `r·B` are compressed with one field
+    /// inversion for the whole batch (64 nonces: about 12 instead of 16 µs
+    /// each). Larger constant-time base-point tables (radix 32, 64 and 256)
+    /// were measured and were no faster: each lookup scans a whole row.
+    pub fn nonces(&self, entropy: &[[u8; 32]]) -> Vec<Nonce> {
+        let mut rs: Vec<Scalar> = entropy.iter().map(|e| self.nonce_scalar(e)).collect();
+        let points: Vec<EdwardsPoint> = rs.iter().map(EdwardsPoint::mul_base).collect();
+        let compressed = EdwardsPoint::compress_batch_alloc(&points);
+        let nonces = rs
+            .iter()
+            .zip(compressed)
+            .map(|(&r, big_r)| Nonce { r, big_r: big_r.to_bytes(), public: self.public })
+            .collect();
+        // The scalars now live in the nonces (wiped when they are dropped).
+        zeroize::Zeroize::zeroize(&mut rs);
+        nonces
+    }
+
+    /// `r = SHA-512(tag ‖ secret prefix ‖ session ‖ counter ‖ entropy) mod L`,
+    /// taking the key's next counter value.
+    fn nonce_scalar(&self, entropy: &[u8; 32]) -> Scalar {
         let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut h: [u8; 64] = Sha512::new()
             .chain_update(b"web4-ed25519-presign-nonce-v1")
@@ -364,8 +392,7 @@ impl PresignKey {
             .into();
         let r = Scalar::from_bytes_mod_order_wide(&h);
         zeroize::Zeroize::zeroize(&mut h);
-        let big_r = EdwardsPoint::mul_base(&r).compress().to_bytes();
-        Nonce { r, big_r, public: self.public }
+        r
     }
 
     /// Sign `msg` with `nonce`: `s = r + SHA-512(R ‖ A ‖ M)·a mod L`. A nonce
@@ -526,6 +553,27 @@ mod tests {
         assert_ne!(first, r(sk.presign_key([0; 32]).nonce(&[1; 32])));
         let other = SecretKey::from_seed(&[2; 32]).presign_key([0; 32]);
         assert_ne!(first, r(other.nonce(&[0; 32])), "the secret prefix enters the nonce");
+    }
+
+    #[test]
+    fn a_batch_of_nonces_is_the_nonces_made_one_by_one() {
+        let sk = SecretKey::from_seed(&[5; 32]);
+        let entropy: Vec<[u8; 32]> = (0..5u8).map(|i| [i.wrapping_mul(37); 32]).collect();
+        // Two instances with the same session: their counters run alike.
+        let (batch, single) = (sk.presign_key([2; 32]), sk.presign_key([2; 32]));
+        let made = batch.nonces(&entropy);
+        assert_eq!(made.len(), entropy.len());
+        for (n, e) in made.iter().zip(&entropy) {
+            let one = single.nonce(e);
+            assert_eq!((n.r, n.big_r, n.public), (one.r, one.big_r, one.public));
+        }
+        // The counter moved past the batch: the next nonce is new.
+        assert_ne!(batch.nonce(&entropy[0]).big_r, made[0].big_r);
+        assert!(batch.nonces(&[]).is_empty());
+        for (i, n) in batch.nonces(&entropy).into_iter().enumerate() {
+            let msg = [i as u8; 40];
+            assert_eq!(sk.public_key().verify(&msg, &batch.sign(n, &msg)), Ok(()));
+        }
     }
 
     #[test]

@@ -45,6 +45,8 @@ struct NoncePool {
 
 /// Nonces kept ready: a few hundred milliseconds of the busiest writer.
 const NONCE_POOL: usize = 1024;
+/// Nonces made at a time.
+const NONCE_BATCH: usize = 64;
 /// The pool is refilled when it holds fewer nonces than this.
 const NONCE_LOW_WATER: usize = NONCE_POOL / 2;
 
@@ -79,7 +81,7 @@ impl NoncePool {
     /// The maker's loop: fill the pool to [`NONCE_POOL`], sleep until it
     /// runs low, until the signer is dropped.
     fn make(&self, key: &web4_core::crypto::PresignKey) {
-        let mut entropy = [0u8; 32 * 64];
+        let mut entropy = [[0u8; 32]; NONCE_BATCH];
         loop {
             {
                 let mut ready = self.lock();
@@ -89,23 +91,24 @@ impl NoncePool {
                     ready = self.low.wait(ready).unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
             }
-            'fill: loop {
-                if let Err(e) = getrandom::fill(&mut entropy) {
+            // In batches of up to 64 (one field inversion compresses a whole
+            // batch: about 12 instead of 16 µs a nonce), never past the pool.
+            loop {
+                if self.closed.load(Ordering::Relaxed) {
+                    zeroize::Zeroize::zeroize(&mut entropy);
+                    return;
+                }
+                let room = NONCE_POOL.saturating_sub(self.lock().len()).min(NONCE_BATCH);
+                if room == 0 {
+                    break;
+                }
+                if let Err(e) = getrandom::fill(entropy.as_flattened_mut()) {
                     tracing::warn!(event = "nonce_entropy_failed", error = %e);
                     return;
                 }
-                for chunk in entropy.as_chunks::<32>().0 {
-                    if self.closed.load(Ordering::Relaxed) {
-                        zeroize::Zeroize::zeroize(&mut entropy);
-                        return;
-                    }
-                    let nonce = key.nonce(chunk);
-                    let mut ready = self.lock();
-                    if ready.len() >= NONCE_POOL {
-                        break 'fill;
-                    }
-                    ready.push(nonce);
-                }
+                let made = key.nonces(&entropy[..room]);
+                // Only this thread adds, so the room counted above is there.
+                self.lock().extend(made);
             }
             zeroize::Zeroize::zeroize(&mut entropy);
         }
@@ -1030,6 +1033,10 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert!(pool.lock().len() >= NONCE_POOL, "the maker fills the pool");
+        std::thread::sleep(Duration::from_millis(20));
+        let full = pool.lock();
+        assert_eq!((full.len(), full.capacity()), (NONCE_POOL, NONCE_POOL), "filled in batches, never past the pool");
+        drop(full);
         let a = node.sign(msg);
         let b = node.sign(msg);
         assert_ne!(a, key.sign(msg), "a pool nonce, not the message-derived one");
