@@ -28,21 +28,24 @@ use web4_p2p::{Event, Handle, MAX_SYNC_RECORDS, SyncRequest, SyncResponse, Verdi
 /// (sync fetches them again).
 pub const ESCROW_MAX: usize = 4096;
 
-/// Records waiting for a gap to fill, by author then seq.
+/// Records waiting for a gap to fill, by author then seq, each with the
+/// gossip message that brought it (its verdict is given once it can be
+/// checked, so that a record that arrived ahead of its predecessor is still
+/// forwarded).
 #[derive(Debug, Default)]
 struct Escrow {
-    by_author: HashMap<String, BTreeMap<u64, String>>,
+    by_author: HashMap<String, BTreeMap<u64, Inbound>>,
     /// Records whose author is not known yet.
     unknown: Vec<String>,
     len: usize,
 }
 
 impl Escrow {
-    fn put(&mut self, author: &str, seq: u64, text: String) {
+    fn put(&mut self, author: &str, seq: u64, item: Inbound) {
         if self.len >= ESCROW_MAX {
             return;
         }
-        if self.by_author.entry(author.to_owned()).or_default().insert(seq, text).is_none() {
+        if self.by_author.entry(author.to_owned()).or_default().insert(seq, item).is_none() {
             self.len += 1;
         }
     }
@@ -55,7 +58,7 @@ impl Escrow {
     }
 
     /// The next record of `author` after `seq`, if waiting.
-    fn take_next(&mut self, author: &str, seq: u64) -> Option<String> {
+    fn take_next(&mut self, author: &str, seq: u64) -> Option<Inbound> {
         let chain = self.by_author.get_mut(author)?;
         // Anything at or below `seq` is now a duplicate.
         let stale: Vec<u64> = chain.range(..=seq).map(|(s, _)| *s).collect();
@@ -284,8 +287,9 @@ type Inbound = (String, Option<(PeerId, MessageId)>);
 
 /// The ingest task: pre-check every message waiting, in arrival order, and
 /// report the verdicts at once (they gate gossipsub's forwarding, so a record
-/// crosses each hop in the time of a read-only check, not a commit); valid
-/// records go to the apply task, which commits them in batches.
+/// crosses each hop in the time of a read-only check, not a commit; a record
+/// parked for a gap gets its verdict when the gap fills); valid records go to
+/// the apply task, which commits them in batches.
 async fn ingest_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Receiver<Inbound>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -353,34 +357,40 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
 }
 
 /// Pre-check records in order and report gossip verdicts at once; apply the
-/// valid ones in one writer job; park what cannot apply yet; then apply
-/// whatever the batch unblocked and fetch the gaps that are still open.
+/// valid ones in one writer job; park what cannot apply yet (a parked gossip
+/// message gets its verdict when it is checked); then apply whatever the
+/// batch unblocked and fetch the gaps that are still open.
 async fn ingest(fed: &Arc<Federation>, node: &Arc<Node>, items: Vec<Inbound>) -> Vec<Verdict> {
     let mut verdicts = Vec::with_capacity(items.len());
     let mut gaps: HashMap<String, PeerId> = HashMap::new();
-    // Items, then parked successors that a validated record unblocks (those
-    // carry no gossip id: they were answered Ignore when parked).
+    // Items, then parked successors that a validated record unblocks (with
+    // the gossip message that brought them, still waiting for its verdict).
     let mut queue: std::collections::VecDeque<Inbound> = items.into();
     let mut unblocked: std::collections::VecDeque<Inbound> = std::collections::VecDeque::new();
-    while let Some((text, gossip)) = unblocked.pop_front().or_else(|| queue.pop_front()) {
+    while let Some((text, mut gossip)) = unblocked.pop_front().or_else(|| queue.pop_front()) {
         if gossip.is_none() && already_have(fed, node, &text) {
             verdicts.push(Verdict::Ignore);
             continue;
         }
         let verdict = match precheck(fed, node, text.clone()) {
             Pre::Next(m) => {
-                if let Some(t) = lock(&fed.escrow).take_next(m.record.author.as_str(), m.record.seq) {
-                    unblocked.push_back((t, None));
+                if let Some(next) = lock(&fed.escrow).take_next(m.record.author.as_str(), m.record.seq) {
+                    unblocked.push_back(next);
                 }
                 let _ = fed.apply.send(m);
                 Verdict::Accept
             }
             Pre::Duplicate => Verdict::Ignore,
             Pre::Gap(author, seq) => {
-                lock(&fed.escrow).put(&author, seq, text);
-                if let Some((peer, _)) = gossip {
-                    gaps.insert(author, peer);
+                if let Some((peer, _)) = &gossip {
+                    gaps.insert(author.clone(), *peer);
                 }
+                // Parked with its gossip message: the verdict waits until the
+                // record can be checked, so that once its predecessor arrives
+                // it is forwarded like any valid record. Gossipsub keeps a
+                // message waiting for its verdict for a few heartbeats; a gap
+                // that takes longer is filled by sync, as before.
+                lock(&fed.escrow).put(&author, seq, (text, gossip.take()));
                 Verdict::Ignore
             }
             Pre::UnknownAuthor => {

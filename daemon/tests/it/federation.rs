@@ -430,6 +430,104 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
     assert_eq!(v["chain_errors"], json!([]), "{v}");
 }
 
+/// A raw libp2p peer on the society's ledger topic, dialling `boot`: what
+/// it receives by gossip goes to the returned channel with the peer that
+/// sent it (it answers no sync request and validates nothing, so it
+/// forwards nothing).
+type Heard = tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>;
+async fn raw_peer(topic: &str, boot: &str) -> (web4_p2p::Handle, Heard) {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).unwrap();
+    let (peer, mut inbox) = web4_p2p::start(
+        seed,
+        web4_p2p::Config {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            bootstrap: vec![boot.parse().unwrap()],
+            mdns: false,
+            max_message_bytes: 256 * 1024,
+            max_topics_per_peer: 64,
+            mesh_degree: web4_p2p::DEFAULT_MESH_DEGREE,
+        },
+    )
+    .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(e) = inbox.recv().await {
+            if let web4_p2p::Event::Gossip { source, data, .. } = e {
+                let _ = tx.send((source.to_string(), data));
+            }
+        }
+    });
+    peer.subscribe(topic.to_owned()).await.unwrap();
+    (peer, rx)
+}
+
+/// A record that arrives ahead of its predecessor waits in escrow with its
+/// gossip message, and once the predecessor arrives it is checked and
+/// forwarded like any valid record (decisions/0016 §4, session 22). Node C
+/// is not connected to A; a relay hands C A's chain with the last two
+/// records swapped, and a listener connected only to C must receive both
+/// by gossip.
+#[tokio::test]
+async fn a_record_that_arrived_before_its_predecessor_is_forwarded_once_it_applies() {
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let c = TestNode::join(&a, &p2p_config(&[])).await;
+    let ready = a.get("/ready").await.body;
+    let society = web4_core::LctId::parse(ready["society"].as_str().unwrap()).unwrap();
+    let topic = web4_p2p::ledger_topic(&society);
+    for _ in 0..2 {
+        assert_eq!(a.mint(&random_key(), EntityType::Ai).await.status, 201);
+    }
+    let live = a.get("/v1/ledger/records?after=0&limit=1000").await.body;
+    let mut texts: Vec<String> =
+        live["data"]["records"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect();
+    let n = texts.len();
+    assert!(n >= 3, "{live}");
+    texts.swap(n - 2, n - 1);
+    let (last, before_last) = (texts[n - 2].clone(), texts[n - 1].clone());
+
+    let boot = p2p_addr(&c).await;
+    let c_peer = peer_id(&c).await;
+    let (relay, _relay_rx) = raw_peer(&topic, &boot).await;
+    let (listener, mut heard) = raw_peer(&topic, &boot).await;
+    // They could find each other through C's Kademlia table; the listener
+    // must hear only what C forwards.
+    relay.block(listener.peer_id, true).await.unwrap();
+    listener.block(relay.peer_id, true).await.unwrap();
+    eventually(15, "C sees the relay and the listener", || async { peers(&c).await >= 2 }).await;
+    // Let the gossipsub mesh form (heartbeat 0.5 s).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for t in &texts {
+        relay.publish(topic.clone(), t.clone().into_bytes()).await.unwrap();
+    }
+    let mut got = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(got.contains(last.as_bytes()) && got.contains(before_last.as_bytes())) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, heard.recv()).await {
+            Ok(Some((source, data))) => {
+                if source == c_peer {
+                    got.insert(data);
+                }
+            }
+            _ => break,
+        }
+    }
+    assert!(got.contains(before_last.as_bytes()), "C forwarded the record that came in order");
+    assert!(got.contains(last.as_bytes()), "C forwarded the record that came ahead of its predecessor");
+    // And applied both: C holds A's whole chain.
+    eventually(10, "C applied A's chain", || async {
+        let r = c.get("/v1/ledger/records?after=0&limit=1000").await.body;
+        r["data"]["records"].as_array().is_some_and(|rs| {
+            rs.iter().filter_map(Value::as_str).any(|t| t == last)
+                && rs.iter().filter_map(Value::as_str).any(|t| t == before_last)
+        })
+    })
+    .await;
+    let v = c.ledger_verify();
+    assert_eq!(v["chain_errors"], json!([]), "{v}");
+}
+
 fn unix_ms() -> i64 {
     i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
