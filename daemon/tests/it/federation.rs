@@ -305,24 +305,8 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
     let ready = a.get("/ready").await.body;
     let society = web4_core::LctId::parse(ready["society"].as_str().unwrap()).unwrap();
     let topic = web4_p2p::ledger_topic(&society);
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).unwrap();
-    let (evil, mut inbox) = web4_p2p::start(
-        seed,
-        web4_p2p::Config {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-            bootstrap: vec![boot[0].parse().unwrap()],
-            mdns: false,
-            // It sends more than honest nodes accept.
-            max_message_bytes: 1024 * 1024,
-            max_topics_per_peer: 64,
-            mesh_degree: web4_p2p::DEFAULT_MESH_DEGREE,
-        },
-    )
-    .unwrap();
-    // The hostile peer answers no sync requests; drain its events.
-    tokio::spawn(async move { while inbox.recv().await.is_some() {} });
-    evil.subscribe(topic.clone()).await.unwrap();
+    // It sends more than honest nodes accept, and answers no sync requests.
+    let (evil, _) = raw_peer(&topic, &boot[0], 1024 * 1024).await;
     let evil_id = evil.peer_id.to_string();
     let score = || async {
         let p = a.get("/v1/p2p/peers").await.body;
@@ -435,7 +419,7 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
 /// sent it (it answers no sync request and validates nothing, so it
 /// forwards nothing).
 type Heard = tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>;
-async fn raw_peer(topic: &str, boot: &str) -> (web4_p2p::Handle, Heard) {
+async fn raw_peer(topic: &str, boot: &str, max_message_bytes: usize) -> (web4_p2p::Handle, Heard) {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).unwrap();
     let (peer, mut inbox) = web4_p2p::start(
@@ -444,7 +428,7 @@ async fn raw_peer(topic: &str, boot: &str) -> (web4_p2p::Handle, Heard) {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
             bootstrap: vec![boot.parse().unwrap()],
             mdns: false,
-            max_message_bytes: 256 * 1024,
+            max_message_bytes,
             max_topics_per_peer: 64,
             mesh_degree: web4_p2p::DEFAULT_MESH_DEGREE,
         },
@@ -488,8 +472,8 @@ async fn a_record_that_arrived_before_its_predecessor_is_forwarded_once_it_appli
 
     let boot = p2p_addr(&c).await;
     let c_peer = peer_id(&c).await;
-    let (relay, _relay_rx) = raw_peer(&topic, &boot).await;
-    let (listener, mut heard) = raw_peer(&topic, &boot).await;
+    let (relay, _) = raw_peer(&topic, &boot, 256 * 1024).await;
+    let (listener, mut heard) = raw_peer(&topic, &boot, 256 * 1024).await;
     // They could find each other through C's Kademlia table; the listener
     // must hear only what C forwards.
     relay.block(listener.peer_id, true).await.unwrap();
