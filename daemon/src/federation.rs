@@ -382,15 +382,16 @@ async fn ingest(fed: &Arc<Federation>, node: &Arc<Node>, items: Vec<Inbound>) ->
             }
             Pre::Duplicate => Verdict::Ignore,
             Pre::Gap(author, seq) => {
-                if let Some((peer, _)) = &gossip {
-                    gaps.insert(author.clone(), *peer);
-                }
+                let sender = gossip.as_ref().map(|(peer, _)| *peer);
                 // Parked with its gossip message: the verdict waits until the
                 // record can be checked, so that once its predecessor arrives
                 // it is forwarded like any valid record. Gossipsub keeps a
                 // message waiting for its verdict for a few heartbeats; a gap
                 // that takes longer is filled by sync, as before.
                 lock(&fed.escrow).put(&author, seq, (text, gossip.take()));
+                if let Some(peer) = sender {
+                    gaps.insert(author, peer);
+                }
                 Verdict::Ignore
             }
             Pre::UnknownAuthor => {

@@ -104,6 +104,7 @@ impl NoncePool {
                 }
                 if let Err(e) = getrandom::fill(entropy.as_flattened_mut()) {
                     tracing::warn!(event = "nonce_entropy_failed", error = %e);
+                    zeroize::Zeroize::zeroize(&mut entropy);
                     return;
                 }
                 let made = key.nonces(&entropy[..room]);

@@ -414,11 +414,13 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
     assert_eq!(v["chain_errors"], json!([]), "{v}");
 }
 
+/// Gossip messages a [`raw_peer`] received: (the peer that sent it, data).
+type Heard = tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>;
+
 /// A raw libp2p peer on the society's ledger topic, dialling `boot`: what
 /// it receives by gossip goes to the returned channel with the peer that
 /// sent it (it answers no sync request and validates nothing, so it
 /// forwards nothing).
-type Heard = tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>;
 async fn raw_peer(topic: &str, boot: &str, max_message_bytes: usize) -> (web4_p2p::Handle, Heard) {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).unwrap();
