@@ -265,11 +265,34 @@ fn set_status(
 ) -> Result<Effect, StoreError> {
     let (_, entity_type, from) =
         lct_state(conn, id.as_str())?.ok_or_else(|| corrupt("status change of an unknown LCT"))?;
+    if from == LctStatus::Revoked && to != LctStatus::Revoked {
+        // A revocation is terminal whichever order peers apply records in
+        // (decisions/0016): a suspension, reinstatement or rotation recorded
+        // concurrently on another node changes nothing once it is revoked.
+        // Only a node's own writes check the lifecycle before recording.
+        return Ok(Effect::Status { entity_type, from, to: from });
+    }
     conn.prepare_cached(
         "UPDATE lcts SET status = ?2, status_reason = ?3, ledger_ref = ?4, updated_at = ?5 WHERE lct_id = ?1",
     )?
     .execute(params![id.as_str(), to.as_str(), reason, lref.to_string(), at.secs()])?;
     Ok(Effect::Status { entity_type, from, to })
+}
+
+/// When LCT `id` is revoked already by a revocation that sorts before one
+/// at `at` recorded as `lref` (by time, then record hash), the effect of
+/// keeping it; `None` when the new revocation is to be applied.
+fn earlier_revocation(conn: &Connection, id: &LctId, at: Timestamp, lref: &Hash) -> Result<Option<Effect>, StoreError> {
+    let row: Option<(String, String, i64, String)> = conn
+        .prepare_cached("SELECT entity_type, status, updated_at, ledger_ref FROM lcts WHERE lct_id = ?1")?
+        .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let Some((et, status, kept_at, kept_ref)) = row else { return Ok(None) };
+    if status != LctStatus::Revoked.as_str() || (at.secs(), lref.to_string()) < (kept_at, kept_ref) {
+        return Ok(None);
+    }
+    let entity_type = EntityType::parse(&et).ok_or_else(|| corrupt("entity_type"))?;
+    Ok(Some(Effect::Status { entity_type, from: LctStatus::Revoked, to: LctStatus::Revoked }))
 }
 
 fn payload<T: serde::de::DeserializeOwned>(r: &Record) -> Result<T, StoreError> {
@@ -742,6 +765,11 @@ fn apply_state(
             Ok(vec![set_status(conn, &s.lct_id, to, reason, at, lref)?])
         }
         Event::Revoke(v) => {
+            if let Some(kept) = earlier_revocation(conn, &v.lct_id, at, lref)? {
+                // Revoked twice (two nodes at once): every node keeps the
+                // earlier revocation, by (time, record hash), in any order.
+                return Ok(vec![kept]);
+            }
             let info = RevocationInfo { reason: v.reason, note: v.note.clone(), at, by: v.evidence.signer.clone() };
             let eff = set_status(conn, &v.lct_id, LctStatus::Revoked, v.note.as_deref(), at, lref)?;
             let info = to_json(&info)?;

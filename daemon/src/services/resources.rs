@@ -416,27 +416,7 @@ pub async fn enforce(node: &Arc<Node>) {
     }
     let n = Arc::clone(node);
     let problems = tokio::task::spawn_blocking(move || {
-        let desired = n.reads.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT pid, resource_type, SUM(quantity) FROM resource_allocations
-                 WHERE released_at IS NULL AND pid IS NOT NULL AND resource_type IN ('cpu', 'memory')
-                 GROUP BY pid, resource_type",
-            )?;
-            let rows =
-                stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
-            let mut want: BTreeMap<u32, Limits> = BTreeMap::new();
-            for row in rows {
-                let (pid, t, q) = row?;
-                let (Ok(pid), Ok(q)) = (u32::try_from(pid), u64::try_from(q)) else { continue };
-                let l = want.entry(pid).or_default();
-                if t == "cpu" {
-                    l.cpu_millicores = q;
-                } else {
-                    l.memory_mib = q;
-                }
-            }
-            Ok(want)
-        });
+        let desired = n.reads.with(|c| local_limits(c, n.id.as_str()));
         match desired {
             Ok(d) => n.enforcer.reconcile(&d),
             Err(e) => vec![format!("store: {e}")],
@@ -449,6 +429,37 @@ pub async fn enforce(node: &Arc<Node>) {
     }
 }
 
+/// The limits each local process should have: the open cpu and memory
+/// leases that name a process, summed per process. Only leases this node
+/// recorded (`node`, or a key of this node that it rotated from) count: a
+/// peer's lease names a process of the peer's machine.
+fn local_limits(c: &Connection, node: &str) -> Result<BTreeMap<u32, Limits>, crate::store::StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT allocation_id, pid, resource_type, quantity FROM resource_allocations
+         WHERE released_at IS NULL AND pid IS NOT NULL AND resource_type IN ('cpu', 'memory')
+         AND (owner IS NULL OR owner = ?1 OR owner IN (SELECT lct_id FROM lcts WHERE superseded_by IS NOT NULL))",
+    )?;
+    let rows = stmt
+        .query_map([node], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut want: BTreeMap<u32, Limits> = BTreeMap::new();
+    for (id, pid, t, q) in rows {
+        if crate::ledger::owner_of(c, &crate::ledger::Owned::Lease(id))?.is_some_and(|o| o != node) {
+            continue;
+        }
+        let (Ok(pid), Ok(q)) = (u32::try_from(pid), u64::try_from(q)) else { continue };
+        let l = want.entry(pid).or_default();
+        if t == "cpu" {
+            l.cpu_millicores = l.cpu_millicores.saturating_add(q);
+        } else {
+            l.memory_mib = l.memory_mib.saturating_add(q);
+        }
+    }
+    Ok(want)
+}
+
 /// Close leases that expired more than the law's grace period ago (records
 /// authored by the node, without evidence). Returns how many were closed.
 pub async fn sweep(node: &Arc<Node>) -> Result<usize, ApiError> {
@@ -459,12 +470,27 @@ pub async fn sweep(node: &Arc<Node>) -> Result<usize, ApiError> {
     let due: Vec<String> = node
         .reads
         .with(|c| {
+            // Only the lease's owner closes it (decisions/0017): a peer's
+            // record of it would be refused, and a peer's lease that is due
+            // here must not hold back this node's own.
             let mut stmt = c.prepare_cached(
                 "SELECT allocation_id FROM resource_allocations
-                 WHERE released_at IS NULL AND expires_at <= ?1 ORDER BY expires_at LIMIT 256",
+                 WHERE released_at IS NULL AND expires_at <= ?1
+                 AND (owner IS NULL OR owner = ?2 OR owner IN (SELECT lct_id FROM lcts WHERE superseded_by IS NOT NULL))
+                 ORDER BY expires_at LIMIT 256",
             )?;
-            let ids = stmt.query_map([cutoff], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-            Ok(ids)
+            let ids = stmt
+                .query_map(rusqlite::params![cutoff, node.id.as_str()], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            let mut mine = Vec::new();
+            for id in ids {
+                if crate::ledger::owner_of(c, &crate::ledger::Owned::Lease(id.clone()))?
+                    .is_none_or(|o| o == node.id.as_str())
+                {
+                    mine.push(id);
+                }
+            }
+            Ok(mine)
         })
         .map_err(store_err)?;
     if due.is_empty() {
@@ -478,6 +504,10 @@ pub async fn sweep(node: &Arc<Node>) -> Result<usize, ApiError> {
             for id in &due {
                 let Some(a) = load_allocation(ctx.conn, id).map_err(store_err)? else { continue };
                 if a.released_at.is_some() || a.lease.expires_at().saturating_add(grace) > ctx.now.secs() {
+                    continue;
+                }
+                let owner = crate::ledger::owner_of(ctx.conn, &crate::ledger::Owned::Lease(id.clone()));
+                if owner.map_err(store_err)?.is_some_and(|o| o != ctx.node_id().as_str()) {
                     continue;
                 }
                 let payload = ResourceRelease {
@@ -494,4 +524,44 @@ pub async fn sweep(node: &Arc<Node>) -> Result<usize, ApiError> {
         }))
         .await?;
     Ok(usize::try_from(c.data.as_u64().unwrap_or(0)).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_leases_this_node_recorded_limit_local_processes() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::store::migrations::migrate(&mut c).unwrap();
+        let (node, old_key, peer) = ("lct:web4:node", "lct:web4:node-old", "lct:web4:peer");
+        // This node rotated its key from old_key; its leases recorded under the old key stay its own.
+        c.execute(
+            "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, document, ledger_ref,
+                               created_at, updated_at, superseded_by)
+             VALUES (?1, 'lct:web4:society:s', 'k', 'infrastructure', 'superseded', '{}', 'r', 0, 0, ?2)",
+            [old_key, node],
+        )
+        .unwrap();
+        let lease = |id: &str, owner: &str, pid: i64, t: &str, q: i64, released: Option<i64>| {
+            c.execute(
+                "INSERT INTO resource_allocations (allocation_id, society_id, holder, resource_type, quantity,
+                     rates_version, lease, locked, charged, opened_at, expires_at, pid, released_at, ledger_ref, owner)
+                 VALUES (?1, 'lct:web4:society:s', 'h', ?2, ?3, 'v', '{}', 0, 0, 0, 9, ?4, ?5, 'r', ?6)",
+                rusqlite::params![id, t, q, pid, released, owner],
+            )
+            .unwrap();
+        };
+        lease("mine-cpu-1", node, 10, "cpu", 100, None);
+        lease("mine-cpu-2", node, 10, "cpu", 50, None);
+        lease("mine-mem", node, 10, "memory", 64, None);
+        lease("mine-closed", node, 10, "memory", 999, Some(5));
+        lease("rotated", old_key, 12, "memory", 32, None);
+        lease("peers", peer, 11, "cpu", 200, None);
+        lease("peers-mem", peer, 10, "memory", 4096, None);
+        let want = local_limits(&c, node).unwrap();
+        assert_eq!(want.keys().copied().collect::<Vec<_>>(), [10, 12], "the peer's process 11 is not this machine's");
+        assert_eq!((want[&10].cpu_millicores, want[&10].memory_mib), (150, 64), "summed per process, peer's left out");
+        assert_eq!((want[&12].cpu_millicores, want[&12].memory_mib), (0, 32));
+    }
 }

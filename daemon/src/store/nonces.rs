@@ -78,7 +78,19 @@ impl SpentNonces {
         if ts < self.since {
             return Ok(());
         }
-        self.spend(conn, signer, nonce, ts).map(|_| ())
+        if self.mark(signer, nonce, ts) {
+            return record(conn, signer, nonce, ts);
+        }
+        // Marked already, but perhaps by a job whose writes were rolled back
+        // (a peer's batch that failed half way is applied again record by
+        // record): the row must exist, or a restart would forget the nonce.
+        let stored: bool = conn
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM nonces WHERE ts = ?1 AND signer = ?2 AND nonce = ?3)")?
+            .query_row(params![ts, signer, nonce], |r| r.get(0))?;
+        if !stored {
+            record(conn, signer, nonce, ts)?;
+        }
+        Ok(())
     }
 
     /// A new group begins: what it adds is undone if its commit fails.
@@ -157,6 +169,23 @@ mod tests {
         s.prune(&c, 200).unwrap();
         s.spent_by_peer(&c, a, "late", 180).unwrap();
         assert!(s.spend(&c, a, "late", 180).unwrap(), "behind the pruned window: not kept");
+    }
+
+    #[test]
+    fn a_peer_request_marked_by_a_rolled_back_job_still_gets_its_row() {
+        let mut c = db();
+        let a = "lct:web4:ai:a";
+        let mut s = SpentNonces::load(&c, 0).unwrap();
+        let tx = c.transaction().unwrap();
+        // A batch of peers' records fails half way: its writes are undone,
+        // the in-memory mark stays, and the records are applied again.
+        tx.execute_batch("SAVEPOINT job").unwrap();
+        s.spent_by_peer(&tx, a, "carried", 150).unwrap();
+        tx.execute_batch("ROLLBACK TO job; RELEASE job").unwrap();
+        s.spent_by_peer(&tx, a, "carried", 150).unwrap();
+        tx.commit().unwrap();
+        let mut after_restart = SpentNonces::load(&c, 0).unwrap();
+        assert!(!after_restart.spend(&c, a, "carried", 150).unwrap(), "replay after a restart");
     }
 
     #[test]

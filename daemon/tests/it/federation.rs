@@ -293,6 +293,78 @@ async fn inbound_records_take_the_road_of_local_writes() {
     assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
 }
 
+/// Every record text a node holds, in its ledger order.
+async fn ledger_list(n: &TestNode) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let p = n.get(&format!("/v1/ledger/records?after={after}&limit=1000")).await.body;
+        let recs = p["data"]["records"].as_array().unwrap().clone();
+        if recs.is_empty() {
+            return out;
+        }
+        out.extend(recs.iter().map(|r| r.as_str().unwrap().to_owned()));
+        after = p["data"]["next"].as_i64().unwrap();
+    }
+}
+
+/// A revocation is terminal whichever order peers apply records in
+/// (decisions/0016): a suspension recorded concurrently on another node
+/// changes nothing where the revocation applied first, two revocations of one
+/// LCT leave the same one in force in either order, and every order gives the
+/// same LCT row.
+#[tokio::test]
+async fn a_revocation_is_terminal_in_whichever_order_records_apply() {
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let a = TestNode::start().await;
+    let x = random_key();
+    let x_id = id_of(&x).to_string();
+    assert_eq!(a.mint(&x, EntityType::Human).await.status, 201);
+    // b holds a copy of a's ledger but does not federate: both write alone.
+    let b = TestNode::join(&a, "").await;
+    let revoke = |note: &str| json!({"reason": "compromise", "note": note});
+    let r = a.post(&a.admin, &format!("/v1/lct/{x_id}/revoke"), &revoke("on a")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = b.post(&b.admin, &format!("/v1/lct/{x_id}/suspend"), &json!({"reason": "investigation"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = b.post(&b.admin, &format!("/v1/lct/{x_id}/revoke"), &revoke("on b")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let on_a = ledger_list(&a).await;
+    let held: std::collections::HashSet<&String> = on_a.iter().collect();
+    let only_b: Vec<String> = ledger_list(&b).await.into_iter().filter(|t| !held.contains(t)).collect();
+    assert_eq!(only_b.len(), 2, "b's suspension and revocation");
+    let (revoke_a, shared) = on_a.split_last().unwrap();
+    assert!(revoke_a.contains("\"lct.revoke\""), "{revoke_a}");
+    let one = |t: &String| vec![t.clone()];
+    let orders = [
+        [shared.to_vec(), one(revoke_a), one(&only_b[0])].concat(),
+        [shared.to_vec(), one(revoke_a), only_b.clone()].concat(),
+        [shared.to_vec(), only_b.clone(), one(revoke_a)].concat(),
+    ];
+    let mut rows = Vec::new();
+    for order in &orders {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = web4_daemon::store::open_connection(&dir.path().join("copy.db"), false).unwrap();
+        web4_daemon::store::migrations::migrate(&mut c).unwrap();
+        for text in order {
+            let got = accept_foreign(&c, text, now()).unwrap();
+            assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
+        }
+        let row: (String, Option<String>, Option<String>, String, i64) = c
+            .query_row(
+                "SELECT status, status_reason, revocation, ledger_ref, updated_at FROM lcts WHERE lct_id = ?1",
+                [&x_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(row.0, "revoked", "a suspension applied after the revocation: {row:?}");
+        let v = web4_daemon::ledger::verify(&c).unwrap();
+        assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+        rows.push(row);
+    }
+    assert_eq!(rows[1], rows[2], "both revocations applied, in either order: the same one stands");
+}
+
 /// A hostile peer joins the society's topic and sends forged, replayed,
 /// oversized, wrong-law and out-of-order records: nothing invalid is applied,
 /// its gossipsub score drops, and honest traffic still flows.

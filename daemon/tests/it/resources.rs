@@ -239,6 +239,56 @@ async fn expired_leases_are_closed_by_the_node() {
     assert!(v["projection_differences"].as_array().unwrap().is_empty(), "{v}");
 }
 
+/// A node closes only the expired leases it owns (decisions/0017); a peer's
+/// expired lease, which it may not close, does not hold back its own.
+#[tokio::test]
+async fn a_peers_expired_lease_does_not_hold_back_the_nodes_own() {
+    let a = TestNode::start_with_config("sweep_interval_secs = 3600\n", &[]).await;
+    let (alice, agent) = (random_key(), random_key());
+    for k in [&alice, &agent] {
+        assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
+    }
+    fund(&a, &[(&alice, 1000)]).await;
+    let mut law = web4_daemon::node::dev_genesis_law();
+    law["version"] = json!("1.1.0");
+    law["resources"]["release_grace_seconds"] = json!(0);
+    let r = a.post(&a.admin, "/v1/law/publish", &json!({"law": law})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // a's lease: it expires, and a (sweeping hourly) does not close it yet.
+    let r = a
+        .post(&alice, "/v1/resources/allocate", &json!({"resource_type": "gpu", "quantity": 1, "duration_seconds": 1}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let theirs = r.body["data"]["allocation_id"].as_str().unwrap().to_owned();
+    // b holds a copy of a's ledger (no federation) and sweeps every second.
+    let b = TestNode::join(&a, "sweep_interval_secs = 1\n").await;
+    // b's own lease, paid from a grant whose tree b recorded (so b owns both).
+    let grant = json!({"agent": id_of(&agent), "atp_budget": 100, "expires_at": future(3600), "funded": false,
+        "scope": {"actions": ["allocate"], "resources": ["resource:memory"], "max_atp": 100}});
+    let r = b.post(&alice, "/v1/auth/delegate", &grant).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let gid = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let mem =
+        json!({"resource_type": "memory", "quantity": 1024, "duration_seconds": 2, "context": {"delegation_id": gid}});
+    let r = b.post(&agent, "/v1/resources/allocate", &mem).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let mine = r.body["data"]["allocation_id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let l = b.get(&format!("/v1/resources/allocation/{mine}")).await.body["data"].clone();
+        if l["released"] == true {
+            assert_eq!(l["release_reason"], "expired");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "b did not close its own expired lease: {l}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let l = b.get(&format!("/v1/resources/allocation/{theirs}")).await.body["data"].clone();
+    assert_eq!(l["released"], false, "a's lease is a's to close: {l}");
+    let v = b.ledger_verify();
+    assert!(v["projection_differences"].as_array().unwrap().is_empty(), "{v}");
+}
+
 fn cgroup_of(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
 }
