@@ -177,6 +177,7 @@ pub struct SignerRow {
     pub public_key: PublicKey,
     pub status: LctStatus,
     pub overlap_until: Option<Timestamp>,
+    pub entity_type: EntityType,
 }
 
 /// A stored public key. Decoding one decompresses a curve point (about 10 µs,
@@ -206,14 +207,17 @@ fn parse_key(text: &str) -> Result<PublicKey, StoreError> {
 /// Load an LCT's key and status.
 pub fn load_signer(conn: &Connection, id: &str) -> Result<Option<SignerRow>, StoreError> {
     let row = conn
-        .prepare_cached("SELECT public_key, status, overlap_until FROM lcts WHERE lct_id = ?1")?
-        .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?)))
+        .prepare_cached("SELECT public_key, status, overlap_until, entity_type FROM lcts WHERE lct_id = ?1")?
+        .query_row([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, String>(3)?))
+        })
         .optional()?;
-    let Some((pk, st, overlap)) = row else { return Ok(None) };
+    let Some((pk, st, overlap, et)) = row else { return Ok(None) };
     Ok(Some(SignerRow {
         public_key: parse_key(&pk)?,
         status: LctStatus::parse(&st).ok_or_else(|| corrupt("status"))?,
         overlap_until: overlap.map(Timestamp),
+        entity_type: EntityType::parse(&et).ok_or_else(|| corrupt("entity_type"))?,
     }))
 }
 
@@ -1718,15 +1722,24 @@ pub fn check_inbound(
     }
     // The author's key and status in one row read (no document parse).
     let signer = load_signer(conn, r.author.as_str())?;
-    let pk = match &signer {
-        Some(row) => row.public_key,
-        None => match author_key(conn, r)? {
-            Some(pk) => pk,
+    let (pk, author_type) = match &signer {
+        Some(row) => (row.public_key, row.entity_type),
+        None => match genesis_author(r)? {
+            Some(author) => author,
             None => return Ok(Check::UnknownAuthor),
         },
     };
     if !signature_checked && r.verify_signature_with(&pk, &m.payload_hash).is_err() {
         return Ok(Check::Rejected("signature does not verify with the author's key".into()));
+    }
+    // Only nodes write ledger records (a node's LCT is an infrastructure
+    // LCT); a member's key signs requests, never records (decisions/0027).
+    if author_type != EntityType::Infrastructure {
+        return Ok(Check::Rejected(format!(
+            "author {} is a {} LCT: only nodes (infrastructure LCTs) author ledger records",
+            r.author,
+            author_type.as_str()
+        )));
     }
     if r.prev_hash != head.hash {
         return Ok(Check::Rejected(format!("prev_hash does not link to {} seq {}", r.author, head.seq)));
@@ -1992,6 +2005,15 @@ pub fn not_the_owner(conn: &Connection, author: &LctId, event: &Event) -> Result
         }
     }
     Ok(None)
+}
+
+/// The key and entity type of a genesis record's author, from its members.
+fn genesis_author(r: &Record) -> Result<Option<(PublicKey, EntityType)>, StoreError> {
+    if r.kind != kind::SOCIETY_GENESIS {
+        return Ok(None);
+    }
+    let g: Genesis = payload(r)?;
+    Ok(g.members.iter().find(|m| m.lct.lct_id == r.author).map(|m| (m.lct.binding.public_key, m.lct.binding.entity_type)))
 }
 
 fn author_key(scratch: &Connection, r: &Record) -> Result<Option<PublicKey>, StoreError> {

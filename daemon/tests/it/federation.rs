@@ -190,8 +190,9 @@ async fn a_late_joiner_and_a_restarted_node_catch_up_by_sync() {
 
 /// The checks an inbound record goes through, on a real node's ledger copied
 /// into a fresh store: duplicates are ignored, equivocation is kept as
-/// evidence and refused, forged / unlinked / foreign-law records are refused,
-/// gaps and unknown authors wait.
+/// evidence and refused, forged / unlinked / foreign-law records and records
+/// authored by a member rather than a node are refused, gaps and unknown
+/// authors wait.
 #[tokio::test]
 async fn inbound_records_take_the_road_of_local_writes() {
     use web4_core::ledger::{Record, RecordDraft};
@@ -253,6 +254,11 @@ async fn inbound_records_take_the_road_of_local_writes() {
     let mut s = draft(1, web4_core::Hash::ZERO, second.law_hash);
     s.author = id_of(&stranger);
     assert!(matches!(accept_foreign(&copy, &text(s.sign(&stranger).unwrap()), t).unwrap(), Foreign::UnknownAuthor));
+    // A member's key signs requests, never records: the society admin (a
+    // known, active human LCT) authoring a valid record of its own chain.
+    let mut by_member = draft(1, web4_core::Hash::ZERO, second.law_hash);
+    by_member.author = id_of(&a.admin);
+    assert!(verdict(by_member.sign(&a.admin).unwrap()).contains("only nodes"));
     // Nothing of that was applied.
     let n: i64 = copy.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 2);
@@ -394,7 +400,7 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
     tokio::time::sleep(Duration::from_secs(3)).await;
     let records_before = a.ledger_records();
 
-    // Material: a real record of A's chain, and the society admin's key (a known author).
+    // Material: a real record of A's chain, and the society admin's key (a known member, no node).
     let live = a.get("/v1/ledger/records?after=0&limit=1000").await.body;
     let texts: Vec<String> =
         live["data"]["records"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect();
@@ -438,7 +444,7 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
     let bogus = json!({"kept": texts[texts.len() - 1], "other": serde_json::to_string(&forged).unwrap()});
     evil.publish(web4_p2p::evidence_topic(&society), bogus.to_string().into_bytes()).await.unwrap();
     send(serde_json::to_string(&forged).unwrap()).await.unwrap();
-    // Wrong law hash: a known author (the admin) signing against another society's law.
+    // A known LCT that is no node (the admin) signing against another society's law.
     let wrong_law =
         draft(admin.clone(), 1, web4_core::Hash::ZERO, web4_core::sha256(b"other law")).sign(&a.admin).unwrap();
     send(serde_json::to_string(&wrong_law).unwrap()).await.unwrap();
@@ -843,6 +849,9 @@ async fn a_spend_recorded_by_a_node_that_does_not_own_the_budget_is_refused() {
     for k in [&client, &agent] {
         assert_eq!(a.mint(k, EntityType::Ai).await.status, 201);
     }
+    // Another node of the society (an infrastructure LCT) that owns nothing here.
+    let other_node = random_key();
+    assert_eq!(a.mint(&other_node, EntityType::Infrastructure).await.status, 201);
     let r = a
         .post(
             &client,
@@ -876,9 +885,9 @@ async fn a_spend_recorded_by_a_node_that_does_not_own_the_budget_is_refused() {
     for text in &texts[..texts.len() - 1] {
         assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
     }
-    // The same spend, recorded by the society admin (a known, active author
-    // that does not own the delegation): refused, nothing applied.
-    match accept_foreign(&copy, &twin_by(&a.admin, &decision), t).unwrap() {
+    // The same spend, recorded by another node (a known, active author that
+    // does not own the delegation): refused, nothing applied.
+    match accept_foreign(&copy, &twin_by(&other_node, &decision), t).unwrap() {
         Foreign::Rejected(why) => assert!(why.contains("is owned by"), "{why}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -904,6 +913,8 @@ async fn account_and_pool_changes_recorded_by_a_node_that_does_not_own_them_are_
     for k in [&alice, &bob] {
         assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
     }
+    let other_node = random_key();
+    assert_eq!(a.mint(&other_node, EntityType::Infrastructure).await.status, 201);
     assert_eq!(a.post(&a.admin, "/v1/atp/mint", &json!({"amount": 1000})).await.status, 201);
     let proof = json!({"kind": "contribution", "reference": "pr-9", "value": 100.0});
     assert_eq!(
@@ -931,9 +942,9 @@ async fn account_and_pool_changes_recorded_by_a_node_that_does_not_own_them_are_
         assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
     }
     let mint = rows.iter().find(|(k, _)| k == "atp.mint").unwrap().1.clone();
-    // Twins signed by the society admin: a known, active author that owns neither.
+    // Twins signed by another node: a known, active author that owns neither.
     for (text, owner_of) in [(&transfer, "the ATP account of"), (&mint, "the society's pool")] {
-        match accept_foreign(&copy, &twin_by(&a.admin, text), t).unwrap() {
+        match accept_foreign(&copy, &twin_by(&other_node, text), t).unwrap() {
             Foreign::Rejected(why) => assert!(why.contains(owner_of) && why.contains("is owned by"), "{why}"),
             other => panic!("expected a refusal, got {other:?}"),
         }
