@@ -1749,6 +1749,16 @@ pub fn check_inbound(
     {
         return Ok(Check::Rejected(format!("author {} is {}", r.author, row.status.as_str())));
     }
+    // A rotated node key signs nothing dated after its overlap (decisions/0027).
+    if let Some(row) = &signer
+        && row.status == LctStatus::Superseded
+        && web4_core::lct::may_sign(row.status, row.overlap_until, r.timestamp).is_err()
+    {
+        return Ok(Check::Rejected(format!(
+            "author {} is superseded and its overlap ended before this record's time",
+            r.author
+        )));
+    }
     let law_known = if r.kind == kind::SOCIETY_GENESIS {
         let g: Genesis = payload(r)?;
         let exists: bool = conn
@@ -2013,7 +2023,10 @@ fn genesis_author(r: &Record) -> Result<Option<(PublicKey, EntityType)>, StoreEr
         return Ok(None);
     }
     let g: Genesis = payload(r)?;
-    Ok(g.members.iter().find(|m| m.lct.lct_id == r.author).map(|m| (m.lct.binding.public_key, m.lct.binding.entity_type)))
+    Ok(g.members
+        .iter()
+        .find(|m| m.lct.lct_id == r.author)
+        .map(|m| (m.lct.binding.public_key, m.lct.binding.entity_type)))
 }
 
 fn author_key(scratch: &Connection, r: &Record) -> Result<Option<PublicKey>, StoreError> {

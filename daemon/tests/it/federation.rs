@@ -299,6 +299,69 @@ async fn inbound_records_take_the_road_of_local_writes() {
     assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
 }
 
+/// A rotated node key's records are accepted up to the end of its overlap,
+/// not after (decisions/0027).
+#[tokio::test]
+async fn a_superseded_author_signs_no_records_after_its_overlap() {
+    use web4_core::ledger::{Record, RecordDraft};
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let mut a = TestNode::start().await;
+    let old_key = random_key();
+    let old_id = id_of(&old_key);
+    assert_eq!(a.mint(&old_key, EntityType::Infrastructure).await.status, 201);
+    let b = web4_core::lct::Binding::create(&random_key(), EntityType::Infrastructure, now());
+    let r = a
+        .post(
+            &old_key,
+            &format!("/v1/lct/{old_id}/transition"),
+            &json!({"public_key": b.public_key, "created_at": b.created_at, "binding_proof": b.binding_proof}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(a.sigterm().success());
+    let live = web4_daemon::store::open_connection(&a.data_dir().join("web4.db"), true).unwrap();
+    let texts: Vec<String> = live
+        .prepare("SELECT record FROM ledger ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut copy = web4_daemon::store::open_connection(&dir.path().join("copy.db"), false).unwrap();
+    web4_daemon::store::migrations::migrate(&mut copy).unwrap();
+    let t = now();
+    for text in &texts {
+        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
+    }
+    let overlap_until: i64 =
+        copy.query_row("SELECT overlap_until FROM lcts WHERE lct_id = ?1", [old_id.as_str()], |r| r.get(0)).unwrap();
+    // The old key's first record (a copy of the mint's payload, kept without
+    // effect), dated after and then within the overlap.
+    let mint: Record = serde_json::from_str(&texts[1]).unwrap();
+    let at = |secs: i64| {
+        RecordDraft {
+            author: old_id.clone(),
+            seq: 1,
+            prev_hash: web4_core::Hash::ZERO,
+            kind: mint.kind.clone(),
+            payload: mint.payload.clone(),
+            law_hash: mint.law_hash,
+            timestamp: web4_core::Timestamp(secs),
+        }
+        .sign(&old_key)
+        .unwrap()
+    };
+    let late = serde_json::to_string(&at(overlap_until + 1)).unwrap();
+    match accept_foreign(&copy, &late, t).unwrap() {
+        Foreign::Rejected(why) => assert!(why.contains("superseded"), "{why}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let within = serde_json::to_string(&at(overlap_until - 1)).unwrap();
+    let got = accept_foreign(&copy, &within, t).unwrap();
+    assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
+}
+
 /// Every record text a node holds, in its ledger order.
 async fn ledger_list(n: &TestNode) -> Vec<String> {
     let mut out = Vec::new();
