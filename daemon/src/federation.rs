@@ -24,8 +24,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use web4_p2p::{Event, Handle, MAX_SYNC_RECORDS, SyncRequest, SyncResponse, Verdict};
 
-/// Most records held in escrow; beyond it the oldest author's are dropped
-/// (sync fetches them again).
+/// Most records held in escrow; beyond it new records are not parked (sync
+/// fetches them again).
 pub const ESCROW_MAX: usize = 4096;
 
 /// Records waiting for a gap to fill, by author then seq, each with the
@@ -41,12 +41,19 @@ struct Escrow {
 }
 
 impl Escrow {
-    fn put(&mut self, author: &str, seq: u64, item: Inbound) {
+    /// Park `item`; given back when it is not parked: the escrow is full,
+    /// or a record for that (author, seq) waits already (the first one stays).
+    fn put(&mut self, author: &str, seq: u64, item: Inbound) -> Option<Inbound> {
         if self.len >= ESCROW_MAX {
-            return;
+            return Some(item);
         }
-        if self.by_author.entry(author.to_owned()).or_default().insert(seq, item).is_none() {
-            self.len += 1;
+        match self.by_author.entry(author.to_owned()).or_default().entry(seq) {
+            std::collections::btree_map::Entry::Occupied(_) => Some(item),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(item);
+                self.len += 1;
+                None
+            }
         }
     }
 
@@ -388,7 +395,10 @@ async fn ingest(fed: &Arc<Federation>, node: &Arc<Node>, items: Vec<Inbound>) ->
                 // it is forwarded like any valid record. Gossipsub keeps a
                 // message waiting for its verdict for a few heartbeats; a gap
                 // that takes longer is filled by sync, as before.
-                lock(&fed.escrow).put(&author, seq, (text, gossip.take()));
+                if let Some((_, back)) = lock(&fed.escrow).put(&author, seq, (text, gossip.take())) {
+                    // Not parked: its verdict is given now.
+                    gossip = back;
+                }
                 if let Some(peer) = sender {
                     gaps.insert(author, peer);
                 }

@@ -1717,11 +1717,21 @@ pub fn check_inbound(
             None => Check::Rejected(format!("{} seq {} is missing below the chain head", r.author, r.seq)),
         });
     }
-    if r.seq > head.seq + 1 {
-        return Ok(Check::Gap { have: head.seq });
-    }
     // The author's key and status in one row read (no document parse).
     let signer = load_signer(conn, r.author.as_str())?;
+    if r.seq > head.seq + 1 {
+        // A known author's record waits for its gap only when its signature
+        // verifies: forged records do not fill the escrow (decisions/0027).
+        if let Some(row) = &signer {
+            if !signature_checked && r.verify_signature_with(&row.public_key, &m.payload_hash).is_err() {
+                return Ok(Check::Rejected("signature does not verify with the author's key".into()));
+            }
+            if row.entity_type != EntityType::Infrastructure {
+                return Ok(not_a_node(r, row.entity_type));
+            }
+        }
+        return Ok(Check::Gap { have: head.seq });
+    }
     let (pk, author_type) = match &signer {
         Some(row) => (row.public_key, row.entity_type),
         None => match genesis_author(r)? {
@@ -1735,11 +1745,7 @@ pub fn check_inbound(
     // Only nodes write ledger records (a node's LCT is an infrastructure
     // LCT); a member's key signs requests, never records (decisions/0027).
     if author_type != EntityType::Infrastructure {
-        return Ok(Check::Rejected(format!(
-            "author {} is a {} LCT: only nodes (infrastructure LCTs) author ledger records",
-            r.author,
-            author_type.as_str()
-        )));
+        return Ok(not_a_node(r, author_type));
     }
     if r.prev_hash != head.hash {
         return Ok(Check::Rejected(format!("prev_hash does not link to {} seq {}", r.author, head.seq)));
@@ -1788,6 +1794,15 @@ pub fn check_inbound(
         return Ok(Check::Rejected(format!("{obj} is owned by {owner}; {} may not record changes to it", r.author)));
     }
     Ok(Check::Next(event))
+}
+
+/// The refusal of a record whose author is no node (decisions/0027).
+fn not_a_node(r: &Record, author_type: EntityType) -> Check {
+    Check::Rejected(format!(
+        "author {} is a {} LCT: only nodes (infrastructure LCTs) author ledger records",
+        r.author,
+        author_type.as_str()
+    ))
 }
 
 /// Keep a validly signed second record for a held (author, seq) as evidence.

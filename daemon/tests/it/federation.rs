@@ -250,6 +250,9 @@ async fn inbound_records_take_the_road_of_local_writes() {
     // A gap waits; so does a record whose author is not known here.
     let gap = draft(5, head, second.law_hash).sign(&node_key).unwrap();
     assert!(matches!(accept_foreign(&copy, &text(gap), t).unwrap(), Foreign::Gap { have: 2 }));
+    // A known author's record beyond a gap must still carry its signature
+    // (a forged one would only fill the escrow).
+    assert!(verdict(draft(5, head, second.law_hash).sign(&random_key()).unwrap()).contains("signature"));
     let stranger = random_key();
     let mut s = draft(1, web4_core::Hash::ZERO, second.law_hash);
     s.author = id_of(&stranger);
@@ -259,6 +262,9 @@ async fn inbound_records_take_the_road_of_local_writes() {
     let mut by_member = draft(1, web4_core::Hash::ZERO, second.law_hash);
     by_member.author = id_of(&a.admin);
     assert!(verdict(by_member.sign(&a.admin).unwrap()).contains("only nodes"));
+    let mut ahead = draft(4, web4_core::Hash::ZERO, second.law_hash);
+    ahead.author = id_of(&a.admin);
+    assert!(verdict(ahead.sign(&a.admin).unwrap()).contains("only nodes"), "not parked for a gap either");
     // Nothing of that was applied.
     let n: i64 = copy.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 2);
@@ -482,9 +488,16 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
         let (evil, topic) = (evil.clone(), topic.clone());
         async move { evil.publish(topic, text.into_bytes()).await }
     };
-    // Out of order first (no penalty): the admin's seq 7, nothing before it: waits, never applied.
-    let gap = draft(admin.clone(), 7, web4_core::Hash::ZERO, genesis.law_hash).sign(&a.admin).unwrap();
+    // Out of order first (no penalty): seq 7 of an author not known here
+    // (perhaps a node whose registration is still on its way): waits in
+    // escrow, never applied.
+    let stranger = random_key();
+    let gap = draft(id_of(&stranger), 7, web4_core::Hash::ZERO, genesis.law_hash).sign(&stranger).unwrap();
     send(serde_json::to_string(&gap).unwrap()).await.unwrap();
+    // A member's record ahead of a gap: a member authors no records, so it is
+    // refused at once rather than parked.
+    let member_gap = draft(admin.clone(), 7, web4_core::Hash::ZERO, genesis.law_hash).sign(&a.admin).unwrap();
+    send(serde_json::to_string(&member_gap).unwrap()).await.unwrap();
     // Replayed: a record A already holds (ignored, no penalty).
     let _ = send(texts[0].clone()).await;
     // Forged: the next record of A's chain, signed by a stranger.
