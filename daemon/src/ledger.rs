@@ -32,6 +32,12 @@ pub enum Effect {
     },
     /// Active delegations changed by this many.
     Delegation(i64),
+    /// A delegation's remaining budget (the `web4_atp_budget_remaining`
+    /// gauge), set once the group that changed it committed.
+    Budget {
+        grant_id: String,
+        remaining: u64,
+    },
     /// An authorization decision was recorded.
     Decision,
     /// A lease was opened on a pool (index into `RESOURCE_TYPES`).

@@ -486,6 +486,7 @@ impl Metrics {
                         g.inc();
                     }
                 }
+                Effect::Budget { grant_id, remaining } => self.set_budget(grant_id, *remaining),
                 Effect::RegistrationConflict => {
                     self.registration_conflicts.inc();
                 }

@@ -75,7 +75,6 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
             "the law requires delegation budgets to be funded from the client's ATP account (set funded: true)",
         ));
     }
-    let job_node = Arc::clone(node);
     node.writer
         .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             // The job may run twice (a re-runnable job): the request's grant is
@@ -127,9 +126,12 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
                 .map_err(store_err)?;
             ctx.append(&prepared, law_hash)?;
             if let Some((p, rem)) = &parent {
-                job_node.metrics.set_budget(&p.grant_id, rem.saturating_sub(d.atp_budget));
+                ctx.effect(crate::ledger::Effect::Budget {
+                    grant_id: p.grant_id.clone(),
+                    remaining: rem.saturating_sub(d.atp_budget),
+                });
             }
-            job_node.metrics.set_budget(&d.grant_id, d.atp_budget);
+            ctx.effect(crate::ledger::Effect::Budget { grant_id: d.grant_id.clone(), remaining: d.atp_budget });
             Ok(json!({"delegation": d, "spent": 0, "atp_remaining": d.atp_budget, "revoked": false}))
         }))
         .await
@@ -141,7 +143,6 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Resu
     let soc = node.society();
     let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
     let grant_id = grant_id.to_owned();
-    let job_node = Arc::clone(node);
     let committed = node
         .writer
         .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
@@ -169,7 +170,7 @@ pub async fn revoke(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Resu
             // The grant and those derived from it have no budget left.
             let revoked = grant_subtree(ctx.conn, &grant_id).map_err(store_err)?;
             for g in &revoked {
-                job_node.metrics.set_budget(g, 0);
+                ctx.effect(crate::ledger::Effect::Budget { grant_id: g.clone(), remaining: 0 });
             }
             Ok(json!({"grant_id": grant_id, "revoked": true, "revoked_grants": revoked}))
         }))
@@ -210,7 +211,6 @@ pub async fn expire(node: &Arc<Node>) -> Result<usize, ApiError> {
     if due.is_empty() {
         return Ok(0);
     }
-    let job_node = Arc::clone(node);
     let c = node
         .writer
         .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
@@ -235,7 +235,7 @@ pub async fn expire(node: &Arc<Node>) -> Result<usize, ApiError> {
             let p = Prepared::new(Event::Expire(ExpireDelegations { grant_ids: still })).map_err(store_err)?;
             ctx.append(&p, law_hash)?;
             for g in &closed {
-                job_node.metrics.set_budget(g, 0);
+                ctx.effect(crate::ledger::Effect::Budget { grant_id: g.clone(), remaining: 0 });
             }
             Ok(json!(n))
         }))
@@ -323,7 +323,6 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
     };
     // The evidence is canonicalised here, not on the writer.
     let evidence = crate::ledger::EvidenceJcs::new(&ev).map_err(store_err)?;
-    let job_node = Arc::clone(node);
     let result = node
         .writer
         .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
@@ -381,7 +380,7 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
             let prepared = Prepared::with_evidence(Event::AuthDecision(payload), &evidence).map_err(store_err)?;
             let decision_hash = ctx.append(&prepared, law.law_hash())?;
             if let Some(g) = &req.context.delegation_id {
-                job_node.metrics.set_budget(g, verdict.atp_remaining);
+                ctx.effect(crate::ledger::Effect::Budget { grant_id: g.clone(), remaining: verdict.atp_remaining });
             }
             Ok(json!({
                 "decision": verdict.decision,

@@ -321,6 +321,12 @@ impl WriteCtx<'_> {
         Ok(hash)
     }
 
+    /// An effect that only takes hold if the job succeeds and its group
+    /// commits (a metric of what the job changed).
+    pub fn effect(&mut self, effect: Effect) {
+        self.effects.push(effect);
+    }
+
     /// Verify and apply a record received from a peer (`ledger::accept_foreign`).
     ///
     /// The record runs in its own savepoint: when the store fails half way
@@ -1168,6 +1174,8 @@ mod tests {
             Work::Rerun(Box::new(move |ctx| {
                 runs[x_idx].fetch_add(1, Ordering::SeqCst);
                 ctx.use_nonce(&signer, &format!("n{x}"), Timestamp(1_000))?;
+                // A metric effect only takes hold for a job that commits.
+                ctx.effect(Effect::Budget { grant_id: format!("g{x}"), remaining: 0 });
                 if let Fate::RefuseBeforeWriting = fate {
                     return Err(ApiError::new(ErrorCode::AuthzDenied, "refused by a check"));
                 }
@@ -1180,15 +1188,24 @@ mod tests {
                 }
             }))
         };
+        let budgets = std::cell::RefCell::new(Vec::new());
         let mut run = |conn: &mut Connection, jobs: Vec<Work>| -> Result<Vec<bool>, StoreError> {
             let batch = jobs.into_iter().map(|j| (j, oneshot::channel().0)).collect();
-            let (replies, _, _) =
+            let (replies, effects, _) =
                 run_group(conn, &node, &mut head, &mut nonces, batch, Timestamp(1_000), None).map_err(|(_, e)| e)?;
+            *budgets.borrow_mut() = effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Budget { grant_id, .. } => Some(grant_id.clone()),
+                    _ => None,
+                })
+                .collect();
             Ok(replies.iter().map(|(_, r)| r.is_ok()).collect())
         };
         // No job wrote before it was refused: one pass.
         let ok = run(&mut conn, vec![job(1, Fate::Commit), job(2, Fate::RefuseBeforeWriting), job(3, Fate::Commit)])?;
         assert_eq!(ok, [true, false, true]);
+        assert_eq!(*budgets.borrow(), ["g1", "g3"], "the refused job's effect is dropped");
         let counts = |r: &[AtomicUsize]| -> Vec<usize> { r.iter().map(|c| c.load(Ordering::SeqCst)).collect() };
         assert_eq!(counts(&runs)[1..4], [1, 1, 1], "no job ran twice");
         // Job 6 wrote and was refused: the group ran again with savepoints
@@ -1204,6 +1221,7 @@ mod tests {
         )?;
         assert_eq!(ok, [true, false, false, true]);
         assert_eq!(counts(&runs)[4..8], [2, 2, 2, 1]);
+        assert_eq!(*budgets.borrow(), ["g4", "g7"], "the first pass's effects are dropped with it");
         let rows: Vec<i64> =
             conn.prepare("SELECT x FROM t ORDER BY x")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
         assert_eq!(rows, [1, 3, 4, 7], "refused jobs left no rows, the others committed once");
