@@ -36,8 +36,24 @@ pub const ESCROW_MAX: usize = 4096;
 struct Escrow {
     by_author: HashMap<String, BTreeMap<u64, Inbound>>,
     /// Records whose author is not known yet.
-    unknown: Vec<String>,
+    unknown: Vec<Unknown>,
     len: usize,
+}
+
+/// Most records of authors not known yet that one sender (a gossip peer, or
+/// sync as a whole) may have waiting: one peer cannot fill the escrow.
+const UNKNOWN_PER_SENDER: usize = 256;
+
+/// How long a record of an author not known yet waits for the record that
+/// registers its author; sync fetches it again if it is real.
+const UNKNOWN_TTL: Duration = Duration::from_secs(60);
+
+/// A record whose author is not known yet, with who sent it and since when.
+#[derive(Debug)]
+struct Unknown {
+    text: String,
+    sender: Option<PeerId>,
+    since: std::time::Instant,
 }
 
 impl Escrow {
@@ -57,10 +73,21 @@ impl Escrow {
         }
     }
 
-    fn put_unknown(&mut self, text: String) {
-        if self.len < ESCROW_MAX {
-            self.unknown.push(text);
-            self.len += 1;
+    /// Park a record of an author not known yet, unless the escrow is full
+    /// or its sender has [`UNKNOWN_PER_SENDER`] waiting already.
+    fn put_unknown(&mut self, text: String, sender: Option<PeerId>, now: std::time::Instant) {
+        self.restore_unknown(vec![Unknown { text, sender, since: now }]);
+    }
+
+    /// Park records of unknown authors again (keeping when they came), within
+    /// the same bounds as [`Escrow::put_unknown`].
+    fn restore_unknown(&mut self, items: Vec<Unknown>) {
+        for u in items {
+            let from_sender = self.unknown.iter().filter(|w| w.sender == u.sender).count();
+            if self.len < ESCROW_MAX && from_sender < UNKNOWN_PER_SENDER {
+                self.unknown.push(u);
+                self.len += 1;
+            }
         }
     }
 
@@ -88,9 +115,13 @@ impl Escrow {
         self.by_author.get(author).and_then(|c| c.range(seq + 2..).next().map(|(s, _)| *s))
     }
 
-    fn take_unknown(&mut self) -> Vec<String> {
+    /// Every record of an unknown author, less those that waited longer
+    /// than [`UNKNOWN_TTL`] (dropped).
+    fn take_unknown(&mut self, now: std::time::Instant) -> Vec<Unknown> {
         self.len -= self.unknown.len();
-        std::mem::take(&mut self.unknown)
+        let mut all = std::mem::take(&mut self.unknown);
+        all.retain(|u| now.saturating_duration_since(u.since) <= UNKNOWN_TTL);
+        all
     }
 }
 
@@ -405,7 +436,8 @@ async fn ingest(fed: &Arc<Federation>, node: &Arc<Node>, items: Vec<Inbound>) ->
                 Verdict::Ignore
             }
             Pre::UnknownAuthor => {
-                lock(&fed.escrow).put_unknown(text);
+                let sender = gossip.as_ref().map(|(peer, _)| *peer);
+                lock(&fed.escrow).put_unknown(text, sender, std::time::Instant::now());
                 Verdict::Ignore
             }
             Pre::Equivocation(m, held) => {
@@ -496,12 +528,18 @@ async fn apply_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Unbound
             }
         }
         if any {
-            let waiting = lock(&fed.escrow).take_unknown();
-            for t in waiting {
-                if let Err(mpsc::error::TrySendError::Full((t, _))) = fed.inbound.try_send((t, None)) {
-                    lock(&fed.escrow).put_unknown(t);
+            // Only records whose author is known now go back to the
+            // pre-check; the others keep waiting (not parsed again).
+            let waiting = lock(&fed.escrow).take_unknown(std::time::Instant::now());
+            let mut still = Vec::new();
+            for u in waiting {
+                if !author_known(&node, &u.text) {
+                    still.push(u);
+                } else if let Err(mpsc::error::TrySendError::Full((text, _))) = fed.inbound.try_send((u.text, None)) {
+                    still.push(Unknown { text, ..u });
                 }
             }
+            lock(&fed.escrow).restore_unknown(still);
         }
         node.metrics.escrow_size.set(i64::try_from(lock(&fed.escrow).len).unwrap_or(i64::MAX));
     }
@@ -583,6 +621,13 @@ async fn apply_checked(
         ),
         Err(e) => failed(e),
     }
+}
+
+/// Whether the author of a record (wire text) is registered here now.
+fn author_known(node: &Node, text: &str) -> bool {
+    let Some((author, _)) = author_seq(text) else { return false };
+    let Ok(id) = web4_core::LctId::parse(&author) else { return false };
+    node.reads.with(|c| crate::ledger::lct_exists(c, &id)).unwrap_or(false)
 }
 
 fn author_seq(text: &str) -> Option<(String, u64)> {
@@ -917,6 +962,29 @@ impl Federation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_of_unknown_authors_are_bounded_per_sender_and_in_time() {
+        let mut e = Escrow::default();
+        let (hostile, honest) = (Some(PeerId::random()), Some(PeerId::random()));
+        let t0 = std::time::Instant::now();
+        for i in 0..UNKNOWN_PER_SENDER + 10 {
+            e.put_unknown(format!("junk {i}"), hostile, t0);
+        }
+        assert_eq!(e.len, UNKNOWN_PER_SENDER, "one sender fills only its share");
+        e.put_unknown("real".into(), honest, t0 + Duration::from_secs(30));
+        e.put_unknown("from sync".into(), None, t0 + Duration::from_secs(30));
+        assert_eq!(e.len, UNKNOWN_PER_SENDER + 2, "others still get in");
+        // Past the wait, the first sender's records are gone; the later ones stay.
+        let left = e.take_unknown(t0 + UNKNOWN_TTL + Duration::from_secs(1));
+        assert_eq!(e.len, 0);
+        let texts: Vec<&str> = left.iter().map(|u| u.text.as_str()).collect();
+        assert_eq!(texts, ["real", "from sync"]);
+        // Parked again, they keep when they came (and expire on time).
+        e.restore_unknown(left);
+        assert_eq!(e.len, 2);
+        assert!(e.take_unknown(t0 + Duration::from_secs(30) + UNKNOWN_TTL + Duration::from_secs(1)).is_empty());
+    }
 
     #[test]
     fn anti_entropy_rotation_visits_every_peer_in_turn() {
