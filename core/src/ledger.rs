@@ -35,6 +35,9 @@ pub mod kind {
     pub const AUTH_DELEGATE: &str = "auth.delegate";
     /// A delegation was revoked.
     pub const AUTH_REVOKE: &str = "auth.revoke";
+    /// A root delegation awaiting approval (law `delegation.requires_approval`)
+    /// was approved.
+    pub const AUTH_APPROVE: &str = "auth.approve";
     /// Expired grants were closed by the node, their unspent budget released.
     pub const AUTH_EXPIRE: &str = "auth.expire";
     /// An authorization decision (granted, denied or deferred).

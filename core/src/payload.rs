@@ -132,6 +132,15 @@ pub struct RevokeDelegation {
     pub grant_id: String,
 }
 
+/// `auth.approve`: a root delegation recorded while the law required approval
+/// (`delegation.requires_approval`) is approved and takes effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveDelegation {
+    pub evidence: SignedRequest,
+    pub grant_id: String,
+}
+
 /// `auth.expire`: root grants past their `expires_at`, closed by the node (no
 /// evidence; the record's timestamp shows they had expired). Their unspent
 /// budget is released like a revocation's, and derived grants end with them.

@@ -11,8 +11,8 @@ use web4_core::api::RevocationInfo;
 use web4_core::lct::{EntityType, LctDocument, LctStatus};
 use web4_core::ledger::{ChainVerifier, Record, kind};
 use web4_core::payload::{
-    AtpCharge, AtpMint, AtpSlash, AtpTransfer, AuthDecision, Delegate, ExpireDelegations, Genesis, GraphTriple,
-    Interpretation, LawPublish, Mint, ReputationOutcome, ResourceAllocate, ResourceRates, ResourceRelease,
+    ApproveDelegation, AtpCharge, AtpMint, AtpSlash, AtpTransfer, AuthDecision, Delegate, ExpireDelegations, Genesis,
+    GraphTriple, Interpretation, LawPublish, Mint, ReputationOutcome, ResourceAllocate, ResourceRates, ResourceRelease,
     ResourceUsage, Revoke, RevokeDelegation, RoleChange, StatusChange, Transition,
 };
 use web4_core::signing::SignedRequest;
@@ -324,6 +324,7 @@ pub enum Event {
     Interpretation(Interpretation),
     Delegate(Delegate),
     RevokeDelegation(RevokeDelegation),
+    ApproveDelegation(ApproveDelegation),
     AuthDecision(AuthDecision),
     AtpMint(AtpMint),
     AtpCharge(AtpCharge),
@@ -354,6 +355,7 @@ impl Event {
             Event::Interpretation(_) => kind::LAW_INTERPRETATION,
             Event::Delegate(_) => kind::AUTH_DELEGATE,
             Event::RevokeDelegation(_) => kind::AUTH_REVOKE,
+            Event::ApproveDelegation(_) => kind::AUTH_APPROVE,
             Event::AuthDecision(_) => kind::AUTH_DECISION,
             Event::AtpMint(_) => kind::ATP_MINT,
             Event::AtpCharge(_) => kind::ATP_CHARGE,
@@ -384,6 +386,7 @@ impl Event {
             kind::LAW_INTERPRETATION => Event::Interpretation(payload(r)?),
             kind::AUTH_DELEGATE => Event::Delegate(payload(r)?),
             kind::AUTH_REVOKE => Event::RevokeDelegation(payload(r)?),
+            kind::AUTH_APPROVE => Event::ApproveDelegation(payload(r)?),
             kind::AUTH_DECISION => Event::AuthDecision(payload(r)?),
             kind::ATP_MINT => Event::AtpMint(payload(r)?),
             kind::ATP_CHARGE => Event::AtpCharge(payload(r)?),
@@ -414,6 +417,7 @@ impl Event {
             Event::Interpretation(p) => Some(&p.evidence),
             Event::Delegate(p) => Some(&p.evidence),
             Event::RevokeDelegation(p) => Some(&p.evidence),
+            Event::ApproveDelegation(p) => Some(&p.evidence),
             Event::AuthDecision(p) => Some(&p.evidence),
             Event::AtpMint(p) => Some(&p.evidence),
             Event::AtpCharge(p) => Some(&p.evidence),
@@ -455,6 +459,7 @@ impl serde::Serialize for PayloadOf<'_> {
             Event::Interpretation(p) => p.serialize(s),
             Event::Delegate(p) => p.serialize(s),
             Event::RevokeDelegation(p) => p.serialize(s),
+            Event::ApproveDelegation(p) => p.serialize(s),
             Event::AuthDecision(p) => p.serialize(s),
             Event::AtpMint(p) => p.serialize(s),
             Event::AtpCharge(p) => p.serialize(s),
@@ -523,9 +528,22 @@ impl Prepared {
     }
 }
 
+/// Whether the law with `law_hash` (a version of `society`'s law) requires
+/// root delegations to be approved before they take effect.
+fn law_requires_approval(conn: &Connection, society: &LctId, law_hash: Hash) -> Result<bool, StoreError> {
+    let v: Option<Option<i64>> = conn
+        .prepare_cached(
+            "SELECT json_extract(law, '$.delegation.requires_approval') FROM law_versions
+             WHERE society_id = ?1 AND law_hash = ?2",
+        )?
+        .query_row(params![society.as_str(), law_hash.to_string()], |r| r.get(0))
+        .optional()?;
+    Ok(v.flatten() == Some(1))
+}
+
 /// Apply one record, held in row `row` of the ledger, to the projections.
 pub fn apply(conn: &Connection, r: &Record, lref: &Hash, row: i64) -> Result<Vec<Effect>, StoreError> {
-    apply_event(conn, &Event::from_record(r)?, (&r.author, r.seq, row), r.timestamp, lref)
+    apply_event(conn, &Event::from_record(r)?, (&r.author, r.seq, row), r.timestamp, lref, r.law_hash)
 }
 
 /// Apply a typed event recorded by `author` as `seq` at `at` with hash
@@ -537,6 +555,7 @@ pub fn apply_event(
     (author, seq, row): (&LctId, u64, i64),
     at: Timestamp,
     lref: &Hash,
+    law_hash: Hash,
 ) -> Result<Vec<Effect>, StoreError> {
     // One key, one LCT id: the same key minted on two nodes before either
     // heard of the other (a client retrying a timed-out mint elsewhere) makes
@@ -562,7 +581,7 @@ pub fn apply_event(
         );
         return Ok(vec![Effect::RegistrationConflict]);
     }
-    let mut effects = apply_state(conn, ev, (author, seq, row), at, lref)?;
+    let mut effects = apply_state(conn, ev, (author, seq, row), at, (lref, law_hash))?;
     project_graph(conn, ev, &mut effects, lref)?;
     Ok(effects)
 }
@@ -742,7 +761,7 @@ fn apply_state(
     ev: &Event,
     (author, seq, row): (&LctId, u64, i64),
     at: Timestamp,
-    lref: &Hash,
+    (lref, law_hash): (&Hash, Hash),
 ) -> Result<Vec<Effect>, StoreError> {
     match ev {
         Event::Genesis(g) => {
@@ -865,8 +884,11 @@ fn apply_state(
                     .flatten()
                     .unwrap_or_else(|| author.to_string()),
             };
-            conn.prepare_cached("INSERT INTO delegations (grant_id, society_id, client, agent, delegation, atp_budget, spent, parent, expires_at, ledger_ref, funder, owner)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?11)")?.execute(params![
+            // A root grant recorded under a law that requires approval waits
+            // for it (`auth.approve`); sub-grants narrow an approved root.
+            let pending = d.parent.is_none() && law_requires_approval(conn, &d.society, law_hash)?;
+            conn.prepare_cached("INSERT INTO delegations (grant_id, society_id, client, agent, delegation, atp_budget, spent, parent, expires_at, ledger_ref, funder, owner, pending)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?11, ?12)")?.execute(params![
                     d.grant_id,
                     d.society.as_str(),
                     d.client.as_str(),
@@ -877,7 +899,8 @@ fn apply_state(
                     d.expires_at.secs(),
                     lref.to_string(),
                     funder,
-                    owner
+                    owner,
+                    pending
                 ],
             )?;
             match &d.parent {
@@ -894,6 +917,11 @@ fn apply_state(
         Event::RevokeDelegation(p) => {
             let n = revoke_tree(conn, &p.grant_id, at, p.evidence.signer.as_str())?;
             Ok(vec![Effect::Delegation(-n)])
+        }
+        Event::ApproveDelegation(p) => {
+            conn.prepare_cached("UPDATE delegations SET pending = 0, approved_by = ?2 WHERE grant_id = ?1")?
+                .execute(params![p.grant_id, p.evidence.signer.as_str()])?;
+            Ok(vec![])
         }
         Event::Expire(p) => {
             let mut n = 0;
@@ -1526,18 +1554,25 @@ pub struct DelegationRow {
     pub funder: Option<String>,
     /// Unspent budget returned when it was revoked.
     pub released: u64,
+    /// A root grant waiting for approval (law `delegation.requires_approval`).
+    pub pending: bool,
+    /// Who approved it, when it had to be.
+    pub approved_by: Option<String>,
 }
 
 /// Load a delegation.
 pub fn load_delegation(conn: &Connection, grant_id: &str) -> Result<Option<DelegationRow>, StoreError> {
-    type Row = (String, i64, Option<String>, String, Option<String>, i64);
+    type Row = (String, i64, Option<String>, String, Option<String>, i64, bool, Option<String>);
     let row: Option<Row> = conn
         .prepare_cached(
-            "SELECT delegation, spent, revoked_at, ledger_ref, funder, released FROM delegations WHERE grant_id = ?1",
+            "SELECT delegation, spent, revoked_at, ledger_ref, funder, released, pending, approved_by
+             FROM delegations WHERE grant_id = ?1",
         )?
-        .query_row([grant_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .query_row([grant_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+        })
         .optional()?;
-    let Some((d, spent, revoked_at, ledger_ref, funder, released)) = row else { return Ok(None) };
+    let Some((d, spent, revoked_at, ledger_ref, funder, released, pending, approved_by)) = row else { return Ok(None) };
     Ok(Some(DelegationRow {
         delegation: parse_json(&d, "delegation")?,
         spent: u64::try_from(spent).unwrap_or(0),
@@ -1545,6 +1580,8 @@ pub fn load_delegation(conn: &Connection, grant_id: &str) -> Result<Option<Deleg
         ledger_ref,
         funder,
         released: u64::try_from(released).unwrap_or(0),
+        pending,
+        approved_by,
     }))
 }
 
@@ -1851,7 +1888,7 @@ pub fn apply_inbound(
         }
     };
     let row = crate::store::writer::insert_record(conn, &m.hash, &r.author, r.seq, &r.kind, &m.text)?;
-    let effects = apply_event(conn, &event, (&r.author, r.seq, row), r.timestamp, &m.hash)?;
+    let effects = apply_event(conn, &event, (&r.author, r.seq, row), r.timestamp, &m.hash, r.law_hash)?;
     save_head(conn, &r.author, crate::store::writer::Head { seq: r.seq, hash: m.hash })?;
     Ok(Foreign::Applied { hash: m.hash, effects })
 }
@@ -1967,6 +2004,7 @@ impl Owned {
                 None => vec![],
             },
             Event::RevokeDelegation(p) => vec![Grant(p.grant_id.clone())],
+            Event::ApproveDelegation(p) => vec![Grant(p.grant_id.clone())],
             Event::Expire(p) => p.grant_ids.iter().cloned().map(Grant).collect(),
             Event::Allocate(p) => match &p.grant_id {
                 Some(g) => vec![Grant(g.clone())],

@@ -39,6 +39,18 @@ pub async fn revoke(
     Ok(committed("delegation_revoked", StatusCode::OK, authorization::revoke(&node, ev, &id).await?))
 }
 
+/// `POST /v1/auth/delegate/{id}/approve`: signed, with an empty body.
+pub async fn approve(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    SignedRaw(ev, body): SignedRaw,
+) -> Result<ApiOk, ApiError> {
+    if !body.is_empty() {
+        return Err(ApiError::new(ErrorCode::ProtoFormat, "approve takes no body"));
+    }
+    Ok(committed("delegation_approved", StatusCode::OK, authorization::approve(&node, ev, &id).await?))
+}
+
 /// `GET /v1/auth/delegation/{id}`.
 pub async fn status(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Result<ApiOk, ApiError> {
     Ok(ApiOk::new("delegation_fetched", authorization::status(&node, &id)?))

@@ -83,6 +83,7 @@ pub fn object_of(method: &Method, path: &str, headers: &axum::http::HeaderMap, b
             .strip_prefix("/v1/auth/delegate/")
             .filter(|g| !g.is_empty() && !g.contains('/'))
             .map(|g| Owned::Grant(g.to_owned())),
+        ("POST", p) => approved_grant(p).map(|g| Owned::Grant(g.to_owned())),
         _ => None,
     }
 }
@@ -110,6 +111,14 @@ pub fn forwardable(method: &str, uri: &str) -> bool {
                 | "/v1/resources/rates"
         )
     ) || (method == "DELETE" && path.starts_with("/v1/auth/delegate/"))
+        || (method == "POST" && approved_grant(path).is_some())
+}
+
+/// The grant of `POST /v1/auth/delegate/{id}/approve`.
+fn approved_grant(path: &str) -> Option<&str> {
+    path.strip_prefix("/v1/auth/delegate/")
+        .and_then(|rest| rest.strip_suffix("/approve"))
+        .filter(|g| !g.is_empty() && !g.contains('/'))
 }
 
 /// The node owning `obj`, when known.
@@ -236,5 +245,26 @@ pub async fn serve(router: axum::Router, exchange: HttpExchange) -> SyncResponse
             Err(_) => SyncResponse::Error("answer is not UTF-8".into()),
         },
         Err(e) => SyncResponse::Error(format!("answer: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_approval_goes_to_the_owner_of_its_grant() {
+        assert_eq!(approved_grant("/v1/auth/delegate/deleg:ab12/approve"), Some("deleg:ab12"));
+        for not in [
+            "/v1/auth/delegate//approve",
+            "/v1/auth/delegate/a/b/approve",
+            "/v1/auth/delegate/a",
+            "/v1/other/a/approve",
+        ] {
+            assert_eq!(approved_grant(not), None, "{not}");
+        }
+        assert!(forwardable("POST", "/v1/auth/delegate/deleg:ab12/approve"));
+        assert!(!forwardable("GET", "/v1/auth/delegate/deleg:ab12/approve"));
+        assert!(!forwardable("POST", "/v1/auth/delegation/deleg:ab12"));
     }
 }

@@ -31,6 +31,7 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/auth/authorize", post(authz::authorize))
         .route("/v1/auth/delegate", post(authz::delegate))
         .route("/v1/auth/delegate/{id}", axum::routing::delete(authz::revoke))
+        .route("/v1/auth/delegate/{id}/approve", post(authz::approve))
         .route("/v1/resources/allocate", post(resources::allocate))
         .route("/v1/resources/usage", post(resources::usage))
         .route("/v1/resources/release", post(resources::release))

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use web4_core::ErrorCode;
 use web4_core::api::{AuthorizeRequest, DelegateRequest};
 use web4_core::authz::{Delegation, Denial, Request, Verdict, check_grant, decide};
-use web4_core::payload::{AuthDecision, Delegate, ExpireDelegations, RevokeDelegation, authorize_event};
+use web4_core::payload::{
+    ApproveDelegation, AuthDecision, Delegate, ExpireDelegations, RevokeDelegation, authorize_event,
+};
 use web4_core::signing::SignedRequest;
 use web4_core::witness::WitnessClass;
 
@@ -95,6 +97,9 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
                         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {p}")))?;
                     if row.revoked_at.is_some() {
                         return Err(ApiError::new(ErrorCode::AuthzDenied, format!("delegation {p} is revoked")));
+                    }
+                    if row.pending {
+                        return Err(awaits_approval(p));
                     }
                     if row.delegation.agent != ev.signer {
                         return Err(ApiError::new(
@@ -252,13 +257,60 @@ pub fn status(node: &Node, grant_id: &str) -> Result<Value, ApiError> {
         .map_err(store_err)?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {grant_id}")))?;
     let d = &row.delegation;
-    let active = row.revoked_at.is_none() && now >= d.not_before && now < d.expires_at;
+    let active = row.revoked_at.is_none() && !row.pending && now >= d.not_before && now < d.expires_at;
     let remaining = if row.revoked_at.is_some() { 0 } else { d.atp_budget.saturating_sub(row.spent) };
     Ok(json!({
         "delegation": d, "spent": row.spent, "atp_remaining": remaining,
         "revoked": row.revoked_at.is_some(), "revoked_at": row.revoked_at, "released": row.released,
         "funder": row.funder, "active": active, "ledger_ref": row.ledger_ref,
+        "pending": row.pending, "approved_by": row.approved_by,
     }))
+}
+
+/// The refusal of a grant that waits for approval.
+fn awaits_approval(grant_id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::AuthzDenied,
+        format!("delegation {grant_id} awaits approval (the law requires root delegations to be approved)"),
+    )
+    .details(json!({ "grant_id": grant_id, "pending": true }))
+}
+
+/// `POST /v1/auth/delegate/{id}/approve`: a holder of one of the law's
+/// `identity.role_roles` approves a root delegation recorded while the law
+/// required approval (`delegation.requires_approval`); it takes effect with
+/// the approval (decisions/0009, session 24).
+pub async fn approve(node: &Arc<Node>, ev: SignedRequest, grant_id: &str) -> Result<Committed, ApiError> {
+    authenticate(node, &ev).await?;
+    let soc = node.society();
+    let (sid, law_hash) = (soc.id.clone(), soc.law.law_hash());
+    let approvers = soc.law.identity().role_roles;
+    let grant_id = grant_id.to_owned();
+    node.writer
+        .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
+            admit(ctx, &ev, &sid, &law_hash)?;
+            require_role(ctx.conn, &sid, &ev.signer, &approvers, "approve delegations")?;
+            let row = load_delegation(ctx.conn, &grant_id)
+                .map_err(store_err)?
+                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {grant_id}")))?;
+            if row.revoked_at.is_some() {
+                return Err(ApiError::new(ErrorCode::AuthzDenied, format!("delegation {grant_id} is revoked")));
+            }
+            if !row.pending {
+                return Err(ApiError::new(
+                    ErrorCode::ProtoSequence,
+                    format!("delegation {grant_id} is not awaiting approval"),
+                ));
+            }
+            let prepared = Prepared::new(Event::ApproveDelegation(ApproveDelegation {
+                evidence: ev.clone(),
+                grant_id: grant_id.clone(),
+            }))
+            .map_err(store_err)?;
+            ctx.append(&prepared, law_hash)?;
+            Ok(json!({"grant_id": grant_id, "pending": false, "approved_by": ev.signer}))
+        }))
+        .await
 }
 
 /// The chain from the used grant to its root, with revocation flags, and the
@@ -278,6 +330,9 @@ pub fn spending_chain(
         let row = load_delegation(conn, &id)
             .map_err(store_err)?
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {id}")))?;
+        if row.pending {
+            return Err(awaits_approval(&id));
+        }
         if chain.is_empty() && row.revoked_at.is_none() {
             remaining = row.delegation.atp_budget.saturating_sub(row.spent);
         }

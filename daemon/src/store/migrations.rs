@@ -509,6 +509,24 @@ DELETE FROM graph_triples WHERE p IN (
 );
 "#,
     ),
+    (
+        19,
+        // Root delegations recorded under a law with `delegation.requires_approval`
+        // wait for an `auth.approve` record (decisions/0009, session 24). Grants
+        // recorded before, under such a law, wait too: the projection is what
+        // rebuilding it from the ledger gives.
+        r#"
+ALTER TABLE delegations ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE delegations ADD COLUMN approved_by TEXT;
+UPDATE delegations SET pending = 1
+ WHERE parent IS NULL
+   AND EXISTS (SELECT 1 FROM ledger l
+                 JOIN law_versions v ON v.society_id = delegations.society_id
+                                    AND v.law_hash = json_extract(l.record, '$.law_hash')
+                WHERE l.hash = delegations.ledger_ref
+                  AND json_extract(v.law, '$.delegation.requires_approval') = 1);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -628,6 +646,49 @@ mod tests {
             conn.execute("INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, ledger_ref, created_at, updated_at) VALUES ('f', 's', 'k', 'ai', 'active', 'r', 1, 1)", []).is_err(),
             "a row needs its record or its document"
         );
+    }
+
+    /// Migration 19: a root grant recorded under a law version that required
+    /// approval waits for it; sub-grants and grants under other laws do not.
+    #[test]
+    fn root_grants_recorded_under_a_law_requiring_approval_become_pending() {
+        let mut conn = store_at(18);
+        for (version, hash, law) in [
+            ("1.0.0", "sha256:plain", r#"{"delegation":{"max_depth":3}}"#),
+            ("1.1.0", "sha256:approve", r#"{"delegation":{"requires_approval":true}}"#),
+        ] {
+            conn.execute(
+                "INSERT INTO law_versions (society_id, version, law_hash, law, ledger_ref, published_at)
+                 VALUES ('s', ?1, ?2, ?3, 'r', '')",
+                rusqlite::params![version, hash, law],
+            )
+            .unwrap();
+        }
+        for (id, law_hash) in [(1, "sha256:plain"), (2, "sha256:approve"), (3, "sha256:approve")] {
+            conn.execute(
+                "INSERT INTO ledger (id, hash, author, seq, kind, record) VALUES (?1, ?2, 'x', ?1, 'auth.delegate', ?3)",
+                rusqlite::params![id, format!("h{id}"), format!(r#"{{"law_hash":"{law_hash}"}}"#)],
+            )
+            .unwrap();
+        }
+        for (grant, parent, lref) in [("before", None, "h1"), ("root", None, "h2"), ("child", Some("root"), "h3")] {
+            conn.execute(
+                "INSERT INTO delegations (grant_id, society_id, client, agent, delegation, atp_budget, spent, parent,
+                                          expires_at, ledger_ref)
+                 VALUES (?1, 's', 'c', 'a', '{}', 10, 0, ?2, 9, ?3)",
+                rusqlite::params![grant, parent, lref],
+            )
+            .unwrap();
+        }
+        assert_eq!(migrate(&mut conn).unwrap(), latest());
+        let pending: Vec<(String, bool)> = conn
+            .prepare("SELECT grant_id, pending FROM delegations ORDER BY grant_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(pending, [("before".into(), false), ("child".into(), false), ("root".into(), true)]);
     }
 
     /// Migrations 13 and 14 rebuild tables: nothing is lost and the order of

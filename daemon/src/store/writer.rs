@@ -229,7 +229,7 @@ pub fn append_record(
         j(&record.timestamp),
     );
     let row = insert_record(conn, &hash, &record.author, seq, kind, &text)?;
-    let effects = apply_event(conn, &prepared.event, (&node.id, seq, row), now, &hash)?;
+    let effects = apply_event(conn, &prepared.event, (&node.id, seq, row), now, &hash, law_hash)?;
     *head = Head { seq, hash };
     Ok((hash, effects, text))
 }

@@ -238,3 +238,75 @@ async fn a_suspended_client_cannot_revoke_its_delegations() {
     assert_eq!(node.ledger_records(), before, "nothing recorded");
     assert_eq!(node.get(&format!("/v1/auth/delegation/{grant}")).await.body["data"]["revoked"], false);
 }
+
+/// Law `delegation.requires_approval`: a root delegation grants nothing, and
+/// cannot be re-delegated, until a role authority approves it; sub-grants of
+/// an approved root need no approval of their own; everything replays.
+#[tokio::test]
+async fn a_delegation_the_law_requires_to_be_approved_grants_nothing_until_approved() {
+    let node = TestNode::start().await;
+    // Before the law requires it: a grant takes effect at once.
+    let scope = json!({"actions": ["compute"], "resources": ["*"], "max_atp": 100});
+    let (_, _, before) = client_agent_grant(&node, 100, scope.clone()).await;
+    let mut law = web4_daemon::node::dev_genesis_law();
+    law["version"] = json!("1.1.0");
+    law["delegation"]["requires_approval"] = json!(true);
+    let r = node.post(&node.admin, "/v1/law/publish", &json!({"law": law})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let status = |g: String| {
+        let node = &node;
+        async move { node.get(&format!("/v1/auth/delegation/{g}")).await }
+    };
+    assert_eq!(status(before.clone()).await.body["data"]["pending"], false, "grants recorded before stay in effect");
+
+    let (client, agent) = (random_key(), random_key());
+    for k in [&client, &agent] {
+        assert_eq!(node.mint(k, EntityType::Ai).await.status, 201);
+    }
+    let body = json!({"agent": id_of(&agent), "atp_budget": 100, "expires_at": future(3600), "scope": scope,
+        "delegatable": true});
+    let r = node.post(&client, "/v1/auth/delegate", &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let grant = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let s = status(grant.clone()).await.body["data"].clone();
+    assert_eq!((s["pending"].as_bool(), s["active"].as_bool()), (Some(true), Some(false)), "{s}");
+    let act = json!({"action": "compute", "resource": "job:1", "atp_cost": 5, "context": {"delegation_id": grant}});
+    let r = node.authorize(&agent, act.clone()).await;
+    assert_eq!(r.code(), "W4_ERR_AUTHZ_DENIED", "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("awaits approval"), "{}", r.body);
+    let helper = random_key();
+    assert_eq!(node.mint(&helper, EntityType::Ai).await.status, 201);
+    let sub =
+        json!({"agent": id_of(&helper), "atp_budget": 10, "expires_at": future(1800), "scope": scope, "parent": grant});
+    let r = node.post(&agent, "/v1/auth/delegate", &sub).await;
+    assert_eq!(r.code(), "W4_ERR_AUTHZ_DENIED", "no re-delegation while it waits: {}", r.body);
+
+    // Only a role authority approves, once, and not with a body.
+    let approve = format!("/v1/auth/delegate/{grant}/approve");
+    let r = node.post_raw(&client, &approve, Vec::new(), &Sign::default()).await;
+    assert_eq!(r.code(), "W4_ERR_AUTHZ_DENIED", "the client may not approve its own grant: {}", r.body);
+    let r = node.post_raw(&node.admin, &approve, b"{}".to_vec(), &Sign::default()).await;
+    assert_eq!(r.code(), "W4_ERR_PROTO_FORMAT", "{}", r.body);
+    let r = node.post_raw(&node.admin, "/v1/auth/delegate/deleg:nope/approve", Vec::new(), &Sign::default()).await;
+    assert_eq!(r.code(), "W4_ERR_NOT_FOUND", "{}", r.body);
+    let records = node.ledger_records();
+    let r = node.post_raw(&node.admin, &approve, Vec::new(), &Sign::default()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(node.ledger_records(), records + 1);
+    let r = node.post_raw(&node.admin, &approve, Vec::new(), &Sign::default()).await;
+    assert_eq!(r.code(), "W4_ERR_PROTO_SEQUENCE", "{}", r.body);
+    let s = status(grant.clone()).await.body["data"].clone();
+    assert_eq!((s["pending"].as_bool(), s["active"].as_bool()), (Some(false), Some(true)), "{s}");
+    assert_eq!(s["approved_by"], json!(id_of(&node.admin).to_string()));
+
+    // Approved: it grants, and its sub-grants need no approval of their own.
+    let r = node.authorize(&agent, act).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["atp_remaining"], 95);
+    let r = node.post(&agent, "/v1/auth/delegate", &sub).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let child = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    assert_eq!(status(child.clone()).await.body["data"]["pending"], false);
+    let v = node.ledger_verify();
+    assert!(v["projection_differences"].as_array().unwrap().is_empty(), "{v}");
+}
