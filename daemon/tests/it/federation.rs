@@ -48,6 +48,26 @@ async fn has_lct(n: &TestNode, id: &str) -> bool {
 
 /// The record `text` (wire form) re-signed by `key` as the first record of
 /// its own chain: the same change, recorded by another author.
+/// Every record a stopped node's store holds, in its ledger order.
+fn stored_records(n: &TestNode) -> Vec<String> {
+    let live = web4_daemon::store::open_connection(&n.data_dir().join("web4.db"), true).unwrap();
+    live.prepare("SELECT record FROM ledger ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// An empty store (migrated) in a temporary directory, kept while the
+/// directory is.
+fn fresh_store() -> (tempfile::TempDir, rusqlite::Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = web4_daemon::store::open_connection(&dir.path().join("copy.db"), false).unwrap();
+    web4_daemon::store::migrations::migrate(&mut c).unwrap();
+    (dir, c)
+}
+
 fn twin_by(key: &web4_core::SecretKey, text: &str) -> String {
     let d: web4_core::ledger::Record = serde_json::from_str(text).unwrap();
     let twin = web4_core::ledger::RecordDraft {
@@ -201,18 +221,9 @@ async fn inbound_records_take_the_road_of_local_writes() {
     assert_eq!(a.mint(&random_key(), EntityType::Ai).await.status, 201);
     assert!(a.sigterm().success());
     let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
-    let live = web4_daemon::store::open_connection(&a.data_dir().join("web4.db"), true).unwrap();
-    let texts: Vec<String> = live
-        .prepare("SELECT record FROM ledger ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let texts = stored_records(&a);
     assert_eq!(texts.len(), 2);
-    let dir = tempfile::tempdir().unwrap();
-    let mut copy = web4_daemon::store::open_connection(&dir.path().join("copy.db"), false).unwrap();
-    web4_daemon::store::migrations::migrate(&mut copy).unwrap();
+    let (_dir, copy) = fresh_store();
     let t = now();
     for text in &texts {
         assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
@@ -325,17 +336,8 @@ async fn a_superseded_author_signs_no_records_after_its_overlap() {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(a.sigterm().success());
-    let live = web4_daemon::store::open_connection(&a.data_dir().join("web4.db"), true).unwrap();
-    let texts: Vec<String> = live
-        .prepare("SELECT record FROM ledger ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut copy = web4_daemon::store::open_connection(&dir.path().join("copy.db"), false).unwrap();
-    web4_daemon::store::migrations::migrate(&mut copy).unwrap();
+    let texts = stored_records(&a);
+    let (_dir, copy) = fresh_store();
     let t = now();
     for text in &texts {
         assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
@@ -418,9 +420,7 @@ async fn a_revocation_is_terminal_in_whichever_order_records_apply() {
     ];
     let mut rows = Vec::new();
     for order in &orders {
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = web4_daemon::store::open_connection(&dir.path().join("copy.db"), false).unwrap();
-        web4_daemon::store::migrations::migrate(&mut c).unwrap();
+        let (_dir, c) = fresh_store();
         for text in order {
             let got = accept_foreign(&c, text, now()).unwrap();
             assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
@@ -945,17 +945,8 @@ async fn a_spend_recorded_by_a_node_that_does_not_own_the_budget_is_refused() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(a.sigterm().success());
-    let live = web4_daemon::store::open_connection(&a.data_dir().join("web4.db"), true).unwrap();
-    let texts: Vec<String> = live
-        .prepare("SELECT record FROM ledger ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut copy = web4_daemon::store::open_connection(&dir.path().join("copy.db"), false).unwrap();
-    web4_daemon::store::migrations::migrate(&mut copy).unwrap();
+    let texts = stored_records(&a);
+    let (_dir, copy) = fresh_store();
     let t = now();
     let decision = texts.last().unwrap().clone();
     for text in &texts[..texts.len() - 1] {
@@ -1000,17 +991,11 @@ async fn account_and_pool_changes_recorded_by_a_node_that_does_not_own_them_are_
     let r = a.post(&alice, "/v1/atp/transfer", &json!({"to": id_of(&bob), "amount": 10})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(a.sigterm().success());
-    let live = web4_daemon::store::open_connection(&a.data_dir().join("web4.db"), true).unwrap();
-    let rows: Vec<(String, String)> = live
-        .prepare("SELECT kind, record FROM ledger ORDER BY id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut copy = web4_daemon::store::open_connection(&dir.path().join("copy.db"), false).unwrap();
-    web4_daemon::store::migrations::migrate(&mut copy).unwrap();
+    let rows: Vec<(String, String)> = stored_records(&a)
+        .into_iter()
+        .map(|t| (serde_json::from_str::<Value>(&t).unwrap()["kind"].as_str().unwrap().to_owned(), t))
+        .collect();
+    let (_dir, copy) = fresh_store();
     let t = now();
     let (last_kind, transfer) = rows.last().unwrap().clone();
     assert_eq!(last_kind, "atp.transfer");
