@@ -167,6 +167,28 @@ impl TestNode {
     }
 
     pub async fn spawn(&mut self, extra_env: &[(&str, &str)]) {
+        // `free_port` releases the port before web4d binds it: another test's
+        // process can take it meanwhile. Then try again on another port.
+        for _ in 0..3 {
+            let log_before = std::fs::read_to_string(self.log_path()).map(|l| l.len()).unwrap_or(0);
+            match self.try_spawn(extra_env).await {
+                Ok(()) => return,
+                Err(_)
+                    if std::fs::read_to_string(self.log_path()).is_ok_and(|l| {
+                        l.get(log_before..).is_some_and(|new| new.contains("ddress already in use"))
+                    }) =>
+                {
+                    self.port = free_port();
+                    self.base = format!("http://127.0.0.1:{}", self.port);
+                }
+                Err(log) => panic!("web4d exited early: {log}"),
+            }
+        }
+        panic!("web4d found no free port in three tries");
+    }
+
+    /// Start web4d and wait until it is ready; its log if it exited first.
+    async fn try_spawn(&mut self, extra_env: &[(&str, &str)]) -> Result<(), String> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
         let mut cmd = Command::new(WEB4D);
         cmd.env("DATA_DIR", self.data_dir())
@@ -185,13 +207,12 @@ impl TestNode {
             if let Ok(r) = self.http.get(format!("{}/ready", self.base)).send().await
                 && r.status().as_u16() == 200
             {
-                return;
+                return Ok(());
             }
             if let Some(Some(status)) = self.child.as_mut().map(|c| c.try_wait().unwrap()) {
-                panic!(
-                    "web4d exited early with {status}: {}",
-                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
-                );
+                self.child = None;
+                let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+                return Err(format!("{status}: {log}"));
             }
             assert!(Instant::now() < deadline, "web4d not ready in 30 s");
             tokio::time::sleep(Duration::from_millis(50)).await;

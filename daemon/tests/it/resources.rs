@@ -195,6 +195,20 @@ async fn leases_usage_release_rates_and_grants() {
     assert!(v["projection_differences"].as_array().unwrap().is_empty(), "{v}");
 }
 
+/// Wait (up to 20 s) until `node` closed lease `id` as expired.
+async fn closed_as_expired(node: &TestNode, id: &str, otherwise: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let l = node.get(&format!("/v1/resources/allocation/{id}")).await.body["data"].clone();
+        if l["released"] == true {
+            assert_eq!(l["release_reason"], "expired");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{otherwise}: {l}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test]
 async fn expired_leases_are_closed_by_the_node() {
     let node = TestNode::start_with_config("sweep_interval_secs = 1\n", &[]).await;
@@ -219,16 +233,7 @@ async fn expired_leases_are_closed_by_the_node() {
         .post(&alice, "/v1/resources/allocate", &json!({"resource_type": "gpu", "quantity": 1, "duration_seconds": 60}))
         .await;
     assert_eq!(r.code(), "W4_ERR_AUTHZ_RATE", "the only GPU is leased: {}", r.body);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let l = node.get(&format!("/v1/resources/allocation/{id}")).await.body["data"].clone();
-        if l["released"] == true {
-            assert_eq!(l["release_reason"], "expired");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the lease was not closed: {l}");
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    closed_as_expired(&node, &id, "the lease was not closed").await;
     let a = account(&node, &alice).await;
     assert_eq!((a["available"].as_u64(), a["locked"].as_u64()), (Some(1000), Some(0)), "nothing used, all returned");
     let r = node
@@ -273,16 +278,7 @@ async fn a_peers_expired_lease_does_not_hold_back_the_nodes_own() {
     let r = b.post(&agent, "/v1/resources/allocate", &mem).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let mine = r.body["data"]["allocation_id"].as_str().unwrap().to_owned();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let l = b.get(&format!("/v1/resources/allocation/{mine}")).await.body["data"].clone();
-        if l["released"] == true {
-            assert_eq!(l["release_reason"], "expired");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "b did not close its own expired lease: {l}");
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    closed_as_expired(&b, &mine, "b did not close its own expired lease").await;
     let l = b.get(&format!("/v1/resources/allocation/{theirs}")).await.body["data"].clone();
     assert_eq!(l["released"], false, "a's lease is a's to close: {l}");
     let v = b.ledger_verify();
