@@ -37,6 +37,8 @@ struct Escrow {
     by_author: HashMap<String, BTreeMap<u64, Inbound>>,
     /// Records whose author is not known yet.
     unknown: Vec<Unknown>,
+    /// How many of `unknown` each sender has waiting.
+    unknown_by_sender: HashMap<Option<PeerId>, usize>,
     len: usize,
 }
 
@@ -83,8 +85,9 @@ impl Escrow {
     /// the same bounds as [`Escrow::put_unknown`].
     fn restore_unknown(&mut self, items: Vec<Unknown>) {
         for u in items {
-            let from_sender = self.unknown.iter().filter(|w| w.sender == u.sender).count();
-            if self.len < ESCROW_MAX && from_sender < UNKNOWN_PER_SENDER {
+            let from_sender = self.unknown_by_sender.entry(u.sender).or_default();
+            if self.len < ESCROW_MAX && *from_sender < UNKNOWN_PER_SENDER {
+                *from_sender += 1;
                 self.unknown.push(u);
                 self.len += 1;
             }
@@ -119,6 +122,7 @@ impl Escrow {
     /// than [`UNKNOWN_TTL`] (dropped).
     fn take_unknown(&mut self, now: std::time::Instant) -> Vec<Unknown> {
         self.len -= self.unknown.len();
+        self.unknown_by_sender.clear();
         let mut all = std::mem::take(&mut self.unknown);
         all.retain(|u| now.saturating_duration_since(u.since) <= UNKNOWN_TTL);
         all

@@ -2054,9 +2054,9 @@ pub fn owner_of(conn: &Connection, obj: &Owned) -> Result<Option<String>, StoreE
     Ok(Some(owner))
 }
 
-/// The node that owns `grant`'s delegation tree now.
-pub fn grant_owner(conn: &Connection, grant: &str) -> Result<Option<String>, StoreError> {
-    owner_of(conn, &Owned::Grant(grant.to_owned()))
+/// Whether `node` decides `obj`: it owns it, or it has no owner recorded.
+pub fn owned_here(conn: &Connection, obj: &Owned, node: &str) -> Result<bool, StoreError> {
+    Ok(owner_of(conn, obj)?.is_none_or(|o| o == node))
 }
 
 /// One writer per mutable object (decisions/0017): a record that spends from
@@ -2092,11 +2092,7 @@ fn author_key(scratch: &Connection, r: &Record) -> Result<Option<PublicKey>, Sto
     if let Some(row) = load_signer(scratch, r.author.as_str())? {
         return Ok(Some(row.public_key));
     }
-    if r.kind == kind::SOCIETY_GENESIS {
-        let g: Genesis = payload(r)?;
-        return Ok(g.members.iter().find(|m| m.lct.lct_id == r.author).map(|m| m.lct.binding.public_key));
-    }
-    Ok(None)
+    Ok(genesis_author(r)?.map(|(pk, _)| pk))
 }
 
 /// Verify every chain and rebuild the projections into a scratch database,

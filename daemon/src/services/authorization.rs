@@ -206,7 +206,7 @@ pub async fn expire(node: &Arc<Node>) -> Result<usize, ApiError> {
             // Only the tree's owner closes it (decisions/0017).
             let mut mine = Vec::new();
             for g in ids {
-                if crate::ledger::grant_owner(c, &g)?.is_none_or(|o| o == node.id.as_str()) {
+                if crate::ledger::owned_here(c, &crate::ledger::Owned::Grant(g.clone()), node.id.as_str())? {
                     mine.push(g);
                 }
             }

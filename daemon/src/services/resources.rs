@@ -446,7 +446,7 @@ fn local_limits(c: &Connection, node: &str) -> Result<BTreeMap<u32, Limits>, cra
         .collect::<Result<Vec<_>, _>>()?;
     let mut want: BTreeMap<u32, Limits> = BTreeMap::new();
     for (id, pid, t, q) in rows {
-        if crate::ledger::owner_of(c, &crate::ledger::Owned::Lease(id))?.is_some_and(|o| o != node) {
+        if !crate::ledger::owned_here(c, &crate::ledger::Owned::Lease(id), node)? {
             continue;
         }
         let (Ok(pid), Ok(q)) = (u32::try_from(pid), u64::try_from(q)) else { continue };
@@ -484,9 +484,7 @@ pub async fn sweep(node: &Arc<Node>) -> Result<usize, ApiError> {
                 .collect::<Result<Vec<String>, _>>()?;
             let mut mine = Vec::new();
             for id in ids {
-                if crate::ledger::owner_of(c, &crate::ledger::Owned::Lease(id.clone()))?
-                    .is_none_or(|o| o == node.id.as_str())
-                {
+                if crate::ledger::owned_here(c, &crate::ledger::Owned::Lease(id.clone()), node.id.as_str())? {
                     mine.push(id);
                 }
             }
@@ -506,8 +504,8 @@ pub async fn sweep(node: &Arc<Node>) -> Result<usize, ApiError> {
                 if a.released_at.is_some() || a.lease.expires_at().saturating_add(grace) > ctx.now.secs() {
                     continue;
                 }
-                let owner = crate::ledger::owner_of(ctx.conn, &crate::ledger::Owned::Lease(id.clone()));
-                if owner.map_err(store_err)?.is_some_and(|o| o != ctx.node_id().as_str()) {
+                let lease = crate::ledger::Owned::Lease(id.clone());
+                if !crate::ledger::owned_here(ctx.conn, &lease, ctx.node_id().as_str()).map_err(store_err)? {
                     continue;
                 }
                 let payload = ResourceRelease {
