@@ -289,6 +289,71 @@ fn set_status(
     Ok(Effect::Status { entity_type, from, to })
 }
 
+/// A suspension (`to` suspended) or reinstatement (`to` active) of LCT `id`.
+/// They form a last-writer-wins register per LCT, ordered by (record time,
+/// author, seq) like role changes (decisions/0019): the stamp of the newest
+/// one applied is kept, and an older one arriving later changes nothing. A
+/// revocation or a rotation dominates the register whichever order they
+/// arrive in: a revoked or superseded LCT keeps that status, while the
+/// register still follows the newest stamp. So every node ends with the same
+/// row in any arrival order (decisions/0016, session-25 addendum).
+fn apply_status_change(
+    conn: &Connection,
+    id: &LctId,
+    to: LctStatus,
+    reason: Option<&str>,
+    stamp: ChangeStamp<'_>,
+    lref: &Hash,
+) -> Result<Effect, StoreError> {
+    let (_, entity_type, from) =
+        lct_state(conn, id.as_str())?.ok_or_else(|| corrupt("status change of an unknown LCT"))?;
+    let unchanged = Effect::Status { entity_type, from, to: from };
+    let seq = i64::try_from(stamp.seq).unwrap_or(i64::MAX);
+    let newer_applied: bool = conn
+        .prepare_cached(
+            "SELECT status_at IS NOT NULL AND (status_at, status_author, status_seq) >= (?2, ?3, ?4)
+               FROM lcts WHERE lct_id = ?1",
+        )?
+        .query_row(params![id.as_str(), stamp.at.secs(), stamp.author, seq], |r| r.get(0))?;
+    if newer_applied {
+        return Ok(unchanged);
+    }
+    conn.prepare_cached("UPDATE lcts SET status_at = ?2, status_author = ?3, status_seq = ?4 WHERE lct_id = ?1")?
+        .execute(params![id.as_str(), stamp.at.secs(), stamp.author, seq])?;
+    if matches!(from, LctStatus::Revoked | LctStatus::Superseded) {
+        return Ok(unchanged);
+    }
+    set_status(conn, id, to, reason, stamp.at, lref)
+}
+
+/// The stamp (record time, author, seq) of the suspension or reinstatement
+/// of LCT `id` that decided its status register, if any.
+pub fn status_stamp(conn: &Connection, id: &str) -> Result<Option<(Timestamp, String, u64)>, StoreError> {
+    let row: Option<(Option<i64>, Option<String>, Option<i64>)> = conn
+        .prepare_cached("SELECT status_at, status_author, status_seq FROM lcts WHERE lct_id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    Ok(match row {
+        Some((Some(at), Some(author), Some(seq))) => Some((Timestamp(at), author, u64::try_from(seq).unwrap_or(0))),
+        _ => None,
+    })
+}
+
+/// The stamp (record time, author, seq) of the newest change of `role` of
+/// LCT `id` in `soc` applied here, if any.
+pub fn role_stamp(
+    conn: &Connection,
+    soc: &str,
+    id: &str,
+    role: &str,
+) -> Result<Option<(Timestamp, String, u64)>, StoreError> {
+    let row: Option<(i64, String, i64)> = conn
+        .prepare_cached("SELECT at, author, seq FROM role_changes WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3")?
+        .query_row([soc, id, role], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    Ok(row.map(|(at, author, seq)| (Timestamp(at), author, u64::try_from(seq).unwrap_or(0))))
+}
+
 /// When LCT `id` is revoked already by a revocation that sorts before one
 /// at `at` recorded as `lref` (by time, then record hash), the effect of
 /// keeping it; `None` when the new revocation is to be applied.
@@ -586,6 +651,12 @@ pub fn apply_event(
     Ok(effects)
 }
 
+/// The graph's status triple effects for LCT `id` as its row has it now.
+fn status_now(conn: &Connection, id: &LctId) -> Result<Vec<Effect>, StoreError> {
+    let (_, _, status) = lct_state(conn, id.as_str())?.ok_or_else(|| corrupt("status of an unknown LCT"))?;
+    Ok(crate::graph::status_effects(id.as_str(), status))
+}
+
 /// The graph triples of an event (docs/decisions/0013).
 fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref: &Hash) -> Result<(), StoreError> {
     use crate::graph::{self, Triple, w4};
@@ -619,11 +690,10 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
                 effects.push(graph::role_effect(m.lct.lct_id.as_str(), &bc.citizen_role, true));
             }
         }
-        Event::Suspend(x) | Event::Reinstate(x) => {
-            let status = if matches!(ev, Event::Suspend(_)) { LctStatus::Suspended } else { LctStatus::Active };
-            effects.extend(graph::status_effects(x.lct_id.as_str(), status));
-        }
-        Event::Revoke(v) => effects.extend(graph::status_effects(v.lct_id.as_str(), LctStatus::Revoked)),
+        // The status triple follows the `lcts` row, which the order-independent
+        // rules of `apply_status_change` and `set_status` decided.
+        Event::Suspend(x) | Event::Reinstate(x) => effects.extend(status_now(conn, &x.lct_id)?),
+        Event::Revoke(v) => effects.extend(status_now(conn, &v.lct_id)?),
         Event::Transition(t) => {
             let (society, ..) =
                 lct_state(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
@@ -633,7 +703,7 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
                 effects.push(graph::role_effect(new, &role, true));
             }
             add(effects, Triple::iri(t.old.as_str(), &w4("supersededBy"), new))?;
-            effects.extend(graph::status_effects(t.old.as_str(), LctStatus::Superseded));
+            effects.extend(status_now(conn, &t.old)?);
         }
         Event::LawPublish(p) => effects.extend(graph::law_triples(conn, p.society_id.as_str(), &p.law, lref)?),
         Event::RoleGrant(c) | Event::RoleRevoke(c) => {
@@ -707,9 +777,10 @@ fn drop_delegation_edges(conn: &Connection, grant_id: &str, effects: &mut Vec<Ef
     Ok(())
 }
 
-/// When and by whom a role change was recorded: the order of role changes.
+/// When and by whom a role or status change was recorded: the order of
+/// such changes (last writer wins).
 #[derive(Debug, Clone, Copy)]
-struct RoleStamp<'a> {
+struct ChangeStamp<'a> {
     at: Timestamp,
     author: &'a str,
     seq: u64,
@@ -724,7 +795,7 @@ fn apply_role(
     conn: &Connection,
     (soc, id, role): (&str, &str, &str),
     held: bool,
-    stamp: RoleStamp<'_>,
+    stamp: ChangeStamp<'_>,
     lref: &str,
 ) -> Result<Vec<Effect>, StoreError> {
     if !conn.prepare_cached("SELECT 1 FROM lcts WHERE lct_id = ?1")?.exists([id])? {
@@ -791,7 +862,8 @@ fn apply_state(
         Event::Suspend(s) | Event::Reinstate(s) => {
             let to = if matches!(ev, Event::Suspend(_)) { LctStatus::Suspended } else { LctStatus::Active };
             let reason = (to == LctStatus::Suspended).then_some(s.reason.as_str());
-            Ok(vec![set_status(conn, &s.lct_id, to, reason, at, lref)?])
+            let stamp = ChangeStamp { at, author: author.as_str(), seq };
+            Ok(vec![apply_status_change(conn, &s.lct_id, to, reason, stamp, lref)?])
         }
         Event::Revoke(v) => {
             if let Some(kept) = earlier_revocation(conn, &v.lct_id, at, lref)? {
@@ -823,7 +895,7 @@ fn apply_state(
             conn,
             (c.society_id.as_str(), c.lct_id.as_str(), c.role.as_str()),
             matches!(ev, Event::RoleGrant(_)),
-            RoleStamp { at, author: author.as_str(), seq },
+            ChangeStamp { at, author: author.as_str(), seq },
             &lref.to_string(),
         ),
         Event::LawPublish(p) => {
@@ -2295,12 +2367,76 @@ mod tests {
         (roles_of(conn, "lct:web4:s", "lct:web4:x").unwrap(), changes)
     }
 
+    /// Suspensions and reinstatements by different authors converge in any
+    /// arrival order: the newest by (time, author, seq) decides the status; a
+    /// revoked or superseded LCT keeps its status while its register still
+    /// follows the newest stamp (decisions/0016, session-25 addendum).
+    #[test]
+    fn status_changes_converge_whatever_order_they_arrive_in() {
+        let id = LctId::parse("lct:web4:x").unwrap();
+        let st = |at: i64, author: &'static str, seq: u64| ChangeStamp { at: Timestamp(at), author, seq };
+        let h = |b: u8| Hash([b; 32]);
+        let changes = [
+            (LctStatus::Suspended, st(10, "lct:web4:a", 1), h(1)),
+            (LctStatus::Active, st(12, "lct:web4:b", 7), h(2)),
+            (LctStatus::Suspended, st(12, "lct:web4:c", 2), h(3)), // same second as B's: C sorts last
+            (LctStatus::Active, st(11, "lct:web4:a", 2), h(4)),
+        ];
+        let row = |conn: &Connection| -> (String, Option<String>, String, i64, Option<i64>, Option<String>) {
+            conn.query_row(
+                "SELECT status, status_reason, ledger_ref, updated_at, status_at, status_author FROM lcts WHERE lct_id = 'lct:web4:x'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .unwrap()
+        };
+        let mut outcomes = Vec::new();
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]] {
+            let conn = store();
+            for i in order {
+                let (to, stamp, r) = changes[i];
+                let reason = (to == LctStatus::Suspended).then_some("why");
+                apply_status_change(&conn, &id, to, reason, stamp, &r).unwrap();
+            }
+            outcomes.push(row(&conn));
+        }
+        assert_eq!(outcomes[0].0, "suspended");
+        assert_eq!(outcomes[0].2, h(3).to_string());
+        assert_eq!((outcomes[0].4, outcomes[0].5.as_deref()), (Some(12), Some("lct:web4:c")));
+        assert!(outcomes.iter().all(|o| *o == outcomes[0]), "{outcomes:?}");
+
+        // An older change arriving late changes nothing and reports no change.
+        let conn = store();
+        let eff =
+            apply_status_change(&conn, &id, LctStatus::Suspended, Some("why"), st(20, "lct:web4:a", 9), &h(5)).unwrap();
+        assert!(matches!(eff, Effect::Status { from: LctStatus::Active, to: LctStatus::Suspended, .. }));
+        let eff = apply_status_change(&conn, &id, LctStatus::Active, None, st(19, "lct:web4:z", 1), &h(6)).unwrap();
+        assert!(matches!(eff, Effect::Status { from: LctStatus::Suspended, to: LctStatus::Suspended, .. }));
+        assert_eq!(row(&conn).0, "suspended");
+        // Same second, same author: chain order, so the reinstatement wins.
+        apply_status_change(&conn, &id, LctStatus::Active, None, st(20, "lct:web4:a", 10), &h(7)).unwrap();
+        assert_eq!(row(&conn).0, "active");
+        assert_eq!(status_stamp(&conn, "lct:web4:x").unwrap(), Some((Timestamp(20), "lct:web4:a".into(), 10)));
+
+        // A superseded (or revoked) LCT stays so; its register still moves.
+        for dominant in ["superseded", "revoked"] {
+            let conn = store();
+            conn.execute("UPDATE lcts SET status = ?1 WHERE lct_id = 'lct:web4:x'", [dominant]).unwrap();
+            apply_status_change(&conn, &id, LctStatus::Suspended, Some("why"), st(30, "lct:web4:b", 1), &h(8)).unwrap();
+            let r = row(&conn);
+            assert_eq!((r.0.as_str(), r.4), (dominant, Some(30)), "{r:?}");
+        }
+        // A change of an LCT not registered yet waits (sync retries it).
+        let other = LctId::parse("lct:web4:y").unwrap();
+        assert!(apply_status_change(&conn, &other, LctStatus::Active, None, st(1, "lct:web4:a", 11), &h(9)).is_err());
+    }
+
     /// Role changes by different authors converge in any arrival order: the
     /// newest by (timestamp, record hash) decides (decisions/0019).
     #[test]
     fn role_changes_converge_whatever_order_they_arrive_in() {
         let key = ("lct:web4:s", "lct:web4:x", "witness");
-        let st = |at: i64, author: &'static str, seq: u64| RoleStamp { at: Timestamp(at), author, seq };
+        let st = |at: i64, author: &'static str, seq: u64| ChangeStamp { at: Timestamp(at), author, seq };
         let changes = [
             (true, st(10, "lct:web4:a", 1), "sha256:aa"),
             (false, st(12, "lct:web4:b", 7), "sha256:bb"),

@@ -9,7 +9,7 @@ use super::checks::{
 };
 use crate::error::ApiError;
 use crate::http::auth;
-use crate::ledger::{Event, LctRow, Prepared, lct_exists, load_lct, load_signer, roles_of};
+use crate::ledger::{self, Event, LctRow, Prepared, lct_exists, load_lct, load_signer, roles_of};
 use crate::store::StoreError;
 use crate::store::writer::{Committed, WriteCtx};
 use crate::verify::Lost;
@@ -399,6 +399,23 @@ fn lifecycle_error(id: &LctId, e: LifecycleError) -> ApiError {
     }
 }
 
+/// A change refused because a newer one recorded by a peer is in force.
+fn newer_change(id: &LctId, what: &str, stamp: Result<Option<(Timestamp, String, u64)>, StoreError>) -> ApiError {
+    let stamp = match stamp {
+        Ok(s) => s,
+        Err(e) => return store_err(e),
+    };
+    let by = stamp
+        .as_ref()
+        .map(|(at, author, seq)| format!(", recorded by {author} at {at} (seq {seq}),"))
+        .unwrap_or_default();
+    ApiError::new(
+        ErrorCode::ProtoSequence,
+        format!("a newer {what} of {id}{by} is in force on this node; read the LCT and retry if still wanted"),
+    )
+    .details(json!({ "in_force": stamp.map(|(at, author, seq)| json!({"at": at, "author": author, "seq": seq})) }))
+}
+
 fn target_row(conn: &Connection, id: &LctId) -> Result<LctRow, ApiError> {
     load_lct(conn, id.as_str())
         .map_err(store_err)?
@@ -437,9 +454,21 @@ pub async fn change_status(
             admit(ctx, &ev, &society, &law_hash)?;
             require_role(ctx.conn, &society, &ev.signer, &roles, "change the status of LCTs")?;
             let row = target_row(ctx.conn, &target)?;
-            next_status(row.status, event).map_err(|e| lifecycle_error(&target, e))?;
+            let to = next_status(row.status, event).map_err(|e| lifecycle_error(&target, e))?;
             ctx.append(&prepared, law_hash)?;
-            to_value(&view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?)
+            let after = target_row(ctx.conn, &target)?;
+            if after.status != to {
+                // A peer's change of this LCT, newer by (time, author, seq)
+                // than this record would be, applied here already (clocks
+                // of two nodes in the same second): recording ours would
+                // acknowledge a change that every node ignores.
+                return Err(newer_change(
+                    &target,
+                    "suspension or reinstatement",
+                    ledger::status_stamp(ctx.conn, target.as_str()),
+                ));
+            }
+            to_value(&view(ctx.conn, after).map_err(store_err)?)
         }))
         .await
 }
@@ -597,6 +626,11 @@ pub async fn change_role(
                 }
             }
             ctx.append(&prepared, law_hash)?;
+            if roles_of(ctx.conn, society.as_str(), target.as_str()).map_err(store_err)?.contains(&role) != grant {
+                // As for status changes: a newer change of this role from a peer is in force.
+                let stamp = ledger::role_stamp(ctx.conn, society.as_str(), target.as_str(), &role);
+                return Err(newer_change(&target, &format!("change of the role {role:?}"), stamp));
+            }
             to_value(&view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?)
         }))
         .await

@@ -527,6 +527,25 @@ UPDATE delegations SET pending = 1
                   AND json_extract(v.law, '$.delegation.requires_approval') = 1);
 "#,
     ),
+    (
+        20,
+        // Suspensions and reinstatements are a last-writer-wins register per
+        // LCT, ordered by (record time, author, seq), as role changes are
+        // (decisions/0016, session 25): the stamp of the newest one applied.
+        // Filled from the ledger as rebuilding the projection fills it.
+        r#"
+ALTER TABLE lcts ADD COLUMN status_at INTEGER;
+ALTER TABLE lcts ADD COLUMN status_author TEXT;
+ALTER TABLE lcts ADD COLUMN status_seq INTEGER;
+UPDATE lcts SET (status_at, status_author, status_seq) = (
+    SELECT CAST(strftime('%s', json_extract(l.record, '$.timestamp')) AS INTEGER), l.author, l.seq
+      FROM ledger l
+     WHERE l.kind IN ('lct.suspend', 'lct.reinstate')
+       AND json_extract(l.record, '$.payload.lct_id') = lcts.lct_id
+     ORDER BY 1 DESC, 2 DESC, 3 DESC
+     LIMIT 1);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -689,6 +708,58 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(pending, [("before".into(), false), ("child".into(), false), ("root".into(), true)]);
+    }
+
+    /// Migration 20: each LCT's status register takes the stamp of its newest
+    /// suspension or reinstatement in the ledger, by (time, author, seq);
+    /// other records and other LCTs leave it empty.
+    #[test]
+    fn status_registers_take_the_newest_suspension_or_reinstatement() {
+        let mut conn = store_at(19);
+        let records = [
+            (1, "n1", 1, "lct.suspend", "a", "2026-12-01T10:00:00Z"),
+            (2, "n1", 2, "lct.reinstate", "a", "2026-12-01T10:00:05Z"),
+            // Applied later, recorded earlier by another node: not the newest.
+            (3, "n2", 1, "lct.suspend", "a", "2026-12-01T10:00:03Z"),
+            // Same second, chain order decides.
+            (4, "n2", 2, "lct.suspend", "b", "2026-12-01T11:00:00Z"),
+            (5, "n2", 3, "lct.reinstate", "b", "2026-12-01T11:00:00Z"),
+            (6, "n1", 3, "lct.revoke", "c", "2026-12-01T12:00:00Z"),
+        ];
+        for (id, author, seq, kind, lct, at) in records {
+            let text = format!(r#"{{"kind":"{kind}","payload":{{"lct_id":"{lct}"}},"timestamp":"{at}"}}"#);
+            conn.execute(
+                "INSERT INTO ledger (id, hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![id, format!("h{id}"), author, seq, kind, text],
+            )
+            .unwrap();
+        }
+        for lct in ["a", "b", "c"] {
+            conn.execute(
+                "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, document, ledger_ref, created_at, updated_at, home)
+                 VALUES (?1, 's', 'k', 'ai', 'active', '{}', 'r', 1, 2, 'x')",
+                [lct],
+            )
+            .unwrap();
+        }
+        assert_eq!(migrate(&mut conn).unwrap(), latest());
+        type Register = (String, Option<i64>, Option<String>, Option<i64>);
+        let got: Vec<Register> = conn
+            .prepare("SELECT lct_id, status_at, status_author, status_seq FROM lcts ORDER BY lct_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let secs = |t: &str| web4_core::Timestamp::parse(t).unwrap().secs();
+        assert_eq!(
+            got,
+            [
+                ("a".into(), Some(secs("2026-12-01T10:00:05Z")), Some("n1".into()), Some(2)),
+                ("b".into(), Some(secs("2026-12-01T11:00:00Z")), Some("n2".into()), Some(3)),
+                ("c".into(), None, None, None),
+            ]
+        );
     }
 
     /// Migrations 13 and 14 rebuild tables: nothing is lost and the order of

@@ -440,6 +440,106 @@ async fn a_revocation_is_terminal_in_whichever_order_records_apply() {
     assert_eq!(rows[1], rows[2], "both revocations applied, in either order: the same one stands");
 }
 
+/// Suspensions and reinstatements recorded concurrently on two nodes end the
+/// same on every node whatever order their records apply in: the newest by
+/// (record time, author, seq) decides, and a rotation recorded concurrently
+/// with a suspension leaves the LCT superseded in either order
+/// (decisions/0016, session-25 addendum).
+#[tokio::test]
+async fn suspensions_and_reinstatements_converge_whatever_order_records_apply() {
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let a = TestNode::start().await;
+    let (x, y) = (random_key(), random_key());
+    let (x_id, y_id) = (id_of(&x).to_string(), id_of(&y).to_string());
+    assert_eq!(a.mint(&x, EntityType::Human).await.status, 201);
+    assert_eq!(a.mint(&y, EntityType::Human).await.status, 201);
+    let suspend = json!({"reason": "investigation"});
+    let r = a.post(&a.admin, &format!("/v1/lct/{x_id}/suspend"), &suspend).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // b holds a copy of a's ledger but does not federate: both write alone.
+    let b = TestNode::join(&a, "").await;
+    let shared = ledger_list(&a).await;
+    for (path, body) in [
+        (format!("/v1/lct/{x_id}/reinstate"), json!({"reason": "cleared"})),
+        (format!("/v1/lct/{x_id}/suspend"), json!({"reason": "second look"})),
+        (format!("/v1/lct/{y_id}/suspend"), suspend.clone()),
+    ] {
+        let r = a.post(&a.admin, &path, &body).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    }
+    // B holds A's first suspension of X. Recorded in the same second, B's
+    // reinstatement sorts before it when B's id does: the register would
+    // ignore it everywhere, so B refuses it, records nothing, and it is
+    // accepted a second later.
+    let reinstate = json!({"reason": "cleared on b"});
+    let records_before = b.ledger_records();
+    let mut r = b.post(&b.admin, &format!("/v1/lct/{x_id}/reinstate"), &reinstate).await;
+    if r.status != 200 {
+        assert_eq!(r.body["error"]["code"], "W4_ERR_PROTO_SEQUENCE", "{}", r.body);
+        assert_eq!(r.body["error"]["details"]["in_force"]["author"], a.get("/ready").await.body["node"], "{}", r.body);
+        assert_eq!(b.ledger_records(), records_before, "nothing recorded");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        r = b.post(&b.admin, &format!("/v1/lct/{x_id}/reinstate"), &reinstate).await;
+    }
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rotated = web4_core::lct::Binding::create(&random_key(), EntityType::Human, now());
+    let r = b
+        .post(
+            &y,
+            &format!("/v1/lct/{y_id}/transition"),
+            &json!({"public_key": rotated.public_key, "created_at": rotated.created_at, "binding_proof": rotated.binding_proof}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let fresh = |list: Vec<String>| list.into_iter().skip(shared.len()).collect::<Vec<_>>();
+    let (on_a, on_b) = (fresh(ledger_list(&a).await), fresh(ledger_list(&b).await));
+    assert_eq!((on_a.len(), on_b.len()), (3, 2), "{on_a:?} {on_b:?}");
+    // The newest of X's changes by (time, author, seq) decides X.
+    let stamp = |t: &String| {
+        let v: serde_json::Value = serde_json::from_str(t).unwrap();
+        let at = web4_core::Timestamp::parse(v["timestamp"].as_str().unwrap()).unwrap().secs();
+        (
+            at,
+            v["author"].as_str().unwrap().to_owned(),
+            v["seq"].as_u64().unwrap(),
+            v["kind"].as_str().unwrap().to_owned(),
+        )
+    };
+    let newest = [&on_a[0], &on_a[1], &on_b[0]].into_iter().map(stamp).max().unwrap();
+    let want_x = if newest.3 == "lct.suspend" { "suspended" } else { "active" };
+    let (a_, b_) = (|i: usize| on_a[i].clone(), |i: usize| on_b[i].clone());
+    let orders = [
+        [shared.clone(), on_a.clone(), on_b.clone()].concat(),
+        [shared.clone(), on_b.clone(), on_a.clone()].concat(),
+        [shared.clone(), vec![a_(0), b_(0), a_(1), b_(1), a_(2)]].concat(),
+        [shared.clone(), vec![b_(0), a_(0), b_(1), a_(1), a_(2)]].concat(),
+    ];
+    let mut rows = Vec::new();
+    for order in &orders {
+        let (_dir, c) = fresh_store();
+        for text in order {
+            let got = accept_foreign(&c, text, now()).unwrap();
+            assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
+        }
+        let row = |id: &str| -> Vec<Option<String>> {
+            c.query_row(
+                "SELECT status, status_reason, ledger_ref, CAST(updated_at AS TEXT), superseded_by,
+                        CAST(status_at AS TEXT), status_author, CAST(status_seq AS TEXT) FROM lcts WHERE lct_id = ?1",
+                [id],
+                |r| (0..8).map(|i| r.get(i)).collect(),
+            )
+            .unwrap()
+        };
+        let (rx, ry) = (row(&x_id), row(&y_id));
+        assert_eq!(rx[0].as_deref(), Some(want_x), "X: {rx:?}");
+        assert_eq!(ry[0].as_deref(), Some("superseded"), "Y: {ry:?}");
+        let v = web4_daemon::ledger::verify(&c).unwrap();
+        assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+        rows.push((rx, ry));
+    }
+    assert!(rows.iter().all(|r| *r == rows[0]), "every order gives the same rows: {rows:?}");
+}
+
 /// A hostile peer joins the society's topic and sends forged, replayed,
 /// oversized, wrong-law and out-of-order records: nothing invalid is applied,
 /// its gossipsub score drops, and honest traffic still flows.
