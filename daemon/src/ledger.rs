@@ -184,6 +184,9 @@ pub struct SignerRow {
     pub status: LctStatus,
     pub overlap_until: Option<Timestamp>,
     pub entity_type: EntityType,
+    /// The time of the record that set `status` (for a revoked LCT, the
+    /// revocation in force; for a suspended one, the suspension).
+    pub since: Timestamp,
 }
 
 /// A stored public key. Decoding one decompresses a curve point (about 10 µs,
@@ -213,17 +216,26 @@ fn parse_key(text: &str) -> Result<PublicKey, StoreError> {
 /// Load an LCT's key and status.
 pub fn load_signer(conn: &Connection, id: &str) -> Result<Option<SignerRow>, StoreError> {
     let row = conn
-        .prepare_cached("SELECT public_key, status, overlap_until, entity_type FROM lcts WHERE lct_id = ?1")?
+        .prepare_cached(
+            "SELECT public_key, status, overlap_until, entity_type, updated_at FROM lcts WHERE lct_id = ?1",
+        )?
         .query_row([id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, String>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
         })
         .optional()?;
-    let Some((pk, st, overlap, et)) = row else { return Ok(None) };
+    let Some((pk, st, overlap, et, since)) = row else { return Ok(None) };
     Ok(Some(SignerRow {
         public_key: parse_key(&pk)?,
         status: LctStatus::parse(&st).ok_or_else(|| corrupt("status"))?,
         overlap_until: overlap.map(Timestamp),
         entity_type: EntityType::parse(&et).ok_or_else(|| corrupt("entity_type"))?,
+        since: Timestamp(since),
     }))
 }
 
@@ -1865,10 +1877,22 @@ pub fn check_inbound(
     if r.prev_hash != head.hash {
         return Ok(Check::Rejected(format!("prev_hash does not link to {} seq {}", r.author, head.seq)));
     }
+    // A revoked or suspended node signs nothing dated from its revocation or
+    // suspension on. Its earlier records stand: they were its to write, and
+    // refusing them where the revocation happened to arrive first would
+    // stall its chain, and every chain whose records build on it, on those
+    // nodes only (decisions/0027, session 25).
     if let Some(row) = &signer
         && matches!(row.status, LctStatus::Revoked | LctStatus::Suspended)
+        && r.timestamp >= row.since
     {
-        return Ok(Check::Rejected(format!("author {} is {}", r.author, row.status.as_str())));
+        return Ok(Check::Rejected(format!(
+            "author {} is {} since {}; this record is dated {}",
+            r.author,
+            row.status.as_str(),
+            row.since,
+            r.timestamp
+        )));
     }
     // A rotated node key signs nothing dated after its overlap (decisions/0027).
     if let Some(row) = &signer

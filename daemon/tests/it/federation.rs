@@ -440,6 +440,69 @@ async fn a_revocation_is_terminal_in_whichever_order_records_apply() {
     assert_eq!(rows[1], rows[2], "both revocations applied, in either order: the same one stands");
 }
 
+/// A revoked node's records dated before its revocation apply wherever the
+/// revocation arrived first; those dated from it on are refused in any order
+/// (decisions/0027, session 25).
+#[tokio::test]
+async fn a_revoked_nodes_earlier_records_apply_in_either_order() {
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let a = TestNode::start().await;
+    let (x, y) = (random_key(), random_key());
+    assert_eq!(a.mint(&x, EntityType::Human).await.status, 201);
+    assert_eq!(a.mint(&y, EntityType::Human).await.status, 201);
+    // n holds a copy of a's ledger (its registration included) but does not federate.
+    let n = TestNode::join(&a, "").await;
+    let n_id = n.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    let shared = ledger_list(&a).await;
+    let next_second = || async {
+        let s = now().secs();
+        while now().secs() == s {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let suspend = json!({"reason": "investigation"});
+    let r = n.post(&n.admin, &format!("/v1/lct/{}/suspend", id_of(&x)), &suspend).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    next_second().await;
+    let r = a.post(&a.admin, &format!("/v1/lct/{n_id}/revoke"), &json!({"reason": "compromise"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    next_second().await;
+    // n has not heard of it and records on.
+    let r = n.post(&n.admin, &format!("/v1/lct/{}/suspend", id_of(&y)), &suspend).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fresh = |list: Vec<String>| list.into_iter().skip(shared.len()).collect::<Vec<_>>();
+    let (revocation, on_n) = (fresh(ledger_list(&a).await), fresh(ledger_list(&n).await));
+    assert_eq!((revocation.len(), on_n.len()), (1, 2), "{revocation:?} {on_n:?}");
+    let mut rows = Vec::new();
+    for order in [
+        [revocation.clone(), on_n.clone()].concat(),
+        [on_n[..1].to_vec(), revocation.clone(), on_n[1..].to_vec()].concat(),
+    ] {
+        let (_dir, c) = fresh_store();
+        for text in &shared {
+            assert!(matches!(accept_foreign(&c, text, now()).unwrap(), Foreign::Applied { .. }));
+        }
+        for text in &order {
+            let got = accept_foreign(&c, text, now()).unwrap();
+            if *text == on_n[1] {
+                match got {
+                    Foreign::Rejected(why) => assert!(why.contains("is revoked since"), "{why}"),
+                    other => panic!("n's record after its revocation: {other:?}"),
+                }
+            } else {
+                assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
+            }
+        }
+        let v = web4_daemon::ledger::verify(&c).unwrap();
+        assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+        let count: i64 = c.query_row("SELECT COUNT(*) FROM lcts", [], |r| r.get(0)).unwrap();
+        let status: String = c.query_row("SELECT status FROM lcts WHERE lct_id = ?1", [&n_id], |r| r.get(0)).unwrap();
+        rows.push((v.records, count, status));
+    }
+    assert_eq!(rows[0], rows[1], "the same records apply in either order");
+    assert_eq!(rows[0].2, "revoked");
+}
+
 /// Suspensions and reinstatements recorded concurrently on two nodes end the
 /// same on every node whatever order their records apply in: the newest by
 /// (record time, author, seq) decides, and a rotation recorded concurrently
