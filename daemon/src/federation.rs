@@ -352,6 +352,7 @@ enum Pre {
     Duplicate,
     Equivocation(crate::ledger::Inbound, String),
     Gap(String, u64),
+    /// Its author, or the law version it is bound to, is not known here yet.
     UnknownAuthor,
     Rejected(String),
 }
@@ -389,7 +390,7 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
         Ok(Check::Duplicate) => Pre::Duplicate,
         Ok(Check::Equivocation { held }) => Pre::Equivocation(m, held),
         Ok(Check::Gap { .. }) => Pre::Gap(author, m.record.seq),
-        Ok(Check::UnknownAuthor) => Pre::UnknownAuthor,
+        Ok(Check::UnknownAuthor | Check::UnknownLaw(_)) => Pre::UnknownAuthor,
         Ok(Check::Rejected(why)) => Pre::Rejected(why),
         Err(e) => {
             tracing::warn!(service = "p2p", event = "record_not_checked", error = %e);
@@ -532,12 +533,12 @@ async fn apply_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Unbound
             }
         }
         if any {
-            // Only records whose author is known now go back to the
-            // pre-check; the others keep waiting (not parsed again).
+            // Only records whose author and law are known now go back to
+            // the pre-check; the others keep waiting (not checked again).
             let waiting = lock(&fed.escrow).take_unknown(std::time::Instant::now());
             let mut still = Vec::new();
             for u in waiting {
-                if !author_known(&node, &u.text) {
+                if !author_and_law_known(&node, &u.text) {
                     still.push(u);
                 } else if let Err(mpsc::error::TrySendError::Full((text, _))) = fed.inbound.try_send((u.text, None)) {
                     still.push(Unknown { text, ..u });
@@ -628,10 +629,24 @@ async fn apply_checked(
 }
 
 /// Whether the author of a record (wire text) is registered here now.
-fn author_known(node: &Node, text: &str) -> bool {
-    let Some((author, _)) = author_seq(text) else { return false };
-    let Ok(id) = web4_core::LctId::parse(&author) else { return false };
-    node.reads.with(|c| crate::ledger::lct_exists(c, &id)).unwrap_or(false)
+/// Whether a waiting record's author is registered here and the law version
+/// it is bound to is known (the two things a record may wait for).
+fn author_and_law_known(node: &Node, text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Refs {
+        author: String,
+        law_hash: String,
+    }
+    let Ok(refs) = serde_json::from_str::<Refs>(text) else { return false };
+    let Ok(id) = web4_core::LctId::parse(&refs.author) else { return false };
+    node.reads
+        .with(|c| {
+            Ok::<_, crate::store::StoreError>(
+                crate::ledger::lct_exists(c, &id)?
+                    && c.prepare_cached("SELECT 1 FROM law_versions WHERE law_hash = ?1")?.exists([&refs.law_hash])?,
+            )
+        })
+        .unwrap_or(false)
 }
 
 fn author_seq(text: &str) -> Option<(String, u64)> {

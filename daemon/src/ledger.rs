@@ -1755,6 +1755,9 @@ pub enum Foreign {
     Gap { have: u64 },
     /// Its author is not (yet) known here: wait for the record that registers it.
     UnknownAuthor,
+    /// Validly signed by a node, under a law version not (yet) known here:
+    /// wait for the record that publishes it (decisions/0027, session 25).
+    UnknownLaw(Hash),
     /// Invalid: never applied; the reason names the check that failed.
     Rejected(String),
 }
@@ -1813,6 +1816,7 @@ pub enum Check {
         have: u64,
     },
     UnknownAuthor,
+    UnknownLaw(Hash),
     Rejected(String),
 }
 
@@ -1920,7 +1924,14 @@ pub fn check_inbound(
             .query_row([r.law_hash.to_string()], |row| row.get(0))?
     };
     if !law_known {
-        return Ok(Check::Rejected(format!("law_hash {} is not a law of this society", r.law_hash)));
+        if r.kind == kind::SOCIETY_GENESIS {
+            return Ok(Check::Rejected(format!("law_hash {} is not the genesis law", r.law_hash)));
+        }
+        // Perhaps a law version published meanwhile whose record is still on
+        // its way (gossip reorders records of different authors): the record
+        // waits, bounded, like one of an unknown author, rather than being
+        // refused and its honest relay scored down (decisions/0027).
+        return Ok(Check::UnknownLaw(r.law_hash));
     }
     let event = match &m.event {
         Some(e) => std::sync::Arc::clone(e),
@@ -1977,6 +1988,7 @@ pub fn apply_inbound(
         Check::Duplicate => return Ok(Foreign::Duplicate),
         Check::Gap { have } => return Ok(Foreign::Gap { have }),
         Check::UnknownAuthor => return Ok(Foreign::UnknownAuthor),
+        Check::UnknownLaw(h) => return Ok(Foreign::UnknownLaw(h)),
         Check::Rejected(why) => return Ok(Foreign::Rejected(why)),
         Check::Equivocation { held } => {
             keep_equivocation(conn, m, &held, now)?;

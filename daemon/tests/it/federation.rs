@@ -255,9 +255,12 @@ async fn inbound_records_take_the_road_of_local_writes() {
     assert!(verdict(draft(3, head, second.law_hash).sign(&random_key()).unwrap()).contains("signature"));
     // Not linked to the chain head.
     assert!(verdict(draft(3, web4_core::Hash::ZERO, second.law_hash).sign(&node_key).unwrap()).contains("prev_hash"));
-    // Bound to a law this society never had.
+    // Bound to a law this society never had: never applied. It waits like a
+    // record under a law published meanwhile would (and is dropped after the
+    // escrow's time limit).
     let foreign_law = web4_core::sha256(b"another society's law");
-    assert!(verdict(draft(3, head, foreign_law).sign(&node_key).unwrap()).contains("law_hash"));
+    let r = accept_foreign(&copy, &text(draft(3, head, foreign_law).sign(&node_key).unwrap()), t).unwrap();
+    assert!(matches!(r, Foreign::UnknownLaw(h) if h == foreign_law), "{r:?}");
     // A gap waits; so does a record whose author is not known here.
     let gap = draft(5, head, second.law_hash).sign(&node_key).unwrap();
     assert!(matches!(accept_foreign(&copy, &text(gap), t).unwrap(), Foreign::Gap { have: 2 }));
@@ -501,6 +504,58 @@ async fn a_revoked_nodes_earlier_records_apply_in_either_order() {
     }
     assert_eq!(rows[0], rows[1], "the same records apply in either order");
     assert_eq!(rows[0].2, "revoked");
+}
+
+/// A node's record bound to a law version whose publication has not arrived
+/// yet waits for it and then applies, rather than being refused (which
+/// scored down the honest peer that relayed it); a record bound to a law
+/// the society never had is never applied (decisions/0027, session 25).
+#[tokio::test]
+async fn a_record_under_a_law_not_yet_received_waits_for_it() {
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let a = TestNode::start().await;
+    let x = random_key();
+    assert_eq!(a.mint(&x, EntityType::Human).await.status, 201);
+    let mut b = TestNode::join(&a, "").await;
+    let shared = ledger_list(&a).await;
+    let mut law = web4_daemon::node::dev_genesis_law();
+    law["version"] = json!("1.1.0");
+    let r = a.post(&a.admin, "/v1/law/publish", &json!({"law": law})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let publish = ledger_list(&a).await[shared.len()..].to_vec();
+    assert_eq!(publish.len(), 1);
+    // b learns the new law (as gossip would bring it), then records under it.
+    assert!(b.sigterm().success());
+    {
+        let live = web4_daemon::store::open_connection(&b.data_dir().join("web4.db"), false).unwrap();
+        assert!(matches!(accept_foreign(&live, &publish[0], now()).unwrap(), Foreign::Applied { .. }));
+    }
+    b.spawn(&[]).await;
+    let r = b.post(&b.admin, &format!("/v1/lct/{}/suspend", id_of(&x)), &json!({"reason": "investigation"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let on_b = ledger_list(&b).await;
+    let by_b = on_b.last().unwrap().clone();
+    let bound: web4_core::ledger::Record = serde_json::from_str(&by_b).unwrap();
+    assert_eq!(bound.law_hash.to_string(), r.body["metadata"]["law_hash"].as_str().unwrap());
+
+    // A third node gets b's record before the publication.
+    let (_dir, c) = fresh_store();
+    for text in &shared {
+        assert!(matches!(accept_foreign(&c, text, now()).unwrap(), Foreign::Applied { .. }));
+    }
+    match accept_foreign(&c, &by_b, now()).unwrap() {
+        Foreign::UnknownLaw(h) => assert_eq!(h, bound.law_hash),
+        other => panic!("expected it to wait for the law, got {other:?}"),
+    }
+    let status = || -> String {
+        c.query_row("SELECT status FROM lcts WHERE lct_id = ?1", [id_of(&x).as_str()], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(status(), "active", "nothing applied while it waits");
+    assert!(matches!(accept_foreign(&c, &publish[0], now()).unwrap(), Foreign::Applied { .. }));
+    assert!(matches!(accept_foreign(&c, &by_b, now()).unwrap(), Foreign::Applied { .. }));
+    assert_eq!(status(), "suspended");
+    let v = web4_daemon::ledger::verify(&c).unwrap();
+    assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
 }
 
 /// Suspensions and reinstatements recorded concurrently on two nodes end the
