@@ -50,12 +50,38 @@ const UNKNOWN_PER_SENDER: usize = 256;
 /// registers its author; sync fetches it again if it is real.
 const UNKNOWN_TTL: Duration = Duration::from_secs(60);
 
-/// A record whose author is not known yet, with who sent it and since when.
+/// A record that cannot be checked yet, with what it waits for, who sent it
+/// and since when.
 #[derive(Debug)]
 struct Unknown {
     text: String,
+    waits: Wait,
     sender: Option<PeerId>,
     since: std::time::Instant,
+}
+
+/// What a record not yet checkable waits for.
+#[derive(Debug, Clone)]
+enum Wait {
+    /// The record that registers its author.
+    Author(web4_core::LctId),
+    /// The publication of the law version it is bound to.
+    Law(web4_core::Hash),
+    /// The record that creates the owned object it changes.
+    Object(crate::ledger::Owned),
+}
+
+impl Wait {
+    /// Whether what it waits for is here now.
+    fn over(&self, c: &rusqlite::Connection) -> Result<bool, crate::store::StoreError> {
+        match self {
+            Wait::Author(a) => crate::ledger::lct_exists(c, a),
+            Wait::Law(h) => {
+                Ok(c.prepare_cached("SELECT 1 FROM law_versions WHERE law_hash = ?1")?.exists([h.to_string()])?)
+            }
+            Wait::Object(o) => crate::ledger::object_known(c, o),
+        }
+    }
 }
 
 impl Escrow {
@@ -77,8 +103,8 @@ impl Escrow {
 
     /// Park a record of an author not known yet, unless the escrow is full
     /// or its sender has [`UNKNOWN_PER_SENDER`] waiting already.
-    fn put_unknown(&mut self, text: String, sender: Option<PeerId>, now: std::time::Instant) {
-        self.restore_unknown(vec![Unknown { text, sender, since: now }]);
+    fn put_unknown(&mut self, text: String, waits: Wait, sender: Option<PeerId>, now: std::time::Instant) {
+        self.restore_unknown(vec![Unknown { text, waits, sender, since: now }]);
     }
 
     /// Park records of unknown authors again (keeping when they came), within
@@ -352,8 +378,9 @@ enum Pre {
     Duplicate,
     Equivocation(crate::ledger::Inbound, String),
     Gap(String, u64),
-    /// Its author, or the law version it is bound to, is not known here yet.
-    UnknownAuthor,
+    /// Its author, the law version it is bound to, or the object it changes
+    /// is not known here yet.
+    Waiting(Wait),
     Rejected(String),
 }
 
@@ -390,7 +417,9 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
         Ok(Check::Duplicate) => Pre::Duplicate,
         Ok(Check::Equivocation { held }) => Pre::Equivocation(m, held),
         Ok(Check::Gap { .. }) => Pre::Gap(author, m.record.seq),
-        Ok(Check::UnknownAuthor | Check::UnknownLaw(_)) => Pre::UnknownAuthor,
+        Ok(Check::UnknownAuthor) => Pre::Waiting(Wait::Author(m.record.author)),
+        Ok(Check::UnknownLaw(h)) => Pre::Waiting(Wait::Law(h)),
+        Ok(Check::UnknownObject(o)) => Pre::Waiting(Wait::Object(o)),
         Ok(Check::Rejected(why)) => Pre::Rejected(why),
         Err(e) => {
             tracing::warn!(service = "p2p", event = "record_not_checked", error = %e);
@@ -440,9 +469,9 @@ async fn ingest(fed: &Arc<Federation>, node: &Arc<Node>, items: Vec<Inbound>) ->
                 }
                 Verdict::Ignore
             }
-            Pre::UnknownAuthor => {
+            Pre::Waiting(waits) => {
                 let sender = gossip.as_ref().map(|(peer, _)| *peer);
-                lock(&fed.escrow).put_unknown(text, sender, std::time::Instant::now());
+                lock(&fed.escrow).put_unknown(text, waits, sender, std::time::Instant::now());
                 Verdict::Ignore
             }
             Pre::Equivocation(m, held) => {
@@ -533,12 +562,12 @@ async fn apply_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Unbound
             }
         }
         if any {
-            // Only records whose author and law are known now go back to
-            // the pre-check; the others keep waiting (not checked again).
+            // Only records whose author, law or object is here now go back
+            // to the pre-check; the others keep waiting (not parsed again).
             let waiting = lock(&fed.escrow).take_unknown(std::time::Instant::now());
             let mut still = Vec::new();
             for u in waiting {
-                if !author_and_law_known(&node, &u.text) {
+                if !node.reads.with(|c| u.waits.over(c)).unwrap_or(false) {
                     still.push(u);
                 } else if let Err(mpsc::error::TrySendError::Full((text, _))) = fed.inbound.try_send((u.text, None)) {
                     still.push(Unknown { text, ..u });
@@ -629,26 +658,6 @@ async fn apply_checked(
 }
 
 /// Whether the author of a record (wire text) is registered here now.
-/// Whether a waiting record's author is registered here and the law version
-/// it is bound to is known (the two things a record may wait for).
-fn author_and_law_known(node: &Node, text: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Refs {
-        author: String,
-        law_hash: String,
-    }
-    let Ok(refs) = serde_json::from_str::<Refs>(text) else { return false };
-    let Ok(id) = web4_core::LctId::parse(&refs.author) else { return false };
-    node.reads
-        .with(|c| {
-            Ok::<_, crate::store::StoreError>(
-                crate::ledger::lct_exists(c, &id)?
-                    && c.prepare_cached("SELECT 1 FROM law_versions WHERE law_hash = ?1")?.exists([&refs.law_hash])?,
-            )
-        })
-        .unwrap_or(false)
-}
-
 fn author_seq(text: &str) -> Option<(String, u64)> {
     #[derive(serde::Deserialize)]
     struct Id {
@@ -987,12 +996,13 @@ mod tests {
         let mut e = Escrow::default();
         let (hostile, honest) = (Some(PeerId::random()), Some(PeerId::random()));
         let t0 = std::time::Instant::now();
+        let w = Wait::Law(web4_core::Hash::ZERO);
         for i in 0..UNKNOWN_PER_SENDER + 10 {
-            e.put_unknown(format!("junk {i}"), hostile, t0);
+            e.put_unknown(format!("junk {i}"), w.clone(), hostile, t0);
         }
         assert_eq!(e.len, UNKNOWN_PER_SENDER, "one sender fills only its share");
-        e.put_unknown("real".into(), honest, t0 + Duration::from_secs(30));
-        e.put_unknown("from sync".into(), None, t0 + Duration::from_secs(30));
+        e.put_unknown("real".into(), w.clone(), honest, t0 + Duration::from_secs(30));
+        e.put_unknown("from sync".into(), w, None, t0 + Duration::from_secs(30));
         assert_eq!(e.len, UNKNOWN_PER_SENDER + 2, "others still get in");
         // Past the wait, the first sender's records are gone; the later ones stay.
         let left = e.take_unknown(t0 + UNKNOWN_TTL + Duration::from_secs(1));

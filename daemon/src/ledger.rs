@@ -1758,6 +1758,10 @@ pub enum Foreign {
     /// Validly signed by a node, under a law version not (yet) known here:
     /// wait for the record that publishes it (decisions/0027, session 25).
     UnknownLaw(Hash),
+    /// Validly signed by a node, about an owned object (a delegation tree,
+    /// a lease, an account) not known here yet: wait for the record that
+    /// creates it (decisions/0027, session 25).
+    UnknownObject(Owned),
     /// Invalid: never applied; the reason names the check that failed.
     Rejected(String),
 }
@@ -1817,6 +1821,7 @@ pub enum Check {
     },
     UnknownAuthor,
     UnknownLaw(Hash),
+    UnknownObject(Owned),
     Rejected(String),
 }
 
@@ -1940,6 +1945,15 @@ pub fn check_inbound(
             Err(e) => return Ok(Check::Rejected(format!("{} payload: {e}", r.kind))),
         },
     };
+    // A record about an owned object not known here yet (the root of its
+    // delegation tree, its lease, its LCT still on the way) waits for it:
+    // without the object its owner cannot be checked, and a node that has
+    // the object would refuse what this one applied (decisions/0027).
+    for obj in Owned::of_event(&event) {
+        if !object_known(conn, &obj)? {
+            return Ok(Check::UnknownObject(obj));
+        }
+    }
     if let Some((obj, owner)) = not_the_owner(conn, &r.author, &event)? {
         return Ok(Check::Rejected(format!("{obj} is owned by {owner}; {} may not record changes to it", r.author)));
     }
@@ -1989,6 +2003,7 @@ pub fn apply_inbound(
         Check::Gap { have } => return Ok(Foreign::Gap { have }),
         Check::UnknownAuthor => return Ok(Foreign::UnknownAuthor),
         Check::UnknownLaw(h) => return Ok(Foreign::UnknownLaw(h)),
+        Check::UnknownObject(o) => return Ok(Foreign::UnknownObject(o)),
         Check::Rejected(why) => return Ok(Foreign::Rejected(why)),
         Check::Equivocation { held } => {
             keep_equivocation(conn, m, &held, now)?;
@@ -2160,6 +2175,17 @@ pub fn owner_of(conn: &Connection, obj: &Owned) -> Result<Option<String>, StoreE
         }
     }
     Ok(Some(owner))
+}
+
+/// Whether `obj` is held here (its owner may still be unrecorded).
+pub fn object_known(conn: &Connection, obj: &Owned) -> Result<bool, StoreError> {
+    let exists = |sql: &str, key: &str| -> Result<bool, StoreError> { Ok(conn.prepare_cached(sql)?.exists([key])?) };
+    match obj {
+        Owned::Grant(g) => exists("SELECT 1 FROM delegations WHERE grant_id = ?1", g),
+        Owned::Account(a) | Owned::Reputation(a) => exists("SELECT 1 FROM lcts WHERE lct_id = ?1", a),
+        Owned::Society => Ok(conn.prepare_cached("SELECT 1 FROM societies")?.exists([])?),
+        Owned::Lease(l) => exists("SELECT 1 FROM resource_allocations WHERE allocation_id = ?1", l),
+    }
 }
 
 /// Whether `node` decides `obj`: it owns it, or it has no owner recorded.

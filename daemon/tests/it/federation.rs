@@ -315,6 +315,17 @@ async fn inbound_records_take_the_road_of_local_writes() {
     let n: i64 = copy.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 3);
     assert_eq!(registered_by(&copy), head.to_string(), "the first registration stands");
+    // A record about a delegation tree not known here (its root not arrived,
+    // or never recorded) waits: its owner cannot be checked without it
+    // (decisions/0027, session 25).
+    let after: Record = serde_json::from_str(&again).unwrap();
+    let mut expire = draft(4, after.hash().unwrap(), second.law_hash);
+    expire.kind = "auth.expire".into();
+    expire.payload = json!({"grant_ids": ["grant-not-here"]});
+    match accept_foreign(&copy, &text(expire.sign(&node_key).unwrap()), t).unwrap() {
+        Foreign::UnknownObject(o) => assert_eq!(o.to_string(), "delegation grant-not-here"),
+        other => panic!("expected it to wait for the grant, got {other:?}"),
+    }
     let v = web4_daemon::ledger::verify(&copy).unwrap();
     assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
 }
