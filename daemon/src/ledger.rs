@@ -669,6 +669,55 @@ fn status_now(conn: &Connection, id: &LctId) -> Result<Vec<Effect>, StoreError> 
     Ok(crate::graph::status_effects(id.as_str(), status))
 }
 
+/// The graph's view of `role` of LCT `id` as the roles table has it now: the
+/// `hasRole` literal, and the society's `hasAuthority` / `hasLawOracle` edge.
+fn role_graph(
+    conn: &Connection,
+    soc: &str,
+    id: &str,
+    role: &str,
+    effects: &mut Vec<Effect>,
+    lref: &str,
+) -> Result<(), StoreError> {
+    use crate::graph::{self, Triple, w4};
+    let held = roles_of(conn, soc, id)?.iter().any(|r| r == role);
+    effects.push(graph::role_effect(id, role, held));
+    let edge = match role {
+        "authority" => Some("hasAuthority"),
+        "law-oracle" => Some("hasLawOracle"),
+        _ => None,
+    };
+    if let Some(e) = edge {
+        if held {
+            effects.extend(graph::add(conn, Triple::edge(soc, e, id, 1.0), lref)?);
+        } else {
+            effects.extend(graph::remove(conn, soc, &w4(e), id)?);
+        }
+    }
+    Ok(())
+}
+
+/// The LCTs that rotations of `id` registered, in order (at most 16).
+fn successors(conn: &Connection, id: &str) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let mut cur = id.to_owned();
+    while out.len() < 16 {
+        let next: Option<String> = conn
+            .prepare_cached("SELECT superseded_by FROM lcts WHERE lct_id = ?1")?
+            .query_row([&cur], |r| r.get(0))
+            .optional()?
+            .flatten();
+        match next {
+            Some(n) => {
+                out.push(n.clone());
+                cur = n;
+            }
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
 /// The graph triples of an event (docs/decisions/0013).
 fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref: &Hash) -> Result<(), StoreError> {
     use crate::graph::{self, Triple, w4};
@@ -712,28 +761,19 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
             let new = t.lct.lct_id.as_str();
             effects.extend(graph::lct_triples(conn, society.as_str(), &t.lct, lref)?);
             for role in roles_of(conn, society.as_str(), new)? {
-                effects.push(graph::role_effect(new, &role, true));
+                role_graph(conn, society.as_str(), new, &role, effects, lref)?;
             }
             add(effects, Triple::iri(t.old.as_str(), &w4("supersededBy"), new))?;
             effects.extend(status_now(conn, &t.old)?);
         }
         Event::LawPublish(p) => effects.extend(graph::law_triples(conn, p.society_id.as_str(), &p.law, lref)?),
         Event::RoleGrant(c) | Event::RoleRevoke(c) => {
-            // The graph follows the roles table, which the newest change decided.
-            let (soc, id) = (c.society_id.as_str(), c.lct_id.as_str());
-            let held = roles_of(conn, soc, id)?.contains(&c.role);
-            let edge = match c.role.as_str() {
-                "authority" => Some("hasAuthority"),
-                "law-oracle" => Some("hasLawOracle"),
-                _ => None,
-            };
-            effects.push(graph::role_effect(id, &c.role, held));
-            if let Some(e) = edge {
-                if held {
-                    add(effects, Triple::edge(soc, e, id, 1.0))?;
-                } else {
-                    effects.extend(graph::remove(conn, soc, &w4(e), id)?);
-                }
+            // The graph follows the roles table, which the newest change
+            // decided, for the LCT and the successors its rotations made.
+            let soc = c.society_id.as_str();
+            role_graph(conn, soc, c.lct_id.as_str(), &c.role, effects, lref)?;
+            for next in successors(conn, c.lct_id.as_str())? {
+                role_graph(conn, soc, &next, &c.role, effects, lref)?;
             }
         }
         Event::Delegate(p) => {
@@ -803,7 +843,26 @@ struct ChangeStamp<'a> {
 /// every node ends with the same roles whatever order the changes of
 /// different authors arrived in; one author's changes keep their chain order
 /// within a second (docs/decisions/0019).
+/// The change applies to the LCTs that rotations of `id` registered too,
+/// each by its own register: a role given or taken from an LCT is given or
+/// taken from its successor whichever order the change and the rotation
+/// arrived in (decisions/0019, session-25 addendum).
 fn apply_role(
+    conn: &Connection,
+    (soc, id, role): (&str, &str, &str),
+    held: bool,
+    stamp: ChangeStamp<'_>,
+    lref: &str,
+) -> Result<Vec<Effect>, StoreError> {
+    let mut effects = apply_role_once(conn, (soc, id, role), held, stamp, lref)?;
+    for next in successors(conn, id)? {
+        effects.extend(apply_role_once(conn, (soc, &next, role), held, stamp, lref)?);
+    }
+    Ok(effects)
+}
+
+/// [`apply_role`] on one LCT's register.
+fn apply_role_once(
     conn: &Connection,
     (soc, id, role): (&str, &str, &str),
     held: bool,
@@ -894,14 +953,33 @@ fn apply_state(
             let (society, ..) =
                 lct_state(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
             insert_lct(conn, &society, &t.lct, (at, author, row), lref)?;
+            let new = t.lct.lct_id.as_str();
             for role in roles_of(conn, society.as_str(), t.old.as_str())? {
                 conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
-                    .execute(params![society.as_str(), t.lct.lct_id.as_str(), role])?;
+                    .execute(params![society.as_str(), new, role])?;
+            }
+            // The new LCT takes the old one's role registers with their
+            // stamps; role changes of the old LCT applied later reach it too
+            // (`apply_role`), so it ends the same in any order (decisions/0019).
+            let registers: Vec<(String, bool, i64, String, i64, String)> = conn
+                .prepare_cached(
+                    "SELECT role, held, at, author, seq, ledger_ref FROM role_changes WHERE society_id = ?1 AND lct_id = ?2",
+                )?
+                .query_map(params![society.as_str(), t.old.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut effects = vec![Effect::Minted(t.lct.binding.entity_type)];
+            for (role, held, r_at, r_author, r_seq, r_ref) in registers {
+                let stamp =
+                    ChangeStamp { at: Timestamp(r_at), author: &r_author, seq: u64::try_from(r_seq).unwrap_or(0) };
+                effects.extend(apply_role_once(conn, (society.as_str(), new, &role), held, stamp, &r_ref)?);
             }
             let eff = set_status(conn, &t.old, LctStatus::Superseded, Some("rotation"), at, lref)?;
             conn.prepare_cached("UPDATE lcts SET superseded_by = ?2, overlap_until = ?3 WHERE lct_id = ?1")?
-                .execute(params![t.old.as_str(), t.lct.lct_id.as_str(), t.overlap_until.secs()])?;
-            Ok(vec![Effect::Minted(t.lct.binding.entity_type), eff])
+                .execute(params![t.old.as_str(), new, t.overlap_until.secs()])?;
+            effects.push(eff);
+            Ok(effects)
         }
         Event::RoleGrant(c) | Event::RoleRevoke(c) => apply_role(
             conn,

@@ -454,6 +454,15 @@ async fn a_revocation_is_terminal_in_whichever_order_records_apply() {
     assert_eq!(rows[1], rows[2], "both revocations applied, in either order: the same one stands");
 }
 
+/// Wait until the clock's second changes: records written after it sort
+/// after every record written before it (record times are in seconds).
+async fn next_second() {
+    let s = now().secs();
+    while now().secs() == s {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A revoked node's records dated before its revocation apply wherever the
 /// revocation arrived first; those dated from it on are refused in any order
 /// (decisions/0027, session 25).
@@ -468,12 +477,6 @@ async fn a_revoked_nodes_earlier_records_apply_in_either_order() {
     let n = TestNode::join(&a, "").await;
     let n_id = n.get("/ready").await.body["node"].as_str().unwrap().to_owned();
     let shared = ledger_list(&a).await;
-    let next_second = || async {
-        let s = now().secs();
-        while now().secs() == s {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
     let suspend = json!({"reason": "investigation"});
     let r = n.post(&n.admin, &format!("/v1/lct/{}/suspend", id_of(&x)), &suspend).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -567,6 +570,73 @@ async fn a_record_under_a_law_not_yet_received_waits_for_it() {
     assert_eq!(status(), "suspended");
     let v = web4_daemon::ledger::verify(&c).unwrap();
     assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+}
+
+/// A role change of an LCT recorded on one node while another node records
+/// its rotation reaches the new LCT in either order: the new LCT takes the
+/// old one's role registers, and later changes of the old one reach it too
+/// (decisions/0019, session-25 addendum).
+#[tokio::test]
+async fn a_role_change_concurrent_with_a_rotation_reaches_the_new_lct_in_either_order() {
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let a = TestNode::start().await;
+    let x = random_key();
+    let x_id = id_of(&x).to_string();
+    assert_eq!(a.mint(&x, EntityType::Human).await.status, 201);
+    for role in ["witness", "archivist"] {
+        let r = a.post(&a.admin, &format!("/v1/lct/{x_id}/roles"), &json!({"role": role})).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    // b holds a copy of a's ledger but does not federate: both write alone.
+    let b = TestNode::join(&a, "").await;
+    let shared = ledger_list(&a).await;
+    let rotated = web4_core::lct::Binding::create(&random_key(), EntityType::Human, now());
+    let new_id = rotated.lct_id().to_string();
+    let r = a
+        .post(
+            &x,
+            &format!("/v1/lct/{x_id}/transition"),
+            &json!({"public_key": rotated.public_key, "created_at": rotated.created_at, "binding_proof": rotated.binding_proof}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // b's changes sort after a's grants (same-second changes are refused when
+    // they would sort first; that is the status test's subject).
+    next_second().await;
+    let r = b.delete(&b.admin, &format!("/v1/lct/{x_id}/roles/witness")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = b.post(&b.admin, &format!("/v1/lct/{x_id}/roles"), &json!({"role": "authority"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fresh = |list: Vec<String>| list.into_iter().skip(shared.len()).collect::<Vec<_>>();
+    let (on_a, on_b) = (fresh(ledger_list(&a).await), fresh(ledger_list(&b).await));
+    assert_eq!((on_a.len(), on_b.len()), (1, 2));
+    let mut seen = Vec::new();
+    for order in [
+        [shared.clone(), on_a.clone(), on_b.clone()].concat(),
+        [shared.clone(), on_b.clone(), on_a.clone()].concat(),
+        [shared.clone(), on_b[..1].to_vec(), on_a.clone(), on_b[1..].to_vec()].concat(),
+    ] {
+        let (_dir, c) = fresh_store();
+        for text in &order {
+            let got = accept_foreign(&c, text, now()).unwrap();
+            assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
+        }
+        let strings = |sql: &str| -> Vec<String> {
+            c.prepare(sql).unwrap().query_map([&new_id], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        };
+        let roles = strings("SELECT role FROM roles WHERE lct_id = ?1 ORDER BY role");
+        let registers = strings(
+            "SELECT role || ':' || held || ':' || at || ':' || author || ':' || seq FROM role_changes WHERE lct_id = ?1 ORDER BY role",
+        );
+        let edges = strings("SELECT p FROM graph_triples WHERE o = ?1 ORDER BY p");
+        let v = web4_daemon::ledger::verify(&c).unwrap();
+        assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+        seen.push((roles, registers, edges));
+    }
+    assert!(seen[0].0.contains(&"authority".to_owned()) && seen[0].0.contains(&"archivist".to_owned()), "{seen:?}");
+    assert!(!seen[0].0.contains(&"witness".to_owned()), "{seen:?}");
+    assert!(seen[0].2.iter().any(|p| p.ends_with("hasAuthority")), "{seen:?}");
+    assert!(seen.iter().all(|x| *x == seen[0]), "every order gives the new LCT the same roles: {seen:?}");
 }
 
 /// Suspensions and reinstatements recorded concurrently on two nodes end the
