@@ -69,6 +69,10 @@ pub enum Effect {
     /// A record registered an LCT id that was already registered here
     /// (decisions/0025): the record is kept, the first registration stands.
     RegistrationConflict,
+    /// A law version was published: the law in force now. The commit hook
+    /// replaces the node's cached society with it, whichever node recorded
+    /// the publication.
+    Law(Box<web4_core::law::LawDataset>),
 }
 
 /// A projection row of an LCT.
@@ -1000,7 +1004,7 @@ fn apply_state(
                 p.law.version()
             ])?;
             insert_law_version(conn, &p.society_id, &p.law, lref, at)?;
-            Ok(vec![])
+            Ok(vec![Effect::Law(Box::new(p.law.clone()))])
         }
         Event::Interpretation(p) => {
             conn.prepare_cached("INSERT INTO interpretations (ref, society_id, law_version, norm_id, text, version, replaces, created_at, author)

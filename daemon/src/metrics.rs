@@ -490,7 +490,7 @@ impl Metrics {
                 Effect::RegistrationConflict => {
                     self.registration_conflicts.inc();
                 }
-                Effect::Triple { .. } | Effect::Tensor { .. } | Effect::Role { .. } => {}
+                Effect::Triple { .. } | Effect::Tensor { .. } | Effect::Role { .. } | Effect::Law(_) => {}
             }
         }
     }

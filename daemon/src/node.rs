@@ -328,6 +328,9 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
         ms = load_started.elapsed().as_millis() as u64,
         "MRH graph loaded"
     );
+    let society_cell = Arc::new(crate::services::SocietyCell::new(society));
+    let hook_society = Arc::clone(&society_cell);
+    let hook_society_cell = society_cell;
     let hook_metrics = Arc::clone(&metrics);
     let hook_graph = Arc::clone(&knowledge);
     let (outbox_tx, outbox_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -348,11 +351,12 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
             hook_commits.send_modify(|c| *c += 1);
             hook_graph.on_commit(effects);
             for e in effects {
-                if let ledger::Effect::Role { lct, role, held } = e
-                    && role == "witness"
-                    && *lct == hook_witness.1
-                {
-                    hook_witness.0.store(*held, std::sync::atomic::Ordering::Release);
+                match e {
+                    ledger::Effect::Role { lct, role, held } if role == "witness" && *lct == hook_witness.1 => {
+                        hook_witness.0.store(*held, std::sync::atomic::Ordering::Release);
+                    }
+                    ledger::Effect::Law(law) => hook_society.set_law(law),
+                    _ => {}
                 }
             }
             hook_metrics.on_commit(effects, n, took)
@@ -363,7 +367,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
     let node = Arc::new(Node {
         id: node_id.clone(),
         key,
-        society_cell: std::sync::RwLock::new(Arc::new(society)),
+        society_cell: hook_society_cell,
         reads: ReadPool::new(db, cfg.read_pool),
         writer,
         verifier: crate::verify::Verifier::new(Arc::clone(&metrics)),

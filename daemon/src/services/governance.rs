@@ -98,9 +98,8 @@ pub async fn publish(node: &Arc<Node>, ev: SignedRequest, req: LawPublishRequest
             Ok(json!({"society": sid, "version": version, "law_hash": new_hash, "previous": previous}))
         }))
         .await?;
-    // The law in force changed: reload it for the next requests.
-    let reloaded = node.reads.with(|c| load_society(c, soc.id.as_str())).map_err(store_err)?;
-    node.set_society(reloaded);
+    // The commit hook put the new law in force before the answer was sent
+    // (`Effect::Law`), on this node as on every node that applies the record.
     Ok(committed)
 }
 

@@ -26,12 +26,43 @@ pub struct Society {
     pub identity: IdentityLaw,
 }
 
+/// The society this node serves, shared by the request handlers and the
+/// commit hook.
+#[derive(Debug)]
+pub struct SocietyCell(std::sync::RwLock<Arc<Society>>);
+
+impl SocietyCell {
+    pub fn new(s: Society) -> SocietyCell {
+        SocietyCell(std::sync::RwLock::new(Arc::new(s)))
+    }
+
+    /// The society and the law in force now.
+    pub fn get(&self) -> Arc<Society> {
+        match self.0.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// The law `law` is in force now (a publication committed).
+    pub fn set_law(&self, law: &LawDataset) {
+        let mut next = (*self.get()).clone();
+        next.identity = law.identity();
+        next.law = law.clone();
+        match self.0.write() {
+            Ok(mut g) => *g = Arc::new(next),
+            Err(p) => *p.into_inner() = Arc::new(next),
+        }
+    }
+}
+
 /// Everything a request handler needs.
 pub struct Node {
     pub id: LctId,
     pub key: SecretKey,
-    /// The society and the law in force; replaced when a new law is published.
-    pub society_cell: std::sync::RwLock<Arc<Society>>,
+    /// The society and the law in force; replaced by the commit hook when a
+    /// law publication (this node's or a peer's) applied.
+    pub society_cell: Arc<SocietyCell>,
     pub reads: ReadPool,
     pub writer: Writer,
     pub metrics: Arc<Metrics>,
@@ -71,18 +102,7 @@ impl Node {
 
     /// The society and the law in force now.
     pub fn society(&self) -> Arc<Society> {
-        match self.society_cell.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(p) => Arc::clone(&p.into_inner()),
-        }
-    }
-
-    /// Replace the society state (after a law publication committed).
-    pub fn set_society(&self, s: Society) {
-        match self.society_cell.write() {
-            Ok(mut g) => *g = Arc::new(s),
-            Err(p) => *p.into_inner() = Arc::new(s),
-        }
+        self.society_cell.get()
     }
 
     /// The node clock.

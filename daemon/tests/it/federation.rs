@@ -639,6 +639,35 @@ async fn a_role_change_concurrent_with_a_rotation_reaches_the_new_lct_in_either_
     assert!(seen.iter().all(|x| *x == seen[0]), "every order gives the new LCT the same roles: {seen:?}");
 }
 
+/// A law published on the founding node is in force on its peers as soon as
+/// they applied the record: they answer and record under it without a
+/// restart (they refused every signed write as a downgrade until then).
+#[tokio::test]
+async fn a_law_published_elsewhere_is_in_force_here_once_applied() {
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let b = TestNode::join(&a, &p2p_config(&boot)).await;
+    eventually(15, "A and B connected", || async { peers(&b).await >= 1 }).await;
+    let x = random_key();
+    assert_eq!(a.mint(&x, EntityType::Human).await.status, 201);
+    let x_id = id_of(&x).to_string();
+    eventually(10, "the mint reached B", || async { has_lct(&b, &x_id).await }).await;
+    let mut law = web4_daemon::node::dev_genesis_law();
+    law["version"] = json!("1.1.0");
+    let r = a.post(&a.admin, "/v1/law/publish", &json!({"law": law})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let new_hash = r.body["data"]["law_hash"].clone();
+    assert_eq!(a.get("/ready").await.body["law_hash"], new_hash, "in force on the founder");
+    eventually(10, "B applied the publication", || async { b.get("/ready").await.body["law_hash"] == new_hash }).await;
+    let r = b.post(&b.admin, &format!("/v1/lct/{x_id}/suspend"), &json!({"reason": "investigation"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["metadata"]["law_hash"], new_hash);
+    eventually(10, "B's record under the new law reached A", || async {
+        a.get(&format!("/v1/lct/{x_id}")).await.body["data"]["status"] == "suspended"
+    })
+    .await;
+}
+
 /// Suspensions and reinstatements recorded concurrently on two nodes end the
 /// same on every node whatever order their records apply in: the newest by
 /// (record time, author, seq) decides, and a rotation recorded concurrently
