@@ -172,6 +172,15 @@ pub struct Stats {
     pub gossip_rejected: u64,
 }
 
+/// Whether a failed request may have reached the peer: only a dial failure
+/// or a protocol the peer does not speak prove that it did not.
+pub fn maybe_delivered(e: &request_response::OutboundFailure) -> bool {
+    !matches!(
+        e,
+        request_response::OutboundFailure::DialFailure | request_response::OutboundFailure::UnsupportedProtocols
+    )
+}
+
 /// Why the network could not start or a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum P2pError {
@@ -183,8 +192,11 @@ pub enum P2pError {
     Listen { addr: String, error: String },
     #[error("gossipsub: {0}")]
     Gossip(String),
+    /// A request to a peer failed. `maybe_delivered`: the peer may have
+    /// received it (the connection closed or timed out after sending), as
+    /// opposed to a dial failure or a protocol the peer does not speak.
     #[error("sync with {peer}: {error}")]
-    Sync { peer: String, error: String },
+    Sync { peer: String, error: String, maybe_delivered: bool },
     #[error("the p2p task has stopped")]
     Stopped,
 }
@@ -604,7 +616,11 @@ impl Task {
                 ..
             })) => {
                 if let Some(reply) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Err(P2pError::Sync { peer: peer.to_string(), error: error.to_string() }));
+                    let _ = reply.send(Err(P2pError::Sync {
+                        peer: peer.to_string(),
+                        error: error.to_string(),
+                        maybe_delivered: maybe_delivered(&error),
+                    }));
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
@@ -635,6 +651,16 @@ impl Task {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_dial_and_protocol_failures_prove_a_request_undelivered() {
+        use request_response::OutboundFailure as F;
+        assert!(!maybe_delivered(&F::DialFailure));
+        assert!(!maybe_delivered(&F::UnsupportedProtocols));
+        assert!(maybe_delivered(&F::Timeout));
+        assert!(maybe_delivered(&F::ConnectionClosed));
+        assert!(maybe_delivered(&F::Io(std::io::Error::other("reset"))));
+    }
 
     #[test]
     fn envelopes_are_anonymous_and_ids_are_content_hashes() -> Result<(), String> {

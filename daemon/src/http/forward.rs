@@ -186,8 +186,33 @@ async fn forward(
     let started = std::time::Instant::now();
     let answer = match fed.handle.sync(peer, SyncRequest::Forward(exchange)).await {
         Ok(SyncResponse::Forwarded(a)) => a,
+        Ok(SyncResponse::Error(e)) if e.starts_with(DECIDED) => {
+            return Err(ApiError::new(
+                ErrorCode::Timeout,
+                format!("{obj} was decided by its owner {owner}, but its answer was lost ({e}); check before retrying"),
+            )
+            .details(serde_json::json!({ "owner": owner })));
+        }
+        // The owner refused to run it (not serving yet, not forwardable).
         Ok(SyncResponse::Error(e)) => return Err(unreachable(e)),
         Ok(_) => return Err(unreachable("unexpected answer".into())),
+        // Sent, but no answer came back: the owner may have decided it. A
+        // retry with a fresh nonce could then apply it twice, so this is no
+        // "not decided anywhere" 503 but an unknown outcome.
+        Err(web4_p2p::P2pError::Sync { error, maybe_delivered: true, .. }) => {
+            let mut details = serde_json::json!({ "owner": owner });
+            if let Owned::Grant(g) = obj {
+                details["grant_id"] = serde_json::json!(g);
+            }
+            return Err(ApiError::new(
+                ErrorCode::Timeout,
+                format!(
+                    "{obj} is decided by its owner {owner}; the request reached it but no answer came back ({error}): \
+                     it may have been applied, check before retrying"
+                ),
+            )
+            .details(details));
+        }
         Err(e) => return Err(unreachable(e.to_string())),
     };
     node.metrics.forward_duration.observe(started.elapsed().as_secs_f64());
@@ -242,10 +267,21 @@ pub async fn serve(router: axum::Router, exchange: HttpExchange) -> SyncResponse
     match axum::body::to_bytes(resp.into_body(), MAX_ANSWER_BYTES).await {
         Ok(b) => match String::from_utf8(b.to_vec()) {
             Ok(body) => SyncResponse::Forwarded(HttpExchange { method: status, uri: String::new(), headers, body }),
-            Err(_) => SyncResponse::Error("answer is not UTF-8".into()),
+            Err(_) => answer_lost(&status, "not UTF-8"),
         },
-        Err(e) => SyncResponse::Error(format!("answer: {e}")),
+        Err(e) => answer_lost(&status, &e.to_string()),
     }
+}
+
+/// The start of a forwarded request's error that means the owner decided
+/// it but could not send the answer back (an unknown outcome to the client).
+const DECIDED: &str = "decided, answer lost: ";
+
+/// The request was decided here (status `status`) but its answer cannot be
+/// carried back: say so as an unknown outcome, never as "not decided", which
+/// would invite a retry that applies it twice.
+fn answer_lost(status: &str, why: &str) -> SyncResponse {
+    SyncResponse::Error(format!("{DECIDED}status {status}, {why}"))
 }
 
 #[cfg(test)]
@@ -266,5 +302,30 @@ mod tests {
         assert!(forwardable("POST", "/v1/auth/delegate/deleg:ab12/approve"));
         assert!(!forwardable("GET", "/v1/auth/delegate/deleg:ab12/approve"));
         assert!(!forwardable("POST", "/v1/auth/delegation/deleg:ab12"));
+    }
+
+    /// An owner that decided a forwarded request but cannot send its answer
+    /// back says so (the forwarding node answers `W4_ERR_TIMEOUT`, "check
+    /// before retrying"), rather than an error the forwarding node would
+    /// report as "not decided anywhere".
+    #[tokio::test]
+    async fn an_answer_that_cannot_go_back_is_reported_as_decided() {
+        let huge = "x".repeat(MAX_ANSWER_BYTES + 1);
+        let router = axum::Router::new().route("/v1/atp/transfer", axum::routing::post(move || async move { huge }));
+        let exchange = |uri: &str| HttpExchange {
+            method: "POST".into(),
+            uri: uri.into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: "{}".into(),
+        };
+        match serve(router.clone(), exchange("/v1/atp/transfer")).await {
+            SyncResponse::Error(e) => assert!(e.starts_with(DECIDED) && e.contains("status 200"), "{e}"),
+            other => panic!("expected an error, got {other:?}"),
+        }
+        // Not forwardable: never run, so not "decided".
+        match serve(router, exchange("/v1/lct/mint")).await {
+            SyncResponse::Error(e) => assert!(!e.starts_with(DECIDED), "{e}"),
+            other => panic!("expected an error, got {other:?}"),
+        }
     }
 }
