@@ -392,6 +392,12 @@ impl WriteCtx<'_> {
         signature_checked: bool,
     ) -> Result<crate::ledger::Foreign, ApiError> {
         let store = |e: rusqlite::Error| ApiError::new(ErrorCode::LedgerWrite, format!("could not apply: {e}"));
+        if self.conn.is_autocommit() {
+            // SQLite rolled the group's transaction back (a full disk, I/O):
+            // a savepoint now would open a transaction of its own, and its
+            // release would commit this record outside the group.
+            return Err(ApiError::new(ErrorCode::LedgerWrite, "the store rolled the group's transaction back"));
+        }
         self.conn.prepare_cached("SAVEPOINT inbound").and_then(|mut st| st.execute([])).map_err(store)?;
         let applied =
             crate::ledger::apply_inbound(self.conn, m, self.now, signature_checked).map_err(|e| e.to_string());
@@ -410,8 +416,16 @@ impl WriteCtx<'_> {
                 Ok(outcome)
             }
             Err(e) => {
-                let _ = self.conn.prepare_cached("ROLLBACK TO inbound").and_then(|mut st| st.execute([]));
-                let _ = self.conn.prepare_cached("RELEASE inbound").and_then(|mut st| st.execute([]));
+                let undone = self
+                    .conn
+                    .prepare_cached("ROLLBACK TO inbound")
+                    .and_then(|mut st| st.execute([]))
+                    .and_then(|_| self.conn.prepare_cached("RELEASE inbound").and_then(|mut st| st.execute([])));
+                if undone.is_err() && !self.conn.is_autocommit() {
+                    // Its writes could not be undone alone: undo the group
+                    // (the writer then fails it; nothing of it commits).
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
                 Err(ApiError::new(ErrorCode::LedgerWrite, format!("could not apply: {e}")))
             }
         }
@@ -718,6 +732,33 @@ impl Writer {
                             Err(e) => tracing::warn!(event = "synchronous_switch_failed", error = %e),
                         }
                     }
+                    if wanted == Durability::Full && synchronous != Durability::Full {
+                        // A commit without fsync must not be acknowledged as durable.
+                        let failed = batch
+                            .into_iter()
+                            .map(|(_, r, _)| {
+                                (
+                                    r,
+                                    Err(ApiError::new(
+                                        ErrorCode::LedgerWrite,
+                                        "the store cannot commit durably now; nothing was written",
+                                    )),
+                                )
+                            })
+                            .collect();
+                        let f = Finished {
+                            replies: failed,
+                            effects: Vec::new(),
+                            published: Vec::new(),
+                            took: Duration::ZERO,
+                        };
+                        if let Err(std::sync::mpsc::SendError(f)) = done_tx.send(f) {
+                            for (reply, res) in f.replies {
+                                let _ = reply.send(res);
+                            }
+                        }
+                        continue;
+                    }
                     let batch: Vec<(Work, Reply)> = batch.into_iter().map(|(j, r, _)| (j, r)).collect();
                     let started = Instant::now();
                     let now = (cfg.clock)();
@@ -840,12 +881,14 @@ fn run_group(
     let unavailable = |replies: Vec<Reply>| -> Replies {
         replies.into_iter().map(|r| (r, Err(ApiError::new(ErrorCode::LedgerWrite, "store unavailable")))).collect()
     };
+    // Before anything can fail: the caller undoes this group's nonces on
+    // failure, never the previous (committed) group's.
+    nonces.begin_group();
     let tx = match conn.transaction() {
         Ok(t) => t,
         Err(e) => return Err((unavailable(replies), e.into())),
     };
     let start_head = *head;
-    nonces.begin_group();
     // A group of re-runnable jobs first runs without savepoints: SQLite
     // copies every page a savepoint's writes touch into a statement journal
     // (a tenth of the writer's time per mint or outcome). A job refused by
@@ -967,8 +1010,11 @@ fn run_jobs(
             Err(e) => {
                 let wrote = tx.total_changes() != changes_before || *head != saved;
                 if isolated {
-                    let _ = savepoint("ROLLBACK TO job");
-                    let _ = savepoint("RELEASE job");
+                    if savepoint("ROLLBACK TO job").and_then(|()| savepoint("RELEASE job")).is_err() {
+                        // The refused job's writes could not be undone: the
+                        // group must not commit them (the check below fails it).
+                        let _ = tx.execute_batch("ROLLBACK");
+                    }
                 } else if wrote && i > 0 {
                     // Without savepoints, later jobs' writes cannot be undone alone.
                     return Err(Pass::Dirty);
@@ -1283,6 +1329,110 @@ mod tests {
             assert_eq!((rows, spent), (0, 0), "nothing committed (re-runnable: {rerunnable})");
             assert!(conn.is_autocommit(), "no transaction left open");
         }
+        Ok(())
+    }
+
+    /// A group that cannot even begin its transaction undoes no nonce of the
+    /// group before it, which committed: those requests stay spent.
+    #[test]
+    fn a_group_that_cannot_begin_keeps_the_previous_groups_nonces() -> Result<(), Box<dyn std::error::Error>> {
+        let Fixture { _dir, mut conn, node, mut head, mut nonces } = fixture()?;
+        let signer = node.id.clone();
+        let job = |n: &'static str| -> Work {
+            let signer = signer.clone();
+            Work::Once(Some(Box::new(move |ctx| {
+                ctx.use_nonce(&signer, n, Timestamp(1_000))?;
+                Ok(Value::Null)
+            })))
+        };
+        let (replies, _, _) = run_group(
+            &mut conn,
+            &node,
+            &mut head,
+            &mut nonces,
+            vec![(job("n1"), oneshot::channel().0)],
+            Timestamp(1_000),
+            None,
+        )
+        .map_err(|(_, e)| e)?;
+        assert!(replies[0].1.is_ok());
+        // The next group's BEGIN fails (here: a transaction is open already);
+        // the writer then undoes "this group's" nonces, as after any failure.
+        conn.execute_batch("BEGIN")?;
+        let failed = run_group(
+            &mut conn,
+            &node,
+            &mut head,
+            &mut nonces,
+            vec![(job("n2"), oneshot::channel().0)],
+            Timestamp(1_000),
+            None,
+        );
+        assert!(failed.is_err());
+        nonces.undo_group();
+        conn.execute_batch("ROLLBACK")?;
+        let (replies, _, _) = run_group(
+            &mut conn,
+            &node,
+            &mut head,
+            &mut nonces,
+            vec![(job("n1"), oneshot::channel().0)],
+            Timestamp(1_000),
+            None,
+        )
+        .map_err(|(_, e)| e)?;
+        assert!(matches!(&replies[0].1, Err(e) if e.code == ErrorCode::ProtoReplay), "a replay of n1 is refused");
+        Ok(())
+    }
+
+    /// A peer's record applied after the store rolled the group back (the
+    /// federation's one-record-at-a-time job keeps going after a failure) is
+    /// refused instead of being committed in a transaction of its own.
+    #[test]
+    fn no_record_applies_outside_a_vanished_group() -> Result<(), Box<dyn std::error::Error>> {
+        let Fixture { _dir, mut conn, node, mut head, mut nonces } = fixture()?;
+        let key = SecretKey::from_seed(&[7; 32]);
+        let record = web4_core::ledger::RecordDraft {
+            author: node.id.clone(),
+            seq: 1,
+            prev_hash: Hash::ZERO,
+            kind: "graph.triple".into(),
+            payload: serde_json::json!({"s": "a"}),
+            law_hash: Hash::ZERO,
+            timestamp: Timestamp(1_000),
+        }
+        .sign(&key)?;
+        let text = serde_json::to_string(&record)?;
+        let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&outcomes);
+        let store = |e: rusqlite::Error| ApiError::new(ErrorCode::LedgerWrite, e.to_string());
+        let job: Job = Box::new(move |ctx| {
+            ctx.conn.execute("INSERT INTO t (x) VALUES (1)", []).map_err(store)?;
+            ctx.conn.execute_batch("ROLLBACK").map_err(store)?;
+            for _ in 0..2 {
+                let r = ctx.apply_foreign(&text);
+                seen.lock().map_err(|_| store(rusqlite::Error::InvalidQuery))?.push(r.map(|f| format!("{f:?}")));
+            }
+            Ok(Value::Null)
+        });
+        let failed = run_group(
+            &mut conn,
+            &node,
+            &mut head,
+            &mut nonces,
+            vec![(Work::Once(Some(job)), oneshot::channel().0)],
+            Timestamp(1_000),
+            None,
+        );
+        assert!(failed.is_err(), "the group failed");
+        let outcomes = outcomes.lock().map_err(|_| "poisoned")?;
+        assert_eq!(outcomes.len(), 2);
+        for o in outcomes.iter() {
+            assert!(matches!(o, Err(e) if e.message.contains("rolled the group's transaction back")), "{o:?}");
+        }
+        assert!(conn.is_autocommit(), "no transaction left open");
+        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?;
+        assert_eq!(rows, 0);
         Ok(())
     }
 
