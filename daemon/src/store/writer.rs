@@ -711,6 +711,7 @@ impl Writer {
             .spawn(move || {
                 let mut last_prune = Instant::now() - Duration::from_secs(3600);
                 let mut synchronous = Durability::Full;
+                let mut stop = false;
                 while let Some(first) = rx.blocking_recv() {
                     let mut batch = vec![first];
                     while batch.len() < cfg.max_group {
@@ -780,23 +781,22 @@ impl Writer {
                         Ok((replies, effects, published)) => Finished { replies, effects, published, took },
                         Err((replies, e)) => {
                             tracing::error!(event = "group_commit_failed", error = %e);
-                            // Nothing of the group is durable: fail every job and
-                            // reload the head from disk.
+                            // Not durable: fail every job and reload the head from disk.
                             head = load_head(&conn, &node.id).unwrap_or(head);
                             nonces.undo_group();
+                            let message = e.client_message();
                             let failed = replies
                                 .into_iter()
                                 .map(|(r, res)| {
-                                    let err = match res {
-                                        Ok(_) => ApiError::new(
-                                            ErrorCode::LedgerWrite,
-                                            "the change could not be committed; nothing was written",
-                                        ),
-                                        Err(e) => e,
-                                    };
-                                    (r, Err(err))
+                                    (
+                                        r,
+                                        Err(res
+                                            .err()
+                                            .unwrap_or_else(|| ApiError::new(ErrorCode::LedgerWrite, message))),
+                                    )
                                 })
                                 .collect();
+                            stop = e.is_io();
                             Finished { replies: failed, effects: Vec::new(), published: Vec::new(), took }
                         }
                     };
@@ -805,6 +805,17 @@ impl Writer {
                         for (reply, res) in f.replies {
                             let _ = reply.send(res);
                         }
+                    }
+                    if stop {
+                        // Fail-stop after an I/O error of the log (see
+                        // `GroupError::is_io`): no more writes, `/ready`
+                        // answers 503, and the operator restarts the node,
+                        // whose recovery reads the log from the disk.
+                        tracing::error!(
+                            event = "writer_stopped_after_io_error",
+                            "the store's disk failed during a commit; the node takes no more writes until restarted"
+                        );
+                        break;
                     }
                 }
                 drop(done_tx);
@@ -848,10 +859,12 @@ impl Writer {
 
     async fn send(&self, work: Work, durability: Durability) -> Result<Committed, ApiError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send((work, reply, durability))
-            .await
-            .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the node is shutting down"))?;
+        self.tx.send((work, reply, durability)).await.map_err(|_| {
+            ApiError::new(
+                ErrorCode::Unavailable,
+                "the node takes no writes: it is shutting down, or its store failed (see its log)",
+            )
+        })?;
         rx.await.map_err(|_| ApiError::new(ErrorCode::LedgerWrite, "the writer stopped before committing"))?
     }
 }
@@ -876,7 +889,7 @@ fn run_group(
     batch: Vec<(Work, Reply)>,
     now: Timestamp,
     prune_before: Option<i64>,
-) -> Result<GroupOutcome, (Replies, StoreError)> {
+) -> Result<GroupOutcome, (Replies, GroupError)> {
     let (mut works, replies): (Vec<Work>, Vec<Reply>) = batch.into_iter().unzip();
     let unavailable = |replies: Vec<Reply>| -> Replies {
         replies.into_iter().map(|r| (r, Err(ApiError::new(ErrorCode::LedgerWrite, "store unavailable")))).collect()
@@ -886,7 +899,7 @@ fn run_group(
     nonces.begin_group();
     let tx = match conn.transaction() {
         Ok(t) => t,
-        Err(e) => return Err((unavailable(replies), e.into())),
+        Err(e) => return Err((unavailable(replies), StoreError::from(e).into())),
     };
     let start_head = *head;
     // A group of re-runnable jobs first runs without savepoints: SQLite
@@ -913,11 +926,11 @@ fn run_group(
         Ok(done) => done,
         Err(Pass::Store(e)) => {
             *head = start_head;
-            return Err((unavailable(replies), e));
+            return Err((unavailable(replies), e.into()));
         }
         Err(Pass::Dirty) => {
             *head = start_head;
-            return Err((unavailable(replies), StoreError::Corrupt("a job could not be undone".into())));
+            return Err((unavailable(replies), StoreError::Corrupt("a job could not be undone".into()).into()));
         }
     };
     let replies: Replies = replies.into_iter().zip(results).collect();
@@ -932,17 +945,67 @@ fn run_group(
     };
     if let Err(e) = finish() {
         *head = start_head;
-        return Err((replies, e));
+        return Err((replies, e.into()));
     }
     match tx.commit() {
         Ok(()) => Ok((replies, effects, published)),
         Err(e) => {
-            // Nothing of the group is stored: the chain head is where it began
-            // (the caller also reloads it, but must not fall back to a head
-            // that names records which were rolled back).
+            // The chain head is where the group began (the caller also
+            // reloads it, but must not fall back to a head that names records
+            // which were rolled back).
             *head = start_head;
-            Err((replies, e.into()))
+            Err((replies, GroupError::Commit(e)))
         }
+    }
+}
+
+/// Why a group did not commit.
+#[derive(Debug)]
+enum GroupError {
+    /// Before the commit: nothing of the group was written.
+    Before(StoreError),
+    /// The commit itself failed (an fsync or a write of the log): SQLite
+    /// rolled the group back, but frames it wrote may still be found by
+    /// recovery after a crash, so the outcome is unknown to the client.
+    Commit(rusqlite::Error),
+}
+
+impl GroupError {
+    /// An I/O failure of the disk under the store: after a failed fsync the
+    /// kernel may have dropped the pages, so the writer stops (fail-stop)
+    /// rather than build on a log it cannot trust.
+    fn is_io(&self) -> bool {
+        matches!(self, GroupError::Commit(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::SystemIoFailure)
+    }
+}
+
+impl std::fmt::Display for GroupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GroupError::Before(e) => write!(f, "{e}"),
+            GroupError::Commit(e) => write!(f, "commit: {e}"),
+        }
+    }
+}
+
+impl GroupError {
+    /// What the clients of the failed group are told.
+    fn client_message(&self) -> &'static str {
+        match self {
+            GroupError::Before(_) => "the change could not be committed; nothing was written",
+            GroupError::Commit(_) => {
+                "the store failed while committing the change (a disk error): it is not applied now, \
+                 but may be found after a restart; read it back before retrying"
+            }
+        }
+    }
+}
+
+impl std::error::Error for GroupError {}
+
+impl From<StoreError> for GroupError {
+    fn from(e: StoreError) -> Self {
+        GroupError::Before(e)
     }
 }
 
@@ -1235,7 +1298,7 @@ mod tests {
             }))
         };
         let budgets = std::cell::RefCell::new(Vec::new());
-        let mut run = |conn: &mut Connection, jobs: Vec<Work>| -> Result<Vec<bool>, StoreError> {
+        let mut run = |conn: &mut Connection, jobs: Vec<Work>| -> Result<Vec<bool>, GroupError> {
             let batch = jobs.into_iter().map(|j| (j, oneshot::channel().0)).collect();
             let (replies, effects, _) =
                 run_group(conn, &node, &mut head, &mut nonces, batch, Timestamp(1_000), None).map_err(|(_, e)| e)?;
@@ -1463,6 +1526,46 @@ mod tests {
         );
         assert!(failed.is_err(), "storing the head failed, so the group failed");
         assert_eq!(head, before);
+        Ok(())
+    }
+
+    /// A group whose commit itself fails (here a deferred constraint; on a
+    /// real disk an fsync) reports an unknown outcome, not "nothing was
+    /// written", and leaves nothing applied; only an I/O failure of the log
+    /// stops the writer.
+    #[test]
+    fn a_failed_commit_is_reported_as_an_unknown_outcome() -> Result<(), Box<dyn std::error::Error>> {
+        let Fixture { _dir, mut conn, node, mut head, mut nonces } = fixture()?;
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+        )?;
+        let job: Job = Box::new(|ctx| {
+            ctx.conn
+                .execute("INSERT INTO child (p) VALUES (7)", [])
+                .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, e.to_string()))?;
+            Ok(Value::Null)
+        });
+        let failed = run_group(
+            &mut conn,
+            &node,
+            &mut head,
+            &mut nonces,
+            vec![(Work::Once(Some(job)), oneshot::channel().0)],
+            Timestamp(1_000),
+            None,
+        );
+        let Err((_, e)) = failed else { return Err("the commit should have failed".into()) };
+        assert!(matches!(e, GroupError::Commit(_)), "{e}");
+        assert!(!e.is_io(), "a constraint is no disk failure");
+        assert!(e.client_message().contains("read it back before retrying"));
+        assert!(GroupError::Before(StoreError::Corrupt("x".into())).client_message().contains("nothing was written"));
+        let io = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_FSYNC), None);
+        assert!(GroupError::Commit(io).is_io());
+        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM child", [], |r| r.get(0))?;
+        assert_eq!(rows, 0);
+        assert!(conn.is_autocommit());
         Ok(())
     }
 
