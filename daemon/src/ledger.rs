@@ -2027,6 +2027,14 @@ pub fn check_inbound(
             Err(e) => return Ok(Check::Rejected(format!("{} payload: {e}", r.kind))),
         },
     };
+    // An LCT a record registers must be bound to its key: the id derived
+    // from the key and the proof of possession valid. Without this a node
+    // could register a victim's id with its own key, and the nodes that
+    // kept that registration (decisions/0025) would take requests signed
+    // with that key as the victim's. Stateless, so the same everywhere.
+    if let Some(why) = binding_problem(&event) {
+        return Ok(Check::Rejected(why));
+    }
     // A record about an owned object not known here yet (the root of its
     // delegation tree, its lease, its LCT still on the way) waits for it:
     // without the object its owner cannot be checked, and a node that has
@@ -2040,6 +2048,22 @@ pub fn check_inbound(
         return Ok(Check::Rejected(format!("{obj} is owned by {owner}; {} may not record changes to it", r.author)));
     }
     Ok(Check::Next(event))
+}
+
+/// Why an LCT that `event` registers is not bound to its key, if it is not.
+fn binding_problem(event: &Event) -> Option<String> {
+    let check = |doc: &LctDocument| {
+        doc.binding
+            .verify_proof(&doc.lct_id)
+            .err()
+            .map(|e| format!("the binding of {} does not verify: {e}", doc.lct_id))
+    };
+    match event {
+        Event::Mint(m) => check(&m.lct),
+        Event::Transition(t) => check(&t.lct),
+        Event::Genesis(g) => g.members.iter().find_map(|m| check(&m.lct)),
+        _ => None,
+    }
 }
 
 /// The refusal of a record whose author is no node (decisions/0027).

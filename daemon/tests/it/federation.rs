@@ -261,6 +261,12 @@ async fn inbound_records_take_the_road_of_local_writes() {
     let foreign_law = web4_core::sha256(b"another society's law");
     let r = accept_foreign(&copy, &text(draft(3, head, foreign_law).sign(&node_key).unwrap()), t).unwrap();
     assert!(matches!(r, Foreign::UnknownLaw(h) if h == foreign_law), "{r:?}");
+    // A mint that binds its LCT id to another key than the one it derives
+    // from (a victim's id with the author's key) is refused.
+    let mut stolen = draft(3, head, second.law_hash);
+    stolen.payload["lct"]["binding"]["public_key"] = serde_json::to_value(random_key().public_key()).unwrap();
+    let why = verdict(stolen.sign(&node_key).unwrap());
+    assert!(why.contains("binding") && why.contains("does not verify"), "{why}");
     // A gap waits; so does a record whose author is not known here.
     let gap = draft(5, head, second.law_hash).sign(&node_key).unwrap();
     assert!(matches!(accept_foreign(&copy, &text(gap), t).unwrap(), Foreign::Gap { have: 2 }));
