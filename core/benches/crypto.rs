@@ -55,8 +55,10 @@ fn benches(c: &mut Criterion) {
     assert!(anchored.verify(&id).is_ok());
     c.bench_function("binding_verify_with_tpm_anchor", |b| b.iter(|| anchored.verify(black_box(&id))));
     let body = r#"{"entity_type":"ai","public_key":"x","created_at":"2026-01-01T00:00:00Z"}"#.to_string();
+    let society = LctId::parse("lct:web4:bench-society").unwrap_or_else(|_| id.clone());
     let req = SignedRequest::sign(
         &sk,
+        &society,
         id.clone(),
         "POST",
         "/v1/lct/mint",
@@ -68,6 +70,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             SignedRequest::sign(
                 &sk,
+                &society,
                 id.clone(),
                 "POST",
                 "/v1/lct/mint",
@@ -77,7 +80,7 @@ fn benches(c: &mut Criterion) {
             )
         })
     });
-    c.bench_function("request_verify", |b| b.iter(|| req.verify(black_box(&pk))));
+    c.bench_function("request_verify", |b| b.iter(|| req.verify(black_box(&pk), &society)));
     // RFC 8785 text of a typed value: straight from the type, and through a
     // `serde_json::Value` (the path taken when the typed one cannot promise
     // the same bytes).

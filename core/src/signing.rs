@@ -1,7 +1,8 @@
 //! Request signing: the canonical request string and its Ed25519 signature.
 //!
 //! ```text
-//! WEB4-REQUEST-V1\n
+//! WEB4-REQUEST-V2\n
+//! <society LCT id>\n
 //! <METHOD>\n
 //! <path and query, exactly as sent>\n
 //! <lowercase hex sha256 of the raw body bytes>\n
@@ -9,7 +10,10 @@
 //! <X-Timestamp>\n
 //! <signer LCT id from Authorization: Bearer>
 //! ```
-//! (no trailing newline). docs/api.md is the normative description.
+//! (no trailing newline). docs/api.md is the normative description. The
+//! society line (V2, session 25) binds a request to the society it was meant
+//! for: an LCT id depends on its key alone, so without it a request signed
+//! for one society could be replayed to another where the key is registered.
 
 use crate::crypto::{PublicKey, SecretKey, Signature, sha256};
 use crate::id::LctId;
@@ -17,7 +21,7 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// First line of every canonical request string.
-pub const SCHEME: &str = "WEB4-REQUEST-V1";
+pub const SCHEME: &str = "WEB4-REQUEST-V2";
 /// Nonce length bounds (characters of `[A-Za-z0-9_-]`).
 pub const NONCE_MIN: usize = 16;
 /// Upper nonce length bound.
@@ -47,8 +51,9 @@ pub fn check_skew(ts: Timestamp, now: Timestamp, max_skew: i64) -> Result<(), Si
     if skew > max_skew { Err(SigningError::Skew { ts, skew, max: max_skew }) } else { Ok(()) }
 }
 
-/// The canonical request string.
+/// The canonical request string of a request to a node of `society`.
 pub fn canonical_request(
+    society: &LctId,
     method: &str,
     path_and_query: &str,
     body: &[u8],
@@ -57,7 +62,7 @@ pub fn canonical_request(
     signer: &LctId,
 ) -> String {
     format!(
-        "{SCHEME}\n{}\n{path_and_query}\n{}\n{nonce}\n{timestamp}\n{signer}",
+        "{SCHEME}\n{society}\n{}\n{path_and_query}\n{}\n{nonce}\n{timestamp}\n{signer}",
         method.to_ascii_uppercase(),
         sha256(body).hex()
     )
@@ -79,9 +84,12 @@ pub struct SignedRequest {
 }
 
 impl SignedRequest {
-    /// Sign a request as `signer` with `sk`.
+    /// Sign a request to a node of `society` as `signer` with `sk`. (One
+    /// argument per line of the canonical string, in its order.)
+    #[allow(clippy::too_many_arguments)]
     pub fn sign(
         sk: &SecretKey,
+        society: &LctId,
         signer: LctId,
         method: &str,
         path: &str,
@@ -89,7 +97,7 @@ impl SignedRequest {
         nonce: String,
         timestamp: Timestamp,
     ) -> Self {
-        let canon = canonical_request(method, path, body.as_bytes(), &nonce, timestamp, &signer);
+        let canon = canonical_request(society, method, path, body.as_bytes(), &nonce, timestamp, &signer);
         let signature = sk.sign(canon.as_bytes());
         SignedRequest {
             method: method.to_ascii_uppercase(),
@@ -102,14 +110,23 @@ impl SignedRequest {
         }
     }
 
-    /// The canonical string this request's signature covers.
-    pub fn canonical(&self) -> String {
-        canonical_request(&self.method, &self.path, self.body.as_bytes(), &self.nonce, self.timestamp, &self.signer)
+    /// The canonical string this request's signature covers, sent to a
+    /// node of `society`.
+    pub fn canonical(&self, society: &LctId) -> String {
+        canonical_request(
+            society,
+            &self.method,
+            &self.path,
+            self.body.as_bytes(),
+            &self.nonce,
+            self.timestamp,
+            &self.signer,
+        )
     }
 
-    /// Verify the signature with the signer's key.
-    pub fn verify(&self, pk: &PublicKey) -> Result<(), SigningError> {
-        pk.verify(self.canonical().as_bytes(), &self.signature).map_err(|_| SigningError::BadSignature)
+    /// Verify the signature with the signer's key, for a request to `society`.
+    pub fn verify(&self, pk: &PublicKey, society: &LctId) -> Result<(), SigningError> {
+        pk.verify(self.canonical(society).as_bytes(), &self.signature).map_err(|_| SigningError::BadSignature)
     }
 }
 
@@ -120,10 +137,11 @@ mod tests {
     #[test]
     fn canonical_string_layout() {
         let signer = LctId::parse("lct:web4:test").unwrap();
-        let s = canonical_request("post", "/v1/lct/mint?x=1", b"", "n0nce-0123456789", Timestamp(0), &signer);
+        let society = LctId::parse("lct:web4:society").unwrap();
+        let s = canonical_request(&society, "post", "/v1/lct/mint?x=1", b"", "n0nce-0123456789", Timestamp(0), &signer);
         assert_eq!(
             s,
-            "WEB4-REQUEST-V1\nPOST\n/v1/lct/mint?x=1\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\nn0nce-0123456789\n1970-01-01T00:00:00Z\nlct:web4:test"
+            "WEB4-REQUEST-V2\nlct:web4:society\nPOST\n/v1/lct/mint?x=1\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\nn0nce-0123456789\n1970-01-01T00:00:00Z\nlct:web4:test"
         );
     }
 
@@ -131,15 +149,25 @@ mod tests {
     fn sign_verify_and_tamper() {
         let sk = SecretKey::from_seed(&[7; 32]);
         let id = LctId::from_public_key(&sk.public_key());
-        let r =
-            SignedRequest::sign(&sk, id, "POST", "/v1/lct/mint", "{}".into(), "abcdefghijklmnop".into(), Timestamp(5));
-        assert!(r.verify(&sk.public_key()).is_ok());
+        let (a, b) = (LctId::parse("lct:web4:society-a").unwrap(), LctId::parse("lct:web4:society-b").unwrap());
+        let r = SignedRequest::sign(
+            &sk,
+            &a,
+            id,
+            "POST",
+            "/v1/lct/mint",
+            "{}".into(),
+            "abcdefghijklmnop".into(),
+            Timestamp(5),
+        );
+        assert!(r.verify(&sk.public_key(), &a).is_ok());
+        assert_eq!(r.verify(&sk.public_key(), &b), Err(SigningError::BadSignature), "meant for society a only");
         let mut t = r.clone();
         t.body = "{ }".into();
-        assert_eq!(t.verify(&sk.public_key()), Err(SigningError::BadSignature));
+        assert_eq!(t.verify(&sk.public_key(), &a), Err(SigningError::BadSignature));
         let mut t = r;
         t.path = "/v1/lct/mint?".into();
-        assert_eq!(t.verify(&sk.public_key()), Err(SigningError::BadSignature));
+        assert_eq!(t.verify(&sk.public_key(), &a), Err(SigningError::BadSignature));
     }
 
     #[test]
@@ -181,7 +209,8 @@ mod tests {
         let body = serde_json::to_string(&req).unwrap();
         let nonce = "0123456789abcdef0123";
         let ts = Timestamp::parse("2026-01-01T00:00:05Z").unwrap();
-        let r = SignedRequest::sign(&sk, id.clone(), "POST", "/v1/lct/mint", body.clone(), nonce.into(), ts);
+        let society = LctId::parse("lct:web4:example-society").unwrap();
+        let r = SignedRequest::sign(&sk, &society, id.clone(), "POST", "/v1/lct/mint", body.clone(), nonce.into(), ts);
 
         assert_eq!(sk.public_key().to_string(), "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
         assert_eq!(id.as_str(), "lct:web4:mb32:beh7ddx5bksrgcytl7bkai36se4nxx3klnk7elksyq57pi74xeg4q");
@@ -191,13 +220,13 @@ mod tests {
         );
         assert_eq!(sha256(body.as_bytes()).hex(), "18a9105674d6e5799f56c862c52eec68867c8db1b8c512114a3d6a4bdb7a17b2");
         assert_eq!(
-            r.canonical(),
-            "WEB4-REQUEST-V1\nPOST\n/v1/lct/mint\n18a9105674d6e5799f56c862c52eec68867c8db1b8c512114a3d6a4bdb7a17b2\n0123456789abcdef0123\n2026-01-01T00:00:05Z\nlct:web4:mb32:beh7ddx5bksrgcytl7bkai36se4nxx3klnk7elksyq57pi74xeg4q"
+            r.canonical(&society),
+            "WEB4-REQUEST-V2\nlct:web4:example-society\nPOST\n/v1/lct/mint\n18a9105674d6e5799f56c862c52eec68867c8db1b8c512114a3d6a4bdb7a17b2\n0123456789abcdef0123\n2026-01-01T00:00:05Z\nlct:web4:mb32:beh7ddx5bksrgcytl7bkai36se4nxx3klnk7elksyq57pi74xeg4q"
         );
         assert_eq!(
             r.signature.to_string(),
-            "wXsqaodKO2s4_cHvbqUKnG6Kk3aS_Fqw1R-OiGIr9u8JkaljfJQkxOwwqsGyjdXGr7oP3ySHAvY-lIP-LaByBw"
+            "zJ8Ba9v_eCJfLKhnzWYddS7p2clC8EIId1X5CZCtPoca2Jync3dJcYIKuV0HPms3FM91cgpOt5vC5aolhrB1Dg"
         );
-        assert!(r.verify(&sk.public_key()).is_ok());
+        assert!(r.verify(&sk.public_key(), &society).is_ok());
     }
 }

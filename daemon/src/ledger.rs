@@ -2439,6 +2439,7 @@ mod tests {
         let body = r#"{"action":"read","resource":"doc:é/1","atp_cost":5,"context":{"note":"\u0001\"q\""}}"#;
         let ev = SignedRequest::sign(
             &sk,
+            &signer,
             signer.clone(),
             "POST",
             "/v1/auth/authorize",
@@ -2448,6 +2449,7 @@ mod tests {
         );
         let other = SignedRequest::sign(
             &sk,
+            &signer,
             signer.clone(),
             "POST",
             "/v1/auth/authorize",

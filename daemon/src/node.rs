@@ -541,7 +541,8 @@ pub async fn join(cfg: &Config, peer: &str) -> anyhow::Result<InitReport> {
         hardware_anchor: binding.hardware_anchor.clone(),
     };
     let body = serde_json::to_vec(&req)?;
-    let h = crate::cli::client::sign_headers(&key, "POST", "/v1/lct/mint", &body)?;
+    let society_id = web4_core::LctId::parse(&society).map_err(|e| anyhow!("{base}/ready: society: {e}"))?;
+    let h = crate::cli::client::sign_headers(&key, &society_id, "POST", "/v1/lct/mint", &body)?;
     let resp = h.apply(http.post(format!("{base}/v1/lct/mint"))).body(body).send().await?;
     let status = resp.status();
     let v: serde_json::Value = resp.json().await.unwrap_or_default();

@@ -156,6 +156,7 @@ pub fn rotate(cfg: &Config, now: Timestamp) -> anyhow::Result<Rotation> {
     let nonce = data_encoding::BASE64URL_NOPAD.encode(&keystore::random_bytes::<16>()?);
     let evidence = SignedRequest::sign(
         &old_key,
+        &society.id,
         old_id.clone(),
         "POST",
         &format!("/v1/lct/{old_id}/transition"),
@@ -287,9 +288,10 @@ pub async fn introduce(cfg: &Config, peer: &str, now: Timestamp) -> anyhow::Resu
         hardware_anchor: anchor,
     };
     let body = serde_json::to_vec(&req)?;
-    let headers = crate::cli::client::sign_headers(&key, "POST", "/v1/lct/mint", &body)?;
-    let url = format!("{}/v1/lct/mint", peer.trim_end_matches('/'));
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+    let society = crate::cli::client::society_of(&http, peer).await?;
+    let headers = crate::cli::client::sign_headers(&key, &society, "POST", "/v1/lct/mint", &body)?;
+    let url = format!("{}/v1/lct/mint", peer.trim_end_matches('/'));
     let resp = headers.apply(http.post(&url)).body(body).send().await.with_context(|| format!("POST {url}"))?;
     let status = resp.status();
     let v: serde_json::Value = resp.json().await.with_context(|| format!("reading the answer of {url}"))?;

@@ -130,9 +130,9 @@ def mint_request(key: Key, entity_type: str, created_at: str) -> dict:
 # --------------------------------------------------------------------------
 
 
-def canonical_request(method: str, path_and_query: str, body: bytes, nonce: str, timestamp: str, signer: str) -> str:
+def canonical_request(society: str, method: str, path_and_query: str, body: bytes, nonce: str, timestamp: str, signer: str) -> str:
     return "\n".join(
-        ["WEB4-REQUEST-V1", method.upper(), path_and_query, sha256_hex(body), nonce, timestamp, signer]
+        ["WEB4-REQUEST-V2", society, method.upper(), path_and_query, sha256_hex(body), nonce, timestamp, signer]
     )
 
 
@@ -141,10 +141,10 @@ def new_nonce() -> str:
     return b64url(os.urandom(24))
 
 
-def signed_headers(key: Key, method: str, path_and_query: str, body: bytes, nonce=None, timestamp=None) -> dict:
+def signed_headers(key: Key, society: str, method: str, path_and_query: str, body: bytes, nonce=None, timestamp=None) -> dict:
     nonce = nonce or new_nonce()
     timestamp = timestamp or utc_now()
-    canon = canonical_request(method, path_and_query, body, nonce, timestamp, key.lct_id)
+    canon = canonical_request(society, method, path_and_query, body, nonce, timestamp, key.lct_id)
     return {
         "Authorization": "Bearer " + key.lct_id,
         "X-Signature": key.sign(canon.encode("utf-8")),
@@ -187,6 +187,14 @@ class Answer:
 class Node:
     def __init__(self, base: str):
         self.base = base.rstrip("/")
+        self._society = None
+
+    @property
+    def society(self) -> str:
+        """The society the node serves (GET /ready): every signed request names it."""
+        if self._society is None:
+            self._society = self.get("/ready").json["society"]
+        return self._society
 
     def send(self, method: str, path: str, body: bytes = None, headers=None) -> Answer:
         req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
@@ -201,7 +209,7 @@ class Node:
 
     def signed(self, key: Key, method: str, path: str, payload: dict, extra=None) -> Answer:
         body = compact_json(payload)
-        h = signed_headers(key, method, path, body)
+        h = signed_headers(key, self.society, method, path, body)
         h.update(extra or {})
         return self.send(method, path, body, h)
 
@@ -222,7 +230,8 @@ EX_BODY = (
 EX_BODY_SHA = "18a9105674d6e5799f56c862c52eec68867c8db1b8c512114a3d6a4bdb7a17b2"
 EX_NONCE = "0123456789abcdef0123"
 EX_TS = "2026-01-01T00:00:05Z"
-EX_SIG = "wXsqaodKO2s4_cHvbqUKnG6Kk3aS_Fqw1R-OiGIr9u8JkaljfJQkxOwwqsGyjdXGr7oP3ySHAvY-lIP-LaByBw"
+EX_SOCIETY = "lct:web4:example-society"
+EX_SIG = "zJ8Ba9v_eCJfLKhnzWYddS7p2clC8EIId1X5CZCtPoca2Jync3dJcYIKuV0HPms3FM91cgpOt5vC5aolhrB1Dg"
 
 
 class Failed(Exception):
@@ -250,9 +259,9 @@ def check_worked_example(ctx):
     body = compact_json(mint_request(key, "ai", "2026-01-01T00:00:00Z"))
     expect(body.decode() == EX_BODY, f"body {body.decode()}")
     expect(sha256_hex(body) == EX_BODY_SHA, "body sha256")
-    h = signed_headers(key, "POST", "/v1/lct/mint", body, EX_NONCE, EX_TS)
+    h = signed_headers(key, EX_SOCIETY, "POST", "/v1/lct/mint", body, EX_NONCE, EX_TS)
     expect(h["X-Signature"] == EX_SIG, f"signature {h['X-Signature']}")
-    canon = canonical_request("POST", "/v1/lct/mint", body, EX_NONCE, EX_TS, EX_ID)
+    canon = canonical_request(EX_SOCIETY, "POST", "/v1/lct/mint", body, EX_NONCE, EX_TS, EX_ID)
     Ed25519PublicKey.from_public_bytes(key.pk).verify(b64url_decode(EX_SIG), canon.encode())
     return "signature " + EX_SIG[:16] + "…"
 
@@ -320,7 +329,7 @@ def check_replay(ctx):
     node, key, admin = ctx["node"], ctx["key"], ctx["admin"]
     path = f"/v1/lct/{key.lct_id}/reinstate"
     body = compact_json({"reason": "python client replay test"})
-    headers = signed_headers(admin, "POST", path, body)
+    headers = signed_headers(admin, node.society, "POST", path, body)
     first = node.send("POST", path, body, dict(headers))
     expect(first.status == 200 and first.json["data"]["status"] == "active", f"first send: {first!r}")
     second = node.send("POST", path, body, dict(headers))
@@ -332,9 +341,9 @@ def check_problem_details(ctx):
     node, key, admin = ctx["node"], ctx["key"], ctx["admin"]
     path = f"/v1/lct/{key.lct_id}/suspend"
     body = compact_json({"reason": "bad signature test"})
-    h = signed_headers(admin, "POST", path, body)
+    h = signed_headers(admin, node.society, "POST", path, body)
     # A well-formed signature by the admin key over a different canonical string.
-    h["X-Signature"] = admin.sign(canonical_request("POST", path + "?tampered", body, h["X-Nonce"], h["X-Timestamp"], admin.lct_id).encode())
+    h["X-Signature"] = admin.sign(canonical_request(node.society, "POST", path + "?tampered", body, h["X-Nonce"], h["X-Timestamp"], admin.lct_id).encode())
     h["Accept"] = "application/problem+json"
     a = node.send("POST", path, body, h)
     expect(a.content_type == "application/problem+json", f"content-type {a.content_type!r}")
@@ -343,7 +352,7 @@ def check_problem_details(ctx):
     for member in ("type", "title", "detail", "instance", "request_id"):
         expect(member in a.json, f"problem member {member} missing")
     expect(a.json["instance"] == path, "instance is the request path")
-    canon = canonical_request("POST", path, body, h["X-Nonce"], h["X-Timestamp"], admin.lct_id)
+    canon = canonical_request(node.society, "POST", path, body, h["X-Nonce"], h["X-Timestamp"], admin.lct_id)
     expect(a.json.get("details", {}).get("canonical_request") == canon, "details.canonical_request is what we should have signed")
     return "401 application/problem+json code W4_ERR_CRYPTO_VERIFY"
 

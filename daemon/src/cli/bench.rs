@@ -156,16 +156,18 @@ pub(crate) fn mint_request(key: &SecretKey) -> MintRequest {
     }
 }
 
-/// A signed self-mint of a fresh key (body and headers).
-pub(crate) fn mint_signed() -> anyhow::Result<Signed> {
-    mint_one()
-}
-
-fn mint_one() -> anyhow::Result<Signed> {
+/// A signed self-mint of a fresh key (body and headers) for a node of `society`.
+pub(crate) fn mint_signed(society: &LctId) -> anyhow::Result<Signed> {
     let key = SecretKey::from_seed(&random_bytes::<32>()?);
     let body = serde_json::to_vec(&mint_request(&key))?;
-    let h = sign_headers(&key, "POST", "/v1/lct/mint", &body)?;
+    let h = sign_headers(&key, society, "POST", "/v1/lct/mint", &body)?;
     Ok((body, h))
+}
+
+/// The society every signed request of a ceiling run names (the ceiling
+/// server checks the same canonical string as a node, society line included).
+fn ceiling_society() -> anyhow::Result<LctId> {
+    LctId::parse("lct:web4:bench-ceiling").map_err(|e| anyhow!("ceiling society: {e}"))
 }
 
 async fn presign(source: Source, n: usize) -> anyhow::Result<Vec<Signed>> {
@@ -305,10 +307,11 @@ fn print_report(r: &Value) {
 /// The ceiling: verify one Ed25519 request signature, answer a small JSON.
 async fn ceiling_server(keys: Arc<std::collections::HashMap<String, web4_core::PublicKey>>) -> anyhow::Result<String> {
     use axum::http::{HeaderMap, StatusCode};
+    let society = ceiling_society()?;
     let app = axum::Router::new().route(
         "/ceiling",
         axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let keys = Arc::clone(&keys);
+            let (keys, society) = (Arc::clone(&keys), society.clone());
             async move {
                 let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
                 let signer = h("authorization").trim_start_matches("Bearer ").to_owned();
@@ -320,7 +323,8 @@ async fn ceiling_server(keys: Arc<std::collections::HashMap<String, web4_core::P
                 ) else {
                     return (StatusCode::UNAUTHORIZED, "{\"success\":false}");
                 };
-                let canon = web4_core::signing::canonical_request("POST", "/ceiling", &body, &h("x-nonce"), ts, &id);
+                let canon =
+                    web4_core::signing::canonical_request(&society, "POST", "/ceiling", &body, &h("x-nonce"), ts, &id);
                 match pk.verify(canon.as_bytes(), &sig) {
                     Ok(()) => (StatusCode::OK, "{\"success\":true,\"data\":{\"decision\":\"granted\"}}"),
                     Err(_) => (StatusCode::UNAUTHORIZED, "{\"success\":false}"),
@@ -355,6 +359,7 @@ async fn signed_bench(
         let url = ceiling_server(Arc::new(keys)).await?;
         let ceiling_source = signed_source(
             Arc::clone(&signer),
+            ceiling_society()?,
             "/ceiling",
             || json!({"action": "compute", "resource": "bench", "atp_cost": 1}),
         );
@@ -394,10 +399,15 @@ async fn signed_bench(
 }
 
 /// Requests signed by `key` for `path`, with bodies from `body`.
-fn signed_source(key: Arc<SecretKey>, path: &'static str, body: impl Fn() -> Value + Send + Sync + 'static) -> Source {
+fn signed_source(
+    key: Arc<SecretKey>,
+    society: LctId,
+    path: &'static str,
+    body: impl Fn() -> Value + Send + Sync + 'static,
+) -> Source {
     Arc::new(move || {
         let b = serde_json::to_vec(&body())?;
-        let h = sign_headers(&key, "POST", path, &b)?;
+        let h = sign_headers(&key, &society, "POST", path, &b)?;
         Ok((b, h))
     })
 }
@@ -437,7 +447,7 @@ async fn authorize_bench(
     let grant = d["data"]["delegation"]["grant_id"].as_str().unwrap_or_default().to_owned();
     let agent = Arc::new(agent);
     let body = json!({"action": "compute", "resource": "bench", "atp_cost": 1, "context": {"delegation_id": grant}});
-    let source = signed_source(Arc::clone(&agent), "/v1/auth/authorize", move || body.clone());
+    let source = signed_source(Arc::clone(&agent), client.society().await?, "/v1/auth/authorize", move || body.clone());
     let url = format!("{base}/v1/auth/authorize");
     signed_bench("authorize", url, 200, agent, source, concurrency, duration, ceiling, as_json).await
 }
@@ -461,7 +471,7 @@ async fn outcome_bench(
             .collect(),
     );
     let next = AtomicU64::new(0);
-    let source = signed_source(Arc::clone(&reporter), "/v1/reputation/outcome", move || {
+    let source = signed_source(Arc::clone(&reporter), client.society().await?, "/v1/reputation/outcome", move || {
         let i = next.fetch_add(1, Ordering::Relaxed);
         let entity = &entities[usize::try_from(i).unwrap_or(0) % entities.len().max(1)];
         let quality = 0.5 + f64::from(u32::try_from(i % 50).unwrap_or(0)) / 100.0;
@@ -494,6 +504,7 @@ async fn allocate_bench(
         .context("charging the bench account")?;
     let source = signed_source(
         Arc::clone(&holder),
+        client.society().await?,
         "/v1/resources/allocate",
         || json!({"resource_type": "storage", "quantity": 1, "duration_seconds": 60}),
     );
@@ -538,6 +549,7 @@ async fn graph_bench(
         let key =
             Arc::new(curator.ok_or_else(|| anyhow!("bench graph ingests as a curator: give --key (the authority)"))?);
         let counter = Arc::new(AtomicU64::new(0));
+        let society = super::client::Client::new(&base)?.society().await?;
         let url = format!("{base}/v1/graph/triple");
         let next: Next = Arc::new(move |http: &reqwest::Client| {
             let i = counter.fetch_add(1, Ordering::Relaxed);
@@ -545,7 +557,7 @@ async fn graph_bench(
                 return Ok(None);
             }
             let body = serde_json::to_vec(&bench_edge(i, nodes))?;
-            let h = sign_headers(&key, "POST", "/v1/graph/triple", &body)?;
+            let h = sign_headers(&key, &society, "POST", "/v1/graph/triple", &body)?;
             Ok(Some(h.apply(http.post(&url)).body(body)))
         });
         let r = load("graph ingest (signed triples)", 201, concurrency, Duration::from_secs(3600), next, false).await?;
@@ -584,7 +596,8 @@ pub async fn run(node: &str, key: Option<SecretKey>, cmd: &BenchCmd, as_json: bo
         BenchCmd::Mint { concurrency, duration, presign: n } => {
             let duration = parse_duration(duration)?;
             let concurrency = (*concurrency).clamp(1, 4096);
-            let source: Source = Arc::new(mint_one);
+            let society = super::client::Client::new(node)?.society().await?;
+            let source: Source = Arc::new(move || mint_signed(&society));
             let pool = match n {
                 Some(n) => {
                     let t = Instant::now();

@@ -43,12 +43,19 @@ pub struct SignedHeaders {
     pub timestamp: String,
 }
 
-/// Sign `method path body` as the LCT of `key` at the current time.
-pub fn sign_headers(key: &SecretKey, method: &str, path: &str, body: &[u8]) -> anyhow::Result<SignedHeaders> {
+/// Sign `method path body`, to a node of `society`, as the LCT of `key` at
+/// the current time.
+pub fn sign_headers(
+    key: &SecretKey,
+    society: &LctId,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> anyhow::Result<SignedHeaders> {
     let signer = LctId::from_public_key(&key.public_key());
     let nonce = data_encoding::BASE64URL_NOPAD.encode(&random_bytes::<18>()?);
     let ts = crate::services::system_clock();
-    let canon = canonical_request(method, path, body, &nonce, ts, &signer);
+    let canon = canonical_request(society, method, path, body, &nonce, ts, &signer);
     Ok(SignedHeaders {
         authorization: format!("Bearer {signer}"),
         signature: key.sign(canon.as_bytes()).to_string(),
@@ -68,11 +75,22 @@ impl SignedHeaders {
     }
 }
 
+/// The society a node at `base` serves (`GET /ready`), which every signed
+/// request to it names (docs/api.md §7).
+pub async fn society_of(http: &reqwest::Client, base: &str) -> anyhow::Result<LctId> {
+    let url = format!("{}/ready", base.trim_end_matches('/'));
+    let v: Value = http.get(&url).send().await.with_context(|| format!("cannot reach {url}"))?.json().await?;
+    let id = v["society"].as_str().ok_or_else(|| anyhow!("{url} names no society"))?;
+    LctId::parse(id).map_err(|e| anyhow!("{url}: society: {e}"))
+}
+
 /// Client of one node.
 #[derive(Clone)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    /// The node's society, asked once (`society_of`).
+    society: std::sync::Arc<tokio::sync::OnceCell<LctId>>,
 }
 
 impl Client {
@@ -83,7 +101,7 @@ impl Client {
             .pool_max_idle_per_host(256)
             .build()
             .context("building HTTP client")?;
-        Ok(Client { base: base.trim_end_matches('/').to_owned(), http })
+        Ok(Client { base: base.trim_end_matches('/').to_owned(), http, society: Default::default() })
     }
 
     async fn finish(resp: reqwest::Response) -> anyhow::Result<Value> {
@@ -116,9 +134,14 @@ impl Client {
         self.post_raw(key, path, bytes).await
     }
 
+    /// The society of the node (asked once).
+    pub async fn society(&self) -> anyhow::Result<LctId> {
+        self.society.get_or_try_init(|| society_of(&self.http, &self.base)).await.cloned()
+    }
+
     /// Signed DELETE with an empty body.
     pub async fn delete(&self, key: &SecretKey, path: &str) -> anyhow::Result<Value> {
-        let h = sign_headers(key, "DELETE", path, &[])?;
+        let h = sign_headers(key, &self.society().await?, "DELETE", path, &[])?;
         let resp = h
             .apply(self.http.delete(format!("{}{path}", self.base)))
             .send()
@@ -129,7 +152,7 @@ impl Client {
 
     /// Signed POST of raw bytes.
     pub async fn post_raw(&self, key: &SecretKey, path: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
-        let h = sign_headers(key, "POST", path, &bytes)?;
+        let h = sign_headers(key, &self.society().await?, "POST", path, &bytes)?;
         let resp = h
             .apply(self.http.post(format!("{}{path}", self.base)))
             .body(bytes)

@@ -277,11 +277,12 @@ pub async fn run(
     let seen: Seen = Arc::new(Mutex::new(HashMap::new()));
     let mut after = vec![0i64; procs.len()];
     let http = reqwest::Client::new();
+    let society = super::client::society_of(&http, &founder).await?;
     // Warm-up: one record must reach everyone (the mesh has formed).
     let warm = Instant::now();
     loop {
         let before: Vec<[u8; 32]> = lock_keys(&seen);
-        publish_one(&http, &founder).await?;
+        publish_one(&http, &founder, &society).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         collect(&http, &procs, &mut after, &seen).await?;
         let s = summarise(0, &seen, 0, &new_keys(&seen, &before));
@@ -299,9 +300,9 @@ pub async fn run(
         let before = lock_keys(&seen);
         let cpu0 = cpu_all();
         pace(rate, duration, |_| {
-            let (http, founder) = (http.clone(), founder.clone());
+            let (http, founder, society) = (http.clone(), founder.clone(), society.clone());
             tokio::spawn(async move {
-                let _ = publish_one(&http, &founder).await;
+                let _ = publish_one(&http, &founder, &society).await;
             });
         })
         .await;
@@ -370,8 +371,8 @@ fn new_keys(seen: &Seen, before: &[[u8; 32]]) -> Vec<[u8; 32]> {
     lock_keys(seen).into_iter().filter(|k| !old.contains(k)).collect()
 }
 
-async fn publish_one(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
-    let (body, h) = mint_signed()?;
+async fn publish_one(http: &reqwest::Client, base: &str, society: &web4_core::LctId) -> anyhow::Result<()> {
+    let (body, h) = mint_signed(society)?;
     let r = h.apply(http.post(format!("{base}/v1/lct/mint"))).body(body).send().await?;
     if r.status().as_u16() != 201 {
         bail!("mint answered {}", r.status());
@@ -388,7 +389,8 @@ async fn post_signed(
     body: &Value,
 ) -> anyhow::Result<(u16, Value)> {
     let bytes = serde_json::to_vec(body)?;
-    let h = sign_headers(key, "POST", path, &bytes)?;
+    let society = super::client::society_of(http, base).await?;
+    let h = sign_headers(key, &society, "POST", path, &bytes)?;
     let r = h.apply(http.post(format!("{base}{path}"))).body(bytes).send().await?;
     let status = r.status().as_u16();
     Ok((status, r.json().await.unwrap_or(Value::Null)))

@@ -62,16 +62,16 @@ pub fn evidence(
 /// concurrent requests, `crate::verify`).
 pub async fn verify(node: &Node, ev: &SignedRequest, pk: PublicKey) -> Result<(), ApiError> {
     node.verifier
-        .verify(ev.canonical().into_bytes(), ev.signature, pk)
+        .verify(ev.canonical(&node.society().id).into_bytes(), ev.signature, pk)
         .await
         .map_err(|lost| ApiError::internal("signature verification", lost))?
-        .map_err(|_| signature_error(ev))
+        .map_err(|_| signature_error(ev, &node.society().id))
 }
 
 /// The refusal of a request whose signature does not verify.
-pub fn signature_error(ev: &SignedRequest) -> ApiError {
+pub fn signature_error(ev: &SignedRequest, society: &web4_core::LctId) -> ApiError {
     ApiError::new(ErrorCode::CryptoVerify, "request signature does not verify against the signer's key")
-        .details(serde_json::json!({ "canonical_request": ev.canonical() }))
+        .details(serde_json::json!({ "canonical_request": ev.canonical(society) }))
 }
 
 /// The request body, size-checked: an oversized body is 413 `W4_ERR_PROTO_FORMAT`.

@@ -113,7 +113,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     // concurrent signatures together (one batch, one yield).
     let mut items = vec![(binding.proof_message(claimed), binding.binding_proof, binding.public_key)];
     if let Ok(Some(pk)) = &signer_pk {
-        items.push((ev.canonical().into_bytes(), ev.signature, *pk));
+        items.push((ev.canonical(&node.society().id).into_bytes(), ev.signature, *pk));
     }
     let mut checked = node
         .verifier
@@ -148,7 +148,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
     }
     match (signer_pk?, request_checked) {
         (Some(_), Some(Ok(()))) => {}
-        (Some(_), Some(Err(_))) => return Err(auth::signature_error(&ev)),
+        (Some(_), Some(Err(_))) => return Err(auth::signature_error(&ev, &node.society().id)),
         (Some(_), None) => return Err(ApiError::internal("signature verification", Lost)),
         (None, _) => {
             return Err(ApiError::new(

@@ -112,7 +112,14 @@ async fn pool_accounts_and_funded_delegations() {
     assert_eq!(r.body["data"]["decision"], "granted", "{}", r.body);
     assert_eq!(account(&node, &alice).await["locked"], 95);
     // ... and revoking the root releases everything unspent, sub-grant included.
-    let h = web4_daemon::cli::client::sign_headers(&alice, "DELETE", &format!("/v1/auth/delegate/{gid}"), b"").unwrap();
+    let h = web4_daemon::cli::client::sign_headers(
+        &alice,
+        &node.society().await,
+        "DELETE",
+        &format!("/v1/auth/delegate/{gid}"),
+        b"",
+    )
+    .unwrap();
     let resp = h.apply(node.http.delete(format!("{}/v1/auth/delegate/{gid}", node.base))).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let a = account(&node, &alice).await;

@@ -99,8 +99,14 @@ async fn delegations_and_decisions() {
     .await;
     assert_eq!(r.body["data"]["decision"], "granted", "{}", r.body);
     let del = node.http.delete(format!("{}/v1/auth/delegate/{grant}", node.base));
-    let h =
-        web4_daemon::cli::client::sign_headers(&client, "DELETE", &format!("/v1/auth/delegate/{grant}"), b"").unwrap();
+    let h = web4_daemon::cli::client::sign_headers(
+        &client,
+        &node.society().await,
+        "DELETE",
+        &format!("/v1/auth/delegate/{grant}"),
+        b"",
+    )
+    .unwrap();
     let resp = h.apply(del).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let r = node.authorize(
@@ -169,7 +175,14 @@ async fn thirty_two_concurrent_clients_never_overdraw_a_budget() {
                     "context": {"delegation_id": grant}}),
                 )
                 .unwrap();
-                let h = web4_daemon::cli::client::sign_headers(&agent, "POST", "/v1/auth/authorize", &body).unwrap();
+                let h = web4_daemon::cli::client::sign_headers(
+                    &agent,
+                    &web4_daemon::cli::client::society_of(&http, &base).await.unwrap(),
+                    "POST",
+                    "/v1/auth/authorize",
+                    &body,
+                )
+                .unwrap();
                 let r = h.apply(http.post(format!("{base}/v1/auth/authorize"))).body(body).send().await.unwrap();
                 let status = r.status().as_u16();
                 let v: serde_json::Value = r.json().await.unwrap();

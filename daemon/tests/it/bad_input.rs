@@ -19,6 +19,16 @@ async fn bad_requests_get_their_codes_and_write_nothing() {
         node.post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { signature: Some(other_sig), ..Sign::default() }).await;
     cases.push(("bad signature", r, 401, "W4_ERR_CRYPTO_VERIFY"));
 
+    // Signed for another society (WEB4-REQUEST-V2 names it): a request meant
+    // for one society cannot be replayed to another where the key is known.
+    let elsewhere = web4_core::LctId::parse("lct:web4:another-society").unwrap();
+    let r =
+        node.post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { society: Some(elsewhere), ..Sign::default() }).await;
+    let society = node.society().await;
+    let canon = r.body["error"]["details"]["canonical_request"].as_str().unwrap_or_default().to_owned();
+    assert!(canon.starts_with(&format!("WEB4-REQUEST-V2\n{society}\nPOST\n")), "{}", r.body);
+    cases.push(("signed for another society", r, 401, "W4_ERR_CRYPTO_VERIFY"));
+
     // Signature that is not even base64url.
     let r = node
         .post_raw(&k, "/v1/lct/mint", body.clone(), &Sign { signature: Some("***".into()), ..Sign::default() })

@@ -1171,8 +1171,14 @@ async fn one_budget_spent_concurrently_through_three_nodes_is_never_overdrawn() 
                     let body = serde_json::to_vec(&json!({"action": "compute", "resource": format!("job:{n}:{i}:{j}"),
                         "atp_cost": cost, "context": {"delegation_id": grant}}))
                     .unwrap();
-                    let h =
-                        web4_daemon::cli::client::sign_headers(&agent, "POST", "/v1/auth/authorize", &body).unwrap();
+                    let h = web4_daemon::cli::client::sign_headers(
+                        &agent,
+                        &web4_daemon::cli::client::society_of(&http, &base).await.unwrap(),
+                        "POST",
+                        "/v1/auth/authorize",
+                        &body,
+                    )
+                    .unwrap();
                     let r = h.apply(http.post(format!("{base}/v1/auth/authorize"))).body(body).send().await.unwrap();
                     let status = r.status().as_u16();
                     if let Some(v) = r.headers().get("x-web4-decided-by") {
@@ -1594,7 +1600,14 @@ async fn an_account_spent_concurrently_through_three_nodes_is_never_overdrawn() 
                 let (mut sent, mut deciders) = (0u64, std::collections::BTreeSet::new());
                 for _ in 0..5 {
                     let body = serde_json::to_vec(&json!({"to": bob_id, "amount": 20})).unwrap();
-                    let h = web4_daemon::cli::client::sign_headers(&alice, "POST", "/v1/atp/transfer", &body).unwrap();
+                    let h = web4_daemon::cli::client::sign_headers(
+                        &alice,
+                        &web4_daemon::cli::client::society_of(&http, &base).await.unwrap(),
+                        "POST",
+                        "/v1/atp/transfer",
+                        &body,
+                    )
+                    .unwrap();
                     let r = h.apply(http.post(format!("{base}/v1/atp/transfer"))).body(body).send().await.unwrap();
                     let status = r.status().as_u16();
                     if let Some(v) = r.headers().get("x-web4-decided-by") {

@@ -55,13 +55,17 @@ pub struct Sign {
     pub signature: Option<String>,
     pub content_type: Option<&'static str>,
     pub accept: Option<&'static str>,
+    /// The society the request names (default: the node's).
+    pub society: Option<LctId>,
 }
 
 /// A self-mint of `k` sent with the CLI's signing code (as a real client would).
-pub async fn raw_mint(http: &reqwest::Client, base: &str, k: &SecretKey) -> Result<reqwest::Response, reqwest::Error> {
+/// Fails when the node cannot be reached (asking its society, or minting).
+pub async fn raw_mint(http: &reqwest::Client, base: &str, k: &SecretKey) -> anyhow::Result<reqwest::Response> {
     let body = serde_json::to_vec(&mint_body(k, EntityType::Ai)).unwrap();
-    let h = web4_daemon::cli::client::sign_headers(k, "POST", "/v1/lct/mint", &body).unwrap();
-    h.apply(http.post(format!("{base}/v1/lct/mint"))).body(body).send().await
+    let society = web4_daemon::cli::client::society_of(http, base).await?;
+    let h = web4_daemon::cli::client::sign_headers(k, &society, "POST", "/v1/lct/mint", &body).unwrap();
+    Ok(h.apply(http.post(format!("{base}/v1/lct/mint"))).body(body).send().await?)
 }
 
 async fn read(r: reqwest::Response) -> Resp {
@@ -264,7 +268,11 @@ impl TestNode {
         let nonce = s.nonce.clone().unwrap_or_else(random_nonce);
         let ts = s.ts.unwrap_or_else(now);
         let signer_id = LctId::parse(&signer).unwrap_or_else(|_| id_of(key));
-        let canon = canonical_request("POST", path, &body, &nonce, ts, &signer_id);
+        let society = match &s.society {
+            Some(s) => s.clone(),
+            None => self.society().await,
+        };
+        let canon = canonical_request(&society, "POST", path, &body, &nonce, ts, &signer_id);
         let sig = s.signature.clone().unwrap_or_else(|| key.sign(canon.as_bytes()).to_string());
         let mut rb = self
             .http
@@ -285,9 +293,14 @@ impl TestNode {
         self.post_raw(key, path, serde_json::to_vec(body).unwrap(), &Sign::default()).await
     }
 
+    /// The society this node serves (every signed request names it).
+    pub async fn society(&self) -> LctId {
+        web4_daemon::cli::client::society_of(&self.http, &self.base).await.unwrap()
+    }
+
     /// DELETE `path`, signed by `key`.
     pub async fn delete(&self, key: &SecretKey, path: &str) -> Resp {
-        let h = web4_daemon::cli::client::sign_headers(key, "DELETE", path, b"").unwrap();
+        let h = web4_daemon::cli::client::sign_headers(key, &self.society().await, "DELETE", path, b"").unwrap();
         read(h.apply(self.http.delete(format!("{}{path}", self.base))).send().await.unwrap()).await
     }
 
