@@ -84,6 +84,8 @@ pub async fn records(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockRequest {
+    /// The node this request is meant for (its LCT id, `node` in `/ready`).
+    pub node: String,
     pub peer_id: String,
     /// `true` blocks (connections close, the peer cannot reconnect), `false` lifts the block.
     pub blocked: bool,
@@ -102,7 +104,7 @@ pub async fn block(
         })?;
     let peer: libp2p::PeerId =
         req.peer_id.parse().map_err(|_| ApiError::new(ErrorCode::ProtoFormat, "peer_id: not a libp2p peer id"))?;
-    authority_only(&node, ev, "block peers").await?;
+    authority_only(&node, ev, &req.node, "block peers").await?;
     fed.handle.block(peer, req.blocked).await.map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
     tracing::info!(service = "p2p", event = if req.blocked { "peer_blocked" } else { "peer_unblocked" }, peer_id = %peer);
     Ok(ApiOk::new("p2p_block_changed", json!({ "peer_id": req.peer_id, "blocked": req.blocked })))
@@ -142,6 +144,8 @@ pub async fn equivocations(State(node): State<Arc<Node>>) -> Result<ApiOk, ApiEr
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FollowRequest {
+    /// The node this request is meant for (its LCT id, `node` in `/ready`).
+    pub node: String,
     /// Base URL of a node of the other society.
     pub url: String,
     /// Expected hash of its genesis record (compare out of band); optional.
@@ -150,13 +154,23 @@ pub struct FollowRequest {
 }
 
 /// Admit a signed request that only an active `authority` may make and that
-/// records nothing: signature, nonce (spent, so it cannot be replayed), signer
-/// status and role.
+/// records nothing: meant for this node, signature, nonce (spent, so it
+/// cannot be replayed), signer status and role. Recorded nowhere, its nonce
+/// is spent on this node only; naming the node in the signed body keeps it
+/// from being replayed to the society's other nodes (decisions/0027).
 async fn authority_only(
     node: &Arc<Node>,
     ev: web4_core::signing::SignedRequest,
+    meant_for: &str,
     action: &'static str,
 ) -> Result<(), ApiError> {
+    if meant_for != node.id.as_str() {
+        return Err(ApiError::new(
+            ErrorCode::AuthzDenied,
+            format!("this request is meant for node {meant_for}; this node is {}", node.id),
+        )
+        .details(json!({ "node": node.id })));
+    }
     crate::services::identity::authenticate(node, &ev).await?;
     let society = node.society().id.clone();
     node.writer
@@ -180,7 +194,7 @@ pub async fn follow_society(
     if !(req.url.starts_with("http://") || req.url.starts_with("https://")) {
         return Err(ApiError::new(ErrorCode::ProtoFormat, "url: an http:// or https:// base URL"));
     }
-    authority_only(&node, ev, "follow other societies").await?;
+    authority_only(&node, ev, &req.node, "follow other societies").await?;
     let own = node.society().id.clone();
     let s = node.foreign.add(&own, &req.url, req.genesis_hash.as_deref()).await.map_err(|e| {
         ApiError::new(ErrorCode::ProtoFormat, format!("cannot follow {}: {e:#}", req.url))

@@ -1111,7 +1111,8 @@ async fn a_partition_where_both_sides_write_heals_to_identical_ledgers() {
 
 /// An authority blocks or unblocks `peer` on `n`.
 async fn block(n: &TestNode, peer: &str, blocked: bool) {
-    let r = n.post(&n.admin, "/v1/p2p/block", &json!({"peer_id": peer, "blocked": blocked})).await;
+    let node = n.get("/ready").await.body["node"].clone();
+    let r = n.post(&n.admin, "/v1/p2p/block", &json!({"node": node, "peer_id": peer, "blocked": blocked})).await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
@@ -1387,18 +1388,30 @@ async fn a_node_of_another_society_verifies_an_lct_born_here_and_shows_its_reput
     let alice_id = id_of(alice).to_string();
 
     // Only an authority of B may make B follow A.
-    let r = b.post(&random_key(), "/v1/federation/societies", &json!({"url": a.base})).await;
+    let b_node = b.get("/ready").await.body["node"].clone();
+    let r = b.post(&random_key(), "/v1/federation/societies", &json!({"node": b_node, "url": a.base})).await;
     assert_eq!(r.status, 401, "{}", r.body);
     // A wrong genesis pin is refused and nothing is kept.
-    let r = b.post(&b.admin, "/v1/federation/societies", &json!({"url": a.base, "genesis_hash": "sha256:00"})).await;
+    let r = b
+        .post(
+            &b.admin,
+            "/v1/federation/societies",
+            &json!({"node": b_node, "url": a.base, "genesis_hash": "sha256:00"}),
+        )
+        .await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(b.get("/v1/federation/societies").await.body["data"]["societies"], json!([]));
-    let r = b.post(&b.admin, "/v1/federation/societies", &json!({"url": a.base})).await;
+    // Meant for another node: refused here (it would otherwise be replayable
+    // to every node of the society, being recorded nowhere).
+    let other = a.get("/ready").await.body["node"].clone();
+    let r = b.post(&b.admin, "/v1/federation/societies", &json!({"node": other, "url": a.base})).await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "{}", r.body);
+    let r = b.post(&b.admin, "/v1/federation/societies", &json!({"node": b_node, "url": a.base})).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["data"]["society_id"], a_soc);
     assert_eq!(r.body["data"]["law_hash"], a.get("/ready").await.body["law_hash"]);
     // Following one's own society is refused.
-    let r = b.post(&b.admin, "/v1/federation/societies", &json!({"url": b.base})).await;
+    let r = b.post(&b.admin, "/v1/federation/societies", &json!({"node": b_node, "url": b.base})).await;
     assert_eq!(r.status, 422, "{}", r.body);
 
     // B verifies alice with A's law and witnesses.
