@@ -21,6 +21,10 @@ pub struct SpentNonces {
     /// Requests older than this (seconds) are not kept: they fail the clock
     /// check anyway.
     since: i64,
+    /// How far ahead of the clock a peer's carried request may be dated and
+    /// still be kept (seconds; the retention window): later ones are no
+    /// honest peer's, and would grow the set forever (pruning goes by age).
+    ahead: i64,
 }
 
 impl SpentNonces {
@@ -31,6 +35,7 @@ impl SpentNonces {
             seen: HashMap::new(),
             added: Vec::new(),
             since,
+            ahead: i64::MAX / 4,
         };
         let mut st = conn.prepare("SELECT signer, nonce, ts FROM nonces WHERE ts >= ?1")?;
         let mut rows = st.query([since])?;
@@ -91,6 +96,22 @@ impl SpentNonces {
             record(conn, signer, nonce, ts)?;
         }
         Ok(())
+    }
+
+    /// Keep carried requests dated at most `secs` ahead of the clock.
+    pub fn limit_ahead(&mut self, secs: i64) {
+        self.ahead = secs;
+    }
+
+    /// Requests dated before this were forgotten (pruned): they cannot be
+    /// checked for replay any more.
+    pub fn forgotten_before(&self) -> i64 {
+        self.since
+    }
+
+    /// Whether a carried request dated `ts` is too far ahead of `now` to keep.
+    pub fn too_far_ahead(&self, ts: i64, now: i64) -> bool {
+        ts > now.saturating_add(self.ahead)
     }
 
     /// A new group begins: what it adds is undone if its commit fails.
@@ -169,6 +190,24 @@ mod tests {
         s.prune(&c, 200).unwrap();
         s.spent_by_peer(&c, a, "late", 180).unwrap();
         assert!(s.spend(&c, a, "late", 180).unwrap(), "behind the pruned window: not kept");
+    }
+
+    /// What the writer needs to refuse requests it can no longer check (dated
+    /// before the pruned window, after the clock stepped back) and to skip
+    /// carried requests dated absurdly far ahead (no honest peer's; kept,
+    /// they would never be pruned).
+    #[test]
+    fn the_window_is_known_on_both_sides() {
+        let c = db();
+        let mut s = SpentNonces::load(&c, 100).unwrap();
+        assert_eq!(s.forgotten_before(), 100);
+        s.prune(&c, 200).unwrap();
+        assert_eq!(s.forgotten_before(), 200);
+        assert!(!s.too_far_ahead(i64::MAX / 8, 0), "unbounded until a limit is set");
+        s.limit_ahead(660);
+        assert!(!s.too_far_ahead(1000 + 660, 1000));
+        assert!(s.too_far_ahead(1000 + 661, 1000));
+        assert!(!s.too_far_ahead(0, i64::MAX), "no overflow");
     }
 
     #[test]

@@ -377,7 +377,9 @@ impl WriteCtx<'_> {
                 Err(_) => return Ok(()),
             },
         };
-        if let Some(ev) = event.evidence() {
+        if let Some(ev) = event.evidence()
+            && !self.nonces.too_far_ahead(ev.timestamp.secs(), self.now.secs())
+        {
             self.nonces
                 .spent_by_peer(self.conn, ev.signer.as_str(), &ev.nonce, ev.timestamp.secs())
                 .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("nonce store: {e}")))?;
@@ -435,6 +437,14 @@ impl WriteCtx<'_> {
     /// Only the in-memory set changes here: the writer stores the row once
     /// the job is done, so checks that refuse a request leave no writes.
     pub fn use_nonce(&mut self, signer: &LctId, nonce: &str, ts: Timestamp) -> Result<(), ApiError> {
+        if ts.secs() < self.nonces.forgotten_before() {
+            // Only after the clock stepped back: nonces this old were pruned,
+            // so a replay of such a request could not be told.
+            return Err(ApiError::new(
+                ErrorCode::AuthzExpired,
+                format!("X-Timestamp {ts} is older than the requests this node still remembers; sign anew"),
+            ));
+        }
         if !self.nonces.mark(signer.as_str(), nonce, ts.secs()) {
             return Err(ApiError::new(ErrorCode::ProtoReplay, format!("nonce {nonce:?} was already used by {signer}")));
         }
@@ -620,6 +630,7 @@ impl Writer {
         }
         let mut head = load_head(&conn, &node.id)?;
         let mut nonces = SpentNonces::load(&conn, (cfg.clock)().secs() - cfg.nonce_retention_secs)?;
+        nonces.limit_ahead(cfg.nonce_retention_secs);
         let (tx, mut rx) = mpsc::channel::<(Work, Reply, Durability)>(cfg.max_group * 4);
         // Finishing a committed group (gossip, the commit hook — graph and
         // metrics — and the replies) runs on its own thread, in commit order,
@@ -1445,6 +1456,31 @@ mod tests {
         )
         .map_err(|(_, e)| e)?;
         assert!(matches!(&replies[0].1, Err(e) if e.code == ErrorCode::ProtoReplay), "a replay of n1 is refused");
+        Ok(())
+    }
+
+    /// After the clock stepped back past the pruned window, a request dated
+    /// before it is refused: its nonce could have been spent and forgotten.
+    #[test]
+    fn a_request_older_than_the_remembered_window_is_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let Fixture { _dir, mut conn, node, mut head, mut nonces } = fixture()?;
+        nonces.prune(&conn, 2_000)?;
+        let signer = node.id.clone();
+        let job: Job = Box::new(move |ctx| {
+            ctx.use_nonce(&signer, "from-before", Timestamp(1_999))?;
+            Ok(Value::Null)
+        });
+        let (replies, _, _) = run_group(
+            &mut conn,
+            &node,
+            &mut head,
+            &mut nonces,
+            vec![(Work::Once(Some(job)), oneshot::channel().0)],
+            Timestamp(1_500),
+            None,
+        )
+        .map_err(|(_, e)| e)?;
+        assert!(matches!(&replies[0].1, Err(e) if e.code == ErrorCode::AuthzExpired), "{:?}", replies[0].1);
         Ok(())
     }
 
