@@ -370,6 +370,28 @@ pub fn role_stamp(
     Ok(row.map(|(at, author, seq)| (Timestamp(at), author, u64::try_from(seq).unwrap_or(0))))
 }
 
+/// When LCT `id` was rotated already by a transition that sorts before one
+/// at `at` registering `new` (by time, then new LCT id: both stay in the
+/// rows, whatever changes the LCTs later), the effect of keeping it; `None`
+/// when the new rotation is to be applied.
+fn earlier_rotation(conn: &Connection, id: &LctId, at: Timestamp, new: &LctId) -> Result<Option<Effect>, StoreError> {
+    let row: Option<(String, String, i64, String)> = conn
+        .prepare_cached(
+            "SELECT o.entity_type, o.status, n.created_at, n.lct_id FROM lcts o
+               JOIN lcts n ON n.lct_id = o.superseded_by
+              WHERE o.lct_id = ?1",
+        )?
+        .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let Some((et, status, kept_at, kept_id)) = row else { return Ok(None) };
+    if (at.secs(), new.as_str()) < (kept_at, kept_id.as_str()) {
+        return Ok(None);
+    }
+    let entity_type = EntityType::parse(&et).ok_or_else(|| corrupt("entity_type"))?;
+    let status = LctStatus::parse(&status).ok_or_else(|| corrupt("status"))?;
+    Ok(Some(Effect::Status { entity_type, from: status, to: status }))
+}
+
 /// When LCT `id` is revoked already by a revocation that sorts before one
 /// at `at` recorded as `lref` (by time, then record hash), the effect of
 /// keeping it; `None` when the new revocation is to be applied.
@@ -767,7 +789,24 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
             for role in roles_of(conn, society.as_str(), new)? {
                 role_graph(conn, society.as_str(), new, &role, effects, lref)?;
             }
-            add(effects, Triple::iri(t.old.as_str(), &w4("supersededBy"), new))?;
+            // The successor the row names (the first rotation, decisions/0016):
+            // its edge, and no other's.
+            let successor: Option<String> = conn
+                .prepare_cached("SELECT superseded_by FROM lcts WHERE lct_id = ?1")?
+                .query_row([t.old.as_str()], |r| r.get(0))
+                .optional()?
+                .flatten();
+            if successor.as_deref() == Some(new) {
+                let p = w4("supersededBy");
+                let others: Vec<String> = conn
+                    .prepare_cached("SELECT o FROM graph_triples WHERE s = ?1 AND p = ?2 AND o != ?3")?
+                    .query_map(params![t.old.as_str(), p, new], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                for o in others {
+                    effects.extend(graph::remove(conn, t.old.as_str(), &p, &o)?);
+                }
+                add(effects, Triple::iri(t.old.as_str(), &p, new))?;
+            }
             effects.extend(status_now(conn, &t.old)?);
         }
         Event::LawPublish(p) => effects.extend(graph::law_triples(conn, p.society_id.as_str(), &p.law, lref)?),
@@ -978,6 +1017,14 @@ fn apply_state(
                 let stamp =
                     ChangeStamp { at: Timestamp(r_at), author: &r_author, seq: u64::try_from(r_seq).unwrap_or(0) };
                 effects.extend(apply_role_once(conn, (society.as_str(), new, &role), held, stamp, &r_ref)?);
+            }
+            if let Some(kept) = earlier_rotation(conn, &t.old, at, &t.lct.lct_id)? {
+                // Rotated twice (its key used on two nodes at once): every
+                // node keeps the rotation that sorts first by (time, new LCT
+                // id), in any order, as for revocations. The other new LCT
+                // stays registered.
+                effects.push(kept);
+                return Ok(effects);
             }
             let eff = set_status(conn, &t.old, LctStatus::Superseded, Some("rotation"), at, lref)?;
             conn.prepare_cached("UPDATE lcts SET superseded_by = ?2, overlap_until = ?3 WHERE lct_id = ?1")?

@@ -674,6 +674,72 @@ async fn a_law_published_elsewhere_is_in_force_here_once_applied() {
     .await;
 }
 
+/// An LCT rotated on two nodes at once (its key used on both): every node
+/// keeps the rotation that sorts first by (record time, new LCT id), in
+/// either order; both new LCTs stay registered (decisions/0016).
+#[tokio::test]
+async fn two_rotations_of_one_lct_leave_the_same_successor_in_either_order() {
+    use web4_core::ledger::Record;
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let a = TestNode::start().await;
+    let y = random_key();
+    let y_id = id_of(&y).to_string();
+    assert_eq!(a.mint(&y, EntityType::Human).await.status, 201);
+    // b holds a copy of a's ledger but does not federate: both write alone.
+    let b = TestNode::join(&a, "").await;
+    let shared = ledger_list(&a).await;
+    let mut new_ids = Vec::new();
+    for n in [&a, &b] {
+        let next = web4_core::lct::Binding::create(&random_key(), EntityType::Human, now());
+        let body =
+            json!({"public_key": next.public_key, "created_at": next.created_at, "binding_proof": next.binding_proof});
+        let r = n.post(&y, &format!("/v1/lct/{y_id}/transition"), &body).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        new_ids.push(next.lct_id().to_string());
+    }
+    let (y1, y2) = (new_ids[0].clone(), new_ids[1].clone());
+    let fresh = |list: Vec<String>| list.into_iter().skip(shared.len()).collect::<Vec<_>>();
+    let (on_a, on_b) = (fresh(ledger_list(&a).await), fresh(ledger_list(&b).await));
+    assert_eq!((on_a.len(), on_b.len()), (1, 1));
+    let key = |t: &String, new: &String| {
+        let r: Record = serde_json::from_str(t).unwrap();
+        (r.timestamp.secs(), new.clone())
+    };
+    let winner = if key(&on_a[0], &y1) < key(&on_b[0], &y2) { &y1 } else { &y2 };
+    let mut rows = Vec::new();
+    for order in [[on_a[0].clone(), on_b[0].clone()], [on_b[0].clone(), on_a[0].clone()]] {
+        let (_dir, c) = fresh_store();
+        for text in shared.iter().chain(order.iter()) {
+            let got = accept_foreign(&c, text, now()).unwrap();
+            assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
+        }
+        let row: Vec<Option<String>> = c
+            .query_row(
+                "SELECT status, status_reason, ledger_ref, CAST(updated_at AS TEXT), superseded_by,
+                        CAST(overlap_until AS TEXT) FROM lcts WHERE lct_id = ?1",
+                [&y_id],
+                |r| (0..6).map(|i| r.get(i)).collect(),
+            )
+            .unwrap();
+        let edges: Vec<String> = c
+            .prepare("SELECT o FROM graph_triples WHERE s = ?1 AND p LIKE '%supersededBy' ORDER BY o")
+            .unwrap()
+            .query_map([&y_id], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let registered: i64 =
+            c.query_row("SELECT COUNT(*) FROM lcts WHERE lct_id IN (?1, ?2)", [&y1, &y2], |r| r.get(0)).unwrap();
+        assert_eq!(row[4].as_ref(), Some(winner), "{row:?}");
+        assert_eq!(edges, vec![winner.clone()]);
+        assert_eq!(registered, 2, "both new LCTs stay registered");
+        let v = web4_daemon::ledger::verify(&c).unwrap();
+        assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+        rows.push(row);
+    }
+    assert_eq!(rows[0], rows[1], "the same row in either order");
+}
+
 /// Suspensions and reinstatements recorded concurrently on two nodes end the
 /// same on every node whatever order their records apply in: the newest by
 /// (record time, author, seq) decides, and a rotation recorded concurrently
