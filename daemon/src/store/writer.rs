@@ -1406,12 +1406,18 @@ mod tests {
         Ok(())
     }
 
+    /// Run one job as a group at time 1,000 (what most tests here do).
+    fn one_job(f: &mut Fixture, work: Work) -> Result<GroupOutcome, (Replies, GroupError)> {
+        let batch = vec![(work, oneshot::channel().0)];
+        run_group(&mut f.conn, &f.node, &mut f.head, &mut f.nonces, batch, Timestamp(1_000), None)
+    }
+
     /// A group that cannot even begin its transaction undoes no nonce of the
     /// group before it, which committed: those requests stay spent.
     #[test]
     fn a_group_that_cannot_begin_keeps_the_previous_groups_nonces() -> Result<(), Box<dyn std::error::Error>> {
-        let Fixture { _dir, mut conn, node, mut head, mut nonces } = fixture()?;
-        let signer = node.id.clone();
+        let mut f = fixture()?;
+        let signer = f.node.id.clone();
         let job = |n: &'static str| -> Work {
             let signer = signer.clone();
             Work::Once(Some(Box::new(move |ctx| {
@@ -1419,42 +1425,15 @@ mod tests {
                 Ok(Value::Null)
             })))
         };
-        let (replies, _, _) = run_group(
-            &mut conn,
-            &node,
-            &mut head,
-            &mut nonces,
-            vec![(job("n1"), oneshot::channel().0)],
-            Timestamp(1_000),
-            None,
-        )
-        .map_err(|(_, e)| e)?;
+        let (replies, _, _) = one_job(&mut f, job("n1")).map_err(|(_, e)| e)?;
         assert!(replies[0].1.is_ok());
         // The next group's BEGIN fails (here: a transaction is open already);
         // the writer then undoes "this group's" nonces, as after any failure.
-        conn.execute_batch("BEGIN")?;
-        let failed = run_group(
-            &mut conn,
-            &node,
-            &mut head,
-            &mut nonces,
-            vec![(job("n2"), oneshot::channel().0)],
-            Timestamp(1_000),
-            None,
-        );
-        assert!(failed.is_err());
-        nonces.undo_group();
-        conn.execute_batch("ROLLBACK")?;
-        let (replies, _, _) = run_group(
-            &mut conn,
-            &node,
-            &mut head,
-            &mut nonces,
-            vec![(job("n1"), oneshot::channel().0)],
-            Timestamp(1_000),
-            None,
-        )
-        .map_err(|(_, e)| e)?;
+        f.conn.execute_batch("BEGIN")?;
+        assert!(one_job(&mut f, job("n2")).is_err());
+        f.nonces.undo_group();
+        f.conn.execute_batch("ROLLBACK")?;
+        let (replies, _, _) = one_job(&mut f, job("n1")).map_err(|(_, e)| e)?;
         assert!(matches!(&replies[0].1, Err(e) if e.code == ErrorCode::ProtoReplay), "a replay of n1 is refused");
         Ok(())
     }
@@ -1489,10 +1468,10 @@ mod tests {
     /// refused instead of being committed in a transaction of its own.
     #[test]
     fn no_record_applies_outside_a_vanished_group() -> Result<(), Box<dyn std::error::Error>> {
-        let Fixture { _dir, mut conn, node, mut head, mut nonces } = fixture()?;
+        let mut f = fixture()?;
         let key = SecretKey::from_seed(&[7; 32]);
         let record = web4_core::ledger::RecordDraft {
-            author: node.id.clone(),
+            author: f.node.id.clone(),
             seq: 1,
             prev_hash: Hash::ZERO,
             kind: "graph.triple".into(),
@@ -1514,23 +1493,15 @@ mod tests {
             }
             Ok(Value::Null)
         });
-        let failed = run_group(
-            &mut conn,
-            &node,
-            &mut head,
-            &mut nonces,
-            vec![(Work::Once(Some(job)), oneshot::channel().0)],
-            Timestamp(1_000),
-            None,
-        );
+        let failed = one_job(&mut f, Work::Once(Some(job)));
         assert!(failed.is_err(), "the group failed");
         let outcomes = outcomes.lock().map_err(|_| "poisoned")?;
         assert_eq!(outcomes.len(), 2);
         for o in outcomes.iter() {
             assert!(matches!(o, Err(e) if e.message.contains("rolled the group's transaction back")), "{o:?}");
         }
-        assert!(conn.is_autocommit(), "no transaction left open");
-        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?;
+        assert!(f.conn.is_autocommit(), "no transaction left open");
+        let rows: i64 = f.conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?;
         assert_eq!(rows, 0);
         Ok(())
     }
@@ -1571,8 +1542,8 @@ mod tests {
     /// stops the writer.
     #[test]
     fn a_failed_commit_is_reported_as_an_unknown_outcome() -> Result<(), Box<dyn std::error::Error>> {
-        let Fixture { _dir, mut conn, node, mut head, mut nonces } = fixture()?;
-        conn.execute_batch(
+        let mut f = fixture()?;
+        f.conn.execute_batch(
             "PRAGMA foreign_keys = ON;
              CREATE TABLE parent (id INTEGER PRIMARY KEY);
              CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
@@ -1583,15 +1554,7 @@ mod tests {
                 .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, e.to_string()))?;
             Ok(Value::Null)
         });
-        let failed = run_group(
-            &mut conn,
-            &node,
-            &mut head,
-            &mut nonces,
-            vec![(Work::Once(Some(job)), oneshot::channel().0)],
-            Timestamp(1_000),
-            None,
-        );
+        let failed = one_job(&mut f, Work::Once(Some(job)));
         let Err((_, e)) = failed else { return Err("the commit should have failed".into()) };
         assert!(matches!(e, GroupError::Commit(_)), "{e}");
         assert!(!e.is_io(), "a constraint is no disk failure");
@@ -1599,9 +1562,9 @@ mod tests {
         assert!(GroupError::Before(StoreError::Corrupt("x".into())).client_message().contains("nothing was written"));
         let io = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_FSYNC), None);
         assert!(GroupError::Commit(io).is_io());
-        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM child", [], |r| r.get(0))?;
+        let rows: i64 = f.conn.query_row("SELECT COUNT(*) FROM child", [], |r| r.get(0))?;
         assert_eq!(rows, 0);
-        assert!(conn.is_autocommit());
+        assert!(f.conn.is_autocommit());
         Ok(())
     }
 

@@ -175,15 +175,7 @@ async fn thirty_two_concurrent_clients_never_overdraw_a_budget() {
                     "context": {"delegation_id": grant}}),
                 )
                 .unwrap();
-                let h = web4_daemon::cli::client::sign_headers(
-                    &agent,
-                    &web4_daemon::cli::client::society_of(&http, &base).await.unwrap(),
-                    "POST",
-                    "/v1/auth/authorize",
-                    &body,
-                )
-                .unwrap();
-                let r = h.apply(http.post(format!("{base}/v1/auth/authorize"))).body(body).send().await.unwrap();
+                let r = post_signed(&http, &base, &agent, "/v1/auth/authorize", body).await.unwrap();
                 let status = r.status().as_u16();
                 let v: serde_json::Value = r.json().await.unwrap();
                 match status {

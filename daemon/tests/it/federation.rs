@@ -17,6 +17,17 @@ fn p2p_config(bootstrap: &[String]) -> String {
 }
 
 /// `n`'s dialable address: its TCP listener and peer id.
+/// A founding node with p2p on, and `joined` nodes that bootstrap from it.
+async fn founder_and_peers(joined: usize) -> (TestNode, Vec<TestNode>) {
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let mut peers = Vec::with_capacity(joined);
+    for _ in 0..joined {
+        peers.push(TestNode::join(&a, &p2p_config(&boot)).await);
+    }
+    (a, peers)
+}
+
 async fn p2p_addr(n: &TestNode) -> String {
     let r = n.get("/ready").await.body;
     let p2p = &r["p2p"];
@@ -405,6 +416,18 @@ async fn ledger_list(n: &TestNode) -> Vec<String> {
     }
 }
 
+/// A fresh store into which `texts` were applied in that order, each
+/// accepted (`Foreign::Applied`).
+fn applied_in_order<'a>(texts: impl IntoIterator<Item = &'a String>) -> (tempfile::TempDir, rusqlite::Connection) {
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let (dir, c) = fresh_store();
+    for text in texts {
+        let got = accept_foreign(&c, text, now()).unwrap();
+        assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
+    }
+    (dir, c)
+}
+
 /// A revocation is terminal whichever order peers apply records in
 /// (decisions/0016): a suspension recorded concurrently on another node
 /// changes nothing where the revocation applied first, two revocations of one
@@ -412,7 +435,6 @@ async fn ledger_list(n: &TestNode) -> Vec<String> {
 /// same LCT row.
 #[tokio::test]
 async fn a_revocation_is_terminal_in_whichever_order_records_apply() {
-    use web4_daemon::ledger::{Foreign, accept_foreign};
     let a = TestNode::start().await;
     let x = random_key();
     let x_id = id_of(&x).to_string();
@@ -440,11 +462,7 @@ async fn a_revocation_is_terminal_in_whichever_order_records_apply() {
     ];
     let mut rows = Vec::new();
     for order in &orders {
-        let (_dir, c) = fresh_store();
-        for text in order {
-            let got = accept_foreign(&c, text, now()).unwrap();
-            assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
-        }
+        let (_dir, c) = applied_in_order(order);
         let row: (String, Option<String>, Option<String>, String, i64) = c
             .query_row(
                 "SELECT status, status_reason, revocation, ledger_ref, updated_at FROM lcts WHERE lct_id = ?1",
@@ -584,7 +602,6 @@ async fn a_record_under_a_law_not_yet_received_waits_for_it() {
 /// (decisions/0019, session-25 addendum).
 #[tokio::test]
 async fn a_role_change_concurrent_with_a_rotation_reaches_the_new_lct_in_either_order() {
-    use web4_daemon::ledger::{Foreign, accept_foreign};
     let a = TestNode::start().await;
     let x = random_key();
     let x_id = id_of(&x).to_string();
@@ -622,11 +639,7 @@ async fn a_role_change_concurrent_with_a_rotation_reaches_the_new_lct_in_either_
         [shared.clone(), on_b.clone(), on_a.clone()].concat(),
         [shared.clone(), on_b[..1].to_vec(), on_a.clone(), on_b[1..].to_vec()].concat(),
     ] {
-        let (_dir, c) = fresh_store();
-        for text in &order {
-            let got = accept_foreign(&c, text, now()).unwrap();
-            assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
-        }
+        let (_dir, c) = applied_in_order(&order);
         let strings = |sql: &str| -> Vec<String> {
             c.prepare(sql).unwrap().query_map([&new_id], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
         };
@@ -650,9 +663,8 @@ async fn a_role_change_concurrent_with_a_rotation_reaches_the_new_lct_in_either_
 /// restart (they refused every signed write as a downgrade until then).
 #[tokio::test]
 async fn a_law_published_elsewhere_is_in_force_here_once_applied() {
-    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
-    let boot = vec![p2p_addr(&a).await];
-    let b = TestNode::join(&a, &p2p_config(&boot)).await;
+    let (a, mut joined) = founder_and_peers(1).await;
+    let b = joined.remove(0);
     eventually(15, "A and B connected", || async { peers(&b).await >= 1 }).await;
     let x = random_key();
     assert_eq!(a.mint(&x, EntityType::Human).await.status, 201);
@@ -680,7 +692,6 @@ async fn a_law_published_elsewhere_is_in_force_here_once_applied() {
 #[tokio::test]
 async fn two_rotations_of_one_lct_leave_the_same_successor_in_either_order() {
     use web4_core::ledger::Record;
-    use web4_daemon::ledger::{Foreign, accept_foreign};
     let a = TestNode::start().await;
     let y = random_key();
     let y_id = id_of(&y).to_string();
@@ -708,11 +719,7 @@ async fn two_rotations_of_one_lct_leave_the_same_successor_in_either_order() {
     let winner = if key(&on_a[0], &y1) < key(&on_b[0], &y2) { &y1 } else { &y2 };
     let mut rows = Vec::new();
     for order in [[on_a[0].clone(), on_b[0].clone()], [on_b[0].clone(), on_a[0].clone()]] {
-        let (_dir, c) = fresh_store();
-        for text in shared.iter().chain(order.iter()) {
-            let got = accept_foreign(&c, text, now()).unwrap();
-            assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
-        }
+        let (_dir, c) = applied_in_order(shared.iter().chain(order.iter()));
         let row: Vec<Option<String>> = c
             .query_row(
                 "SELECT status, status_reason, ledger_ref, CAST(updated_at AS TEXT), superseded_by,
@@ -747,7 +754,6 @@ async fn two_rotations_of_one_lct_leave_the_same_successor_in_either_order() {
 /// (decisions/0016, session-25 addendum).
 #[tokio::test]
 async fn suspensions_and_reinstatements_converge_whatever_order_records_apply() {
-    use web4_daemon::ledger::{Foreign, accept_foreign};
     let a = TestNode::start().await;
     let (x, y) = (random_key(), random_key());
     let (x_id, y_id) = (id_of(&x).to_string(), id_of(&y).to_string());
@@ -816,11 +822,7 @@ async fn suspensions_and_reinstatements_converge_whatever_order_records_apply() 
     ];
     let mut rows = Vec::new();
     for order in &orders {
-        let (_dir, c) = fresh_store();
-        for text in order {
-            let got = accept_foreign(&c, text, now()).unwrap();
-            assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
-        }
+        let (_dir, c) = applied_in_order(order);
         let row = |id: &str| -> Vec<Option<String>> {
             c.query_row(
                 "SELECT status, status_reason, ledger_ref, CAST(updated_at AS TEXT), superseded_by,
@@ -1238,15 +1240,7 @@ async fn one_budget_spent_concurrently_through_three_nodes_is_never_overdrawn() 
                     let body = serde_json::to_vec(&json!({"action": "compute", "resource": format!("job:{n}:{i}:{j}"),
                         "atp_cost": cost, "context": {"delegation_id": grant}}))
                     .unwrap();
-                    let h = web4_daemon::cli::client::sign_headers(
-                        &agent,
-                        &web4_daemon::cli::client::society_of(&http, &base).await.unwrap(),
-                        "POST",
-                        "/v1/auth/authorize",
-                        &body,
-                    )
-                    .unwrap();
-                    let r = h.apply(http.post(format!("{base}/v1/auth/authorize"))).body(body).send().await.unwrap();
+                    let r = post_signed(&http, &base, &agent, "/v1/auth/authorize", body).await.unwrap();
                     let status = r.status().as_u16();
                     if let Some(v) = r.headers().get("x-web4-decided-by") {
                         decided_by.insert(v.to_str().unwrap().to_owned());
@@ -1679,15 +1673,7 @@ async fn an_account_spent_concurrently_through_three_nodes_is_never_overdrawn() 
                 let (mut sent, mut deciders) = (0u64, std::collections::BTreeSet::new());
                 for _ in 0..5 {
                     let body = serde_json::to_vec(&json!({"to": bob_id, "amount": 20})).unwrap();
-                    let h = web4_daemon::cli::client::sign_headers(
-                        &alice,
-                        &web4_daemon::cli::client::society_of(&http, &base).await.unwrap(),
-                        "POST",
-                        "/v1/atp/transfer",
-                        &body,
-                    )
-                    .unwrap();
-                    let r = h.apply(http.post(format!("{base}/v1/atp/transfer"))).body(body).send().await.unwrap();
+                    let r = post_signed(&http, &base, &alice, "/v1/atp/transfer", body).await.unwrap();
                     let status = r.status().as_u16();
                     if let Some(v) = r.headers().get("x-web4-decided-by") {
                         deciders.insert(v.to_str().unwrap().to_owned());

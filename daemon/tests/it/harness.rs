@@ -60,12 +60,23 @@ pub struct Sign {
 }
 
 /// A self-mint of `k` sent with the CLI's signing code (as a real client would).
+/// POST `body` to `base` + `path`, signed by `key` with the CLI's signing
+/// code (as a real client would: the society asked from the node first).
+pub async fn post_signed(
+    http: &reqwest::Client,
+    base: &str,
+    key: &SecretKey,
+    path: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<reqwest::Response> {
+    let society = web4_daemon::cli::client::society_of(http, base).await?;
+    let h = web4_daemon::cli::client::sign_headers(key, &society, "POST", path, &body)?;
+    Ok(h.apply(http.post(format!("{base}{path}"))).body(body).send().await?)
+}
+
 /// Fails when the node cannot be reached (asking its society, or minting).
 pub async fn raw_mint(http: &reqwest::Client, base: &str, k: &SecretKey) -> anyhow::Result<reqwest::Response> {
-    let body = serde_json::to_vec(&mint_body(k, EntityType::Ai)).unwrap();
-    let society = web4_daemon::cli::client::society_of(http, base).await?;
-    let h = web4_daemon::cli::client::sign_headers(k, &society, "POST", "/v1/lct/mint", &body).unwrap();
-    Ok(h.apply(http.post(format!("{base}/v1/lct/mint"))).body(body).send().await?)
+    post_signed(http, base, k, "/v1/lct/mint", serde_json::to_vec(&mint_body(k, EntityType::Ai))?).await
 }
 
 async fn read(r: reqwest::Response) -> Resp {
