@@ -188,8 +188,12 @@ pub struct SignerRow {
     pub status: LctStatus,
     pub overlap_until: Option<Timestamp>,
     pub entity_type: EntityType,
-    /// The time of the record that set `status` (for a revoked LCT, the
-    /// revocation in force; for a suspended one, the suspension).
+    /// From when the LCT may sign no records, whatever its status says now:
+    /// the earliest of the record that set its status (for a revoked LCT
+    /// the first revocation, for a suspended one the suspension), the
+    /// suspension its register holds, and the end of its rotation overlap.
+    /// Each is the same on every node once the same records applied, so the
+    /// result is too.
     pub since: Timestamp,
 }
 
@@ -221,7 +225,9 @@ fn parse_key(text: &str) -> Result<PublicKey, StoreError> {
 pub fn load_signer(conn: &Connection, id: &str) -> Result<Option<SignerRow>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT public_key, status, overlap_until, entity_type, updated_at FROM lcts WHERE lct_id = ?1",
+            "SELECT public_key, status, overlap_until, entity_type, updated_at,
+                    CASE WHEN status_register = 'suspended' THEN status_at END
+               FROM lcts WHERE lct_id = ?1",
         )?
         .query_row([id], |r| {
             Ok((
@@ -230,10 +236,12 @@ pub fn load_signer(conn: &Connection, id: &str) -> Result<Option<SignerRow>, Sto
                 r.get::<_, Option<i64>>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, i64>(4)?,
+                r.get::<_, Option<i64>>(5)?,
             ))
         })
         .optional()?;
-    let Some((pk, st, overlap, et, since)) = row else { return Ok(None) };
+    let Some((pk, st, overlap, et, updated, suspended)) = row else { return Ok(None) };
+    let since = [overlap, suspended].into_iter().flatten().fold(updated, i64::min);
     Ok(Some(SignerRow {
         public_key: parse_key(&pk)?,
         status: LctStatus::parse(&st).ok_or_else(|| corrupt("status"))?,
@@ -334,8 +342,10 @@ fn apply_status_change(
     if newer_applied {
         return Ok(unchanged);
     }
-    conn.prepare_cached("UPDATE lcts SET status_at = ?2, status_author = ?3, status_seq = ?4 WHERE lct_id = ?1")?
-        .execute(params![id.as_str(), stamp.at.secs(), stamp.author, seq])?;
+    conn.prepare_cached(
+        "UPDATE lcts SET status_at = ?2, status_author = ?3, status_seq = ?4, status_register = ?5 WHERE lct_id = ?1",
+    )?
+    .execute(params![id.as_str(), stamp.at.secs(), stamp.author, seq, to.as_str()])?;
     if matches!(from, LctStatus::Revoked | LctStatus::Superseded) {
         return Ok(unchanged);
     }
@@ -2079,7 +2089,9 @@ pub fn check_inbound(
     // could register a victim's id with its own key, and the nodes that
     // kept that registration (decisions/0025) would take requests signed
     // with that key as the victim's. Stateless, so the same everywhere.
-    if let Some(why) = binding_problem(&event) {
+    // Checked once, with the record's signature: the writer's second pass
+    // over a pre-checked record (`signature_checked`) does not repeat it.
+    if !signature_checked && let Some(why) = binding_problem(&event) {
         return Ok(Check::Rejected(why));
     }
     // A record about an owned object not known here yet (the root of its
@@ -2646,6 +2658,27 @@ mod tests {
         // A change of an LCT not registered yet waits (sync retries it).
         let other = LctId::parse("lct:web4:y").unwrap();
         assert!(apply_status_change(&conn, &other, LctStatus::Active, None, st(1, "lct:web4:a", 11), &h(9)).is_err());
+    }
+
+    /// A key stops signing records from the earliest of what stopped it: the
+    /// record that set a revoked or suspended status, a suspension its
+    /// register holds (also under a later revocation), the end of its
+    /// rotation overlap (also when revoked later).
+    #[test]
+    fn a_key_stops_signing_at_the_earliest_of_its_stops() {
+        let conn = store();
+        let set = |sql: &str| conn.execute(sql, []).unwrap();
+        let since = || load_signer(&conn, "lct:web4:x").unwrap().unwrap().since.secs();
+        set(
+            "UPDATE lcts SET public_key = '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo', status = 'revoked', updated_at = 300",
+        );
+        assert_eq!(since(), 300, "the revocation");
+        set("UPDATE lcts SET status_at = 100, status_register = 'suspended'");
+        assert_eq!(since(), 100, "suspended before it was revoked");
+        set("UPDATE lcts SET status_register = 'active'");
+        assert_eq!(since(), 300, "reinstated before it was revoked");
+        set("UPDATE lcts SET overlap_until = 200");
+        assert_eq!(since(), 200, "rotated before it was revoked: the overlap's end");
     }
 
     /// Role changes by different authors converge in any arrival order: the

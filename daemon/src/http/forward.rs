@@ -162,15 +162,11 @@ async fn forward(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let unreachable = |why: String| {
-        let mut details = serde_json::json!({ "owner": owner });
-        if let Owned::Grant(g) = obj {
-            details["grant_id"] = serde_json::json!(g);
-        }
         ApiError::new(
             ErrorCode::Unavailable,
             format!("{obj} is decided by its owner {owner}, which cannot be reached: {why}"),
         )
-        .details(details)
+        .details(owner_details(obj, owner))
     };
     let peer = crate::federation::peer_of(node, owner).ok_or_else(|| unreachable("its key is unknown here".into()))?;
     let body = String::from_utf8(body.to_vec())
@@ -191,7 +187,7 @@ async fn forward(
                 ErrorCode::Timeout,
                 format!("{obj} was decided by its owner {owner}, but its answer was lost ({e}); check before retrying"),
             )
-            .details(serde_json::json!({ "owner": owner })));
+            .details(owner_details(obj, owner)));
         }
         // The owner refused to run it (not serving yet, not forwardable).
         Ok(SyncResponse::Error(e)) => return Err(unreachable(e)),
@@ -200,10 +196,6 @@ async fn forward(
         // retry with a fresh nonce could then apply it twice, so this is no
         // "not decided anywhere" 503 but an unknown outcome.
         Err(web4_p2p::P2pError::Sync { error, maybe_delivered: true, .. }) => {
-            let mut details = serde_json::json!({ "owner": owner });
-            if let Owned::Grant(g) = obj {
-                details["grant_id"] = serde_json::json!(g);
-            }
             return Err(ApiError::new(
                 ErrorCode::Timeout,
                 format!(
@@ -211,7 +203,7 @@ async fn forward(
                      it may have been applied, check before retrying"
                 ),
             )
-            .details(details));
+            .details(owner_details(obj, owner)));
         }
         Err(e) => return Err(unreachable(e.to_string())),
     };
@@ -271,6 +263,15 @@ pub async fn serve(router: axum::Router, exchange: HttpExchange) -> SyncResponse
         },
         Err(e) => answer_lost(&status, &e.to_string()),
     }
+}
+
+/// `details` of a forwarding error: the owner, and the grant when the object is one.
+fn owner_details(obj: &Owned, owner: &str) -> serde_json::Value {
+    let mut details = serde_json::json!({ "owner": owner });
+    if let Owned::Grant(g) = obj {
+        details["grant_id"] = serde_json::json!(g);
+    }
+    details
 }
 
 /// The start of a forwarded request's error that means the owner decided

@@ -546,6 +546,24 @@ UPDATE lcts SET (status_at, status_author, status_seq) = (
      LIMIT 1);
 "#,
     ),
+    (
+        21,
+        // The value of that register (`suspended` or `active`), kept when a
+        // revocation or rotation dominates it: a node's key stops signing
+        // records from the earliest of its suspension, revocation and
+        // rotation overlap (decisions/0027, session 25).
+        r#"
+ALTER TABLE lcts ADD COLUMN status_register TEXT;
+UPDATE lcts SET status_register = (
+    SELECT CASE l.kind WHEN 'lct.suspend' THEN 'suspended' ELSE 'active' END
+      FROM ledger l
+     WHERE l.kind IN ('lct.suspend', 'lct.reinstate')
+       AND json_extract(l.record, '$.payload.lct_id') = lcts.lct_id
+     ORDER BY CAST(strftime('%s', json_extract(l.record, '$.timestamp')) AS INTEGER) DESC, l.author DESC, l.seq DESC
+     LIMIT 1)
+ WHERE status_at IS NOT NULL;
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -724,6 +742,7 @@ mod tests {
             // Same second, chain order decides.
             (4, "n2", 2, "lct.suspend", "b", "2026-12-01T11:00:00Z"),
             (5, "n2", 3, "lct.reinstate", "b", "2026-12-01T11:00:00Z"),
+            (7, "n1", 4, "lct.suspend", "d", "2026-12-01T13:00:00Z"),
             (6, "n1", 3, "lct.revoke", "c", "2026-12-01T12:00:00Z"),
         ];
         for (id, author, seq, kind, lct, at) in records {
@@ -734,7 +753,7 @@ mod tests {
             )
             .unwrap();
         }
-        for lct in ["a", "b", "c"] {
+        for lct in ["a", "b", "c", "d"] {
             conn.execute(
                 "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, document, ledger_ref, created_at, updated_at, home)
                  VALUES (?1, 's', 'k', 'ai', 'active', '{}', 'r', 1, 2, 'x')",
@@ -743,11 +762,11 @@ mod tests {
             .unwrap();
         }
         assert_eq!(migrate(&mut conn).unwrap(), latest());
-        type Register = (String, Option<i64>, Option<String>, Option<i64>);
+        type Register = (String, Option<i64>, Option<String>, Option<i64>, Option<String>);
         let got: Vec<Register> = conn
-            .prepare("SELECT lct_id, status_at, status_author, status_seq FROM lcts ORDER BY lct_id")
+            .prepare("SELECT lct_id, status_at, status_author, status_seq, status_register FROM lcts ORDER BY lct_id")
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
@@ -755,9 +774,10 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("a".into(), Some(secs("2026-12-01T10:00:05Z")), Some("n1".into()), Some(2)),
-                ("b".into(), Some(secs("2026-12-01T11:00:00Z")), Some("n2".into()), Some(3)),
-                ("c".into(), None, None, None),
+                ("a".into(), Some(secs("2026-12-01T10:00:05Z")), Some("n1".into()), Some(2), Some("active".into())),
+                ("b".into(), Some(secs("2026-12-01T11:00:00Z")), Some("n2".into()), Some(3), Some("active".into())),
+                ("c".into(), None, None, None, None),
+                ("d".into(), Some(secs("2026-12-01T13:00:00Z")), Some("n1".into()), Some(4), Some("suspended".into())),
             ]
         );
     }

@@ -7,7 +7,7 @@
 //! the last page or two of the table and of the index instead of one page per
 //! request. At start the set is rebuilt from the table's retention window.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
@@ -29,7 +29,13 @@ pub struct SpentNonces {
 
 impl SpentNonces {
     /// Load the nonces spent at or after `since` (seconds).
+    /// The boundary of an earlier prune, if later, wins: after a restart with
+    /// the clock stepped back, requests from the pruned range stay refused.
     pub fn load(conn: &Connection, since: i64) -> rusqlite::Result<SpentNonces> {
+        let pruned: Option<String> = conn
+            .query_row("SELECT value FROM node WHERE key = 'nonces_pruned_before'", [], |r| r.get(0))
+            .optional()?;
+        let since = pruned.and_then(|v| v.parse::<i64>().ok()).map_or(since, |p| p.max(since));
         let mut s = SpentNonces {
             hasher: std::collections::hash_map::RandomState::new(),
             seen: HashMap::new(),
@@ -132,6 +138,8 @@ impl SpentNonces {
         self.seen.retain(|_, ts| *ts >= before);
         self.since = self.since.max(before);
         conn.prepare_cached("DELETE FROM nonces WHERE ts < ?1")?.execute([before])?;
+        conn.prepare_cached("INSERT OR REPLACE INTO node (key, value) VALUES ('nonces_pruned_before', ?1)")?
+            .execute([self.since.to_string()])?;
         Ok(())
     }
 }
@@ -203,6 +211,9 @@ mod tests {
         assert_eq!(s.forgotten_before(), 100);
         s.prune(&c, 200).unwrap();
         assert_eq!(s.forgotten_before(), 200);
+        // Kept across a restart, even when the clock stepped back meanwhile.
+        assert_eq!(SpentNonces::load(&c, 150).unwrap().forgotten_before(), 200);
+        assert_eq!(SpentNonces::load(&c, 250).unwrap().forgotten_before(), 250);
         assert!(!s.too_far_ahead(i64::MAX / 8, 0), "unbounded until a limit is set");
         s.limit_ahead(660);
         assert!(!s.too_far_ahead(1000 + 660, 1000));
