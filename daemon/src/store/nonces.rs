@@ -32,9 +32,8 @@ impl SpentNonces {
     /// The boundary of an earlier prune, if later, wins: after a restart with
     /// the clock stepped back, requests from the pruned range stay refused.
     pub fn load(conn: &Connection, since: i64) -> rusqlite::Result<SpentNonces> {
-        let pruned: Option<String> = conn
-            .query_row("SELECT value FROM node WHERE key = 'nonces_pruned_before'", [], |r| r.get(0))
-            .optional()?;
+        let pruned: Option<String> =
+            conn.query_row("SELECT value FROM node WHERE key = 'nonces_pruned_before'", [], |r| r.get(0)).optional()?;
         let since = pruned.and_then(|v| v.parse::<i64>().ok()).map_or(since, |p| p.max(since));
         let mut s = SpentNonces {
             hasher: std::collections::hash_map::RandomState::new(),
