@@ -69,12 +69,15 @@ enum Wait {
     Law(web4_core::Hash),
     /// The record that creates the owned object it changes.
     Object(crate::ledger::Owned),
+    /// This node's clock, to come within reach of the record's date.
+    Until(web4_core::Timestamp),
 }
 
 impl Wait {
     /// Whether what it waits for is here now.
-    fn over(&self, c: &rusqlite::Connection) -> Result<bool, crate::store::StoreError> {
+    fn over(&self, c: &rusqlite::Connection, now: web4_core::Timestamp) -> Result<bool, crate::store::StoreError> {
         match self {
+            Wait::Until(t) => Ok(now.secs().saturating_add(crate::ledger::MAX_RECORD_AHEAD_SECS) >= t.secs()),
             Wait::Author(a) => crate::ledger::lct_exists(c, a),
             Wait::Law(h) => {
                 Ok(c.prepare_cached("SELECT 1 FROM law_versions WHERE law_hash = ?1")?.exists([h.to_string()])?)
@@ -407,7 +410,7 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
             Some(v) => v,
             None => stored,
         };
-        crate::ledger::check_inbound(c, &m, head, false)
+        crate::ledger::check_inbound(c, &m, head, false, node.now())
     });
     match checked {
         Ok(Check::Next(event)) => {
@@ -420,6 +423,7 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
         Ok(Check::UnknownAuthor) => Pre::Waiting(Wait::Author(m.record.author)),
         Ok(Check::UnknownLaw(h)) => Pre::Waiting(Wait::Law(h)),
         Ok(Check::UnknownObject(o)) => Pre::Waiting(Wait::Object(o)),
+        Ok(Check::TooEarly(t)) => Pre::Waiting(Wait::Until(t)),
         Ok(Check::Rejected(why)) => Pre::Rejected(why),
         Err(e) => {
             tracing::warn!(service = "p2p", event = "record_not_checked", error = %e);
@@ -567,7 +571,7 @@ async fn apply_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Unbound
             let waiting = lock(&fed.escrow).take_unknown(std::time::Instant::now());
             let mut still = Vec::new();
             for u in waiting {
-                if !node.reads.with(|c| u.waits.over(c)).unwrap_or(false) {
+                if !node.reads.with(|c| u.waits.over(c, node.now())).unwrap_or(false) {
                     still.push(u);
                 } else if let Err(mpsc::error::TrySendError::Full((text, _))) = fed.inbound.try_send((u.text, None)) {
                     still.push(Unknown { text, ..u });

@@ -1897,6 +1897,9 @@ pub enum Foreign {
     /// Validly signed by a node, under a law version not (yet) known here:
     /// wait for the record that publishes it (decisions/0027, session 25).
     UnknownLaw(Hash),
+    /// Validly signed by a node, but dated more than [`MAX_RECORD_AHEAD_SECS`]
+    /// ahead of this node's clock: wait until it is not (decisions/0027).
+    TooEarly(Timestamp),
     /// Validly signed by a node, about an owned object (a delegation tree,
     /// a lease, an account) not known here yet: wait for the record that
     /// creates it (decisions/0027, session 25).
@@ -1961,6 +1964,7 @@ pub enum Check {
     UnknownAuthor,
     UnknownLaw(Hash),
     UnknownObject(Owned),
+    TooEarly(Timestamp),
     Rejected(String),
 }
 
@@ -1972,6 +1976,7 @@ pub fn check_inbound(
     m: &Inbound,
     head: crate::store::writer::Head,
     signature_checked: bool,
+    now: Timestamp,
 ) -> Result<Check, StoreError> {
     let r = &m.record;
     if r.seq <= head.seq {
@@ -2052,6 +2057,12 @@ pub fn check_inbound(
             r.author
         )));
     }
+    // A record dated far ahead of this clock waits: applied now, it would sort
+    // after every honest change in the last-writer-wins registers (status,
+    // roles) until that date (decisions/0027).
+    if r.timestamp.secs() > now.secs().saturating_add(MAX_RECORD_AHEAD_SECS) {
+        return Ok(Check::TooEarly(r.timestamp));
+    }
     let law_known = if r.kind == kind::SOCIETY_GENESIS {
         let g: Genesis = payload(r)?;
         let exists: bool = conn
@@ -2109,6 +2120,10 @@ pub fn check_inbound(
     Ok(Check::Next(event))
 }
 
+/// How far ahead of this node's clock a received record may be dated and
+/// still apply (twice the default request skew).
+pub const MAX_RECORD_AHEAD_SECS: i64 = 600;
+
 /// Why an LCT that `event` registers is not bound to its key, if it is not.
 fn binding_problem(event: &Event) -> Option<String> {
     let check = |doc: &LctDocument| {
@@ -2162,13 +2177,14 @@ pub fn apply_inbound(
     use crate::store::writer::{load_head, save_head};
     let r = &m.record;
     let head = load_head(conn, &r.author)?;
-    let event = match check_inbound(conn, m, head, signature_checked)? {
+    let event = match check_inbound(conn, m, head, signature_checked, now)? {
         Check::Next(e) => e,
         Check::Duplicate => return Ok(Foreign::Duplicate),
         Check::Gap { have } => return Ok(Foreign::Gap { have }),
         Check::UnknownAuthor => return Ok(Foreign::UnknownAuthor),
         Check::UnknownLaw(h) => return Ok(Foreign::UnknownLaw(h)),
         Check::UnknownObject(o) => return Ok(Foreign::UnknownObject(o)),
+        Check::TooEarly(t) => return Ok(Foreign::TooEarly(t)),
         Check::Rejected(why) => return Ok(Foreign::Rejected(why)),
         Check::Equivocation { held } => {
             keep_equivocation(conn, m, &held, now)?;

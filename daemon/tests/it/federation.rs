@@ -272,6 +272,12 @@ async fn inbound_records_take_the_road_of_local_writes() {
     let foreign_law = web4_core::sha256(b"another society's law");
     let r = accept_foreign(&copy, &text(draft(3, head, foreign_law).sign(&node_key).unwrap()), t).unwrap();
     assert!(matches!(r, Foreign::UnknownLaw(h) if h == foreign_law), "{r:?}");
+    // Dated a day ahead of this node's clock: waits rather than applies (it
+    // would sort after every honest change until then).
+    let mut early = draft(3, head, second.law_hash);
+    early.timestamp = t.plus(86_400);
+    let got = accept_foreign(&copy, &text(early.sign(&node_key).unwrap()), t).unwrap();
+    assert!(matches!(got, Foreign::TooEarly(ts) if ts == t.plus(86_400)), "{got:?}");
     // A mint that binds its LCT id to another key than the one it derives
     // from (a victim's id with the author's key) is refused.
     let mut stolen = draft(3, head, second.law_hash);
@@ -396,8 +402,10 @@ async fn a_superseded_author_signs_no_records_after_its_overlap() {
         Foreign::Rejected(why) => assert!(why.contains("superseded"), "{why}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
+    // (Received when this node's clock reached its date: a record dated far
+    // ahead of the clock waits, decisions/0027.)
     let within = serde_json::to_string(&at(overlap_until - 1)).unwrap();
-    let got = accept_foreign(&copy, &within, t).unwrap();
+    let got = accept_foreign(&copy, &within, web4_core::Timestamp(overlap_until - 1)).unwrap();
     assert!(matches!(got, Foreign::Applied { .. }), "{got:?}");
 }
 
