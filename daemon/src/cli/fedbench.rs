@@ -383,14 +383,13 @@ async fn publish_one(http: &reqwest::Client, base: &str, society: &web4_core::Lc
 /// A signed JSON POST; the answer's status and body.
 async fn post_signed(
     http: &reqwest::Client,
-    base: &str,
+    (base, society): (&str, &web4_core::LctId),
     key: &SecretKey,
     path: &str,
     body: &Value,
 ) -> anyhow::Result<(u16, Value)> {
     let bytes = serde_json::to_vec(body)?;
-    let society = super::client::society_of(http, base).await?;
-    let h = sign_headers(key, &society, "POST", path, &bytes)?;
+    let h = sign_headers(key, society, "POST", path, &bytes)?;
     let r = h.apply(http.post(format!("{base}{path}"))).body(bytes).send().await?;
     let status = r.status().as_u16();
     Ok((status, r.json().await.unwrap_or(Value::Null)))
@@ -405,8 +404,11 @@ async fn forwarding(http: &reqwest::Client, owner: &str, other: &str) -> anyhow:
         SecretKey::from_seed(&crate::keystore::random_bytes::<32>()?),
         SecretKey::from_seed(&crate::keystore::random_bytes::<32>()?),
     );
+    // Asked once: the timed requests below are one POST each.
+    let society = super::client::society_of(http, owner).await?;
     for k in [&client, &agent] {
-        let (s, v) = post_signed(http, owner, k, "/v1/lct/mint", &serde_json::to_value(mint_request(k))?).await?;
+        let (s, v) =
+            post_signed(http, (owner, &society), k, "/v1/lct/mint", &serde_json::to_value(mint_request(k))?).await?;
         if s != 201 {
             bail!("forwarding setup: mint answered {s}: {v}");
         }
@@ -415,7 +417,7 @@ async fn forwarding(http: &reqwest::Client, owner: &str, other: &str) -> anyhow:
     let expires = web4_core::Timestamp(crate::services::system_clock().0 + 3600).to_string();
     let grant = json!({"agent": agent_id, "atp_budget": 1_000_000, "expires_at": expires,
         "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 10}});
-    let (s, v) = post_signed(http, owner, &client, "/v1/auth/delegate", &grant).await?;
+    let (s, v) = post_signed(http, (owner, &society), &client, "/v1/auth/delegate", &grant).await?;
     let gid = v["data"]["delegation"]["grant_id"].as_str().map(str::to_owned);
     let Some(gid) = gid.filter(|_| s == 201) else { bail!("forwarding setup: delegate answered {s}: {v}") };
     let started = Instant::now();
@@ -432,7 +434,7 @@ async fn forwarding(http: &reqwest::Client, owner: &str, other: &str) -> anyhow:
             let body = json!({"action": "compute", "resource": format!("job:{label}:{i}"), "atp_cost": 1,
                 "context": {"delegation_id": gid}});
             let t0 = Instant::now();
-            let (s, v) = post_signed(http, base, &agent, "/v1/auth/authorize", &body).await?;
+            let (s, v) = post_signed(http, (base, &society), &agent, "/v1/auth/authorize", &body).await?;
             if s != 200 {
                 bail!("authorize via {label} answered {s}: {v}");
             }
