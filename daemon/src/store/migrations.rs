@@ -564,6 +564,25 @@ UPDATE lcts SET status_register = (
  WHERE status_at IS NOT NULL;
 "#,
     ),
+    (
+        22,
+        // An LCT neither revoked nor superseded takes the status its register
+        // names, with the reason, record and time of the winning change, as
+        // rebuilding the projection gives: a store whose status came from
+        // arrival order in a past conflict agrees with its peers again.
+        r#"
+UPDATE lcts SET
+    status = status_register,
+    status_reason = CASE WHEN status_register = 'suspended' THEN (
+        SELECT json_extract(l.record, '$.payload.reason') FROM ledger l
+         WHERE l.author = lcts.status_author AND l.seq = lcts.status_seq) END,
+    ledger_ref = (SELECT l.hash FROM ledger l WHERE l.author = lcts.status_author AND l.seq = lcts.status_seq),
+    updated_at = status_at
+ WHERE status IN ('active', 'suspended')
+   AND status_register IS NOT NULL
+   AND EXISTS (SELECT 1 FROM ledger l WHERE l.author = lcts.status_author AND l.seq = lcts.status_seq);
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -743,21 +762,25 @@ mod tests {
             (4, "n2", 2, "lct.suspend", "b", "2026-12-01T11:00:00Z"),
             (5, "n2", 3, "lct.reinstate", "b", "2026-12-01T11:00:00Z"),
             (7, "n1", 4, "lct.suspend", "d", "2026-12-01T13:00:00Z"),
+            // A conflict applied in arrival order: the older reinstatement came last.
+            (8, "n2", 4, "lct.suspend", "e", "2026-12-01T14:00:09Z"),
+            (9, "n1", 5, "lct.reinstate", "e", "2026-12-01T14:00:05Z"),
             (6, "n1", 3, "lct.revoke", "c", "2026-12-01T12:00:00Z"),
         ];
         for (id, author, seq, kind, lct, at) in records {
-            let text = format!(r#"{{"kind":"{kind}","payload":{{"lct_id":"{lct}"}},"timestamp":"{at}"}}"#);
+            let text =
+                format!(r#"{{"kind":"{kind}","payload":{{"lct_id":"{lct}","reason":"why {id}"}},"timestamp":"{at}"}}"#);
             conn.execute(
                 "INSERT INTO ledger (id, hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 rusqlite::params![id, format!("h{id}"), author, seq, kind, text],
             )
             .unwrap();
         }
-        for lct in ["a", "b", "c", "d"] {
+        for (lct, status) in [("a", "active"), ("b", "active"), ("c", "revoked"), ("d", "suspended"), ("e", "active")] {
             conn.execute(
                 "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, document, ledger_ref, created_at, updated_at, home)
-                 VALUES (?1, 's', 'k', 'ai', 'active', '{}', 'r', 1, 2, 'x')",
-                [lct],
+                 VALUES (?1, 's', 'k', 'ai', ?2, '{}', 'r', 1, 2, 'x')",
+                [lct, status],
             )
             .unwrap();
         }
@@ -778,8 +801,29 @@ mod tests {
                 ("b".into(), Some(secs("2026-12-01T11:00:00Z")), Some("n2".into()), Some(3), Some("active".into())),
                 ("c".into(), None, None, None, None),
                 ("d".into(), Some(secs("2026-12-01T13:00:00Z")), Some("n1".into()), Some(4), Some("suspended".into())),
+                ("e".into(), Some(secs("2026-12-01T14:00:09Z")), Some("n2".into()), Some(4), Some("suspended".into())),
             ]
         );
+        // Migration 22: the status follows the register, with the winning
+        // change's reason, record and time; revoked rows are left alone.
+        type Status = (String, String, Option<String>, String, i64);
+        let status: Vec<Status> = conn
+            .prepare("SELECT lct_id, status, status_reason, ledger_ref, updated_at FROM lcts ORDER BY lct_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            status[3],
+            ("d".into(), "suspended".into(), Some("why 7".into()), "h7".into(), secs("2026-12-01T13:00:00Z"))
+        );
+        assert_eq!(
+            status[4],
+            ("e".into(), "suspended".into(), Some("why 8".into()), "h8".into(), secs("2026-12-01T14:00:09Z"))
+        );
+        assert_eq!(status[0].1, "active");
+        assert_eq!((status[2].1.as_str(), status[2].3.as_str()), ("revoked", "r"), "revoked rows keep theirs");
     }
 
     /// Migrations 13 and 14 rebuild tables: nothing is lost and the order of
