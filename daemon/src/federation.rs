@@ -79,9 +79,7 @@ impl Wait {
         match self {
             Wait::Until(t) => Ok(now.secs().saturating_add(crate::ledger::MAX_RECORD_AHEAD_SECS) >= t.secs()),
             Wait::Author(a) => crate::ledger::lct_exists(c, a),
-            Wait::Law(h) => {
-                Ok(c.prepare_cached("SELECT 1 FROM law_versions WHERE law_hash = ?1")?.exists([h.to_string()])?)
-            }
+            Wait::Law(h) => crate::ledger::law_known(c, h),
             Wait::Object(o) => crate::ledger::object_known(c, o),
         }
     }

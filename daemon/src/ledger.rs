@@ -365,6 +365,11 @@ pub fn status_stamp(conn: &Connection, id: &str) -> Result<Option<(Timestamp, St
     })
 }
 
+/// Whether `hash` is the hash of a law version this store holds.
+pub fn law_known(conn: &Connection, hash: &Hash) -> Result<bool, StoreError> {
+    Ok(conn.prepare_cached("SELECT 1 FROM law_versions WHERE law_hash = ?1")?.exists([hash.to_string()])?)
+}
+
 /// The stamp (record time, author, seq) of the newest change of `role` of
 /// LCT `id` in `soc` applied here, if any.
 pub fn role_stamp(
@@ -2075,8 +2080,7 @@ pub fn check_inbound(
         }
         g.law.law_hash() == r.law_hash
     } else {
-        conn.prepare_cached("SELECT EXISTS(SELECT 1 FROM law_versions WHERE law_hash = ?1)")?
-            .query_row([r.law_hash.to_string()], |row| row.get(0))?
+        law_known(conn, &r.law_hash)?
     };
     if !law_known {
         if r.kind == kind::SOCIETY_GENESIS {
@@ -2348,14 +2352,8 @@ pub fn owner_of(conn: &Connection, obj: &Owned) -> Result<Option<String>, StoreE
             .flatten(),
         Owned::Lease(l) => one("SELECT owner FROM resource_allocations WHERE allocation_id = ?1", l)?,
     };
-    let Some(mut owner) = owner else { return Ok(None) };
-    for _ in 0..16 {
-        match one("SELECT superseded_by FROM lcts WHERE lct_id = ?1", &owner)? {
-            Some(n) => owner = n,
-            None => break,
-        }
-    }
-    Ok(Some(owner))
+    let Some(owner) = owner else { return Ok(None) };
+    Ok(Some(successors(conn, &owner)?.pop().unwrap_or(owner)))
 }
 
 /// Whether `obj` is held here (its owner may still be unrecorded).

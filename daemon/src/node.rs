@@ -512,9 +512,8 @@ pub async fn join(cfg: &Config, peer: &str) -> anyhow::Result<InitReport> {
     }
     let base = peer.trim_end_matches('/');
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-    let ready: serde_json::Value =
-        http.get(format!("{base}/ready")).send().await.with_context(|| format!("GET {base}/ready"))?.json().await?;
-    let society = ready["society"].as_str().ok_or_else(|| anyhow!("{base}/ready names no society"))?.to_owned();
+    let society_id = crate::cli::client::society_of(&http, base).await?;
+    let society = society_id.to_string();
     let now = system_clock();
     let (key, key_path, anchor) = match cfg.hsm_type {
         crate::config::HsmType::Software => {
@@ -541,7 +540,6 @@ pub async fn join(cfg: &Config, peer: &str) -> anyhow::Result<InitReport> {
         hardware_anchor: binding.hardware_anchor.clone(),
     };
     let body = serde_json::to_vec(&req)?;
-    let society_id = web4_core::LctId::parse(&society).map_err(|e| anyhow!("{base}/ready: society: {e}"))?;
     let h = crate::cli::client::sign_headers(&key, &society_id, "POST", "/v1/lct/mint", &body)?;
     let resp = h.apply(http.post(format!("{base}/v1/lct/mint"))).body(body).send().await?;
     let status = resp.status();

@@ -400,11 +400,7 @@ fn lifecycle_error(id: &LctId, e: LifecycleError) -> ApiError {
 }
 
 /// A change refused because a newer one recorded by a peer is in force.
-fn newer_change(id: &LctId, what: &str, stamp: Result<Option<(Timestamp, String, u64)>, StoreError>) -> ApiError {
-    let stamp = match stamp {
-        Ok(s) => s,
-        Err(e) => return store_err(e),
-    };
+fn newer_change(id: &LctId, what: &str, stamp: Option<(Timestamp, String, u64)>) -> ApiError {
     let by = stamp
         .as_ref()
         .map(|(at, author, seq)| format!(", recorded by {author} at {at} (seq {seq}),"))
@@ -462,11 +458,8 @@ pub async fn change_status(
                 // than this record would be, applied here already (clocks
                 // of two nodes in the same second): recording ours would
                 // acknowledge a change that every node ignores.
-                return Err(newer_change(
-                    &target,
-                    "suspension or reinstatement",
-                    ledger::status_stamp(ctx.conn, target.as_str()),
-                ));
+                let stamp = ledger::status_stamp(ctx.conn, target.as_str()).map_err(store_err)?;
+                return Err(newer_change(&target, "suspension or reinstatement", stamp));
             }
             to_value(&view(ctx.conn, after).map_err(store_err)?)
         }))
@@ -628,7 +621,8 @@ pub async fn change_role(
             ctx.append(&prepared, law_hash)?;
             if roles_of(ctx.conn, society.as_str(), target.as_str()).map_err(store_err)?.contains(&role) != grant {
                 // As for status changes: a newer change of this role from a peer is in force.
-                let stamp = ledger::role_stamp(ctx.conn, society.as_str(), target.as_str(), &role);
+                let stamp =
+                    ledger::role_stamp(ctx.conn, society.as_str(), target.as_str(), &role).map_err(store_err)?;
                 return Err(newer_change(&target, &format!("change of the role {role:?}"), stamp));
             }
             to_value(&view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?)

@@ -83,9 +83,19 @@ impl SpentNonces {
     /// A request that a peer accepted and recorded (its record carries the
     /// signed request) is spent here too, so it cannot be replayed to this
     /// node once the record arrived (decisions/0026). Requests older than
-    /// the retention window are skipped: the clock check refuses them.
-    pub fn spent_by_peer(&mut self, conn: &Connection, signer: &str, nonce: &str, ts: i64) -> rusqlite::Result<()> {
-        if ts < self.since {
+    /// the retention window are skipped: the clock check refuses them. So
+    /// are requests dated more than the retention ahead of `now` (see
+    /// [`SpentNonces::limit_ahead`]): no honest peer's, and kept they would
+    /// never be pruned.
+    pub fn spent_by_peer(
+        &mut self,
+        conn: &Connection,
+        signer: &str,
+        nonce: &str,
+        ts: i64,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        if ts < self.since || self.too_far_ahead(ts, now) {
             return Ok(());
         }
         if self.mark(signer, nonce, ts) {
@@ -115,7 +125,7 @@ impl SpentNonces {
     }
 
     /// Whether a carried request dated `ts` is too far ahead of `now` to keep.
-    pub fn too_far_ahead(&self, ts: i64, now: i64) -> bool {
+    fn too_far_ahead(&self, ts: i64, now: i64) -> bool {
         ts > now.saturating_add(self.ahead)
     }
 
@@ -188,14 +198,14 @@ mod tests {
         let c = db();
         let a = "lct:web4:ai:a";
         let mut s = SpentNonces::load(&c, 100).unwrap();
-        s.spent_by_peer(&c, a, "fresh", 150).unwrap();
+        s.spent_by_peer(&c, a, "fresh", 150, 0).unwrap();
         assert!(!s.spend(&c, a, "fresh", 150).unwrap(), "replayed to this node after the peer's record arrived");
-        s.spent_by_peer(&c, a, "fresh", 150).unwrap();
-        s.spent_by_peer(&c, a, "old", 99).unwrap();
+        s.spent_by_peer(&c, a, "fresh", 150, 0).unwrap();
+        s.spent_by_peer(&c, a, "old", 99, 0).unwrap();
         let n: i64 = c.query_row("SELECT COUNT(*) FROM nonces", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 1, "an old request is not stored; a second copy is not either");
         s.prune(&c, 200).unwrap();
-        s.spent_by_peer(&c, a, "late", 180).unwrap();
+        s.spent_by_peer(&c, a, "late", 180, 0).unwrap();
         assert!(s.spend(&c, a, "late", 180).unwrap(), "behind the pruned window: not kept");
     }
 
@@ -229,9 +239,9 @@ mod tests {
         // A batch of peers' records fails half way: its writes are undone,
         // the in-memory mark stays, and the records are applied again.
         tx.execute_batch("SAVEPOINT job").unwrap();
-        s.spent_by_peer(&tx, a, "carried", 150).unwrap();
+        s.spent_by_peer(&tx, a, "carried", 150, 0).unwrap();
         tx.execute_batch("ROLLBACK TO job; RELEASE job").unwrap();
-        s.spent_by_peer(&tx, a, "carried", 150).unwrap();
+        s.spent_by_peer(&tx, a, "carried", 150, 0).unwrap();
         tx.commit().unwrap();
         let mut after_restart = SpentNonces::load(&c, 0).unwrap();
         assert!(!after_restart.spend(&c, a, "carried", 150).unwrap(), "replay after a restart");

@@ -377,11 +377,9 @@ impl WriteCtx<'_> {
                 Err(_) => return Ok(()),
             },
         };
-        if let Some(ev) = event.evidence()
-            && !self.nonces.too_far_ahead(ev.timestamp.secs(), self.now.secs())
-        {
+        if let Some(ev) = event.evidence() {
             self.nonces
-                .spent_by_peer(self.conn, ev.signer.as_str(), &ev.nonce, ev.timestamp.secs())
+                .spent_by_peer(self.conn, ev.signer.as_str(), &ev.nonce, ev.timestamp.secs(), self.now.secs())
                 .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("nonce store: {e}")))?;
         }
         Ok(())
@@ -758,17 +756,15 @@ impl Writer {
                                 )
                             })
                             .collect();
-                        let f = Finished {
-                            replies: failed,
-                            effects: Vec::new(),
-                            published: Vec::new(),
-                            took: Duration::ZERO,
-                        };
-                        if let Err(std::sync::mpsc::SendError(f)) = done_tx.send(f) {
-                            for (reply, res) in f.replies {
-                                let _ = reply.send(res);
-                            }
-                        }
+                        hand_over(
+                            &done_tx,
+                            Finished {
+                                replies: failed,
+                                effects: Vec::new(),
+                                published: Vec::new(),
+                                took: Duration::ZERO,
+                            },
+                        );
                         continue;
                     }
                     let batch: Vec<(Work, Reply)> = batch.into_iter().map(|(j, r, _)| (j, r)).collect();
@@ -811,12 +807,7 @@ impl Writer {
                             Finished { replies: failed, effects: Vec::new(), published: Vec::new(), took }
                         }
                     };
-                    if let Err(std::sync::mpsc::SendError(f)) = done_tx.send(finished) {
-                        // The finisher is gone (it panicked): answer here.
-                        for (reply, res) in f.replies {
-                            let _ = reply.send(res);
-                        }
-                    }
+                    hand_over(&done_tx, finished);
                     if stop {
                         // Fail-stop after an I/O error of the log (see
                         // `GroupError::is_io`): no more writes, `/ready`
@@ -966,6 +957,16 @@ fn run_group(
             // which were rolled back).
             *head = start_head;
             Err((replies, GroupError::Commit(e)))
+        }
+    }
+}
+
+/// Pass a finished group to the finishing thread; when it is gone (it
+/// panicked), answer the group's clients here.
+fn hand_over(done_tx: &std::sync::mpsc::Sender<Finished>, f: Finished) {
+    if let Err(std::sync::mpsc::SendError(f)) = done_tx.send(f) {
+        for (reply, res) in f.replies {
+            let _ = reply.send(res);
         }
     }
 }
