@@ -121,20 +121,63 @@ pub fn role_effect(id: &str, role: &str, held: bool) -> Effect {
     derived(held, Triple::literal(id, &w4("hasRole"), role))
 }
 
-/// Add (or re-weight) a triple; an effect only when something changed.
-pub fn add(conn: &Connection, t: Triple, lref: &str) -> Result<Option<Effect>, StoreError> {
+/// The record a triple is projected from: its ledger reference and its
+/// stamp (record time in seconds, author, seq). Of the records that assert
+/// one (s, p, o), the newest by stamp decides its kind and weight, so every
+/// node ends with the same graph whatever order they arrived in
+/// (decisions/0013, session 26), as roles do (decisions/0019).
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub lref: &'a str,
+    pub at: i64,
+    pub author: &'a str,
+    pub seq: u64,
+}
+
+/// Add (or re-weight) a triple; an effect only when something changed. A
+/// record older than the one that last set the triple changes nothing; a
+/// newer one takes over its stamp even when its weight is the same, so a
+/// record that arrives later but is older than both cannot win.
+pub fn add(conn: &Connection, t: Triple, src: Source<'_>) -> Result<Vec<Effect>, StoreError> {
     if is_derived(&t.p) {
         return Err(StoreError::Corrupt(format!("{} is derived, not stored", t.p)));
     }
-    // An existing triple with the same weight is left as it is (no row changes).
-    let changed = conn
+    let seq = i64::try_from(src.seq).unwrap_or(i64::MAX);
+    let held: Option<(u8, Option<f64>, Option<bool>)> = conn
         .prepare_cached(
-            "INSERT INTO graph_triples (s, p, o, kind, weight, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (s, p, o) DO UPDATE SET weight = excluded.weight, ledger_ref = excluded.ledger_ref
-             WHERE graph_triples.weight IS NOT excluded.weight",
+            "SELECT kind, weight, (at, author, seq) >= (?4, ?5, ?6) FROM graph_triples
+             WHERE s = ?1 AND p = ?2 AND o = ?3",
         )?
-        .execute(params![t.s, t.p, t.o, t.kind, t.weight, lref])?;
-    Ok((changed > 0).then(|| Effect::Triple { add: true, triple: Box::new(t) }))
+        .query_row(params![t.s, t.p, t.o, src.at, src.author, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    match held {
+        // A stamp that is newer or the same (the same record projecting the
+        // triple twice) stays.
+        Some((_, _, Some(true))) => Ok(vec![]),
+        Some((kind, weight, _)) => {
+            conn.prepare_cached(
+                "UPDATE graph_triples SET kind = ?4, weight = ?5, ledger_ref = ?6, at = ?7, author = ?8, seq = ?9
+                 WHERE s = ?1 AND p = ?2 AND o = ?3",
+            )?
+            .execute(params![t.s, t.p, t.o, t.kind, t.weight, src.lref, src.at, src.author, seq])?;
+            if kind == t.kind && weight == t.weight {
+                return Ok(vec![]);
+            }
+            let old = Triple { s: t.s.clone(), p: t.p.clone(), o: t.o.clone(), kind, weight };
+            Ok(vec![
+                Effect::Triple { add: false, triple: Box::new(old) },
+                Effect::Triple { add: true, triple: Box::new(t) },
+            ])
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO graph_triples (s, p, o, kind, weight, ledger_ref, at, author, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![t.s, t.p, t.o, t.kind, t.weight, src.lref, src.at, src.author, seq])?;
+            Ok(vec![Effect::Triple { add: true, triple: Box::new(t) }])
+        }
+    }
 }
 
 /// Remove a triple; an effect only when it existed.
@@ -150,7 +193,13 @@ pub fn remove(conn: &Connection, s: &str, p: &str, o: &str) -> Result<Option<Eff
 }
 
 /// Replace the single value of a functional property (e.g. `web4:status`).
-pub fn set_literal(conn: &Connection, s: &str, p: &str, value: &str, lref: &str) -> Result<Vec<Effect>, StoreError> {
+pub fn set_literal(
+    conn: &Connection,
+    s: &str,
+    p: &str,
+    value: &str,
+    src: Source<'_>,
+) -> Result<Vec<Effect>, StoreError> {
     let old: Vec<String> = conn
         .prepare_cached("SELECT o FROM graph_triples WHERE s = ?1 AND p = ?2")?
         .query_map(params![s, p], |r| r.get(0))?
@@ -159,7 +208,7 @@ pub fn set_literal(conn: &Connection, s: &str, p: &str, value: &str, lref: &str)
     for o in old.iter().filter(|o| o.as_str() != value) {
         effects.extend(remove(conn, s, p, o)?);
     }
-    effects.extend(add(conn, Triple::literal(s, p, value), lref)?);
+    effects.extend(add(conn, Triple::literal(s, p, value), src)?);
     Ok(effects)
 }
 
@@ -190,7 +239,7 @@ pub fn lct_triples(
     conn: &Connection,
     society: &str,
     lct: &web4_core::lct::LctDocument,
-    lref: &str,
+    src: Source<'_>,
 ) -> Result<Vec<Effect>, StoreError> {
     let id = lct.lct_id.as_str();
     let mut out: Vec<Effect> = lct_row_triples(id, lct.binding.entity_type.as_str(), society, "active")
@@ -198,7 +247,7 @@ pub fn lct_triples(
         .map(|t| derived(true, t))
         .collect();
     let mut push = |t: Triple| -> Result<(), StoreError> {
-        out.extend(add(conn, t, lref)?);
+        out.extend(add(conn, t, src)?);
         Ok(())
     };
     for b in &lct.mrh.bound {
@@ -225,15 +274,15 @@ pub fn law_triples(
     conn: &Connection,
     society: &str,
     law: &web4_core::law::LawDataset,
-    lref: &str,
+    src: Source<'_>,
 ) -> Result<Vec<Effect>, StoreError> {
     let h = law.law_hash();
     let iri = law_iri(&h);
     let mut out = Vec::new();
-    out.extend(add(conn, Triple::iri(society, &w4("publishes"), &iri), lref)?);
-    out.extend(add(conn, Triple::literal(&iri, &w4("hash"), &h.to_string()), lref)?);
-    out.extend(add(conn, Triple::literal(&iri, &w4("version"), law.version()), lref)?);
-    out.extend(set_literal(conn, society, &w4("lawHash"), &h.to_string(), lref)?);
+    out.extend(add(conn, Triple::iri(society, &w4("publishes"), &iri), src)?);
+    out.extend(add(conn, Triple::literal(&iri, &w4("hash"), &h.to_string()), src)?);
+    out.extend(add(conn, Triple::literal(&iri, &w4("version"), law.version()), src)?);
+    out.extend(set_literal(conn, society, &w4("lawHash"), &h.to_string(), src)?);
     Ok(out)
 }
 
@@ -583,8 +632,9 @@ mod tests {
         assert_eq!((k.triples(), k.store.len()?), (8, 8));
 
         // They are never stored as rows.
-        assert!(add(&c, Triple::literal("lct:web4:a", &w4("status"), "active"), "r").is_err());
-        assert!(add(&c, Triple::edge("lct:web4:a", "memberOf", "lct:web4:x", 1.0), "r").is_err());
+        let src = Source { lref: "r", at: 0, author: "lct:web4:a", seq: 1 };
+        assert!(add(&c, Triple::literal("lct:web4:a", &w4("status"), "active"), src).is_err());
+        assert!(add(&c, Triple::edge("lct:web4:a", "memberOf", "lct:web4:x", 1.0), src).is_err());
         Ok(())
     }
 

@@ -700,7 +700,9 @@ pub fn apply_event(
         return Ok(vec![Effect::RegistrationConflict]);
     }
     let mut effects = apply_state(conn, ev, (author, seq, row), at, (lref, law_hash))?;
-    project_graph(conn, ev, &mut effects, lref)?;
+    let lref = lref.to_string();
+    let src = crate::graph::Source { lref: &lref, at: at.secs(), author: author.as_str(), seq };
+    project_graph(conn, ev, &mut effects, src)?;
     Ok(effects)
 }
 
@@ -718,7 +720,7 @@ fn role_graph(
     id: &str,
     role: &str,
     effects: &mut Vec<Effect>,
-    lref: &str,
+    src: crate::graph::Source<'_>,
 ) -> Result<(), StoreError> {
     use crate::graph::{self, Triple, w4};
     let held = roles_of(conn, soc, id)?.iter().any(|r| r == role);
@@ -730,7 +732,7 @@ fn role_graph(
     };
     if let Some(e) = edge {
         if held {
-            effects.extend(graph::add(conn, Triple::edge(soc, e, id, 1.0), lref)?);
+            effects.extend(graph::add(conn, Triple::edge(soc, e, id, 1.0), src)?);
         } else {
             effects.extend(graph::remove(conn, soc, &w4(e), id)?);
         }
@@ -760,22 +762,25 @@ fn successors(conn: &Connection, id: &str) -> Result<Vec<String>, StoreError> {
 }
 
 /// The graph triples of an event (docs/decisions/0013).
-fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref: &Hash) -> Result<(), StoreError> {
+fn project_graph(
+    conn: &Connection,
+    ev: &Event,
+    effects: &mut Vec<Effect>,
+    src: crate::graph::Source<'_>,
+) -> Result<(), StoreError> {
     use crate::graph::{self, Triple, w4};
-    let lref = lref.to_string();
-    let lref = lref.as_str();
     let add = |effects: &mut Vec<Effect>, t: Triple| -> Result<(), StoreError> {
-        effects.extend(graph::add(conn, t, lref)?);
+        effects.extend(graph::add(conn, t, src)?);
         Ok(())
     };
     match ev {
         Event::Genesis(g) => {
             let soc = g.society_id.as_str();
             add(effects, Triple::iri(soc, graph::RDF_TYPE, &w4("Society")))?;
-            effects.extend(graph::law_triples(conn, soc, &g.law, lref)?);
+            effects.extend(graph::law_triples(conn, soc, &g.law, src)?);
             for m in &g.members {
                 let id = m.lct.lct_id.as_str();
-                effects.extend(graph::lct_triples(conn, soc, &m.lct, lref)?);
+                effects.extend(graph::lct_triples(conn, soc, &m.lct, src)?);
                 for role in &m.roles {
                     effects.push(graph::role_effect(id, role, true));
                     match role.as_str() {
@@ -787,7 +792,7 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
             }
         }
         Event::Mint(m) => {
-            effects.extend(graph::lct_triples(conn, m.society_id.as_str(), &m.lct, lref)?);
+            effects.extend(graph::lct_triples(conn, m.society_id.as_str(), &m.lct, src)?);
             if let Some(bc) = &m.lct.birth_certificate {
                 effects.push(graph::role_effect(m.lct.lct_id.as_str(), &bc.citizen_role, true));
             }
@@ -800,9 +805,9 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
             let (society, ..) =
                 lct_state(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
             let new = t.lct.lct_id.as_str();
-            effects.extend(graph::lct_triples(conn, society.as_str(), &t.lct, lref)?);
+            effects.extend(graph::lct_triples(conn, society.as_str(), &t.lct, src)?);
             for role in roles_of(conn, society.as_str(), new)? {
-                role_graph(conn, society.as_str(), new, &role, effects, lref)?;
+                role_graph(conn, society.as_str(), new, &role, effects, src)?;
             }
             // The successor the row names (the first rotation, decisions/0016):
             // its edge, and no other's.
@@ -824,14 +829,14 @@ fn project_graph(conn: &Connection, ev: &Event, effects: &mut Vec<Effect>, lref:
             }
             effects.extend(status_now(conn, &t.old)?);
         }
-        Event::LawPublish(p) => effects.extend(graph::law_triples(conn, p.society_id.as_str(), &p.law, lref)?),
+        Event::LawPublish(p) => effects.extend(graph::law_triples(conn, p.society_id.as_str(), &p.law, src)?),
         Event::RoleGrant(c) | Event::RoleRevoke(c) => {
             // The graph follows the roles table, which the newest change
             // decided, for the LCT and the successors its rotations made.
             let soc = c.society_id.as_str();
-            role_graph(conn, soc, c.lct_id.as_str(), &c.role, effects, lref)?;
+            role_graph(conn, soc, c.lct_id.as_str(), &c.role, effects, src)?;
             for next in successors(conn, c.lct_id.as_str())? {
-                role_graph(conn, soc, &next, &c.role, effects, lref)?;
+                role_graph(conn, soc, &next, &c.role, effects, src)?;
             }
         }
         Event::Delegate(p) => {
@@ -2408,6 +2413,83 @@ fn author_key(scratch: &Connection, r: &Record) -> Result<Option<PublicKey>, Sto
     Ok(genesis_author(r)?.map(|(pk, _)| pk))
 }
 
+/// Migration 23's second step (decisions/0013, session 26): the graph's rows
+/// as rebuilding the projections from the ledger gives them, with the stamp
+/// of the newest record that set each. Before, a row kept the first record
+/// that set its current weight, so an upgraded store would differ from its
+/// own rebuild (`ledger verify`) wherever two records asserted one triple,
+/// as every outcome with the same witness does. The records are applied in
+/// ledger order into a scratch store on disk, as `verify` does, without
+/// checking signatures again (the store accepted them). A record that does
+/// not apply leaves the rows as the SQL step stamped them, with a warning.
+/// Under systemd the start timeout is extended as it goes.
+pub fn restamp_graph(live: &Connection) -> Result<(), StoreError> {
+    let total: i64 = live.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0))?;
+    if total == 0 {
+        return Ok(());
+    }
+    tracing::info!(
+        service = "ledger",
+        event = "graph_restamp",
+        records = total,
+        "stamping the graph's triples from the ledger (a one-time upgrade, migration 23)"
+    );
+    let started = std::time::Instant::now();
+    // An empty path is a temporary database on disk, deleted on close.
+    let mut scratch = Connection::open("")?;
+    migrate(&mut scratch)?;
+    let tx = scratch.transaction()?;
+    let mut stmt = live.prepare("SELECT hash, record, id FROM ledger ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    let mut n: u64 = 0;
+    while let Some(row) = rows.next()? {
+        let (hash, text, id): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        let applied = serde_json::from_str::<Record>(&text)
+            .map_err(|e| StoreError::Corrupt(format!("unreadable: {e}")))
+            .and_then(|r| Ok((r, Hash::parse(&hash).map_err(|e| StoreError::Corrupt(format!("hash: {e}")))?)))
+            .and_then(|(r, h)| apply(&tx, &r, &h, id));
+        if let Err(e) = applied {
+            tracing::warn!(
+                service = "ledger",
+                event = "graph_restamp_skipped",
+                ledger_ref = %hash,
+                error = %e,
+                "a record does not apply: the graph keeps the stamps of the records its rows name"
+            );
+            return Ok(());
+        }
+        n += 1;
+        if n.is_multiple_of(20_000) {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::ExtendTimeoutUsec(60_000_000)]);
+        }
+    }
+    drop(rows);
+    drop(stmt);
+    live.execute("DELETE FROM graph_triples", [])?;
+    let mut insert = live.prepare(
+        "INSERT INTO graph_triples (s, p, o, kind, weight, ledger_ref, at, author, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let mut select = tx.prepare("SELECT s, p, o, kind, weight, ledger_ref, at, author, seq FROM graph_triples")?;
+    let mut rebuilt = select.query([])?;
+    let mut triples: u64 = 0;
+    while let Some(r) = rebuilt.next()? {
+        let values: [rusqlite::types::Value; 9] =
+            [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?];
+        insert.execute(rusqlite::params_from_iter(values))?;
+        triples += 1;
+    }
+    tracing::info!(
+        service = "ledger",
+        event = "graph_restamped",
+        records = n,
+        triples,
+        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "the graph's triples carry the stamps of the records that set them"
+    );
+    Ok(())
+}
+
 /// Verify every chain and rebuild the projections into a scratch database,
 /// then compare them with the live ones.
 pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
@@ -2733,5 +2815,73 @@ mod tests {
         // A role change of an LCT not registered yet waits (sync retries it).
         let other = ("lct:web4:s", "lct:web4:y", "witness");
         assert!(apply_role(&conn, other, true, st(1, "lct:web4:a", 11), "sha256:02").is_err());
+    }
+
+    /// Records that assert one graph triple with different weights (or object
+    /// kinds) converge in any arrival order: the newest by (time, author,
+    /// seq) decides, also when an older record arrives after two newer ones
+    /// that agree (decisions/0013, session 26).
+    #[test]
+    fn graph_triple_weights_converge_whatever_order_they_arrive_in() {
+        use crate::graph::{self, IRI, LITERAL, Source, Triple};
+        let t = |kind: u8, weight: Option<f64>| Triple {
+            s: "lct:web4:x".into(),
+            p: "https://web4.io/ontology#pairedWith".into(),
+            o: "lct:web4:y".into(),
+            kind,
+            weight,
+        };
+        let src = |lref: &'static str, at: i64, author: &'static str, seq: u64| Source { lref, at, author, seq };
+        let asserted = [
+            (t(IRI, Some(1.0)), src("r1", 10, "lct:web4:a", 1)),
+            (t(IRI, Some(1.0)), src("r2", 20, "lct:web4:b", 4)),
+            (t(IRI, Some(0.5)), src("r3", 15, "lct:web4:c", 2)),
+            (t(IRI, Some(0.25)), src("r4", 20, "lct:web4:a", 9)), // same second as B's: B sorts last
+            (t(LITERAL, None), src("r5", 12, "lct:web4:d", 1)),
+        ];
+        type Row = (u8, Option<f64>, String, i64, String, i64);
+        let row = |conn: &Connection| -> Row {
+            conn.query_row("SELECT kind, weight, ledger_ref, at, author, seq FROM graph_triples", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
+            .unwrap()
+        };
+        let mut outcomes = Vec::new();
+        for order in [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [0, 1, 3, 4, 2], [2, 4, 1, 0, 3], [1, 0, 2, 3, 4]] {
+            let conn = store();
+            // The live graph, fed the effects in the same order.
+            let k = graph::Knowledge::load(&conn, std::path::Path::new(".")).unwrap();
+            for i in order {
+                let (triple, source) = asserted[i].clone();
+                let effects = graph::add(&conn, triple, source).unwrap();
+                k.on_commit(&effects);
+            }
+            let trust = k.adj.read().unwrap().path_trust("lct:web4:x", "lct:web4:y", 1, 10).0;
+            let objects: Vec<String> = k
+                .store
+                .iter()
+                .map(|q| q.unwrap())
+                .filter(|q| q.predicate.as_str().ends_with("#pairedWith"))
+                .map(|q| q.object.to_string())
+                .collect();
+            outcomes.push((row(&conn), trust, objects));
+        }
+        assert_eq!(outcomes[0].0, (IRI, Some(1.0), "r2".to_owned(), 20, "lct:web4:b".to_owned(), 4));
+        assert_eq!(outcomes[0].2, ["<lct:web4:y>"], "one pairing quad, the IRI");
+        assert!(outcomes.iter().all(|o| *o == outcomes[0]), "{outcomes:#?}");
+
+        // An older assertion arriving late changes nothing and reports nothing;
+        // a newer one with another weight reports the old triple gone and the new one.
+        let conn = store();
+        assert_eq!(graph::add(&conn, t(IRI, Some(0.5)), src("r6", 30, "lct:web4:a", 1)).unwrap().len(), 1);
+        assert!(graph::add(&conn, t(IRI, Some(0.75)), src("r7", 29, "lct:web4:z", 1)).unwrap().is_empty());
+        assert!(graph::add(&conn, t(IRI, Some(0.5)), src("r8", 31, "lct:web4:a", 2)).unwrap().is_empty());
+        let replaced = graph::add(&conn, t(IRI, Some(0.75)), src("r9", 32, "lct:web4:a", 3)).unwrap();
+        assert!(
+            matches!(replaced.as_slice(), [Effect::Triple { add: false, triple: old }, Effect::Triple { add: true, triple: new }]
+                if old.weight == Some(0.5) && new.weight == Some(0.75)),
+            "{replaced:?}"
+        );
+        assert_eq!(row(&conn).1, Some(0.75));
     }
 }

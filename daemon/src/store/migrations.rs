@@ -583,6 +583,23 @@ UPDATE lcts SET
    AND EXISTS (SELECT 1 FROM ledger l WHERE l.author = lcts.status_author AND l.seq = lcts.status_seq);
 "#,
     ),
+    (
+        23,
+        // Of the records that assert one graph triple, the newest by (record
+        // time, author, seq) decides its kind and weight (decisions/0013,
+        // session 26). Each row takes the stamp of the record it names; a
+        // store whose weight came from arrival order in a past conflict keeps
+        // that weight until a newer record sets it.
+        r#"
+ALTER TABLE graph_triples ADD COLUMN at INTEGER;
+ALTER TABLE graph_triples ADD COLUMN author TEXT;
+ALTER TABLE graph_triples ADD COLUMN seq INTEGER;
+UPDATE graph_triples SET (at, author, seq) = (
+    CAST(strftime('%s', json_extract(l.record, '$.timestamp')) AS INTEGER), l.author, l.seq)
+  FROM ledger l
+ WHERE l.hash = graph_triples.ledger_ref;
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -602,6 +619,12 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        // Migration 23's second step is code: the graph's stamps as a
+        // rebuild from the ledger gives them (a store created at this version
+        // has no records to replay).
+        if *version == 23 && current > 0 {
+            crate::ledger::restamp_graph(&tx)?;
+        }
         tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))", [version])?;
         tx.commit()?;
     }
@@ -824,6 +847,50 @@ mod tests {
         );
         assert_eq!(status[0].1, "active");
         assert_eq!((status[2].1.as_str(), status[2].3.as_str()), ("revoked", "r"), "revoked rows keep theirs");
+    }
+
+    /// Migration 23: each graph triple takes the stamp (time, author, seq) of
+    /// the record its `ledger_ref` names; a row naming no record keeps none,
+    /// so any record that sets it later wins.
+    #[test]
+    fn graph_triples_take_the_stamp_of_their_record() {
+        let conn = {
+            let mut conn = store_at(22);
+            for (id, author, seq, at) in [(1, "n1", 3, "2026-12-01T10:00:05Z"), (2, "n2", 9, "2026-12-01T11:00:00Z")] {
+                let text = format!(r#"{{"kind":"graph.triple","payload":{{}},"timestamp":"{at}"}}"#);
+                conn.execute(
+                    "INSERT INTO ledger (id, hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, 'graph.triple', ?5)",
+                    rusqlite::params![id, format!("h{id}"), author, seq, text],
+                )
+                .unwrap();
+            }
+            for (o, lref) in [("x", "h2"), ("y", "h1"), ("z", "gone")] {
+                conn.execute(
+                    "INSERT INTO graph_triples (s, p, o, kind, weight, ledger_ref) VALUES ('a', 'p', ?1, 0, 0.5, ?2)",
+                    [o, lref],
+                )
+                .unwrap();
+            }
+            assert_eq!(migrate(&mut conn).unwrap(), latest());
+            conn
+        };
+        type Stamp = (String, Option<i64>, Option<String>, Option<i64>);
+        let got: Vec<Stamp> = conn
+            .prepare("SELECT o, at, author, seq FROM graph_triples ORDER BY o")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let secs = |t: &str| web4_core::Timestamp::parse(t).unwrap().secs();
+        assert_eq!(
+            got,
+            [
+                ("x".into(), Some(secs("2026-12-01T11:00:00Z")), Some("n2".into()), Some(9)),
+                ("y".into(), Some(secs("2026-12-01T10:00:05Z")), Some("n1".into()), Some(3)),
+                ("z".into(), None, None, None),
+            ]
+        );
     }
 
     /// Migrations 13 and 14 rebuild tables: nothing is lost and the order of

@@ -486,6 +486,95 @@ async fn a_revocation_is_terminal_in_whichever_order_records_apply() {
     assert_eq!(rows[1], rows[2], "both revocations applied, in either order: the same one stands");
 }
 
+/// Two nodes assert one relationship edge with different weights: every
+/// order of applying their records leaves the newer weight, with its record
+/// and stamp, and a store that verifies (decisions/0013, session 26). Before,
+/// the last record to arrive set the weight.
+#[tokio::test]
+async fn a_triple_asserted_on_two_nodes_has_the_same_weight_in_either_order() {
+    let a = TestNode::start().await;
+    let (x, y) = (random_key(), random_key());
+    let (x_id, y_id) = (id_of(&x).to_string(), id_of(&y).to_string());
+    assert_eq!(a.mint(&x, EntityType::Human).await.status, 201);
+    assert_eq!(a.mint(&y, EntityType::Human).await.status, 201);
+    // b holds a copy of a's ledger but does not federate: both write alone.
+    let b = TestNode::join(&a, "").await;
+    let edge = |w: f64| json!({"subject": x_id, "predicate": "https://web4.io/ontology#pairedWith", "object": y_id, "weight": w});
+    let r = b.post(&x, "/v1/graph/triple", &edge(0.25)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    next_second().await;
+    let r = a.post(&x, "/v1/graph/triple", &edge(0.75)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let on_a = ledger_list(&a).await;
+    let held: std::collections::HashSet<&String> = on_a.iter().collect();
+    let only_b: Vec<String> = ledger_list(&b).await.into_iter().filter(|t| !held.contains(t)).collect();
+    assert_eq!(only_b.len(), 1, "b's assertion");
+    let (newer, shared) = on_a.split_last().unwrap();
+    assert!(newer.contains("\"graph.triple\""), "{newer}");
+    let mut rows = Vec::new();
+    for order in
+        [[shared.to_vec(), vec![newer.clone()], only_b.clone()], [shared.to_vec(), only_b.clone(), vec![newer.clone()]]]
+    {
+        let (_dir, c) = applied_in_order(&order.concat());
+        let row: (Option<f64>, String, Option<i64>, Option<String>) = c
+            .query_row(
+                "SELECT weight, ledger_ref, at, author FROM graph_triples WHERE s = ?1 AND o = ?2",
+                [&x_id, &y_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(row.0, Some(0.75), "the newer assertion's weight: {row:?}");
+        let v = web4_daemon::ledger::verify(&c).unwrap();
+        assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+        rows.push(row);
+    }
+    assert_eq!(rows[0], rows[1]);
+    assert_eq!(rows[0].3.as_deref(), a.get("/ready").await.body["node"].as_str(), "a recorded the newer one");
+}
+
+/// A store written before migration 23 kept, for a triple two records
+/// asserted with the same weight, the first record's `ledger_ref`. Upgrading
+/// it stamps every row from a replay of the ledger: the newest record's
+/// reference and stamp, and a store that verifies against its own rebuild
+/// (decisions/0013, session 26).
+#[tokio::test]
+async fn an_upgraded_store_stamps_its_triples_as_a_rebuild_does() {
+    let a = TestNode::start().await;
+    let (x, y) = (random_key(), random_key());
+    let (x_id, y_id) = (id_of(&x).to_string(), id_of(&y).to_string());
+    assert_eq!(a.mint(&x, EntityType::Human).await.status, 201);
+    assert_eq!(a.mint(&y, EntityType::Human).await.status, 201);
+    let edge =
+        json!({"subject": x_id, "predicate": "https://web4.io/ontology#pairedWith", "object": y_id, "weight": 0.5});
+    let first = a.post(&x, "/v1/graph/triple", &edge).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    next_second().await;
+    let second = a.post(&x, "/v1/graph/triple", &edge).await;
+    assert_eq!(second.status, 201, "{}", second.body);
+    let ledger_ref = |r: &Resp| r.body["metadata"]["ledger_ref"].as_str().unwrap().to_owned();
+    let (first_ref, second_ref) = (ledger_ref(&first), ledger_ref(&second));
+    let (_dir, mut c) = applied_in_order(&ledger_list(&a).await);
+    let row = |c: &rusqlite::Connection| -> (String, Option<i64>) {
+        c.query_row("SELECT ledger_ref, seq FROM graph_triples WHERE s = ?1 AND o = ?2", [&x_id, &y_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+    };
+    let now_row = row(&c);
+    assert_eq!(now_row.0, second_ref, "the newer record stamps the row");
+    // The store as the code before migration 23 left it.
+    c.execute_batch(&format!(
+        "ALTER TABLE graph_triples DROP COLUMN at; ALTER TABLE graph_triples DROP COLUMN author;
+         ALTER TABLE graph_triples DROP COLUMN seq; DELETE FROM schema_migrations WHERE version = 23;
+         UPDATE graph_triples SET ledger_ref = '{first_ref}' WHERE s = '{x_id}' AND o = '{y_id}';"
+    ))
+    .unwrap();
+    web4_daemon::store::migrations::migrate(&mut c).unwrap();
+    assert_eq!(row(&c), now_row, "the newest record's reference and stamp");
+    let v = web4_daemon::ledger::verify(&c).unwrap();
+    assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+}
+
 /// Wait until the clock's second changes: records written after it sort
 /// after every record written before it (record times are in seconds).
 async fn next_second() {
