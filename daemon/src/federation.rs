@@ -63,7 +63,8 @@ struct Unknown {
 /// What a record not yet checkable waits for.
 #[derive(Debug, Clone)]
 enum Wait {
-    /// The record that registers its author.
+    /// The record that registers its author, or the signer of the request
+    /// it carries.
     Author(web4_core::LctId),
     /// The publication of the law version it is bound to.
     Law(web4_core::Hash),
@@ -421,6 +422,7 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
         Ok(Check::UnknownAuthor) => Pre::Waiting(Wait::Author(m.record.author)),
         Ok(Check::UnknownLaw(h)) => Pre::Waiting(Wait::Law(h)),
         Ok(Check::UnknownObject(o)) => Pre::Waiting(Wait::Object(o)),
+        Ok(Check::UnknownSigner(id)) => Pre::Waiting(Wait::Author(id)),
         Ok(Check::TooEarly(t)) => Pre::Waiting(Wait::Until(t)),
         Ok(Check::Rejected(why)) => Pre::Rejected(why),
         Err(e) => {

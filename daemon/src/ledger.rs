@@ -1914,6 +1914,10 @@ pub enum Foreign {
     /// a lease, an account) not known here yet: wait for the record that
     /// creates it (decisions/0027, session 25).
     UnknownObject(Owned),
+    /// Validly signed by a node, carrying a request whose signer is not
+    /// registered here yet: wait for the record that registers it
+    /// (decisions/0028).
+    UnknownSigner(LctId),
     /// Invalid: never applied; the reason names the check that failed.
     Rejected(String),
 }
@@ -1974,6 +1978,9 @@ pub enum Check {
     UnknownAuthor,
     UnknownLaw(Hash),
     UnknownObject(Owned),
+    /// The signer of the request the record carries is not registered here
+    /// yet (decisions/0028).
+    UnknownSigner(LctId),
     TooEarly(Timestamp),
     Rejected(String),
 }
@@ -2114,6 +2121,24 @@ pub fn check_inbound(
     if !signature_checked && let Some(why) = binding_problem(&event) {
         return Ok(Check::Rejected(why));
     }
+    // The client's request the record carries: to the route of its kind,
+    // asking for what the record holds, dated near it, signed by its signer
+    // for this society (decisions/0028). Checked once, like the binding.
+    if !signature_checked && event.evidence().is_some() {
+        let society: Option<String> = conn
+            .prepare_cached("SELECT society_id FROM societies LIMIT 1")?
+            .query_row([], |row| row.get(0))
+            .optional()?;
+        let Some(society) = society.and_then(|s| LctId::parse(&s).ok()) else {
+            return Ok(Check::Rejected("no society is held here yet".into()));
+        };
+        let key_of = |id: &LctId| load_signer(conn, id.as_str()).map(|row| row.map(|row| row.public_key));
+        match crate::evidence::check(&event, r.timestamp, &society, key_of)? {
+            crate::evidence::Verdict::Valid => {}
+            crate::evidence::Verdict::UnknownSigner(id) => return Ok(Check::UnknownSigner(id)),
+            crate::evidence::Verdict::Invalid(why) => return Ok(Check::Rejected(why)),
+        }
+    }
     // A record about an owned object not known here yet (the root of its
     // delegation tree, its lease, its LCT still on the way) waits for it:
     // without the object its owner cannot be checked, and a node that has
@@ -2193,6 +2218,7 @@ pub fn apply_inbound(
         Check::UnknownAuthor => return Ok(Foreign::UnknownAuthor),
         Check::UnknownLaw(h) => return Ok(Foreign::UnknownLaw(h)),
         Check::UnknownObject(o) => return Ok(Foreign::UnknownObject(o)),
+        Check::UnknownSigner(id) => return Ok(Foreign::UnknownSigner(id)),
         Check::TooEarly(t) => return Ok(Foreign::TooEarly(t)),
         Check::Rejected(why) => return Ok(Foreign::Rejected(why)),
         Check::Equivocation { held } => {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod enforce;
 pub mod error;
+pub mod evidence;
 pub mod federation;
 pub mod foreign;
 pub mod graph;

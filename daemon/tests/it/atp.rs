@@ -155,6 +155,8 @@ async fn pool_accounts_and_funded_delegations() {
     // from the ledger, and conservation is checked there too.
     let v = node.ledger_verify();
     assert!(v["projection_differences"].as_array().unwrap().is_empty(), "{v}");
+    // A peer checks every record, and the request it carries (decisions/0028).
+    node.a_joining_peer_accepts_every_record().await;
 }
 
 #[tokio::test]

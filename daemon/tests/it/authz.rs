@@ -156,6 +156,8 @@ async fn delegations_and_decisions() {
     assert!(metrics.contains("web4_delegation_active_count 0"), "{metrics}");
     assert!(metrics.contains(&format!("web4_atp_budget_remaining{{delegation_id=\"{sub_grant}\"}} 0")), "{metrics}");
     assert_eq!(node.get(&format!("/v1/auth/delegation/{sub_grant}")).await.body["data"]["revoked"], true);
+    // A peer checks every record, and the request it carries (decisions/0028).
+    node.a_joining_peer_accepts_every_record().await;
 }
 
 #[tokio::test]
@@ -314,4 +316,6 @@ async fn a_delegation_the_law_requires_to_be_approved_grants_nothing_until_appro
     assert_eq!(status(child.clone()).await.body["data"]["pending"], false);
     let v = node.ledger_verify();
     assert!(v["projection_differences"].as_array().unwrap().is_empty(), "{v}");
+    // A peer checks every record, and the request it carries (decisions/0028).
+    node.a_joining_peer_accepts_every_record().await;
 }

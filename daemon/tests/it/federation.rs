@@ -224,6 +224,76 @@ async fn a_late_joiner_and_a_restarted_node_catch_up_by_sync() {
 /// evidence and refused, forged / unlinked / foreign-law records and records
 /// authored by a member rather than a node are refused, gaps and unknown
 /// authors wait.
+/// A node cannot record in a member's name what the member never asked
+/// for: a peer checks the signed request each record carries against what
+/// the record holds (decisions/0028). The dishonest node here signs its
+/// records with its own valid key; only the requests inside are wrong.
+#[tokio::test]
+async fn a_record_a_member_never_asked_for_is_refused() {
+    use web4_core::ledger::{Record, RecordDraft};
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let mut a = TestNode::start().await;
+    let (alice, bob) = (random_key(), random_key());
+    for k in [&alice, &bob] {
+        assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
+    }
+    let r = a.post(&a.admin, &format!("/v1/lct/{}/suspend", id_of(&bob)), &json!({"reason": "test"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(a.sigterm().success());
+    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
+    let texts = stored_records(&a);
+    let honest: Record = serde_json::from_str(texts.last().unwrap()).unwrap();
+    assert_eq!(honest.kind, "lct.suspend");
+    let (_dir, copy) = fresh_store();
+    let t = now();
+    for text in &texts[..texts.len() - 1] {
+        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
+    }
+    // The same record, its payload rewritten, signed again by its node.
+    let resigned = |payload: Value, timestamp| {
+        let draft = RecordDraft {
+            author: honest.author.clone(),
+            seq: honest.seq,
+            prev_hash: honest.prev_hash,
+            kind: honest.kind.clone(),
+            payload,
+            law_hash: honest.law_hash,
+            timestamp,
+        };
+        serde_json::to_string(&draft.sign(&node_key).unwrap()).unwrap()
+    };
+    let refusal = |text: String, at| match accept_foreign(&copy, &text, at).unwrap() {
+        Foreign::Rejected(why) => why,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // Alice suspended on the admin's request to suspend Bob.
+    let mut p = honest.payload.clone();
+    p["lct_id"] = json!(id_of(&alice));
+    let why = refusal(resigned(p, honest.timestamp), t);
+    assert!(why.contains("the path's LCT") && why.contains("lct.suspend"), "{why}");
+    // Another reason, the request's body rewritten to match.
+    let mut p = honest.payload.clone();
+    p["reason"] = json!("another");
+    p["evidence"]["body"] = json!(r#"{"reason":"another"}"#);
+    let why = refusal(resigned(p, honest.timestamp), t);
+    assert!(why.contains("does not verify with the key of its signer"), "{why}");
+    // Recorded three hours after it was asked.
+    let later = honest.timestamp.plus(3 * 3600);
+    let why = refusal(resigned(honest.payload.clone(), later), later);
+    assert!(why.contains("s from the record"), "{why}");
+    // In the name of a member not registered here: waits for its mint.
+    let stranger = id_of(&random_key());
+    let mut p = honest.payload.clone();
+    p["evidence"]["signer"] = json!(stranger);
+    let got = accept_foreign(&copy, &resigned(p, honest.timestamp), t).unwrap();
+    assert!(matches!(&got, Foreign::UnknownSigner(id) if *id == stranger), "{got:?}");
+    // Nothing of these was applied; the honest record is.
+    assert!(matches!(accept_foreign(&copy, texts.last().unwrap(), t).unwrap(), Foreign::Applied { .. }));
+    let status: String =
+        copy.query_row("SELECT status FROM lcts WHERE lct_id = ?1", [id_of(&alice).as_str()], |r| r.get(0)).unwrap();
+    assert_eq!(status, "active");
+}
+
 #[tokio::test]
 async fn inbound_records_take_the_road_of_local_writes() {
     use web4_core::ledger::{Record, RecordDraft};

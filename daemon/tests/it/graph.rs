@@ -319,6 +319,8 @@ async fn ledger_projects_into_the_graph_and_sparql_protocol() {
     assert!(metrics.contains(&format!("web4_graph_triples_total {triples}")), "after restart: {metrics}");
     assert_eq!(select(&node, &q).await.len(), 1);
     assert_eq!(dump(sparql_get(&node, all, "application/n-triples").await.2), before);
+    // A peer checks every record, and the request it carries (decisions/0028).
+    node.a_joining_peer_accepts_every_record().await;
 }
 
 #[tokio::test]

@@ -349,6 +349,15 @@ impl TestNode {
     pub fn ledger_records(&self) -> u64 {
         self.ledger_verify()["records"].as_u64().unwrap()
     }
+
+    /// A node joins this one's society (`web4d init --join`), which checks
+    /// every record of this ledger as a peer does, the client's request each
+    /// one carries included (decisions/0028), and refuses to join on the
+    /// first it would not apply. Then both hold the same records.
+    pub async fn a_joining_peer_accepts_every_record(&self) {
+        let joined = TestNode::join(self, "").await;
+        assert_eq!(joined.ledger_records(), self.ledger_records());
+    }
 }
 
 impl Drop for TestNode {

@@ -123,6 +123,8 @@ async fn lct_lifecycle_end_to_end() {
     // Every change is on the ledger and the projections rebuild identically.
     let v = node.ledger_verify();
     assert_eq!(v["records"], 7, "{v}");
+    // A peer checks every record, and the request it carries (decisions/0028).
+    node.a_joining_peer_accepts_every_record().await;
 }
 
 #[tokio::test]
@@ -215,4 +217,6 @@ async fn roles_are_granted_and_taken_back_by_the_role_authority() {
     assert_eq!(node.ledger_records(), before + 6);
     let v = node.ledger_verify();
     assert_eq!(v["projection_differences"], json!([]), "{v}");
+    // A peer checks every record, and the request it carries (decisions/0028).
+    node.a_joining_peer_accepts_every_record().await;
 }

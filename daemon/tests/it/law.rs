@@ -119,6 +119,8 @@ async fn publishing_law_versions() {
 
     let v = node.ledger_verify();
     assert_eq!(v["records"].as_u64().unwrap(), before + 3, "{v}");
+    // A peer checks every record, and the request it carries (decisions/0028).
+    node.a_joining_peer_accepts_every_record().await;
 }
 
 #[tokio::test]
@@ -167,4 +169,6 @@ async fn interpretations_form_a_replaces_chain() {
     assert_eq!(list[0]["ref"], second.as_str());
     assert_eq!(list[0]["replaces"], first.as_str());
     assert_eq!(node.ledger_verify()["records"].as_u64().unwrap(), before + 3);
+    // A peer checks every record, and the request it carries (decisions/0028).
+    node.a_joining_peer_accepts_every_record().await;
 }

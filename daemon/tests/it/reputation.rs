@@ -115,6 +115,8 @@ async fn outcomes_queries_and_an_honest_history() {
     assert!(metrics.contains("web4_reputation_updates_total{outcome_type=\"success\"} 4"), "{metrics}");
     assert!(metrics.contains("web4_gaming_detected_total{pattern=\"self_dealing\"} 0"), "{metrics}");
     assert!(metrics.contains(&format!("web4_reputation_t3_score{{entity=\"{}\",role=\"analyst\"}}", id_of(alice))));
+    // A peer checks every record, and the request it carries (decisions/0028).
+    node.a_joining_peer_accepts_every_record().await;
 }
 
 #[tokio::test]

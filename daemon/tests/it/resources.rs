@@ -193,6 +193,8 @@ async fn leases_usage_release_rates_and_grants() {
     }
     let v = node.ledger_verify();
     assert!(v["projection_differences"].as_array().unwrap().is_empty(), "{v}");
+    // A peer checks every record, and the request it carries (decisions/0028).
+    node.a_joining_peer_accepts_every_record().await;
 }
 
 /// Wait (up to 20 s) until `node` closed lease `id` as expired.

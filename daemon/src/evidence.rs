@@ -1,0 +1,512 @@
+//! The request a received record carries, checked again on receipt
+//! (decisions/0028).
+//!
+//! Every record a client's request caused carries that signed request as
+//! `evidence`. The node that wrote the record checked it; a peer now checks it
+//! too, with nothing but the record and the signer's key:
+//!
+//! - the request was sent to the route that records this kind, and its body
+//!   (and the path's parameters) ask for what the payload records;
+//! - it is dated within [`EVIDENCE_WINDOW_SECS`] of the record;
+//! - its signature verifies with the signer's key for this society.
+//!
+//! So a dishonest or compromised node cannot record, in a member's name,
+//! what that member never asked for. What the signer was *allowed* to ask
+//! (its roles, the law) is not checked again here: that depends on state that
+//! reaches nodes in different orders (decisions/0027).
+
+use crate::ledger::Event;
+use serde::de::DeserializeOwned;
+use web4_core::api::{
+    AllocateRequest, AtpChargeRequest, AtpMintRequest, AtpSlashRequest, AtpTransferRequest, AuthorizeRequest,
+    DelegateRequest, InterpretationRequest, LawPublishRequest, MintRequest, OutcomeRequest, RatesRequest,
+    ReleaseRequest, RevokeRequest, RoleGrantRequest, StatusChangeRequest, TransitionRequest, TripleRequest,
+    UsageRequest,
+};
+use web4_core::law::LawDataset;
+use web4_core::signing::SignedRequest;
+use web4_core::{LctId, PublicKey, Timestamp};
+
+/// How far apart a record's time and its request's time may be: the
+/// largest clock skew a node may be configured to accept (3,600 s) plus an
+/// hour for forwarding, witnessing and queueing. Wider than any honest
+/// node's gap; narrow enough that an old request cannot be recorded again
+/// once the nonces that would refuse it have been forgotten.
+pub const EVIDENCE_WINDOW_SECS: i64 = 7_200;
+
+/// What the check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The record carries no request (genesis, expiries) or a valid one.
+    Valid,
+    /// The request's signer is not registered here yet: the record waits.
+    UnknownSigner(LctId),
+    /// Refused, with the reason.
+    Invalid(String),
+}
+
+/// Check the request `event` carries, for a record dated `at` in `society`.
+/// `key_of` looks up a registered LCT's key.
+pub fn check<E>(
+    event: &Event,
+    at: Timestamp,
+    society: &LctId,
+    key_of: impl FnOnce(&LctId) -> Result<Option<PublicKey>, E>,
+) -> Result<Verdict, E> {
+    let Some(ev) = event.evidence() else { return Ok(Verdict::Valid) };
+    if let Err(why) = asks_for(event, ev) {
+        return Ok(Verdict::Invalid(format!("the request in this {} record {why}", event.kind())));
+    }
+    let gap = (at.secs() - ev.timestamp.secs()).abs();
+    if gap > EVIDENCE_WINDOW_SECS {
+        return Ok(Verdict::Invalid(format!(
+            "the request in this {} record is dated {}, {gap} s from the record (at most {EVIDENCE_WINDOW_SECS} s)",
+            event.kind(),
+            ev.timestamp
+        )));
+    }
+    // A self-mint is signed by the key it registers (checked bound to its
+    // id before this); every other request by a registered LCT.
+    let pk = match event {
+        Event::Mint(m) if ev.signer == m.lct.lct_id => m.lct.binding.public_key,
+        _ => match key_of(&ev.signer)? {
+            Some(pk) => pk,
+            None => return Ok(Verdict::UnknownSigner(ev.signer.clone())),
+        },
+    };
+    Ok(match ev.verify(&pk, society) {
+        Ok(()) => Verdict::Valid,
+        Err(_) => Verdict::Invalid(format!(
+            "the request in this {} record does not verify with the key of its signer {}",
+            event.kind(),
+            ev.signer
+        )),
+    })
+}
+
+/// Whether `ev` is a request to the route that records `event` and asks for
+/// what it records; `Err` says how it differs.
+fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
+    match event {
+        Event::Genesis(_) | Event::Expire(_) => Ok(()),
+        Event::Mint(m) => {
+            route(ev, "POST", &["v1", "lct", "mint"])?;
+            let b: MintRequest = body(ev)?;
+            let bd = &m.lct.binding;
+            same("entity_type", &b.entity_type, &bd.entity_type)?;
+            same("public_key", &b.public_key, &bd.public_key)?;
+            same("created_at", &b.created_at, &bd.created_at)?;
+            same("binding_proof", &b.binding_proof, &bd.binding_proof)?;
+            same("hardware_anchor", &b.hardware_anchor, &bd.hardware_anchor)?;
+            if let Some(id) = &b.lct_id {
+                same("lct_id", id, &m.lct.lct_id)?;
+            }
+            Ok(())
+        }
+        Event::Suspend(s) | Event::Reinstate(s) => {
+            let verb = if matches!(event, Event::Suspend(_)) { "suspend" } else { "reinstate" };
+            let p = route(ev, "POST", &["v1", "lct", "*", verb])?;
+            same_id("the path's LCT", &p[0], &s.lct_id)?;
+            let b: StatusChangeRequest = body(ev)?;
+            same("reason", &b.reason, &s.reason)
+        }
+        Event::Revoke(r) => {
+            let p = route(ev, "POST", &["v1", "lct", "*", "revoke"])?;
+            same_id("the path's LCT", &p[0], &r.lct_id)?;
+            let b: RevokeRequest = body(ev)?;
+            same("reason", &b.reason, &r.reason)?;
+            same("note", &b.note, &r.note)
+        }
+        Event::Transition(t) => {
+            let p = route(ev, "POST", &["v1", "lct", "*", "transition"])?;
+            same_id("the path's LCT", &p[0], &t.old)?;
+            same("signer", &ev.signer, &t.old)?;
+            let b: TransitionRequest = body(ev)?;
+            let bd = &t.lct.binding;
+            same("public_key", &b.public_key, &bd.public_key)?;
+            same("created_at", &b.created_at, &bd.created_at)?;
+            same("binding_proof", &b.binding_proof, &bd.binding_proof)?;
+            same("hardware_anchor", &b.hardware_anchor, &bd.hardware_anchor)
+        }
+        Event::RoleGrant(c) => {
+            let p = route(ev, "POST", &["v1", "lct", "*", "roles"])?;
+            same_id("the path's LCT", &p[0], &c.lct_id)?;
+            let b: RoleGrantRequest = body(ev)?;
+            same("role", &b.role, &c.role)?;
+            same("reason", &b.reason, &c.reason)
+        }
+        Event::RoleRevoke(c) => {
+            let p = route(ev, "DELETE", &["v1", "lct", "*", "roles", "*"])?;
+            same_id("the path's LCT", &p[0], &c.lct_id)?;
+            same("role", &p[1], &c.role)?;
+            empty(ev)
+        }
+        Event::LawPublish(l) => {
+            route(ev, "POST", &["v1", "law", "publish"])?;
+            let b: LawPublishRequest = body(ev)?;
+            let law = match b.law {
+                serde_json::Value::String(text) => LawDataset::from_text(&text),
+                other => LawDataset::try_from(other),
+            }
+            .map_err(|e| format!("holds a law that does not parse: {e}"))?;
+            same("law_hash", &law.law_hash(), &l.law.law_hash())
+        }
+        Event::Interpretation(i) => {
+            route(ev, "POST", &["v1", "law", "interpretation"])?;
+            let b: InterpretationRequest = body(ev)?;
+            same("norm_id", &b.norm_id, &i.norm_id)?;
+            same("text", &b.text, &i.text)?;
+            same("replaces", &b.replaces, &i.replaces)
+        }
+        Event::Delegate(d) => {
+            route(ev, "POST", &["v1", "auth", "delegate"])?;
+            let b: DelegateRequest = body(ev)?;
+            let g = &d.delegation;
+            same("client", &ev.signer, &g.client)?;
+            same("agent", &b.agent, &g.agent)?;
+            same("scope", &b.scope, &g.scope)?;
+            same("atp_budget", &b.atp_budget, &g.atp_budget)?;
+            same("expires_at", &b.expires_at, &g.expires_at)?;
+            same("delegatable", &b.delegatable, &g.delegatable)?;
+            same("parent", &b.parent, &g.parent)?;
+            if let Some(nb) = &b.not_before {
+                same("not_before", nb, &g.not_before)?;
+            }
+            // A re-delegation inherits its parent's funding.
+            if b.parent.is_none() {
+                same("funded", &b.funded, &g.funded)?;
+            }
+            // The grant id is derived from the request's signature: one
+            // request makes one grant.
+            let id = format!("deleg:{}", &web4_core::sha256(ev.signature.to_string().as_bytes()).hex()[..24]);
+            same("grant_id", &id, &g.grant_id)
+        }
+        Event::RevokeDelegation(r) => {
+            let p = route(ev, "DELETE", &["v1", "auth", "delegate", "*"])?;
+            same("the path's grant", &p[0], &r.grant_id)?;
+            empty(ev)
+        }
+        Event::ApproveDelegation(a) => {
+            let p = route(ev, "POST", &["v1", "auth", "delegate", "*", "approve"])?;
+            same("the path's grant", &p[0], &a.grant_id)?;
+            empty(ev)
+        }
+        Event::AuthDecision(d) => {
+            route(ev, "POST", &["v1", "auth", "authorize"])?;
+            let b: AuthorizeRequest = body(ev)?;
+            same("actor", &ev.signer, &d.actor)?;
+            same("action", &b.action, &d.action)?;
+            same("resource", &b.resource, &d.resource)?;
+            same("atp_cost", &b.atp_cost, &d.atp_cost)?;
+            same("context.delegation_id", &b.context.delegation_id, &d.grant_id)
+        }
+        Event::AtpMint(m) => {
+            route(ev, "POST", &["v1", "atp", "mint"])?;
+            let b: AtpMintRequest = body(ev)?;
+            same("amount", &b.amount, &m.amount)
+        }
+        Event::AtpCharge(c) => {
+            route(ev, "POST", &["v1", "atp", "charge"])?;
+            let b: AtpChargeRequest = body(ev)?;
+            same("account", &b.account, &c.account)?;
+            same("proof.kind", &b.proof.kind, &c.proof.kind)?;
+            same("proof.reference", &b.proof.reference, &c.proof.reference)?;
+            close("proof.value", b.proof.value, c.proof.value)
+        }
+        Event::AtpTransfer(t) => {
+            route(ev, "POST", &["v1", "atp", "transfer"])?;
+            let b: AtpTransferRequest = body(ev)?;
+            same("from", &ev.signer, &t.from)?;
+            same("to", &b.to, &t.to)?;
+            same("amount", &b.amount, &t.amount)
+        }
+        Event::AtpSlash(s) => {
+            route(ev, "POST", &["v1", "atp", "slash"])?;
+            let b: AtpSlashRequest = body(ev)?;
+            same("account", &b.account, &s.account)?;
+            same("amount", &b.amount, &s.amount)?;
+            same("reason", &b.reason, &s.reason)
+        }
+        Event::Outcome(o) => {
+            route(ev, "POST", &["v1", "reputation", "outcome"])?;
+            let b: OutcomeRequest = body(ev)?;
+            same("entity", &b.entity, &o.entity)?;
+            same("role", &b.role, &o.role)?;
+            same("action", &b.action, &o.action)?;
+            same("result_status", &b.result_status, &o.result_status)?;
+            same("factors", &b.factors, &o.factors)?;
+            match (b.quality, o.quality) {
+                (Some(a), Some(r)) => close("quality", a, r),
+                (a, r) => same("quality", &a, &r),
+            }
+        }
+        Event::Allocate(a) => {
+            route(ev, "POST", &["v1", "resources", "allocate"])?;
+            let b: AllocateRequest = body(ev)?;
+            same("holder", &ev.signer, &a.holder)?;
+            same("resource_type", &b.resource_type, &a.resource_type)?;
+            same("quantity", &b.quantity, &a.lease.quantity)?;
+            same("duration_seconds", &b.duration_seconds, &a.lease.seconds)?;
+            same("pid", &b.pid, &a.pid)?;
+            same("context.delegation_id", &b.context.delegation_id, &a.grant_id)
+        }
+        Event::Usage(u) => {
+            // A usage report, or the final report of a release.
+            let (allocation, seq, used) = if ev.path.split('?').next() == Some("/v1/resources/release") {
+                route(ev, "POST", &["v1", "resources", "release"])?;
+                let b: ReleaseRequest = body(ev)?;
+                let f = b.final_usage.ok_or("is a release without a final usage report")?;
+                (b.allocation_id, f.seq, f.used)
+            } else {
+                route(ev, "POST", &["v1", "resources", "usage"])?;
+                let b: UsageRequest = body(ev)?;
+                (b.allocation_id, b.seq, b.used)
+            };
+            same("allocation_id", &allocation, &u.allocation_id)?;
+            same("seq", &seq, &u.seq)?;
+            same("used", &used, &u.used)
+        }
+        Event::Release(r) => match &r.evidence {
+            // Closed by the node when the lease expired.
+            None => Ok(()),
+            Some(ev) => {
+                route(ev, "POST", &["v1", "resources", "release"])?;
+                let b: ReleaseRequest = body(ev)?;
+                same("allocation_id", &b.allocation_id, &r.allocation_id)
+            }
+        },
+        Event::Rates(r) => {
+            route(ev, "POST", &["v1", "resources", "rates"])?;
+            let b: RatesRequest = body(ev)?;
+            // The record holds every pool's rate after the update; the
+            // request names the ones it changes.
+            for (pool, asked) in &b.rates {
+                let recorded =
+                    r.rates.get(pool).ok_or_else(|| format!("asks for a rate of {pool}, the record holds none"))?;
+                close(&format!("rates.{pool}"), *asked, *recorded)?;
+            }
+            Ok(())
+        }
+        Event::GraphTriple(t) => {
+            route(ev, "POST", &["v1", "graph", "triple"])?;
+            let b: TripleRequest = body(ev)?;
+            same("subject", &b.subject, &t.subject)?;
+            same("predicate", &b.predicate, &t.predicate)?;
+            same("object", &b.object, &t.object)?;
+            same("object_type", b.object_type.as_deref().unwrap_or("iri"), t.object_type.as_str())?;
+            match (t.weight, b.weight) {
+                // A relationship's weight defaults to 1.
+                (Some(w), asked) => close("weight", asked.unwrap_or(1.0), w),
+                (None, asked) => same("weight", &asked, &None),
+            }
+        }
+    }
+}
+
+/// The path parameters (`*` in `pattern`) of a request to `method` and the
+/// route `pattern`, percent-decoded; the query, if any, is not part of it.
+fn route(ev: &SignedRequest, method: &str, pattern: &[&str]) -> Result<Vec<String>, String> {
+    let to = || format!("was sent to {} {}, not to {method} /{}", ev.method, ev.path, pattern.join("/"));
+    if !ev.method.eq_ignore_ascii_case(method) {
+        return Err(to());
+    }
+    let path = ev.path.split('?').next().unwrap_or_default();
+    let Some(rest) = path.strip_prefix('/') else { return Err(to()) };
+    let segments: Vec<&str> = rest.split('/').collect();
+    if segments.len() != pattern.len() {
+        return Err(to());
+    }
+    let mut params = Vec::new();
+    for (seg, pat) in segments.iter().zip(pattern) {
+        let seg = percent_encoding::percent_decode_str(seg).decode_utf8().map_err(|_| to())?;
+        if *pat == "*" {
+            if seg.is_empty() {
+                return Err(to());
+            }
+            params.push(seg.into_owned());
+        } else if seg != *pat {
+            return Err(to());
+        }
+    }
+    Ok(params)
+}
+
+fn body<T: DeserializeOwned>(ev: &SignedRequest) -> Result<T, String> {
+    serde_json::from_str(&ev.body).map_err(|e| format!("has a body that does not parse: {e}"))
+}
+
+fn empty(ev: &SignedRequest) -> Result<(), String> {
+    if ev.body.is_empty() { Ok(()) } else { Err("has a body where the route takes none".into()) }
+}
+
+fn same<T: PartialEq + std::fmt::Debug + ?Sized>(what: &str, asked: &T, recorded: &T) -> Result<(), String> {
+    if asked == recorded { Ok(()) } else { Err(format!("asks for {what} {asked:?}, the record holds {recorded:?}")) }
+}
+
+fn same_id(what: &str, asked: &str, recorded: &LctId) -> Result<(), String> {
+    same(what, asked, recorded.as_str())
+}
+
+/// Numbers the node parsed from the body and wrote back out: equal up to
+/// the last bits of a decimal round trip.
+fn close(what: &str, asked: f64, recorded: f64) -> Result<(), String> {
+    let tolerance = 1e-12 * asked.abs().max(recorded.abs()).max(1.0);
+    if (asked - recorded).abs() <= tolerance {
+        Ok(())
+    } else {
+        Err(format!("asks for {what} {asked}, the record holds {recorded}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use web4_core::SecretKey;
+    use web4_core::payload::{AuthDecision, RoleChange};
+
+    const AT: Timestamp = Timestamp(1_700_000_000);
+
+    fn member() -> (SecretKey, LctId) {
+        let sk = SecretKey::from_seed(&[7; 32]);
+        let id = LctId::from_public_key(&sk.public_key());
+        (sk, id)
+    }
+
+    fn society() -> LctId {
+        LctId::from_public_key(&SecretKey::from_seed(&[1; 32]).public_key())
+    }
+
+    fn request(path: &str, body: &str, at: Timestamp) -> SignedRequest {
+        let (sk, id) = member();
+        SignedRequest::sign(&sk, &society(), id, "POST", path, body.into(), "n-1".into(), at)
+    }
+
+    fn decision(ev: SignedRequest) -> Event {
+        Event::AuthDecision(AuthDecision {
+            actor: ev.signer.clone(),
+            evidence: ev,
+            grant_id: None,
+            action: "read".into(),
+            resource: "doc:1".into(),
+            atp_cost: 5,
+            decision: "granted".into(),
+            reason: None,
+            witnesses: Vec::new(),
+        })
+    }
+
+    const BODY: &str = r#"{"action":"read","resource":"doc:1","atp_cost":5}"#;
+
+    fn verdict(event: &Event) -> Verdict {
+        let (sk, id) = member();
+        let key_of = |who: &LctId| Ok::<_, ()>((*who == id).then(|| sk.public_key()));
+        match check(event, AT, &society(), key_of) {
+            Ok(v) => v,
+            Err(()) => Verdict::Invalid("lookup failed".into()),
+        }
+    }
+
+    fn refused(event: &Event) -> String {
+        match verdict(event) {
+            Verdict::Invalid(why) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_request_that_caused_a_record_is_valid_evidence_for_it() {
+        assert_eq!(verdict(&decision(request("/v1/auth/authorize", BODY, AT))), Verdict::Valid);
+        // Dated up to the window's edge either side of the record.
+        let early = Timestamp(AT.0 - EVIDENCE_WINDOW_SECS);
+        assert_eq!(verdict(&decision(request("/v1/auth/authorize", BODY, early))), Verdict::Valid);
+        // The query string is not part of the route.
+        assert_eq!(verdict(&decision(request("/v1/auth/authorize?x=1", BODY, AT))), Verdict::Valid);
+    }
+
+    #[test]
+    fn a_record_that_differs_from_its_request_is_refused() {
+        let mut event = decision(request("/v1/auth/authorize", BODY, AT));
+        if let Event::AuthDecision(d) = &mut event {
+            d.atp_cost = 1;
+        }
+        let why = refused(&event);
+        assert!(why.contains("asks for atp_cost 5, the record holds 1"), "{why}");
+        // In another member's name.
+        if let Event::AuthDecision(d) = &mut event {
+            d.atp_cost = 5;
+            d.actor = society();
+        }
+        assert!(refused(&event).contains("asks for actor"));
+    }
+
+    #[test]
+    fn a_request_to_another_route_is_refused() {
+        let why = refused(&decision(request("/v1/auth/delegate", BODY, AT)));
+        assert!(why.contains("was sent to POST /v1/auth/delegate, not to POST /v1/auth/authorize"), "{why}");
+        let why = refused(&decision(request("/v1/auth/authorize/x", BODY, AT)));
+        assert!(why.contains("was sent to"), "{why}");
+    }
+
+    #[test]
+    fn a_request_altered_after_signing_is_refused() {
+        let mut ev = request("/v1/auth/authorize", BODY, AT);
+        ev.body = BODY.replace("\"atp_cost\":5", "\"atp_cost\":5 ");
+        let why = refused(&decision(ev));
+        assert!(why.contains("does not verify with the key of its signer"), "{why}");
+        // Signed for another society.
+        let (sk, id) = member();
+        let ev = SignedRequest::sign(&sk, &id, id.clone(), "POST", "/v1/auth/authorize", BODY.into(), "n".into(), AT);
+        assert!(refused(&decision(ev)).contains("does not verify"));
+    }
+
+    #[test]
+    fn a_request_dated_far_from_its_record_is_refused() {
+        let late = Timestamp(AT.0 + EVIDENCE_WINDOW_SECS + 1);
+        let why = refused(&decision(request("/v1/auth/authorize", BODY, late)));
+        assert!(why.contains(&format!("{} s from the record", EVIDENCE_WINDOW_SECS + 1)), "{why}");
+    }
+
+    #[test]
+    fn a_request_by_an_unregistered_signer_waits_for_its_registration() {
+        let stranger = SecretKey::from_seed(&[9; 32]);
+        let sid = LctId::from_public_key(&stranger.public_key());
+        let ev = SignedRequest::sign(
+            &stranger,
+            &society(),
+            sid.clone(),
+            "POST",
+            "/v1/auth/authorize",
+            BODY.into(),
+            "n".into(),
+            AT,
+        );
+        assert_eq!(verdict(&decision(ev)), Verdict::UnknownSigner(sid));
+    }
+
+    #[test]
+    fn path_parameters_are_compared_percent_decoded() {
+        let (_, id) = member();
+        let (sk, admin) = member();
+        let role_revoke = |path: &str, role: &str| {
+            let ev = SignedRequest::sign(&sk, &society(), admin.clone(), "DELETE", path, String::new(), "n".into(), AT);
+            Event::RoleRevoke(RoleChange {
+                evidence: ev,
+                society_id: society(),
+                lct_id: id.clone(),
+                role: role.into(),
+                reason: None,
+            })
+        };
+        let path = format!("/v1/lct/{id}/roles/law%20oracle");
+        assert_eq!(verdict(&role_revoke(&path, "law oracle")), Verdict::Valid);
+        let why = refused(&role_revoke(&path, "witness"));
+        assert!(why.contains(r#"asks for role "law oracle", the record holds "witness""#), "{why}");
+        // A body where the route takes none.
+        let mut with_body = role_revoke(&path, "law oracle");
+        if let Event::RoleRevoke(c) = &mut with_body {
+            c.evidence =
+                SignedRequest::sign(&sk, &society(), admin.clone(), "DELETE", &path, "{}".into(), "n".into(), AT);
+        }
+        assert!(refused(&with_body).contains("has a body where the route takes none"));
+    }
+}
