@@ -330,9 +330,14 @@ impl Record {
 
     /// Verify the author's signature given the payload hash (see [`Record::hash_with`]).
     pub fn verify_signature_with(&self, pk: &PublicKey, payload_hash: &Hash) -> Result<(), ChainError> {
-        let bytes =
-            header_bytes(&self.header(payload_hash, false)).map_err(|_| ChainError::Canonical { seq: self.seq })?;
+        let bytes = self.signed_bytes(payload_hash)?;
         pk.verify(&bytes, &self.signature).map_err(|_| ChainError::BadSignature { seq: self.seq })
+    }
+
+    /// The bytes the record's signature signs, given its payload hash (to
+    /// verify it in a batch with other signatures).
+    pub fn signed_bytes(&self, payload_hash: &Hash) -> Result<Vec<u8>, ChainError> {
+        header_bytes(&self.header(payload_hash, false)).map_err(|_| ChainError::Canonical { seq: self.seq })
     }
 }
 

@@ -25,7 +25,7 @@ use web4_core::api::{
 };
 use web4_core::law::LawDataset;
 use web4_core::signing::SignedRequest;
-use web4_core::{LctId, PublicKey, Timestamp};
+use web4_core::{LctId, PublicKey, Signature, Timestamp};
 
 /// How far apart a record's time and its request's time may be: the
 /// largest clock skew a node may be configured to accept (3,600 s) plus an
@@ -45,21 +45,53 @@ pub enum Verdict {
     Invalid(String),
 }
 
-/// Check the request `event` carries, for a record dated `at` in `society`.
-/// `key_of` looks up a registered LCT's key.
-pub fn check<E>(
-    event: &Event,
+/// A request's signature still to verify, so that the caller can verify it
+/// in one batch with the record's other signatures (decisions/0021).
+#[derive(Debug)]
+pub struct Unverified<'a> {
+    pub message: Vec<u8>,
+    pub signature: &'a Signature,
+    pub key: PublicKey,
+    kind: &'static str,
+    signer: &'a LctId,
+}
+
+impl Unverified<'_> {
+    /// Why the record is refused when the signature does not verify.
+    pub fn refusal(&self) -> String {
+        format!("the request in this {} record does not verify with the key of its signer {}", self.kind, self.signer)
+    }
+}
+
+/// [`prepare`]'s finding: everything but the signature is checked.
+#[derive(Debug)]
+pub enum Prepared<'a> {
+    /// The record carries no request (genesis, expiries, an expired lease).
+    Nothing,
+    /// The request asks for what the record holds; its signature remains.
+    Signature(Box<Unverified<'a>>),
+    /// The request's signer is not registered here yet: the record waits.
+    UnknownSigner(LctId),
+    /// Refused, with the reason.
+    Invalid(String),
+}
+
+/// Check the request `event` carries, for a record dated `at` in `society`,
+/// but for its signature, which is returned to verify. `key_of` looks up a
+/// registered LCT's key.
+pub fn prepare<'a, E>(
+    event: &'a Event,
     at: Timestamp,
     society: &LctId,
     key_of: impl FnOnce(&LctId) -> Result<Option<PublicKey>, E>,
-) -> Result<Verdict, E> {
-    let Some(ev) = event.evidence() else { return Ok(Verdict::Valid) };
+) -> Result<Prepared<'a>, E> {
+    let Some(ev) = event.evidence() else { return Ok(Prepared::Nothing) };
     if let Err(why) = asks_for(event, ev) {
-        return Ok(Verdict::Invalid(format!("the request in this {} record {why}", event.kind())));
+        return Ok(Prepared::Invalid(format!("the request in this {} record {why}", event.kind())));
     }
     let gap = (at.secs() - ev.timestamp.secs()).abs();
     if gap > EVIDENCE_WINDOW_SECS {
-        return Ok(Verdict::Invalid(format!(
+        return Ok(Prepared::Invalid(format!(
             "the request in this {} record is dated {}, {gap} s from the record (at most {EVIDENCE_WINDOW_SECS} s)",
             event.kind(),
             ev.timestamp
@@ -67,20 +99,37 @@ pub fn check<E>(
     }
     // A self-mint is signed by the key it registers (checked bound to its
     // id before this); every other request by a registered LCT.
-    let pk = match event {
+    let key = match event {
         Event::Mint(m) if ev.signer == m.lct.lct_id => m.lct.binding.public_key,
         _ => match key_of(&ev.signer)? {
             Some(pk) => pk,
-            None => return Ok(Verdict::UnknownSigner(ev.signer.clone())),
+            None => return Ok(Prepared::UnknownSigner(ev.signer.clone())),
         },
     };
-    Ok(match ev.verify(&pk, society) {
-        Ok(()) => Verdict::Valid,
-        Err(_) => Verdict::Invalid(format!(
-            "the request in this {} record does not verify with the key of its signer {}",
-            event.kind(),
-            ev.signer
-        )),
+    Ok(Prepared::Signature(Box::new(Unverified {
+        message: ev.canonical(society).into_bytes(),
+        signature: &ev.signature,
+        key,
+        kind: event.kind(),
+        signer: &ev.signer,
+    })))
+}
+
+/// [`prepare`], with the signature verified on its own.
+pub fn check<E>(
+    event: &Event,
+    at: Timestamp,
+    society: &LctId,
+    key_of: impl FnOnce(&LctId) -> Result<Option<PublicKey>, E>,
+) -> Result<Verdict, E> {
+    Ok(match prepare(event, at, society, key_of)? {
+        Prepared::Nothing => Verdict::Valid,
+        Prepared::Signature(u) => match u.key.verify(&u.message, u.signature) {
+            Ok(()) => Verdict::Valid,
+            Err(_) => Verdict::Invalid(u.refusal()),
+        },
+        Prepared::UnknownSigner(id) => Verdict::UnknownSigner(id),
+        Prepared::Invalid(why) => Verdict::Invalid(why),
     })
 }
 

@@ -2036,9 +2036,11 @@ pub fn check_inbound(
             None => return Ok(Check::UnknownAuthor),
         },
     };
-    if !signature_checked && r.verify_signature_with(&pk, &m.payload_hash).is_err() {
-        return Ok(Check::Rejected("signature does not verify with the author's key".into()));
-    }
+    // The record's signature is verified below, in one batch with the other
+    // signatures it carries; where the record would wait (escrow) before
+    // that, on its own, so that forged records do not fill the escrow.
+    let bad_signature = || Check::Rejected("signature does not verify with the author's key".into());
+    let unsigned = || !signature_checked && r.verify_signature_with(&pk, &m.payload_hash).is_err();
     // Only nodes write ledger records (a node's LCT is an infrastructure
     // LCT); a member's key signs requests, never records (decisions/0027).
     if author_type != EntityType::Infrastructure {
@@ -2078,7 +2080,7 @@ pub fn check_inbound(
     // after every honest change in the last-writer-wins registers (status,
     // roles) until that date (decisions/0027).
     if r.timestamp.secs() > now.secs().saturating_add(MAX_RECORD_AHEAD_SECS) {
-        return Ok(Check::TooEarly(r.timestamp));
+        return Ok(if unsigned() { bad_signature() } else { Check::TooEarly(r.timestamp) });
     }
     let law_known = if r.kind == kind::SOCIETY_GENESIS {
         let g: Genesis = payload(r)?;
@@ -2102,7 +2104,7 @@ pub fn check_inbound(
         // its way (gossip reorders records of different authors): the record
         // waits, bounded, like one of an unknown author, rather than being
         // refused and its honest relay scored down (decisions/0027).
-        return Ok(Check::UnknownLaw(r.law_hash));
+        return Ok(if unsigned() { bad_signature() } else { Check::UnknownLaw(r.law_hash) });
     }
     let event = match &m.event {
         Some(e) => std::sync::Arc::clone(e),
@@ -2111,32 +2113,61 @@ pub fn check_inbound(
             Err(e) => return Ok(Check::Rejected(format!("{} payload: {e}", r.kind))),
         },
     };
-    // An LCT a record registers must be bound to its key: the id derived
-    // from the key and the proof of possession valid. Without this a node
-    // could register a victim's id with its own key, and the nodes that
-    // kept that registration (decisions/0025) would take requests signed
-    // with that key as the victim's. Stateless, so the same everywhere.
-    // Checked once, with the record's signature: the writer's second pass
-    // over a pre-checked record (`signature_checked`) does not repeat it.
-    if !signature_checked && let Some(why) = binding_problem(&event) {
-        return Ok(Check::Rejected(why));
-    }
-    // The client's request the record carries: to the route of its kind,
-    // asking for what the record holds, dated near it, signed by its signer
-    // for this society (decisions/0028). Checked once, like the binding.
-    if !signature_checked && event.evidence().is_some() {
-        let society: Option<String> = conn
-            .prepare_cached("SELECT society_id FROM societies LIMIT 1")?
-            .query_row([], |row| row.get(0))
-            .optional()?;
-        let Some(society) = society.and_then(|s| LctId::parse(&s).ok()) else {
-            return Ok(Check::Rejected("no society is held here yet".into()));
-        };
-        let key_of = |id: &LctId| load_signer(conn, id.as_str()).map(|row| row.map(|row| row.public_key));
-        match crate::evidence::check(&event, r.timestamp, &society, key_of)? {
-            crate::evidence::Verdict::Valid => {}
-            crate::evidence::Verdict::UnknownSigner(id) => return Ok(Check::UnknownSigner(id)),
-            crate::evidence::Verdict::Invalid(why) => return Ok(Check::Rejected(why)),
+    if !signature_checked {
+        // Every signature the record holds, verified in one batch
+        // (decisions/0021): its own, the proofs of possession of the LCTs it
+        // registers and the client's request it carries. One batch of three
+        // costs about what two single checks do.
+        let record_bytes = r.signed_bytes(&m.payload_hash).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut batch =
+            vec![(record_bytes, &r.signature, pk, "signature does not verify with the author's key".to_owned())];
+        // An LCT a record registers must be bound to its key: the id derived
+        // from the key and the proof of possession valid. Without this a node
+        // could register a victim's id with its own key, and the nodes that
+        // kept that registration (decisions/0025) would take requests signed
+        // with that key as the victim's. Stateless, so the same everywhere.
+        // Checked once, with the record's signature: the writer's second pass
+        // over a pre-checked record (`signature_checked`) does not repeat it.
+        for doc in registered(&event) {
+            if let Err(e) = doc.binding.check_id(&doc.lct_id) {
+                return Ok(Check::Rejected(format!("the binding of {} does not verify: {e}", doc.lct_id)));
+            }
+            batch.push((
+                doc.binding.proof_message(&doc.lct_id),
+                &doc.binding.binding_proof,
+                doc.binding.public_key,
+                format!("the binding of {} does not verify: {}", doc.lct_id, web4_core::lct::BindingError::ProofFail),
+            ));
+        }
+        // The client's request the record carries: to the route of its kind,
+        // asking for what the record holds, dated near it, signed by its
+        // signer for this society (decisions/0028).
+        if event.evidence().is_some() {
+            let society: Option<String> = conn
+                .prepare_cached("SELECT society_id FROM societies LIMIT 1")?
+                .query_row([], |row| row.get(0))
+                .optional()?;
+            let Some(society) = society.and_then(|s| LctId::parse(&s).ok()) else {
+                return Ok(Check::Rejected("no society is held here yet".into()));
+            };
+            let key_of = |id: &LctId| load_signer(conn, id.as_str()).map(|row| row.map(|row| row.public_key));
+            match crate::evidence::prepare(&event, r.timestamp, &society, key_of)? {
+                crate::evidence::Prepared::Nothing => {}
+                crate::evidence::Prepared::Signature(u) => {
+                    let why = u.refusal();
+                    let u = *u;
+                    batch.push((u.message, u.signature, u.key, why));
+                }
+                crate::evidence::Prepared::UnknownSigner(id) => {
+                    return Ok(if unsigned() { bad_signature() } else { Check::UnknownSigner(id) });
+                }
+                crate::evidence::Prepared::Invalid(why) => return Ok(Check::Rejected(why)),
+            }
+        }
+        let items: Vec<(&[u8], &web4_core::Signature, &PublicKey)> =
+            batch.iter().map(|(msg, sig, key, _)| (msg.as_slice(), *sig, key)).collect();
+        if let Some(failed) = web4_core::crypto::verify_each(&items).iter().position(Result::is_err) {
+            return Ok(Check::Rejected(batch.swap_remove(failed).3));
         }
     }
     // A record about an owned object not known here yet (the root of its
@@ -2158,19 +2189,13 @@ pub fn check_inbound(
 /// still apply (twice the default request skew).
 pub const MAX_RECORD_AHEAD_SECS: i64 = 600;
 
-/// Why an LCT that `event` registers is not bound to its key, if it is not.
-fn binding_problem(event: &Event) -> Option<String> {
-    let check = |doc: &LctDocument| {
-        doc.binding
-            .verify_proof(&doc.lct_id)
-            .err()
-            .map(|e| format!("the binding of {} does not verify: {e}", doc.lct_id))
-    };
+/// The LCTs that `event` registers, each to be bound to its key.
+fn registered(event: &Event) -> Vec<&LctDocument> {
     match event {
-        Event::Mint(m) => check(&m.lct),
-        Event::Transition(t) => check(&t.lct),
-        Event::Genesis(g) => g.members.iter().find_map(|m| check(&m.lct)),
-        _ => None,
+        Event::Mint(m) => vec![&m.lct],
+        Event::Transition(t) => vec![&t.lct],
+        Event::Genesis(g) => g.members.iter().map(|m| &m.lct).collect(),
+        _ => Vec::new(),
     }
 }
 

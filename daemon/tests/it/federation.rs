@@ -354,6 +354,17 @@ async fn inbound_records_take_the_road_of_local_writes() {
     stolen.payload["lct"]["binding"]["public_key"] = serde_json::to_value(random_key().public_key()).unwrap();
     let why = verdict(stolen.sign(&node_key).unwrap());
     assert!(why.contains("binding") && why.contains("does not verify"), "{why}");
+    // A binding proof that does not verify (the request rewritten to ask for
+    // it): the record's signatures are checked in one batch, and the refusal
+    // names the one that failed.
+    let mut bad_proof = draft(3, head, second.law_hash);
+    let proof = serde_json::to_value(web4_core::Signature([7; 64])).unwrap();
+    bad_proof.payload["lct"]["binding"]["binding_proof"] = proof.clone();
+    let mut body: Value = serde_json::from_str(bad_proof.payload["evidence"]["body"].as_str().unwrap()).unwrap();
+    body["binding_proof"] = proof;
+    bad_proof.payload["evidence"]["body"] = json!(body.to_string());
+    let why = verdict(bad_proof.sign(&node_key).unwrap());
+    assert!(why.starts_with("the binding of") && why.contains("does not verify"), "{why}");
     // A gap waits; so does a record whose author is not known here.
     let gap = draft(5, head, second.law_hash).sign(&node_key).unwrap();
     assert!(matches!(accept_foreign(&copy, &text(gap), t).unwrap(), Foreign::Gap { have: 2 }));
