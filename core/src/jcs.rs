@@ -56,7 +56,7 @@ pub(crate) fn write(v: &Value, out: &mut Vec<u8>) -> Result<(), Slow> {
 /// An unsigned integer as written, if a double holds it exactly.
 fn uint(u: u64, out: &mut Vec<u8>) -> Result<(), Slow> {
     if u > MAX_SAFE {
-        return Err(Slow::Inexact);
+        return large(itoa::Buffer::new().format(u), u as f64, out);
     }
     out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
     Ok(())
@@ -65,10 +65,25 @@ fn uint(u: u64, out: &mut Vec<u8>) -> Result<(), Slow> {
 /// A signed integer as written, if a double holds it exactly.
 fn int(i: i64, out: &mut Vec<u8>) -> Result<(), Slow> {
     if i.unsigned_abs() > MAX_SAFE {
-        return Err(Slow::Inexact);
+        return large(itoa::Buffer::new().format(i), i as f64, out);
     }
     out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
     Ok(())
+}
+
+/// An integer beyond ±2^53 (`digits`, and `f`, the double nearest to it).
+/// ECMAScript writes every double below 10^21 as plain digits (1e16 as
+/// `10000000000000000`, 2^62 as `4611686018427388000`), which a peer reads
+/// back as an integer: a record's author wrote a double, its peers read this.
+/// When the nearest double is written as these very digits, they are that
+/// double's canonical form, and author and peers write the same text. Any
+/// other integer (2^53 + 1, `u64::MAX`) would be rounded: refused.
+fn large(digits: &str, f: f64, out: &mut Vec<u8>) -> Result<(), Slow> {
+    if f.is_finite() && ryu_js::Buffer::new().format_finite(f) == digits {
+        out.extend_from_slice(digits.as_bytes());
+        return Ok(());
+    }
+    Err(Slow::Inexact)
 }
 
 /// A finite double in ECMAScript form.
@@ -158,6 +173,31 @@ mod tests {
                 Err(Slow::NonFinite) => prop_assert!(false, "finite input reported non-finite"),
                 Err(Slow::Inexact) => {}
             }
+        }
+    }
+
+    /// A double beyond 2^53 is written as digits, which a peer reads back as
+    /// an integer: both canonicalise to the same text. Integers no double
+    /// holds are still refused.
+    #[test]
+    fn a_large_double_read_back_as_an_integer_keeps_its_text() {
+        for f in [1e16, -1e16, 9_007_199_254_740_994.0, 1.8e19, -4_611_686_018_427_387_904.0] {
+            let mut written = Vec::new();
+            write(&serde_json::json!({ "x": f }), &mut written).unwrap();
+            let read: Value = serde_json::from_slice(&written).unwrap();
+            assert!(read["x"].is_u64() || read["x"].is_i64(), "{read}");
+            let mut again = Vec::new();
+            write(&read, &mut again).unwrap();
+            assert_eq!(String::from_utf8(again).unwrap(), String::from_utf8(written.clone()).unwrap());
+            assert_eq!(written, serde_jcs::to_vec(&read).unwrap());
+        }
+        for v in [
+            serde_json::json!(9_007_199_254_740_993u64),
+            serde_json::json!(4_611_686_018_427_387_904u64),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(i64::MAX),
+        ] {
+            assert!(matches!(write(&v, &mut Vec::new()), Err(Slow::Inexact)), "{v}");
         }
     }
 

@@ -220,3 +220,20 @@ async fn roles_are_granted_and_taken_back_by_the_role_authority() {
     // A peer checks every record, and the request it carries (decisions/0028).
     node.a_joining_peer_accepts_every_record().await;
 }
+
+/// A large number in a mint's policy (1e16, which canonical JSON writes as
+/// `10000000000000000`) reads back on a peer as an integer beyond 2^53: the
+/// peer still hashes the record as its author did and applies it
+/// (decisions/0002, session-27 addendum).
+#[tokio::test]
+async fn a_large_number_in_a_record_is_hashed_alike_by_its_peers() {
+    let node = TestNode::start().await;
+    let alice = random_key();
+    let mut body = mint_body(&alice, EntityType::Human);
+    body["policy"] = json!({"constraints": {"max_bytes": 1e16, "ratio": 0.5}});
+    let r = node.post(&alice, "/v1/lct/mint", &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let doc = node.get(&format!("/v1/lct/{}", id_of(&alice))).await;
+    assert_eq!(doc.body["data"]["lct"]["policy"]["constraints"]["max_bytes"].as_f64(), Some(1e16), "{}", doc.body);
+    node.a_joining_peer_accepts_every_record().await;
+}
