@@ -188,6 +188,7 @@ fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
             let p = route(ev, "DELETE", &["v1", "lct", "*", "roles", "*"])?;
             same_id("the path's LCT", &p[0], &c.lct_id)?;
             same("role", &p[1], &c.role)?;
+            same("reason", &None, &c.reason)?;
             empty(ev)
         }
         Event::LawPublish(l) => {
@@ -227,8 +228,7 @@ fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
             }
             // The grant id is derived from the request's signature: one
             // request makes one grant.
-            let id = format!("deleg:{}", &web4_core::sha256(ev.signature.to_string().as_bytes()).hex()[..24]);
-            same("grant_id", &id, &g.grant_id)
+            same("grant_id", &derived_id("deleg", ev), &g.grant_id)
         }
         Event::RevokeDelegation(r) => {
             let p = route(ev, "DELETE", &["v1", "auth", "delegate", "*"])?;
@@ -297,7 +297,10 @@ fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
             same("quantity", &b.quantity, &a.lease.quantity)?;
             same("duration_seconds", &b.duration_seconds, &a.lease.seconds)?;
             same("pid", &b.pid, &a.pid)?;
-            same("context.delegation_id", &b.context.delegation_id, &a.grant_id)
+            same("context.delegation_id", &b.context.delegation_id, &a.grant_id)?;
+            // Derived from the request's signature, as a grant id is: one
+            // request opens one lease.
+            same("allocation_id", &derived_id("alloc", ev), &a.allocation_id)
         }
         Event::Usage(u) => {
             // A usage report, or the final report of a release.
@@ -321,7 +324,8 @@ fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
             Some(ev) => {
                 route(ev, "POST", &["v1", "resources", "release"])?;
                 let b: ReleaseRequest = body(ev)?;
-                same("allocation_id", &b.allocation_id, &r.allocation_id)
+                same("allocation_id", &b.allocation_id, &r.allocation_id)?;
+                same("reason", "released", r.reason.as_str())
             }
         },
         Event::Rates(r) => {
@@ -378,6 +382,11 @@ fn route(ev: &SignedRequest, method: &str, pattern: &[&str]) -> Result<Vec<Strin
         }
     }
     Ok(params)
+}
+
+/// The id the node derives from a request's signature for what it creates.
+fn derived_id(prefix: &str, ev: &SignedRequest) -> String {
+    format!("{prefix}:{}", &web4_core::sha256(ev.signature.to_string().as_bytes()).hex()[..24])
 }
 
 fn body<T: DeserializeOwned>(ev: &SignedRequest) -> Result<T, String> {

@@ -554,7 +554,7 @@ pub async fn join(cfg: &Config, peer: &str) -> anyhow::Result<InitReport> {
     }
     let tx = conn.transaction()?;
     let mut after = 0i64;
-    let mut copied = 0u64;
+    let mut copy = LedgerCopy::default();
     loop {
         let page: serde_json::Value = http
             .get(format!("{base}/v1/ledger/records?after={after}&limit=1000"))
@@ -564,19 +564,17 @@ pub async fn join(cfg: &Config, peer: &str) -> anyhow::Result<InitReport> {
             .json()
             .await?;
         let records = page["data"]["records"].as_array().cloned().unwrap_or_default();
-        for r in &records {
-            let text = r.as_str().ok_or_else(|| anyhow!("{base} sent a record that is not a string"))?;
-            match ledger::accept_foreign(&tx, text, now)? {
-                ledger::Foreign::Applied { .. } => copied += 1,
-                ledger::Foreign::Duplicate => {}
-                other => bail!("{base} served a ledger that does not verify: {other:?}"),
-            }
-        }
+        let texts = records
+            .iter()
+            .map(|r| r.as_str().map(str::to_owned).ok_or_else(|| anyhow!("{base} sent a record that is not a string")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        copy.page(&tx, texts, now, base)?;
         match page["data"]["next"].as_i64() {
             Some(n) if !records.is_empty() => after = n,
             _ => break,
         }
     }
+    let copied = copy.finish(base)?;
     let soc = crate::services::governance::load_society(&tx, &society)
         .with_context(|| format!("the ledger of {base} does not hold society {society}"))?;
     if ledger::load_signer(&tx, id.as_str())?.is_none() {
@@ -598,4 +596,87 @@ pub async fn join(cfg: &Config, peer: &str) -> anyhow::Result<InitReport> {
         admin_key: None,
         database: cfg.db_path().display().to_string(),
     })
+}
+
+/// A peer's ledger applied in the order it lists it, as `init --join` does.
+/// A store that applied records before the checks of sessions 25 and 27 may
+/// list a record before the one it waits for (its author's or its request
+/// signer's registration, its law, the object it changes, or an earlier
+/// record of its author held back so): such a record is set aside and tried
+/// again after each page. One still waiting when the copy ends is an error.
+#[derive(Default)]
+pub struct LedgerCopy {
+    waiting: Vec<String>,
+    /// Why the last record set aside waits.
+    why: String,
+    applied: u64,
+}
+
+/// At most this many records set aside: a peer that serves more is not
+/// serving a ledger that merely lists records out of order.
+const MAX_WAITING: usize = 10_000;
+
+impl LedgerCopy {
+    pub fn page(
+        &mut self,
+        conn: &rusqlite::Connection,
+        texts: Vec<String>,
+        now: web4_core::Timestamp,
+        source: &str,
+    ) -> anyhow::Result<()> {
+        for text in texts {
+            self.one(conn, text, now, source)?;
+        }
+        // Each pass applies at least one more record or ends.
+        loop {
+            let before = self.applied;
+            for text in std::mem::take(&mut self.waiting) {
+                self.one(conn, text, now, source)?;
+            }
+            if self.applied == before || self.waiting.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn one(
+        &mut self,
+        conn: &rusqlite::Connection,
+        text: String,
+        now: web4_core::Timestamp,
+        source: &str,
+    ) -> anyhow::Result<()> {
+        use ledger::Foreign;
+        match ledger::accept_foreign(conn, &text, now)? {
+            Foreign::Applied { .. } => self.applied += 1,
+            Foreign::Duplicate => {}
+            w @ (Foreign::UnknownAuthor
+            | Foreign::UnknownSigner(_)
+            | Foreign::UnknownLaw(_)
+            | Foreign::UnknownObject(_)
+            | Foreign::Gap { .. }) => {
+                if self.waiting.len() >= MAX_WAITING {
+                    bail!(
+                        "{source} served a ledger that does not verify: more than {MAX_WAITING} records wait for others"
+                    );
+                }
+                self.why = format!("{w:?}");
+                self.waiting.push(text);
+            }
+            other => bail!("{source} served a ledger that does not verify: {other:?}"),
+        }
+        Ok(())
+    }
+
+    /// The number of records applied, or why the copy is incomplete.
+    pub fn finish(self, source: &str) -> anyhow::Result<u64> {
+        if !self.waiting.is_empty() {
+            bail!(
+                "{source} served a ledger that does not verify: {} record(s) wait for records it does not hold (the last: {})",
+                self.waiting.len(),
+                self.why
+            );
+        }
+        Ok(self.applied)
+    }
 }

@@ -224,6 +224,42 @@ async fn a_late_joiner_and_a_restarted_node_catch_up_by_sync() {
 /// evidence and refused, forged / unlinked / foreign-law records and records
 /// authored by a member rather than a node are refused, gaps and unknown
 /// authors wait.
+/// A store written before the inbound checks of sessions 25 and 27 may list
+/// a record before the one it waits for (here a member's graph triple before
+/// the member's mint). `init --join` sets such a record aside and applies it
+/// once what it waits for has applied; one whose wait never ends fails the
+/// join.
+#[tokio::test]
+async fn a_joining_node_applies_records_listed_before_what_they_wait_for() {
+    use web4_daemon::node::LedgerCopy;
+    let mut a = TestNode::start().await;
+    let alice = random_key();
+    assert_eq!(a.mint(&alice, EntityType::Human).await.status, 201);
+    let triple = json!({"subject": id_of(&alice).to_string(), "predicate": "https://schema.org/name",
+        "object": "Alice", "object_type": "literal"});
+    let r = a.post(&alice, "/v1/graph/triple", &triple).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(a.sigterm().success());
+    let mut texts = stored_records(&a);
+    let n = texts.len();
+    assert!(texts[n - 1].contains("graph.triple") && texts[n - 2].contains("lct.mint"));
+    texts.swap(n - 1, n - 2);
+    let t = now();
+    let (_dir, copy) = fresh_store();
+    let mut c = LedgerCopy::default();
+    c.page(&copy, texts[..n - 1].to_vec(), t, "test").unwrap();
+    c.page(&copy, texts[n - 1..].to_vec(), t, "test").unwrap();
+    assert_eq!(c.finish("test").unwrap(), n as u64);
+    let held: i64 = copy.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0)).unwrap();
+    assert_eq!(held, n as i64);
+    // Without the mint, the triple waits to the end and the copy fails.
+    let (_dir, copy) = fresh_store();
+    let mut c = LedgerCopy::default();
+    c.page(&copy, texts[..n - 1].to_vec(), t, "test").unwrap();
+    let err = c.finish("test").unwrap_err().to_string();
+    assert!(err.contains("1 record(s) wait"), "{err}");
+}
+
 /// A node cannot record in a member's name what the member never asked
 /// for: a peer checks the signed request each record carries against what
 /// the record holds (decisions/0028). The dishonest node here signs its
