@@ -27,6 +27,9 @@ use web4_core::law::LawDataset;
 use web4_core::signing::SignedRequest;
 use web4_core::{LctId, PublicKey, Signature, Timestamp};
 
+/// The birth context of a mint whose request names none.
+pub const MINT_CONTEXT: &str = "minted by web4d";
+
 /// How far apart a record's time and its request's time may be: the
 /// largest clock skew a node may be configured to accept (3,600 s) plus an
 /// hour for forwarding, witnessing and queueing. Wider than any honest
@@ -146,11 +149,15 @@ fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
             same("public_key", &b.public_key, &bd.public_key)?;
             same("created_at", &b.created_at, &bd.created_at)?;
             same("binding_proof", &b.binding_proof, &bd.binding_proof)?;
-            same("hardware_anchor", &b.hardware_anchor, &bd.hardware_anchor)?;
+            same_json("hardware_anchor", &b.hardware_anchor, &bd.hardware_anchor)?;
             if let Some(id) = &b.lct_id {
                 same("lct_id", id, &m.lct.lct_id)?;
             }
-            Ok(())
+            // What the node fills in from the request, or its defaults.
+            same_json("policy", &b.policy.clone().unwrap_or_default(), &m.lct.policy)?;
+            let context = m.lct.birth_certificate.as_ref().map(|c| c.birth_context.as_str());
+            same("birth_context", &Some(b.birth_context.as_deref().unwrap_or(MINT_CONTEXT)), &context)?;
+            same("lineage", &0, &m.lct.lineage.len())
         }
         Event::Suspend(s) | Event::Reinstate(s) => {
             let verb = if matches!(event, Event::Suspend(_)) { "suspend" } else { "reinstate" };
@@ -175,7 +182,18 @@ fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
             same("public_key", &b.public_key, &bd.public_key)?;
             same("created_at", &b.created_at, &bd.created_at)?;
             same("binding_proof", &b.binding_proof, &bd.binding_proof)?;
-            same("hardware_anchor", &b.hardware_anchor, &bd.hardware_anchor)
+            same_json("hardware_anchor", &b.hardware_anchor, &bd.hardware_anchor)?;
+            // One lineage entry: a rotation of the old LCT, dated when the
+            // node took the request.
+            let [l] = t.lct.lineage.as_slice() else {
+                return Err(format!("asks for one rotation, the record holds {} lineage entries", t.lct.lineage.len()));
+            };
+            same("lineage.parent", &t.old, &l.parent)?;
+            same("lineage.reason", "rotation", l.reason.as_str())?;
+            if (l.at.secs() - ev.timestamp.secs()).abs() > EVIDENCE_WINDOW_SECS {
+                return Err(format!("is dated {}, far from the rotation it records ({})", ev.timestamp, l.at));
+            }
+            Ok(())
         }
         Event::RoleGrant(c) => {
             let p = route(ev, "POST", &["v1", "lct", "*", "roles"])?;
@@ -222,9 +240,11 @@ fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
             if let Some(nb) = &b.not_before {
                 same("not_before", nb, &g.not_before)?;
             }
-            // A re-delegation inherits its parent's funding.
+            // A re-delegation inherits its parent's funding and sits one
+            // below it; a root grant is at depth 1.
             if b.parent.is_none() {
                 same("funded", &b.funded, &g.funded)?;
+                same("depth", &1, &g.depth)?;
             }
             // The grant id is derived from the request's signature: one
             // request makes one grant.
@@ -399,6 +419,16 @@ fn empty(ev: &SignedRequest) -> Result<(), String> {
 
 fn same<T: PartialEq + std::fmt::Debug + ?Sized>(what: &str, asked: &T, recorded: &T) -> Result<(), String> {
     if asked == recorded { Ok(()) } else { Err(format!("asks for {what} {asked:?}, the record holds {recorded:?}")) }
+}
+
+/// Values with free-form JSON inside (a policy's constraints), compared in
+/// canonical form: a number the node wrote as a double (1e16) may read back
+/// here as an integer, and equal values then differ as `Value`s.
+fn same_json<T: serde::Serialize + std::fmt::Debug>(what: &str, asked: &T, recorded: &T) -> Result<(), String> {
+    match (web4_core::canonical_json(asked), web4_core::canonical_json(recorded)) {
+        (Ok(a), Ok(r)) if a == r => Ok(()),
+        _ => Err(format!("asks for {what} {asked:?}, the record holds {recorded:?}")),
+    }
 }
 
 fn same_id(what: &str, asked: &str, recorded: &LctId) -> Result<(), String> {

@@ -181,7 +181,7 @@ pub async fn mint(node: &Arc<Node>, ev: SignedRequest, req: MintRequest) -> Resu
         issuing_society: society.clone(),
         citizen_role: law.citizen_role.clone(),
         birth_timestamp: now,
-        birth_context: req.birth_context.clone().unwrap_or_else(|| "minted by web4d".into()),
+        birth_context: req.birth_context.clone().unwrap_or_else(|| crate::evidence::MINT_CONTEXT.into()),
         law_version: soc.law.version().to_owned(),
         law_hash: soc.law.law_hash(),
         rights: law.rights.clone(),

@@ -390,6 +390,16 @@ async fn inbound_records_take_the_road_of_local_writes() {
     stolen.payload["lct"]["binding"]["public_key"] = serde_json::to_value(random_key().public_key()).unwrap();
     let why = verdict(stolen.sign(&node_key).unwrap());
     assert!(why.contains("binding") && why.contains("does not verify"), "{why}");
+    // A mint that gives its LCT a policy, or a birth context, its request did
+    // not ask for (decisions/0028).
+    let mut policy = draft(3, head, second.law_hash);
+    policy.payload["lct"]["policy"]["capabilities"] = json!(["admin"]);
+    let why = verdict(policy.sign(&node_key).unwrap());
+    assert!(why.contains("asks for policy"), "{why}");
+    let mut context = draft(3, head, second.law_hash);
+    context.payload["lct"]["birth_certificate"]["birth_context"] = json!("sponsored by the founder");
+    let why = verdict(context.sign(&node_key).unwrap());
+    assert!(why.contains("asks for birth_context"), "{why}");
     // A binding proof that does not verify (the request rewritten to ask for
     // it): the record's signatures are checked in one batch, and the refusal
     // names the one that failed.

@@ -206,6 +206,9 @@ async fn tpm2_node_is_level_5_survives_restart_and_rotates_with_a_new_sealed_key
     assert!(roles.as_array().unwrap().contains(&json!("witness")), "{roles}");
     // The rotated node still witnesses births.
     assert_eq!(n.mint(&random_key(), EntityType::Ai).await.status, 201);
+    // A peer accepts every record, the TPM-anchored rotation and the request
+    // it carries included (decisions/0028).
+    n.a_joining_peer_accepts_every_record().await;
     assert!(n.sigterm().success());
     let lv = n.ledger_verify();
     assert_eq!(lv["chain_errors"], json!([]));
