@@ -10,7 +10,6 @@
 //! A enters B's own ledger or tensors: B's law has no rule for importing
 //! foreign reputation, so none is applied (the copy is shown, labelled).
 
-use crate::ledger::{self, Foreign};
 use crate::store::{StoreError, migrations::migrate, open_connection};
 use anyhow::{Context, anyhow, bail};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -190,14 +189,19 @@ impl ForeignSocieties {
     }
 
     /// Copy what `society`'s node recorded since the last pull, verifying
-    /// every record; a page that does not verify is not kept.
+    /// every record; a page that does not verify is not kept. A record listed
+    /// before what it waits for is set aside and applied once that has
+    /// (`LedgerCopy`, decisions/0028); until nothing waits, the saved cursor
+    /// stays where nothing did, so a pull that ends first leaves the set-aside
+    /// records to be fetched again.
     pub async fn pull(&self, society: &Arc<ForeignSociety>) -> anyhow::Result<u64> {
         let mut total = 0;
+        let mut after: i64 = {
+            let conn = lock(&society.conn);
+            value(&conn, "next")?.and_then(|v| v.parse().ok()).unwrap_or(0)
+        };
+        let mut copy = crate::node::LedgerCopy::default();
         loop {
-            let after: i64 = {
-                let conn = lock(&society.conn);
-                value(&conn, "next")?.and_then(|v| v.parse().ok()).unwrap_or(0)
-            };
             let page: Value = self
                 .http
                 .get(format!("{}/v1/ledger/records?after={after}&limit=1000", society.url))
@@ -215,25 +219,26 @@ impl ForeignSocieties {
                 .collect::<anyhow::Result<_>>()?;
             let Some(next) = page["data"]["next"].as_i64().filter(|_| !records.is_empty()) else { break };
             let s = Arc::clone(society);
-            let applied = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-                let mut conn = lock(&s.conn);
-                let tx = conn.transaction()?;
-                let now = crate::services::system_clock();
-                let mut applied = 0;
-                for text in &records {
-                    match ledger::accept_foreign(&tx, text, now)? {
-                        Foreign::Applied { .. } => applied += 1,
-                        Foreign::Duplicate => {}
-                        other => bail!("{} served a ledger that does not verify: {other:?}", s.url),
+            let mut c = std::mem::take(&mut copy);
+            let (c, applied) =
+                tokio::task::spawn_blocking(move || -> anyhow::Result<(crate::node::LedgerCopy, u64)> {
+                    let mut conn = lock(&s.conn);
+                    let tx = conn.transaction()?;
+                    let before = c.applied();
+                    c.page(&tx, records, crate::services::system_clock(), &s.url)?;
+                    if !c.waits() {
+                        set_value(&tx, "next", &next.to_string())?;
                     }
-                }
-                set_value(&tx, "next", &next.to_string())?;
-                tx.commit()?;
-                Ok(applied)
-            })
-            .await??;
+                    tx.commit()?;
+                    let applied = c.applied() - before;
+                    Ok((c, applied))
+                })
+                .await??;
+            copy = c;
+            after = next;
             total += applied;
         }
+        copy.finish(&society.url)?;
         *lock(&society.last_sync) = Some(crate::services::system_clock());
         Ok(total)
     }

@@ -598,7 +598,8 @@ pub async fn join(cfg: &Config, peer: &str) -> anyhow::Result<InitReport> {
     })
 }
 
-/// A peer's ledger applied in the order it lists it, as `init --join` does.
+/// A peer's ledger applied in the order it lists it, as `init --join` and
+/// following a foreign society do.
 /// A store that applied records before the checks of sessions 25 and 27 may
 /// list a record before the one it waits for (its author's or its request
 /// signer's registration, its law, the object it changes, or an earlier
@@ -666,6 +667,16 @@ impl LedgerCopy {
             other => bail!("{source} served a ledger that does not verify: {other:?}"),
         }
         Ok(())
+    }
+
+    /// How many records applied so far.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Whether records set aside still wait.
+    pub fn waits(&self) -> bool {
+        !self.waiting.is_empty()
     }
 
     /// The number of records applied, or why the copy is incomplete.

@@ -260,6 +260,62 @@ async fn a_joining_node_applies_records_listed_before_what_they_wait_for() {
     assert!(err.contains("1 record(s) wait"), "{err}");
 }
 
+/// Serve `pages` of ledger records as a web4d node of `society` does
+/// (`/ready`, `/v1/ledger/records`), page `after` at a time.
+async fn serve_ledger(society: String, pages: Vec<Vec<String>>) -> String {
+    use axum::{Json, Router, extract::Query, routing::get};
+    let pages = std::sync::Arc::new(pages);
+    let app = Router::new()
+        .route("/ready", get(move || async move { Json(json!({"status": "ready", "society": society})) }))
+        .route(
+            "/v1/ledger/records",
+            get(move |Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                let after: usize = q.get("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+                Json(match pages.get(after) {
+                    Some(p) => json!({"data": {"records": p, "next": after + 1}}),
+                    None => json!({"data": {"records": [], "next": null}}),
+                })
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// Following a society whose node lists a record before what it waits for
+/// (a member's triple before the member's mint, in another page): the record
+/// is set aside and applied once the mint has; a copy that ends with it still
+/// waiting fails and keeps nothing (decisions/0028).
+#[tokio::test]
+async fn a_followed_society_listing_a_record_before_what_it_waits_for_is_copied_whole() {
+    let mut a = TestNode::start().await;
+    let society = a.society().await.to_string();
+    let alice = random_key();
+    assert_eq!(a.mint(&alice, EntityType::Human).await.status, 201);
+    let triple = json!({"subject": id_of(&alice).to_string(), "predicate": "https://schema.org/name",
+        "object": "Alice", "object_type": "literal"});
+    assert_eq!(a.post(&alice, "/v1/graph/triple", &triple).await.status, 201);
+    assert!(a.sigterm().success());
+    let mut texts = stored_records(&a);
+    let n = texts.len();
+    texts.swap(n - 1, n - 2);
+    let own = id_of(&random_key());
+
+    let url = serve_ledger(society.clone(), vec![texts[..n - 1].to_vec(), texts[n - 1..].to_vec()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let follow = web4_daemon::foreign::ForeignSocieties::open(dir.path()).unwrap();
+    let copy = follow.add(&own, &url, None).await.unwrap();
+    let held: i64 = copy.with(|c| c.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0))).unwrap();
+    assert_eq!(held, n as i64);
+
+    let url = serve_ledger(society, vec![texts[..n - 1].to_vec()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let follow = web4_daemon::foreign::ForeignSocieties::open(dir.path()).unwrap();
+    let err = follow.add(&own, &url, None).await.map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("1 record(s) wait"), "{err}");
+}
+
 /// A node cannot record in a member's name what the member never asked
 /// for: a peer checks the signed request each record carries against what
 /// the record holds (decisions/0028). The dishonest node here signs its
