@@ -124,6 +124,13 @@ impl SignedRequest {
         )
     }
 
+    /// The id a node gives what this request creates (`deleg:…`, `alloc:…`):
+    /// derived from its signature, so one request creates one object, and a
+    /// peer can derive it again from the request a record carries.
+    pub fn derived_id(&self, prefix: &str) -> String {
+        format!("{prefix}:{}", &crate::sha256(self.signature.to_string().as_bytes()).hex()[..24])
+    }
+
     /// Verify the signature with the signer's key, for a request to `society`.
     pub fn verify(&self, pk: &PublicKey, society: &LctId) -> Result<(), SigningError> {
         pk.verify(self.canonical(society).as_bytes(), &self.signature).map_err(|_| SigningError::BadSignature)

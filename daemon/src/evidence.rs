@@ -37,17 +37,6 @@ pub const MINT_CONTEXT: &str = "minted by web4d";
 /// once the nonces that would refuse it have been forgotten.
 pub const EVIDENCE_WINDOW_SECS: i64 = 7_200;
 
-/// What the check found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// The record carries no request (genesis, expiries) or a valid one.
-    Valid,
-    /// The request's signer is not registered here yet: the record waits.
-    UnknownSigner(LctId),
-    /// Refused, with the reason.
-    Invalid(String),
-}
-
 /// A request's signature still to verify, so that the caller can verify it
 /// in one batch with the record's other signatures (decisions/0021).
 #[derive(Debug)]
@@ -116,24 +105,6 @@ pub fn prepare<'a, E>(
         kind: event.kind(),
         signer: &ev.signer,
     })))
-}
-
-/// [`prepare`], with the signature verified on its own.
-pub fn check<E>(
-    event: &Event,
-    at: Timestamp,
-    society: &LctId,
-    key_of: impl FnOnce(&LctId) -> Result<Option<PublicKey>, E>,
-) -> Result<Verdict, E> {
-    Ok(match prepare(event, at, society, key_of)? {
-        Prepared::Nothing => Verdict::Valid,
-        Prepared::Signature(u) => match u.key.verify(&u.message, u.signature) {
-            Ok(()) => Verdict::Valid,
-            Err(_) => Verdict::Invalid(u.refusal()),
-        },
-        Prepared::UnknownSigner(id) => Verdict::UnknownSigner(id),
-        Prepared::Invalid(why) => Verdict::Invalid(why),
-    })
 }
 
 /// Whether `ev` is a request to the route that records `event` and asks for
@@ -248,7 +219,7 @@ fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
             }
             // The grant id is derived from the request's signature: one
             // request makes one grant.
-            same("grant_id", &derived_id("deleg", ev), &g.grant_id)
+            same("grant_id", &ev.derived_id("deleg"), &g.grant_id)
         }
         Event::RevokeDelegation(r) => {
             let p = route(ev, "DELETE", &["v1", "auth", "delegate", "*"])?;
@@ -320,12 +291,11 @@ fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
             same("context.delegation_id", &b.context.delegation_id, &a.grant_id)?;
             // Derived from the request's signature, as a grant id is: one
             // request opens one lease.
-            same("allocation_id", &derived_id("alloc", ev), &a.allocation_id)
+            same("allocation_id", &ev.derived_id("alloc"), &a.allocation_id)
         }
         Event::Usage(u) => {
             // A usage report, or the final report of a release.
-            let (allocation, seq, used) = if ev.path.split('?').next() == Some("/v1/resources/release") {
-                route(ev, "POST", &["v1", "resources", "release"])?;
+            let (allocation, seq, used) = if route(ev, "POST", &["v1", "resources", "release"]).is_ok() {
                 let b: ReleaseRequest = body(ev)?;
                 let f = b.final_usage.ok_or("is a release without a final usage report")?;
                 (b.allocation_id, f.seq, f.used)
@@ -338,16 +308,14 @@ fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
             same("seq", &seq, &u.seq)?;
             same("used", &used, &u.used)
         }
-        Event::Release(r) => match &r.evidence {
-            // Closed by the node when the lease expired.
-            None => Ok(()),
-            Some(ev) => {
-                route(ev, "POST", &["v1", "resources", "release"])?;
-                let b: ReleaseRequest = body(ev)?;
-                same("allocation_id", &b.allocation_id, &r.allocation_id)?;
-                same("reason", "released", r.reason.as_str())
-            }
-        },
+        // (A lease the node closed when it expired carries no request and is
+        // not checked here.)
+        Event::Release(r) => {
+            route(ev, "POST", &["v1", "resources", "release"])?;
+            let b: ReleaseRequest = body(ev)?;
+            same("allocation_id", &b.allocation_id, &r.allocation_id)?;
+            same("reason", "released", r.reason.as_str())
+        }
         Event::Rates(r) => {
             route(ev, "POST", &["v1", "resources", "rates"])?;
             let b: RatesRequest = body(ev)?;
@@ -404,11 +372,6 @@ fn route(ev: &SignedRequest, method: &str, pattern: &[&str]) -> Result<Vec<Strin
     Ok(params)
 }
 
-/// The id the node derives from a request's signature for what it creates.
-fn derived_id(prefix: &str, ev: &SignedRequest) -> String {
-    format!("{prefix}:{}", &web4_core::sha256(ev.signature.to_string().as_bytes()).hex()[..24])
-}
-
 fn body<T: DeserializeOwned>(ev: &SignedRequest) -> Result<T, String> {
     serde_json::from_str(&ev.body).map_err(|e| format!("has a body that does not parse: {e}"))
 }
@@ -453,6 +416,35 @@ mod tests {
     use web4_core::payload::{AuthDecision, RoleChange};
 
     const AT: Timestamp = Timestamp(1_700_000_000);
+
+    /// What the whole check finds: [`prepare`], then the signature alone.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Verdict {
+        /// The record carries no request (genesis, expiries) or a valid one.
+        Valid,
+        /// The request's signer is not registered here yet: the record waits.
+        UnknownSigner(LctId),
+        /// Refused, with the reason.
+        Invalid(String),
+    }
+
+    /// [`prepare`], with the signature verified on its own.
+    fn check<E>(
+        event: &Event,
+        at: Timestamp,
+        society: &LctId,
+        key_of: impl FnOnce(&LctId) -> Result<Option<PublicKey>, E>,
+    ) -> Result<Verdict, E> {
+        Ok(match prepare(event, at, society, key_of)? {
+            Prepared::Nothing => Verdict::Valid,
+            Prepared::Signature(u) => match u.key.verify(&u.message, u.signature) {
+                Ok(()) => Verdict::Valid,
+                Err(_) => Verdict::Invalid(u.refusal()),
+            },
+            Prepared::UnknownSigner(id) => Verdict::UnknownSigner(id),
+            Prepared::Invalid(why) => Verdict::Invalid(why),
+        })
+    }
 
     fn member() -> (SecretKey, LctId) {
         let sk = SecretKey::from_seed(&[7; 32]);

@@ -2118,7 +2118,8 @@ pub fn check_inbound(
         // (decisions/0021): its own, the proofs of possession of the LCTs it
         // registers and the client's request it carries. One batch of three
         // costs about what two single checks do.
-        let record_bytes = r.signed_bytes(&m.payload_hash).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // A header that cannot be canonicalised cannot have been signed.
+        let Ok(record_bytes) = r.signed_bytes(&m.payload_hash) else { return Ok(bad_signature()) };
         let mut batch =
             vec![(record_bytes, &r.signature, pk, "signature does not verify with the author's key".to_owned())];
         // An LCT a record registers must be bound to its key: the id derived

@@ -625,19 +625,19 @@ impl LedgerCopy {
         now: web4_core::Timestamp,
         source: &str,
     ) -> anyhow::Result<()> {
+        let mut before = self.applied;
         for text in texts {
             self.one(conn, text, now, source)?;
         }
-        // Each pass applies at least one more record or ends.
-        loop {
-            let before = self.applied;
+        // Records set aside wait for one that applied since; each pass
+        // applies at least one more or ends.
+        while self.applied > before && !self.waiting.is_empty() {
+            before = self.applied;
             for text in std::mem::take(&mut self.waiting) {
                 self.one(conn, text, now, source)?;
             }
-            if self.applied == before || self.waiting.is_empty() {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     fn one(

@@ -49,7 +49,7 @@ pub async fn delegate(node: &Arc<Node>, ev: SignedRequest, req: DelegateRequest)
         return Err(ApiError::new(ErrorCode::ProtoFormat, "scope needs at least one action and one resource"));
     }
     let soc = node.society();
-    let grant_id = format!("deleg:{}", &web4_core::sha256(ev.signature.to_string().as_bytes()).hex()[..24]);
+    let grant_id = ev.derived_id("deleg");
     let allowed_roles: Option<Vec<String>> = soc.law.as_json()["delegation"]["allowed_roles"]
         .as_array()
         .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect());

@@ -149,7 +149,7 @@ pub async fn allocate(node: &Arc<Node>, ev: SignedRequest, req: AllocateRequest)
         }
         node.enforcer.check_pid(pid).map_err(|m| ApiError::new(ErrorCode::AuthzDenied, m))?;
     }
-    let allocation_id = format!("alloc:{}", &web4_core::sha256(ev.signature.to_string().as_bytes()).hex()[..24]);
+    let allocation_id = ev.derived_id("alloc");
     let (sid, law_hash, depth_max) = (soc.id.clone(), law.law_hash(), max_depth(&law));
     let result = node
         .writer

@@ -224,15 +224,12 @@ async fn a_late_joiner_and_a_restarted_node_catch_up_by_sync() {
 /// evidence and refused, forged / unlinked / foreign-law records and records
 /// authored by a member rather than a node are refused, gaps and unknown
 /// authors wait.
-/// A store written before the inbound checks of sessions 25 and 27 may list
-/// a record before the one it waits for (here a member's graph triple before
-/// the member's mint). `init --join` sets such a record aside and applies it
-/// once what it waits for has applied; one whose wait never ends fails the
-/// join.
-#[tokio::test]
-async fn a_joining_node_applies_records_listed_before_what_they_wait_for() {
-    use web4_daemon::node::LedgerCopy;
+/// A real node's ledger (and its society) where a member's graph triple is
+/// listed before the member's mint, as a store written before the inbound
+/// checks of sessions 25 and 27 could list them.
+async fn a_triple_listed_before_its_authors_mint() -> (String, Vec<String>) {
     let mut a = TestNode::start().await;
+    let society = a.society().await.to_string();
     let alice = random_key();
     assert_eq!(a.mint(&alice, EntityType::Human).await.status, 201);
     let triple = json!({"subject": id_of(&alice).to_string(), "predicate": "https://schema.org/name",
@@ -244,6 +241,19 @@ async fn a_joining_node_applies_records_listed_before_what_they_wait_for() {
     let n = texts.len();
     assert!(texts[n - 1].contains("graph.triple") && texts[n - 2].contains("lct.mint"));
     texts.swap(n - 1, n - 2);
+    (society, texts)
+}
+
+/// A store written before the inbound checks of sessions 25 and 27 may list
+/// a record before the one it waits for (here a member's graph triple before
+/// the member's mint). `init --join` sets such a record aside and applies it
+/// once what it waits for has applied; one whose wait never ends fails the
+/// join.
+#[tokio::test]
+async fn a_joining_node_applies_records_listed_before_what_they_wait_for() {
+    use web4_daemon::node::LedgerCopy;
+    let (_, texts) = a_triple_listed_before_its_authors_mint().await;
+    let n = texts.len();
     let t = now();
     let (_dir, copy) = fresh_store();
     let mut c = LedgerCopy::default();
@@ -289,17 +299,8 @@ async fn serve_ledger(society: String, pages: Vec<Vec<String>>) -> String {
 /// waiting fails and keeps nothing (decisions/0028).
 #[tokio::test]
 async fn a_followed_society_listing_a_record_before_what_it_waits_for_is_copied_whole() {
-    let mut a = TestNode::start().await;
-    let society = a.society().await.to_string();
-    let alice = random_key();
-    assert_eq!(a.mint(&alice, EntityType::Human).await.status, 201);
-    let triple = json!({"subject": id_of(&alice).to_string(), "predicate": "https://schema.org/name",
-        "object": "Alice", "object_type": "literal"});
-    assert_eq!(a.post(&alice, "/v1/graph/triple", &triple).await.status, 201);
-    assert!(a.sigterm().success());
-    let mut texts = stored_records(&a);
+    let (society, texts) = a_triple_listed_before_its_authors_mint().await;
     let n = texts.len();
-    texts.swap(n - 1, n - 2);
     let own = id_of(&random_key());
 
     let url = serve_ledger(society.clone(), vec![texts[..n - 1].to_vec(), texts[n - 1..].to_vec()]).await;
