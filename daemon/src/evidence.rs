@@ -25,7 +25,7 @@ use web4_core::api::{
 };
 use web4_core::law::LawDataset;
 use web4_core::signing::SignedRequest;
-use web4_core::{LctId, PublicKey, Signature, Timestamp};
+use web4_core::{Hash, LctId, PublicKey, Signature, Timestamp};
 
 /// The birth context of a mint whose request names none.
 pub const MINT_CONTEXT: &str = "minted by web4d";
@@ -73,12 +73,13 @@ pub enum Prepared<'a> {
 /// registered LCT's key.
 pub fn prepare<'a, E>(
     event: &'a Event,
+    author: &LctId,
     at: Timestamp,
     society: &LctId,
     key_of: impl FnOnce(&LctId) -> Result<Option<PublicKey>, E>,
 ) -> Result<Prepared<'a>, E> {
     let Some(ev) = event.evidence() else { return Ok(Prepared::Nothing) };
-    if let Err(why) = asks_for(event, ev) {
+    if let Err(why) = asks_for(event, author, ev) {
         return Ok(Prepared::Invalid(format!("the request in this {} record {why}", event.kind())));
     }
     let gap = (at.secs() - ev.timestamp.secs()).abs();
@@ -107,9 +108,155 @@ pub fn prepare<'a, E>(
     })))
 }
 
+/// Whether a record's kind needs the law it was written under (its
+/// `law_hash`) for [`filled_in`].
+pub fn needs_law(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Mint(_)
+            | Event::Transition(_)
+            | Event::Interpretation(_)
+            | Event::AtpMint(_)
+            | Event::AtpCharge(_)
+            | Event::AtpTransfer(_)
+    )
+}
+
+/// What the author of a record dated `at`, bound to `law_hash`, filled in
+/// from its society and from that law rather than was asked for: the
+/// society a payload names, a grant's law hash, a birth certificate's
+/// issuer, law and citizen role, a rotation's overlap, a law's predecessor,
+/// a minting cycle, a charge's rate and amount, a transfer's fee. A law
+/// version never changes, so every node holding it reaches the same
+/// verdict; `law` is that version, present when [`needs_law`] says so.
+/// Genesis is the society's own statement and is not checked here.
+pub fn filled_in(
+    event: &Event,
+    author: &LctId,
+    at: Timestamp,
+    law_hash: &Hash,
+    society: &LctId,
+    law: Option<&LawDataset>,
+) -> Result<(), String> {
+    let in_society = |named: &LctId| {
+        if named == society {
+            Ok(())
+        } else {
+            Err(format!("this {} record names society {named}; this ledger is society {society}'s", event.kind()))
+        }
+    };
+    let with_law = || {
+        law.ok_or_else(|| format!("the law {law_hash} this {} record was written under is not held here", event.kind()))
+    };
+    let derived = |what: &str, expected: &dyn std::fmt::Debug, recorded: &dyn std::fmt::Debug, equal: bool| {
+        if equal {
+            Ok(())
+        } else {
+            Err(format!(
+                "this {} record holds {what} {recorded:?}; its society and law {law_hash} give {expected:?}",
+                event.kind()
+            ))
+        }
+    };
+    match event {
+        Event::Genesis(_) => Ok(()),
+        Event::Mint(m) => {
+            in_society(&m.society_id)?;
+            let Some(c) = &m.lct.birth_certificate else {
+                return Err("this lct.mint record holds no birth certificate".into());
+            };
+            let law = with_law()?;
+            let identity = law.identity();
+            derived("birth_certificate.lct_id", &m.lct.lct_id, &c.lct_id, c.lct_id == m.lct.lct_id)?;
+            derived("birth_certificate.issuing_society", society, &c.issuing_society, &c.issuing_society == society)?;
+            // The node that records a birth issues its certificate.
+            derived("birth_certificate.issuer", author, &c.issuer, &c.issuer == author)?;
+            derived("birth_certificate.law_hash", law_hash, &c.law_hash, &c.law_hash == law_hash)?;
+            derived("birth_certificate.law_version", &law.version(), &c.law_version, c.law_version == law.version())?;
+            // The citizen role is granted with the birth: taken from the law,
+            // never from the author.
+            derived(
+                "birth_certificate.citizen_role",
+                &identity.citizen_role,
+                &c.citizen_role,
+                c.citizen_role == identity.citizen_role,
+            )?;
+            derived("birth_certificate.rights", &identity.rights, &c.rights, c.rights == identity.rights)?;
+            derived(
+                "birth_certificate.obligations",
+                &identity.obligations,
+                &c.obligations,
+                c.obligations == identity.obligations,
+            )?;
+            let gap = (at.secs() - c.birth_timestamp.secs()).abs();
+            derived("birth_certificate.birth_timestamp", &at, &c.birth_timestamp, gap <= EVIDENCE_WINDOW_SECS)
+        }
+        Event::Transition(t) => {
+            let identity = with_law()?.identity();
+            // One lineage entry, checked against the request in `asks_for`.
+            let Some(l) = t.lct.lineage.first() else {
+                return Err("this lct.transition record holds no lineage".into());
+            };
+            let expected = l.at.plus(identity.rotation_overlap_seconds);
+            derived("overlap_until", &expected, &t.overlap_until, t.overlap_until == expected)
+        }
+        Event::RoleGrant(c) | Event::RoleRevoke(c) => in_society(&c.society_id),
+        Event::LawPublish(p) => {
+            in_society(&p.society_id)?;
+            // Written under the law it replaces.
+            derived("previous", law_hash, &p.previous, &p.previous == law_hash)
+        }
+        Event::Interpretation(i) => {
+            in_society(&i.society_id)?;
+            let law = with_law()?;
+            derived("law_version", &law.version(), &i.law_version, i.law_version == law.version())
+        }
+        Event::Delegate(d) => {
+            let g = &d.delegation;
+            in_society(&g.society)?;
+            derived("delegation.law_hash", law_hash, &g.law_hash, &g.law_hash == law_hash)
+        }
+        Event::AtpMint(m) => {
+            in_society(&m.society_id)?;
+            let atp = with_law()?.atp();
+            let cycle = u64::try_from(at.secs()).unwrap_or(0) / atp.cycle_seconds;
+            derived("cycle", &cycle, &m.cycle, m.cycle == cycle)
+        }
+        Event::AtpCharge(c) => {
+            in_society(&c.society_id)?;
+            let atp = with_law()?.atp();
+            close("charge_rate", atp.charge_rate, c.charge_rate).map_err(|_| {
+                format!("this atp.charge record holds charge_rate {}; its law gives {}", c.charge_rate, atp.charge_rate)
+            })?;
+            let amount = atp.charge_amount(c.proof.value);
+            derived("amount", &amount, &c.amount, c.amount == amount)
+        }
+        Event::AtpTransfer(t) => {
+            in_society(&t.society_id)?;
+            let fee = with_law()?.atp().transfer_fee(t.amount);
+            derived("fee", &fee, &t.fee, t.fee == fee)
+        }
+        Event::AtpSlash(s) => in_society(&s.society_id),
+        Event::Outcome(o) => in_society(&o.society_id),
+        Event::Allocate(a) => in_society(&a.society_id),
+        Event::Rates(r) => in_society(&r.society_id),
+        Event::Suspend(_)
+        | Event::Reinstate(_)
+        | Event::Revoke(_)
+        | Event::RevokeDelegation(_)
+        | Event::ApproveDelegation(_)
+        | Event::Expire(_)
+        | Event::AuthDecision(_)
+        | Event::Usage(_)
+        | Event::Release(_)
+        | Event::GraphTriple(_) => Ok(()),
+    }
+}
+
 /// Whether `ev` is a request to the route that records `event` and asks for
-/// what it records; `Err` says how it differs.
-fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
+/// what it records (the record's `author` may add its own attestation as a
+/// witness); `Err` says how it differs.
+fn asks_for(event: &Event, author: &LctId, ev: &SignedRequest) -> Result<(), String> {
     match event {
         Event::Genesis(_) | Event::Expire(_) => Ok(()),
         Event::Mint(m) => {
@@ -238,7 +385,9 @@ fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
             same("action", &b.action, &d.action)?;
             same("resource", &b.resource, &d.resource)?;
             same("atp_cost", &b.atp_cost, &d.atp_cost)?;
-            same("context.delegation_id", &b.context.delegation_id, &d.grant_id)
+            same("context.delegation_id", &b.context.delegation_id, &d.grant_id)?;
+            // The attestations the request brought, and the node's own.
+            brought("context.witnesses", &b.context.witnesses, &d.witnesses, Some(author))
         }
         Event::AtpMint(m) => {
             route(ev, "POST", &["v1", "atp", "mint"])?;
@@ -276,9 +425,11 @@ fn asks_for(event: &Event, ev: &SignedRequest) -> Result<(), String> {
             same("result_status", &b.result_status, &o.result_status)?;
             same("factors", &b.factors, &o.factors)?;
             match (b.quality, o.quality) {
-                (Some(a), Some(r)) => close("quality", a, r),
-                (a, r) => same("quality", &a, &r),
+                (Some(a), Some(r)) => close("quality", a, r)?,
+                (a, r) => same("quality", &a, &r)?,
             }
+            // Only attestations the request brought count for an outcome.
+            brought("witnesses", &b.witnesses, &o.witnesses, None)
         }
         Event::Allocate(a) => {
             route(ev, "POST", &["v1", "resources", "allocate"])?;
@@ -394,6 +545,25 @@ fn same_json<T: serde::Serialize + std::fmt::Debug>(what: &str, asked: &T, recor
     }
 }
 
+/// Each recorded attestation is one the request brought (compared in
+/// canonical form, claims being free-form JSON) or, where `own` names the
+/// record's author, one in the author's name.
+fn brought(
+    what: &str,
+    asked: &[web4_core::witness::Attestation],
+    recorded: &[web4_core::witness::Attestation],
+    own: Option<&LctId>,
+) -> Result<(), String> {
+    let asked: Vec<Vec<u8>> = asked.iter().filter_map(|a| web4_core::canonical_json(a).ok()).collect();
+    for a in recorded {
+        let theirs = own.is_some_and(|author| &a.witness == author);
+        if !theirs && !web4_core::canonical_json(a).is_ok_and(|c| asked.contains(&c)) {
+            return Err(format!("does not bring the attestation by {} its record holds in {what}", a.witness));
+        }
+    }
+    Ok(())
+}
+
 fn same_id(what: &str, asked: &str, recorded: &LctId) -> Result<(), String> {
     same(what, asked, recorded.as_str())
 }
@@ -435,7 +605,8 @@ mod tests {
         society: &LctId,
         key_of: impl FnOnce(&LctId) -> Result<Option<PublicKey>, E>,
     ) -> Result<Verdict, E> {
-        Ok(match prepare(event, at, society, key_of)? {
+        // The node that wrote the record: the society's key stands in for it.
+        Ok(match prepare(event, &self::society(), at, society, key_of)? {
             Prepared::Nothing => Verdict::Valid,
             Prepared::Signature(u) => match u.key.verify(&u.message, u.signature) {
                 Ok(()) => Verdict::Valid,
@@ -588,5 +759,100 @@ mod tests {
                 SignedRequest::sign(&sk, &society(), admin.clone(), "DELETE", &path, "{}".into(), "n".into(), AT);
         }
         assert!(refused(&with_body).contains("has a body where the route takes none"));
+    }
+
+    fn law(doc: serde_json::Value) -> LawDataset {
+        LawDataset::try_from(doc).unwrap()
+    }
+
+    #[test]
+    fn a_record_naming_another_society_is_refused() {
+        let (_, id) = member();
+        let grant = |society_id: LctId| {
+            Event::RoleGrant(RoleChange {
+                evidence: request(&format!("/v1/lct/{id}/roles"), r#"{"role":"witness"}"#, AT),
+                society_id,
+                lct_id: id.clone(),
+                role: "witness".into(),
+                reason: None,
+            })
+        };
+        let (author, hash) = (society(), Hash([9; 32]));
+        assert_eq!(filled_in(&grant(society()), &author, AT, &hash, &society(), None), Ok(()));
+        let other = LctId::from_public_key(&SecretKey::from_seed(&[2; 32]).public_key());
+        let why = filled_in(&grant(other.clone()), &author, AT, &hash, &society(), None).unwrap_err();
+        assert!(why.contains(&format!("names society {other}")), "{why}");
+    }
+
+    #[test]
+    fn what_the_law_sets_is_what_the_record_holds() {
+        use web4_core::payload::{AtpMint, AtpTransfer};
+        let (_, id) = member();
+        let law = law(serde_json::json!({"version": "1.0.0", "norms": [],
+            "atp_issuance": {"transfer_fee_rate": 0.1, "cycle_seconds": 1000}}));
+        let atp = law.atp();
+        assert_eq!((atp.transfer_fee(15), atp.cycle_seconds), (2, 1000), "the law as this test reads it");
+        let (author, hash) = (society(), law.law_hash());
+        let check = |e: &Event| filled_in(e, &author, AT, &hash, &society(), Some(&law));
+        let transfer = |fee| {
+            Event::AtpTransfer(AtpTransfer {
+                evidence: request("/v1/atp/transfer", "{}", AT),
+                society_id: society(),
+                from: id.clone(),
+                to: society(),
+                amount: 15,
+                fee,
+            })
+        };
+        assert_eq!(check(&transfer(2)), Ok(()));
+        let why = check(&transfer(0)).unwrap_err();
+        assert!(why.contains("holds fee 0") && why.contains("give 2"), "{why}");
+        let mint = |cycle| {
+            Event::AtpMint(AtpMint {
+                evidence: request("/v1/atp/mint", "{}", AT),
+                society_id: society(),
+                amount: 10,
+                cycle,
+            })
+        };
+        assert_eq!(check(&mint(1_700_000)), Ok(()));
+        assert!(check(&mint(1_699_999)).unwrap_err().contains("cycle"));
+        // Without the law the record was written under, nothing is assumed.
+        let why = filled_in(&transfer(2), &author, AT, &hash, &society(), None).unwrap_err();
+        assert!(why.contains("is not held here"), "{why}");
+    }
+
+    #[test]
+    fn only_the_attestations_a_request_brought_and_the_nodes_own_are_recorded() {
+        use web4_core::witness::{Attestation, WitnessClass};
+        let (_, id) = member();
+        let event = web4_core::payload::authorize_event(&id, "read", "doc:1", 5, "n-1");
+        let attest = |seed: u8| {
+            let sk = SecretKey::from_seed(&[seed; 32]);
+            Attestation::sign(
+                &sk,
+                LctId::from_public_key(&sk.public_key()),
+                WitnessClass::Action,
+                event,
+                AT,
+                "w".into(),
+            )
+            .unwrap()
+        };
+        let (brought_one, stranger, node) = (attest(3), attest(4), attest(1));
+        let body = serde_json::json!({"action": "read", "resource": "doc:1", "atp_cost": 5,
+            "context": {"witnesses": [brought_one]}});
+        let with = |witnesses: Vec<Attestation>| {
+            let mut e = decision(request("/v1/auth/authorize", &body.to_string(), AT));
+            if let Event::AuthDecision(d) = &mut e {
+                d.witnesses = witnesses;
+            }
+            e
+        };
+        assert_eq!(verdict(&with(vec![brought_one.clone()])), Verdict::Valid);
+        // The node's own attestation (the society's key stands in for the node's).
+        assert_eq!(verdict(&with(vec![brought_one.clone(), node])), Verdict::Valid);
+        let why = refused(&with(vec![brought_one, stranger.clone()]));
+        assert!(why.contains(&format!("does not bring the attestation by {}", stranger.witness)), "{why}");
     }
 }

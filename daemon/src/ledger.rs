@@ -2114,6 +2114,22 @@ pub fn check_inbound(
         },
     };
     if !signature_checked {
+        // What the author filled in from its society and the law it wrote
+        // under (decisions/0029). Stateless, so checked once, like the signatures;
+        // before them, as it needs none.
+        let society = match (&*event, held_society(conn)?) {
+            (Event::Genesis(_), _) => None,
+            (_, Some(society)) => Some(society),
+            (_, None) => return Ok(Check::Rejected("no society is held here yet".into())),
+        };
+        if let Some(society) = &society {
+            let law = if crate::evidence::needs_law(&event) { law_by_hash(conn, &r.law_hash)? } else { None };
+            if let Err(why) =
+                crate::evidence::filled_in(&event, &r.author, r.timestamp, &r.law_hash, society, law.as_deref())
+            {
+                return Ok(Check::Rejected(why));
+            }
+        }
         // Every signature the record holds, verified in one batch
         // (decisions/0021): its own, the proofs of possession of the LCTs it
         // registers and the client's request it carries. One batch of three
@@ -2144,15 +2160,12 @@ pub fn check_inbound(
         // asking for what the record holds, dated near it, signed by its
         // signer for this society (decisions/0028).
         if event.evidence().is_some() {
-            let society: Option<String> = conn
-                .prepare_cached("SELECT society_id FROM societies LIMIT 1")?
-                .query_row([], |row| row.get(0))
-                .optional()?;
-            let Some(society) = society.and_then(|s| LctId::parse(&s).ok()) else {
+            // (A record with a request is never a genesis: the society was read above.)
+            let Some(society) = &society else {
                 return Ok(Check::Rejected("no society is held here yet".into()));
             };
             let key_of = |id: &LctId| load_signer(conn, id.as_str()).map(|row| row.map(|row| row.public_key));
-            match crate::evidence::prepare(&event, r.timestamp, &society, key_of)? {
+            match crate::evidence::prepare(&event, &r.author, r.timestamp, society, key_of)? {
                 crate::evidence::Prepared::Nothing => {}
                 crate::evidence::Prepared::Signature(u) => {
                     let why = u.refusal();
@@ -2184,6 +2197,45 @@ pub fn check_inbound(
         return Ok(Check::Rejected(format!("{obj} is owned by {owner}; {} may not record changes to it", r.author)));
     }
     Ok(Check::Next(event))
+}
+
+/// The society this store holds, once its genesis applied.
+fn held_society(conn: &Connection) -> Result<Option<LctId>, StoreError> {
+    let id: Option<String> =
+        conn.prepare_cached("SELECT society_id FROM societies LIMIT 1")?.query_row([], |row| row.get(0)).optional()?;
+    id.map(|s| LctId::parse(&s).map_err(|_| StoreError::Corrupt("societies.society_id".into()))).transpose()
+}
+
+/// A law version held here, by its hash; parsed once per process, since a
+/// version never changes (its hash names its content).
+fn law_by_hash(
+    conn: &Connection,
+    hash: &Hash,
+) -> Result<Option<std::sync::Arc<web4_core::law::LawDataset>>, StoreError> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex};
+    static LAWS: LazyLock<Mutex<HashMap<Hash, Arc<web4_core::law::LawDataset>>>> = LazyLock::new(Default::default);
+    let lock = || LAWS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(law) = lock().get(hash) {
+        return Ok(Some(Arc::clone(law)));
+    }
+    let text: Option<String> = conn
+        .prepare_cached("SELECT law FROM law_versions WHERE law_hash = ?1 LIMIT 1")?
+        .query_row([hash.to_string()], |row| row.get(0))
+        .optional()?;
+    let Some(text) = text else { return Ok(None) };
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("law_versions.law: {e}")))?;
+    let law = Arc::new(
+        web4_core::law::LawDataset::try_from(doc).map_err(|e| StoreError::Corrupt(format!("law_versions.law: {e}")))?,
+    );
+    let mut laws = lock();
+    // A handful of versions in a node's life; bounded all the same.
+    if laws.len() >= 64 {
+        laws.clear();
+    }
+    laws.insert(*hash, Arc::clone(&law));
+    Ok(Some(law))
 }
 
 /// How far ahead of this node's clock a received record may be dated and

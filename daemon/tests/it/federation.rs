@@ -387,6 +387,77 @@ async fn a_record_a_member_never_asked_for_is_refused() {
     assert_eq!(status, "active");
 }
 
+/// What a node fills in from its society and law, not from the request
+/// (decisions/0029): a mint's birth certificate rewritten by its own node,
+/// signed again with that node's valid key, is refused by a fresh store.
+#[tokio::test]
+async fn a_birth_the_law_did_not_give_is_refused() {
+    use web4_core::ledger::{Record, RecordDraft};
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let mut a = TestNode::start().await;
+    let bob = random_key();
+    assert_eq!(a.mint(&bob, EntityType::Human).await.status, 201);
+    assert!(a.sigterm().success());
+    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
+    let texts = stored_records(&a);
+    let honest: Record = serde_json::from_str(texts.last().unwrap()).unwrap();
+    assert_eq!(honest.kind, "lct.mint");
+    let (_dir, copy) = fresh_store();
+    let t = now();
+    for text in &texts[..texts.len() - 1] {
+        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
+    }
+    let resigned = |payload: Value| {
+        let draft = RecordDraft {
+            author: honest.author.clone(),
+            seq: honest.seq,
+            prev_hash: honest.prev_hash,
+            kind: honest.kind.clone(),
+            payload,
+            law_hash: honest.law_hash,
+            timestamp: honest.timestamp,
+        };
+        serde_json::to_string(&draft.sign(&node_key).unwrap()).unwrap()
+    };
+    let refusal = |edit: &dyn Fn(&mut Value)| {
+        let mut p = honest.payload.clone();
+        edit(&mut p);
+        match accept_foreign(&copy, &resigned(p), t).unwrap() {
+            Foreign::Rejected(why) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    };
+    let cert = "/lct/birth_certificate";
+    let citizen = honest.payload.pointer(&format!("{cert}/citizen_role")).cloned().unwrap();
+    assert_eq!(citizen, json!("citizen"), "the dev law's citizen role");
+    // The citizen role is granted with the birth: `authority` here would make
+    // the newborn an authority on every node that applied it.
+    let why = refusal(&|p| p["lct"]["birth_certificate"]["citizen_role"] = json!("authority"));
+    assert!(why.contains("birth_certificate.citizen_role") && why.contains("\"authority\""), "{why}");
+    let why = refusal(&|p| p["lct"]["birth_certificate"]["rights"] = json!(["everything"]));
+    assert!(why.contains("birth_certificate.rights"), "{why}");
+    // Issued by someone other than the node that records it.
+    let bob_id = id_of(&bob);
+    let why = refusal(&|p| p["lct"]["birth_certificate"]["issuer"] = json!(bob_id));
+    assert!(why.contains("birth_certificate.issuer"), "{why}");
+    let why = refusal(&|p| p["lct"]["birth_certificate"]["law_version"] = json!("9.9.9"));
+    assert!(why.contains("birth_certificate.law_version"), "{why}");
+    // Registered in another society.
+    let other = id_of(&random_key());
+    let why = refusal(&|p| p["society_id"] = json!(other));
+    assert!(why.contains(&format!("names society {other}")), "{why}");
+    // Nothing of these was applied; the honest record is, with its role.
+    assert!(matches!(accept_foreign(&copy, texts.last().unwrap(), t).unwrap(), Foreign::Applied { .. }));
+    let roles: Vec<String> = copy
+        .prepare("SELECT role FROM roles WHERE lct_id = ?1")
+        .unwrap()
+        .query_map([bob_id.as_str()], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(roles, ["citizen"]);
+}
+
 #[tokio::test]
 async fn inbound_records_take_the_road_of_local_writes() {
     use web4_core::ledger::{Record, RecordDraft};
@@ -566,15 +637,18 @@ async fn a_superseded_author_signs_no_records_after_its_overlap() {
     let overlap_until: i64 =
         copy.query_row("SELECT overlap_until FROM lcts WHERE lct_id = ?1", [old_id.as_str()], |r| r.get(0)).unwrap();
     // The old key's first record (a copy of the mint's payload, kept without
-    // effect), dated after and then within the overlap.
+    // effect; the node that records a birth issues its certificate), dated
+    // after and then within the overlap.
     let mint: Record = serde_json::from_str(&texts[1]).unwrap();
+    let mut payload = mint.payload.clone();
+    payload["lct"]["birth_certificate"]["issuer"] = json!(old_id);
     let at = |secs: i64| {
         RecordDraft {
             author: old_id.clone(),
             seq: 1,
             prev_hash: web4_core::Hash::ZERO,
             kind: mint.kind.clone(),
-            payload: mint.payload.clone(),
+            payload: payload.clone(),
             law_hash: mint.law_hash,
             timestamp: web4_core::Timestamp(secs),
         }
