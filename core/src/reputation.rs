@@ -211,6 +211,39 @@ pub fn quality_delta(quality: f64, t3: T3, v3: V3, factor: f64) -> Delta {
     Delta { rule_id: "canonical-quality".into(), factor, t3_deltas, v3_deltas: BTreeMap::new(), t3: nt, v3 }
 }
 
+/// The delta the law gives outcome `o` on the pair's current tensors, the
+/// `run`-th of a streak of the same action: the first rule that fires, else
+/// the canonical quality update when the law keeps it and `o` has a quality.
+/// `None`: nothing changes. Gaming flags may take the gains away after this
+/// ([`Delta::without_gains`]).
+pub fn outcome_delta(law: &crate::law::ReputationLaw, o: &Outcome<'_>, t3: T3, v3: V3, run: u32) -> Option<Delta> {
+    let factor = diminishing_factor(run);
+    apply_rules(&law.rules, o, t3, v3, factor)
+        .or_else(|| if law.quality_update { o.quality.map(|q| quality_delta(q, t3, v3, factor)) } else { None })
+}
+
+/// Whether two deltas agree up to `tolerance` in every number: the same
+/// rule, factor, per-dimension changes and resulting tensors.
+pub fn deltas_agree(a: &Delta, b: &Delta, tolerance: f64) -> bool {
+    let near = |x: f64, y: f64| (x - y).abs() <= tolerance;
+    let dims = |x: &BTreeMap<String, DimDelta>, y: &BTreeMap<String, DimDelta>| {
+        x.len() == y.len()
+            && x.iter().zip(y).all(|((kx, dx), (ky, dy))| {
+                kx == ky && near(dx.change, dy.change) && near(dx.from, dy.from) && near(dx.to, dy.to)
+            })
+    };
+    a.rule_id == b.rule_id
+        && near(a.factor, b.factor)
+        && dims(&a.t3_deltas, &b.t3_deltas)
+        && dims(&a.v3_deltas, &b.v3_deltas)
+        && near(a.t3.talent, b.t3.talent)
+        && near(a.t3.training, b.t3.training)
+        && near(a.t3.temperament, b.t3.temperament)
+        && near(a.v3.valuation, b.v3.valuation)
+        && near(a.v3.veracity, b.v3.veracity)
+        && near(a.v3.validity, b.v3.validity)
+}
+
 /// Diminishing returns for the `n`-th consecutive outcome of the same action
 /// type (1-indexed): `max(0.8^(n−1), 0.1)`.
 pub fn diminishing_factor(n: u32) -> f64 {
@@ -387,6 +420,29 @@ fn streak_flagged(run: u32, threshold: u32) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_peer_recomputes_an_outcomes_delta_and_tells_a_changed_one() {
+        let law = crate::law::LawDataset::try_from(serde_json::json!({"version": "1.0.0", "norms": []}))
+            .unwrap()
+            .reputation();
+        let o = Outcome { action: "report", result_status: "success", quality: Some(0.9), factors: &[] };
+        let d = outcome_delta(&law, &o, T3::default(), V3::default(), 1).unwrap();
+        assert!(d.t3.talent > 0.5, "{d:?}");
+        // The same computation agrees with itself; a streak's second outcome
+        // (diminishing returns) does not.
+        assert!(deltas_agree(&d, &outcome_delta(&law, &o, T3::default(), V3::default(), 1).unwrap(), 1e-9));
+        assert!(!deltas_agree(&d, &outcome_delta(&law, &o, T3::default(), V3::default(), 2).unwrap(), 1e-9));
+        // One number moved beyond the tolerance, or the gains taken away.
+        let mut moved = d.clone();
+        moved.v3.validity += 1e-6;
+        assert!(!deltas_agree(&d, &moved, 1e-9));
+        assert!(deltas_agree(&d, &moved, 1e-5));
+        assert!(!deltas_agree(&d, &d.clone().without_gains(), 1e-9));
+        // Without rules and without a quality, nothing changes.
+        let none = Outcome { action: "report", result_status: "success", quality: None, factors: &[] };
+        assert_eq!(outcome_delta(&law, &none, T3::default(), V3::default(), 1), None);
+    }
 
     fn unit() -> impl Strategy<Value = f64> {
         0.0f64..=1.0

@@ -2238,6 +2238,51 @@ fn law_by_hash(
     Ok(Some(law))
 }
 
+/// Why a received outcome's delta is not the one the law it was written
+/// under gives on the pair's tensors as they stand here, if it is not
+/// (decisions/0029, session-28 addendum). The pair's tensors and streak are
+/// changed by outcomes alone, and those only by the entity's home (ADR 0017),
+/// whose chain applies in order: here they are what the home read when it
+/// wrote the record. The gains may have been taken away for self-dealing or a
+/// witness cycle, which depend on other chains' records, so either form of
+/// the law's delta is accepted. Up to 1e-9 per number, for the platform's
+/// floating point.
+fn outcome_off_law(conn: &Connection, o: &ReputationOutcome, law_hash: &Hash) -> Result<Option<String>, StoreError> {
+    use web4_core::reputation::{Outcome, deltas_agree, outcome_delta};
+    let Some(law) = law_by_hash(conn, law_hash)? else {
+        return Ok(Some(format!(
+            "the law {law_hash} this reputation.outcome record was written under is not held here"
+        )));
+    };
+    let (t3, v3, run) = match load_reputation(conn, o.entity.as_str(), &o.role)? {
+        Some(p) => (p.t3, p.v3, if p.last_action == o.action { p.same_action_run.saturating_add(1) } else { 1 }),
+        None => (Default::default(), Default::default(), 1),
+    };
+    if o.same_action_run != run {
+        return Ok(Some(format!(
+            "this reputation.outcome record counts {} outcomes of {:?} in a row for {}/{}; this ledger gives {run}",
+            o.same_action_run, o.action, o.entity, o.role
+        )));
+    }
+    let outcome =
+        Outcome { action: &o.action, result_status: &o.result_status, quality: o.quality, factors: &o.factors };
+    let expected = outcome_delta(&law.reputation(), &outcome, t3, v3, run);
+    let agrees = match (&expected, &o.delta) {
+        (None, None) => true,
+        (Some(e), Some(d)) => deltas_agree(e, d, 1e-9) || deltas_agree(&e.clone().without_gains(), d, 1e-9),
+        _ => false,
+    };
+    Ok((!agrees).then(|| {
+        format!(
+            "this reputation.outcome record sets {}/{} to {:?}; its law {law_hash} gives {:?} on the tensors held here",
+            o.entity,
+            o.role,
+            o.delta.as_ref().map(|d| (d.t3, d.v3)),
+            expected.as_ref().map(|d| (d.t3, d.v3))
+        )
+    }))
+}
+
 /// How far ahead of this node's clock a received record may be dated and
 /// still apply (twice the default request skew).
 pub const MAX_RECORD_AHEAD_SECS: i64 = 600;
@@ -2304,6 +2349,12 @@ pub fn apply_inbound(
             return Ok(Foreign::Rejected(format!("equivocation: {} already has seq {} ({held})", r.author, r.seq)));
         }
     };
+    // Checked here, on the writer, against the state this record applies to.
+    if let Event::Outcome(o) = &*event
+        && let Some(why) = outcome_off_law(conn, o, &r.law_hash)?
+    {
+        return Ok(Foreign::Rejected(why));
+    }
     let row = crate::store::writer::insert_record(conn, &m.hash, &r.author, r.seq, &r.kind, &m.text)?;
     let effects = apply_event(conn, &event, (&r.author, r.seq, row), r.timestamp, &m.hash, r.law_hash)?;
     save_head(conn, &r.author, crate::store::writer::Head { seq: r.seq, hash: m.hash })?;

@@ -48,11 +48,9 @@ fn check_request(req: &OutcomeRequest) -> Result<(), ApiError> {
 
 /// The delta the law gives this outcome, on the pair's current tensors.
 fn compute(law: &ReputationLaw, req: &OutcomeRequest, t3: T3, v3: V3, run: u32) -> Option<Delta> {
-    let factor = rep::diminishing_factor(run);
     let o =
         Outcome { action: &req.action, result_status: &req.result_status, quality: req.quality, factors: &req.factors };
-    rep::apply_rules(&law.rules, &o, t3, v3, factor)
-        .or_else(|| if law.quality_update { req.quality.map(|q| rep::quality_delta(q, t3, v3, factor)) } else { None })
+    rep::outcome_delta(law, &o, t3, v3, run)
 }
 
 fn current(conn: &Connection, entity: &str, role: &str, action: &str) -> Result<(T3, V3, u32, u32), ApiError> {

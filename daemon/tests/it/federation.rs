@@ -458,6 +458,69 @@ async fn a_birth_the_law_did_not_give_is_refused() {
     assert_eq!(roles, ["citizen"]);
 }
 
+/// An outcome's delta is the one its law gives on the pair's tensors
+/// (decisions/0029, session-28 addendum): the entity's home could otherwise
+/// record any trust it liked, signed with its own valid key.
+#[tokio::test]
+async fn an_outcome_the_law_did_not_give_is_refused() {
+    use web4_core::ledger::{Record, RecordDraft};
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let mut a = TestNode::start().await;
+    let bob = random_key();
+    assert_eq!(a.mint(&bob, EntityType::Human).await.status, 201);
+    let body = json!({"entity": id_of(&bob), "role": "analyst", "action": "report", "result_status": "success", "quality": 0.9});
+    let r = a.post(&a.admin, "/v1/reputation/outcome", &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(a.sigterm().success());
+    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
+    let texts = stored_records(&a);
+    let honest: Record = serde_json::from_str(texts.last().unwrap()).unwrap();
+    assert_eq!(honest.kind, "reputation.outcome");
+    let talent = honest.payload.pointer("/delta/t3/talent").and_then(Value::as_f64).unwrap();
+    assert!(talent > 0.5 && talent < 1.0, "a success of quality 0.9 raises talent a little: {talent}");
+    let (_dir, copy) = fresh_store();
+    let t = now();
+    for text in &texts[..texts.len() - 1] {
+        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
+    }
+    let refusal = |edit: &dyn Fn(&mut Value)| {
+        let mut payload = honest.payload.clone();
+        edit(&mut payload);
+        let draft = RecordDraft {
+            author: honest.author.clone(),
+            seq: honest.seq,
+            prev_hash: honest.prev_hash,
+            kind: honest.kind.clone(),
+            payload,
+            law_hash: honest.law_hash,
+            timestamp: honest.timestamp,
+        };
+        let text = serde_json::to_string(&draft.sign(&node_key).unwrap()).unwrap();
+        match accept_foreign(&copy, &text, t).unwrap() {
+            Foreign::Rejected(why) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    };
+    // Full trust from one outcome.
+    let why = refusal(&|p| p["delta"]["t3"]["talent"] = json!(1.0));
+    assert!(why.contains("reputation.outcome record sets") && why.contains("gives"), "{why}");
+    // No change recorded where the law gives one.
+    let why = refusal(&|p| p["delta"] = Value::Null);
+    assert!(why.contains("reputation.outcome record sets"), "{why}");
+    // A streak that did not happen (diminishing returns start over).
+    let why = refusal(&|p| p["same_action_run"] = json!(7));
+    assert!(why.contains("in a row"), "{why}");
+    // Nothing of these was applied; the honest record is.
+    assert!(matches!(accept_foreign(&copy, texts.last().unwrap(), t).unwrap(), Foreign::Applied { .. }));
+    let t3: String = copy
+        .query_row("SELECT t3 FROM reputation WHERE entity = ?1 AND role = 'analyst'", [id_of(&bob).as_str()], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let held: Value = serde_json::from_str(&t3).unwrap();
+    assert_eq!(held["talent"].as_f64(), Some(talent));
+}
+
 #[tokio::test]
 async fn inbound_records_take_the_road_of_local_writes() {
     use web4_core::ledger::{Record, RecordDraft};

@@ -192,4 +192,7 @@ async fn each_gaming_pattern_is_detected() {
     // Flags, events and tensors rebuild identically from the ledger.
     let v = node.ledger_verify();
     assert!(v["projection_differences"].as_array().unwrap().is_empty(), "{v}");
+    // A peer recomputes each outcome's delta under the law it names,
+    // self-dealt and cyclic ones (gains taken away) and streaks included.
+    node.a_joining_peer_accepts_every_record().await;
 }
