@@ -2238,6 +2238,58 @@ fn law_by_hash(
     Ok(Some(law))
 }
 
+/// Why a received record does not fit the state it applies to, for the
+/// kinds whose state only their own author's chain changes (so that the
+/// state is the same on every node when the record applies): an outcome's
+/// pair (ADR 0017), a lease's metering and settlement (its owner writes its
+/// usage, release and expiry). Refused before anything is written, rather
+/// than failing the store's transaction, which would fail the whole batch
+/// it came in and have sync fetch it again and again.
+fn off_state(conn: &Connection, event: &Event, r: &Record) -> Result<Option<String>, StoreError> {
+    match event {
+        Event::Outcome(o) => outcome_off_law(conn, o, &r.law_hash),
+        Event::Usage(u) => {
+            let Some(lease) = load_allocation(conn, &u.allocation_id)? else {
+                return Ok(Some(format!("this resource.usage record reports on {}, not held here", u.allocation_id)));
+            };
+            if lease.released_at.is_some() {
+                return Ok(Some(format!(
+                    "this resource.usage record reports on {}, already released",
+                    u.allocation_id
+                )));
+            }
+            Ok(match lease.lease.meter(u.seq, u.used, r.timestamp.secs()) {
+                Err(e) => Some(format!("this resource.usage record does not meter on {}: {e}", u.allocation_id)),
+                Ok(m) if m.charge != u.charge => Some(format!(
+                    "this resource.usage record charges {} ATP; {} meters {}",
+                    u.charge, u.allocation_id, m.charge
+                )),
+                Ok(_) => None,
+            })
+        }
+        Event::Release(x) => {
+            let Some(lease) = load_allocation(conn, &x.allocation_id)? else {
+                return Ok(Some(format!("this resource.release record closes {}, not held here", x.allocation_id)));
+            };
+            Ok(if lease.released_at.is_some() {
+                Some(format!("this resource.release record closes {}, already released", x.allocation_id))
+            } else if lease.lease.charged != x.charged || lease.lease.returned() != x.returned {
+                Some(format!(
+                    "this resource.release record settles {} as charged {} and returned {}; the lease holds {} and {}",
+                    x.allocation_id,
+                    x.charged,
+                    x.returned,
+                    lease.lease.charged,
+                    lease.lease.returned()
+                ))
+            } else {
+                None
+            })
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Why a received outcome's delta is not the one the law it was written
 /// under gives on the pair's tensors as they stand here, if it is not
 /// (decisions/0029, session-28 addendum). The pair's tensors and streak are
@@ -2350,9 +2402,7 @@ pub fn apply_inbound(
         }
     };
     // Checked here, on the writer, against the state this record applies to.
-    if let Event::Outcome(o) = &*event
-        && let Some(why) = outcome_off_law(conn, o, &r.law_hash)?
-    {
+    if let Some(why) = off_state(conn, &event, r)? {
         return Ok(Foreign::Rejected(why));
     }
     let row = crate::store::writer::insert_record(conn, &m.hash, &r.author, r.seq, &r.kind, &m.text)?;

@@ -521,6 +521,73 @@ async fn an_outcome_the_law_did_not_give_is_refused() {
     assert_eq!(held["talent"].as_f64(), Some(talent));
 }
 
+/// A lease's usage and settlement are what the lease meters where the record
+/// applies (its owner's chain changes it alone): a usage report that charges
+/// otherwise, or a release that settles otherwise, is refused before anything
+/// is written, rather than failing the store's transaction.
+#[tokio::test]
+async fn a_usage_or_release_the_lease_does_not_meter_is_refused() {
+    use web4_core::ledger::{Record, RecordDraft};
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let mut a = TestNode::start().await;
+    let alice = random_key();
+    assert_eq!(a.mint(&alice, EntityType::Human).await.status, 201);
+    let r = a.post(&a.admin, "/v1/atp/mint", &json!({"amount": 500_000})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let proof = json!({"kind": "contribution", "reference": random_nonce(), "value": 20_000.0});
+    let r = a.post(&a.admin, "/v1/atp/charge", &json!({"account": id_of(&alice), "proof": proof})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let body = json!({"resource_type": "cpu", "quantity": 1000, "duration_seconds": 600});
+    let r = a.post(&alice, "/v1/resources/allocate", &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["data"]["allocation_id"].as_str().unwrap().to_owned();
+    let final_usage = json!({"seq": 1, "used": 30_000});
+    let r = a.post(&alice, "/v1/resources/release", &json!({"allocation_id": id, "final_usage": final_usage})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(a.sigterm().success());
+    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
+    let texts = stored_records(&a);
+    let n = texts.len();
+    let usage: Record = serde_json::from_str(&texts[n - 2]).unwrap();
+    let release: Record = serde_json::from_str(&texts[n - 1]).unwrap();
+    assert_eq!((usage.kind.as_str(), release.kind.as_str()), ("resource.usage", "resource.release"));
+    assert_eq!(usage.payload["charge"], 9, "30,000 millicore-seconds at 1 ATP per core-hour, rounded up");
+    let (_dir, copy) = fresh_store();
+    let t = now();
+    for text in &texts[..n - 2] {
+        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
+    }
+    let resigned = |honest: &Record, edit: &dyn Fn(&mut Value)| {
+        let mut payload = honest.payload.clone();
+        edit(&mut payload);
+        let draft = RecordDraft {
+            author: honest.author.clone(),
+            seq: honest.seq,
+            prev_hash: honest.prev_hash,
+            kind: honest.kind.clone(),
+            payload,
+            law_hash: honest.law_hash,
+            timestamp: honest.timestamp,
+        };
+        serde_json::to_string(&draft.sign(&node_key).unwrap()).unwrap()
+    };
+    let refusal = |text: String| match accept_foreign(&copy, &text, t).unwrap() {
+        Foreign::Rejected(why) => why,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // Nothing charged for what was used.
+    let why = refusal(resigned(&usage, &|p| p["charge"] = json!(0)));
+    assert!(why.contains("charges 0 ATP") && why.contains("meters 9"), "{why}");
+    assert!(matches!(accept_foreign(&copy, &texts[n - 2], t).unwrap(), Foreign::Applied { .. }));
+    // The whole lock returned.
+    let why = refusal(resigned(&release, &|p| {
+        p["charged"] = json!(0);
+        p["returned"] = json!(167);
+    }));
+    assert!(why.contains("settles") && why.contains("the lease holds 9 and 158"), "{why}");
+    assert!(matches!(accept_foreign(&copy, &texts[n - 1], t).unwrap(), Foreign::Applied { .. }));
+}
+
 #[tokio::test]
 async fn inbound_records_take_the_road_of_local_writes() {
     use web4_core::ledger::{Record, RecordDraft};
