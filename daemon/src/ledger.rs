@@ -1793,6 +1793,41 @@ pub struct DelegationRow {
     pub approved_by: Option<String>,
 }
 
+/// Why a grant cannot be spent from (`Err`), or its chain up to the root with
+/// each grant's revocation flag and the ATP still available under it.
+pub type GrantChain = Result<(Vec<(web4_core::authz::Delegation, bool)>, u64), ChainRefusal>;
+
+/// Why a grant's chain cannot be spent from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainRefusal {
+    Unknown(String),
+    Pending(String),
+    TooLong,
+}
+
+/// The chain of grant `grant_id` up to its root, as the authorization
+/// decides on it. Its rows change only by the records of the tree's owner
+/// (ADR 0017), so a peer reads what the owner read.
+pub fn delegation_chain(conn: &Connection, grant_id: &str) -> Result<GrantChain, StoreError> {
+    let (mut chain, mut remaining) = (Vec::new(), 0);
+    let mut next = Some(grant_id.to_owned());
+    while let Some(id) = next {
+        let Some(row) = load_delegation(conn, &id)? else { return Ok(Err(ChainRefusal::Unknown(id))) };
+        if row.pending {
+            return Ok(Err(ChainRefusal::Pending(id)));
+        }
+        if chain.is_empty() && row.revoked_at.is_none() {
+            remaining = row.delegation.atp_budget.saturating_sub(row.spent);
+        }
+        next = row.delegation.parent.clone();
+        chain.push((row.delegation, row.revoked_at.is_some()));
+        if chain.len() > 64 {
+            return Ok(Err(ChainRefusal::TooLong));
+        }
+    }
+    Ok(Ok((chain, remaining)))
+}
+
 /// Load a delegation.
 pub fn load_delegation(conn: &Connection, grant_id: &str) -> Result<Option<DelegationRow>, StoreError> {
     type Row = (String, i64, Option<String>, String, Option<String>, i64, bool, Option<String>);
@@ -2248,6 +2283,7 @@ fn law_by_hash(
 fn off_state(conn: &Connection, event: &Event, r: &Record) -> Result<Option<String>, StoreError> {
     match event {
         Event::Outcome(o) => outcome_off_law(conn, o, &r.law_hash),
+        Event::AuthDecision(d) => decision_off_law(conn, d, r),
         Event::Usage(u) => {
             let Some(lease) = load_allocation(conn, &u.allocation_id)? else {
                 return Ok(Some(format!("this resource.usage record reports on {}, not held here", u.allocation_id)));
@@ -2288,6 +2324,62 @@ fn off_state(conn: &Connection, event: &Event, r: &Record) -> Result<Option<Stri
         }
         _ => Ok(None),
     }
+}
+
+/// Why a received decision on a grant is not the one the law it was written
+/// under gives on the grant's chain as it stands here, if it is not
+/// (decisions/0029, session-28 addendum). The chain (the grants, their
+/// spending, revocations and approvals) changes only by the records of the
+/// tree's owner, the only node that records decisions on it (ADR 0017), so
+/// here it is what the owner read; the law is the record's; the time the
+/// record's. Two things the peer cannot decide are left as recorded: a
+/// decision that pairs a role (roles change by any authority's records, in
+/// any order) is not checked, and a granted one the law wants witnessed may
+/// have been deferred for want of witnesses.
+fn decision_off_law(conn: &Connection, d: &AuthDecision, r: &Record) -> Result<Option<String>, StoreError> {
+    let Some(grant) = &d.grant_id else { return Ok(None) };
+    let Ok(asked) = serde_json::from_str::<web4_core::api::AuthorizeRequest>(&d.evidence.body) else {
+        return Ok(Some("the request in this auth.decision record does not parse".into()));
+    };
+    if asked.role.is_some() {
+        return Ok(None);
+    }
+    let Some(law) = law_by_hash(conn, &r.law_hash)? else {
+        return Ok(Some(format!(
+            "the law {} this auth.decision record was written under is not held here",
+            r.law_hash
+        )));
+    };
+    let (chain, remaining) = match delegation_chain(conn, grant)? {
+        Ok(c) => c,
+        Err(why) => {
+            return Ok(Some(format!("this auth.decision record spends from grant {grant}, which here is {why:?}")));
+        }
+    };
+    let verdict = web4_core::authz::decide(
+        &law,
+        &web4_core::authz::Request {
+            actor: &d.actor,
+            actor_roles: &[],
+            role: None,
+            action: &d.action,
+            resource: &d.resource,
+            atp_cost: d.atp_cost,
+            chain: &chain,
+            atp_remaining: remaining,
+            now: r.timestamp,
+        },
+        crate::services::authorization::max_depth(&law),
+    );
+    let reason = verdict.denial.as_ref().map(ToString::to_string);
+    let agrees = (d.decision == verdict.decision && d.reason == reason)
+        || (verdict.granted && d.decision == "deferred" && d.reason.is_none() && law.quorum_for(&d.action).is_some());
+    Ok((!agrees).then(|| {
+        format!(
+            "this auth.decision record holds {:?} ({:?}) on grant {grant}; its law {} gives {:?} ({:?}) on the chain held here",
+            d.decision, d.reason, r.law_hash, verdict.decision, reason
+        )
+    }))
 }
 
 /// Why a received outcome's delta is not the one the law it was written

@@ -321,28 +321,15 @@ pub fn spending_chain(
     actor: &web4_core::LctId,
     grant: Option<&str>,
 ) -> Result<(Vec<(Delegation, bool)>, u64), ApiError> {
+    use crate::ledger::ChainRefusal;
     let Some(g) = grant else {
         return Ok((Vec::new(), load_account(conn, actor.as_str()).map_err(store_err)?.available));
     };
-    let (mut chain, mut remaining) = (Vec::new(), 0);
-    let mut next = Some(g.to_owned());
-    while let Some(id) = next {
-        let row = load_delegation(conn, &id)
-            .map_err(store_err)?
-            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no delegation {id}")))?;
-        if row.pending {
-            return Err(awaits_approval(&id));
-        }
-        if chain.is_empty() && row.revoked_at.is_none() {
-            remaining = row.delegation.atp_budget.saturating_sub(row.spent);
-        }
-        next = row.delegation.parent.clone();
-        chain.push((row.delegation, row.revoked_at.is_some()));
-        if chain.len() > 64 {
-            return Err(ApiError::internal("delegation", "chain too long"));
-        }
-    }
-    Ok((chain, remaining))
+    crate::ledger::delegation_chain(conn, g).map_err(store_err)?.map_err(|why| match why {
+        ChainRefusal::Unknown(id) => ApiError::new(ErrorCode::NotFound, format!("no delegation {id}")),
+        ChainRefusal::Pending(id) => awaits_approval(&id),
+        ChainRefusal::TooLong => ApiError::internal("delegation", "chain too long"),
+    })
 }
 
 /// `POST /v1/auth/authorize`: decided and recorded on the writer.

@@ -588,6 +588,79 @@ async fn a_usage_or_release_the_lease_does_not_meter_is_refused() {
     assert!(matches!(accept_foreign(&copy, &texts[n - 1], t).unwrap(), Foreign::Applied { .. }));
 }
 
+/// A decision on a grant is the one the law gives on the grant's chain, which
+/// only the tree's owner changes (decisions/0029): a granted spend beyond the
+/// budget, or a denial turned into a grant, signed again by the owner, is
+/// refused.
+#[tokio::test]
+async fn a_decision_the_grant_does_not_allow_is_refused() {
+    use web4_core::ledger::{Record, RecordDraft};
+    use web4_daemon::ledger::{Foreign, accept_foreign};
+    let mut a = TestNode::start().await;
+    let (alice, bob) = (random_key(), random_key());
+    for k in [&alice, &bob] {
+        assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
+    }
+    let expires = web4_core::Timestamp(now().0 + 600).to_string();
+    let grant = json!({"agent": id_of(&bob), "atp_budget": 100, "expires_at": expires,
+        "scope": {"actions": ["read"], "resources": ["*"], "max_atp": 100}});
+    let g = a.post(&alice, "/v1/auth/delegate", &grant).await;
+    assert_eq!(g.status, 201, "{}", g.body);
+    let gid = g.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let spend = json!({"action": "read", "resource": "doc:1", "atp_cost": 60, "context": {"delegation_id": gid}});
+    let r = a.post(&bob, "/v1/auth/authorize", &spend).await;
+    assert_eq!(r.body["data"]["decision"], "granted", "{}", r.body);
+    // Denied (and recorded): 60 more of the 40 left.
+    let r = a.post(&bob, "/v1/auth/authorize", &spend).await;
+    assert_eq!(r.body["error"]["details"]["decision"], "denied", "{}", r.body);
+    assert!(a.sigterm().success());
+    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
+    let texts = stored_records(&a);
+    let n = texts.len();
+    let granted: Record = serde_json::from_str(&texts[n - 2]).unwrap();
+    let denied: Record = serde_json::from_str(&texts[n - 1]).unwrap();
+    assert_eq!(
+        (granted.payload["decision"].as_str(), denied.payload["decision"].as_str()),
+        (Some("granted"), Some("denied"))
+    );
+    let (_dir, copy) = fresh_store();
+    let t = now();
+    for text in &texts[..n - 2] {
+        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
+    }
+    let resigned = |honest: &Record, edit: &dyn Fn(&mut Value)| {
+        let mut payload = honest.payload.clone();
+        edit(&mut payload);
+        let draft = RecordDraft {
+            author: honest.author.clone(),
+            seq: honest.seq,
+            prev_hash: honest.prev_hash,
+            kind: honest.kind.clone(),
+            payload,
+            law_hash: honest.law_hash,
+            timestamp: honest.timestamp,
+        };
+        serde_json::to_string(&draft.sign(&node_key).unwrap()).unwrap()
+    };
+    let refusal = |text: String| match accept_foreign(&copy, &text, t).unwrap() {
+        Foreign::Rejected(why) => why,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // Deferred, as if the law wanted witnesses for `read`: it does not.
+    let why = refusal(resigned(&granted, &|p| p["decision"] = json!("deferred")));
+    assert!(why.contains("auth.decision record holds \"deferred\"") && why.contains("gives \"granted\""), "{why}");
+    assert!(matches!(accept_foreign(&copy, &texts[n - 2], t).unwrap(), Foreign::Applied { .. }));
+    // The second spend granted: 120 of a budget of 100.
+    let why = refusal(resigned(&denied, &|p| {
+        p["decision"] = json!("granted");
+        p["reason"] = Value::Null;
+    }));
+    assert!(why.contains("gives \"denied\""), "{why}");
+    assert!(matches!(accept_foreign(&copy, &texts[n - 1], t).unwrap(), Foreign::Applied { .. }));
+    let spent: i64 = copy.query_row("SELECT spent FROM delegations WHERE grant_id = ?1", [&gid], |r| r.get(0)).unwrap();
+    assert_eq!(spent, 60);
+}
+
 #[tokio::test]
 async fn inbound_records_take_the_road_of_local_writes() {
     use web4_core::ledger::{Record, RecordDraft};
