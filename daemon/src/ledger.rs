@@ -2276,8 +2276,11 @@ fn law_by_hash(
 /// Why a received record does not fit the state it applies to, for the
 /// kinds whose state only their own author's chain changes (so that the
 /// state is the same on every node when the record applies): an outcome's
-/// pair (ADR 0017), a lease's metering and settlement (its owner writes its
-/// usage, release and expiry). Refused before anything is written, rather
+/// pair (ADR 0017), a decision's grant tree (its owner records its grants,
+/// spends, approvals, revocations and expiries), a lease's metering and
+/// settlement (its owner writes its usage, release and expiry; a lease paid
+/// from a grant is allocated, hence owned, by the grant tree's owner, so its
+/// release returning budget to the grant is that owner's record too). Refused before anything is written, rather
 /// than failing the store's transaction, which would fail the whole batch
 /// it came in and have sync fetch it again and again.
 fn off_state(conn: &Connection, event: &Event, r: &Record) -> Result<Option<String>, StoreError> {
@@ -2372,7 +2375,9 @@ fn decision_off_law(conn: &Connection, d: &AuthDecision, r: &Record) -> Result<O
         crate::services::authorization::max_depth(&law),
     );
     let reason = verdict.denial.as_ref().map(ToString::to_string);
-    let agrees = (d.decision == verdict.decision && d.reason == reason)
+    // The decision, and whether it gives a reason; not the reason's wording,
+    // which a later release may change without changing what is decided.
+    let agrees = (d.decision == verdict.decision && d.reason.is_some() == reason.is_some())
         || (verdict.granted && d.decision == "deferred" && d.reason.is_none() && law.quorum_for(&d.action).is_some());
     Ok((!agrees).then(|| {
         format!(
