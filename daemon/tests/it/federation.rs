@@ -57,8 +57,6 @@ async fn has_lct(n: &TestNode, id: &str) -> bool {
     n.get(&format!("/v1/lct/{id}")).await.status == 200
 }
 
-/// The record `text` (wire form) re-signed by `key` as the first record of
-/// its own chain: the same change, recorded by another author.
 /// Every record a stopped node's store holds, in its ledger order.
 fn stored_records(n: &TestNode) -> Vec<String> {
     let live = web4_daemon::store::open_connection(&n.data_dir().join("web4.db"), true).unwrap();
@@ -79,6 +77,89 @@ fn fresh_store() -> (tempfile::TempDir, rusqlite::Connection) {
     (dir, c)
 }
 
+/// A stopped node's ledger, its last records held back from a fresh store,
+/// to be sent there as they are or rewritten and signed again with the
+/// node's own valid key, as a dishonest node could (decisions/0028, 0029).
+struct Tampered {
+    texts: Vec<String>,
+    held_back: usize,
+    key: web4_core::SecretKey,
+    copy: rusqlite::Connection,
+    at: web4_core::Timestamp,
+    _dir: tempfile::TempDir,
+}
+
+impl Tampered {
+    /// `node` (stopped): every record but the last `held_back` applied to a
+    /// fresh store.
+    fn of(node: &TestNode, held_back: usize) -> Tampered {
+        use web4_daemon::ledger::{Foreign, accept_foreign};
+        let key = web4_daemon::keystore::read_key(&node.data_dir().join("keys/node.key")).unwrap();
+        let texts = stored_records(node);
+        let (dir, copy) = fresh_store();
+        let at = now();
+        for text in &texts[..texts.len() - held_back] {
+            assert!(matches!(accept_foreign(&copy, text, at).unwrap(), Foreign::Applied { .. }));
+        }
+        Tampered { texts, held_back, key, copy, at, _dir: dir }
+    }
+
+    /// The `i`-th held-back record (0 is the first).
+    fn held(&self, i: usize) -> web4_core::ledger::Record {
+        serde_json::from_str(&self.texts[self.texts.len() - self.held_back + i]).unwrap()
+    }
+
+    /// `honest` with its payload changed by `edit`, dated `timestamp`, signed
+    /// again by its node.
+    fn rewritten(
+        &self,
+        honest: &web4_core::ledger::Record,
+        timestamp: web4_core::Timestamp,
+        edit: impl FnOnce(&mut Value),
+    ) -> String {
+        let mut payload = honest.payload.clone();
+        edit(&mut payload);
+        let draft = web4_core::ledger::RecordDraft {
+            author: honest.author.clone(),
+            seq: honest.seq,
+            prev_hash: honest.prev_hash,
+            kind: honest.kind.clone(),
+            payload,
+            law_hash: honest.law_hash,
+            timestamp,
+        };
+        serde_json::to_string(&draft.sign(&self.key).unwrap()).unwrap()
+    }
+
+    /// What the copy makes of `text` when its clock reads `at`.
+    fn verdict(&self, text: &str, at: web4_core::Timestamp) -> web4_daemon::ledger::Foreign {
+        web4_daemon::ledger::accept_foreign(&self.copy, text, at).unwrap()
+    }
+
+    /// Why the copy refuses `text`.
+    fn refusal(&self, text: &str, at: web4_core::Timestamp) -> String {
+        match self.verdict(text, at) {
+            web4_daemon::ledger::Foreign::Rejected(why) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    /// Why the copy refuses the `i`-th held-back record changed by `edit`.
+    fn refused(&self, i: usize, edit: impl FnOnce(&mut Value)) -> String {
+        let honest = self.held(i);
+        self.refusal(&self.rewritten(&honest, honest.timestamp, edit), self.at)
+    }
+
+    /// The `i`-th held-back record, as its node wrote it, applies.
+    fn applies(&self, i: usize) {
+        let text = &self.texts[self.texts.len() - self.held_back + i];
+        let got = self.verdict(text, self.at);
+        assert!(matches!(got, web4_daemon::ledger::Foreign::Applied { .. }), "{got:?}");
+    }
+}
+
+/// The record `text` (wire form) re-signed by `key` as the first record of
+/// its own chain: the same change, recorded by another author.
 fn twin_by(key: &web4_core::SecretKey, text: &str) -> String {
     let d: web4_core::ledger::Record = serde_json::from_str(text).unwrap();
     let twin = web4_core::ledger::RecordDraft {
@@ -323,8 +404,6 @@ async fn a_followed_society_listing_a_record_before_what_it_waits_for_is_copied_
 /// records with its own valid key; only the requests inside are wrong.
 #[tokio::test]
 async fn a_record_a_member_never_asked_for_is_refused() {
-    use web4_core::ledger::{Record, RecordDraft};
-    use web4_daemon::ledger::{Foreign, accept_foreign};
     let mut a = TestNode::start().await;
     let (alice, bob) = (random_key(), random_key());
     for k in [&alice, &bob] {
@@ -333,57 +412,33 @@ async fn a_record_a_member_never_asked_for_is_refused() {
     let r = a.post(&a.admin, &format!("/v1/lct/{}/suspend", id_of(&bob)), &json!({"reason": "test"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(a.sigterm().success());
-    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
-    let texts = stored_records(&a);
-    let honest: Record = serde_json::from_str(texts.last().unwrap()).unwrap();
+    let tampered = Tampered::of(&a, 1);
+    let honest = tampered.held(0);
     assert_eq!(honest.kind, "lct.suspend");
-    let (_dir, copy) = fresh_store();
-    let t = now();
-    for text in &texts[..texts.len() - 1] {
-        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
-    }
-    // The same record, its payload rewritten, signed again by its node.
-    let resigned = |payload: Value, timestamp| {
-        let draft = RecordDraft {
-            author: honest.author.clone(),
-            seq: honest.seq,
-            prev_hash: honest.prev_hash,
-            kind: honest.kind.clone(),
-            payload,
-            law_hash: honest.law_hash,
-            timestamp,
-        };
-        serde_json::to_string(&draft.sign(&node_key).unwrap()).unwrap()
-    };
-    let refusal = |text: String, at| match accept_foreign(&copy, &text, at).unwrap() {
-        Foreign::Rejected(why) => why,
-        other => panic!("expected a refusal, got {other:?}"),
-    };
     // Alice suspended on the admin's request to suspend Bob.
-    let mut p = honest.payload.clone();
-    p["lct_id"] = json!(id_of(&alice));
-    let why = refusal(resigned(p, honest.timestamp), t);
+    let why = tampered.refused(0, |p| p["lct_id"] = json!(id_of(&alice)));
     assert!(why.contains("the path's LCT") && why.contains("lct.suspend"), "{why}");
     // Another reason, the request's body rewritten to match.
-    let mut p = honest.payload.clone();
-    p["reason"] = json!("another");
-    p["evidence"]["body"] = json!(r#"{"reason":"another"}"#);
-    let why = refusal(resigned(p, honest.timestamp), t);
+    let why = tampered.refused(0, |p| {
+        p["reason"] = json!("another");
+        p["evidence"]["body"] = json!(r#"{"reason":"another"}"#);
+    });
     assert!(why.contains("does not verify with the key of its signer"), "{why}");
     // Recorded three hours after it was asked.
     let later = honest.timestamp.plus(3 * 3600);
-    let why = refusal(resigned(honest.payload.clone(), later), later);
+    let why = tampered.refusal(&tampered.rewritten(&honest, later, |_| {}), later);
     assert!(why.contains("s from the record"), "{why}");
     // In the name of a member not registered here: waits for its mint.
     let stranger = id_of(&random_key());
-    let mut p = honest.payload.clone();
-    p["evidence"]["signer"] = json!(stranger);
-    let got = accept_foreign(&copy, &resigned(p, honest.timestamp), t).unwrap();
-    assert!(matches!(&got, Foreign::UnknownSigner(id) if *id == stranger), "{got:?}");
+    let text = tampered.rewritten(&honest, honest.timestamp, |p| p["evidence"]["signer"] = json!(stranger));
+    let got = tampered.verdict(&text, tampered.at);
+    assert!(matches!(&got, web4_daemon::ledger::Foreign::UnknownSigner(id) if *id == stranger), "{got:?}");
     // Nothing of these was applied; the honest record is.
-    assert!(matches!(accept_foreign(&copy, texts.last().unwrap(), t).unwrap(), Foreign::Applied { .. }));
-    let status: String =
-        copy.query_row("SELECT status FROM lcts WHERE lct_id = ?1", [id_of(&alice).as_str()], |r| r.get(0)).unwrap();
+    tampered.applies(0);
+    let status: String = tampered
+        .copy
+        .query_row("SELECT status FROM lcts WHERE lct_id = ?1", [id_of(&alice).as_str()], |r| r.get(0))
+        .unwrap();
     assert_eq!(status, "active");
 }
 
@@ -392,63 +447,36 @@ async fn a_record_a_member_never_asked_for_is_refused() {
 /// signed again with that node's valid key, is refused by a fresh store.
 #[tokio::test]
 async fn a_birth_the_law_did_not_give_is_refused() {
-    use web4_core::ledger::{Record, RecordDraft};
-    use web4_daemon::ledger::{Foreign, accept_foreign};
     let mut a = TestNode::start().await;
     let bob = random_key();
     assert_eq!(a.mint(&bob, EntityType::Human).await.status, 201);
     assert!(a.sigterm().success());
-    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
-    let texts = stored_records(&a);
-    let honest: Record = serde_json::from_str(texts.last().unwrap()).unwrap();
+    let tampered = Tampered::of(&a, 1);
+    let honest = tampered.held(0);
     assert_eq!(honest.kind, "lct.mint");
-    let (_dir, copy) = fresh_store();
-    let t = now();
-    for text in &texts[..texts.len() - 1] {
-        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
-    }
-    let resigned = |payload: Value| {
-        let draft = RecordDraft {
-            author: honest.author.clone(),
-            seq: honest.seq,
-            prev_hash: honest.prev_hash,
-            kind: honest.kind.clone(),
-            payload,
-            law_hash: honest.law_hash,
-            timestamp: honest.timestamp,
-        };
-        serde_json::to_string(&draft.sign(&node_key).unwrap()).unwrap()
-    };
-    let refusal = |edit: &dyn Fn(&mut Value)| {
-        let mut p = honest.payload.clone();
-        edit(&mut p);
-        match accept_foreign(&copy, &resigned(p), t).unwrap() {
-            Foreign::Rejected(why) => why,
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-    };
-    let cert = "/lct/birth_certificate";
-    let citizen = honest.payload.pointer(&format!("{cert}/citizen_role")).cloned().unwrap();
+    let citizen = honest.payload.pointer("/lct/birth_certificate/citizen_role").cloned().unwrap();
     assert_eq!(citizen, json!("citizen"), "the dev law's citizen role");
+    let cert = |field: &'static str, v: Value| move |p: &mut Value| p["lct"]["birth_certificate"][field] = v;
     // The citizen role is granted with the birth: `authority` here would make
     // the newborn an authority on every node that applied it.
-    let why = refusal(&|p| p["lct"]["birth_certificate"]["citizen_role"] = json!("authority"));
+    let why = tampered.refused(0, cert("citizen_role", json!("authority")));
     assert!(why.contains("birth_certificate.citizen_role") && why.contains("\"authority\""), "{why}");
-    let why = refusal(&|p| p["lct"]["birth_certificate"]["rights"] = json!(["everything"]));
+    let why = tampered.refused(0, cert("rights", json!(["everything"])));
     assert!(why.contains("birth_certificate.rights"), "{why}");
     // Issued by someone other than the node that records it.
     let bob_id = id_of(&bob);
-    let why = refusal(&|p| p["lct"]["birth_certificate"]["issuer"] = json!(bob_id));
+    let why = tampered.refused(0, cert("issuer", json!(bob_id)));
     assert!(why.contains("birth_certificate.issuer"), "{why}");
-    let why = refusal(&|p| p["lct"]["birth_certificate"]["law_version"] = json!("9.9.9"));
+    let why = tampered.refused(0, cert("law_version", json!("9.9.9")));
     assert!(why.contains("birth_certificate.law_version"), "{why}");
     // Registered in another society.
     let other = id_of(&random_key());
-    let why = refusal(&|p| p["society_id"] = json!(other));
+    let why = tampered.refused(0, |p| p["society_id"] = json!(other));
     assert!(why.contains(&format!("names society {other}")), "{why}");
     // Nothing of these was applied; the honest record is, with its role.
-    assert!(matches!(accept_foreign(&copy, texts.last().unwrap(), t).unwrap(), Foreign::Applied { .. }));
-    let roles: Vec<String> = copy
+    tampered.applies(0);
+    let roles: Vec<String> = tampered
+        .copy
         .prepare("SELECT role FROM roles WHERE lct_id = ?1")
         .unwrap()
         .query_map([bob_id.as_str()], |r| r.get(0))
@@ -463,8 +491,6 @@ async fn a_birth_the_law_did_not_give_is_refused() {
 /// record any trust it liked, signed with its own valid key.
 #[tokio::test]
 async fn an_outcome_the_law_did_not_give_is_refused() {
-    use web4_core::ledger::{Record, RecordDraft};
-    use web4_daemon::ledger::{Foreign, accept_foreign};
     let mut a = TestNode::start().await;
     let bob = random_key();
     assert_eq!(a.mint(&bob, EntityType::Human).await.status, 201);
@@ -472,47 +498,24 @@ async fn an_outcome_the_law_did_not_give_is_refused() {
     let r = a.post(&a.admin, "/v1/reputation/outcome", &body).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(a.sigterm().success());
-    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
-    let texts = stored_records(&a);
-    let honest: Record = serde_json::from_str(texts.last().unwrap()).unwrap();
+    let tampered = Tampered::of(&a, 1);
+    let honest = tampered.held(0);
     assert_eq!(honest.kind, "reputation.outcome");
     let talent = honest.payload.pointer("/delta/t3/talent").and_then(Value::as_f64).unwrap();
     assert!(talent > 0.5 && talent < 1.0, "a success of quality 0.9 raises talent a little: {talent}");
-    let (_dir, copy) = fresh_store();
-    let t = now();
-    for text in &texts[..texts.len() - 1] {
-        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
-    }
-    let refusal = |edit: &dyn Fn(&mut Value)| {
-        let mut payload = honest.payload.clone();
-        edit(&mut payload);
-        let draft = RecordDraft {
-            author: honest.author.clone(),
-            seq: honest.seq,
-            prev_hash: honest.prev_hash,
-            kind: honest.kind.clone(),
-            payload,
-            law_hash: honest.law_hash,
-            timestamp: honest.timestamp,
-        };
-        let text = serde_json::to_string(&draft.sign(&node_key).unwrap()).unwrap();
-        match accept_foreign(&copy, &text, t).unwrap() {
-            Foreign::Rejected(why) => why,
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-    };
     // Full trust from one outcome.
-    let why = refusal(&|p| p["delta"]["t3"]["talent"] = json!(1.0));
+    let why = tampered.refused(0, |p| p["delta"]["t3"]["talent"] = json!(1.0));
     assert!(why.contains("reputation.outcome record sets") && why.contains("gives"), "{why}");
     // No change recorded where the law gives one.
-    let why = refusal(&|p| p["delta"] = Value::Null);
+    let why = tampered.refused(0, |p| p["delta"] = Value::Null);
     assert!(why.contains("reputation.outcome record sets"), "{why}");
     // A streak that did not happen (diminishing returns start over).
-    let why = refusal(&|p| p["same_action_run"] = json!(7));
+    let why = tampered.refused(0, |p| p["same_action_run"] = json!(7));
     assert!(why.contains("in a row"), "{why}");
     // Nothing of these was applied; the honest record is.
-    assert!(matches!(accept_foreign(&copy, texts.last().unwrap(), t).unwrap(), Foreign::Applied { .. }));
-    let t3: String = copy
+    tampered.applies(0);
+    let t3: String = tampered
+        .copy
         .query_row("SELECT t3 FROM reputation WHERE entity = ?1 AND role = 'analyst'", [id_of(&bob).as_str()], |r| {
             r.get(0)
         })
@@ -527,8 +530,6 @@ async fn an_outcome_the_law_did_not_give_is_refused() {
 /// is written, rather than failing the store's transaction.
 #[tokio::test]
 async fn a_usage_or_release_the_lease_does_not_meter_is_refused() {
-    use web4_core::ledger::{Record, RecordDraft};
-    use web4_daemon::ledger::{Foreign, accept_foreign};
     let mut a = TestNode::start().await;
     let alice = random_key();
     assert_eq!(a.mint(&alice, EntityType::Human).await.status, 201);
@@ -545,47 +546,21 @@ async fn a_usage_or_release_the_lease_does_not_meter_is_refused() {
     let r = a.post(&alice, "/v1/resources/release", &json!({"allocation_id": id, "final_usage": final_usage})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(a.sigterm().success());
-    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
-    let texts = stored_records(&a);
-    let n = texts.len();
-    let usage: Record = serde_json::from_str(&texts[n - 2]).unwrap();
-    let release: Record = serde_json::from_str(&texts[n - 1]).unwrap();
+    let tampered = Tampered::of(&a, 2);
+    let (usage, release) = (tampered.held(0), tampered.held(1));
     assert_eq!((usage.kind.as_str(), release.kind.as_str()), ("resource.usage", "resource.release"));
     assert_eq!(usage.payload["charge"], 9, "30,000 millicore-seconds at 1 ATP per core-hour, rounded up");
-    let (_dir, copy) = fresh_store();
-    let t = now();
-    for text in &texts[..n - 2] {
-        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
-    }
-    let resigned = |honest: &Record, edit: &dyn Fn(&mut Value)| {
-        let mut payload = honest.payload.clone();
-        edit(&mut payload);
-        let draft = RecordDraft {
-            author: honest.author.clone(),
-            seq: honest.seq,
-            prev_hash: honest.prev_hash,
-            kind: honest.kind.clone(),
-            payload,
-            law_hash: honest.law_hash,
-            timestamp: honest.timestamp,
-        };
-        serde_json::to_string(&draft.sign(&node_key).unwrap()).unwrap()
-    };
-    let refusal = |text: String| match accept_foreign(&copy, &text, t).unwrap() {
-        Foreign::Rejected(why) => why,
-        other => panic!("expected a refusal, got {other:?}"),
-    };
     // Nothing charged for what was used.
-    let why = refusal(resigned(&usage, &|p| p["charge"] = json!(0)));
+    let why = tampered.refused(0, |p| p["charge"] = json!(0));
     assert!(why.contains("charges 0 ATP") && why.contains("meters 9"), "{why}");
-    assert!(matches!(accept_foreign(&copy, &texts[n - 2], t).unwrap(), Foreign::Applied { .. }));
+    tampered.applies(0);
     // The whole lock returned.
-    let why = refusal(resigned(&release, &|p| {
+    let why = tampered.refused(1, |p| {
         p["charged"] = json!(0);
         p["returned"] = json!(167);
-    }));
+    });
     assert!(why.contains("settles") && why.contains("the lease holds 9 and 158"), "{why}");
-    assert!(matches!(accept_foreign(&copy, &texts[n - 1], t).unwrap(), Foreign::Applied { .. }));
+    tampered.applies(1);
 }
 
 /// A decision on a grant is the one the law gives on the grant's chain, which
@@ -594,8 +569,6 @@ async fn a_usage_or_release_the_lease_does_not_meter_is_refused() {
 /// refused.
 #[tokio::test]
 async fn a_decision_the_grant_does_not_allow_is_refused() {
-    use web4_core::ledger::{Record, RecordDraft};
-    use web4_daemon::ledger::{Foreign, accept_foreign};
     let mut a = TestNode::start().await;
     let (alice, bob) = (random_key(), random_key());
     for k in [&alice, &bob] {
@@ -614,50 +587,25 @@ async fn a_decision_the_grant_does_not_allow_is_refused() {
     let r = a.post(&bob, "/v1/auth/authorize", &spend).await;
     assert_eq!(r.body["error"]["details"]["decision"], "denied", "{}", r.body);
     assert!(a.sigterm().success());
-    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
-    let texts = stored_records(&a);
-    let n = texts.len();
-    let granted: Record = serde_json::from_str(&texts[n - 2]).unwrap();
-    let denied: Record = serde_json::from_str(&texts[n - 1]).unwrap();
+    let tampered = Tampered::of(&a, 2);
+    let (granted, denied) = (tampered.held(0), tampered.held(1));
     assert_eq!(
         (granted.payload["decision"].as_str(), denied.payload["decision"].as_str()),
         (Some("granted"), Some("denied"))
     );
-    let (_dir, copy) = fresh_store();
-    let t = now();
-    for text in &texts[..n - 2] {
-        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
-    }
-    let resigned = |honest: &Record, edit: &dyn Fn(&mut Value)| {
-        let mut payload = honest.payload.clone();
-        edit(&mut payload);
-        let draft = RecordDraft {
-            author: honest.author.clone(),
-            seq: honest.seq,
-            prev_hash: honest.prev_hash,
-            kind: honest.kind.clone(),
-            payload,
-            law_hash: honest.law_hash,
-            timestamp: honest.timestamp,
-        };
-        serde_json::to_string(&draft.sign(&node_key).unwrap()).unwrap()
-    };
-    let refusal = |text: String| match accept_foreign(&copy, &text, t).unwrap() {
-        Foreign::Rejected(why) => why,
-        other => panic!("expected a refusal, got {other:?}"),
-    };
     // Deferred, as if the law wanted witnesses for `read`: it does not.
-    let why = refusal(resigned(&granted, &|p| p["decision"] = json!("deferred")));
+    let why = tampered.refused(0, |p| p["decision"] = json!("deferred"));
     assert!(why.contains("auth.decision record holds \"deferred\"") && why.contains("gives \"granted\""), "{why}");
-    assert!(matches!(accept_foreign(&copy, &texts[n - 2], t).unwrap(), Foreign::Applied { .. }));
+    tampered.applies(0);
     // The second spend granted: 120 of a budget of 100.
-    let why = refusal(resigned(&denied, &|p| {
+    let why = tampered.refused(1, |p| {
         p["decision"] = json!("granted");
         p["reason"] = Value::Null;
-    }));
+    });
     assert!(why.contains("gives \"denied\""), "{why}");
-    assert!(matches!(accept_foreign(&copy, &texts[n - 1], t).unwrap(), Foreign::Applied { .. }));
-    let spent: i64 = copy.query_row("SELECT spent FROM delegations WHERE grant_id = ?1", [&gid], |r| r.get(0)).unwrap();
+    tampered.applies(1);
+    let spent: i64 =
+        tampered.copy.query_row("SELECT spent FROM delegations WHERE grant_id = ?1", [&gid], |r| r.get(0)).unwrap();
     assert_eq!(spent, 60);
 }
 
