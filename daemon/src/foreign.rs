@@ -202,22 +202,8 @@ impl ForeignSocieties {
         };
         let mut copy = crate::node::LedgerCopy::default();
         loop {
-            let page: Value = self
-                .http
-                .get(format!("{}/v1/ledger/records?after={after}&limit=1000", society.url))
-                .send()
-                .await
-                .with_context(|| format!("GET {}/v1/ledger/records", society.url))?
-                .error_for_status()?
-                .json()
-                .await?;
-            let records: Vec<String> = page["data"]["records"]
-                .as_array()
-                .ok_or_else(|| anyhow!("{} answered no records", society.url))?
-                .iter()
-                .map(|r| r.as_str().map(str::to_owned).ok_or_else(|| anyhow!("a record that is not a string")))
-                .collect::<anyhow::Result<_>>()?;
-            let Some(next) = page["data"]["next"].as_i64().filter(|_| !records.is_empty()) else { break };
+            let (records, next) = crate::node::LedgerCopy::fetch(&self.http, &society.url, after).await?;
+            let Some(next) = next else { break };
             let s = Arc::clone(society);
             let mut c = std::mem::take(&mut copy);
             let (c, applied) =

@@ -1222,12 +1222,9 @@ fn apply_state(
         Event::Allocate(a) => apply_allocate(conn, a, author, lref),
         Event::Usage(u) => apply_usage(conn, u, at, lref),
         Event::Release(r) => {
-            let lease = load_allocation(conn, &r.allocation_id)?
-                .ok_or_else(|| corrupt("a release of an allocation that does not exist"))?;
-            if lease.released_at.is_some() || lease.lease.charged != r.charged || lease.lease.returned() != r.returned {
-                return Err(corrupt("a release that does not settle its allocation"));
-            }
-            close_allocation(conn, &lease, at, &r.reason)
+            let lease = load_allocation(conn, &r.allocation_id)?;
+            let lease = settles(lease.as_ref(), r).map_err(StoreError::Corrupt)?;
+            close_allocation(conn, lease, at, &r.reason)
         }
         Event::GraphTriple(_) => Ok(vec![]),
         Event::Rates(r) => {
@@ -1376,15 +1373,13 @@ fn apply_allocate(
 }
 
 fn apply_usage(conn: &Connection, u: &ResourceUsage, at: Timestamp, lref: &Hash) -> Result<Vec<Effect>, StoreError> {
-    let mut row = load_allocation(conn, &u.allocation_id)?
-        .ok_or_else(|| corrupt("usage of an allocation that does not exist"))?;
-    let m = row
-        .lease
-        .meter(u.seq, u.used, at.secs())
-        .map_err(|e| StoreError::Corrupt(format!("usage report refused on replay: {e}")))?;
-    if m.charge != u.charge || row.released_at.is_some() {
-        return Err(corrupt("a usage report that does not meter as recorded"));
-    }
+    let Some(mut row) = load_allocation(conn, &u.allocation_id)? else {
+        return Err(StoreError::Corrupt(format!(
+            "this resource.usage record reports on {}, not held here",
+            u.allocation_id
+        )));
+    };
+    let m = meters(&row, u, at).map_err(StoreError::Corrupt)?;
     row.lease.record(u.seq, &m);
     conn.prepare_cached("UPDATE resource_allocations SET lease = ?2, charged = ?3 WHERE allocation_id = ?1")?
         .execute(params![u.allocation_id, to_json(&row.lease)?, to_i64(row.lease.charged)])?;
@@ -1590,6 +1585,24 @@ pub fn load_reputation(conn: &Connection, entity: &str, role: &str) -> Result<Op
         same_action_run: u32::try_from(run).unwrap_or(0),
         witness_poor_run: u32::try_from(poor).unwrap_or(0),
     }))
+}
+
+/// A pair's tensors before an outcome of `action`, with that outcome's place
+/// in a streak of the same action (1 after another action) and the pair's
+/// witness-poor streak so far; a pair without outcomes starts at the defaults.
+pub fn pair_before(
+    conn: &Connection,
+    entity: &str,
+    role: &str,
+    action: &str,
+) -> Result<(web4_core::tensor::T3, web4_core::tensor::V3, u32, u32), StoreError> {
+    Ok(match load_reputation(conn, entity, role)? {
+        Some(r) => {
+            let run = if r.last_action == action { r.same_action_run.saturating_add(1) } else { 1 };
+            (r.t3, r.v3, run, r.witness_poor_run)
+        }
+        None => (Default::default(), Default::default(), 1, 0),
+    })
 }
 
 /// A grant and every grant derived from it, leaves first.
@@ -2287,46 +2300,53 @@ fn off_state(conn: &Connection, event: &Event, r: &Record) -> Result<Option<Stri
     match event {
         Event::Outcome(o) => outcome_off_law(conn, o, &r.law_hash),
         Event::AuthDecision(d) => decision_off_law(conn, d, r),
-        Event::Usage(u) => {
-            let Some(lease) = load_allocation(conn, &u.allocation_id)? else {
-                return Ok(Some(format!("this resource.usage record reports on {}, not held here", u.allocation_id)));
-            };
-            if lease.released_at.is_some() {
-                return Ok(Some(format!(
-                    "this resource.usage record reports on {}, already released",
-                    u.allocation_id
-                )));
-            }
-            Ok(match lease.lease.meter(u.seq, u.used, r.timestamp.secs()) {
-                Err(e) => Some(format!("this resource.usage record does not meter on {}: {e}", u.allocation_id)),
-                Ok(m) if m.charge != u.charge => Some(format!(
-                    "this resource.usage record charges {} ATP; {} meters {}",
-                    u.charge, u.allocation_id, m.charge
-                )),
-                Ok(_) => None,
-            })
-        }
-        Event::Release(x) => {
-            let Some(lease) = load_allocation(conn, &x.allocation_id)? else {
-                return Ok(Some(format!("this resource.release record closes {}, not held here", x.allocation_id)));
-            };
-            Ok(if lease.released_at.is_some() {
-                Some(format!("this resource.release record closes {}, already released", x.allocation_id))
-            } else if lease.lease.charged != x.charged || lease.lease.returned() != x.returned {
-                Some(format!(
-                    "this resource.release record settles {} as charged {} and returned {}; the lease holds {} and {}",
-                    x.allocation_id,
-                    x.charged,
-                    x.returned,
-                    lease.lease.charged,
-                    lease.lease.returned()
-                ))
-            } else {
-                None
-            })
-        }
+        Event::Usage(u) => Ok(match load_allocation(conn, &u.allocation_id)? {
+            None => Some(format!("this resource.usage record reports on {}, not held here", u.allocation_id)),
+            Some(lease) => meters(&lease, u, r.timestamp).err(),
+        }),
+        Event::Release(x) => Ok(settles(load_allocation(conn, &x.allocation_id)?.as_ref(), x).err()),
         _ => Ok(None),
     }
+}
+
+/// How the open lease `lease` meters usage report `u` dated `at`, or why it
+/// does not as recorded: on receipt a refusal, on replay a corrupt store.
+fn meters(lease: &AllocationRow, u: &ResourceUsage, at: Timestamp) -> Result<web4_core::resources::Metered, String> {
+    if lease.released_at.is_some() {
+        return Err(format!("this resource.usage record reports on {}, already released", u.allocation_id));
+    }
+    let m = lease
+        .lease
+        .meter(u.seq, u.used, at.secs())
+        .map_err(|e| format!("this resource.usage record does not meter on {}: {e}", u.allocation_id))?;
+    if m.charge != u.charge {
+        return Err(format!(
+            "this resource.usage record charges {} ATP; {} meters {}",
+            u.charge, u.allocation_id, m.charge
+        ));
+    }
+    Ok(m)
+}
+
+/// The open lease release `x` settles as recorded, or why it does not.
+fn settles<'a>(lease: Option<&'a AllocationRow>, x: &ResourceRelease) -> Result<&'a AllocationRow, String> {
+    let Some(lease) = lease else {
+        return Err(format!("this resource.release record closes {}, not held here", x.allocation_id));
+    };
+    if lease.released_at.is_some() {
+        return Err(format!("this resource.release record closes {}, already released", x.allocation_id));
+    }
+    if lease.lease.charged != x.charged || lease.lease.returned() != x.returned {
+        return Err(format!(
+            "this resource.release record settles {} as charged {} and returned {}; the lease holds {} and {}",
+            x.allocation_id,
+            x.charged,
+            x.returned,
+            lease.lease.charged,
+            lease.lease.returned()
+        ));
+    }
+    Ok(lease)
 }
 
 /// Why a received decision on a grant is not the one the law it was written
@@ -2403,10 +2423,7 @@ fn outcome_off_law(conn: &Connection, o: &ReputationOutcome, law_hash: &Hash) ->
             "the law {law_hash} this reputation.outcome record was written under is not held here"
         )));
     };
-    let (t3, v3, run) = match load_reputation(conn, o.entity.as_str(), &o.role)? {
-        Some(p) => (p.t3, p.v3, if p.last_action == o.action { p.same_action_run.saturating_add(1) } else { 1 }),
-        None => (Default::default(), Default::default(), 1),
-    };
+    let (t3, v3, run, _) = pair_before(conn, o.entity.as_str(), &o.role, &o.action)?;
     if o.same_action_run != run {
         return Ok(Some(format!(
             "this reputation.outcome record counts {} outcomes of {:?} in a row for {}/{}; this ledger gives {run}",

@@ -555,24 +555,9 @@ pub async fn join(cfg: &Config, peer: &str) -> anyhow::Result<InitReport> {
     let tx = conn.transaction()?;
     let mut after = 0i64;
     let mut copy = LedgerCopy::default();
-    loop {
-        let page: serde_json::Value = http
-            .get(format!("{base}/v1/ledger/records?after={after}&limit=1000"))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let records = page["data"]["records"].as_array().cloned().unwrap_or_default();
-        let texts = records
-            .iter()
-            .map(|r| r.as_str().map(str::to_owned).ok_or_else(|| anyhow!("{base} sent a record that is not a string")))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+    while let (texts, Some(next)) = LedgerCopy::fetch(&http, base, after).await? {
         copy.page(&tx, texts, now, base)?;
-        match page["data"]["next"].as_i64() {
-            Some(n) if !records.is_empty() => after = n,
-            _ => break,
-        }
+        after = next;
     }
     let copied = copy.finish(base)?;
     let soc = crate::services::governance::load_society(&tx, &society)
@@ -618,6 +603,26 @@ pub struct LedgerCopy {
 const MAX_WAITING: usize = 10_000;
 
 impl LedgerCopy {
+    /// One page of the ledger `base` lists after row `after`: its records'
+    /// texts and, when it held any, where the next page starts.
+    pub async fn fetch(http: &reqwest::Client, base: &str, after: i64) -> anyhow::Result<(Vec<String>, Option<i64>)> {
+        let url = format!("{base}/v1/ledger/records?after={after}&limit=1000");
+        let mut page: serde_json::Value =
+            http.get(&url).send().await.with_context(|| format!("GET {url}"))?.error_for_status()?.json().await?;
+        let serde_json::Value::Array(records) = page["data"]["records"].take() else {
+            bail!("{base} answered no records");
+        };
+        let texts = records
+            .into_iter()
+            .map(|r| match r {
+                serde_json::Value::String(text) => Ok(text),
+                _ => Err(anyhow!("{base} sent a record that is not a string")),
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let next = page["data"]["next"].as_i64().filter(|_| !texts.is_empty());
+        Ok((texts, next))
+    }
+
     pub fn page(
         &mut self,
         conn: &rusqlite::Connection,

@@ -54,13 +54,7 @@ fn compute(law: &ReputationLaw, req: &OutcomeRequest, t3: T3, v3: V3, run: u32) 
 }
 
 fn current(conn: &Connection, entity: &str, role: &str, action: &str) -> Result<(T3, V3, u32, u32), ApiError> {
-    Ok(match load_reputation(conn, entity, role).map_err(store_err)? {
-        Some(r) => {
-            let run = if r.last_action == action { r.same_action_run.saturating_add(1) } else { 1 };
-            (r.t3, r.v3, run, r.witness_poor_run)
-        }
-        None => (T3::default(), V3::default(), 1, 0),
-    })
+    crate::ledger::pair_before(conn, entity, role, action).map_err(store_err)
 }
 
 /// The burst window before an outcome: how many of the pair's latest
