@@ -809,6 +809,18 @@ fn project_graph(
             for role in roles_of(conn, society.as_str(), new)? {
                 role_graph(conn, society.as_str(), new, &role, effects, src)?;
             }
+            // The roles a successor this rotation displaced (and its own
+            // successors) no longer hold, from the state apply's effects.
+            let displaced: Vec<(String, String)> = effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Role { lct, role, .. } if lct != new => Some((lct.clone(), role.clone())),
+                    _ => None,
+                })
+                .collect();
+            for (lct, role) in displaced {
+                role_graph(conn, society.as_str(), &lct, &role, effects, src)?;
+            }
             // The successor the row names (the first rotation, decisions/0016):
             // its edge, and no other's.
             let successor: Option<String> = conn
@@ -924,6 +936,123 @@ fn apply_role(
     Ok(effects)
 }
 
+/// What a new LCT takes from the LCT it succeeds: the old one's roles, and
+/// its role registers with their stamps, so that role changes of the old one
+/// applied later reach it alike in any order (decisions/0019). The roles
+/// without a register are its first; their effects are its registration's.
+fn inherit_roles(conn: &Connection, society: &str, old: &str, new: &str) -> Result<Vec<Effect>, StoreError> {
+    for role in roles_of(conn, society, old)? {
+        conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
+            .execute(params![society, new, role])?;
+    }
+    let mut effects = Vec::new();
+    for (role, held, stamp, r_ref) in role_rows(conn, "role_changes", society, old)? {
+        let stamp = ChangeStamp { at: stamp.0, author: &stamp.1, seq: stamp.2 };
+        effects.extend(apply_role_once(conn, (society, new, &role), held, stamp, &r_ref)?);
+    }
+    Ok(effects)
+}
+
+/// Role changes of one LCT from `table` (`role_changes`, the registers, or
+/// `role_records`, every record that names it): role, held, stamp, record.
+#[allow(clippy::type_complexity)]
+fn role_rows(
+    conn: &Connection,
+    table: &str,
+    society: &str,
+    lct: &str,
+) -> Result<Vec<(String, bool, (Timestamp, String, u64), String)>, StoreError> {
+    let sql = format!(
+        "SELECT role, held, at, author, seq, ledger_ref FROM {table} WHERE society_id = ?1 AND lct_id = ?2 ORDER BY role, at, author, seq"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_map([society, lct], |r| {
+            let seq: i64 = r.get(4)?;
+            Ok((r.get(0)?, r.get(1)?, (Timestamp(r.get(2)?), r.get(3)?, u64::try_from(seq).unwrap_or(0)), r.get(5)?))
+        })?
+        .collect::<Result<_, _>>()?)
+}
+
+/// The roles of `lct`, an LCT a rotation registered, made again from what
+/// every node holds alike: what it takes from the LCT it is now the
+/// successor of (nothing when its rotation lost to another), then the role
+/// records that name it, each register keeping the newest stamp as
+/// `apply_role` does. Then the same for its own successors. Called when a
+/// rotation that sorts first arrives after the one that registered `lct`:
+/// the roles `lct` took from the old LCT were never its own
+/// (decisions/0016, session-29 addendum).
+fn rebuild_roles(conn: &Connection, society: &str, lct: &str) -> Result<Vec<Effect>, StoreError> {
+    let mut effects = Vec::new();
+    let mut cur = lct.to_owned();
+    for _ in 0..16 {
+        let before = roles_of(conn, society, &cur)?;
+        conn.prepare_cached("DELETE FROM roles WHERE society_id = ?1 AND lct_id = ?2")?.execute([society, &cur])?;
+        conn.prepare_cached("DELETE FROM role_changes WHERE society_id = ?1 AND lct_id = ?2")?
+            .execute([society, &cur])?;
+        let predecessor: Option<String> = conn
+            .prepare_cached("SELECT lct_id FROM lcts WHERE superseded_by = ?1")?
+            .query_row([&cur], |r| r.get(0))
+            .optional()?;
+        if let Some(p) = predecessor {
+            inherit_roles(conn, society, &p, &cur)?;
+        }
+        for (role, held, stamp, r_ref) in role_rows(conn, "role_records", society, &cur)? {
+            let stamp = ChangeStamp { at: stamp.0, author: &stamp.1, seq: stamp.2 };
+            apply_role_once(conn, (society, &cur, &role), held, stamp, &r_ref)?;
+        }
+        let after = roles_of(conn, society, &cur)?;
+        for r in before.iter().filter(|r| !after.contains(r)) {
+            effects.push(Effect::Role { lct: cur.clone(), role: r.clone(), held: false });
+        }
+        for r in after.iter().filter(|r| !before.contains(r)) {
+            effects.push(Effect::Role { lct: cur.clone(), role: r.clone(), held: true });
+        }
+        let next: Option<String> = conn
+            .prepare_cached("SELECT superseded_by FROM lcts WHERE lct_id = ?1")?
+            .query_row([&cur], |r| r.get(0))
+            .optional()?
+            .flatten();
+        match next {
+            Some(n) => cur = n,
+            None => break,
+        }
+    }
+    Ok(effects)
+}
+
+/// Migration 24's second step: every LCT registered by a rotation that does
+/// not stand (another rotation of the same LCT sorts first) gets the roles
+/// a node that applied the winning rotation first gives it. A store whose
+/// roles came from arrival order in a past conflict agrees with its peers
+/// again. Returns how many LCTs it made again.
+pub fn rebuild_losing_successors(conn: &Connection) -> Result<usize, StoreError> {
+    let losers: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT o.society_id, n.lct_id FROM ledger l
+               JOIN lcts n ON n.doc_record = l.id
+               JOIN lcts o ON o.lct_id = json_extract(l.record, '$.payload.old')
+              WHERE l.kind = 'lct.transition'
+                AND n.lct_id = json_extract(l.record, '$.payload.lct.lct_id')
+                AND o.superseded_by IS NOT NULL AND o.superseded_by <> n.lct_id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (society, lct) in &losers {
+        for effect in rebuild_roles(conn, society, lct)? {
+            // The graph's edge of a role-granting role they no longer hold.
+            if let Effect::Role { lct, role, held: false } = effect {
+                for (r, edge) in [("authority", "hasAuthority"), ("law-oracle", "hasLawOracle")] {
+                    if role == r {
+                        crate::graph::remove(conn, society, &crate::graph::w4(edge), &lct)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(losers.len())
+}
+
 /// [`apply_role`] on one LCT's register.
 fn apply_role_once(
     conn: &Connection,
@@ -1015,50 +1144,61 @@ fn apply_state(
         Event::Transition(t) => {
             let (society, ..) =
                 lct_state(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
+            // Rotated twice (its key used on two nodes at once): every node
+            // keeps the rotation that sorts first by (time, new LCT id), in
+            // any order, as for revocations. The other new LCT stays
+            // registered, with none of the old one's roles (decisions/0016).
+            let kept = earlier_rotation(conn, &t.old, at, &t.lct.lct_id)?;
             insert_lct(conn, &society, &t.lct, (at, author, row), lref)?;
             let new = t.lct.lct_id.as_str();
-            for role in roles_of(conn, society.as_str(), t.old.as_str())? {
-                conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
-                    .execute(params![society.as_str(), new, role])?;
-            }
-            // The new LCT takes the old one's role registers with their
-            // stamps; role changes of the old LCT applied later reach it too
-            // (`apply_role`), so it ends the same in any order (decisions/0019).
-            let registers: Vec<(String, bool, i64, String, i64, String)> = conn
-                .prepare_cached(
-                    "SELECT role, held, at, author, seq, ledger_ref FROM role_changes WHERE society_id = ?1 AND lct_id = ?2",
-                )?
-                .query_map(params![society.as_str(), t.old.as_str()], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-                })?
-                .collect::<Result<_, _>>()?;
             let mut effects = vec![Effect::Minted(t.lct.binding.entity_type)];
-            for (role, held, r_at, r_author, r_seq, r_ref) in registers {
-                let stamp =
-                    ChangeStamp { at: Timestamp(r_at), author: &r_author, seq: u64::try_from(r_seq).unwrap_or(0) };
-                effects.extend(apply_role_once(conn, (society.as_str(), new, &role), held, stamp, &r_ref)?);
-            }
-            if let Some(kept) = earlier_rotation(conn, &t.old, at, &t.lct.lct_id)? {
-                // Rotated twice (its key used on two nodes at once): every
-                // node keeps the rotation that sorts first by (time, new LCT
-                // id), in any order, as for revocations. The other new LCT
-                // stays registered.
+            if let Some(kept) = kept {
                 effects.push(kept);
                 return Ok(effects);
             }
-            let eff = set_status(conn, &t.old, LctStatus::Superseded, Some("rotation"), at, lref)?;
+            let displaced: Option<String> = conn
+                .prepare_cached("SELECT superseded_by FROM lcts WHERE lct_id = ?1")?
+                .query_row([t.old.as_str()], |r| r.get(0))
+                .optional()?
+                .flatten();
+            effects.extend(inherit_roles(conn, society.as_str(), t.old.as_str(), new)?);
+            effects.push(set_status(conn, &t.old, LctStatus::Superseded, Some("rotation"), at, lref)?);
             conn.prepare_cached("UPDATE lcts SET superseded_by = ?2, overlap_until = ?3 WHERE lct_id = ?1")?
                 .execute(params![t.old.as_str(), new, t.overlap_until.secs()])?;
-            effects.push(eff);
+            if let Some(prev) = displaced {
+                // The successor this rotation displaces keeps only what was
+                // given to it, as where this rotation applied first.
+                effects.extend(rebuild_roles(conn, society.as_str(), &prev)?);
+            }
             Ok(effects)
         }
-        Event::RoleGrant(c) | Event::RoleRevoke(c) => apply_role(
-            conn,
-            (c.society_id.as_str(), c.lct_id.as_str(), c.role.as_str()),
-            matches!(ev, Event::RoleGrant(_)),
-            ChangeStamp { at, author: author.as_str(), seq },
-            &lref.to_string(),
-        ),
+        Event::RoleGrant(c) | Event::RoleRevoke(c) => {
+            // Each role record is kept by the LCT it names, so that the roles
+            // given to an LCT can be made again without the ones it inherited.
+            let held = matches!(ev, Event::RoleGrant(_));
+            let lref = lref.to_string();
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO role_records (society_id, lct_id, role, held, at, author, seq, ledger_ref)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                c.society_id.as_str(),
+                c.lct_id.as_str(),
+                c.role,
+                held,
+                at.secs(),
+                author.as_str(),
+                to_i64(seq),
+                lref
+            ])?;
+            apply_role(
+                conn,
+                (c.society_id.as_str(), c.lct_id.as_str(), c.role.as_str()),
+                held,
+                ChangeStamp { at, author: author.as_str(), seq },
+                &lref,
+            )
+        }
         Event::LawPublish(p) => {
             let law = to_json(p.law.as_json())?;
             conn.prepare_cached(

@@ -600,6 +600,33 @@ UPDATE graph_triples SET (at, author, seq) = (
  WHERE l.hash = graph_triples.ledger_ref;
 "#,
     ),
+    (
+        24,
+        // Every role record, kept by the LCT it names: the roles given to an
+        // LCT, apart from those it took from the LCT it succeeds. A rotation
+        // that does not stand leaves its new LCT with these alone, in any
+        // arrival order (decisions/0016, session 29).
+        r#"
+CREATE TABLE role_records (
+    society_id  TEXT NOT NULL,
+    lct_id      TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    held        INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    author      TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    ledger_ref  TEXT NOT NULL,
+    PRIMARY KEY (society_id, lct_id, author, seq)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO role_records (society_id, lct_id, role, held, at, author, seq, ledger_ref)
+SELECT json_extract(l.record, '$.payload.society_id'), json_extract(l.record, '$.payload.lct_id'),
+       json_extract(l.record, '$.payload.role'), l.kind = 'role.grant',
+       CAST(strftime('%s', json_extract(l.record, '$.timestamp')) AS INTEGER), l.author, l.seq, l.hash
+  FROM ledger l
+ WHERE l.kind IN ('role.grant', 'role.revoke')
+   AND EXISTS (SELECT 1 FROM lcts WHERE lct_id = json_extract(l.record, '$.payload.lct_id'));
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -625,6 +652,11 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
         if *version == 23 && current > 0 {
             crate::ledger::restamp_graph(&tx)?;
         }
+        // Migration 24's second step is code too: the roles of new LCTs whose
+        // rotation did not stand, made again from the records that name them.
+        if *version == 24 && current > 0 {
+            crate::ledger::rebuild_losing_successors(&tx)?;
+        }
         tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))", [version])?;
         tx.commit()?;
     }
@@ -637,6 +669,7 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("lcts", "lct_id"),
     ("roles", "society_id, lct_id, role"),
     ("role_changes", "society_id, lct_id, role"),
+    ("role_records", "society_id, lct_id, author, seq"),
     ("law_versions", "society_id, version"),
     ("interpretations", "ref"),
     ("delegations", "grant_id"),
@@ -891,6 +924,97 @@ mod tests {
                 ("z".into(), None, None, None),
             ]
         );
+    }
+
+    /// Migration 24: every role record is kept by the LCT it names (one for
+    /// an LCT never registered is not), and the new LCT of a rotation that
+    /// does not stand loses the roles it took from the old LCT in arrival
+    /// order, with their graph edge; the successor that stands keeps them.
+    #[test]
+    fn a_losing_successor_keeps_only_the_roles_its_records_give() {
+        let mut conn = store_at(23);
+        let records = [
+            (1, "n1", 1, "lct.transition", r#"{"old":"y","lct":{"lct_id":"y1"}}"#, "2026-12-01T10:00:00Z"),
+            (2, "n2", 1, "lct.transition", r#"{"old":"y","lct":{"lct_id":"y2"}}"#, "2026-12-01T10:00:01Z"),
+            (
+                3,
+                "n2",
+                2,
+                "role.grant",
+                r#"{"society_id":"s","lct_id":"y2","role":"archivist"}"#,
+                "2026-12-01T10:00:05Z",
+            ),
+            (
+                4,
+                "n1",
+                2,
+                "role.revoke",
+                r#"{"society_id":"s","lct_id":"ghost","role":"witness"}"#,
+                "2026-12-01T10:00:06Z",
+            ),
+        ];
+        for (id, author, seq, kind, payload, at) in records {
+            let text = format!(r#"{{"kind":"{kind}","payload":{payload},"timestamp":"{at}"}}"#);
+            conn.execute(
+                "INSERT INTO ledger (id, hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![id, format!("h{id}"), author, seq, kind, text],
+            )
+            .unwrap();
+        }
+        for (lct, doc, successor) in [("y", 0, Some("y1")), ("y1", 1, None), ("y2", 2, None)] {
+            conn.execute(
+                "INSERT INTO lcts (lct_id, society_id, public_key, entity_type, status, doc_record, superseded_by, ledger_ref,
+                                   created_at, updated_at, home)
+                 VALUES (?1, 's', 'k', 'human', 'active', ?2, ?3, 'r', 1, 2, 'x')",
+                rusqlite::params![lct, doc, successor],
+            )
+            .unwrap();
+        }
+        // In arrival order y2 applied first and took y's roles and register.
+        for lct in ["y", "y1", "y2"] {
+            for role in ["authority", "citizen"] {
+                conn.execute("INSERT INTO roles VALUES ('s', ?1, ?2)", [lct, role]).unwrap();
+            }
+            conn.execute("INSERT INTO role_changes VALUES ('s', ?1, 'authority', 1, 100, 'n0', 7, 'h0')", [lct])
+                .unwrap();
+            conn.execute(
+                "INSERT INTO graph_triples (s, p, o, kind, weight, ledger_ref) VALUES ('s', ?1, ?2, 0, 1.0, 'h0')",
+                [crate::graph::w4("hasAuthority").as_str(), lct],
+            )
+            .unwrap();
+        }
+        conn.execute("INSERT INTO roles VALUES ('s', 'y2', 'archivist')", []).unwrap();
+        conn.execute("INSERT INTO role_changes VALUES ('s', 'y2', 'archivist', 1, 5, 'n2', 2, 'h3')", []).unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), latest());
+        let kept: Vec<(String, String, bool, String, i64)> = conn
+            .prepare("SELECT lct_id, role, held, author, seq FROM role_records ORDER BY lct_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kept, [("y2".into(), "archivist".into(), true, "n2".into(), 2)]);
+        let roles = |lct: &str| -> Vec<String> {
+            conn.prepare("SELECT role FROM roles WHERE lct_id = ?1 ORDER BY role")
+                .unwrap()
+                .query_map([lct], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(roles("y1"), ["authority", "citizen"]);
+        assert_eq!(roles("y2"), ["archivist"]);
+        let registers: i64 =
+            conn.query_row("SELECT COUNT(*) FROM role_changes WHERE lct_id = 'y2'", [], |r| r.get(0)).unwrap();
+        assert_eq!(registers, 1, "only the archivist register, at the record's stamp");
+        let edges: Vec<String> = conn
+            .prepare("SELECT o FROM graph_triples WHERE p LIKE '%hasAuthority' ORDER BY o")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(edges, ["y", "y1"]);
     }
 
     /// Migrations 13 and 14 rebuild tables: nothing is lost and the order of

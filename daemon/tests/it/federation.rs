@@ -971,10 +971,11 @@ async fn an_upgraded_store_stamps_its_triples_as_a_rebuild_does() {
     };
     let now_row = row(&c);
     assert_eq!(now_row.0, second_ref, "the newer record stamps the row");
-    // The store as the code before migration 23 left it.
+    // The store as the code before migration 23 left it (nor migration 24's table).
     c.execute_batch(&format!(
         "ALTER TABLE graph_triples DROP COLUMN at; ALTER TABLE graph_triples DROP COLUMN author;
-         ALTER TABLE graph_triples DROP COLUMN seq; DELETE FROM schema_migrations WHERE version = 23;
+         ALTER TABLE graph_triples DROP COLUMN seq; DROP TABLE role_records;
+         DELETE FROM schema_migrations WHERE version >= 23;
          UPDATE graph_triples SET ledger_ref = '{first_ref}' WHERE s = '{x_id}' AND o = '{y_id}';"
     ))
     .unwrap();
@@ -1251,6 +1252,88 @@ async fn two_rotations_of_one_lct_leave_the_same_successor_in_either_order() {
         rows.push(row);
     }
     assert_eq!(rows[0], rows[1], "the same row in either order");
+}
+
+/// Rotate `old` (whose key is `key`) on node `n` to a new key: the new key
+/// and LCT id.
+async fn rotate(n: &TestNode, key: &web4_core::SecretKey, old: &str) -> (web4_core::SecretKey, String) {
+    let next = random_key();
+    let binding = web4_core::lct::Binding::create(&next, EntityType::Human, now());
+    let body = json!({"public_key": binding.public_key, "created_at": binding.created_at, "binding_proof": binding.binding_proof});
+    let r = n.post(key, &format!("/v1/lct/{old}/transition"), &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    (next, binding.lct_id().to_string())
+}
+
+/// A rotation that does not stand leaves its new LCT the roles given to it
+/// and none of the old LCT's, in either arrival order: where the winning
+/// rotation arrives second, the displaced successor's roles (and those of
+/// its own successor) are made again from the role records that name them
+/// (decisions/0016, session-29 addendum).
+#[tokio::test]
+async fn a_rotation_that_does_not_stand_keeps_only_the_roles_given_to_its_lct() {
+    let a = TestNode::start().await;
+    let y = random_key();
+    let y_id = id_of(&y).to_string();
+    assert_eq!(a.mint(&y, EntityType::Human).await.status, 201);
+    let r = a.post(&a.admin, &format!("/v1/lct/{y_id}/roles"), &json!({"role": "witness"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // b holds a copy of a's ledger but does not federate: both write alone.
+    let b = TestNode::join(&a, "").await;
+    let shared = ledger_list(&a).await;
+    // a's rotation sorts first (an earlier second): y1 stands.
+    let (_k1, y1) = rotate(&a, &y, &y_id).await;
+    next_second().await;
+    let (k2, y2) = rotate(&b, &y, &y_id).await;
+    // On b, y2 holds y's roles and is given one of its own, then rotates to y3.
+    let r = b.post(&b.admin, &format!("/v1/lct/{y2}/roles"), &json!({"role": "archivist"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["roles"], json!(["archivist", "citizen", "witness"]), "{}", r.body);
+    let (_k3, y3) = rotate(&b, &k2, &y2).await;
+    let r = a.post(&a.admin, &format!("/v1/lct/{y1}/roles"), &json!({"role": "authority"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fresh = |list: Vec<String>| list.into_iter().skip(shared.len()).collect::<Vec<_>>();
+    let (on_a, on_b) = (fresh(ledger_list(&a).await), fresh(ledger_list(&b).await));
+    assert_eq!((on_a.len(), on_b.len()), (2, 3));
+    let mut seen = Vec::new();
+    for order in
+        [[shared.clone(), on_a.clone(), on_b.clone()].concat(), [shared.clone(), on_b.clone(), on_a.clone()].concat()]
+    {
+        let (_dir, c) = applied_in_order(order.iter());
+        let roles = |id: &str| -> Vec<String> {
+            c.prepare("SELECT role FROM roles WHERE lct_id = ?1 ORDER BY role")
+                .unwrap()
+                .query_map([id], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(roles(&y1), ["authority", "citizen", "witness"], "the successor that stands");
+        assert_eq!(roles(&y2), ["archivist"], "the displaced successor keeps what was given to it");
+        assert_eq!(roles(&y3), ["archivist"], "its successor takes only that");
+        let registers: Vec<(String, String, bool, i64, String, i64)> = c
+            .prepare(
+                "SELECT lct_id, role, held, at, author, seq FROM role_changes WHERE lct_id IN (?1, ?2, ?3)
+                 ORDER BY lct_id, role",
+            )
+            .unwrap()
+            .query_map([&y1, &y2, &y3], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let edges: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM graph_triples WHERE p LIKE '%hasAuthority' AND o IN (?1, ?2, ?3)",
+                [&y1, &y2, &y3],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(edges, 1, "only y1 is an authority in the graph");
+        let v = web4_daemon::ledger::verify(&c).unwrap();
+        assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+        seen.push(registers);
+    }
+    assert_eq!(seen[0], seen[1], "the same role registers in either order");
 }
 
 /// Suspensions and reinstatements recorded concurrently on two nodes end the
