@@ -681,6 +681,16 @@ pub fn apply_event(
     // the ledger, so its author's chain stays whole, but changes nothing
     // (decisions/0025). Local writes never get here: they refuse an id that
     // exists before they append.
+    // Every request a record carries, by the record's author and kind: a
+    // peer refuses a second record of one author and kind that carries the
+    // same request (`carried_before`). Kept for every record, conflicting
+    // registrations included, so every node holds the same rows.
+    if let Some(r) = ev.evidence() {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO carried_requests (ts, signer, nonce, author, kind, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![r.timestamp.secs(), r.signer.as_str(), r.nonce, author.as_str(), ev.kind(), to_i64(seq)])?;
+    }
     let registers = match ev {
         Event::Mint(m) => Some(&m.lct.lct_id),
         Event::Transition(t) => Some(&t.lct.lct_id),
@@ -2449,6 +2459,29 @@ fn off_state(conn: &Connection, event: &Event, r: &Record) -> Result<Option<Stri
     }
 }
 
+/// Why received record `r` is refused when an earlier record of its author
+/// and kind carries the same signed request: a node that recorded one
+/// genuine request twice (two transfers from one signed transfer, say). Its
+/// author's chain orders the two alike on every node, so every node keeps
+/// the first and refuses the second. Two records of different kinds may
+/// carry one request (a release with its final usage report); two authors
+/// may too (0026's window), and neither is refused here.
+fn carried_before(conn: &Connection, event: &Event, r: &Record) -> Result<Option<String>, StoreError> {
+    let Some(ev) = event.evidence() else { return Ok(None) };
+    let earlier: Option<i64> = conn
+        .prepare_cached(
+            "SELECT seq FROM carried_requests WHERE ts = ?1 AND signer = ?2 AND nonce = ?3 AND author = ?4 AND kind = ?5",
+        )?
+        .query_row(params![ev.timestamp.secs(), ev.signer.as_str(), ev.nonce, r.author.as_str(), r.kind], |row| row.get(0))
+        .optional()?;
+    Ok(earlier.map(|seq| {
+        format!(
+            "this {} record carries the request (signer {}, nonce {:?}) that record {seq} of {} carries already: one request is recorded once",
+            r.kind, ev.signer, ev.nonce, r.author
+        )
+    }))
+}
+
 /// How the open lease `lease` meters usage report `u` dated `at`, or why it
 /// does not as recorded: on receipt a refusal, on replay a corrupt store.
 fn meters(lease: &AllocationRow, u: &ResourceUsage, at: Timestamp) -> Result<web4_core::resources::Metered, String> {
@@ -2655,6 +2688,12 @@ pub fn apply_inbound(
             return Ok(Foreign::Rejected(format!("equivocation: {} already has seq {} ({held})", r.author, r.seq)));
         }
     };
+    // One request, one record of each kind by one author (decisions/0028,
+    // session-29 addendum): checked on the writer, since the earlier record
+    // may be in the same batch.
+    if let Some(why) = carried_before(conn, &event, r)? {
+        return Ok(Foreign::Rejected(why));
+    }
     // Checked here, on the writer, against the state this record applies to.
     if let Some(why) = off_state(conn, &event, r)? {
         return Ok(Foreign::Rejected(why));

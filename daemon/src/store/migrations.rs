@@ -627,6 +627,31 @@ SELECT json_extract(l.record, '$.payload.society_id'), json_extract(l.record, '$
    AND EXISTS (SELECT 1 FROM lcts WHERE lct_id = json_extract(l.record, '$.payload.lct_id'));
 "#,
     ),
+    (
+        25,
+        // Every signed request a record carries, by the record's author and
+        // kind (the first record's seq): a peer refuses a second record of
+        // one author and kind carrying the same request (decisions/0028,
+        // session 29). Rows are appended in about request-time order.
+        r#"
+CREATE TABLE carried_requests (
+    ts      INTEGER NOT NULL,
+    signer  TEXT NOT NULL,
+    nonce   TEXT NOT NULL,
+    author  TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    PRIMARY KEY (ts, signer, nonce, author, kind)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO carried_requests (ts, signer, nonce, author, kind, seq)
+SELECT CAST(strftime('%s', json_extract(record, '$.payload.evidence.timestamp')) AS INTEGER),
+       json_extract(record, '$.payload.evidence.signer'), json_extract(record, '$.payload.evidence.nonce'),
+       author, kind, seq
+  FROM ledger
+ WHERE json_extract(record, '$.payload.evidence.nonce') IS NOT NULL
+ ORDER BY id;
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -670,6 +695,7 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("roles", "society_id, lct_id, role"),
     ("role_changes", "society_id, lct_id, role"),
     ("role_records", "society_id, lct_id, author, seq"),
+    ("carried_requests", "ts, signer, nonce, author, kind"),
     ("law_versions", "society_id, version"),
     ("interpretations", "ref"),
     ("delegations", "grant_id"),
@@ -1015,6 +1041,45 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(edges, ["y", "y1"]);
+    }
+
+    /// Migration 25: each request a record carries, once per author and
+    /// kind with the first record's seq; records without a request add none.
+    #[test]
+    fn carried_requests_are_kept_once_per_author_and_kind() {
+        let mut conn = store_at(24);
+        let ev = |nonce: &str| {
+            format!(r#"{{"signer":"alice","nonce":"{nonce}","timestamp":"2026-12-01T10:00:00Z","signature":"s"}}"#)
+        };
+        let records = [
+            (1, "n1", 1, "atp.transfer", format!(r#"{{"evidence":{}}}"#, ev("x"))),
+            (2, "n1", 2, "atp.transfer", format!(r#"{{"evidence":{}}}"#, ev("x"))),
+            (3, "n1", 3, "resource.release", format!(r#"{{"evidence":{}}}"#, ev("x"))),
+            (4, "n2", 1, "atp.transfer", format!(r#"{{"evidence":{}}}"#, ev("x"))),
+            (5, "n2", 2, "resource.release", r#"{"evidence":null}"#.to_owned()),
+        ];
+        for (id, author, seq, kind, payload) in records {
+            let text = format!(r#"{{"kind":"{kind}","payload":{payload},"timestamp":"2026-12-01T10:00:01Z"}}"#);
+            conn.execute(
+                "INSERT INTO ledger (id, hash, author, seq, kind, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![id, format!("h{id}"), author, seq, kind, text],
+            )
+            .unwrap();
+        }
+        assert_eq!(migrate(&mut conn).unwrap(), latest());
+        let rows: Vec<(i64, String, String, String, String, i64)> = conn
+            .prepare("SELECT ts, signer, nonce, author, kind, seq FROM carried_requests ORDER BY author, kind")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let ts = web4_core::Timestamp::parse("2026-12-01T10:00:00Z").unwrap().secs();
+        let row = |author: &str, kind: &str, seq| (ts, "alice".into(), "x".into(), author.into(), kind.into(), seq);
+        assert_eq!(
+            rows,
+            [row("n1", "atp.transfer", 1), row("n1", "resource.release", 3), row("n2", "atp.transfer", 1)]
+        );
     }
 
     /// Migrations 13 and 14 rebuild tables: nothing is lost and the order of

@@ -563,6 +563,59 @@ async fn a_usage_or_release_the_lease_does_not_meter_is_refused() {
     tampered.applies(1);
 }
 
+/// A node that records one genuine request twice (two transfers from one
+/// signed transfer) has the second record refused by every peer, however
+/// long after the first it comes: its chain orders the two alike everywhere
+/// (decisions/0028, session-29 addendum). The first applies.
+#[tokio::test]
+async fn one_request_recorded_twice_by_its_node_is_refused_the_second_time() {
+    let mut a = TestNode::start().await;
+    let (alice, bob) = (random_key(), random_key());
+    for k in [&alice, &bob] {
+        assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
+    }
+    assert_eq!(a.post(&a.admin, "/v1/atp/mint", &json!({"amount": 1000})).await.status, 201);
+    let proof = json!({"kind": "contribution", "reference": random_nonce(), "value": 100.0});
+    let r = a.post(&a.admin, "/v1/atp/charge", &json!({"account": id_of(&alice), "proof": proof})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = a.post(&alice, "/v1/atp/transfer", &json!({"to": id_of(&bob), "amount": 10})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(a.sigterm().success());
+    let tampered = Tampered::of(&a, 1);
+    let transfer = tampered.held(0);
+    assert_eq!(transfer.kind, "atp.transfer");
+    tampered.applies(0);
+    // The same transfer again as the node's next record, 20 minutes on (past
+    // the nonces' retention, within the 2 h a request may precede its record).
+    let later = web4_core::Timestamp(transfer.timestamp.0 + 1200);
+    let again = web4_core::ledger::RecordDraft {
+        author: transfer.author.clone(),
+        seq: transfer.seq + 1,
+        prev_hash: transfer.hash().unwrap(),
+        kind: transfer.kind.clone(),
+        payload: transfer.payload.clone(),
+        law_hash: transfer.law_hash,
+        timestamp: later,
+    };
+    let again = serde_json::to_string(&again.sign(&tampered.key).unwrap()).unwrap();
+    let why = tampered.refusal(&again, later);
+    assert!(why.contains("carries the request") && why.contains(&format!("record {} of", transfer.seq)), "{why}");
+    let balance: i64 = tampered
+        .copy
+        .query_row("SELECT available FROM atp_accounts WHERE lct_id = ?1", [id_of(&alice).as_str()], |r| r.get(0))
+        .unwrap();
+    assert_eq!(balance, 100 - 10 - 1, "one transfer and its fee");
+    let held: i64 = tampered
+        .copy
+        .query_row(
+            "SELECT COUNT(*) FROM ledger WHERE author = ?1 AND seq > ?2",
+            rusqlite::params![transfer.author.as_str(), transfer.seq as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(held, 0, "nothing of the second record written");
+}
+
 /// A decision on a grant is the one the law gives on the grant's chain, which
 /// only the tree's owner changes (decisions/0029): a granted spend beyond the
 /// budget, or a denial turned into a grant, signed again by the owner, is
@@ -614,7 +667,8 @@ async fn inbound_records_take_the_road_of_local_writes() {
     use web4_core::ledger::{Record, RecordDraft};
     use web4_daemon::ledger::{Foreign, accept_foreign};
     let mut a = TestNode::start().await;
-    assert_eq!(a.mint(&random_key(), EntityType::Ai).await.status, 201);
+    let minter = random_key();
+    assert_eq!(a.mint(&minter, EntityType::Ai).await.status, 201);
     assert!(a.sigterm().success());
     let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
     let texts = stored_records(&a);
@@ -733,6 +787,24 @@ async fn inbound_records_take_the_road_of_local_writes() {
     assert_eq!(registered_by(&copy), head.to_string());
     let mut again = draft(3, head, second.law_hash);
     again.timestamp = again.timestamp.plus(5);
+    // The mint asked again with a new nonce (a client retrying a timed-out
+    // mint): another request. The same request recorded twice by one node is
+    // refused instead (decisions/0028, session-29 addendum).
+    let twice = verdict(again.clone().sign(&node_key).unwrap());
+    assert!(twice.contains("carries the request") && twice.contains("record 2 of"), "{twice}");
+    let asked: web4_core::signing::SignedRequest = serde_json::from_value(again.payload["evidence"].clone()).unwrap();
+    let society = web4_core::LctId::parse(again.payload["society_id"].as_str().unwrap()).unwrap();
+    let retried = web4_core::signing::SignedRequest::sign(
+        &minter,
+        &society,
+        asked.signer.clone(),
+        &asked.method,
+        &asked.path,
+        asked.body.clone(),
+        random_nonce(),
+        asked.timestamp,
+    );
+    again.payload["evidence"] = serde_json::to_value(&retried).unwrap();
     let again = text(again.sign(&node_key).unwrap());
     match accept_foreign(&copy, &again, t).unwrap() {
         Foreign::Applied { effects, .. } => assert!(
@@ -971,10 +1043,10 @@ async fn an_upgraded_store_stamps_its_triples_as_a_rebuild_does() {
     };
     let now_row = row(&c);
     assert_eq!(now_row.0, second_ref, "the newer record stamps the row");
-    // The store as the code before migration 23 left it (nor migration 24's table).
+    // The store as the code before migration 23 left it (nor the tables of 24 and 25).
     c.execute_batch(&format!(
         "ALTER TABLE graph_triples DROP COLUMN at; ALTER TABLE graph_triples DROP COLUMN author;
-         ALTER TABLE graph_triples DROP COLUMN seq; DROP TABLE role_records;
+         ALTER TABLE graph_triples DROP COLUMN seq; DROP TABLE role_records; DROP TABLE carried_requests;
          DELETE FROM schema_migrations WHERE version >= 23;
          UPDATE graph_triples SET ledger_ref = '{first_ref}' WHERE s = '{x_id}' AND o = '{y_id}';"
     ))
