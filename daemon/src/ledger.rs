@@ -681,16 +681,6 @@ pub fn apply_event(
     // the ledger, so its author's chain stays whole, but changes nothing
     // (decisions/0025). Local writes never get here: they refuse an id that
     // exists before they append.
-    // Every request a record carries, by the record's author and kind: a
-    // peer refuses a second record of one author and kind that carries the
-    // same request (`carried_before`). Kept for every record, conflicting
-    // registrations included, so every node holds the same rows.
-    if let Some(r) = ev.evidence() {
-        conn.prepare_cached(
-            "INSERT OR IGNORE INTO carried_requests (ts, signer, nonce, author, kind, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![r.timestamp.secs(), r.signer.as_str(), r.nonce, author.as_str(), ev.kind(), to_i64(seq)])?;
-    }
     let registers = match ev {
         Event::Mint(m) => Some(&m.lct.lct_id),
         Event::Transition(t) => Some(&t.lct.lct_id),
@@ -995,7 +985,8 @@ fn role_rows(
 fn rebuild_roles(conn: &Connection, society: &str, lct: &str) -> Result<Vec<Effect>, StoreError> {
     let mut effects = Vec::new();
     let mut cur = lct.to_owned();
-    for _ in 0..16 {
+    // `lct` and as many successors as `successors` follows.
+    for _ in 0..=16 {
         let before = roles_of(conn, society, &cur)?;
         conn.prepare_cached("DELETE FROM roles WHERE society_id = ?1 AND lct_id = ?2")?.execute([society, &cur])?;
         conn.prepare_cached("DELETE FROM role_changes WHERE society_id = ?1 AND lct_id = ?2")?
@@ -2699,6 +2690,13 @@ pub fn apply_inbound(
         return Ok(Foreign::Rejected(why));
     }
     let row = crate::store::writer::insert_record(conn, &m.hash, &r.author, r.seq, &r.kind, &m.text)?;
+    if let Some(ev) = event.evidence() {
+        // What `carried_before` looks for in this author's later records.
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO carried_requests (ts, signer, nonce, author, kind, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![ev.timestamp.secs(), ev.signer.as_str(), ev.nonce, r.author.as_str(), r.kind, to_i64(r.seq)])?;
+    }
     let effects = apply_event(conn, &event, (&r.author, r.seq, row), r.timestamp, &m.hash, r.law_hash)?;
     save_head(conn, &r.author, crate::store::writer::Head { seq: r.seq, hash: m.hash })?;
     Ok(Foreign::Applied { hash: m.hash, effects })

@@ -629,10 +629,12 @@ SELECT json_extract(l.record, '$.payload.society_id'), json_extract(l.record, '$
     ),
     (
         25,
-        // Every signed request a record carries, by the record's author and
-        // kind (the first record's seq): a peer refuses a second record of
-        // one author and kind carrying the same request (decisions/0028,
-        // session 29). Rows are appended in about request-time order.
+        // Every signed request a received record carries, by the record's
+        // author and kind (the first record's seq): a peer refuses a second
+        // record of one author and kind carrying the same request
+        // (decisions/0028, session 29). Rows are appended in about
+        // request-time order. Filled here from every record; the node adds
+        // rows only for the records it receives (its own are never checked).
         r#"
 CREATE TABLE carried_requests (
     ts      INTEGER NOT NULL,
@@ -695,7 +697,6 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("roles", "society_id, lct_id, role"),
     ("role_changes", "society_id, lct_id, role"),
     ("role_records", "society_id, lct_id, author, seq"),
-    ("carried_requests", "ts, signer, nonce, author, kind"),
     ("law_versions", "society_id, version"),
     ("interpretations", "ref"),
     ("delegations", "grant_id"),
