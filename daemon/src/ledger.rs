@@ -722,22 +722,63 @@ fn role_graph(
     effects: &mut Vec<Effect>,
     src: crate::graph::Source<'_>,
 ) -> Result<(), StoreError> {
-    use crate::graph::{self, Triple, w4};
     let held = roles_of(conn, soc, id)?.iter().any(|r| r == role);
-    effects.push(graph::role_effect(id, role, held));
-    let edge = match role {
+    effects.push(crate::graph::role_effect(id, role, held));
+    effects.extend(role_edge(conn, soc, id, role, held, Some(src))?);
+    Ok(())
+}
+
+/// The edge a role-granting role gives its holder in the graph, stamped by
+/// the record that decided the role's register, or by `registration` (the
+/// record that registered the LCT with the role: genesis, or the rotation it
+/// took the role by) when no record changed that role of that LCT. A
+/// function of the state, not of the order records arrived in
+/// (decisions/0016, session-29 addendum).
+fn role_edge(
+    conn: &Connection,
+    soc: &str,
+    id: &str,
+    role: &str,
+    held: bool,
+    registration: Option<crate::graph::Source<'_>>,
+) -> Result<Vec<Effect>, StoreError> {
+    use crate::graph::{self, Triple, w4};
+    let Some(edge) = (match role {
         "authority" => Some("hasAuthority"),
         "law-oracle" => Some("hasLawOracle"),
         _ => None,
+    }) else {
+        return Ok(vec![]);
     };
-    if let Some(e) = edge {
-        if held {
-            effects.extend(graph::add(conn, Triple::edge(soc, e, id, 1.0), src)?);
-        } else {
-            effects.extend(graph::remove(conn, soc, &w4(e), id)?);
-        }
+    let mut effects: Vec<Effect> = graph::remove(conn, soc, &w4(edge), id)?.into_iter().collect();
+    if !held {
+        return Ok(effects);
     }
-    Ok(())
+    let register: Option<(String, i64, String, i64)> = conn
+        .prepare_cached(
+            "SELECT ledger_ref, at, author, seq FROM role_changes WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3",
+        )?
+        .query_row([soc, id, role], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let src = match &register {
+        Some((lref, at, author, seq)) => {
+            crate::graph::Source { lref, at: *at, author, seq: u64::try_from(*seq).unwrap_or(0) }
+        }
+        None => match registration {
+            Some(src) => src,
+            None => return Ok(effects),
+        },
+    };
+    effects.extend(graph::add(conn, Triple::edge(soc, edge, id, 1.0), src)?);
+    // A triple removed and added again is no change for the graph's readers.
+    if let [Effect::Triple { add: false, triple: a }, Effect::Triple { add: true, triple: b }] = effects.as_slice()
+        && a.s == b.s
+        && a.p == b.p
+        && a.o == b.o
+    {
+        effects.clear();
+    }
+    Ok(effects)
 }
 
 /// The LCTs that rotations of `id` registered, in order (at most 16).
@@ -1002,11 +1043,13 @@ fn rebuild_roles(conn: &Connection, society: &str, lct: &str) -> Result<Vec<Effe
             let stamp = ChangeStamp { at: stamp.0, author: &stamp.1, seq: stamp.2 };
             apply_role_once(conn, (society, &cur, &role), held, stamp, &r_ref)?;
         }
+        // Every role it held or holds, changed or not: a register may have
+        // changed under a role still held, and the graph's edge follows it.
         let after = roles_of(conn, society, &cur)?;
         for r in before.iter().filter(|r| !after.contains(r)) {
             effects.push(Effect::Role { lct: cur.clone(), role: r.clone(), held: false });
         }
-        for r in after.iter().filter(|r| !before.contains(r)) {
+        for r in &after {
             effects.push(Effect::Role { lct: cur.clone(), role: r.clone(), held: true });
         }
         let next: Option<String> = conn
@@ -1041,13 +1084,9 @@ pub fn rebuild_losing_successors(conn: &Connection) -> Result<usize, StoreError>
         .collect::<Result<_, _>>()?;
     for (society, lct) in &losers {
         for effect in rebuild_roles(conn, society, lct)? {
-            // The graph's edge of a role-granting role they no longer hold.
-            if let Effect::Role { lct, role, held: false } = effect {
-                for (r, edge) in [("authority", "hasAuthority"), ("law-oracle", "hasLawOracle")] {
-                    if role == r {
-                        crate::graph::remove(conn, society, &crate::graph::w4(edge), &lct)?;
-                    }
-                }
+            // The graph's edge of each role-granting role they hold or lost.
+            if let Effect::Role { lct, role, held } = effect {
+                role_edge(conn, society, &lct, &role, held, None)?;
             }
         }
     }

@@ -625,6 +625,18 @@ SELECT json_extract(l.record, '$.payload.society_id'), json_extract(l.record, '$
   FROM ledger l
  WHERE l.kind IN ('role.grant', 'role.revoke')
    AND EXISTS (SELECT 1 FROM lcts WHERE lct_id = json_extract(l.record, '$.payload.lct_id'));
+-- A role-granting role's graph edge takes the stamp of the record that decided
+-- the role's register, where one did.
+UPDATE graph_triples SET (ledger_ref, at, author, seq) = (
+    SELECT rc.ledger_ref, rc.at, rc.author, rc.seq FROM role_changes rc
+     WHERE rc.society_id = graph_triples.s AND rc.lct_id = graph_triples.o
+       AND rc.role = CASE graph_triples.p WHEN 'https://web4.io/ontology#hasAuthority' THEN 'authority'
+                                          ELSE 'law-oracle' END)
+ WHERE p IN ('https://web4.io/ontology#hasAuthority', 'https://web4.io/ontology#hasLawOracle')
+   AND EXISTS (SELECT 1 FROM role_changes rc
+                WHERE rc.society_id = graph_triples.s AND rc.lct_id = graph_triples.o
+                  AND rc.role = CASE graph_triples.p WHEN 'https://web4.io/ontology#hasAuthority' THEN 'authority'
+                                                     ELSE 'law-oracle' END);
 "#,
     ),
     (
@@ -954,9 +966,10 @@ mod tests {
     }
 
     /// Migration 24: every role record is kept by the LCT it names (one for
-    /// an LCT never registered is not), and the new LCT of a rotation that
-    /// does not stand loses the roles it took from the old LCT in arrival
-    /// order, with their graph edge; the successor that stands keeps them.
+    /// an LCT never registered is not), a role-granting edge takes the stamp
+    /// of its register, and the new LCT of a rotation that does not stand
+    /// loses the roles it took from the old LCT in arrival order, with their
+    /// graph edge; the successor that stands keeps them.
     #[test]
     fn a_losing_successor_keeps_only_the_roles_its_records_give() {
         let mut conn = store_at(23);
@@ -1010,6 +1023,8 @@ mod tests {
             )
             .unwrap();
         }
+        // y1's edge kept the stamp of a newer record that asserted it.
+        conn.execute("UPDATE graph_triples SET ledger_ref = 'newer', at = 150 WHERE o = 'y1'", []).unwrap();
         conn.execute("INSERT INTO roles VALUES ('s', 'y2', 'archivist')", []).unwrap();
         conn.execute("INSERT INTO role_changes VALUES ('s', 'y2', 'archivist', 1, 5, 'n2', 2, 'h3')", []).unwrap();
         assert_eq!(migrate(&mut conn).unwrap(), latest());
@@ -1042,6 +1057,12 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(edges, ["y", "y1"]);
+        let stamp: (String, i64, String, i64) = conn
+            .query_row("SELECT ledger_ref, at, author, seq FROM graph_triples WHERE o = 'y1'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap();
+        assert_eq!(stamp, ("h0".into(), 100, "n0".into(), 7), "the edge takes its register's stamp");
     }
 
     /// Migration 25: each request a record carries, once per author and

@@ -1340,37 +1340,57 @@ async fn rotate(n: &TestNode, key: &web4_core::SecretKey, old: &str) -> (web4_co
 /// A rotation that does not stand leaves its new LCT the roles given to it
 /// and none of the old LCT's, in either arrival order: where the winning
 /// rotation arrives second, the displaced successor's roles (and those of
-/// its own successor) are made again from the role records that name them
-/// (decisions/0016, session-29 addendum).
+/// its own successor) are made again from the role records that name them,
+/// and the authority edges follow the registers (decisions/0016, session-29
+/// addendum). The old LCT is an authority whose role a third node takes back
+/// concurrently, after the losing successor was given it on its own.
 #[tokio::test]
 async fn a_rotation_that_does_not_stand_keeps_only_the_roles_given_to_its_lct() {
     let a = TestNode::start().await;
     let y = random_key();
     let y_id = id_of(&y).to_string();
     assert_eq!(a.mint(&y, EntityType::Human).await.status, 201);
-    let r = a.post(&a.admin, &format!("/v1/lct/{y_id}/roles"), &json!({"role": "witness"})).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    // b holds a copy of a's ledger but does not federate: both write alone.
+    for role in ["witness", "authority"] {
+        let r = a.post(&a.admin, &format!("/v1/lct/{y_id}/roles"), &json!({"role": role})).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    // b and c hold a copy of a's ledger but do not federate: all write alone.
     let b = TestNode::join(&a, "").await;
+    let c = TestNode::join(&a, "").await;
+    // a's ledger holds c's registration too (a joining node registers there).
     let shared = ledger_list(&a).await;
+    let before = [shared.len(), ledger_list(&b).await.len(), ledger_list(&c).await.len()];
     // a's rotation sorts first (an earlier second): y1 stands.
     let (_k1, y1) = rotate(&a, &y, &y_id).await;
     next_second().await;
     let (k2, y2) = rotate(&b, &y, &y_id).await;
-    // On b, y2 holds y's roles and is given one of its own, then rotates to y3.
+    // On b, y2 holds y's roles; it is given one of its own, loses the
+    // authority and is given it again, then rotates to y3.
     let r = b.post(&b.admin, &format!("/v1/lct/{y2}/roles"), &json!({"role": "archivist"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["data"]["roles"], json!(["archivist", "citizen", "witness"]), "{}", r.body);
-    let (_k3, y3) = rotate(&b, &k2, &y2).await;
-    let r = a.post(&a.admin, &format!("/v1/lct/{y1}/roles"), &json!({"role": "authority"})).await;
+    assert_eq!(r.body["data"]["roles"], json!(["archivist", "authority", "citizen", "witness"]), "{}", r.body);
+    let r = b.delete(&b.admin, &format!("/v1/lct/{y2}/roles/authority")).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let fresh = |list: Vec<String>| list.into_iter().skip(shared.len()).collect::<Vec<_>>();
-    let (on_a, on_b) = (fresh(ledger_list(&a).await), fresh(ledger_list(&b).await));
-    assert_eq!((on_a.len(), on_b.len()), (2, 3));
+    let r = b.post(&b.admin, &format!("/v1/lct/{y2}/roles"), &json!({"role": "authority"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (_k3, y3) = rotate(&b, &k2, &y2).await;
+    let r = a.post(&a.admin, &format!("/v1/lct/{y1}/roles"), &json!({"role": "archivist"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Later, c (which saw neither rotation) takes y's authority back.
+    next_second().await;
+    let r = c.delete(&c.admin, &format!("/v1/lct/{y_id}/roles/authority")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fresh = |list: Vec<String>, n: usize| list.into_iter().skip(before[n]).collect::<Vec<_>>();
+    let on_a = fresh(ledger_list(&a).await, 0);
+    let on_b = fresh(ledger_list(&b).await, 1);
+    let on_c = fresh(ledger_list(&c).await, 2);
+    assert_eq!((on_a.len(), on_b.len(), on_c.len()), (2, 5, 1));
     let mut seen = Vec::new();
-    for order in
-        [[shared.clone(), on_a.clone(), on_b.clone()].concat(), [shared.clone(), on_b.clone(), on_a.clone()].concat()]
-    {
+    for order in [
+        [shared.clone(), on_a.clone(), on_b.clone(), on_c.clone()].concat(),
+        [shared.clone(), on_b.clone(), on_c.clone(), on_a.clone()].concat(),
+        [shared.clone(), on_c.clone(), on_b.clone(), on_a.clone()].concat(),
+    ] {
         let (_dir, c) = applied_in_order(order.iter());
         let roles = |id: &str| -> Vec<String> {
             c.prepare("SELECT role FROM roles WHERE lct_id = ?1 ORDER BY role")
@@ -1380,9 +1400,9 @@ async fn a_rotation_that_does_not_stand_keeps_only_the_roles_given_to_its_lct() 
                 .collect::<Result<_, _>>()
                 .unwrap()
         };
-        assert_eq!(roles(&y1), ["authority", "citizen", "witness"], "the successor that stands");
-        assert_eq!(roles(&y2), ["archivist"], "the displaced successor keeps what was given to it");
-        assert_eq!(roles(&y3), ["archivist"], "its successor takes only that");
+        assert_eq!(roles(&y1), ["archivist", "citizen", "witness"], "the successor that stands, without y's authority");
+        assert_eq!(roles(&y2), ["archivist", "authority"], "the displaced successor keeps what was given to it");
+        assert_eq!(roles(&y3), ["archivist", "authority"], "its successor takes only that");
         let registers: Vec<(String, String, bool, i64, String, i64)> = c
             .prepare(
                 "SELECT lct_id, role, held, at, author, seq FROM role_changes WHERE lct_id IN (?1, ?2, ?3)
@@ -1393,19 +1413,29 @@ async fn a_rotation_that_does_not_stand_keeps_only_the_roles_given_to_its_lct() 
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        let edges: i64 = c
-            .query_row(
-                "SELECT COUNT(*) FROM graph_triples WHERE p LIKE '%hasAuthority' AND o IN (?1, ?2, ?3)",
-                [&y1, &y2, &y3],
-                |r| r.get(0),
-            )
+        let edges: Vec<(String, String, i64, String, i64)> = c
+            .prepare("SELECT o, ledger_ref, at, author, seq FROM graph_triples WHERE p LIKE '%hasAuthority' ORDER BY o")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(edges, 1, "only y1 is an authority in the graph");
+        let holders: Vec<&String> = edges.iter().map(|e| &e.0).filter(|o| [&y_id, &y1, &y2, &y3].contains(o)).collect();
+        assert_eq!(
+            holders,
+            {
+                let mut h = vec![&y2, &y3];
+                h.sort();
+                h
+            },
+            "y2 and y3 are the authorities of the graph"
+        );
         let v = web4_daemon::ledger::verify(&c).unwrap();
         assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
-        seen.push(registers);
+        seen.push((registers, edges));
     }
-    assert_eq!(seen[0], seen[1], "the same role registers in either order");
+    assert_eq!(seen[0], seen[1], "the same role registers and edges in either order");
+    assert_eq!(seen[0], seen[2], "the same role registers and edges in either order");
 }
 
 /// Suspensions and reinstatements recorded concurrently on two nodes end the
