@@ -2421,6 +2421,17 @@ pub fn check_inbound(
             return Ok(Check::UnknownObject(obj));
         }
     }
+    // A lease is priced at a rates version, which never changes once
+    // recorded: it waits for that version, then opens as it prices.
+    if let Event::Allocate(a) = event.as_ref() {
+        let rates = Owned::Rates(a.rates_version.clone());
+        if !object_known(conn, &rates)? {
+            return Ok(Check::UnknownObject(rates));
+        }
+        if let Some(why) = lease_off_rates(conn, a, r)? {
+            return Ok(Check::Rejected(why));
+        }
+    }
     if let Some((obj, owner)) = not_the_owner(conn, &r.author, &event)? {
         return Ok(Check::Rejected(format!("{obj} is owned by {owner}; {} may not record changes to it", r.author)));
     }
@@ -2822,6 +2833,11 @@ pub enum Owned {
     Society,
     /// A resource lease: owned by the node that opened it.
     Lease(String),
+    /// A version of the resource rates (`<law version>#<n>`), which a lease
+    /// is priced at: published by the founding node, like the pool's law.
+    /// Never among what [`Owned::of_event`] lists: a lease waits for it
+    /// (its price is checked against it) but does not change it.
+    Rates(String),
 }
 
 impl std::fmt::Display for Owned {
@@ -2832,6 +2848,7 @@ impl std::fmt::Display for Owned {
             Owned::Reputation(e) => write!(f, "the reputation of {e}"),
             Owned::Society => write!(f, "the society's pool, law and rates"),
             Owned::Lease(l) => write!(f, "allocation {l}"),
+            Owned::Rates(v) => write!(f, "rates version {v}"),
         }
     }
 }
@@ -2885,7 +2902,7 @@ pub fn owner_of(conn: &Connection, obj: &Owned) -> Result<Option<String>, StoreE
         Owned::Grant(g) => one("SELECT owner FROM delegations WHERE grant_id = ?1", g)?,
         Owned::Account(a) | Owned::Reputation(a) => one("SELECT home FROM lcts WHERE lct_id = ?1", a)?,
         // A store holds one society (foreign societies have their own stores).
-        Owned::Society => conn
+        Owned::Society | Owned::Rates(_) => conn
             .prepare_cached("SELECT founder FROM societies LIMIT 1")?
             .query_row([], |row| row.get::<_, Option<String>>(0))
             .optional()?
@@ -2904,7 +2921,87 @@ pub fn object_known(conn: &Connection, obj: &Owned) -> Result<bool, StoreError> 
         Owned::Account(a) | Owned::Reputation(a) => exists("SELECT 1 FROM lcts WHERE lct_id = ?1", a),
         Owned::Society => Ok(conn.prepare_cached("SELECT 1 FROM societies")?.exists([])?),
         Owned::Lease(l) => exists("SELECT 1 FROM resource_allocations WHERE allocation_id = ?1", l),
+        Owned::Rates(v) => Ok(rates_version(conn, v)?.is_some()),
     }
+}
+
+/// The rates a version names: `<law version>#0` is the law's own (`None`
+/// here: the caller reads them from the law), `#n` the n-th update recorded
+/// under that law version. `Ok(None)` also when that update is not held.
+fn rates_version(conn: &Connection, version: &str) -> Result<Option<RatesAt>, StoreError> {
+    let Some((law_version, n)) = version.rsplit_once('#') else { return Ok(Some(RatesAt::Malformed)) };
+    if n == "0" {
+        return Ok(Some(RatesAt::Law(law_version.to_owned())));
+    }
+    let text: Option<String> = conn
+        .prepare_cached("SELECT rates FROM resource_rates WHERE version = ?1")?
+        .query_row([version], |r| r.get(0))
+        .optional()?;
+    Ok(match text {
+        None => None,
+        Some(t) => Some(RatesAt::Updated(
+            law_version.to_owned(),
+            serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("rates {version}: {e}")))?,
+        )),
+    })
+}
+
+/// What a rates version resolves to (see [`rates_version`]).
+enum RatesAt {
+    /// Not `<law version>#<n>`.
+    Malformed,
+    /// The law's own rates, under this law version.
+    Law(String),
+    /// The law's rates, overridden by this update, under this law version.
+    Updated(String, std::collections::BTreeMap<String, f64>),
+}
+
+/// Why received allocation `a` (record `r`) is refused: its lease is not the
+/// one `Lease::open` gives for the asked quantity and seconds at the rate of
+/// the rates version it names, under the record's law, at the record's time
+/// (decisions/0029, session-29 addendum). `Ok(None)`: it is. The caller has
+/// made sure the rates version is held here (a lease waits for it).
+fn lease_off_rates(conn: &Connection, a: &ResourceAllocate, r: &Record) -> Result<Option<String>, StoreError> {
+    let Some(law) = law_by_hash(conn, &r.law_hash)? else { return Ok(None) };
+    let rlaw = law.resources();
+    let (named_law, updates) = match rates_version(conn, &a.rates_version)? {
+        Some(RatesAt::Law(v)) => (v, None),
+        Some(RatesAt::Updated(v, rates)) => (v, Some(rates)),
+        Some(RatesAt::Malformed) | None => {
+            return Ok(Some(format!(
+                "this resource.allocate record names rates version {:?}, not held",
+                a.rates_version
+            )));
+        }
+    };
+    if named_law != law.version() {
+        return Ok(Some(format!(
+            "this resource.allocate record is priced at rates version {} of law version {named_law}; its law is version {}",
+            a.rates_version,
+            law.version()
+        )));
+    }
+    let Some(pool) = rlaw.pools.get(&a.resource_type) else {
+        return Ok(Some(format!("the law has no {} pool", a.resource_type)));
+    };
+    let mut rates = rlaw.rates();
+    rates.extend(updates.unwrap_or_default());
+    let rate = rates.get(&a.resource_type).copied().unwrap_or(pool.rate);
+    let want = web4_core::resources::Lease::open(
+        a.lease.quantity,
+        a.lease.seconds,
+        rate,
+        rlaw.burst_seconds,
+        r.timestamp.secs(),
+    );
+    Ok(match want {
+        Ok(want) if want == a.lease => None,
+        Ok(want) => Some(format!(
+            "this resource.allocate record opens {:?}; rates version {} under its law opens {:?}",
+            a.lease, a.rates_version, want
+        )),
+        Err(e) => Some(format!("this resource.allocate record opens a lease its law refuses: {e}")),
+    })
 }
 
 /// Whether `node` decides `obj`: it owns it, or it has no owner recorded.

@@ -524,6 +524,54 @@ async fn an_outcome_the_law_did_not_give_is_refused() {
     assert_eq!(held["talent"].as_f64(), Some(talent));
 }
 
+/// A lease opens as the rates version it names prices it under the record's
+/// law, at the record's time (decisions/0029, session-29 addendum): a lease
+/// at a lower rate, with less ATP locked, or priced at another law's rates
+/// is refused; one priced at a rates update not held here waits for it.
+#[tokio::test]
+async fn a_lease_its_rates_do_not_price_is_refused() {
+    let mut a = TestNode::start().await;
+    let alice = random_key();
+    assert_eq!(a.mint(&alice, EntityType::Human).await.status, 201);
+    let r = a.post(&a.admin, "/v1/atp/mint", &json!({"amount": 500_000})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let proof = json!({"kind": "contribution", "reference": random_nonce(), "value": 20_000.0});
+    let r = a.post(&a.admin, "/v1/atp/charge", &json!({"account": id_of(&alice), "proof": proof})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let body = json!({"resource_type": "cpu", "quantity": 1000, "duration_seconds": 3600});
+    let r = a.post(&alice, "/v1/resources/allocate", &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(a.sigterm().success());
+    let tampered = Tampered::of(&a, 1);
+    let lease = tampered.held(0);
+    assert_eq!(lease.kind, "resource.allocate");
+    let (rate, locked) =
+        (lease.payload["lease"]["rate"].as_f64().unwrap(), lease.payload["lease"]["locked"].as_u64().unwrap());
+    assert!(locked > 0, "{}", lease.payload);
+    let version = lease.payload["rates_version"].as_str().unwrap().to_owned();
+    assert!(version.ends_with("#0"), "the law's own rates: {version}");
+    // Half the rate, and half the ATP locked for it.
+    let why = tampered.refused(0, |p| {
+        p["lease"]["rate"] = json!(rate / 2.0);
+        p["lease"]["locked"] = json!(locked / 2);
+    });
+    assert!(why.contains("rates version") && why.contains("opens"), "{why}");
+    // The rate as priced, less locked.
+    let why = tampered.refused(0, |p| p["lease"]["locked"] = json!(locked - 1));
+    assert!(why.contains("opens"), "{why}");
+    // Priced at another law version's rates.
+    let why = tampered.refused(0, |p| p["rates_version"] = json!("0.0.1#0"));
+    assert!(why.contains("law version 0.0.1"), "{why}");
+    // Priced at a rates update this node does not hold (yet): it waits.
+    let later = format!("{}#7", version.trim_end_matches("#0"));
+    let text = tampered.rewritten(&lease, lease.timestamp, |p| p["rates_version"] = json!(later.clone()));
+    match tampered.verdict(&text, tampered.at) {
+        web4_daemon::ledger::Foreign::UnknownObject(o) => assert_eq!(o.to_string(), format!("rates version {later}")),
+        other => panic!("expected to wait for the rates, got {other:?}"),
+    }
+    tampered.applies(0);
+}
+
 /// A lease's usage and settlement are what the lease meters where the record
 /// applies (its owner's chain changes it alone): a usage report that charges
 /// otherwise, or a release that settles otherwise, is refused before anything
