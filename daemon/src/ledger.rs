@@ -781,16 +781,21 @@ fn role_edge(
     Ok(effects)
 }
 
+/// The LCT that the rotation of `id` which stands registered, if any.
+fn successor_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT superseded_by FROM lcts WHERE lct_id = ?1")?
+        .query_row([id], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
 /// The LCTs that rotations of `id` registered, in order (at most 16).
 fn successors(conn: &Connection, id: &str) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::new();
     let mut cur = id.to_owned();
     while out.len() < 16 {
-        let next: Option<String> = conn
-            .prepare_cached("SELECT superseded_by FROM lcts WHERE lct_id = ?1")?
-            .query_row([&cur], |r| r.get(0))
-            .optional()?
-            .flatten();
+        let next: Option<String> = successor_of(conn, &cur)?;
         match next {
             Some(n) => {
                 out.push(n.clone());
@@ -864,11 +869,7 @@ fn project_graph(
             }
             // The successor the row names (the first rotation, decisions/0016):
             // its edge, and no other's.
-            let successor: Option<String> = conn
-                .prepare_cached("SELECT superseded_by FROM lcts WHERE lct_id = ?1")?
-                .query_row([t.old.as_str()], |r| r.get(0))
-                .optional()?
-                .flatten();
+            let successor: Option<String> = successor_of(conn, t.old.as_str())?;
             if successor.as_deref() == Some(new) {
                 let p = w4("supersededBy");
                 let others: Vec<String> = conn
@@ -1052,11 +1053,7 @@ fn rebuild_roles(conn: &Connection, society: &str, lct: &str) -> Result<Vec<Effe
         for r in &after {
             effects.push(Effect::Role { lct: cur.clone(), role: r.clone(), held: true });
         }
-        let next: Option<String> = conn
-            .prepare_cached("SELECT superseded_by FROM lcts WHERE lct_id = ?1")?
-            .query_row([&cur], |r| r.get(0))
-            .optional()?
-            .flatten();
+        let next: Option<String> = successor_of(conn, &cur)?;
         match next {
             Some(n) => cur = n,
             None => break,
@@ -1196,11 +1193,7 @@ fn apply_state(
                 effects.push(kept);
                 return Ok(effects);
             }
-            let displaced: Option<String> = conn
-                .prepare_cached("SELECT superseded_by FROM lcts WHERE lct_id = ?1")?
-                .query_row([t.old.as_str()], |r| r.get(0))
-                .optional()?
-                .flatten();
+            let displaced: Option<String> = successor_of(conn, t.old.as_str())?;
             effects.extend(inherit_roles(conn, society.as_str(), t.old.as_str(), new)?);
             effects.push(set_status(conn, &t.old, LctStatus::Superseded, Some("rotation"), at, lref)?);
             conn.prepare_cached("UPDATE lcts SET superseded_by = ?2, overlap_until = ?3 WHERE lct_id = ?1")?

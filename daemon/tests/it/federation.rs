@@ -524,6 +524,19 @@ async fn an_outcome_the_law_did_not_give_is_refused() {
     assert_eq!(held["talent"].as_f64(), Some(talent));
 }
 
+/// A member minted on `a` with ATP of its own: the pool minted, then a
+/// contribution of `value` charged to the member's account.
+async fn funded_member(a: &TestNode, value: f64) -> web4_core::SecretKey {
+    let member = random_key();
+    assert_eq!(a.mint(&member, EntityType::Human).await.status, 201);
+    let r = a.post(&a.admin, "/v1/atp/mint", &json!({"amount": 500_000})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let proof = json!({"kind": "contribution", "reference": random_nonce(), "value": value});
+    let r = a.post(&a.admin, "/v1/atp/charge", &json!({"account": id_of(&member), "proof": proof})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    member
+}
+
 /// A lease opens as the rates version it names prices it under the record's
 /// law, at the record's time (decisions/0029, session-29 addendum): a lease
 /// at a lower rate, with less ATP locked, or priced at another law's rates
@@ -531,13 +544,7 @@ async fn an_outcome_the_law_did_not_give_is_refused() {
 #[tokio::test]
 async fn a_lease_its_rates_do_not_price_is_refused() {
     let mut a = TestNode::start().await;
-    let alice = random_key();
-    assert_eq!(a.mint(&alice, EntityType::Human).await.status, 201);
-    let r = a.post(&a.admin, "/v1/atp/mint", &json!({"amount": 500_000})).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let proof = json!({"kind": "contribution", "reference": random_nonce(), "value": 20_000.0});
-    let r = a.post(&a.admin, "/v1/atp/charge", &json!({"account": id_of(&alice), "proof": proof})).await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    let alice = funded_member(&a, 20_000.0).await;
     let body = json!({"resource_type": "cpu", "quantity": 1000, "duration_seconds": 3600});
     let r = a.post(&alice, "/v1/resources/allocate", &body).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -579,13 +586,7 @@ async fn a_lease_its_rates_do_not_price_is_refused() {
 #[tokio::test]
 async fn a_usage_or_release_the_lease_does_not_meter_is_refused() {
     let mut a = TestNode::start().await;
-    let alice = random_key();
-    assert_eq!(a.mint(&alice, EntityType::Human).await.status, 201);
-    let r = a.post(&a.admin, "/v1/atp/mint", &json!({"amount": 500_000})).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let proof = json!({"kind": "contribution", "reference": random_nonce(), "value": 20_000.0});
-    let r = a.post(&a.admin, "/v1/atp/charge", &json!({"account": id_of(&alice), "proof": proof})).await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    let alice = funded_member(&a, 20_000.0).await;
     let body = json!({"resource_type": "cpu", "quantity": 1000, "duration_seconds": 600});
     let r = a.post(&alice, "/v1/resources/allocate", &body).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -618,14 +619,8 @@ async fn a_usage_or_release_the_lease_does_not_meter_is_refused() {
 #[tokio::test]
 async fn one_request_recorded_twice_by_its_node_is_refused_the_second_time() {
     let mut a = TestNode::start().await;
-    let (alice, bob) = (random_key(), random_key());
-    for k in [&alice, &bob] {
-        assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
-    }
-    assert_eq!(a.post(&a.admin, "/v1/atp/mint", &json!({"amount": 1000})).await.status, 201);
-    let proof = json!({"kind": "contribution", "reference": random_nonce(), "value": 100.0});
-    let r = a.post(&a.admin, "/v1/atp/charge", &json!({"account": id_of(&alice), "proof": proof})).await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    let (alice, bob) = (funded_member(&a, 100.0).await, random_key());
+    assert_eq!(a.mint(&bob, EntityType::Human).await.status, 201);
     let r = a.post(&alice, "/v1/atp/transfer", &json!({"to": id_of(&bob), "amount": 10})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(a.sigterm().success());
