@@ -781,7 +781,8 @@ fn role_edge(
     Ok(effects)
 }
 
-/// The LCT that the rotation of `id` which stands registered, if any.
+/// The successor of `id`: the LCT registered by the rotation of `id` that
+/// stands (decisions/0016), if `id` was rotated.
 fn successor_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT superseded_by FROM lcts WHERE lct_id = ?1")?
@@ -1401,8 +1402,8 @@ fn apply_state(
         }
         Event::GraphTriple(_) => Ok(vec![]),
         Event::Rates(r) => {
-            let law_hash =
-                current_law_hash(conn, r.society_id.as_str())?.ok_or_else(|| corrupt("rates without law"))?;
+            // Tagged with the law the record was written under (which names
+            // the version), not the law this node holds now.
             conn.prepare_cached("INSERT INTO resource_rates (society_id, version, law_hash, rates, at, ledger_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![r.society_id.as_str(), r.version, law_hash.to_string(), to_json(&r.rates)?, at.secs(), lref.to_string()],
             )?;
             Ok(vec![])
@@ -2927,7 +2928,9 @@ fn rates_version(conn: &Connection, version: &str) -> Result<Option<RatesAt>, St
         return Ok(Some(RatesAt::Law(law_version.to_owned())));
     }
     let text: Option<String> = conn
-        .prepare_cached("SELECT rates FROM resource_rates WHERE version = ?1")?
+        .prepare_cached(
+            "SELECT rates FROM resource_rates WHERE society_id = (SELECT society_id FROM societies LIMIT 1) AND version = ?1",
+        )?
         .query_row([version], |r| r.get(0))
         .optional()?;
     Ok(match text {
