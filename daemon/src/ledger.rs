@@ -884,14 +884,38 @@ fn project_graph(
             }
             effects.extend(status_now(conn, &t.old)?);
         }
-        Event::LawPublish(p) => effects.extend(graph::law_triples(conn, p.society_id.as_str(), &p.law, src)?),
+        Event::LawPublish(p) => {
+            effects.extend(graph::law_triples(conn, p.society_id.as_str(), &p.law, src)?);
+            let kept: Vec<(String, String)> = effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Role { lct, role, .. } => Some((lct.clone(), role.clone())),
+                    _ => None,
+                })
+                .collect();
+            for (lct, role) in kept {
+                role_graph(conn, p.society_id.as_str(), &lct, &role, effects, src)?;
+            }
+        }
         Event::RoleGrant(c) | Event::RoleRevoke(c) => {
             // The graph follows the roles table, which the newest change
-            // decided, for the LCT and the successors its rotations made.
+            // decided, for the LCT and the successors its rotations made,
+            // and for the LCT that keeps a role-granting role no one holds.
             let soc = c.society_id.as_str();
-            role_graph(conn, soc, c.lct_id.as_str(), &c.role, effects, src)?;
-            for next in successors(conn, c.lct_id.as_str())? {
-                role_graph(conn, soc, &next, &c.role, effects, src)?;
+            let mut done = vec![c.lct_id.to_string()];
+            done.extend(successors(conn, c.lct_id.as_str())?);
+            for id in &done {
+                role_graph(conn, soc, id, &c.role, effects, src)?;
+            }
+            let kept: Vec<(String, String)> = effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Role { lct, role, .. } if !done.contains(lct) => Some((lct.clone(), role.clone())),
+                    _ => None,
+                })
+                .collect();
+            for (lct, role) in kept {
+                role_graph(conn, soc, &lct, &role, effects, src)?;
             }
         }
         Event::Delegate(p) => {
@@ -975,6 +999,86 @@ fn apply_role(
     let mut effects = apply_role_once(conn, (soc, id, role), held, stamp, lref)?;
     for next in successors(conn, id)? {
         effects.extend(apply_role_once(conn, (soc, &next, role), held, stamp, lref)?);
+    }
+    Ok(effects)
+}
+
+/// The roles that grant roles in the society: those any law version it
+/// published names in `identity.role_roles`. A union, so that it only grows,
+/// in the founding node's chain order, on every node alike.
+fn granting_roles(conn: &Connection, society: &str) -> Result<std::collections::BTreeSet<String>, StoreError> {
+    let hashes: Vec<String> = conn
+        .prepare_cached("SELECT law_hash FROM law_versions WHERE society_id = ?1")?
+        .query_map([society], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut out = std::collections::BTreeSet::new();
+    for h in hashes {
+        let hash = Hash::parse(&h).map_err(|e| StoreError::Corrupt(format!("law_versions.law_hash: {e}")))?;
+        if let Some(law) = law_by_hash(conn, &hash)? {
+            out.extend(law.identity().role_roles.iter().cloned());
+        }
+    }
+    Ok(out)
+}
+
+/// No role-granting role is left without a holder by changes recorded on
+/// different nodes (two authorities each taking the other's role at once;
+/// each node only refuses taking it from the last holder it knows of,
+/// decisions/0019). When no LCT holds such a role by its register (or
+/// without one), the LCT whose register took it last (newest by time,
+/// author, seq; a successor before the LCT it superseded) keeps it, while
+/// its register still says revoked; once another LCT holds the role again,
+/// it no longer does. A function of the registers alone, so every node ends
+/// the same in any order (decisions/0019, session-29 addendum). Only the
+/// `roles` in `which` that grant roles are looked at.
+fn keep_a_granting_role_holder(conn: &Connection, society: &str, which: &[String]) -> Result<Vec<Effect>, StoreError> {
+    let granting = granting_roles(conn, society)?;
+    let mut effects = Vec::new();
+    for role in which.iter().filter(|r| granting.contains(*r)) {
+        let rows: Vec<(String, Option<bool>)> = conn
+            .prepare_cached(
+                "SELECT r.lct_id, rc.held FROM roles r
+                   LEFT JOIN role_changes rc ON rc.society_id = r.society_id AND rc.lct_id = r.lct_id AND rc.role = r.role
+                  WHERE r.society_id = ?1 AND r.role = ?2",
+            )?
+            .query_map([society, role.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let held = rows.iter().any(|(_, h)| *h != Some(false));
+        let kept: Vec<&String> = rows.iter().filter(|(_, h)| *h == Some(false)).map(|(id, _)| id).collect();
+        let keeper: Option<String> = if held {
+            None
+        } else {
+            conn.prepare_cached(
+                "SELECT rc.lct_id FROM role_changes rc JOIN lcts l ON l.lct_id = rc.lct_id
+                  WHERE rc.society_id = ?1 AND rc.role = ?2 AND rc.held = 0
+                  ORDER BY rc.at DESC, rc.author DESC, rc.seq DESC, l.superseded_by IS NULL DESC, rc.lct_id DESC
+                  LIMIT 1",
+            )?
+            .query_row([society, role.as_str()], |r| r.get(0))
+            .optional()?
+        };
+        for id in kept.iter().filter(|id| keeper.as_deref() != Some(id.as_str())) {
+            conn.prepare_cached("DELETE FROM roles WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3")?.execute([
+                society,
+                id.as_str(),
+                role.as_str(),
+            ])?;
+            effects.push(Effect::Role { lct: (*id).clone(), role: role.clone(), held: false });
+        }
+        if let Some(k) = keeper
+            && !kept.iter().any(|id| **id == k)
+        {
+            conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
+                .execute([society, k.as_str(), role.as_str()])?;
+            tracing::warn!(
+                service = "identity",
+                event = "granting_role_kept",
+                lct_id = %k,
+                role = %role,
+                "changes recorded on different nodes left no holder of a role-granting role: the LCT that gave it up last keeps it"
+            );
+            effects.push(Effect::Role { lct: k, role: role.clone(), held: true });
+        }
     }
     Ok(effects)
 }
@@ -1065,10 +1169,28 @@ fn rebuild_roles(conn: &Connection, society: &str, lct: &str) -> Result<Vec<Effe
 
 /// Migration 24's second step: every LCT registered by a rotation that does
 /// not stand (another rotation of the same LCT sorts first) gets the roles
-/// a node that applied the winning rotation first gives it. A store whose
-/// roles came from arrival order in a past conflict agrees with its peers
-/// again. Returns how many LCTs it made again.
+/// a node that applied the winning rotation first gives it, and a
+/// role-granting role no one holds is kept by the LCT that gave it up last
+/// ([`keep_a_granting_role_holder`]). A store whose roles came from arrival
+/// order in a past conflict agrees with its peers again. Returns how many
+/// LCTs it made again.
 pub fn rebuild_losing_successors(conn: &Connection) -> Result<usize, StoreError> {
+    let n = rebuild_losers(conn)?;
+    // And no role-granting role left without a holder by a past conflict.
+    let societies: Vec<String> =
+        conn.prepare("SELECT society_id FROM societies")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    for society in societies {
+        let granting: Vec<String> = granting_roles(conn, &society)?.into_iter().collect();
+        for effect in keep_a_granting_role_holder(conn, &society, &granting)? {
+            if let Effect::Role { lct, role, held } = effect {
+                role_edge(conn, &society, &lct, &role, held, None)?;
+            }
+        }
+    }
+    Ok(n)
+}
+
+fn rebuild_losers(conn: &Connection) -> Result<usize, StoreError> {
     let losers: Vec<(String, String)> = conn
         .prepare(
             "SELECT o.society_id, n.lct_id FROM ledger l
@@ -1204,6 +1326,20 @@ fn apply_state(
                 // given to it, as where this rotation applied first.
                 effects.extend(rebuild_roles(conn, society.as_str(), &prev)?);
             }
+            // The roles whose holders this rotation changed: the old LCT's,
+            // and any a displaced successor gained or lost.
+            let mut which: Vec<String> = effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Role { role, .. } => Some(role.clone()),
+                    _ => None,
+                })
+                .collect();
+            which.extend(roles_of(conn, society.as_str(), t.old.as_str())?);
+            which.extend(role_rows(conn, "role_changes", society.as_str(), t.old.as_str())?.into_iter().map(|r| r.0));
+            which.sort();
+            which.dedup();
+            effects.extend(keep_a_granting_role_holder(conn, society.as_str(), &which)?);
             Ok(effects)
         }
         Event::RoleGrant(c) | Event::RoleRevoke(c) => {
@@ -1225,13 +1361,15 @@ fn apply_state(
                 to_i64(seq),
                 lref
             ])?;
-            apply_role(
+            let mut effects = apply_role(
                 conn,
                 (c.society_id.as_str(), c.lct_id.as_str(), c.role.as_str()),
                 held,
                 ChangeStamp { at, author: author.as_str(), seq },
                 &lref,
-            )
+            )?;
+            effects.extend(keep_a_granting_role_holder(conn, c.society_id.as_str(), std::slice::from_ref(&c.role))?);
+            Ok(effects)
         }
         Event::LawPublish(p) => {
             let law = to_json(p.law.as_json())?;
@@ -1245,7 +1383,10 @@ fn apply_state(
                 p.law.version()
             ])?;
             insert_law_version(conn, &p.society_id, &p.law, lref, at)?;
-            Ok(vec![Effect::Law(Box::new(p.law.clone()))])
+            let mut effects = vec![Effect::Law(Box::new(p.law.clone()))];
+            let newly = p.law.identity().role_roles.clone();
+            effects.extend(keep_a_granting_role_holder(conn, p.society_id.as_str(), &newly)?);
+            Ok(effects)
         }
         Event::Interpretation(p) => {
             conn.prepare_cached("INSERT INTO interpretations (ref, society_id, law_version, norm_id, text, version, replaces, created_at, author)

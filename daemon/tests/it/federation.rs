@@ -1218,6 +1218,90 @@ async fn a_record_under_a_law_not_yet_received_waits_for_it() {
     assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
 }
 
+/// Two authorities on two nodes each take a role-granting role away at once
+/// (each node only refuses taking it from the last holder it knows of): the
+/// society is not left without one. The LCT whose register took it last
+/// keeps it while no other holds it, and loses it once another LCT is given
+/// it, in any arrival order (decisions/0019, session-29 addendum).
+#[tokio::test]
+async fn concurrent_revocations_never_leave_a_society_without_an_authority() {
+    let a = TestNode::start().await;
+    let node_a = a.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    let admin = id_of(&a.admin).to_string();
+    let z = random_key();
+    let z_id = id_of(&z).to_string();
+    assert_eq!(a.mint(&z, EntityType::Human).await.status, 201);
+    // b holds a copy of a's ledger but does not federate: both write alone.
+    let b = TestNode::join(&a, "").await;
+    let shared = ledger_list(&a).await;
+    let b_before = ledger_list(&b).await.len();
+    // On a, the admin takes the authority from a's node; a second later on b
+    // it gives up its own (b still sees a's node holding it).
+    let r = a.delete(&a.admin, &format!("/v1/lct/{node_a}/roles/authority")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    next_second().await;
+    let r = b.delete(&b.admin, &format!("/v1/lct/{admin}/roles/authority")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Later, on a (which still sees the admin holding it), z is given it.
+    next_second().await;
+    let r = a.post(&a.admin, &format!("/v1/lct/{z_id}/roles"), &json!({"role": "authority"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let on_a: Vec<String> = ledger_list(&a).await.into_iter().skip(shared.len()).collect();
+    let on_b: Vec<String> = ledger_list(&b).await.into_iter().skip(b_before).collect();
+    assert_eq!((on_a.len(), on_b.len()), (2, 1));
+    let (a1, a2, b1) = (on_a[0].clone(), on_a[1].clone(), on_b[0].clone());
+    type Edge = (String, String, i64, String, i64);
+    let state = |c: &rusqlite::Connection| -> (Vec<String>, Vec<Edge>) {
+        let holders = c
+            .prepare("SELECT lct_id FROM roles WHERE role = 'authority' ORDER BY lct_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let edges = c
+            .prepare("SELECT o, ledger_ref, at, author, seq FROM graph_triples WHERE p LIKE '%hasAuthority' ORDER BY o")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (holders, edges)
+    };
+    // Both revocations: the admin, whose register took the role last, keeps it.
+    let mut seen = Vec::new();
+    for order in [[a1.clone(), b1.clone()], [b1.clone(), a1.clone()]] {
+        let (_dir, c) = applied_in_order(shared.iter().chain(order.iter()));
+        let (holders, edges) = state(&c);
+        assert_eq!(holders, std::slice::from_ref(&admin), "one authority is left");
+        assert_eq!(edges.iter().map(|e| &e.0).collect::<Vec<_>>(), [&admin]);
+        let register: bool = c
+            .query_row("SELECT held FROM role_changes WHERE lct_id = ?1 AND role = 'authority'", [&admin], |r| r.get(0))
+            .unwrap();
+        assert!(!register, "its register still says it gave the role up");
+        let v = web4_daemon::ledger::verify(&c).unwrap();
+        assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+        seen.push(state(&c));
+    }
+    assert_eq!(seen[0], seen[1]);
+    // Once z is given the role, the admin no longer keeps it.
+    let mut seen = Vec::new();
+    for order in [
+        [a1.clone(), a2.clone(), b1.clone()],
+        [a1.clone(), b1.clone(), a2.clone()],
+        [b1.clone(), a1.clone(), a2.clone()],
+    ] {
+        let (_dir, c) = applied_in_order(shared.iter().chain(order.iter()));
+        let (holders, _) = state(&c);
+        assert_eq!(holders, std::slice::from_ref(&z_id), "z holds it, and no one keeps it besides");
+        let v = web4_daemon::ledger::verify(&c).unwrap();
+        assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+        seen.push(state(&c));
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0], seen[2]);
+}
+
 /// A role change of an LCT recorded on one node while another node records
 /// its rotation reaches the new LCT in either order: the new LCT takes the
 /// old one's role registers, and later changes of the old one reach it too
