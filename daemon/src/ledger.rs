@@ -843,11 +843,18 @@ fn project_graph(
             if let Some(bc) = &m.lct.birth_certificate {
                 effects.push(graph::role_effect(m.lct.lct_id.as_str(), &bc.citizen_role, true));
             }
+            project_role_effects(conn, m.society_id.as_str(), effects, src, &[m.lct.lct_id.to_string()])?;
         }
         // The status triple follows the `lcts` row, which the order-independent
         // rules of `apply_status_change` and `set_status` decided.
-        Event::Suspend(x) | Event::Reinstate(x) => effects.extend(status_now(conn, &x.lct_id)?),
-        Event::Revoke(v) => effects.extend(status_now(conn, &v.lct_id)?),
+        Event::Suspend(StatusChange { lct_id, .. })
+        | Event::Reinstate(StatusChange { lct_id, .. })
+        | Event::Revoke(Revoke { lct_id, .. }) => {
+            effects.extend(status_now(conn, lct_id)?);
+            if let Some((society, ..)) = lct_state(conn, lct_id.as_str())? {
+                project_role_effects(conn, society.as_str(), effects, src, &[])?;
+            }
+        }
         Event::Transition(t) => {
             let (society, ..) =
                 lct_state(conn, t.old.as_str())?.ok_or_else(|| corrupt("transition of an unknown LCT"))?;
@@ -857,17 +864,8 @@ fn project_graph(
                 role_graph(conn, society.as_str(), new, &role, effects, src)?;
             }
             // The roles a successor this rotation displaced (and its own
-            // successors) no longer hold, from the state apply's effects.
-            let displaced: Vec<(String, String)> = effects
-                .iter()
-                .filter_map(|e| match e {
-                    Effect::Role { lct, role, .. } if lct != new => Some((lct.clone(), role.clone())),
-                    _ => None,
-                })
-                .collect();
-            for (lct, role) in displaced {
-                role_graph(conn, society.as_str(), &lct, &role, effects, src)?;
-            }
+            // successors) no longer hold, and a role-granting role's keeper.
+            project_role_effects(conn, society.as_str(), effects, src, &[new.to_owned()])?;
             // The successor the row names (the first rotation, decisions/0016):
             // its edge, and no other's.
             let successor: Option<String> = successor_of(conn, t.old.as_str())?;
@@ -886,16 +884,7 @@ fn project_graph(
         }
         Event::LawPublish(p) => {
             effects.extend(graph::law_triples(conn, p.society_id.as_str(), &p.law, src)?);
-            let kept: Vec<(String, String)> = effects
-                .iter()
-                .filter_map(|e| match e {
-                    Effect::Role { lct, role, .. } => Some((lct.clone(), role.clone())),
-                    _ => None,
-                })
-                .collect();
-            for (lct, role) in kept {
-                role_graph(conn, p.society_id.as_str(), &lct, &role, effects, src)?;
-            }
+            project_role_effects(conn, p.society_id.as_str(), effects, src, &[])?;
         }
         Event::RoleGrant(c) | Event::RoleRevoke(c) => {
             // The graph follows the roles table, which the newest change
@@ -907,16 +896,7 @@ fn project_graph(
             for id in &done {
                 role_graph(conn, soc, id, &c.role, effects, src)?;
             }
-            let kept: Vec<(String, String)> = effects
-                .iter()
-                .filter_map(|e| match e {
-                    Effect::Role { lct, role, .. } if !done.contains(lct) => Some((lct.clone(), role.clone())),
-                    _ => None,
-                })
-                .collect();
-            for (lct, role) in kept {
-                role_graph(conn, soc, &lct, &role, effects, src)?;
-            }
+            project_role_effects(conn, soc, effects, src, &done)?;
         }
         Event::Delegate(p) => {
             let d = &p.delegation;
@@ -1003,55 +983,73 @@ fn apply_role(
     Ok(effects)
 }
 
-/// The roles that grant roles in the society: those any law version it
-/// published names in `identity.role_roles`. A union, so that it only grows,
-/// in the founding node's chain order, on every node alike.
-fn granting_roles(conn: &Connection, society: &str) -> Result<std::collections::BTreeSet<String>, StoreError> {
-    let hashes: Vec<String> = conn
-        .prepare_cached("SELECT law_hash FROM law_versions WHERE society_id = ?1")?
-        .query_map([society], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut out = std::collections::BTreeSet::new();
-    for h in hashes {
-        let hash = Hash::parse(&h).map_err(|e| StoreError::Corrupt(format!("law_versions.law_hash: {e}")))?;
-        if let Some(law) = law_by_hash(conn, &hash)? {
-            out.extend(law.identity().role_roles.iter().cloned());
-        }
-    }
+/// The roles that grant roles in the society: its law's `identity.role_roles`.
+/// Law is published by the founding node alone, so every node holds the same
+/// law once it applied the same founder's records.
+fn granting_roles(conn: &Connection, society: &str) -> Result<Vec<String>, StoreError> {
+    let Some(hash) = current_law_hash(conn, society)? else { return Ok(vec![]) };
+    Ok(law_by_hash(conn, &hash)?.map(|law| law.identity().role_roles).unwrap_or_default())
+}
+
+/// The roles LCT `lct` holds or has a register for: those whose holders a
+/// change of its status may change.
+fn roles_touching(conn: &Connection, society: &str, lct: &str) -> Result<Vec<String>, StoreError> {
+    let mut out = roles_of(conn, society, lct)?;
+    out.extend(role_rows(conn, "role_changes", society, lct)?.into_iter().map(|r| r.0));
+    out.sort();
+    out.dedup();
     Ok(out)
 }
 
-/// No role-granting role is left without a holder by changes recorded on
-/// different nodes (two authorities each taking the other's role at once;
-/// each node only refuses taking it from the last holder it knows of,
-/// decisions/0019). When no LCT holds such a role by its register (or
-/// without one), the LCT whose register took it last (newest by time,
-/// author, seq; a successor before the LCT it superseded) keeps it, while
-/// its register still says revoked; once another LCT holds the role again,
-/// it no longer does. A function of the registers alone, so every node ends
-/// the same in any order (decisions/0019, session-29 addendum). Only the
-/// `roles` in `which` that grant roles are looked at.
+/// [`keep_a_granting_role_holder`] after LCT `lct`'s status changed, for the
+/// roles it holds or has a register for.
+fn guard_after_status(conn: &Connection, lct: &LctId) -> Result<Vec<Effect>, StoreError> {
+    let Some((society, ..)) = lct_state(conn, lct.as_str())? else { return Ok(vec![]) };
+    let which = roles_touching(conn, society.as_str(), lct.as_str())?;
+    keep_a_granting_role_holder(conn, society.as_str(), &which)
+}
+
+/// No role-granting role is left without an active holder by changes
+/// recorded on different nodes (two authorities each taking the other's role
+/// at once, or suspending its LCT; each node only refuses taking the role
+/// from the last active holder it knows of, decisions/0019). When no active
+/// LCT holds such a role by its register (or without one), the active LCT
+/// whose register gave it up last (newest by time, author, seq) keeps it,
+/// while its register still says revoked; once an active LCT holds the role
+/// again, or the law no longer makes it role-granting, it no longer does. A
+/// function of the registers, the statuses and the law, each the same on
+/// every node in any order; run after every change of one of them, for the
+/// roles in `which` (decisions/0019, session-29 addendum).
 fn keep_a_granting_role_holder(conn: &Connection, society: &str, which: &[String]) -> Result<Vec<Effect>, StoreError> {
     let granting = granting_roles(conn, society)?;
     let mut effects = Vec::new();
-    for role in which.iter().filter(|r| granting.contains(*r)) {
-        let rows: Vec<(String, Option<bool>)> = conn
+    for role in which {
+        // A row whose register says revoked is a kept one.
+        let kept: Vec<String> = conn
             .prepare_cached(
-                "SELECT r.lct_id, rc.held FROM roles r
-                   LEFT JOIN role_changes rc ON rc.society_id = r.society_id AND rc.lct_id = r.lct_id AND rc.role = r.role
-                  WHERE r.society_id = ?1 AND r.role = ?2",
+                "SELECT rc.lct_id FROM role_changes rc JOIN roles r
+                     ON r.society_id = rc.society_id AND r.lct_id = rc.lct_id AND r.role = rc.role
+                  WHERE rc.society_id = ?1 AND rc.role = ?2 AND rc.held = 0",
             )?
-            .query_map([society, role.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map([society, role.as_str()], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        let held = rows.iter().any(|(_, h)| *h != Some(false));
-        let kept: Vec<&String> = rows.iter().filter(|(_, h)| *h == Some(false)).map(|(id, _)| id).collect();
-        let keeper: Option<String> = if held {
+        // Only a role-granting role no active LCT holds has a keeper.
+        let needs_keeper = granting.contains(role)
+            && !conn
+                .prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM roles r JOIN lcts l ON l.lct_id = r.lct_id
+                      WHERE r.society_id = ?1 AND r.role = ?2 AND l.status = 'active'
+                        AND NOT EXISTS (SELECT 1 FROM role_changes rc WHERE rc.society_id = r.society_id
+                                          AND rc.lct_id = r.lct_id AND rc.role = r.role AND rc.held = 0))",
+                )?
+                .query_row([society, role.as_str()], |r| r.get::<_, bool>(0))?;
+        let keeper: Option<String> = if !needs_keeper {
             None
         } else {
             conn.prepare_cached(
                 "SELECT rc.lct_id FROM role_changes rc JOIN lcts l ON l.lct_id = rc.lct_id
-                  WHERE rc.society_id = ?1 AND rc.role = ?2 AND rc.held = 0
-                  ORDER BY rc.at DESC, rc.author DESC, rc.seq DESC, l.superseded_by IS NULL DESC, rc.lct_id DESC
+                  WHERE rc.society_id = ?1 AND rc.role = ?2 AND rc.held = 0 AND l.status = 'active'
+                  ORDER BY rc.at DESC, rc.author DESC, rc.seq DESC, rc.lct_id DESC
                   LIMIT 1",
             )?
             .query_row([society, role.as_str()], |r| r.get(0))
@@ -1063,10 +1061,10 @@ fn keep_a_granting_role_holder(conn: &Connection, society: &str, which: &[String
                 id.as_str(),
                 role.as_str(),
             ])?;
-            effects.push(Effect::Role { lct: (*id).clone(), role: role.clone(), held: false });
+            effects.push(Effect::Role { lct: id.clone(), role: role.clone(), held: false });
         }
         if let Some(k) = keeper
-            && !kept.iter().any(|id| **id == k)
+            && !kept.contains(&k)
         {
             conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
                 .execute([society, k.as_str(), role.as_str()])?;
@@ -1075,12 +1073,50 @@ fn keep_a_granting_role_holder(conn: &Connection, society: &str, which: &[String
                 event = "granting_role_kept",
                 lct_id = %k,
                 role = %role,
-                "changes recorded on different nodes left no holder of a role-granting role: the LCT that gave it up last keeps it"
+                "changes recorded on different nodes left no active holder of a role-granting role: the LCT that gave it up last keeps it"
             );
             effects.push(Effect::Role { lct: k, role: role.clone(), held: true });
         }
     }
     Ok(effects)
+}
+
+/// Whether `lct` holds `role` only as the keeper of a role-granting role no
+/// active LCT holds ([`keep_a_granting_role_holder`]): its row is there, its
+/// register says revoked.
+pub fn keeps_role(conn: &Connection, society: &str, lct: &str, role: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM roles r JOIN role_changes rc
+                 ON rc.society_id = r.society_id AND rc.lct_id = r.lct_id AND rc.role = r.role
+              WHERE r.society_id = ?1 AND r.lct_id = ?2 AND r.role = ?3 AND rc.held = 0)",
+        )?
+        .query_row([society, lct, role], |r| r.get(0))?)
+}
+
+/// The graph's view of the roles the state apply changed (`Effect::Role`)
+/// for LCTs the event's own projection does not cover (`skip`): a displaced
+/// successor's, or the keeper of a role-granting role.
+fn project_role_effects(
+    conn: &Connection,
+    soc: &str,
+    effects: &mut Vec<Effect>,
+    src: crate::graph::Source<'_>,
+    skip: &[String],
+) -> Result<(), StoreError> {
+    let mut changed: Vec<(String, String)> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Role { lct, role, .. } if !skip.contains(lct) => Some((lct.clone(), role.clone())),
+            _ => None,
+        })
+        .collect();
+    changed.sort();
+    changed.dedup();
+    for (lct, role) in changed {
+        role_graph(conn, soc, &lct, &role, effects, src)?;
+    }
+    Ok(())
 }
 
 /// What a new LCT takes from the LCT it succeeds: the old one's roles, and
@@ -1167,30 +1203,29 @@ fn rebuild_roles(conn: &Connection, society: &str, lct: &str) -> Result<Vec<Effe
     Ok(effects)
 }
 
-/// Migration 24's second step: every LCT registered by a rotation that does
-/// not stand (another rotation of the same LCT sorts first) gets the roles
-/// a node that applied the winning rotation first gives it, and a
-/// role-granting role no one holds is kept by the LCT that gave it up last
-/// ([`keep_a_granting_role_holder`]). A store whose roles came from arrival
-/// order in a past conflict agrees with its peers again. Returns how many
-/// LCTs it made again.
-pub fn rebuild_losing_successors(conn: &Connection) -> Result<usize, StoreError> {
-    let n = rebuild_losers(conn)?;
-    // And no role-granting role left without a holder by a past conflict.
+/// Migration 26: a role-granting role no active LCT holds is kept by the
+/// active LCT that gave it up last ([`keep_a_granting_role_holder`]), with
+/// its graph edge, in a store whose roles came from a past conflict.
+pub fn keep_granting_role_holders(conn: &Connection) -> Result<(), StoreError> {
     let societies: Vec<String> =
         conn.prepare("SELECT society_id FROM societies")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     for society in societies {
-        let granting: Vec<String> = granting_roles(conn, &society)?.into_iter().collect();
+        let granting = granting_roles(conn, &society)?;
         for effect in keep_a_granting_role_holder(conn, &society, &granting)? {
             if let Effect::Role { lct, role, held } = effect {
                 role_edge(conn, &society, &lct, &role, held, None)?;
             }
         }
     }
-    Ok(n)
+    Ok(())
 }
 
-fn rebuild_losers(conn: &Connection) -> Result<usize, StoreError> {
+/// Migration 24's second step: every LCT registered by a rotation that does
+/// not stand (another rotation of the same LCT sorts first) gets the roles
+/// a node that applied the winning rotation first gives it. A store whose
+/// roles came from arrival order in a past conflict agrees with its peers
+/// again. Returns how many LCTs it made again.
+pub fn rebuild_losing_successors(conn: &Connection) -> Result<usize, StoreError> {
     let losers: Vec<(String, String)> = conn
         .prepare(
             "SELECT o.society_id, n.lct_id FROM ledger l
@@ -1276,17 +1311,26 @@ fn apply_state(
         }
         Event::Mint(m) => {
             insert_lct(conn, &m.society_id, &m.lct, (at, author, row), lref)?;
+            let mut effects = vec![Effect::Minted(m.lct.binding.entity_type)];
             if let Some(bc) = &m.lct.birth_certificate {
                 conn.prepare_cached("INSERT OR IGNORE INTO roles (society_id, lct_id, role) VALUES (?1, ?2, ?3)")?
                     .execute(params![m.society_id.as_str(), m.lct.lct_id.as_str(), bc.citizen_role])?;
+                // A law may make its citizen role one that grants roles: a
+                // new holder ends a keeper's hold.
+                if granting_roles(conn, m.society_id.as_str())?.contains(&bc.citizen_role) {
+                    let which = std::slice::from_ref(&bc.citizen_role);
+                    effects.extend(keep_a_granting_role_holder(conn, m.society_id.as_str(), which)?);
+                }
             }
-            Ok(vec![Effect::Minted(m.lct.binding.entity_type)])
+            Ok(effects)
         }
         Event::Suspend(s) | Event::Reinstate(s) => {
             let to = if matches!(ev, Event::Suspend(_)) { LctStatus::Suspended } else { LctStatus::Active };
             let reason = (to == LctStatus::Suspended).then_some(s.reason.as_str());
             let stamp = ChangeStamp { at, author: author.as_str(), seq };
-            Ok(vec![apply_status_change(conn, &s.lct_id, to, reason, stamp, lref)?])
+            let mut effects = vec![apply_status_change(conn, &s.lct_id, to, reason, stamp, lref)?];
+            effects.extend(guard_after_status(conn, &s.lct_id)?);
+            Ok(effects)
         }
         Event::Revoke(v) => {
             if let Some(kept) = earlier_revocation(conn, &v.lct_id, at, lref)? {
@@ -1299,7 +1343,9 @@ fn apply_state(
             let info = to_json(&info)?;
             conn.prepare_cached("UPDATE lcts SET revocation = ?2 WHERE lct_id = ?1")?
                 .execute(params![v.lct_id.as_str(), info])?;
-            Ok(vec![eff])
+            let mut effects = vec![eff];
+            effects.extend(guard_after_status(conn, &v.lct_id)?);
+            Ok(effects)
         }
         Event::Transition(t) => {
             let (society, ..) =
@@ -1335,8 +1381,7 @@ fn apply_state(
                     _ => None,
                 })
                 .collect();
-            which.extend(roles_of(conn, society.as_str(), t.old.as_str())?);
-            which.extend(role_rows(conn, "role_changes", society.as_str(), t.old.as_str())?.into_iter().map(|r| r.0));
+            which.extend(roles_touching(conn, society.as_str(), t.old.as_str())?);
             which.sort();
             which.dedup();
             effects.extend(keep_a_granting_role_holder(conn, society.as_str(), &which)?);
@@ -1372,6 +1417,11 @@ fn apply_state(
             Ok(effects)
         }
         Event::LawPublish(p) => {
+            // The roles that granted roles before this law, and after it.
+            let mut which = granting_roles(conn, p.society_id.as_str())?;
+            which.extend(p.law.identity().role_roles);
+            which.sort();
+            which.dedup();
             let law = to_json(p.law.as_json())?;
             conn.prepare_cached(
                 "UPDATE societies SET law = ?2, law_hash = ?3, law_version = ?4 WHERE society_id = ?1",
@@ -1384,8 +1434,7 @@ fn apply_state(
             ])?;
             insert_law_version(conn, &p.society_id, &p.law, lref, at)?;
             let mut effects = vec![Effect::Law(Box::new(p.law.clone()))];
-            let newly = p.law.identity().role_roles.clone();
-            effects.extend(keep_a_granting_role_holder(conn, p.society_id.as_str(), &newly)?);
+            effects.extend(keep_a_granting_role_holder(conn, p.society_id.as_str(), &which)?);
             Ok(effects)
         }
         Event::Interpretation(p) => {

@@ -576,7 +576,10 @@ pub async fn change_role(
                 }
             }
             let held = roles_of(ctx.conn, society.as_str(), target.as_str()).map_err(store_err)?;
-            let has = held.contains(&role);
+            // A role kept only because no other active LCT holds it (its
+            // register says revoked, decisions/0019) can be granted again.
+            let has = held.contains(&role)
+                && !crate::ledger::keeps_role(ctx.conn, society.as_str(), target.as_str(), &role).map_err(store_err)?;
             if grant && has {
                 return Err(ApiError::new(
                     ErrorCode::ProtoSequence,

@@ -666,6 +666,13 @@ SELECT CAST(strftime('%s', json_extract(record, '$.payload.evidence.timestamp'))
  ORDER BY id;
 "#,
     ),
+    (
+        26,
+        // Code only (below): a role-granting role that changes made on
+        // different nodes left without an active holder is kept by the active
+        // LCT that gave it up last (decisions/0019, session 29).
+        "-- ledger::keep_granting_role_holders",
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -695,6 +702,9 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
         // rotation did not stand, made again from the records that name them.
         if *version == 24 && current > 0 {
             crate::ledger::rebuild_losing_successors(&tx)?;
+        }
+        if *version == 26 && current > 0 {
+            crate::ledger::keep_granting_role_holders(&tx)?;
         }
         tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))", [version])?;
         tx.commit()?;

@@ -1284,6 +1284,19 @@ async fn concurrent_revocations_never_leave_a_society_without_an_authority() {
         seen.push(state(&c));
     }
     assert_eq!(seen[0], seen[1]);
+    // A store from before migration 26 (no keeper) gets the keeper on upgrade.
+    let (_dir, mut c) = applied_in_order(shared.iter().chain([a1.clone(), b1.clone()].iter()));
+    c.execute_batch(&format!(
+        "DELETE FROM roles WHERE lct_id = '{admin}' AND role = 'authority';
+         DELETE FROM graph_triples WHERE o = '{admin}' AND p LIKE '%hasAuthority';
+         DELETE FROM schema_migrations WHERE version = 26;"
+    ))
+    .unwrap();
+    assert!(state(&c).0.is_empty(), "no authority before the upgrade");
+    web4_daemon::store::migrations::migrate(&mut c).unwrap();
+    assert_eq!(state(&c), seen[0], "the keeper and its edge, as the nodes hold them");
+    let v = web4_daemon::ledger::verify(&c).unwrap();
+    assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
     // Once z is given the role, the admin no longer keeps it.
     let mut seen = Vec::new();
     for order in [
@@ -1300,6 +1313,62 @@ async fn concurrent_revocations_never_leave_a_society_without_an_authority() {
     }
     assert_eq!(seen[0], seen[1]);
     assert_eq!(seen[0], seen[2]);
+}
+
+/// The same on live nodes: an authority's role taken on one node while, on
+/// another that has not heard of it, the other authority's LCT is suspended.
+/// Both nodes then show the one active LCT that gave the role up last
+/// keeping it; it can confirm the role with a grant of its own, and as the
+/// last active holder it cannot lose it (decisions/0019, session-29 addendum).
+#[tokio::test]
+async fn a_lock_out_made_on_two_live_nodes_leaves_a_keeper_who_can_confirm_the_role() {
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let mut b = TestNode::join(&a, &p2p_config(&boot)).await;
+    let node_a = a.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    let admin = id_of(&a.admin).to_string();
+    let bob = random_key();
+    let bob_id = id_of(&bob).to_string();
+    assert_eq!(a.mint(&bob, EntityType::Human).await.status, 201);
+    let r = a.post(&a.admin, &format!("/v1/lct/{bob_id}/roles"), &json!({"role": "authority"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = a.delete(&a.admin, &format!("/v1/lct/{node_a}/roles/authority")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually(30, "b sees bob and the admin as the authorities", || async {
+        roles(&b, &bob_id).await.as_array().is_some_and(|r| r.contains(&json!("authority")))
+            && !roles(&b, &node_a).await.as_array().is_some_and(|r| r.contains(&json!("authority")))
+    })
+    .await;
+    // b goes offline; on a the admin takes bob's authority.
+    let config = b.data_dir().parent().unwrap().join("web4d.toml");
+    assert!(b.sigterm().success());
+    let r = a.delete(&a.admin, &format!("/v1/lct/{bob_id}/roles/authority")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // b, alone, has not heard of it: bob suspends the admin's LCT there.
+    std::fs::write(&config, p2p_config(&[])).unwrap();
+    b.spawn(&[]).await;
+    let r = b.post(&bob, &format!("/v1/lct/{admin}/suspend"), &json!({"reason": "lost laptop"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // b rejoins: each node applies the other's change.
+    assert!(b.sigterm().success());
+    std::fs::write(&config, p2p_config(&boot)).unwrap();
+    b.spawn(&[]).await;
+    for n in [&a, &b] {
+        eventually(30, "both changes applied: bob keeps the authority, the admin is suspended", || async {
+            roles(n, &bob_id).await.as_array().is_some_and(|r| r.contains(&json!("authority")))
+                && n.get(&format!("/v1/lct/{admin}")).await.body["data"]["status"] == "suspended"
+        })
+        .await;
+    }
+    assert!(
+        std::fs::read_to_string(a.log_path()).unwrap().contains("granting_role_kept"),
+        "the node says so in its log"
+    );
+    // Bob confirms the role (it is kept, not granted: a grant is in order).
+    let r = a.post(&bob, &format!("/v1/lct/{bob_id}/roles"), &json!({"role": "authority"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = a.delete(&bob, &format!("/v1/lct/{bob_id}/roles/authority")).await;
+    assert_eq!((r.status, r.code()), (409, "W4_ERR_LAW_CONFLICT"), "{}", r.body);
 }
 
 /// A role change of an LCT recorded on one node while another node records
@@ -1451,6 +1520,11 @@ async fn two_rotations_of_one_lct_leave_the_same_successor_in_either_order() {
         rows.push(row);
     }
     assert_eq!(rows[0], rows[1], "the same row in either order");
+}
+
+/// The roles `n` shows for LCT `id`.
+async fn roles(n: &TestNode, id: &str) -> Value {
+    n.get(&format!("/v1/lct/{id}")).await.body["data"]["roles"].clone()
 }
 
 /// Rotate `old` (whose key is `key`) on node `n` to a new key: the new key
