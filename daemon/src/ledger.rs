@@ -987,8 +987,16 @@ fn apply_role(
 /// Law is published by the founding node alone, so every node holds the same
 /// law once it applied the same founder's records.
 fn granting_roles(conn: &Connection, society: &str) -> Result<Vec<String>, StoreError> {
-    let Some(hash) = current_law_hash(conn, society)? else { return Ok(vec![]) };
-    Ok(law_by_hash(conn, &hash)?.map(|law| law.identity().role_roles).unwrap_or_default())
+    Ok(law_in_force(conn, society)?.map(|law| law.identity().role_roles).unwrap_or_default())
+}
+
+/// The society's law in force here (its latest publication applied).
+fn law_in_force(
+    conn: &Connection,
+    society: &str,
+) -> Result<Option<std::sync::Arc<web4_core::law::LawDataset>>, StoreError> {
+    let Some(hash) = current_law_hash(conn, society)? else { return Ok(None) };
+    law_by_hash(conn, &hash)
 }
 
 /// The roles LCT `lct` holds or has a register for: those whose holders a
@@ -1021,9 +1029,17 @@ fn guard_after_status(conn: &Connection, lct: &LctId) -> Result<Vec<Effect>, Sto
 /// every node in any order; run after every change of one of them, for the
 /// roles in `which` (decisions/0019, session-29 addendum).
 fn keep_a_granting_role_holder(conn: &Connection, society: &str, which: &[String]) -> Result<Vec<Effect>, StoreError> {
+    keep_holders(conn, society, which, false)
+}
+
+/// [`keep_a_granting_role_holder`]; with `all`, also for roles the law in
+/// force does not make role-granting, whose kept rows it removes (after a
+/// law publication or in a migration: otherwise a kept row exists only for
+/// a role-granting role, and the others are skipped without a read).
+fn keep_holders(conn: &Connection, society: &str, which: &[String], all: bool) -> Result<Vec<Effect>, StoreError> {
     let granting = granting_roles(conn, society)?;
     let mut effects = Vec::new();
-    for role in which {
+    for role in which.iter().filter(|r| all || granting.contains(*r)) {
         // A row whose register says revoked is a kept one.
         let kept: Vec<String> = conn
             .prepare_cached(
@@ -1079,6 +1095,28 @@ fn keep_a_granting_role_holder(conn: &Connection, society: &str, which: &[String
         }
     }
     Ok(effects)
+}
+
+/// The role-granting roles of which `lct` is the last active holder: taking
+/// its LCT out of service (a suspension, a revocation) would leave the
+/// society without an active holder, as taking the role would (decisions/0019).
+pub fn last_holder_of(conn: &Connection, society: &str, lct: &str) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for role in granting_roles(conn, society)? {
+        if !roles_of(conn, society, lct)?.contains(&role) {
+            continue;
+        }
+        let others: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM roles r JOIN lcts l ON l.lct_id = r.lct_id
+                  WHERE r.society_id = ?1 AND r.role = ?2 AND r.lct_id <> ?3 AND l.status = 'active')",
+            )?
+            .query_row([society, role.as_str(), lct], |r| r.get(0))?;
+        if !others {
+            out.push(role);
+        }
+    }
+    Ok(out)
 }
 
 /// Whether `lct` holds `role` only as the keeper of a role-granting role no
@@ -1210,8 +1248,17 @@ pub fn keep_granting_role_holders(conn: &Connection) -> Result<(), StoreError> {
     let societies: Vec<String> =
         conn.prepare("SELECT society_id FROM societies")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     for society in societies {
-        let granting = granting_roles(conn, &society)?;
-        for effect in keep_a_granting_role_holder(conn, &society, &granting)? {
+        // The law's role-granting roles, and any role with a row its
+        // register says was given up (kept under an earlier rule).
+        let mut which = granting_roles(conn, &society)?;
+        which.extend(
+            conn.prepare("SELECT DISTINCT role FROM role_changes WHERE society_id = ?1 AND held = 0")?
+                .query_map([&society], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        which.sort();
+        which.dedup();
+        for effect in keep_holders(conn, &society, &which, true)? {
             if let Effect::Role { lct, role, held } = effect {
                 role_edge(conn, &society, &lct, &role, held, None)?;
             }
@@ -1317,7 +1364,7 @@ fn apply_state(
                     .execute(params![m.society_id.as_str(), m.lct.lct_id.as_str(), bc.citizen_role])?;
                 // A law may make its citizen role one that grants roles: a
                 // new holder ends a keeper's hold.
-                if granting_roles(conn, m.society_id.as_str())?.contains(&bc.citizen_role) {
+                if law_in_force(conn, m.society_id.as_str())?.is_some_and(|l| l.grants_roles(&bc.citizen_role)) {
                     let which = std::slice::from_ref(&bc.citizen_role);
                     effects.extend(keep_a_granting_role_holder(conn, m.society_id.as_str(), which)?);
                 }
@@ -1434,7 +1481,7 @@ fn apply_state(
             ])?;
             insert_law_version(conn, &p.society_id, &p.law, lref, at)?;
             let mut effects = vec![Effect::Law(Box::new(p.law.clone()))];
-            effects.extend(keep_a_granting_role_holder(conn, p.society_id.as_str(), &which)?);
+            effects.extend(keep_holders(conn, p.society_id.as_str(), &which, true)?);
             Ok(effects)
         }
         Event::Interpretation(p) => {

@@ -110,6 +110,16 @@ impl LawDataset {
         IdentityLaw::from_law(&self.doc)
     }
 
+    /// Whether `role` is one of `identity.role_roles` (the roles that grant
+    /// roles), as [`LawDataset::identity`] reads them, without building the
+    /// rest of the identity parameters.
+    pub fn grants_roles(&self, role: &str) -> bool {
+        match self.doc.get("identity").and_then(|i| i.get("role_roles")).and_then(Value::as_array) {
+            Some(a) => a.iter().any(|v| v.as_str() == Some(role)),
+            None => role == "authority",
+        }
+    }
+
     /// The reputation rules and gaming thresholds this law sets.
     pub fn reputation(&self) -> ReputationLaw {
         let r = self.doc.get("reputation");
@@ -330,6 +340,20 @@ mod tests {
         let b = LawDataset::try_from(json!({"admission": {"a": 2, "b": 1}, "norms": [], "version": "1.0.0"})).unwrap();
         assert_eq!(a.law_hash(), b.law_hash());
         assert_eq!(a.law_hash(), sha256(br#"{"admission":{"a":2,"b":1},"norms":[],"version":"1.0.0"}"#));
+    }
+
+    #[test]
+    fn grants_roles_reads_role_roles_as_identity_does() {
+        for doc in [
+            json!({"version": "1.0.0", "norms": []}),
+            json!({"version": "1.0.0", "norms": [], "identity": {"role_roles": ["authority", "citizen"]}}),
+            json!({"version": "1.0.0", "norms": [], "identity": {"role_roles": []}}),
+        ] {
+            let l = LawDataset::try_from(doc).unwrap();
+            for role in ["authority", "citizen", "witness"] {
+                assert_eq!(l.grants_roles(role), l.identity().role_roles.iter().any(|r| r == role), "{role}");
+            }
+        }
     }
 
     #[test]

@@ -451,6 +451,9 @@ pub async fn change_status(
             require_role(ctx.conn, &society, &ev.signer, &roles, "change the status of LCTs")?;
             let row = target_row(ctx.conn, &target)?;
             let to = next_status(row.status, event).map_err(|e| lifecycle_error(&target, e))?;
+            if to == LctStatus::Suspended {
+                not_the_last_holder(ctx.conn, &society, &target)?;
+            }
             ctx.append(&prepared, law_hash)?;
             let after = target_row(ctx.conn, &target)?;
             if after.status != to {
@@ -464,6 +467,21 @@ pub async fn change_status(
             to_value(&view(ctx.conn, after).map_err(store_err)?)
         }))
         .await
+}
+
+/// Refuse taking `target` out of service while it is the last active holder
+/// of a role-granting role: the society could never change a role again,
+/// nor (with the default law) reinstate anyone (decisions/0019, rule 4).
+fn not_the_last_holder(conn: &rusqlite::Connection, society: &LctId, target: &LctId) -> Result<(), ApiError> {
+    let last = ledger::last_holder_of(conn, society.as_str(), target.as_str()).map_err(store_err)?;
+    if last.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::LawConflict,
+        format!("{target} is the last active holder of {last:?}, which the law needs to change roles; give the role to another LCT first"),
+    )
+    .details(json!({ "roles": last })))
 }
 
 /// `POST /v1/lct/{id}/revoke`: by a holder of a status role, or by the LCT itself.
@@ -503,6 +521,7 @@ pub async fn revoke(
             }
             let row = target_row(ctx.conn, &target)?;
             next_status(row.status, LifecycleEvent::Revoke).map_err(|e| lifecycle_error(&target, e))?;
+            not_the_last_holder(ctx.conn, &society, &target)?;
             ctx.append(&prepared, law_hash)?;
             to_value(&view(ctx.conn, target_row(ctx.conn, &target)?).map_err(store_err)?)
         }))
@@ -622,7 +641,9 @@ pub async fn change_role(
                 }
             }
             ctx.append(&prepared, law_hash)?;
-            if roles_of(ctx.conn, society.as_str(), target.as_str()).map_err(store_err)?.contains(&role) != grant {
+            let holds = roles_of(ctx.conn, society.as_str(), target.as_str()).map_err(store_err)?.contains(&role)
+                && !crate::ledger::keeps_role(ctx.conn, society.as_str(), target.as_str(), &role).map_err(store_err)?;
+            if holds != grant {
                 // As for status changes: a newer change of this role from a peer is in force.
                 let stamp =
                     ledger::role_stamp(ctx.conn, society.as_str(), target.as_str(), &role).map_err(store_err)?;

@@ -203,6 +203,13 @@ async fn roles_are_granted_and_taken_back_by_the_role_authority() {
     }
     let r = node.delete(&alice, &format!("/v1/lct/{alice_id}/roles/authority")).await;
     assert_eq!((r.status, r.code()), (409, "W4_ERR_LAW_CONFLICT"), "{}", r.body);
+    // Nor can the last holder's LCT be taken out of service: suspended or
+    // revoked (by herself), the society could never change a role again.
+    let r = node.post(&alice, &format!("/v1/lct/{alice_id}/suspend"), &json!({"reason": "away"})).await;
+    assert_eq!((r.status, r.code()), (409, "W4_ERR_LAW_CONFLICT"), "{}", r.body);
+    assert_eq!(r.body["error"]["details"]["roles"], json!(["authority"]), "{}", r.body);
+    let r = node.post(&alice, &format!("/v1/lct/{alice_id}/revoke"), &json!({"reason": "compromise"})).await;
+    assert_eq!((r.status, r.code()), (409, "W4_ERR_LAW_CONFLICT"), "{}", r.body);
     // The admin lost the right to change roles.
     let (p, b) = grant(&bob_id, "witness");
     assert_eq!(node.post(&node.admin, &p, &b).await.code(), "W4_ERR_AUTHZ_DENIED");
