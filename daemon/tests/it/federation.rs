@@ -1378,13 +1378,7 @@ async fn a_lock_out_made_on_two_live_nodes_leaves_a_keeper_who_can_confirm_the_r
 #[tokio::test]
 async fn a_role_change_concurrent_with_a_rotation_reaches_the_new_lct_in_either_order() {
     let a = TestNode::start().await;
-    let x = random_key();
-    let x_id = id_of(&x).to_string();
-    assert_eq!(a.mint(&x, EntityType::Human).await.status, 201);
-    for role in ["witness", "archivist"] {
-        let r = a.post(&a.admin, &format!("/v1/lct/{x_id}/roles"), &json!({"role": role})).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-    }
+    let (x, x_id) = member_with_roles(&a, &["witness", "archivist"]).await;
     // b holds a copy of a's ledger but does not federate: both write alone.
     let b = TestNode::join(&a, "").await;
     let shared = ledger_list(&a).await;
@@ -1522,6 +1516,18 @@ async fn two_rotations_of_one_lct_leave_the_same_successor_in_either_order() {
     assert_eq!(rows[0], rows[1], "the same row in either order");
 }
 
+/// A member minted on `a` and given `roles` by the admin: its key and id.
+async fn member_with_roles(a: &TestNode, roles: &[&str]) -> (web4_core::SecretKey, String) {
+    let key = random_key();
+    let id = id_of(&key).to_string();
+    assert_eq!(a.mint(&key, EntityType::Human).await.status, 201);
+    for role in roles {
+        let r = a.post(&a.admin, &format!("/v1/lct/{id}/roles"), &json!({"role": role})).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    (key, id)
+}
+
 /// The roles `n` shows for LCT `id`.
 async fn roles(n: &TestNode, id: &str) -> Value {
     n.get(&format!("/v1/lct/{id}")).await.body["data"]["roles"].clone()
@@ -1548,13 +1554,7 @@ async fn rotate(n: &TestNode, key: &web4_core::SecretKey, old: &str) -> (web4_co
 #[tokio::test]
 async fn a_rotation_that_does_not_stand_keeps_only_the_roles_given_to_its_lct() {
     let a = TestNode::start().await;
-    let y = random_key();
-    let y_id = id_of(&y).to_string();
-    assert_eq!(a.mint(&y, EntityType::Human).await.status, 201);
-    for role in ["witness", "authority"] {
-        let r = a.post(&a.admin, &format!("/v1/lct/{y_id}/roles"), &json!({"role": role})).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-    }
+    let (y, y_id) = member_with_roles(&a, &["witness", "authority"]).await;
     // b and c hold a copy of a's ledger but do not federate: all write alone.
     let b = TestNode::join(&a, "").await;
     let c = TestNode::join(&a, "").await;
