@@ -139,6 +139,19 @@ pub struct Source<'a> {
 /// newer one takes over its stamp even when its weight is the same, so a
 /// record that arrives later but is older than both cannot win.
 pub fn add(conn: &Connection, t: Triple, src: Source<'_>) -> Result<Vec<Effect>, StoreError> {
+    stamp(conn, t, src, true)
+}
+
+/// Set a triple with exactly `src`'s stamp, older or newer than the one it
+/// held: for a triple whose stamp the caller derives from state (a role's
+/// register), not from the records that asserted it. An effect only when the
+/// triple was not there or its kind or weight changed.
+pub fn put(conn: &Connection, t: Triple, src: Source<'_>) -> Result<Vec<Effect>, StoreError> {
+    stamp(conn, t, src, false)
+}
+
+/// [`add`] (`keep_newer`: a newer stamp held stays) or [`put`].
+fn stamp(conn: &Connection, t: Triple, src: Source<'_>, keep_newer: bool) -> Result<Vec<Effect>, StoreError> {
     if is_derived(&t.p) {
         return Err(StoreError::Corrupt(format!("{} is derived, not stored", t.p)));
     }
@@ -153,7 +166,7 @@ pub fn add(conn: &Connection, t: Triple, src: Source<'_>) -> Result<Vec<Effect>,
     match held {
         // A stamp that is newer or the same (the same record projecting the
         // triple twice) stays.
-        Some((_, _, Some(true))) => Ok(vec![]),
+        Some((_, _, Some(true))) if keep_newer => Ok(vec![]),
         Some((kind, weight, _)) => {
             conn.prepare_cached(
                 "UPDATE graph_triples SET kind = ?4, weight = ?5, ledger_ref = ?6, at = ?7, author = ?8, seq = ?9

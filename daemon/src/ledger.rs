@@ -750,9 +750,8 @@ fn role_edge(
     }) else {
         return Ok(vec![]);
     };
-    let mut effects: Vec<Effect> = graph::remove(conn, soc, &w4(edge), id)?.into_iter().collect();
     if !held {
-        return Ok(effects);
+        return Ok(graph::remove(conn, soc, &w4(edge), id)?.into_iter().collect());
     }
     let register: Option<(String, i64, String, i64)> = conn
         .prepare_cached(
@@ -766,19 +765,10 @@ fn role_edge(
         }
         None => match registration {
             Some(src) => src,
-            None => return Ok(effects),
+            None => return Ok(vec![]),
         },
     };
-    effects.extend(graph::add(conn, Triple::edge(soc, edge, id, 1.0), src)?);
-    // A triple removed and added again is no change for the graph's readers.
-    if let [Effect::Triple { add: false, triple: a }, Effect::Triple { add: true, triple: b }] = effects.as_slice()
-        && a.s == b.s
-        && a.p == b.p
-        && a.o == b.o
-    {
-        effects.clear();
-    }
-    Ok(effects)
+    graph::put(conn, Triple::edge(soc, edge, id, 1.0), src)
 }
 
 /// The successor of `id`: the LCT registered by the rotation of `id` that
@@ -851,7 +841,9 @@ fn project_graph(
         | Event::Reinstate(StatusChange { lct_id, .. })
         | Event::Revoke(Revoke { lct_id, .. }) => {
             effects.extend(status_now(conn, lct_id)?);
-            if let Some((society, ..)) = lct_state(conn, lct_id.as_str())? {
+            if effects.iter().any(|e| matches!(e, Effect::Role { .. }))
+                && let Some((society, ..)) = lct_state(conn, lct_id.as_str())?
+            {
                 project_role_effects(conn, society.as_str(), effects, src, &[])?;
             }
         }
@@ -1102,10 +1094,8 @@ fn keep_holders(conn: &Connection, society: &str, which: &[String], all: bool) -
 /// society without an active holder, as taking the role would (decisions/0019).
 pub fn last_holder_of(conn: &Connection, society: &str, lct: &str) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::new();
-    for role in granting_roles(conn, society)? {
-        if !roles_of(conn, society, lct)?.contains(&role) {
-            continue;
-        }
+    let held = roles_of(conn, society, lct)?;
+    for role in granting_roles(conn, society)?.into_iter().filter(|r| held.contains(r)) {
         let others: bool = conn
             .prepare_cached(
                 "SELECT EXISTS(SELECT 1 FROM roles r JOIN lcts l ON l.lct_id = r.lct_id
@@ -1117,6 +1107,12 @@ pub fn last_holder_of(conn: &Connection, society: &str, lct: &str) -> Result<Vec
         }
     }
     Ok(out)
+}
+
+/// Whether `lct` holds `role` by its register or without one, not only as the
+/// keeper of a role-granting role no active LCT holds ([`keeps_role`]).
+pub fn holds_role(conn: &Connection, society: &str, lct: &str, role: &str) -> Result<bool, StoreError> {
+    Ok(roles_of(conn, society, lct)?.iter().any(|r| r == role) && !keeps_role(conn, society, lct, role)?)
 }
 
 /// Whether `lct` holds `role` only as the keeper of a role-granting role no
@@ -1258,11 +1254,7 @@ pub fn keep_granting_role_holders(conn: &Connection) -> Result<(), StoreError> {
         );
         which.sort();
         which.dedup();
-        for effect in keep_holders(conn, &society, &which, true)? {
-            if let Effect::Role { lct, role, held } = effect {
-                role_edge(conn, &society, &lct, &role, held, None)?;
-            }
-        }
+        role_edges(conn, &society, &keep_holders(conn, &society, &which, true)?)?;
     }
     Ok(())
 }
@@ -1285,14 +1277,20 @@ pub fn rebuild_losing_successors(conn: &Connection) -> Result<usize, StoreError>
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (society, lct) in &losers {
-        for effect in rebuild_roles(conn, society, lct)? {
-            // The graph's edge of each role-granting role they hold or lost.
-            if let Effect::Role { lct, role, held } = effect {
-                role_edge(conn, society, &lct, &role, held, None)?;
-            }
-        }
+        role_edges(conn, society, &rebuild_roles(conn, society, lct)?)?;
     }
     Ok(losers.len())
+}
+
+/// In a migration (no record to stamp by): the graph edge of each
+/// role-granting role the `Effect::Role`s in `effects` changed.
+fn role_edges(conn: &Connection, society: &str, effects: &[Effect]) -> Result<(), StoreError> {
+    for e in effects {
+        if let Effect::Role { lct, role, held } = e {
+            role_edge(conn, society, lct, role, *held, None)?;
+        }
+    }
+    Ok(())
 }
 
 /// [`apply_role`] on one LCT's register.
@@ -3164,19 +3162,24 @@ fn rates_version(conn: &Connection, version: &str) -> Result<Option<RatesAt>, St
     if n == "0" {
         return Ok(Some(RatesAt::Law(law_version.to_owned())));
     }
+    let society: Option<String> =
+        conn.prepare_cached("SELECT society_id FROM societies LIMIT 1")?.query_row([], |r| r.get(0)).optional()?;
+    let Some(society) = society else { return Ok(None) };
+    Ok(rates_update(conn, &society, version)?.map(|rates| RatesAt::Updated(law_version.to_owned(), rates)))
+}
+
+/// Every pool's rate after the rates update `version` of `society` recorded
+/// (a `resource.rates` record), if it is held here.
+pub fn rates_update(
+    conn: &Connection,
+    society: &str,
+    version: &str,
+) -> Result<Option<std::collections::BTreeMap<String, f64>>, StoreError> {
     let text: Option<String> = conn
-        .prepare_cached(
-            "SELECT rates FROM resource_rates WHERE society_id = (SELECT society_id FROM societies LIMIT 1) AND version = ?1",
-        )?
-        .query_row([version], |r| r.get(0))
+        .prepare_cached("SELECT rates FROM resource_rates WHERE society_id = ?1 AND version = ?2")?
+        .query_row([society, version], |r| r.get(0))
         .optional()?;
-    Ok(match text {
-        None => None,
-        Some(t) => Some(RatesAt::Updated(
-            law_version.to_owned(),
-            serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("rates {version}: {e}")))?,
-        )),
-    })
+    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("rates {version}: {e}")))).transpose()
 }
 
 /// What a rates version resolves to (see [`rates_version`]).

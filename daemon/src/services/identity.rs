@@ -597,8 +597,7 @@ pub async fn change_role(
             let held = roles_of(ctx.conn, society.as_str(), target.as_str()).map_err(store_err)?;
             // A role kept only because no other active LCT holds it (its
             // register says revoked, decisions/0019) can be granted again.
-            let has = held.contains(&role)
-                && !crate::ledger::keeps_role(ctx.conn, society.as_str(), target.as_str(), &role).map_err(store_err)?;
+            let has = ledger::holds_role(ctx.conn, society.as_str(), target.as_str(), &role).map_err(store_err)?;
             if grant && has {
                 return Err(ApiError::new(
                     ErrorCode::ProtoSequence,
@@ -641,9 +640,7 @@ pub async fn change_role(
                 }
             }
             ctx.append(&prepared, law_hash)?;
-            let holds = roles_of(ctx.conn, society.as_str(), target.as_str()).map_err(store_err)?.contains(&role)
-                && !crate::ledger::keeps_role(ctx.conn, society.as_str(), target.as_str(), &role).map_err(store_err)?;
-            if holds != grant {
+            if ledger::holds_role(ctx.conn, society.as_str(), target.as_str(), &role).map_err(store_err)? != grant {
                 // As for status changes: a newer change of this role from a peer is in force.
                 let stamp =
                     ledger::role_stamp(ctx.conn, society.as_str(), target.as_str(), &role).map_err(store_err)?;

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::ledger::{AllocationRow, Event, Prepared, load_allocation, roles_of};
 use crate::services::identity::authenticate;
 use crate::store::writer::{Committed, WriteCtx};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,16 +54,10 @@ pub fn current_rates(
         .map_err(|e| store_err(e.into()))?;
     let version = format!("{}#{n}", law.version());
     let mut rates = law.resources().rates();
-    if n > 0 {
-        let text: Option<String> = conn
-            .prepare_cached("SELECT rates FROM resource_rates WHERE society_id = ?1 AND version = ?2")
-            .and_then(|mut s| s.query_row(params![society.as_str(), version], |r| r.get(0)).optional())
-            .map_err(|e| store_err(e.into()))?;
-        if let Some(t) = text {
-            let updated: BTreeMap<String, f64> =
-                serde_json::from_str(&t).map_err(|e| ApiError::internal("rates", e))?;
-            rates.extend(updated);
-        }
+    if n > 0
+        && let Some(updated) = crate::ledger::rates_update(conn, society.as_str(), &version).map_err(store_err)?
+    {
+        rates.extend(updated);
     }
     Ok((version, rates))
 }
