@@ -67,8 +67,17 @@ pub enum Effect {
         held: bool,
     },
     /// A record registered an LCT id that was already registered here
-    /// (decisions/0025): the record is kept, the first registration stands.
+    /// (decisions/0025): the record is kept, the registration that sorts
+    /// first stands.
     RegistrationConflict,
+    /// A mint that sorts before the one registered here arrived: every
+    /// projection was rebuilt from the ledger (decisions/0025, session-30
+    /// addendum). The commit hook reloads what it keeps of them.
+    Rebuilt,
+    /// A record the losing home of a registration made about that LCT's
+    /// account or reputation, or about what such a record opened: kept,
+    /// without effect (decisions/0025, session-30 addendum).
+    Voided,
     /// A law version was published: the law in force now. The commit hook
     /// replaces the node's cached society with it, whichever node recorded
     /// the publication.
@@ -677,33 +686,297 @@ pub fn apply_event(
 ) -> Result<Vec<Effect>, StoreError> {
     // One key, one LCT id: the same key minted on two nodes before either
     // heard of the other (a client retrying a timed-out mint elsewhere) makes
-    // two valid records registering one id. The later one here is kept in
-    // the ledger, so its author's chain stays whole, but changes nothing
-    // (decisions/0025). Local writes never get here: they refuse an id that
-    // exists before they append.
+    // two valid records registering one id. Both are kept in the ledger, so
+    // their authors' chains stay whole; of two mints the one that sorts
+    // first by (time, record hash) stands on every node, in any order, and
+    // the other changes nothing (decisions/0025 and its session-30
+    // addendum). Local writes never get here: they refuse an id that exists
+    // before they append.
     let registers = match ev {
         Event::Mint(m) => Some(&m.lct.lct_id),
         Event::Transition(t) => Some(&t.lct.lct_id),
         _ => None,
     };
     if let Some(id) = registers
-        && lct_state(conn, id.as_str())?.is_some()
+        && lct_exists(conn, id)?
     {
+        if matches!(ev, Event::Mint(_)) && sorts_before_registered_mint(conn, id, at, lref)? {
+            tracing::warn!(
+                service = "identity",
+                event = "lct_registration_conflict",
+                lct_id = %id,
+                ledger_ref = %lref,
+                author = %author,
+                "a second registration of an LCT id sorts first: it stands, and the projections are rebuilt from the ledger"
+            );
+            rebuild_projections(conn)?;
+            return Ok(vec![Effect::RegistrationConflict, Effect::Rebuilt]);
+        }
         tracing::warn!(
             service = "identity",
             event = "lct_registration_conflict",
             lct_id = %id,
             ledger_ref = %lref,
             author = %author,
-            "a second registration of an LCT id: the record is kept, the first registration stands"
+            "a second registration of an LCT id: the record is kept, the registration that sorts first stands"
         );
+        lose_registration(conn, id, author, at, lref)?;
         return Ok(vec![Effect::RegistrationConflict]);
+    }
+    // What the losing home of a registration recorded about that LCT's
+    // account or reputation is kept without effect, on every node.
+    if voided(conn, author, ev)? {
+        void_what_it_opens(conn, ev)?;
+        return Ok(vec![Effect::Voided]);
     }
     let mut effects = apply_state(conn, ev, (author, seq, row), at, (lref, law_hash))?;
     let lref = lref.to_string();
     let src = crate::graph::Source { lref: &lref, at: at.secs(), author: author.as_str(), seq };
     project_graph(conn, ev, &mut effects, src)?;
     Ok(effects)
+}
+
+/// Whether a mint recorded at `at` with hash `lref` sorts before the record
+/// that registered LCT `id` here, and that record is a mint too: then it
+/// stands instead (decisions/0025, session-30 addendum). A registration by a
+/// genesis or a rotation is never displaced.
+fn sorts_before_registered_mint(conn: &Connection, id: &LctId, at: Timestamp, lref: &Hash) -> Result<bool, StoreError> {
+    let registered: Option<(i64, String, i64)> = conn
+        .prepare_cached("SELECT created_at, ledger_ref, doc_record FROM lcts WHERE lct_id = ?1")?
+        .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((reg_at, reg_ref, doc)) = registered else { return Ok(false) };
+    let kind: Option<String> =
+        conn.prepare_cached("SELECT kind FROM ledger WHERE id = ?1")?.query_row([doc], |r| r.get(0)).optional()?;
+    Ok(kind.as_deref() == Some(kind::LCT_MINT) && (at.secs(), lref.to_string()) < (reg_at, reg_ref))
+}
+
+/// Keep a registration of LCT `id` that does not stand: its author is a
+/// losing home, whose records about that LCT's account and reputation are
+/// voided ([`voided`]).
+fn lose_registration(
+    conn: &Connection,
+    id: &LctId,
+    author: &LctId,
+    at: Timestamp,
+    lref: &Hash,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO lost_registrations (lct_id, ledger_ref, author, at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id.as_str(), lref.to_string(), author.as_str(), at.secs()])?;
+    Ok(())
+}
+
+/// Whether `event`, recorded by `author`, is kept without effect: it
+/// changes the account or reputation of an LCT whose registration by
+/// `author` (or by the LCT `author` succeeds) did not stand, or a delegation
+/// tree or lease that such a record opened. Every node holds the same
+/// registrations once the same records applied, so every node voids the
+/// same records: where the losing registration applied first, the winner's
+/// arrival rebuilds the projections and voids them there too
+/// (decisions/0025, session-30 addendum).
+pub fn voided(conn: &Connection, author: &LctId, event: &Event) -> Result<bool, StoreError> {
+    for obj in Owned::of_event(event) {
+        let hit = match &obj {
+            Owned::Grant(g) => void_object(conn, "grant", g)?,
+            Owned::Lease(l) => void_object(conn, "lease", l)?,
+            Owned::Account(l) | Owned::Reputation(l) => lost_home(conn, l, author)?,
+            Owned::Society | Owned::Rates(_) => false,
+        };
+        if hit {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn void_object(conn: &Connection, kind: &str, id: &str) -> Result<bool, StoreError> {
+    Ok(conn.prepare_cached("SELECT 1 FROM void_objects WHERE kind = ?1 AND id = ?2")?.exists([kind, id])?)
+}
+
+/// Whether `author` is, or succeeds, the author of a registration of `lct`
+/// that did not stand, and does not own `lct`'s account.
+fn lost_home(conn: &Connection, lct: &str, author: &LctId) -> Result<bool, StoreError> {
+    let losers: Vec<String> = conn
+        .prepare_cached("SELECT author FROM lost_registrations WHERE lct_id = ?1")?
+        .query_map([lct], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for loser in losers {
+        let is_author = loser == author.as_str() || successors(conn, &loser)?.iter().any(|s| s == author.as_str());
+        if is_author && owner_of(conn, &Owned::Account(lct.to_owned()))?.as_deref() != Some(author.as_str()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The delegation tree or lease a voided record would have opened: voided
+/// too, and so is every later record about it.
+fn void_what_it_opens(conn: &Connection, event: &Event) -> Result<(), StoreError> {
+    let opened = match event {
+        Event::Delegate(p) => Some(("grant", p.delegation.grant_id.as_str())),
+        Event::Allocate(a) => Some(("lease", a.allocation_id.as_str())),
+        _ => None,
+    };
+    if let Some((kind, id)) = opened {
+        conn.prepare_cached("INSERT OR IGNORE INTO void_objects (kind, id) VALUES (?1, ?2)")?.execute([kind, id])?;
+    }
+    Ok(())
+}
+
+/// Every LCT id a record of the ledger registers (a genesis's members, a
+/// mint's, a rotation's new LCT): row, kind, id; bound to the three kinds.
+const REGISTRATIONS: &str = "SELECT l.id, l.kind,
+        COALESCE(json_extract(l.record, '$.payload.lct.lct_id'), json_extract(m.value, '$.lct.lct_id')) AS lct
+   FROM ledger l LEFT JOIN json_each(l.record, '$.payload.members') m ON l.kind = ?3
+  WHERE l.kind IN (?1, ?2, ?3)";
+
+/// Whether records of the ledger register one LCT id more than once.
+pub fn registrations_contested(conn: &Connection) -> Result<bool, StoreError> {
+    let sql = format!(
+        "SELECT EXISTS(SELECT 1 FROM ({REGISTRATIONS}) r WHERE r.lct IS NOT NULL GROUP BY r.lct HAVING COUNT(*) > 1)"
+    );
+    Ok(conn.query_row(&sql, [kind::LCT_MINT, kind::LCT_TRANSITION, kind::SOCIETY_GENESIS], |r| r.get(0))?)
+}
+
+/// The mint that stands for an LCT id that more than one record registers.
+pub struct Standing {
+    row: i64,
+    hash: Hash,
+    record: Record,
+}
+
+/// For every LCT id that several records of the ledger register, the first
+/// of them (in ledger order) being a mint: the mint that stands, the one
+/// that sorts first by (time, record hash). A registration by a genesis or a
+/// rotation that applied first stands as it is (decisions/0025).
+pub fn registration_plan(conn: &Connection) -> Result<std::collections::HashMap<String, Standing>, StoreError> {
+    use std::collections::HashMap;
+    let mut first_kind: HashMap<String, String> = HashMap::new();
+    let mut mints: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut note = |id: String, row: i64, k: &str| {
+        first_kind.entry(id.clone()).or_insert_with(|| k.to_owned());
+        if k == kind::LCT_MINT {
+            mints.entry(id).or_default().push(row);
+        }
+    };
+    {
+        let mut st = conn.prepare(&format!("{REGISTRATIONS} ORDER BY l.id"))?;
+        let mut rows = st.query([kind::LCT_MINT, kind::LCT_TRANSITION, kind::SOCIETY_GENESIS])?;
+        while let Some(r) = rows.next()? {
+            let (row, k, id): (i64, String, Option<String>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            if let Some(id) = id {
+                note(id, row, &k);
+            }
+        }
+    }
+    let mut plan = HashMap::new();
+    for (id, rows) in mints {
+        if rows.len() > 1 {
+            tracing::debug!(lct_id = %id, mints = rows.len(), "an LCT id minted more than once");
+        }
+        if rows.len() < 2 || first_kind.get(&id).map(String::as_str) != Some(kind::LCT_MINT) {
+            continue;
+        }
+        let mut best: Option<Standing> = None;
+        for row in rows {
+            let (hash, text): (String, String) =
+                conn.query_row("SELECT hash, record FROM ledger WHERE id = ?1", [row], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let record: Record = parse_json(&text, "ledger.record")?;
+            let hash = Hash::parse(&hash).map_err(|_| corrupt("ledger.hash"))?;
+            if best.as_ref().is_none_or(|b| (record.timestamp, hash) < (b.record.timestamp, b.hash)) {
+                best = Some(Standing { row, hash, record });
+            }
+        }
+        if let Some(b) = best {
+            plan.insert(id, b);
+        }
+    }
+    Ok(plan)
+}
+
+/// Apply record `r` (hash `h`, ledger row `row`) as the ledger is replayed
+/// with `plan` ([`registration_plan`]): a mint of an id the plan names
+/// registers the mint that stands, wherever that is in the ledger, and is
+/// then kept without effect; the mint that stands, reached again, changes
+/// nothing more. Any other record applies as it does when received.
+pub fn replay(
+    conn: &Connection,
+    r: &Record,
+    h: &Hash,
+    row: i64,
+    plan: &std::collections::HashMap<String, Standing>,
+) -> Result<Vec<Effect>, StoreError> {
+    let ev = Event::from_record(r)?;
+    let Event::Mint(m) = &ev else {
+        return apply_event(conn, &ev, (&r.author, r.seq, row), r.timestamp, h, r.law_hash);
+    };
+    let id = &m.lct.lct_id;
+    let Some(standing) = plan.get(id.as_str()) else {
+        return apply_event(conn, &ev, (&r.author, r.seq, row), r.timestamp, h, r.law_hash);
+    };
+    let registered: Option<String> = conn
+        .prepare_cached("SELECT ledger_ref FROM lcts WHERE lct_id = ?1")?
+        .query_row([id.as_str()], |r| r.get(0))
+        .optional()?;
+    if registered.is_some_and(|reg| reg == h.to_string()) {
+        // The mint that stands, registered already where another mint of
+        // its id came first in this ledger.
+        return Ok(vec![]);
+    }
+    let mut effects = Vec::new();
+    if standing.hash == *h || lct_exists(conn, id)? {
+        effects.extend(apply_event(conn, &ev, (&r.author, r.seq, row), r.timestamp, h, r.law_hash)?);
+    } else {
+        let s = &standing.record;
+        let winner = Event::from_record(s)?;
+        effects.extend(apply_event(
+            conn,
+            &winner,
+            (&s.author, s.seq, standing.row),
+            s.timestamp,
+            &standing.hash,
+            s.law_hash,
+        )?);
+        lose_registration(conn, id, &r.author, r.timestamp, h)?;
+        effects.push(Effect::RegistrationConflict);
+    }
+    Ok(effects)
+}
+
+/// Every projection made again from the ledger, in ledger order, by
+/// [`replay`]: what a node does when a mint that sorts first arrives after
+/// another mint of its id applied here, whose home's records about that LCT
+/// may have changed what other records then did. Rare (one key minted on two
+/// nodes at once) and about as long as `web4d ledger verify`'s rebuild; it
+/// runs in the writer's transaction, so it commits with the record that
+/// caused it or not at all.
+pub fn rebuild_projections(conn: &Connection) -> Result<u64, StoreError> {
+    let started = std::time::Instant::now();
+    let plan = registration_plan(conn)?;
+    for (table, _) in PROJECTION_TABLES {
+        conn.execute(&format!("DELETE FROM {table}"), [])?;
+    }
+    let mut st = conn.prepare("SELECT hash, record, id FROM ledger ORDER BY id")?;
+    let mut rows = st.query([])?;
+    let mut n: u64 = 0;
+    while let Some(row) = rows.next()? {
+        let (hash, text, id): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        let r: Record = parse_json(&text, "ledger.record")?;
+        let h = Hash::parse(&hash).map_err(|_| corrupt("ledger.hash"))?;
+        replay(conn, &r, &h, id, &plan)?;
+        n += 1;
+    }
+    tracing::warn!(
+        service = "ledger",
+        event = "projections_rebuilt",
+        records = n,
+        contested_ids = plan.len(),
+        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "the projections were made again from the ledger"
+    );
+    Ok(n)
 }
 
 /// The graph's status triple effects for LCT `id` as its row has it now.
@@ -2641,6 +2914,14 @@ pub fn check_inbound(
             return Ok(Check::Rejected(batch.swap_remove(failed).3));
         }
     }
+    // What the losing home of a registration recorded about that LCT's
+    // account or reputation applies without effect on every node: refusing
+    // it would stall its author's chain where it is refused, and checking it
+    // against the state it changes would refuse it where that state differs
+    // (decisions/0025, session-30 addendum).
+    if voided(conn, &r.author, &event)? {
+        return Ok(Check::Next(event));
+    }
     // A record about an owned object not known here yet (the root of its
     // delegation tree, its lease, its LCT still on the way) waits for it:
     // without the object its owner cannot be checked, and a node that has
@@ -2964,8 +3245,11 @@ pub fn apply_inbound(
     if let Some(why) = carried_before(conn, &event, r)? {
         return Ok(Foreign::Rejected(why));
     }
-    // Checked here, on the writer, against the state this record applies to.
-    if let Some(why) = off_state(conn, &event, r)? {
+    // Checked here, on the writer, against the state this record applies to
+    // (a voided record applies to none).
+    if !voided(conn, &r.author, &event)?
+        && let Some(why) = off_state(conn, &event, r)?
+    {
         return Ok(Foreign::Rejected(why));
     }
     let row = crate::store::writer::insert_record(conn, &m.hash, &r.author, r.seq, &r.kind, &m.text)?;
@@ -3365,6 +3649,9 @@ pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
     migrate(&mut scratch)?;
     let mut verifiers: std::collections::HashMap<LctId, ChainVerifier> = std::collections::HashMap::new();
     let mut out = VerifyOutcome { records: 0, authors: 0, chain_errors: vec![], projection_differences: vec![] };
+    // The mints that stand where one id has several, as the live store
+    // decided them (decisions/0025, session-30 addendum).
+    let plan = registration_plan(live)?;
     let mut stmt = live.prepare("SELECT hash, record, id FROM ledger ORDER BY id")?;
     let mut rows = stmt.query([])?;
     let tx = scratch.transaction()?;
@@ -3394,7 +3681,7 @@ pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
             Ok(h) if h.to_string() == stored_hash => {
                 // The scratch store has no ledger rows: documents are found
                 // through the live row ids, as in the live projection.
-                apply(&tx, &r, &h, id)?;
+                replay(&tx, &r, &h, id, &plan)?;
             }
             Ok(h) => out
                 .chain_errors

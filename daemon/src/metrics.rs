@@ -125,6 +125,8 @@ pub struct Metrics {
     pub forward_duration: Histogram,
     pub equivocations: Counter,
     pub registration_conflicts: Counter,
+    pub projection_rebuilds: Counter,
+    pub voided_records: Counter,
     pub network_attestations: Counter,
     pub p2p_peers: Gauge,
     pub gossip_in: Counter,
@@ -312,6 +314,18 @@ impl Metrics {
             "Records that registered an LCT id already registered here; kept in the ledger without effect (decisions/0025)",
             registration_conflicts.clone(),
         );
+        let projection_rebuilds = Counter::default();
+        registry.register(
+            "web4_projection_rebuilds",
+            "Rebuilds of every projection from the ledger: a mint that sorts first arrived after another mint of its LCT id (decisions/0025)",
+            projection_rebuilds.clone(),
+        );
+        let voided_records = Counter::default();
+        registry.register(
+            "web4_ledger_voided_records",
+            "Records applied without effect: a losing home's records about the LCT whose registration did not stand (decisions/0025)",
+            voided_records.clone(),
+        );
         let network_attestations = Counter::default();
         registry.register(
             "web4_network_witness_attestations",
@@ -387,6 +401,8 @@ impl Metrics {
             forward_duration,
             equivocations,
             registration_conflicts,
+            projection_rebuilds,
+            voided_records,
             network_attestations,
             p2p_peers,
             gossip_in,
@@ -489,6 +505,12 @@ impl Metrics {
                 Effect::Budget { grant_id, remaining } => self.set_budget(grant_id, *remaining),
                 Effect::RegistrationConflict => {
                     self.registration_conflicts.inc();
+                }
+                Effect::Rebuilt => {
+                    self.projection_rebuilds.inc();
+                }
+                Effect::Voided => {
+                    self.voided_records.inc();
                 }
                 Effect::Triple { .. } | Effect::Tensor { .. } | Effect::Role { .. } | Effect::Law(_) => {}
             }

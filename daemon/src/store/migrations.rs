@@ -673,6 +673,28 @@ SELECT CAST(strftime('%s', json_extract(record, '$.payload.evidence.timestamp'))
         // LCT that gave it up last (decisions/0019, session 29).
         "-- ledger::keep_granting_role_holders",
     ),
+    (
+        27,
+        // Of two mints of one LCT id, the one that sorts first by (time,
+        // record hash) stands on every node; the registrations that do not
+        // stand, and what their homes' records about that LCT opened, are
+        // kept here (decisions/0025, session-30 addendum). A store that holds
+        // such a conflict has its projections rebuilt (below).
+        r#"
+CREATE TABLE lost_registrations (
+    lct_id     TEXT NOT NULL,
+    ledger_ref TEXT NOT NULL,
+    author     TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    PRIMARY KEY (lct_id, ledger_ref)
+) WITHOUT ROWID;
+CREATE TABLE void_objects (
+    kind TEXT NOT NULL,
+    id   TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -706,6 +728,9 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
         if *version == 26 && current > 0 {
             crate::ledger::keep_granting_role_holders(&tx)?;
         }
+        if *version == 27 && current > 0 && crate::ledger::registrations_contested(&tx)? {
+            crate::ledger::rebuild_projections(&tx)?;
+        }
         tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))", [version])?;
         tx.commit()?;
     }
@@ -734,6 +759,8 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("resource_pools", "society_id, resource_type"),
     ("resource_rates", "society_id, version"),
     ("graph_triples", "s, p, o"),
+    ("lost_registrations", "lct_id, ledger_ref"),
+    ("void_objects", "kind, id"),
 ];
 
 #[cfg(test)]

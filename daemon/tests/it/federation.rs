@@ -1090,6 +1090,7 @@ async fn an_upgraded_store_stamps_its_triples_as_a_rebuild_does() {
     c.execute_batch(&format!(
         "ALTER TABLE graph_triples DROP COLUMN at; ALTER TABLE graph_triples DROP COLUMN author;
          ALTER TABLE graph_triples DROP COLUMN seq; DROP TABLE role_records; DROP TABLE carried_requests;
+         DROP TABLE lost_registrations; DROP TABLE void_objects;
          DELETE FROM schema_migrations WHERE version >= 23;
          UPDATE graph_triples SET ledger_ref = '{first_ref}' WHERE s = '{x_id}' AND o = '{y_id}';"
     ))
@@ -1289,7 +1290,8 @@ async fn concurrent_revocations_never_leave_a_society_without_an_authority() {
     c.execute_batch(&format!(
         "DELETE FROM roles WHERE lct_id = '{admin}' AND role = 'authority';
          DELETE FROM graph_triples WHERE o = '{admin}' AND p LIKE '%hasAuthority';
-         DELETE FROM schema_migrations WHERE version = 26;"
+         DROP TABLE lost_registrations; DROP TABLE void_objects;
+         DELETE FROM schema_migrations WHERE version >= 26;"
     ))
     .unwrap();
     assert!(state(&c).0.is_empty(), "no authority before the upgrade");
@@ -2626,4 +2628,176 @@ async fn an_account_spent_concurrently_through_three_nodes_is_never_overdrawn() 
         let v = n.ledger_verify();
         assert_eq!(v["projection_differences"], json!([]), "{v}");
     }
+}
+
+/// Every row of the projection tables of `n`'s store, the ledger row an LCT's
+/// document is read from left out (it numbers rows in that node's order).
+fn projections(n: &TestNode) -> Vec<(String, Vec<String>)> {
+    let c = web4_daemon::store::open_connection(&n.data_dir().join("web4.db"), true).unwrap();
+    let mut out = Vec::new();
+    for (table, key) in web4_daemon::store::migrations::PROJECTION_TABLES {
+        let mut st = c.prepare(&format!("SELECT * FROM {table} ORDER BY {key}")).unwrap();
+        let names: Vec<String> = st.column_names().map(str::to_owned).collect();
+        let rows = st
+            .query_map([], |r| {
+                let mut cols = Vec::new();
+                for (i, name) in names.iter().enumerate() {
+                    if name != "doc_record" {
+                        let v: rusqlite::types::Value = r.get(i)?;
+                        cols.push(format!("{name}={v:?}"));
+                    }
+                }
+                Ok(cols.join("|"))
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        out.push((table.to_string(), rows));
+    }
+    out
+}
+
+/// One key minted on two nodes at once, the client retrying on another node
+/// (decisions/0025, session-30 addendum): the mint that sorts first by (time,
+/// record hash) stands on both nodes, whichever arrived first. What the home
+/// of the other mint recorded about that LCT's account and reputation (a
+/// transfer, an outcome, a funded delegation and a spend of it) is kept
+/// without effect on both; the node where the losing mint applied first
+/// rebuilds its projections and graph, and both end with the same ones.
+#[tokio::test]
+async fn one_key_minted_on_two_nodes_at_once_stands_as_the_mint_that_sorts_first() {
+    let mut a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let b = TestNode::join(&a, &p2p_config(&boot)).await;
+    eventually(15, "b connected to a", || async { peers(&b).await >= 1 }).await;
+    let b_id = b.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    let (m, agent) = (random_key(), random_key());
+    for k in [&m, &agent] {
+        assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
+    }
+    let r = a.post(&a.admin, "/v1/atp/mint", &json!({"amount": 500_000})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // b witnesses the births it records alone.
+    let r = a.post(&a.admin, &format!("/v1/lct/{b_id}/roles"), &json!({"role": "witness"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually(15, "b holds a's records", || async { ledger_set(&a).await == ledger_set(&b).await }).await;
+    let (pa, pb) = (peer_id(&a).await, peer_id(&b).await);
+    block(&a, &pb, true).await;
+    block(&b, &pa, true).await;
+    eventually(10, "a and b apart", || async { peers(&a).await == 0 && peers(&b).await == 0 }).await;
+
+    // The client mints on b first; a second later it retries on a.
+    let k = random_key();
+    let l = id_of(&k).to_string();
+    let r = b.mint(&k, EntityType::Human).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let standing = r.body["metadata"]["ledger_ref"].clone();
+    next_second().await;
+    assert_eq!(a.mint(&k, EntityType::Human).await.status, 201);
+    // On a, its home there: funded, it pays m, is rated, funds a delegation
+    // that is spent.
+    let proof = json!({"kind": "contribution", "reference": random_nonce(), "value": 2_000.0});
+    let r = a.post(&a.admin, "/v1/atp/charge", &json!({"account": l, "proof": proof})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let charged = available(&a, &l).await.unwrap();
+    assert!(charged > 300, "{charged}");
+    let r = a.post(&k, "/v1/atp/transfer", &json!({"to": id_of(&m), "amount": 100})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let outcome =
+        json!({"entity": l, "role": "analyst", "action": "report", "result_status": "success", "quality": 0.9});
+    let r = a.post(&a.admin, "/v1/reputation/outcome", &outcome).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let grant = json!({"agent": id_of(&agent), "atp_budget": 100, "funded": true, "expires_at": future(3600),
+        "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 50}});
+    let r = a.post(&k, "/v1/auth/delegate", &grant).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let grant_id = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let spend =
+        json!({"action": "compute", "resource": "job:1", "atp_cost": 10, "context": {"delegation_id": grant_id}});
+    let r = a.authorize(&agent, spend).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(available(&a, &id_of(&m).to_string()).await, Some(100));
+    // On b, its home there: rated once.
+    let outcome =
+        json!({"entity": l, "role": "analyst", "action": "review", "result_status": "failure", "quality": 0.2});
+    let r = b.post(&b.admin, "/v1/reputation/outcome", &outcome).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rated_on_b = b.get(&format!("/v1/reputation/{l}/analyst")).await.body["data"].clone();
+
+    // Heal: each node receives the other's mint; b's stands on both.
+    block(&a, &pb, false).await;
+    block(&b, &pa, false).await;
+    eventually(20, "identical ledgers", || async { ledger_set(&a).await == ledger_set(&b).await }).await;
+    for n in [&a, &b] {
+        eventually(10, "the mint that sorts first registers the LCT", || async {
+            n.get(&format!("/v1/lct/{l}")).await.body["data"]["ledger_ref"] == standing
+        })
+        .await;
+        // The charge (the founder's, a credit) stands; the transfer and the
+        // delegation's lock do not.
+        assert_eq!(available(n, &l).await, Some(charged), "{}", n.base);
+        assert_ne!(available(n, &id_of(&m).to_string()).await, Some(100));
+        assert_eq!(n.get(&format!("/v1/auth/delegation/{grant_id}")).await.status, 404);
+        let rated = n.get(&format!("/v1/reputation/{l}/analyst")).await.body["data"].clone();
+        assert_eq!(rated["t3"], rated_on_b["t3"], "only b's outcome counts: {rated}");
+    }
+    let metric = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let (ma, mb) = (
+        a.get("/metrics").await.body.as_str().unwrap_or_default().to_owned(),
+        b.get("/metrics").await.body.as_str().unwrap_or_default().to_owned(),
+    );
+    assert_eq!(metric(&ma, "web4_projection_rebuilds_total"), 1, "a applied its own mint first: {ma}");
+    assert_eq!(metric(&mb, "web4_projection_rebuilds_total"), 0);
+    assert!(metric(&mb, "web4_ledger_voided_records_total") >= 4, "{mb}");
+    // The graph the rebuild left on a is b's, the same query giving the same
+    // answer on both nodes.
+    let about = format!("SELECT ?p ?o WHERE {{ <{l}> ?p ?o }} ORDER BY ?p ?o");
+    let ask = |n: &TestNode| {
+        let url = format!("{}/v1/graph/query", n.base);
+        let http = n.http.clone();
+        let q = about.clone();
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/sparql-query")
+                .header("accept", "application/sparql-results+json")
+                .body(q)
+                .send()
+                .await
+                .unwrap();
+            r.json::<Value>().await.unwrap()["results"]["bindings"].clone()
+        }
+    };
+    let (ga, gb) = (ask(&a).await, ask(&b).await);
+    assert!(ga.as_array().is_some_and(|g| !g.is_empty()), "{ga}");
+    assert_eq!(ga, gb);
+    for n in [&a, &b] {
+        let v = n.ledger_verify();
+        assert_eq!(v["projection_differences"], json!([]), "{v}");
+    }
+    let (pa, pb) = (projections(&a), projections(&b));
+    let row = pa.iter().find(|(t, _)| t == "lcts").and_then(|(_, rows)| rows.iter().find(|r| r.contains(&l))).unwrap();
+    assert!(row.contains(&format!("home=Text(\"{b_id}\")")), "b is its home: {row}");
+    let lost = pa.iter().find(|(t, _)| t == "lost_registrations").map(|(_, rows)| rows.len());
+    assert_eq!(lost, Some(1), "a's mint is kept as lost");
+    assert_eq!(pa, pb, "the same projections on both nodes");
+    // A store from before migration 27 that kept its own mint: the upgrade
+    // rebuilds its projections.
+    let a_id = a.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    assert!(a.sigterm().success());
+    let mut c = web4_daemon::store::open_connection(&a.data_dir().join("web4.db"), false).unwrap();
+    c.execute_batch(&format!(
+        "DROP TABLE lost_registrations; DROP TABLE void_objects; DELETE FROM schema_migrations WHERE version >= 27;
+         UPDATE lcts SET home = '{a_id}' WHERE lct_id = '{l}'; DELETE FROM reputation WHERE entity = '{l}';"
+    ))
+    .unwrap();
+    web4_daemon::store::migrations::migrate(&mut c).unwrap();
+    drop(c);
+    assert_eq!(projections(&a), pb, "rebuilt on upgrade");
 }
