@@ -420,38 +420,6 @@ impl Knowledge {
     /// Load everything from the projections.
     pub fn load(conn: &Connection, data_dir: &std::path::Path) -> Result<Knowledge, StoreError> {
         let store = open_store(data_dir)?;
-        let (adj, tensor_index, n) = Self::fill(&store, conn)?;
-        Ok(Knowledge {
-            store,
-            adj: RwLock::new(adj),
-            triples: AtomicU64::new(n),
-            tensors: std::sync::Mutex::new(tensor_index),
-        })
-    }
-
-    /// Load everything again from the projections, after they were rebuilt
-    /// from the ledger (decisions/0025, session-30 addendum). Queries in
-    /// between see the old graph or, while the store refills, part of it.
-    pub fn reload(&self, conn: &Connection) -> Result<(), StoreError> {
-        self.store.clear().map_err(|e| StoreError::Corrupt(format!("graph store: {e}")))?;
-        let (adj, tensor_index, n) = Self::fill(&self.store, conn)?;
-        if let Ok(mut g) = self.adj.write() {
-            *g = adj;
-        }
-        if let Ok(mut t) = self.tensors.lock() {
-            *t = tensor_index;
-        }
-        self.triples.store(n, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Bulk-load `store` (empty) from the projections: the adjacency, the
-    /// tensor quads' index and the number of triples loaded.
-    #[allow(clippy::type_complexity)]
-    fn fill(
-        store: &Store,
-        conn: &Connection,
-    ) -> Result<(mrh::Graph, std::collections::HashMap<(String, String), PairTensors>, u64), StoreError> {
         let mut rows: Vec<Triple> = conn
             .prepare("SELECT s, p, o, kind, weight FROM graph_triples")?
             .query_map([], |r| {
@@ -494,7 +462,12 @@ impl Knowledge {
         loaded.map_err(|e| StoreError::Corrupt(format!("graph bulk load: {e}")))?;
         let adj = adj.map_err(|_| StoreError::Corrupt("graph adjacency build failed".into()))?;
         let n = store.len().map_err(|e| StoreError::Corrupt(format!("graph store: {e}")))?;
-        Ok((adj, tensor_index, n as u64))
+        Ok(Knowledge {
+            store,
+            adj: RwLock::new(adj),
+            triples: AtomicU64::new(n as u64),
+            tensors: std::sync::Mutex::new(tensor_index),
+        })
     }
 
     /// Triples in the store.

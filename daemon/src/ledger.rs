@@ -67,13 +67,8 @@ pub enum Effect {
         held: bool,
     },
     /// A record registered an LCT id that was already registered here
-    /// (decisions/0025): the record is kept, the registration that sorts
-    /// first stands.
+    /// (decisions/0025): the record is kept, the first registration stands.
     RegistrationConflict,
-    /// A mint that sorts before the one registered here arrived: every
-    /// projection was rebuilt from the ledger (decisions/0025, session-30
-    /// addendum). The commit hook reloads what it keeps of them.
-    Rebuilt,
     /// A record the losing home of a registration made about that LCT's
     /// account or reputation, or about what such a record opened: kept,
     /// without effect (decisions/0025, session-30 addendum).
@@ -686,12 +681,11 @@ pub fn apply_event(
 ) -> Result<Vec<Effect>, StoreError> {
     // One key, one LCT id: the same key minted on two nodes before either
     // heard of the other (a client retrying a timed-out mint elsewhere) makes
-    // two valid records registering one id. Both are kept in the ledger, so
-    // their authors' chains stay whole; of two mints the one that sorts
-    // first by (time, record hash) stands on every node, in any order, and
-    // the other changes nothing (decisions/0025 and its session-30
-    // addendum). Local writes never get here: they refuse an id that exists
-    // before they append.
+    // two valid records registering one id. The later one here is kept in
+    // the ledger, so its author's chain stays whole, but changes nothing; its
+    // author is a losing home of that LCT here (decisions/0025 and its
+    // session-30 addendum). Local writes never get here: they refuse an id
+    // that exists before they append.
     let registers = match ev {
         Event::Mint(m) => Some(&m.lct.lct_id),
         Event::Transition(t) => Some(&t.lct.lct_id),
@@ -700,31 +694,19 @@ pub fn apply_event(
     if let Some(id) = registers
         && lct_exists(conn, id)?
     {
-        if matches!(ev, Event::Mint(_)) && sorts_before_registered_mint(conn, id, at, lref)? {
-            tracing::warn!(
-                service = "identity",
-                event = "lct_registration_conflict",
-                lct_id = %id,
-                ledger_ref = %lref,
-                author = %author,
-                "a second registration of an LCT id sorts first: it stands, and the projections are rebuilt from the ledger"
-            );
-            rebuild_projections(conn)?;
-            return Ok(vec![Effect::RegistrationConflict, Effect::Rebuilt]);
-        }
         tracing::warn!(
             service = "identity",
             event = "lct_registration_conflict",
             lct_id = %id,
             ledger_ref = %lref,
             author = %author,
-            "a second registration of an LCT id: the record is kept, the registration that sorts first stands"
+            "a second registration of an LCT id: the record is kept, the first registration stands"
         );
         lose_registration(conn, id, author, at, lref)?;
         return Ok(vec![Effect::RegistrationConflict]);
     }
-    // What the losing home of a registration recorded about that LCT's
-    // account or reputation is kept without effect, on every node.
+    // What a losing home of a registration recorded about that LCT's
+    // account or reputation is kept without effect.
     if voided(conn, author, ev)? {
         void_what_it_opens(conn, ev)?;
         return Ok(vec![Effect::Voided]);
@@ -734,21 +716,6 @@ pub fn apply_event(
     let src = crate::graph::Source { lref: &lref, at: at.secs(), author: author.as_str(), seq };
     project_graph(conn, ev, &mut effects, src)?;
     Ok(effects)
-}
-
-/// Whether a mint recorded at `at` with hash `lref` sorts before the record
-/// that registered LCT `id` here, and that record is a mint too: then it
-/// stands instead (decisions/0025, session-30 addendum). A registration by a
-/// genesis or a rotation is never displaced.
-fn sorts_before_registered_mint(conn: &Connection, id: &LctId, at: Timestamp, lref: &Hash) -> Result<bool, StoreError> {
-    let registered: Option<(i64, String, i64)> = conn
-        .prepare_cached("SELECT created_at, ledger_ref, doc_record FROM lcts WHERE lct_id = ?1")?
-        .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let Some((reg_at, reg_ref, doc)) = registered else { return Ok(false) };
-    let kind: Option<String> =
-        conn.prepare_cached("SELECT kind FROM ledger WHERE id = ?1")?.query_row([doc], |r| r.get(0)).optional()?;
-    Ok(kind.as_deref() == Some(kind::LCT_MINT) && (at.secs(), lref.to_string()) < (reg_at, reg_ref))
 }
 
 /// Keep a registration of LCT `id` that does not stand: its author is a
@@ -770,13 +737,21 @@ fn lose_registration(
 
 /// Whether `event`, recorded by `author`, is kept without effect: it
 /// changes the account or reputation of an LCT whose registration by
-/// `author` (or by the LCT `author` succeeds) did not stand, or a delegation
-/// tree or lease that such a record opened. Every node holds the same
-/// registrations once the same records applied, so every node voids the
-/// same records: where the losing registration applied first, the winner's
-/// arrival rebuilds the projections and voids them there too
-/// (decisions/0025, session-30 addendum).
+/// `author` (or by the LCT `author` succeeds) did not stand here, or a
+/// delegation tree or lease that such a record opened. Refusing it instead
+/// would stop its author's chain on this node for good, every later record
+/// of that node with it (decisions/0025, session-30 addendum).
 pub fn voided(conn: &Connection, author: &LctId, event: &Event) -> Result<bool, StoreError> {
+    // An expiry is voided only when every grant it ends is: the others
+    // expire, the voided ones are skipped.
+    if let Event::Expire(p) = event {
+        for g in &p.grant_ids {
+            if !void_object(conn, "grant", g)? {
+                return Ok(false);
+            }
+        }
+        return Ok(!p.grant_ids.is_empty());
+    }
     for obj in Owned::of_event(event) {
         let hit = match &obj {
             Owned::Grant(g) => void_object(conn, "grant", g)?,
@@ -827,155 +802,35 @@ fn void_what_it_opens(conn: &Connection, event: &Event) -> Result<(), StoreError
 
 /// Every LCT id a record of the ledger registers (a genesis's members, a
 /// mint's, a rotation's new LCT): row, kind, id; bound to the three kinds.
-const REGISTRATIONS: &str = "SELECT l.id, l.kind,
+const REGISTRATIONS: &str = "SELECT l.id, l.kind, l.hash, l.author, l.record,
         COALESCE(json_extract(l.record, '$.payload.lct.lct_id'), json_extract(m.value, '$.lct.lct_id')) AS lct
    FROM ledger l LEFT JOIN json_each(l.record, '$.payload.members') m ON l.kind = ?3
   WHERE l.kind IN (?1, ?2, ?3)";
 
-/// Whether records of the ledger register one LCT id more than once.
-pub fn registrations_contested(conn: &Connection) -> Result<bool, StoreError> {
+/// Migration 27's second step: the registrations the ledger holds that do
+/// not stand here (another record registered their LCT id first), as
+/// applying them now keeps them. Their homes' records about those LCTs were
+/// refused before, so none is in the ledger to void. Returns how many.
+pub fn fill_lost_registrations(conn: &Connection) -> Result<usize, StoreError> {
     let sql = format!(
-        "SELECT EXISTS(SELECT 1 FROM ({REGISTRATIONS}) r WHERE r.lct IS NOT NULL GROUP BY r.lct HAVING COUNT(*) > 1)"
+        "SELECT r.lct, r.hash, r.author, r.record FROM ({REGISTRATIONS}) r JOIN lcts c ON c.lct_id = r.lct
+          WHERE c.doc_record <> r.id"
     );
-    Ok(conn.query_row(&sql, [kind::LCT_MINT, kind::LCT_TRANSITION, kind::SOCIETY_GENESIS], |r| r.get(0))?)
-}
-
-/// The mint that stands for an LCT id that more than one record registers.
-pub struct Standing {
-    row: i64,
-    hash: Hash,
-    record: Record,
-}
-
-/// For every LCT id that several records of the ledger register, the first
-/// of them (in ledger order) being a mint: the mint that stands, the one
-/// that sorts first by (time, record hash). A registration by a genesis or a
-/// rotation that applied first stands as it is (decisions/0025).
-pub fn registration_plan(conn: &Connection) -> Result<std::collections::HashMap<String, Standing>, StoreError> {
-    use std::collections::HashMap;
-    let mut first_kind: HashMap<String, String> = HashMap::new();
-    let mut mints: HashMap<String, Vec<i64>> = HashMap::new();
-    let mut note = |id: String, row: i64, k: &str| {
-        first_kind.entry(id.clone()).or_insert_with(|| k.to_owned());
-        if k == kind::LCT_MINT {
-            mints.entry(id).or_default().push(row);
-        }
-    };
-    {
-        let mut st = conn.prepare(&format!("{REGISTRATIONS} ORDER BY l.id"))?;
-        let mut rows = st.query([kind::LCT_MINT, kind::LCT_TRANSITION, kind::SOCIETY_GENESIS])?;
-        while let Some(r) = rows.next()? {
-            let (row, k, id): (i64, String, Option<String>) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            if let Some(id) = id {
-                note(id, row, &k);
-            }
-        }
-    }
-    let mut plan = HashMap::new();
-    for (id, rows) in mints {
-        if rows.len() > 1 {
-            tracing::debug!(lct_id = %id, mints = rows.len(), "an LCT id minted more than once");
-        }
-        if rows.len() < 2 || first_kind.get(&id).map(String::as_str) != Some(kind::LCT_MINT) {
-            continue;
-        }
-        let mut best: Option<Standing> = None;
-        for row in rows {
-            let (hash, text): (String, String) =
-                conn.query_row("SELECT hash, record FROM ledger WHERE id = ?1", [row], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let record: Record = parse_json(&text, "ledger.record")?;
-            let hash = Hash::parse(&hash).map_err(|_| corrupt("ledger.hash"))?;
-            if best.as_ref().is_none_or(|b| (record.timestamp, hash) < (b.record.timestamp, b.hash)) {
-                best = Some(Standing { row, hash, record });
-            }
-        }
-        if let Some(b) = best {
-            plan.insert(id, b);
-        }
-    }
-    Ok(plan)
-}
-
-/// Apply record `r` (hash `h`, ledger row `row`) as the ledger is replayed
-/// with `plan` ([`registration_plan`]): a mint of an id the plan names
-/// registers the mint that stands, wherever that is in the ledger, and is
-/// then kept without effect; the mint that stands, reached again, changes
-/// nothing more. Any other record applies as it does when received.
-pub fn replay(
-    conn: &Connection,
-    r: &Record,
-    h: &Hash,
-    row: i64,
-    plan: &std::collections::HashMap<String, Standing>,
-) -> Result<Vec<Effect>, StoreError> {
-    let ev = Event::from_record(r)?;
-    let Event::Mint(m) = &ev else {
-        return apply_event(conn, &ev, (&r.author, r.seq, row), r.timestamp, h, r.law_hash);
-    };
-    let id = &m.lct.lct_id;
-    let Some(standing) = plan.get(id.as_str()) else {
-        return apply_event(conn, &ev, (&r.author, r.seq, row), r.timestamp, h, r.law_hash);
-    };
-    let registered: Option<String> = conn
-        .prepare_cached("SELECT ledger_ref FROM lcts WHERE lct_id = ?1")?
-        .query_row([id.as_str()], |r| r.get(0))
-        .optional()?;
-    if registered.is_some_and(|reg| reg == h.to_string()) {
-        // The mint that stands, registered already where another mint of
-        // its id came first in this ledger.
-        return Ok(vec![]);
-    }
-    let mut effects = Vec::new();
-    if standing.hash == *h || lct_exists(conn, id)? {
-        effects.extend(apply_event(conn, &ev, (&r.author, r.seq, row), r.timestamp, h, r.law_hash)?);
-    } else {
-        let s = &standing.record;
-        let winner = Event::from_record(s)?;
-        effects.extend(apply_event(
-            conn,
-            &winner,
-            (&s.author, s.seq, standing.row),
-            s.timestamp,
-            &standing.hash,
-            s.law_hash,
-        )?);
-        lose_registration(conn, id, &r.author, r.timestamp, h)?;
-        effects.push(Effect::RegistrationConflict);
-    }
-    Ok(effects)
-}
-
-/// Every projection made again from the ledger, in ledger order, by
-/// [`replay`]: what a node does when a mint that sorts first arrives after
-/// another mint of its id applied here, whose home's records about that LCT
-/// may have changed what other records then did. Rare (one key minted on two
-/// nodes at once) and about as long as `web4d ledger verify`'s rebuild; it
-/// runs in the writer's transaction, so it commits with the record that
-/// caused it or not at all.
-pub fn rebuild_projections(conn: &Connection) -> Result<u64, StoreError> {
-    let started = std::time::Instant::now();
-    let plan = registration_plan(conn)?;
-    for (table, _) in PROJECTION_TABLES {
-        conn.execute(&format!("DELETE FROM {table}"), [])?;
-    }
-    let mut st = conn.prepare("SELECT hash, record, id FROM ledger ORDER BY id")?;
-    let mut rows = st.query([])?;
-    let mut n: u64 = 0;
+    let mut st = conn.prepare(&sql)?;
+    let mut rows = st.query([kind::LCT_MINT, kind::LCT_TRANSITION, kind::SOCIETY_GENESIS])?;
+    let mut n = 0;
     while let Some(row) = rows.next()? {
-        let (hash, text, id): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        let (lct, hash, author, text): (String, String, String, String) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
         let r: Record = parse_json(&text, "ledger.record")?;
-        let h = Hash::parse(&hash).map_err(|_| corrupt("ledger.hash"))?;
-        replay(conn, &r, &h, id, &plan)?;
+        let (id, author) = (
+            LctId::parse(&lct).map_err(|_| corrupt("registered lct_id"))?,
+            LctId::parse(&author).map_err(|_| corrupt("ledger.author"))?,
+        );
+        let hash = Hash::parse(&hash).map_err(|_| corrupt("ledger.hash"))?;
+        lose_registration(conn, &id, &author, r.timestamp, &hash)?;
         n += 1;
     }
-    tracing::warn!(
-        service = "ledger",
-        event = "projections_rebuilt",
-        records = n,
-        contested_ids = plan.len(),
-        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        "the projections were made again from the ledger"
-    );
     Ok(n)
 }
 
@@ -2914,11 +2769,10 @@ pub fn check_inbound(
             return Ok(Check::Rejected(batch.swap_remove(failed).3));
         }
     }
-    // What the losing home of a registration recorded about that LCT's
-    // account or reputation applies without effect on every node: refusing
-    // it would stall its author's chain where it is refused, and checking it
-    // against the state it changes would refuse it where that state differs
-    // (decisions/0025, session-30 addendum).
+    // What a losing home of a registration recorded about that LCT's account
+    // or reputation applies without effect: refusing it would stall its
+    // author's chain here, and the state it would change is not its author's
+    // to decide here (decisions/0025, session-30 addendum).
     if voided(conn, &r.author, &event)? {
         return Ok(Check::Next(event));
     }
@@ -3247,7 +3101,8 @@ pub fn apply_inbound(
     }
     // Checked here, on the writer, against the state this record applies to
     // (a voided record applies to none).
-    if !voided(conn, &r.author, &event)?
+    if matches!(*event, Event::Outcome(_) | Event::AuthDecision(_) | Event::Usage(_) | Event::Release(_))
+        && !voided(conn, &r.author, &event)?
         && let Some(why) = off_state(conn, &event, r)?
     {
         return Ok(Foreign::Rejected(why));
@@ -3430,10 +3285,15 @@ pub fn owner_of(conn: &Connection, obj: &Owned) -> Result<Option<String>, StoreE
 pub fn object_known(conn: &Connection, obj: &Owned) -> Result<bool, StoreError> {
     let exists = |sql: &str, key: &str| -> Result<bool, StoreError> { Ok(conn.prepare_cached(sql)?.exists([key])?) };
     match obj {
-        Owned::Grant(g) => exists("SELECT 1 FROM delegations WHERE grant_id = ?1", g),
+        Owned::Grant(g) => {
+            Ok(exists("SELECT 1 FROM delegations WHERE grant_id = ?1", g)? || void_object(conn, "grant", g)?)
+        }
         Owned::Account(a) | Owned::Reputation(a) => exists("SELECT 1 FROM lcts WHERE lct_id = ?1", a),
         Owned::Society => Ok(conn.prepare_cached("SELECT 1 FROM societies")?.exists([])?),
-        Owned::Lease(l) => exists("SELECT 1 FROM resource_allocations WHERE allocation_id = ?1", l),
+        Owned::Lease(l) => {
+            Ok(exists("SELECT 1 FROM resource_allocations WHERE allocation_id = ?1", l)?
+                || void_object(conn, "lease", l)?)
+        }
         Owned::Rates(v) => Ok(rates_version(conn, v)?.is_some()),
     }
 }
@@ -3649,9 +3509,6 @@ pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
     migrate(&mut scratch)?;
     let mut verifiers: std::collections::HashMap<LctId, ChainVerifier> = std::collections::HashMap::new();
     let mut out = VerifyOutcome { records: 0, authors: 0, chain_errors: vec![], projection_differences: vec![] };
-    // The mints that stand where one id has several, as the live store
-    // decided them (decisions/0025, session-30 addendum).
-    let plan = registration_plan(live)?;
     let mut stmt = live.prepare("SELECT hash, record, id FROM ledger ORDER BY id")?;
     let mut rows = stmt.query([])?;
     let tx = scratch.transaction()?;
@@ -3681,7 +3538,7 @@ pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
             Ok(h) if h.to_string() == stored_hash => {
                 // The scratch store has no ledger rows: documents are found
                 // through the live row ids, as in the live projection.
-                replay(&tx, &r, &h, id, &plan)?;
+                apply(&tx, &r, &h, id)?;
             }
             Ok(h) => out
                 .chain_errors

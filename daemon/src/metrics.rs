@@ -125,7 +125,6 @@ pub struct Metrics {
     pub forward_duration: Histogram,
     pub equivocations: Counter,
     pub registration_conflicts: Counter,
-    pub projection_rebuilds: Counter,
     pub voided_records: Counter,
     pub network_attestations: Counter,
     pub p2p_peers: Gauge,
@@ -314,16 +313,10 @@ impl Metrics {
             "Records that registered an LCT id already registered here; kept in the ledger without effect (decisions/0025)",
             registration_conflicts.clone(),
         );
-        let projection_rebuilds = Counter::default();
-        registry.register(
-            "web4_projection_rebuilds",
-            "Rebuilds of every projection from the ledger: a mint that sorts first arrived after another mint of its LCT id (decisions/0025)",
-            projection_rebuilds.clone(),
-        );
         let voided_records = Counter::default();
         registry.register(
             "web4_ledger_voided_records",
-            "Records applied without effect: a losing home's records about the LCT whose registration did not stand (decisions/0025)",
+            "Received records kept without effect: a losing home's records about the account or reputation of the LCT whose registration did not stand here (decisions/0025)",
             voided_records.clone(),
         );
         let network_attestations = Counter::default();
@@ -401,7 +394,6 @@ impl Metrics {
             forward_duration,
             equivocations,
             registration_conflicts,
-            projection_rebuilds,
             voided_records,
             network_attestations,
             p2p_peers,
@@ -505,9 +497,6 @@ impl Metrics {
                 Effect::Budget { grant_id, remaining } => self.set_budget(grant_id, *remaining),
                 Effect::RegistrationConflict => {
                     self.registration_conflicts.inc();
-                }
-                Effect::Rebuilt => {
-                    self.projection_rebuilds.inc();
                 }
                 Effect::Voided => {
                     self.voided_records.inc();

@@ -185,38 +185,6 @@ fn init_gauges(conn: &rusqlite::Connection, m: &Metrics) -> Result<(), StoreErro
     Ok(())
 }
 
-/// After the writer rebuilt every projection from the ledger (a mint that
-/// sorts first arrived after another mint of its id, decisions/0025): the
-/// graph, the gauges and the node's own witness flag read again from the
-/// committed store.
-fn reload_after_rebuild(
-    db: &std::path::Path,
-    graph: &crate::graph::Knowledge,
-    metrics: &Metrics,
-    (witness, node): &(Arc<std::sync::atomic::AtomicBool>, String),
-) {
-    let reloaded = open_connection(db, true).and_then(|conn| {
-        graph.reload(&conn)?;
-        init_gauges(&conn, metrics)?;
-        let society: Option<String> = conn.query_row("SELECT society_id FROM societies LIMIT 1", [], |r| r.get(0)).ok();
-        if let Some(society) = society {
-            let held = ledger::roles_of(&conn, &society, node)?.iter().any(|r| r == "witness");
-            witness.store(held, std::sync::atomic::Ordering::Release);
-        }
-        Ok(())
-    });
-    match reloaded {
-        Ok(()) => tracing::info!(
-            service = "knowledge",
-            event = "graph_reloaded",
-            "graph and gauges read again after a rebuild"
-        ),
-        Err(e) => {
-            tracing::error!(service = "knowledge", event = "graph_reload_failed", error = %e, "the graph may be stale until the node restarts")
-        }
-    }
-}
-
 async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -365,7 +333,6 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
     let hook_society_cell = society_cell;
     let hook_metrics = Arc::clone(&metrics);
     let hook_graph = Arc::clone(&knowledge);
-    let hook_db = db.clone();
     let (outbox_tx, outbox_rx) = tokio::sync::mpsc::unbounded_channel();
     let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
     let hook_commits = Arc::clone(&commits);
@@ -382,10 +349,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
         },
         Box::new(move |effects, n, took| {
             hook_commits.send_modify(|c| *c += 1);
-            let rebuilt = effects.iter().any(|e| matches!(e, ledger::Effect::Rebuilt));
-            if !rebuilt {
-                hook_graph.on_commit(effects);
-            }
+            hook_graph.on_commit(effects);
             for e in effects {
                 match e {
                     ledger::Effect::Role { lct, role, held } if role == "witness" && *lct == hook_witness.1 => {
@@ -395,10 +359,7 @@ pub async fn run(cfg: Config, flags: crate::config::Flags) -> anyhow::Result<()>
                     _ => {}
                 }
             }
-            hook_metrics.on_commit(effects, n, took);
-            if rebuilt {
-                reload_after_rebuild(&hook_db, &hook_graph, &hook_metrics, &hook_witness);
-            }
+            hook_metrics.on_commit(effects, n, took)
         }),
     )?;
     let foreign = Arc::new(crate::foreign::ForeignSocieties::open(&cfg.data_dir)?);

@@ -675,11 +675,11 @@ SELECT CAST(strftime('%s', json_extract(record, '$.payload.evidence.timestamp'))
     ),
     (
         27,
-        // Of two mints of one LCT id, the one that sorts first by (time,
-        // record hash) stands on every node; the registrations that do not
-        // stand, and what their homes' records about that LCT opened, are
-        // kept here (decisions/0025, session-30 addendum). A store that holds
-        // such a conflict has its projections rebuilt (below).
+        // The registrations of an LCT id that do not stand here (another
+        // registered it first), whose homes' records about that LCT's account
+        // and reputation are kept without effect instead of refused, and what
+        // such records opened (decisions/0025, session-30 addendum). Filled
+        // from the ledger (below).
         r#"
 CREATE TABLE lost_registrations (
     lct_id     TEXT NOT NULL,
@@ -728,8 +728,8 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
         if *version == 26 && current > 0 {
             crate::ledger::keep_granting_role_holders(&tx)?;
         }
-        if *version == 27 && current > 0 && crate::ledger::registrations_contested(&tx)? {
-            crate::ledger::rebuild_projections(&tx)?;
+        if *version == 27 && current > 0 {
+            crate::ledger::fill_lost_registrations(&tx)?;
         }
         tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))", [version])?;
         tx.commit()?;
