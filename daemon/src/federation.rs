@@ -409,7 +409,19 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
             Some(v) => v,
             None => stored,
         };
-        crate::ledger::check_inbound(c, &m, head, false, node.now())
+        let check = crate::ledger::check_inbound(c, &m, head, false, node.now())?;
+        // Checked against a store that lacks the author's records still in
+        // flight: a refusal that depends on them (a registration that did not
+        // stand turns a refused record into one kept without effect,
+        // decisions/0025) is not final. Ignored, not scored; sync brings it
+        // again once they applied, and it is checked then.
+        Ok(match check {
+            Check::Rejected(why) if pending.is_some() => {
+                tracing::debug!(service = "p2p", event = "record_checked_early", author = %m.record.author, seq = m.record.seq, reason = %why);
+                Check::Duplicate
+            }
+            other => other,
+        })
     });
     match checked {
         Ok(Check::Next(event)) => {

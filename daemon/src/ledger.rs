@@ -708,8 +708,21 @@ pub fn apply_event(
     // What a losing home of a registration recorded about that LCT's
     // account or reputation is kept without effect.
     if voided(conn, author, ev)? {
-        void_what_it_opens(conn, ev)?;
+        void_what_it_opens(conn, ev, author)?;
         return Ok(vec![Effect::Voided]);
+    }
+    // An expiry ends the grants that are not void for its author.
+    if let Event::Expire(p) = ev {
+        let mut kept = Vec::with_capacity(p.grant_ids.len());
+        for g in &p.grant_ids {
+            if !void_for(conn, &Owned::Grant(g.clone()), author)? {
+                kept.push(g.clone());
+            }
+        }
+        if kept.len() < p.grant_ids.len() {
+            let only = Event::Expire(ExpireDelegations { grant_ids: kept });
+            return apply_event(conn, &only, (author, seq, row), at, lref, law_hash);
+        }
     }
     let mut effects = apply_state(conn, ev, (author, seq, row), at, (lref, law_hash))?;
     let lref = lref.to_string();
@@ -742,11 +755,11 @@ fn lose_registration(
 /// would stop its author's chain on this node for good, every later record
 /// of that node with it (decisions/0025, session-30 addendum).
 pub fn voided(conn: &Connection, author: &LctId, event: &Event) -> Result<bool, StoreError> {
-    // An expiry is voided only when every grant it ends is: the others
-    // expire, the voided ones are skipped.
+    // An expiry is voided only when every grant it ends is void for its
+    // author; the others expire ([`apply_event`] skips the void ones).
     if let Event::Expire(p) = event {
         for g in &p.grant_ids {
-            if !void_object(conn, "grant", g)? {
+            if !void_for(conn, &Owned::Grant(g.clone()), author)? {
                 return Ok(false);
             }
         }
@@ -754,8 +767,7 @@ pub fn voided(conn: &Connection, author: &LctId, event: &Event) -> Result<bool, 
     }
     for obj in Owned::of_event(event) {
         let hit = match &obj {
-            Owned::Grant(g) => void_object(conn, "grant", g)?,
-            Owned::Lease(l) => void_object(conn, "lease", l)?,
+            Owned::Grant(_) | Owned::Lease(_) => void_for(conn, &obj, author)?,
             Owned::Account(l) | Owned::Reputation(l) => lost_home(conn, l, author)?,
             Owned::Society | Owned::Rates(_) => false,
         };
@@ -766,8 +778,32 @@ pub fn voided(conn: &Connection, author: &LctId, event: &Event) -> Result<bool, 
     Ok(false)
 }
 
-fn void_object(conn: &Connection, kind: &str, id: &str) -> Result<bool, StoreError> {
-    Ok(conn.prepare_cached("SELECT 1 FROM void_objects WHERE kind = ?1 AND id = ?2")?.exists([kind, id])?)
+/// Whether delegation tree or lease `obj` was opened by a voided record of
+/// `author` (or of the LCT `author` succeeds) and `author` does not own it:
+/// the object is void for that author only. Another node's real grant or
+/// lease with the same id (the same signed request recorded by two nodes)
+/// stays its owner's.
+pub fn void_for(conn: &Connection, obj: &Owned, author: &LctId) -> Result<bool, StoreError> {
+    let (kind, id) = match obj {
+        Owned::Grant(g) => ("grant", g.as_str()),
+        Owned::Lease(l) => ("lease", l.as_str()),
+        _ => return Ok(false),
+    };
+    let voiders: Vec<String> = conn
+        .prepare_cached("SELECT author FROM void_objects WHERE kind = ?1 AND id = ?2")?
+        .query_map([kind, id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for voider in voiders {
+        if is_or_succeeds(conn, &voider, author)? && owner_of(conn, obj)?.as_deref() != Some(author.as_str()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether `author` is `lct` or an LCT its rotations made its successor.
+fn is_or_succeeds(conn: &Connection, lct: &str, author: &LctId) -> Result<bool, StoreError> {
+    Ok(lct == author.as_str() || successors(conn, lct)?.iter().any(|s| s == author.as_str()))
 }
 
 /// Whether `author` is, or succeeds, the author of a registration of `lct`
@@ -778,24 +814,30 @@ fn lost_home(conn: &Connection, lct: &str, author: &LctId) -> Result<bool, Store
         .query_map([lct], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for loser in losers {
-        let is_author = loser == author.as_str() || successors(conn, &loser)?.iter().any(|s| s == author.as_str());
-        if is_author && owner_of(conn, &Owned::Account(lct.to_owned()))?.as_deref() != Some(author.as_str()) {
+        if is_or_succeeds(conn, &loser, author)?
+            && owner_of(conn, &Owned::Account(lct.to_owned()))?.as_deref() != Some(author.as_str())
+        {
             return Ok(true);
         }
     }
     Ok(false)
 }
 
-/// The delegation tree or lease a voided record would have opened: voided
-/// too, and so is every later record about it.
-fn void_what_it_opens(conn: &Connection, event: &Event) -> Result<(), StoreError> {
+/// The delegation tree or lease a voided record of `author` would have
+/// opened: void for that author ([`void_for`]), so its later records about it
+/// are voided too.
+fn void_what_it_opens(conn: &Connection, event: &Event, author: &LctId) -> Result<(), StoreError> {
     let opened = match event {
         Event::Delegate(p) => Some(("grant", p.delegation.grant_id.as_str())),
         Event::Allocate(a) => Some(("lease", a.allocation_id.as_str())),
         _ => None,
     };
     if let Some((kind, id)) = opened {
-        conn.prepare_cached("INSERT OR IGNORE INTO void_objects (kind, id) VALUES (?1, ?2)")?.execute([kind, id])?;
+        conn.prepare_cached("INSERT OR IGNORE INTO void_objects (kind, id, author) VALUES (?1, ?2, ?3)")?.execute([
+            kind,
+            id,
+            author.as_str(),
+        ])?;
     }
     Ok(())
 }
@@ -2507,6 +2549,13 @@ pub enum Foreign {
     Rejected(String),
 }
 
+impl Foreign {
+    /// Applied without effect ([`voided`]).
+    pub fn voided(&self) -> bool {
+        matches!(self, Foreign::Applied { effects, .. } if effects.contains(&Effect::Voided))
+    }
+}
+
 /// A record received from a peer, parsed and hashed once.
 #[derive(Debug, Clone)]
 pub struct Inbound {
@@ -2780,8 +2829,10 @@ pub fn check_inbound(
     // delegation tree, its lease, its LCT still on the way) waits for it:
     // without the object its owner cannot be checked, and a node that has
     // the object would refuse what this one applied (decisions/0027).
+    // (A grant void for this author, in an expiry that ends others too, is
+    // skipped here and by the apply.)
     for obj in Owned::of_event(&event) {
-        if !object_known(conn, &obj)? {
+        if !object_known(conn, &obj)? && !void_for(conn, &obj, &r.author)? {
             return Ok(Check::UnknownObject(obj));
         }
     }
@@ -2796,7 +2847,9 @@ pub fn check_inbound(
             return Ok(Check::Rejected(why));
         }
     }
-    if let Some((obj, owner)) = not_the_owner(conn, &r.author, &event)? {
+    if let Some((obj, owner)) = not_the_owner(conn, &r.author, &event)?
+        && !void_for(conn, &obj, &r.author)?
+    {
         return Ok(Check::Rejected(format!("{obj} is owned by {owner}; {} may not record changes to it", r.author)));
     }
     Ok(Check::Next(event))
@@ -3285,15 +3338,10 @@ pub fn owner_of(conn: &Connection, obj: &Owned) -> Result<Option<String>, StoreE
 pub fn object_known(conn: &Connection, obj: &Owned) -> Result<bool, StoreError> {
     let exists = |sql: &str, key: &str| -> Result<bool, StoreError> { Ok(conn.prepare_cached(sql)?.exists([key])?) };
     match obj {
-        Owned::Grant(g) => {
-            Ok(exists("SELECT 1 FROM delegations WHERE grant_id = ?1", g)? || void_object(conn, "grant", g)?)
-        }
+        Owned::Grant(g) => exists("SELECT 1 FROM delegations WHERE grant_id = ?1", g),
         Owned::Account(a) | Owned::Reputation(a) => exists("SELECT 1 FROM lcts WHERE lct_id = ?1", a),
         Owned::Society => Ok(conn.prepare_cached("SELECT 1 FROM societies")?.exists([])?),
-        Owned::Lease(l) => {
-            Ok(exists("SELECT 1 FROM resource_allocations WHERE allocation_id = ?1", l)?
-                || void_object(conn, "lease", l)?)
-        }
+        Owned::Lease(l) => exists("SELECT 1 FROM resource_allocations WHERE allocation_id = ?1", l),
         Owned::Rates(v) => Ok(rates_version(conn, v)?.is_some()),
     }
 }

@@ -689,9 +689,10 @@ CREATE TABLE lost_registrations (
     PRIMARY KEY (lct_id, ledger_ref)
 ) WITHOUT ROWID;
 CREATE TABLE void_objects (
-    kind TEXT NOT NULL,
-    id   TEXT NOT NULL,
-    PRIMARY KEY (kind, id)
+    kind   TEXT NOT NULL,
+    id     TEXT NOT NULL,
+    author TEXT NOT NULL,
+    PRIMARY KEY (kind, id, author)
 ) WITHOUT ROWID;
 "#,
     ),
@@ -760,7 +761,7 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("resource_rates", "society_id, version"),
     ("graph_triples", "s, p, o"),
     ("lost_registrations", "lct_id, ledger_ref"),
-    ("void_objects", "kind, id"),
+    ("void_objects", "kind, id, author"),
 ];
 
 #[cfg(test)]

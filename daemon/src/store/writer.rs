@@ -354,8 +354,11 @@ impl WriteCtx<'_> {
             let mut outcome = crate::ledger::apply_inbound(self.conn, m, self.now, true)
                 .map_err(|e| ApiError::new(ErrorCode::LedgerWrite, format!("could not apply: {e}")))?;
             if let crate::ledger::Foreign::Applied { effects, .. } = &mut outcome {
+                let voided = effects.contains(&crate::ledger::Effect::Voided);
                 self.effects.append(effects);
-                self.spend_carried(m)?;
+                if !voided {
+                    self.spend_carried(m)?;
+                }
             }
             out.push(outcome);
         }
@@ -363,7 +366,9 @@ impl WriteCtx<'_> {
     }
 
     /// Spend the nonce of the signed request a peer's applied record
-    /// carries (decisions/0026), in the record's transaction.
+    /// carries (decisions/0026), in the record's transaction. Not for a
+    /// voided record (decisions/0025, session-30 addendum): it did nothing
+    /// with the request, whose owner may still record it.
     fn spend_carried(&mut self, m: &crate::ledger::Inbound) -> Result<(), ApiError> {
         let parsed;
         let event = match &m.event {
@@ -402,7 +407,7 @@ impl WriteCtx<'_> {
         let applied =
             crate::ledger::apply_inbound(self.conn, m, self.now, signature_checked).map_err(|e| e.to_string());
         let applied = match applied {
-            Ok(outcome @ crate::ledger::Foreign::Applied { .. }) => {
+            Ok(outcome @ crate::ledger::Foreign::Applied { .. }) if !outcome.voided() => {
                 self.spend_carried(m).map(|()| outcome).map_err(|e| e.message.clone())
             }
             other => other,

@@ -2668,7 +2668,7 @@ fn projections(n: &TestNode) -> Vec<(String, Vec<String>)> {
 async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
     let mut a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
     let boot = vec![p2p_addr(&a).await];
-    let b = TestNode::join(&a, &p2p_config(&boot)).await;
+    let mut b = TestNode::join(&a, &p2p_config(&boot)).await;
     eventually(15, "b connected to a", || async { peers(&b).await >= 1 }).await;
     let a_id = a.get("/ready").await.body["node"].as_str().unwrap().to_owned();
     let b_id = b.get("/ready").await.body["node"].as_str().unwrap().to_owned();
@@ -2773,13 +2773,68 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
     let lost = |p: &[(String, Vec<String>)]| {
         p.iter().find(|(t, _)| t == "lost_registrations").map(|(_, rows)| rows.clone()).unwrap_or_default()
     };
-    let before = projections(&a);
-    assert_eq!(lost(&before).len(), 1);
-    assert!(lost(&before)[0].contains(&b_id), "b's mint did not stand on a: {:?}", lost(&before));
+    let on_a_now = projections(&a);
+    assert_eq!(lost(&on_a_now).len(), 1);
+    assert!(lost(&on_a_now)[0].contains(&b_id), "b's mint did not stand on a: {:?}", lost(&on_a_now));
     assert!(lost(&projections(&b))[0].contains(&a_id));
+    // An expiry by a that ends the grant void for a on b and a real one: on
+    // b the real one ends, the void one is skipped; one that ends only the
+    // void grant is kept without effect.
+    let r = a
+        .post(
+            &m,
+            "/v1/auth/delegate",
+            &json!({"agent": id_of(&agent), "atp_budget": 10, "expires_at": future(3600),
+                "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 5}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let real = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    eventually(20, "the real grant on b", || async {
+        b.get(&format!("/v1/auth/delegation/{real}")).await.status == 200
+    })
+    .await;
+    assert!(a.sigterm().success());
+    assert!(b.sigterm().success());
+    {
+        use web4_daemon::ledger::{Foreign, accept_foreign};
+        let a_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
+        let c = web4_daemon::store::open_connection(&b.data_dir().join("web4.db"), false).unwrap();
+        let mut head: web4_core::ledger::Record = serde_json::from_str(
+            &c.query_row("SELECT record FROM ledger WHERE author = ?1 ORDER BY seq DESC LIMIT 1", [&a_id], |r| {
+                r.get::<_, String>(0)
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        for (ends, voided) in [(vec![grant_id.clone()], true), (vec![grant_id.clone(), real.clone()], false)] {
+            let draft = web4_core::ledger::RecordDraft {
+                author: head.author.clone(),
+                seq: head.seq + 1,
+                prev_hash: head.hash().unwrap(),
+                kind: "auth.expire".into(),
+                payload: json!({"grant_ids": ends}),
+                law_hash: head.law_hash,
+                timestamp: now(),
+            };
+            head = draft.sign(&a_key).unwrap();
+            match accept_foreign(&c, &serde_json::to_string(&head).unwrap(), now()).unwrap() {
+                f @ Foreign::Applied { .. } => assert_eq!(f.voided(), voided, "{f:?}"),
+                other => panic!("expected the expiry to apply, got {other:?}"),
+            }
+        }
+        let ended: Option<String> =
+            c.query_row("SELECT revoked_at FROM delegations WHERE grant_id = ?1", [&real], |r| r.get(0)).unwrap();
+        assert!(ended.is_some(), "the real grant ended");
+        let held: i64 =
+            c.query_row("SELECT COUNT(*) FROM delegations WHERE grant_id = ?1", [&grant_id], |r| r.get(0)).unwrap();
+        assert_eq!(held, 0);
+        let v = web4_daemon::ledger::verify(&c).unwrap();
+        assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+    }
     // A store from before migration 27: the registrations that did not stand
     // are found in its ledger.
-    assert!(a.sigterm().success());
+    let before = projections(&a);
     let mut c = web4_daemon::store::open_connection(&a.data_dir().join("web4.db"), false).unwrap();
     c.execute_batch(
         "DROP TABLE lost_registrations; DROP TABLE void_objects; DELETE FROM schema_migrations WHERE version >= 27;",
