@@ -68,8 +68,9 @@ enum Wait {
     Author(web4_core::LctId),
     /// The publication of the law version it is bound to.
     Law(web4_core::Hash),
-    /// The record that creates the owned object it changes.
-    Object(crate::ledger::Owned),
+    /// The record that creates the owned object it changes, or (for the
+    /// record's author, the second field) makes it void (decisions/0025).
+    Object(crate::ledger::Owned, web4_core::LctId),
     /// This node's clock, to come within reach of the record's date.
     Until(web4_core::Timestamp),
 }
@@ -81,7 +82,7 @@ impl Wait {
             Wait::Until(t) => Ok(now.secs().saturating_add(crate::ledger::MAX_RECORD_AHEAD_SECS) >= t.secs()),
             Wait::Author(a) => crate::ledger::lct_exists(c, a),
             Wait::Law(h) => crate::ledger::law_known(c, h),
-            Wait::Object(o) => crate::ledger::object_known(c, o),
+            Wait::Object(o, author) => Ok(crate::ledger::object_known(c, o)? || crate::ledger::void_for(c, o, author)?),
         }
     }
 }
@@ -411,12 +412,12 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
         };
         let check = crate::ledger::check_inbound(c, &m, head, false, node.now())?;
         // Checked against a store that lacks the author's records still in
-        // flight: a refusal that depends on them (a registration that did not
-        // stand turns a refused record into one kept without effect,
-        // decisions/0025) is not final. Ignored, not scored; sync brings it
-        // again once they applied, and it is checked then.
+        // flight: an ownership refusal depends on them (a registration that
+        // did not stand turns such a record into one kept without effect,
+        // decisions/0025), so it is not final then. Ignored, not scored; sync
+        // brings it again once they applied, and it is checked then.
         Ok(match check {
-            Check::Rejected(why) if pending.is_some() => {
+            Check::NotTheOwner(why) if pending.is_some() => {
                 tracing::debug!(service = "p2p", event = "record_checked_early", author = %m.record.author, seq = m.record.seq, reason = %why);
                 Check::Duplicate
             }
@@ -433,10 +434,10 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
         Ok(Check::Gap { .. }) => Pre::Gap(author, m.record.seq),
         Ok(Check::UnknownAuthor) => Pre::Waiting(Wait::Author(m.record.author)),
         Ok(Check::UnknownLaw(h)) => Pre::Waiting(Wait::Law(h)),
-        Ok(Check::UnknownObject(o)) => Pre::Waiting(Wait::Object(o)),
+        Ok(Check::UnknownObject(o)) => Pre::Waiting(Wait::Object(o, m.record.author.clone())),
         Ok(Check::UnknownSigner(id)) => Pre::Waiting(Wait::Author(id)),
         Ok(Check::TooEarly(t)) => Pre::Waiting(Wait::Until(t)),
-        Ok(Check::Rejected(why)) => Pre::Rejected(why),
+        Ok(Check::Rejected(why) | Check::NotTheOwner(why)) => Pre::Rejected(why),
         Err(e) => {
             tracing::warn!(service = "p2p", event = "record_not_checked", error = %e);
             Pre::Duplicate

@@ -2617,6 +2617,12 @@ pub enum Check {
     UnknownSigner(LctId),
     TooEarly(Timestamp),
     Rejected(String),
+    /// Refused: the record changes an object another node owns. Depends on
+    /// the author's earlier records (a registration of its that did not stand
+    /// turns such a record into one kept without effect, decisions/0025), so
+    /// the federation's pre-check does not take it as final while those are
+    /// in flight.
+    NotTheOwner(String),
 }
 
 /// The checks of the inbound road (architecture doc), read-only: chain link
@@ -2847,10 +2853,18 @@ pub fn check_inbound(
             return Ok(Check::Rejected(why));
         }
     }
-    if let Some((obj, owner)) = not_the_owner(conn, &r.author, &event)?
-        && !void_for(conn, &obj, &r.author)?
-    {
-        return Ok(Check::Rejected(format!("{obj} is owned by {owner}; {} may not record changes to it", r.author)));
+    // Every object's owner, but a grant void for this author (in an expiry
+    // that ends others too), which the apply skips.
+    for obj in Owned::of_event(&event) {
+        if let Some(owner) = owner_of(conn, &obj)?
+            && owner != r.author.as_str()
+            && !void_for(conn, &obj, &r.author)?
+        {
+            return Ok(Check::NotTheOwner(format!(
+                "{obj} is owned by {owner}; {} may not record changes to it",
+                r.author
+            )));
+        }
     }
     Ok(Check::Next(event))
 }
@@ -3140,7 +3154,7 @@ pub fn apply_inbound(
         Check::UnknownObject(o) => return Ok(Foreign::UnknownObject(o)),
         Check::UnknownSigner(id) => return Ok(Foreign::UnknownSigner(id)),
         Check::TooEarly(t) => return Ok(Foreign::TooEarly(t)),
-        Check::Rejected(why) => return Ok(Foreign::Rejected(why)),
+        Check::Rejected(why) | Check::NotTheOwner(why) => return Ok(Foreign::Rejected(why)),
         Check::Equivocation { held } => {
             keep_equivocation(conn, m, &held, now)?;
             return Ok(Foreign::Rejected(format!("equivocation: {} already has seq {} ({held})", r.author, r.seq)));

@@ -2794,6 +2794,20 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
         b.get(&format!("/v1/auth/delegation/{real}")).await.status == 200
     })
     .await;
+    // And a grant b records: its client's home is b.
+    let client_on_b = random_key();
+    assert_eq!(b.mint(&client_on_b, EntityType::Human).await.status, 201);
+    let r = b
+        .post(
+            &client_on_b,
+            "/v1/auth/delegate",
+            &json!({"agent": id_of(&agent), "atp_budget": 10, "expires_at": future(3600),
+                "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 5}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.headers.get("x-web4-decided-by"), None, "b recorded it");
+    let bs = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
     assert!(a.sigterm().success());
     assert!(b.sigterm().success());
     {
@@ -2807,6 +2821,21 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
             .unwrap(),
         )
         .unwrap();
+        // A grant void for a does not let a end b's.
+        let draft = web4_core::ledger::RecordDraft {
+            author: head.author.clone(),
+            seq: head.seq + 1,
+            prev_hash: head.hash().unwrap(),
+            kind: "auth.expire".into(),
+            payload: json!({"grant_ids": [grant_id.clone(), bs.clone()]}),
+            law_hash: head.law_hash,
+            timestamp: now(),
+        };
+        let text = serde_json::to_string(&draft.sign(&a_key).unwrap()).unwrap();
+        match accept_foreign(&c, &text, now()).unwrap() {
+            Foreign::Rejected(why) => assert!(why.contains("is owned by"), "{why}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
         for (ends, voided) in [(vec![grant_id.clone()], true), (vec![grant_id.clone(), real.clone()], false)] {
             let draft = web4_core::ledger::RecordDraft {
                 author: head.author.clone(),
