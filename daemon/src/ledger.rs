@@ -765,6 +765,17 @@ pub fn voided(conn: &Connection, author: &LctId, event: &Event) -> Result<bool, 
         }
         return Ok(!p.grant_ids.is_empty());
     }
+    // A root delegation without a budget from an account changes no owned
+    // object, but its client's home records it (the HTTP layer forwards it
+    // there): a losing home's would open a grant the home's record of the
+    // same signed request opens too, with the same id.
+    if let Event::Delegate(p) = event
+        && p.delegation.parent.is_none()
+        && !p.delegation.funded
+        && lost_home(conn, p.delegation.client.as_str(), author)?
+    {
+        return Ok(true);
+    }
     for obj in Owned::of_event(event) {
         let hit = match &obj {
             Owned::Grant(_) | Owned::Lease(_) => void_for(conn, &obj, author)?,

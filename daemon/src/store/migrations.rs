@@ -681,14 +681,14 @@ SELECT CAST(strftime('%s', json_extract(record, '$.payload.evidence.timestamp'))
         // such records opened (decisions/0025, session-30 addendum). Filled
         // from the ledger (below).
         r#"
-CREATE TABLE lost_registrations (
+CREATE TABLE IF NOT EXISTS lost_registrations (
     lct_id     TEXT NOT NULL,
     ledger_ref TEXT NOT NULL,
     author     TEXT NOT NULL,
     at         INTEGER NOT NULL,
     PRIMARY KEY (lct_id, ledger_ref)
 ) WITHOUT ROWID;
-CREATE TABLE void_objects (
+CREATE TABLE IF NOT EXISTS void_objects (
     kind   TEXT NOT NULL,
     id     TEXT NOT NULL,
     author TEXT NOT NULL,
