@@ -669,7 +669,12 @@ impl LedgerCopy {
                 self.why = format!("{w:?}");
                 self.waiting.push(text);
             }
-            other => bail!("{source} served a ledger that does not verify: {other:?}"),
+            other => {
+                let which = serde_json::from_str::<web4_core::ledger::Record>(&text)
+                    .map(|r| format!("{} seq {} ({})", r.author, r.seq, r.kind))
+                    .unwrap_or_else(|_| "an unreadable record".into());
+                bail!("{source} served a ledger that does not verify: {which}: {other:?}")
+            }
         }
         Ok(())
     }

@@ -349,6 +349,16 @@ async fn a_joining_node_applies_records_listed_before_what_they_wait_for() {
     c.page(&copy, texts[..n - 1].to_vec(), t, "test").unwrap();
     let err = c.finish("test").unwrap_err().to_string();
     assert!(err.contains("1 record(s) wait"), "{err}");
+    // A record the copy refuses fails the join, which names it.
+    let mut forged: web4_core::ledger::Record = serde_json::from_str(&texts[n - 1]).unwrap();
+    forged.timestamp = forged.timestamp.plus(1);
+    let (_dir, copy) = fresh_store();
+    let mut c = LedgerCopy::default();
+    let mut served = texts[..n - 1].to_vec();
+    served.push(serde_json::to_string(&forged).unwrap());
+    let err = c.page(&copy, served, t, "test").unwrap_err().to_string();
+    let named = format!("{} seq {} ({})", forged.author, forged.seq, forged.kind);
+    assert!(err.contains(&named) && err.contains("signature"), "{err}");
 }
 
 /// Serve `pages` of ledger records as a web4d node of `society` does
