@@ -304,3 +304,39 @@ pub async fn introduce(cfg: &Config, peer: &str, now: Timestamp) -> anyhow::Resu
     }
     Ok(v)
 }
+
+/// `web4d recover-role --lct X --role R`: ask the node at `url` (this node)
+/// to give role `R` to LCT `X`, with a request signed by this node's key.
+/// The node accepts it only when this node founded the society and no active
+/// LCT holds a role that grants roles (decisions/0019, session-30 addendum).
+pub async fn recover_role(cfg: &Config, url: &str, lct: &str, role: &str) -> anyhow::Result<serde_json::Value> {
+    use crate::store::{node_value, open_connection};
+    let target = web4_core::LctId::parse(lct).map_err(|e| anyhow!("--lct {lct}: {e}"))?;
+    let id = {
+        let conn = open_connection(&cfg.db_path(), true)?;
+        node_value(&conn, "node_lct")?
+            .ok_or_else(|| anyhow!("{} is not initialised: run `web4d init`", cfg.data_dir.display()))?
+    };
+    let id = web4_core::LctId::parse(&id).map_err(|e| anyhow!("node LCT {id}: {e}"))?;
+    let (key, _) = load(cfg, &id, true)?;
+    let body = serde_json::to_vec(&web4_core::api::RoleGrantRequest {
+        role: role.to_owned(),
+        reason: Some("recovery: no active LCT held a role that grants roles".into()),
+    })?;
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+    let society = crate::cli::client::society_of(&http, url).await?;
+    let path = format!("/v1/lct/{target}/roles");
+    let headers = crate::cli::client::sign_headers(&key, &society, "POST", &path, &body)?;
+    let full = format!("{}{path}", url.trim_end_matches('/'));
+    let resp = headers.apply(http.post(&full)).body(body).send().await.with_context(|| format!("POST {full}"))?;
+    let status = resp.status();
+    let v: serde_json::Value = resp.json().await.with_context(|| format!("reading the answer of {full}"))?;
+    if !status.is_success() {
+        bail!(
+            "{full} refused the recovery ({status}): {} {}",
+            v["error"]["code"].as_str().unwrap_or(""),
+            v["error"]["message"].as_str().unwrap_or("")
+        );
+    }
+    Ok(v)
+}

@@ -46,6 +46,21 @@ enum Cmd {
         #[arg(long)]
         peer: String,
     },
+    /// Give a role that grants roles back to an active LCT when no active LCT
+    /// holds one, with a request signed by this node's key: only the society's
+    /// founding node may, and only then (decisions/0019). Sent to this node's
+    /// own API, which must be running.
+    RecoverRole {
+        /// The LCT to give the role to (active, a citizen).
+        #[arg(long)]
+        lct: String,
+        /// The role (one the law lets grant roles).
+        #[arg(long, default_value = "authority")]
+        role: String,
+        /// The node's API (default: this node's, on loopback).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// TPM 2.0: status, a fresh hardware anchor, latency benchmark.
     Tpm {
         #[command(subcommand)]
@@ -179,6 +194,15 @@ fn main() {
                 Ok(())
             },
             "web4d introduce",
+        ),
+        Some(Cmd::RecoverRole { lct, role, url }) => run_async(
+            async {
+                let url = url.unwrap_or_else(|| format!("http://127.0.0.1:{}", cfg.port));
+                let v = web4_daemon::nodekey::recover_role(&cfg, &url, &lct, &role).await?;
+                println!("{}", serde_json::to_string_pretty(&v["data"])?);
+                Ok(())
+            },
+            "web4d recover-role",
         ),
         Some(Cmd::Tpm { cmd }) => tpm(&cfg, cmd),
         None => {

@@ -2896,3 +2896,83 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
     drop(c);
     assert_eq!(projections(&a), before, "filled on upgrade");
 }
+
+/// `web4d recover-role` on node `n`: its outcome (success, stdout + stderr).
+fn recover_role(n: &TestNode, lct: &str) -> (bool, String) {
+    let out = std::process::Command::new(WEB4D)
+        .args(["recover-role", "--lct", lct, "--role", "authority"])
+        .env("DATA_DIR", n.data_dir())
+        .env("WEB4_CONFIG", n.dir.path().join("web4d.toml"))
+        .env("PORT", n.port.to_string())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Two authorities suspend each other on two nodes apart (each node allows
+/// it: the other authority is still active there), which leaves the society
+/// with no active LCT able to grant roles or reinstate anyone. The founding
+/// node gives the role back (`web4d recover-role`, decisions/0019,
+/// session-30 addendum): only it, and only while no active LCT holds a role
+/// that grants roles.
+#[tokio::test]
+async fn the_founding_node_gives_back_a_role_no_active_lct_holds() {
+    let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
+    let boot = vec![p2p_addr(&a).await];
+    let b = TestNode::join(&a, &p2p_config(&boot)).await;
+    eventually(15, "b connected to a", || async { peers(&b).await >= 1 }).await;
+    let admin = id_of(&a.admin).to_string();
+    let (y, y_id) = member_with_roles(&a, &["authority"]).await;
+    let (z, z_id) = member_with_roles(&a, &[]).await;
+    let (_w, w_id) = member_with_roles(&a, &[]).await;
+    // The founding node gives up the authority its genesis gave it.
+    let a_node = a.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    let r = a.delete(&a.admin, &format!("/v1/lct/{a_node}/roles/authority")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually(15, "b holds a's records", || async { ledger_set(&a).await == ledger_set(&b).await }).await;
+    // While an authority is active, the founding node may not.
+    let (ok, out) = recover_role(&a, &z_id);
+    assert!(!ok && out.contains("may not grant or revoke roles"), "{out}");
+    let (pa, pb) = (peer_id(&a).await, peer_id(&b).await);
+    block(&a, &pb, true).await;
+    block(&b, &pa, true).await;
+    eventually(10, "a and b apart", || async { peers(&a).await == 0 && peers(&b).await == 0 }).await;
+    let suspend = json!({"reason": "investigation"});
+    let r = a.post(&a.admin, &format!("/v1/lct/{y_id}/suspend"), &suspend).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // (Unblocking takes an authority: b's side first, while a still blocks.)
+    block(&b, &pa, false).await;
+    let r = b.post(&y, &format!("/v1/lct/{admin}/suspend"), &suspend).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    block(&a, &pb, false).await;
+    eventually(20, "identical ledgers", || async { ledger_set(&a).await == ledger_set(&b).await }).await;
+    // No one can grant or reinstate now.
+    let r = a.post(&a.admin, &format!("/v1/lct/{z_id}/roles"), &json!({"role": "authority"})).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = b.post(&y, &format!("/v1/lct/{admin}/reinstate"), &json!({"reason": "cleared"})).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    // Another node may not recover; the founding node may, once.
+    let (ok, out) = recover_role(&b, &z_id);
+    assert!(!ok && out.contains("may not grant or revoke roles"), "{out}");
+    let (ok, out) = recover_role(&a, &z_id);
+    assert!(ok, "{out}");
+    eventually(10, "z an authority on b", || async {
+        roles(&b, &z_id).await.as_array().is_some_and(|r| r.contains(&json!("authority")))
+    })
+    .await;
+    let (ok, out) = recover_role(&a, &w_id);
+    assert!(!ok && out.contains("may not grant or revoke roles"), "z is active: {out}");
+    // z reinstates the admin through b.
+    let r = b.post(&z, &format!("/v1/lct/{admin}/reinstate"), &json!({"reason": "cleared"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually(10, "the admin active on a", || async {
+        a.get(&format!("/v1/lct/{admin}")).await.body["data"]["status"] == "active"
+    })
+    .await;
+    eventually(20, "identical ledgers", || async { ledger_set(&a).await == ledger_set(&b).await }).await;
+    for n in [&a, &b] {
+        let v = n.ledger_verify();
+        assert_eq!(v["projection_differences"], json!([]), "{v}");
+    }
+}
