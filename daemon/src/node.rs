@@ -671,7 +671,7 @@ impl LedgerCopy {
             }
             other => {
                 let which = serde_json::from_str::<web4_core::ledger::Record>(&text)
-                    .map(|r| format!("{} seq {} ({})", r.author, r.seq, r.kind))
+                    .map(|r| format!("a record claiming {} seq {} ({:?})", r.author, r.seq, r.kind))
                     .unwrap_or_else(|_| "an unreadable record".into());
                 bail!("{source} served a ledger that does not verify: {which}: {other:?}")
             }

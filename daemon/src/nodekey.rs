@@ -305,26 +305,31 @@ pub async fn introduce(cfg: &Config, peer: &str, now: Timestamp) -> anyhow::Resu
     Ok(v)
 }
 
-/// `web4d recover-role --lct X --role R`: ask the node at `url` (this node)
-/// to give role `R` to LCT `X`, with a request signed by this node's key.
-/// The node accepts it only when this node founded the society and no active
-/// LCT holds a role that grants roles (decisions/0019, session-30 addendum).
-pub async fn recover_role(cfg: &Config, url: &str, lct: &str, role: &str) -> anyhow::Result<serde_json::Value> {
+/// `web4d grant-role --lct X --role R`: ask this node (its API at `url`) to
+/// give role `R` to LCT `X`, with a request signed by the node key (software
+/// or TPM keystore). The node decides as for any signer: the node LCT must
+/// hold a role that grants roles, or keep one (decisions/0019) — as the
+/// founding node does after two authorities took each other out of service
+/// on two nodes at once.
+pub async fn grant_role(
+    cfg: &Config,
+    url: &str,
+    lct: &str,
+    role: &str,
+    reason: Option<String>,
+) -> anyhow::Result<serde_json::Value> {
     use crate::store::{node_value, open_connection};
     let target = web4_core::LctId::parse(lct).map_err(|e| anyhow!("--lct {lct}: {e}"))?;
-    let id = {
+    let (id, society) = {
         let conn = open_connection(&cfg.db_path(), true)?;
-        node_value(&conn, "node_lct")?
-            .ok_or_else(|| anyhow!("{} is not initialised: run `web4d init`", cfg.data_dir.display()))?
+        let not_init = || anyhow!("{} is not initialised: run `web4d init`", cfg.data_dir.display());
+        (node_value(&conn, "node_lct")?.ok_or_else(not_init)?, node_value(&conn, "society_id")?.ok_or_else(not_init)?)
     };
     let id = web4_core::LctId::parse(&id).map_err(|e| anyhow!("node LCT {id}: {e}"))?;
+    let society = web4_core::LctId::parse(&society).map_err(|e| anyhow!("society {society}: {e}"))?;
     let (key, _) = load(cfg, &id, true)?;
-    let body = serde_json::to_vec(&web4_core::api::RoleGrantRequest {
-        role: role.to_owned(),
-        reason: Some("recovery: no active LCT held a role that grants roles".into()),
-    })?;
+    let body = serde_json::to_vec(&web4_core::api::RoleGrantRequest { role: role.to_owned(), reason })?;
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
-    let society = crate::cli::client::society_of(&http, url).await?;
     let path = format!("/v1/lct/{target}/roles");
     let headers = crate::cli::client::sign_headers(&key, &society, "POST", &path, &body)?;
     let full = format!("{}{path}", url.trim_end_matches('/'));
@@ -333,7 +338,7 @@ pub async fn recover_role(cfg: &Config, url: &str, lct: &str, role: &str) -> any
     let v: serde_json::Value = resp.json().await.with_context(|| format!("reading the answer of {full}"))?;
     if !status.is_success() {
         bail!(
-            "{full} refused the recovery ({status}): {} {}",
+            "{full} refused the grant ({status}): {} {}",
             v["error"]["code"].as_str().unwrap_or(""),
             v["error"]["message"].as_str().unwrap_or("")
         );

@@ -46,18 +46,23 @@ enum Cmd {
         #[arg(long)]
         peer: String,
     },
-    /// Give a role that grants roles back to an active LCT when no active LCT
-    /// holds one, with a request signed by this node's key: only the society's
-    /// founding node may, and only then (decisions/0019). Sent to this node's
-    /// own API, which must be running.
-    RecoverRole {
+    /// Give a role to an LCT with a request signed by this node's key
+    /// (software or TPM keystore), sent to this node's own API, which must be
+    /// running. The node LCT must hold or keep a role that grants roles: the
+    /// founding node keeps `authority` when the authorities took each other
+    /// out of service (decisions/0019).
+    GrantRole {
         /// The LCT to give the role to (active, a citizen).
         #[arg(long)]
         lct: String,
-        /// The role (one the law lets grant roles).
+        /// The role.
         #[arg(long, default_value = "authority")]
         role: String,
-        /// The node's API (default: this node's, on loopback).
+        /// Why, recorded with the grant.
+        #[arg(long)]
+        reason: Option<String>,
+        /// The node's API (default: this node's bind address and port;
+        /// loopback when it binds every address).
         #[arg(long)]
         url: Option<String>,
     },
@@ -195,14 +200,23 @@ fn main() {
             },
             "web4d introduce",
         ),
-        Some(Cmd::RecoverRole { lct, role, url }) => run_async(
+        Some(Cmd::GrantRole { lct, role, reason, url }) => run_async(
             async {
-                let url = url.unwrap_or_else(|| format!("http://127.0.0.1:{}", cfg.port));
-                let v = web4_daemon::nodekey::recover_role(&cfg, &url, &lct, &role).await?;
+                let url = url.unwrap_or_else(|| {
+                    let host = if cfg.bind.is_unspecified() {
+                        "127.0.0.1".to_owned()
+                    } else if cfg.bind.is_ipv6() {
+                        format!("[{}]", cfg.bind)
+                    } else {
+                        cfg.bind.to_string()
+                    };
+                    format!("http://{host}:{}", cfg.port)
+                });
+                let v = web4_daemon::nodekey::grant_role(&cfg, &url, &lct, &role, reason).await?;
                 println!("{}", serde_json::to_string_pretty(&v["data"])?);
                 Ok(())
             },
-            "web4d recover-role",
+            "web4d grant-role",
         ),
         Some(Cmd::Tpm { cmd }) => tpm(&cfg, cmd),
         None => {

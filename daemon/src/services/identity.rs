@@ -576,26 +576,7 @@ pub async fn change_role(
     node.writer
         .submit_rerunnable(Box::new(move |ctx: &mut WriteCtx<'_>| {
             admit(ctx, &ev, &society, &law_hash)?;
-            if let Err(e) = require_role(ctx.conn, &society, &ev.signer, &role_roles, "grant or revoke roles") {
-                // No active LCT holds a role that grants roles (their last
-                // holders taken out of service on two nodes at once): the
-                // society's founding node may give one back (decisions/0019,
-                // session-30 addendum; `web4d recover-role`).
-                if !(grant
-                    && role_roles.contains(&role)
-                    && founder_may_recover(ctx.conn, &society, &ev.signer, &role_roles)?)
-                {
-                    return Err(e);
-                }
-                tracing::warn!(
-                    service = "identity",
-                    event = "role_recovered",
-                    lct_id = %target,
-                    role = %role,
-                    signer = %ev.signer,
-                    "no active LCT held a role-granting role: the founding node gives one back"
-                );
-            }
+            require_role(ctx.conn, &society, &ev.signer, &role_roles, "grant or revoke roles")?;
             let row = target_row(ctx.conn, &target)?;
             if row.society_id != society {
                 return Err(ApiError::new(
@@ -726,36 +707,4 @@ pub async fn transition(
             Ok(json!({ "lct": to_value(&new_view)?, "previous": to_value(&old_view)? }))
         }))
         .await
-}
-
-/// Whether `signer` is the society's founding node (or the LCT its rotations
-/// made its successor) and no active LCT holds any of `role_roles`, the roles
-/// that grant roles: then it may grant one of them (decisions/0019,
-/// session-30 addendum). The founding node already decides the society's
-/// law and pool (decisions/0017); without this, two authorities taking each
-/// other out of service on two nodes at once would leave no one able to
-/// grant, reinstate or publish again.
-fn founder_may_recover(
-    conn: &rusqlite::Connection,
-    society: &LctId,
-    signer: &LctId,
-    role_roles: &[String],
-) -> Result<bool, ApiError> {
-    let founder = ledger::owner_of(conn, &ledger::Owned::Society).map_err(store_err)?;
-    if founder.as_deref() != Some(signer.as_str()) {
-        return Ok(false);
-    }
-    for role in role_roles {
-        let held: bool = conn
-            .prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM roles r JOIN lcts l ON l.lct_id = r.lct_id
-                  WHERE r.society_id = ?1 AND r.role = ?2 AND l.status = 'active')",
-            )
-            .and_then(|mut st| st.query_row(rusqlite::params![society.as_str(), role], |r| r.get(0)))
-            .map_err(|e| store_err(e.into()))?;
-        if held {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }

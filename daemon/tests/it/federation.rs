@@ -357,7 +357,7 @@ async fn a_joining_node_applies_records_listed_before_what_they_wait_for() {
     let mut served = texts[..n - 1].to_vec();
     served.push(serde_json::to_string(&forged).unwrap());
     let err = c.page(&copy, served, t, "test").unwrap_err().to_string();
-    let named = format!("{} seq {} ({})", forged.author, forged.seq, forged.kind);
+    let named = format!("a record claiming {} seq {} ({:?})", forged.author, forged.seq, forged.kind);
     assert!(err.contains(&named) && err.contains("signature"), "{err}");
 }
 
@@ -2897,10 +2897,11 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
     assert_eq!(projections(&a), before, "filled on upgrade");
 }
 
-/// `web4d recover-role` on node `n`: its outcome (success, stdout + stderr).
-fn recover_role(n: &TestNode, lct: &str) -> (bool, String) {
+/// `web4d grant-role` on node `n` (the authority to `lct`): its outcome
+/// (success, stdout + stderr).
+fn grant_role(n: &TestNode, lct: &str) -> (bool, String) {
     let out = std::process::Command::new(WEB4D)
-        .args(["recover-role", "--lct", lct, "--role", "authority"])
+        .args(["grant-role", "--lct", lct, "--role", "authority", "--reason", "both authorities suspended"])
         .env("DATA_DIR", n.data_dir())
         .env("WEB4_CONFIG", n.dir.path().join("web4d.toml"))
         .env("PORT", n.port.to_string())
@@ -2911,13 +2912,14 @@ fn recover_role(n: &TestNode, lct: &str) -> (bool, String) {
 }
 
 /// Two authorities suspend each other on two nodes apart (each node allows
-/// it: the other authority is still active there), which leaves the society
-/// with no active LCT able to grant roles or reinstate anyone. The founding
-/// node gives the role back (`web4d recover-role`, decisions/0019,
-/// session-30 addendum): only it, and only while no active LCT holds a role
-/// that grants roles.
+/// it: the other authority is still active there). No active LCT then holds
+/// `authority` by its register, but the founding node, which gave up the
+/// authority its genesis gave it, keeps it (decisions/0019, the keeper rule):
+/// its operator gives the role to a member with `web4d grant-role` (the node
+/// key signs), and the member reinstates the admin. Another node, which never
+/// held the role, may not.
 #[tokio::test]
-async fn the_founding_node_gives_back_a_role_no_active_lct_holds() {
+async fn the_founding_node_keeps_the_authority_two_suspensions_left_no_one() {
     let a = TestNode::start_with_config(&p2p_config(&[]), &[]).await;
     let boot = vec![p2p_addr(&a).await];
     let b = TestNode::join(&a, &p2p_config(&boot)).await;
@@ -2925,14 +2927,12 @@ async fn the_founding_node_gives_back_a_role_no_active_lct_holds() {
     let admin = id_of(&a.admin).to_string();
     let (y, y_id) = member_with_roles(&a, &["authority"]).await;
     let (z, z_id) = member_with_roles(&a, &[]).await;
-    let (_w, w_id) = member_with_roles(&a, &[]).await;
-    // The founding node gives up the authority its genesis gave it.
     let a_node = a.get("/ready").await.body["node"].as_str().unwrap().to_owned();
     let r = a.delete(&a.admin, &format!("/v1/lct/{a_node}/roles/authority")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     eventually(15, "b holds a's records", || async { ledger_set(&a).await == ledger_set(&b).await }).await;
-    // While an authority is active, the founding node may not.
-    let (ok, out) = recover_role(&a, &z_id);
+    // While the admin and y are active, the node (no longer an authority) may not.
+    let (ok, out) = grant_role(&a, &z_id);
     assert!(!ok && out.contains("may not grant or revoke roles"), "{out}");
     let (pa, pb) = (peer_id(&a).await, peer_id(&b).await);
     block(&a, &pb, true).await;
@@ -2947,23 +2947,26 @@ async fn the_founding_node_gives_back_a_role_no_active_lct_holds() {
     assert_eq!(r.status, 200, "{}", r.body);
     block(&a, &pb, false).await;
     eventually(20, "identical ledgers", || async { ledger_set(&a).await == ledger_set(&b).await }).await;
-    // No one can grant or reinstate now.
+    // Neither authority can act now; the founding node keeps the role on both nodes.
     let r = a.post(&a.admin, &format!("/v1/lct/{z_id}/roles"), &json!({"role": "authority"})).await;
     assert_eq!(r.status, 401, "{}", r.body);
     let r = b.post(&y, &format!("/v1/lct/{admin}/reinstate"), &json!({"reason": "cleared"})).await;
     assert_eq!(r.status, 401, "{}", r.body);
-    // Another node may not recover; the founding node may, once.
-    let (ok, out) = recover_role(&b, &z_id);
-    assert!(!ok && out.contains("may not grant or revoke roles"), "{out}");
-    let (ok, out) = recover_role(&a, &z_id);
+    for n in [&a, &b] {
+        eventually(10, "the founding node keeps the authority", || async {
+            roles(n, &a_node).await.as_array().is_some_and(|r| r.contains(&json!("authority")))
+        })
+        .await;
+    }
+    let (ok, out) = grant_role(&b, &z_id);
+    assert!(!ok && out.contains("may not grant or revoke roles"), "b's node never held it: {out}");
+    let (ok, out) = grant_role(&a, &z_id);
     assert!(ok, "{out}");
     eventually(10, "z an authority on b", || async {
         roles(&b, &z_id).await.as_array().is_some_and(|r| r.contains(&json!("authority")))
     })
     .await;
-    let (ok, out) = recover_role(&a, &w_id);
-    assert!(!ok && out.contains("may not grant or revoke roles"), "z is active: {out}");
-    // z reinstates the admin through b.
+    // z reinstates the admin through b; the node's kept role ends there.
     let r = b.post(&z, &format!("/v1/lct/{admin}/reinstate"), &json!({"reason": "cleared"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     eventually(10, "the admin active on a", || async {
@@ -2971,6 +2974,7 @@ async fn the_founding_node_gives_back_a_role_no_active_lct_holds() {
     })
     .await;
     eventually(20, "identical ledgers", || async { ledger_set(&a).await == ledger_set(&b).await }).await;
+    assert!(!roles(&a, &a_node).await.as_array().is_some_and(|r| r.contains(&json!("authority"))));
     for n in [&a, &b] {
         let v = n.ledger_verify();
         assert_eq!(v["projection_differences"], json!([]), "{v}");
