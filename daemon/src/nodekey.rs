@@ -290,14 +290,28 @@ pub async fn introduce(cfg: &Config, peer: &str, now: Timestamp) -> anyhow::Resu
     let body = serde_json::to_vec(&req)?;
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
     let society = crate::cli::client::society_of(&http, peer).await?;
-    let headers = crate::cli::client::sign_headers(&key, &society, "POST", "/v1/lct/mint", &body)?;
-    let url = format!("{}/v1/lct/mint", peer.trim_end_matches('/'));
+    post_signed(&http, &key, &society, peer, "/v1/lct/mint", body, "the introduction").await
+}
+
+/// POST `body` to `base` + `path`, signed with the node key for `society`:
+/// the answer, or an error naming `what` was refused and why.
+async fn post_signed(
+    http: &reqwest::Client,
+    key: &SecretKey,
+    society: &web4_core::LctId,
+    base: &str,
+    path: &str,
+    body: Vec<u8>,
+    what: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let headers = crate::cli::client::sign_headers(key, society, "POST", path, &body)?;
+    let url = format!("{}{path}", base.trim_end_matches('/'));
     let resp = headers.apply(http.post(&url)).body(body).send().await.with_context(|| format!("POST {url}"))?;
     let status = resp.status();
     let v: serde_json::Value = resp.json().await.with_context(|| format!("reading the answer of {url}"))?;
     if !status.is_success() {
         bail!(
-            "{url} refused the introduction ({status}): {} {}",
+            "{url} refused {what} ({status}): {} {}",
             v["error"]["code"].as_str().unwrap_or(""),
             v["error"]["message"].as_str().unwrap_or("")
         );
@@ -330,18 +344,5 @@ pub async fn grant_role(
     let (key, _) = load(cfg, &id, true)?;
     let body = serde_json::to_vec(&web4_core::api::RoleGrantRequest { role: role.to_owned(), reason })?;
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
-    let path = format!("/v1/lct/{target}/roles");
-    let headers = crate::cli::client::sign_headers(&key, &society, "POST", &path, &body)?;
-    let full = format!("{}{path}", url.trim_end_matches('/'));
-    let resp = headers.apply(http.post(&full)).body(body).send().await.with_context(|| format!("POST {full}"))?;
-    let status = resp.status();
-    let v: serde_json::Value = resp.json().await.with_context(|| format!("reading the answer of {full}"))?;
-    if !status.is_success() {
-        bail!(
-            "{full} refused the grant ({status}): {} {}",
-            v["error"]["code"].as_str().unwrap_or(""),
-            v["error"]["message"].as_str().unwrap_or("")
-        );
-    }
-    Ok(v)
+    post_signed(&http, &key, &society, url, &format!("/v1/lct/{target}/roles"), body, "the grant").await
 }
