@@ -203,7 +203,9 @@ fn main() {
         Some(Cmd::GrantRole { lct, role, reason, url }) => run_async(
             async {
                 let url = url.unwrap_or_else(|| {
-                    let host = if cfg.bind.is_unspecified() {
+                    let host = if cfg.bind.is_unspecified() && cfg.bind.is_ipv6() {
+                        "[::1]".to_owned()
+                    } else if cfg.bind.is_unspecified() {
                         "127.0.0.1".to_owned()
                     } else if cfg.bind.is_ipv6() {
                         format!("[{}]", cfg.bind)
