@@ -679,6 +679,21 @@ pub fn apply_event(
     lref: &Hash,
     law_hash: Hash,
 ) -> Result<Vec<Effect>, StoreError> {
+    let void = !matches!(ev, Event::Expire(_)) && voided(conn, author, ev)?;
+    apply_event_as(conn, ev, (author, seq, row), at, (lref, law_hash), void)
+}
+
+/// [`apply_event`], told whether the record is voided ([`voided`]; an
+/// expiry's grants are sorted here instead), so that a caller that already
+/// knows does not ask again.
+fn apply_event_as(
+    conn: &Connection,
+    ev: &Event,
+    (author, seq, row): (&LctId, u64, i64),
+    at: Timestamp,
+    (lref, law_hash): (&Hash, Hash),
+    void: bool,
+) -> Result<Vec<Effect>, StoreError> {
     // One key, one LCT id: the same key minted on two nodes before either
     // heard of the other (a client retrying a timed-out mint elsewhere) makes
     // two valid records registering one id. The later one here is kept in
@@ -707,23 +722,33 @@ pub fn apply_event(
     }
     // What a losing home of a registration recorded about that LCT's
     // account or reputation is kept without effect.
-    if voided(conn, author, ev)? {
+    if void {
         void_what_it_opens(conn, ev, author)?;
         return Ok(vec![Effect::Voided]);
     }
-    // An expiry ends the grants that are not void for its author.
+    // An expiry ends the grants that are not void for its author; one that
+    // ends none of them is voided.
     if let Event::Expire(p) = ev {
-        let mut kept = Vec::with_capacity(p.grant_ids.len());
-        for g in &p.grant_ids {
-            if !void_for(conn, &Owned::Grant(g.clone()), author)? {
-                kept.push(g.clone());
-            }
-        }
+        let kept = grants_not_void(conn, &p.grant_ids, author)?;
         if kept.len() < p.grant_ids.len() {
+            if kept.is_empty() {
+                return Ok(vec![Effect::Voided]);
+            }
             let only = Event::Expire(ExpireDelegations { grant_ids: kept });
-            return apply_event(conn, &only, (author, seq, row), at, lref, law_hash);
+            return project(conn, &only, (author, seq, row), at, (lref, law_hash));
         }
     }
+    project(conn, ev, (author, seq, row), at, (lref, law_hash))
+}
+
+/// The state projections, then the graph's, of an event that applies.
+fn project(
+    conn: &Connection,
+    ev: &Event,
+    (author, seq, row): (&LctId, u64, i64),
+    at: Timestamp,
+    (lref, law_hash): (&Hash, Hash),
+) -> Result<Vec<Effect>, StoreError> {
     let mut effects = apply_state(conn, ev, (author, seq, row), at, (lref, law_hash))?;
     let lref = lref.to_string();
     let src = crate::graph::Source { lref: &lref, at: at.secs(), author: author.as_str(), seq };
@@ -758,12 +783,7 @@ pub fn voided(conn: &Connection, author: &LctId, event: &Event) -> Result<bool, 
     // An expiry is voided only when every grant it ends is void for its
     // author; the others expire ([`apply_event`] skips the void ones).
     if let Event::Expire(p) = event {
-        for g in &p.grant_ids {
-            if !void_for(conn, &Owned::Grant(g.clone()), author)? {
-                return Ok(false);
-            }
-        }
-        return Ok(!p.grant_ids.is_empty());
+        return Ok(!p.grant_ids.is_empty() && grants_not_void(conn, &p.grant_ids, author)?.is_empty());
     }
     // A root delegation without a budget from an account changes no owned
     // object, but its client's home records it (the HTTP layer forwards it
@@ -804,17 +824,7 @@ pub fn void_for(conn: &Connection, obj: &Owned, author: &LctId) -> Result<bool, 
         .prepare_cached("SELECT author FROM void_objects WHERE kind = ?1 AND id = ?2")?
         .query_map([kind, id], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    for voider in voiders {
-        if is_or_succeeds(conn, &voider, author)? && owner_of(conn, obj)?.as_deref() != Some(author.as_str()) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// Whether `author` is `lct` or an LCT its rotations made its successor.
-fn is_or_succeeds(conn: &Connection, lct: &str, author: &LctId) -> Result<bool, StoreError> {
-    Ok(lct == author.as_str() || successors(conn, lct)?.iter().any(|s| s == author.as_str()))
+    is_voider(conn, voiders, obj, author)
 }
 
 /// Whether `author` is, or succeeds, the author of a registration of `lct`
@@ -824,14 +834,29 @@ fn lost_home(conn: &Connection, lct: &str, author: &LctId) -> Result<bool, Store
         .prepare_cached("SELECT author FROM lost_registrations WHERE lct_id = ?1")?
         .query_map([lct], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    for loser in losers {
-        if is_or_succeeds(conn, &loser, author)?
-            && owner_of(conn, &Owned::Account(lct.to_owned()))?.as_deref() != Some(author.as_str())
-        {
-            return Ok(true);
+    is_voider(conn, losers, &Owned::Account(lct.to_owned()), author)
+}
+
+/// Whether `author` is one of `recorded` (or the LCT one of them was rotated
+/// to) and does not own `obj`. The owner is read only when it is.
+fn is_voider(conn: &Connection, recorded: Vec<String>, obj: &Owned, author: &LctId) -> Result<bool, StoreError> {
+    for lct in recorded {
+        if lct == author.as_str() || successors(conn, &lct)?.iter().any(|s| s == author.as_str()) {
+            return Ok(owner_of(conn, obj)?.as_deref() != Some(author.as_str()));
         }
     }
     Ok(false)
+}
+
+/// The grants of `ids` that are not void for `author` ([`void_for`]).
+fn grants_not_void(conn: &Connection, ids: &[String], author: &LctId) -> Result<Vec<String>, StoreError> {
+    let mut kept = Vec::with_capacity(ids.len());
+    for g in ids {
+        if !void_for(conn, &Owned::Grant(g.clone()), author)? {
+            kept.push(g.clone());
+        }
+    }
+    Ok(kept)
 }
 
 /// The delegation tree or lease a voided record of `author` would have
@@ -851,40 +876,6 @@ fn void_what_it_opens(conn: &Connection, event: &Event, author: &LctId) -> Resul
         ])?;
     }
     Ok(())
-}
-
-/// Every LCT id a record of the ledger registers (a genesis's members, a
-/// mint's, a rotation's new LCT): row, kind, id; bound to the three kinds.
-const REGISTRATIONS: &str = "SELECT l.id, l.kind, l.hash, l.author, l.record,
-        COALESCE(json_extract(l.record, '$.payload.lct.lct_id'), json_extract(m.value, '$.lct.lct_id')) AS lct
-   FROM ledger l LEFT JOIN json_each(l.record, '$.payload.members') m ON l.kind = ?3
-  WHERE l.kind IN (?1, ?2, ?3)";
-
-/// Migration 27's second step: the registrations the ledger holds that do
-/// not stand here (another record registered their LCT id first), as
-/// applying them now keeps them. Their homes' records about those LCTs were
-/// refused before, so none is in the ledger to void. Returns how many.
-pub fn fill_lost_registrations(conn: &Connection) -> Result<usize, StoreError> {
-    let sql = format!(
-        "SELECT r.lct, r.hash, r.author, r.record FROM ({REGISTRATIONS}) r JOIN lcts c ON c.lct_id = r.lct
-          WHERE c.doc_record <> r.id"
-    );
-    let mut st = conn.prepare(&sql)?;
-    let mut rows = st.query([kind::LCT_MINT, kind::LCT_TRANSITION, kind::SOCIETY_GENESIS])?;
-    let mut n = 0;
-    while let Some(row) = rows.next()? {
-        let (lct, hash, author, text): (String, String, String, String) =
-            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
-        let r: Record = parse_json(&text, "ledger.record")?;
-        let (id, author) = (
-            LctId::parse(&lct).map_err(|_| corrupt("registered lct_id"))?,
-            LctId::parse(&author).map_err(|_| corrupt("ledger.author"))?,
-        );
-        let hash = Hash::parse(&hash).map_err(|_| corrupt("ledger.hash"))?;
-        lose_registration(conn, &id, &author, r.timestamp, &hash)?;
-        n += 1;
-    }
-    Ok(n)
 }
 
 /// The graph's status triple effects for LCT `id` as its row has it now.
@@ -3179,10 +3170,8 @@ pub fn apply_inbound(
     }
     // Checked here, on the writer, against the state this record applies to
     // (a voided record applies to none).
-    if matches!(*event, Event::Outcome(_) | Event::AuthDecision(_) | Event::Usage(_) | Event::Release(_))
-        && !voided(conn, &r.author, &event)?
-        && let Some(why) = off_state(conn, &event, r)?
-    {
+    let void = !matches!(*event, Event::Expire(_)) && voided(conn, &r.author, &event)?;
+    if !void && let Some(why) = off_state(conn, &event, r)? {
         return Ok(Foreign::Rejected(why));
     }
     let row = crate::store::writer::insert_record(conn, &m.hash, &r.author, r.seq, &r.kind, &m.text)?;
@@ -3193,7 +3182,7 @@ pub fn apply_inbound(
         )?
         .execute(params![ev.timestamp.secs(), ev.signer.as_str(), ev.nonce, r.author.as_str(), r.kind, to_i64(r.seq)])?;
     }
-    let effects = apply_event(conn, &event, (&r.author, r.seq, row), r.timestamp, &m.hash, r.law_hash)?;
+    let effects = apply_event_as(conn, &event, (&r.author, r.seq, row), r.timestamp, (&m.hash, r.law_hash), void)?;
     save_head(conn, &r.author, crate::store::writer::Head { seq: r.seq, hash: m.hash })?;
     Ok(Foreign::Applied { hash: m.hash, effects })
 }

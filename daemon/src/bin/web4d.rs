@@ -203,16 +203,13 @@ fn main() {
         Some(Cmd::GrantRole { lct, role, reason, url }) => run_async(
             async {
                 let url = url.unwrap_or_else(|| {
-                    let host = if cfg.bind.is_unspecified() && cfg.bind.is_ipv6() {
-                        "[::1]".to_owned()
-                    } else if cfg.bind.is_unspecified() {
-                        "127.0.0.1".to_owned()
-                    } else if cfg.bind.is_ipv6() {
-                        format!("[{}]", cfg.bind)
-                    } else {
-                        cfg.bind.to_string()
+                    // Loopback when the node binds every address.
+                    let ip = match cfg.bind {
+                        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+                        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+                        ip => ip,
                     };
-                    format!("http://{host}:{}", cfg.port)
+                    format!("http://{}", std::net::SocketAddr::new(ip, cfg.port))
                 });
                 let v = web4_daemon::nodekey::grant_role(&cfg, &url, &lct, &role, reason).await?;
                 println!("{}", serde_json::to_string_pretty(&v["data"])?);

@@ -678,8 +678,7 @@ SELECT CAST(strftime('%s', json_extract(record, '$.payload.evidence.timestamp'))
         // The registrations of an LCT id that do not stand here (another
         // registered it first), whose homes' records about that LCT's account
         // and reputation are kept without effect instead of refused, and what
-        // such records opened (decisions/0025, session-30 addendum). Filled
-        // from the ledger (below).
+        // such records opened (decisions/0025, session-30 addendum).
         r#"
 CREATE TABLE IF NOT EXISTS lost_registrations (
     lct_id     TEXT NOT NULL,
@@ -694,6 +693,17 @@ CREATE TABLE IF NOT EXISTS void_objects (
     author TEXT NOT NULL,
     PRIMARY KEY (kind, id, author)
 ) WITHOUT ROWID;
+-- Every record that registers an LCT id (a genesis's members, a mint's, a
+-- rotation's new LCT) other than the one the LCT's row was made from. Older
+-- code refused the losing homes' records, so none is in the ledger to void.
+INSERT OR IGNORE INTO lost_registrations (lct_id, ledger_ref, author, at)
+SELECT r.lct, r.hash, r.author, CAST(strftime('%s', json_extract(r.record, '$.timestamp')) AS INTEGER)
+  FROM (SELECT l.id, l.hash, l.author, l.record,
+               COALESCE(json_extract(l.record, '$.payload.lct.lct_id'), json_extract(m.value, '$.lct.lct_id')) AS lct
+          FROM ledger l LEFT JOIN json_each(l.record, '$.payload.members') m ON l.kind = 'society.genesis'
+         WHERE l.kind IN ('lct.mint', 'lct.transition', 'society.genesis')) r
+  JOIN lcts c ON c.lct_id = r.lct
+ WHERE c.doc_record <> r.id;
 "#,
     ),
 ];
@@ -728,9 +738,6 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
         }
         if *version == 26 && current > 0 {
             crate::ledger::keep_granting_role_holders(&tx)?;
-        }
-        if *version == 27 && current > 0 {
-            crate::ledger::fill_lost_registrations(&tx)?;
         }
         tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))", [version])?;
         tx.commit()?;

@@ -2096,6 +2096,14 @@ async fn futures_join(nodes: &[TestNode]) -> Vec<String> {
     out
 }
 
+/// A root delegation to `agent` of `compute` on every resource for an hour:
+/// its budget, the most one spend may cost, and whether the client's account
+/// funds it.
+fn compute_grant(agent: &web4_core::SecretKey, budget: u64, max_atp: u64, funded: bool) -> Value {
+    json!({"agent": id_of(agent), "atp_budget": budget, "funded": funded, "expires_at": future(3600),
+        "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": max_atp}})
+}
+
 fn future(secs: i64) -> String {
     web4_core::Timestamp(now().0 + secs).to_string()
 }
@@ -2721,9 +2729,7 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
     let outcome = |action: &str, status: &str, quality: f64| json!({"entity": l, "role": "analyst", "action": action, "result_status": status, "quality": quality});
     let r = a.post(&a.admin, "/v1/reputation/outcome", &outcome("report", "success", 0.9)).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let grant = json!({"agent": id_of(&agent), "atp_budget": 100, "funded": true, "expires_at": future(3600),
-        "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 50}});
-    let r = a.post(&k, "/v1/auth/delegate", &grant).await;
+    let r = a.post(&k, "/v1/auth/delegate", &compute_grant(&agent, 100, 50, true)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let grant_id = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
     let spend =
@@ -2736,9 +2742,7 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
     // The client sends one signed delegation (no budget from its account) to
     // both nodes: each, its home there, records it, with the same grant id.
     let same = Sign { nonce: Some(random_nonce()), ts: Some(now()), ..Sign::default() };
-    let unfunded = serde_json::to_vec(&json!({"agent": id_of(&agent), "atp_budget": 5, "expires_at": future(3600),
-        "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 5}}))
-    .unwrap();
+    let unfunded = serde_json::to_vec(&compute_grant(&agent, 5, 5, false)).unwrap();
     let mut twice = Vec::new();
     for n in [&a, &b] {
         let r = n.post_raw(&k, "/v1/auth/delegate", unfunded.clone(), &same).await;
@@ -2803,14 +2807,7 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
     // An expiry by a that ends the grant void for a on b and a real one: on
     // b the real one ends, the void one is skipped; one that ends only the
     // void grant is kept without effect.
-    let r = a
-        .post(
-            &m,
-            "/v1/auth/delegate",
-            &json!({"agent": id_of(&agent), "atp_budget": 10, "expires_at": future(3600),
-                "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 5}}),
-        )
-        .await;
+    let r = a.post(&m, "/v1/auth/delegate", &compute_grant(&agent, 10, 5, false)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let real = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
     eventually(20, "the real grant on b", || async {
@@ -2820,14 +2817,7 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
     // And a grant b records: its client's home is b.
     let client_on_b = random_key();
     assert_eq!(b.mint(&client_on_b, EntityType::Human).await.status, 201);
-    let r = b
-        .post(
-            &client_on_b,
-            "/v1/auth/delegate",
-            &json!({"agent": id_of(&agent), "atp_budget": 10, "expires_at": future(3600),
-                "scope": {"actions": ["compute"], "resources": ["*"], "max_atp": 5}}),
-        )
-        .await;
+    let r = b.post(&client_on_b, "/v1/auth/delegate", &compute_grant(&agent, 10, 5, false)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.headers.get("x-web4-decided-by"), None, "b recorded it");
     let bs = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
@@ -2844,32 +2834,28 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
             .unwrap(),
         )
         .unwrap();
-        // A grant void for a does not let a end b's.
-        let draft = web4_core::ledger::RecordDraft {
-            author: head.author.clone(),
-            seq: head.seq + 1,
-            prev_hash: head.hash().unwrap(),
-            kind: "auth.expire".into(),
-            payload: json!({"grant_ids": [grant_id.clone(), bs.clone()]}),
-            law_hash: head.law_hash,
-            timestamp: now(),
-        };
-        let text = serde_json::to_string(&draft.sign(&a_key).unwrap()).unwrap();
-        match accept_foreign(&c, &text, now()).unwrap() {
-            Foreign::Rejected(why) => assert!(why.contains("is owned by"), "{why}"),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-        for (ends, voided) in [(vec![grant_id.clone()], true), (vec![grant_id.clone(), real.clone()], false)] {
-            let draft = web4_core::ledger::RecordDraft {
+        // a's next record, an expiry of `ends`.
+        let expiry = |head: &web4_core::ledger::Record, ends: &[&String]| {
+            web4_core::ledger::RecordDraft {
                 author: head.author.clone(),
                 seq: head.seq + 1,
                 prev_hash: head.hash().unwrap(),
                 kind: "auth.expire".into(),
-                payload: json!({"grant_ids": ends}),
+                payload: json!({ "grant_ids": ends }),
                 law_hash: head.law_hash,
                 timestamp: now(),
-            };
-            head = draft.sign(&a_key).unwrap();
+            }
+            .sign(&a_key)
+            .unwrap()
+        };
+        // A grant void for a does not let a end b's.
+        let text = serde_json::to_string(&expiry(&head, &[&grant_id, &bs])).unwrap();
+        match accept_foreign(&c, &text, now()).unwrap() {
+            Foreign::Rejected(why) => assert!(why.contains("is owned by"), "{why}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        for (ends, voided) in [(vec![&grant_id], true), (vec![&grant_id, &real], false)] {
+            head = expiry(&head, &ends);
             match accept_foreign(&c, &serde_json::to_string(&head).unwrap(), now()).unwrap() {
                 f @ Foreign::Applied { .. } => assert_eq!(f.voided(), voided, "{f:?}"),
                 other => panic!("expected the expiry to apply, got {other:?}"),
