@@ -800,7 +800,7 @@ pub fn voided(conn: &Connection, author: &LctId, event: &Event) -> Result<bool, 
         let hit = match &obj {
             Owned::Grant(_) | Owned::Lease(_) => void_for(conn, &obj, author)?,
             Owned::Account(l) | Owned::Reputation(l) => lost_home(conn, l, author)?,
-            Owned::Society | Owned::Rates(_) => false,
+            Owned::Society | Owned::Rates(_) | Owned::Role(..) => false,
         };
         if hit {
             return Ok(true);
@@ -2855,6 +2855,19 @@ pub fn check_inbound(
             return Ok(Check::Rejected(why));
         }
     }
+    // A decision that pairs a role and does not deny waits until the actor
+    // is known here to have held it. Whether it still held it when its
+    // decision was taken depends on other chains' records, in any order,
+    // and is not checked (decisions/0029, session-31 addendum).
+    if let Event::AuthDecision(d) = event.as_ref()
+        && d.decision != "denied"
+        && let Some(role) = paired_role(d)
+    {
+        let held = Owned::Role(d.actor.to_string(), role);
+        if !object_known(conn, &held)? {
+            return Ok(Check::UnknownObject(held));
+        }
+    }
     // Every object's owner, but a grant void for this author (in an expiry
     // that ends others too), which the apply skips.
     for obj in Owned::of_event(&event) {
@@ -3002,16 +3015,24 @@ fn settles<'a>(lease: Option<&'a AllocationRow>, x: &ResourceRelease) -> Result<
 /// spending, revocations and approvals) changes only by the records of the
 /// tree's owner, the only node that records decisions on it (ADR 0017), so
 /// here it is what the owner read; the law is the record's; the time the
-/// record's. Two things the peer cannot decide are left as recorded: a
-/// decision that pairs a role (roles change by any authority's records, in
-/// any order) is not checked, and a granted one the law wants witnessed may
-/// have been deferred for want of witnesses.
+/// record's. Two things the peer cannot decide are left as recorded: whether
+/// the actor held the role a decision pairs (roles change by any authority's
+/// records, in any order), so such a decision is checked as if it held it,
+/// and a denial of one is not checked; and a granted one the law wants
+/// witnessed may have been deferred for want of witnesses.
+/// The role a decision's request pairs, if it names one (and parses).
+fn paired_role(d: &AuthDecision) -> Option<String> {
+    serde_json::from_str::<web4_core::api::AuthorizeRequest>(&d.evidence.body).ok()?.role
+}
+
 fn decision_off_law(conn: &Connection, d: &AuthDecision, r: &Record) -> Result<Option<String>, StoreError> {
     let Some(grant) = &d.grant_id else { return Ok(None) };
     let Ok(asked) = serde_json::from_str::<web4_core::api::AuthorizeRequest>(&d.evidence.body) else {
         return Ok(Some("the request in this auth.decision record does not parse".into()));
     };
-    if asked.role.is_some() {
+    // The owner may have found the actor without the role: a denial spends
+    // nothing, and the peer cannot tell (decisions/0029, session-31 addendum).
+    if asked.role.is_some() && d.decision == "denied" {
         return Ok(None);
     }
     let Some(law) = law_by_hash(conn, &r.law_hash)? else {
@@ -3026,12 +3047,15 @@ fn decision_off_law(conn: &Connection, d: &AuthDecision, r: &Record) -> Result<O
             return Ok(Some(format!("this auth.decision record spends from grant {grant}, which here is {why:?}")));
         }
     };
+    // Role pairing passed, for a grant that pairs one: the law's norms may
+    // read the role.
+    let paired: Vec<String> = asked.role.iter().cloned().collect();
     let verdict = web4_core::authz::decide(
         &law,
         &web4_core::authz::Request {
             actor: &d.actor,
-            actor_roles: &[],
-            role: None,
+            actor_roles: &paired,
+            role: asked.role.as_deref(),
             action: &d.action,
             resource: &d.resource,
             atp_cost: d.atp_cost,
@@ -3273,6 +3297,12 @@ pub enum Owned {
     /// Never among what [`Owned::of_event`] lists: a lease waits for it
     /// (its price is checked against it) but does not change it.
     Rates(String),
+    /// A role (second field) an LCT (first) was given: held here once a
+    /// record shows that LCT, or one it succeeds by the rotation that
+    /// registered it, with the role (decisions/0029, session-31 addendum).
+    /// A decision that pairs the role waits for it. Owned by no node (roles
+    /// are society-wide) and never among what [`Owned::of_event`] lists.
+    Role(String, String),
 }
 
 impl std::fmt::Display for Owned {
@@ -3284,6 +3314,7 @@ impl std::fmt::Display for Owned {
             Owned::Society => write!(f, "the society's pool, law and rates"),
             Owned::Lease(l) => write!(f, "allocation {l}"),
             Owned::Rates(v) => write!(f, "rates version {v}"),
+            Owned::Role(l, r) => write!(f, "role {r} of {l}"),
         }
     }
 }
@@ -3343,6 +3374,7 @@ pub fn owner_of(conn: &Connection, obj: &Owned) -> Result<Option<String>, StoreE
             .optional()?
             .flatten(),
         Owned::Lease(l) => one("SELECT owner FROM resource_allocations WHERE allocation_id = ?1", l)?,
+        Owned::Role(..) => None,
     };
     let Some(owner) = owner else { return Ok(None) };
     Ok(Some(successors(conn, &owner)?.pop().unwrap_or(owner)))
@@ -3357,7 +3389,44 @@ pub fn object_known(conn: &Connection, obj: &Owned) -> Result<bool, StoreError> 
         Owned::Society => Ok(conn.prepare_cached("SELECT 1 FROM societies")?.exists([])?),
         Owned::Lease(l) => exists("SELECT 1 FROM resource_allocations WHERE allocation_id = ?1", l),
         Owned::Rates(v) => Ok(rates_version(conn, v)?.is_some()),
+        Owned::Role(l, r) => role_ever_held(conn, l, r),
     }
+}
+
+/// Whether `lct`, or an LCT it succeeds by the rotations that registered
+/// them (whether or not they stand here), has held `role`: holds it now, or
+/// a role record names it with that role (a grant, or the revocation of a
+/// role held). Each only grows as records apply, so a decision that waited
+/// for it and applies finds it still (decisions/0029, session-31 addendum).
+fn role_ever_held(conn: &Connection, lct: &str, role: &str) -> Result<bool, StoreError> {
+    let Some(society) = held_society(conn)? else { return Ok(false) };
+    let society = society.as_str();
+    let mut cur = lct.to_owned();
+    for _ in 0..=16 {
+        if conn
+            .prepare_cached("SELECT 1 FROM roles WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3")?
+            .exists([society, &cur, role])?
+            || conn
+                .prepare_cached("SELECT 1 FROM role_records WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3")?
+                .exists([society, &cur, role])?
+        {
+            return Ok(true);
+        }
+        // The LCT whose rotation registered `cur`, if a rotation did.
+        let old: Option<String> = conn
+            .prepare_cached(
+                "SELECT json_extract(l.record, '$.payload.old') FROM lcts c JOIN ledger l ON l.id = c.doc_record
+                  WHERE c.lct_id = ?1 AND l.kind = 'lct.transition'",
+            )?
+            .query_row([&cur], |r| r.get(0))
+            .optional()?
+            .flatten();
+        match old {
+            Some(o) => cur = o,
+            None => break,
+        }
+    }
+    Ok(false)
 }
 
 /// The rates a version names: `<law version>#0` is the law's own (`None`

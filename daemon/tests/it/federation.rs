@@ -692,8 +692,19 @@ async fn a_decision_the_grant_does_not_allow_is_refused() {
     // Denied (and recorded): 60 more of the 40 left.
     let r = a.post(&bob, "/v1/auth/authorize", &spend).await;
     assert_eq!(r.body["error"]["details"]["decision"], "denied", "{}", r.body);
+    // In a role bob holds (his citizenship): denied for the budget all the
+    // same. In one he does not hold: denied for the role.
+    let paired = json!({"action": "read", "resource": "doc:1", "atp_cost": 60, "role": "citizen",
+        "context": {"delegation_id": gid}});
+    let r = a.post(&bob, "/v1/auth/authorize", &paired).await;
+    assert_eq!((r.status, r.body["error"]["details"]["decision"].as_str()), (402, Some("denied")), "{}", r.body);
+    let unpaired = json!({"action": "read", "resource": "doc:1", "atp_cost": 10, "role": "treasurer",
+        "context": {"delegation_id": gid}});
+    let r = a.post(&bob, "/v1/auth/authorize", &unpaired).await;
+    assert_eq!(r.body["error"]["details"]["decision"], "denied", "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("role treasurer"), "{}", r.body);
     assert!(a.sigterm().success());
-    let tampered = Tampered::of(&a, 2);
+    let tampered = Tampered::of(&a, 4);
     let (granted, denied) = (tampered.held(0), tampered.held(1));
     assert_eq!(
         (granted.payload["decision"].as_str(), denied.payload["decision"].as_str()),
@@ -710,9 +721,94 @@ async fn a_decision_the_grant_does_not_allow_is_refused() {
     });
     assert!(why.contains("gives \"denied\""), "{why}");
     tampered.applies(1);
+    // A decision that pairs a role is checked as if the actor held it: 120
+    // of 100 granted in bob's citizen role is refused all the same.
+    let why = tampered.refused(2, |p| {
+        p["decision"] = json!("granted");
+        p["reason"] = Value::Null;
+    });
+    assert!(why.contains("gives \"denied\""), "{why}");
+    tampered.applies(2);
+    // The denial for a role the peer cannot check applies as recorded.
+    tampered.applies(3);
     let spent: i64 =
         tampered.copy.query_row("SELECT spent FROM delegations WHERE grant_id = ?1", [&gid], |r| r.get(0)).unwrap();
     assert_eq!(spent, 60);
+}
+
+/// A decision that pairs a role waits on a peer until a record shows the
+/// actor held that role (decisions/0029, session-31 addendum): the grant of
+/// the role, recorded on another node, may arrive after it; a decision that
+/// pairs a role the actor never held never applies.
+#[tokio::test]
+async fn a_decision_pairing_a_role_waits_until_the_actor_is_known_to_have_held_it() {
+    use web4_daemon::ledger::{Foreign, Owned, accept_foreign};
+    let (mut a, peers) = founder_and_peers(1).await;
+    let b = &peers[0];
+    let (alice, bob) = (random_key(), random_key());
+    let bob_id = id_of(&bob).to_string();
+    for k in [&alice, &bob] {
+        assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
+    }
+    let expires = web4_core::Timestamp(now().0 + 600).to_string();
+    let grant = json!({"agent": bob_id, "atp_budget": 100, "expires_at": expires,
+        "scope": {"actions": ["read"], "resources": ["*"], "max_atp": 100}});
+    let g = a.post(&alice, "/v1/auth/delegate", &grant).await;
+    assert_eq!(g.status, 201, "{}", g.body);
+    let gid = g.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    // Bob's archivist role is given on b, and reaches a.
+    eventually(30, "b holds bob", || has_lct(b, &bob_id)).await;
+    let r = b.post(&b.admin, &format!("/v1/lct/{bob_id}/roles"), &json!({"role": "archivist"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually(30, "a sees bob's archivist role", || async {
+        roles(&a, &bob_id).await.as_array().is_some_and(|r| r.contains(&json!("archivist")))
+    })
+    .await;
+    let spend = |role: &str| {
+        json!({"action": "read", "resource": "doc:1", "atp_cost": 10, "role": role,
+            "context": {"delegation_id": gid}})
+    };
+    let r = a.post(&bob, "/v1/auth/authorize", &spend("archivist")).await;
+    assert_eq!(r.body["data"]["decision"], "granted", "{}", r.body);
+    let r = a.post(&bob, "/v1/auth/authorize", &spend("treasurer")).await;
+    assert_eq!(r.body["error"]["details"]["decision"], "denied", "{}", r.body);
+    assert!(a.sigterm().success());
+    let texts = stored_records(&a);
+    let is_grant = |t: &String| t.contains("\"role.grant\"") && t.contains(&bob_id);
+    let grant_at = texts.iter().position(is_grant).unwrap();
+    let (decision, denial) = (&texts[texts.len() - 2], &texts[texts.len() - 1]);
+    assert!(decision.contains("\"auth.decision\"") && grant_at < texts.len() - 2);
+    // A peer that has not received the grant yet: the decision waits for it,
+    // then applies.
+    let (_dir, copy) = fresh_store();
+    let t = now();
+    for text in texts[..texts.len() - 2].iter().filter(|t| !is_grant(t)) {
+        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
+    }
+    let got = accept_foreign(&copy, decision, t).unwrap();
+    assert!(matches!(&got, Foreign::UnknownObject(Owned::Role(l, r)) if *l == bob_id && r == "archivist"), "{got:?}");
+    assert!(matches!(accept_foreign(&copy, &texts[grant_at], t).unwrap(), Foreign::Applied { .. }));
+    assert!(matches!(accept_foreign(&copy, decision, t).unwrap(), Foreign::Applied { .. }));
+    // The denial for a role bob never held, recorded as granted and signed
+    // again by a's key: it waits for a role bob never held.
+    let honest: web4_core::ledger::Record = serde_json::from_str(denial).unwrap();
+    let mut payload = honest.payload.clone();
+    payload["decision"] = json!("granted");
+    payload["reason"] = Value::Null;
+    let key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
+    let forged = web4_core::ledger::RecordDraft {
+        author: honest.author.clone(),
+        seq: honest.seq,
+        prev_hash: honest.prev_hash,
+        kind: honest.kind.clone(),
+        payload,
+        law_hash: honest.law_hash,
+        timestamp: honest.timestamp,
+    };
+    let forged = serde_json::to_string(&forged.sign(&key).unwrap()).unwrap();
+    let got = accept_foreign(&copy, &forged, t).unwrap();
+    assert!(matches!(&got, Foreign::UnknownObject(Owned::Role(_, r)) if r == "treasurer"), "{got:?}");
+    assert!(matches!(accept_foreign(&copy, denial, t).unwrap(), Foreign::Applied { .. }));
 }
 
 #[tokio::test]
@@ -1616,6 +1712,14 @@ async fn a_rotation_that_does_not_stand_keeps_only_the_roles_given_to_its_lct() 
         assert_eq!(roles(&y1), ["archivist", "citizen", "witness"], "the successor that stands, without y's authority");
         assert_eq!(roles(&y2), ["archivist", "authority"], "the displaced successor keeps what was given to it");
         assert_eq!(roles(&y3), ["archivist", "authority"], "its successor takes only that");
+        // A decision pairing y's witness role for y2 or y3 (recorded on b,
+        // where y2 stood and took it) waits for nothing here: they succeed y
+        // by the rotations that registered them (decisions/0029, session 31).
+        let held = |l: &str, r: &str| {
+            web4_daemon::ledger::object_known(&c, &web4_daemon::ledger::Owned::Role(l.into(), r.into())).unwrap()
+        };
+        assert!(held(&y2, "witness") && held(&y3, "witness") && held(&y1, "witness"));
+        assert!(!held(&y3, "treasurer") && !held(&y1, "treasurer"));
         let registers: Vec<(String, String, bool, i64, String, i64)> = c
             .prepare(
                 "SELECT lct_id, role, held, at, author, seq FROM role_changes WHERE lct_id IN (?1, ?2, ?3)
