@@ -2937,6 +2937,7 @@ fn off_state(conn: &Connection, event: &Event, r: &Record) -> Result<Option<Stri
     match event {
         Event::Outcome(o) => outcome_off_law(conn, o, &r.law_hash),
         Event::AuthDecision(d) => decision_off_law(conn, d, r),
+        Event::Delegate(d) => redelegation_off_tree(conn, d, r),
         Event::Usage(u) => Ok(match load_allocation(conn, &u.allocation_id)? {
             None => Some(format!("this resource.usage record reports on {}, not held here", u.allocation_id)),
             Some(lease) => meters(&lease, u, r.timestamp).err(),
@@ -3020,6 +3021,41 @@ fn settles<'a>(lease: Option<&'a AllocationRow>, x: &ResourceRelease) -> Result<
 /// records, in any order), so such a decision is checked as if it held it,
 /// and a denial of one is not checked; and a granted one the law wants
 /// witnessed may have been deferred for want of witnesses.
+/// Why a received re-delegation is not one its parent allows here, if it is
+/// not (decisions/0029, session-31 addendum): the parent must be held,
+/// neither revoked nor awaiting approval, and the grant must narrow it
+/// (`authz::check_grant`: its agent's, delegatable, scope, the budget it has
+/// left, validity, funding, one level deeper) within the depth the record's
+/// law allows. The parent's tree (its grants, what each has spent or
+/// reserved, revocations, approvals and expiries) changes only by its
+/// owner's records, and the owner records its re-delegations (ADR 0017), so
+/// here it is what the owner read. Not checked: that the agent was an
+/// active LCT (its status changes by other chains' records).
+fn redelegation_off_tree(conn: &Connection, d: &Delegate, r: &Record) -> Result<Option<String>, StoreError> {
+    let g = &d.delegation;
+    let Some(parent) = &g.parent else { return Ok(None) };
+    let Some(law) = law_by_hash(conn, &r.law_hash)? else {
+        return Ok(Some(format!(
+            "the law {} this auth.delegate record was written under is not held here",
+            r.law_hash
+        )));
+    };
+    let Some(row) = load_delegation(conn, parent)? else {
+        return Ok(Some(format!("this auth.delegate record re-delegates {parent}, not held here")));
+    };
+    if row.revoked_at.is_some() {
+        return Ok(Some(format!("this auth.delegate record re-delegates {parent}, which is revoked here")));
+    }
+    if row.pending {
+        return Ok(Some(format!("this auth.delegate record re-delegates {parent}, which awaits approval here")));
+    }
+    let remaining = row.delegation.atp_budget.saturating_sub(row.spent);
+    let max = crate::services::authorization::max_depth(&law);
+    Ok(web4_core::authz::check_grant(g, Some((&row.delegation, remaining)), max).err().map(|why| {
+        format!("this auth.delegate record re-delegates {parent} ({remaining} ATP left here) as its law does not allow: {why}")
+    }))
+}
+
 /// The role a decision's request pairs, if it names one (and parses).
 fn paired_role(d: &AuthDecision) -> Option<String> {
     serde_json::from_str::<web4_core::api::AuthorizeRequest>(&d.evidence.body).ok()?.role

@@ -736,6 +736,86 @@ async fn a_decision_the_grant_does_not_allow_is_refused() {
     assert_eq!(spent, 60);
 }
 
+/// A re-delegation its parent does not allow is refused by a peer
+/// (decisions/0029, session-31 addendum): recorded by the node that owns the
+/// tree, from a genuine request of the parent's agent that widens the
+/// parent, or re-delegates it after its revocation.
+#[tokio::test]
+async fn a_re_delegation_its_parent_does_not_allow_is_refused() {
+    use web4_core::ledger::{Record, RecordDraft};
+    let mut a = TestNode::start().await;
+    let (alice, bob, carol, dave) = (random_key(), random_key(), random_key(), random_key());
+    for k in [&alice, &bob, &carol] {
+        assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
+    }
+    let expires = web4_core::Timestamp(now().0 + 600).to_string();
+    let root = json!({"agent": id_of(&bob), "atp_budget": 100, "expires_at": expires, "delegatable": true,
+        "scope": {"actions": ["read"], "resources": ["*"], "max_atp": 100}});
+    let g = a.post(&alice, "/v1/auth/delegate", &root).await;
+    assert_eq!(g.status, 201, "{}", g.body);
+    let gid = g.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let sub = json!({"agent": id_of(&carol), "atp_budget": 50, "expires_at": expires, "parent": gid,
+        "scope": {"actions": ["read"], "resources": ["*"], "max_atp": 50}});
+    let r = a.post(&bob, "/v1/auth/delegate", &sub).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = a.delete(&alice, &format!("/v1/auth/delegate/{gid}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(a.mint(&dave, EntityType::Human).await.status, 201);
+    assert!(a.sigterm().success());
+    let tampered = Tampered::of(&a, 3);
+    let honest = tampered.held(0);
+    assert_eq!((honest.kind.as_str(), tampered.held(1).kind.as_str()), ("auth.delegate", "auth.revoke"));
+    // The sub-grant bob would have got for `body`, recorded in place of the
+    // i-th held-back record and signed again by a's node.
+    let forged = |i: usize, body: Value, nonce: &str| -> String {
+        let at: Record = tampered.held(i);
+        let society = web4_core::LctId::parse(honest.payload["delegation"]["society"].as_str().unwrap()).unwrap();
+        let ev = web4_core::signing::SignedRequest::sign(
+            &bob,
+            &society,
+            id_of(&bob),
+            "POST",
+            "/v1/auth/delegate",
+            body.to_string(),
+            nonce.into(),
+            honest.timestamp,
+        );
+        let mut payload = honest.payload.clone();
+        payload["delegation"]["atp_budget"] = body["atp_budget"].clone();
+        payload["delegation"]["scope"] = body["scope"].clone();
+        payload["delegation"]["grant_id"] = json!(ev.derived_id("deleg"));
+        payload["evidence"] = serde_json::to_value(&ev).unwrap();
+        let draft = RecordDraft {
+            author: at.author.clone(),
+            seq: at.seq,
+            prev_hash: at.prev_hash,
+            kind: honest.kind.clone(),
+            payload,
+            law_hash: at.law_hash,
+            timestamp: honest.timestamp,
+        };
+        serde_json::to_string(&draft.sign(&tampered.key).unwrap()).unwrap()
+    };
+    // 150 of the 100 the parent has.
+    let mut wide = sub.clone();
+    wide["atp_budget"] = json!(150);
+    let why = tampered.refusal(&forged(0, wide, "00112233445566778899aabbccddeeff"), tampered.at);
+    assert!(why.contains("re-delegates") && why.contains("100 ATP left") && why.contains("widen"), "{why}");
+    // An action the parent does not allow.
+    let mut wider = sub.clone();
+    wider["scope"]["actions"] = json!(["read", "write"]);
+    let why = tampered.refusal(&forged(0, wider, "00112233445566778899aabbccddeefe"), tampered.at);
+    assert!(why.contains("widen"), "{why}");
+    tampered.applies(0);
+    tampered.applies(1);
+    // After its parent's revocation: 10 of what is left.
+    let mut late = sub.clone();
+    late["atp_budget"] = json!(10);
+    let why = tampered.refusal(&forged(2, late, "00112233445566778899aabbccddeefd"), tampered.at);
+    assert!(why.contains("which is revoked here"), "{why}");
+    tampered.applies(2);
+}
+
 /// A decision that pairs a role waits on a peer until a record shows the
 /// actor held that role (decisions/0029, session-31 addendum): the grant of
 /// the role, recorded on another node, may arrive after it; a decision that
