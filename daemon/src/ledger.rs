@@ -717,7 +717,12 @@ fn apply_event_as(
             author = %author,
             "a second registration of an LCT id: the record is kept, the first registration stands"
         );
-        lose_registration(conn, id, author, at, lref)?;
+        let (old, citizen_role) = match ev {
+            Event::Transition(t) => (Some(t.old.as_str()), None),
+            Event::Mint(m) => (None, m.lct.birth_certificate.as_ref().map(|c| c.citizen_role.as_str())),
+            _ => (None, None),
+        };
+        lose_registration(conn, id, (author, at, lref), old, citizen_role)?;
         return Ok(vec![Effect::RegistrationConflict]);
     }
     // What a losing home of a registration recorded about that LCT's
@@ -762,14 +767,15 @@ fn project(
 fn lose_registration(
     conn: &Connection,
     id: &LctId,
-    author: &LctId,
-    at: Timestamp,
-    lref: &Hash,
+    (author, at, lref): (&LctId, Timestamp, &Hash),
+    old: Option<&str>,
+    citizen_role: Option<&str>,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO lost_registrations (lct_id, ledger_ref, author, at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR IGNORE INTO lost_registrations (lct_id, ledger_ref, author, at, old, citizen_role)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![id.as_str(), lref.to_string(), author.as_str(), at.secs()])?;
+    .execute(params![id.as_str(), lref.to_string(), author.as_str(), at.secs(), old, citizen_role])?;
     Ok(())
 }
 
@@ -3010,17 +3016,6 @@ fn settles<'a>(lease: Option<&'a AllocationRow>, x: &ResourceRelease) -> Result<
     Ok(lease)
 }
 
-/// Why a received decision on a grant is not the one the law it was written
-/// under gives on the grant's chain as it stands here, if it is not
-/// (decisions/0029, session-28 addendum). The chain (the grants, their
-/// spending, revocations and approvals) changes only by the records of the
-/// tree's owner, the only node that records decisions on it (ADR 0017), so
-/// here it is what the owner read; the law is the record's; the time the
-/// record's. Two things the peer cannot decide are left as recorded: whether
-/// the actor held the role a decision pairs (roles change by any authority's
-/// records, in any order), so such a decision is checked as if it held it,
-/// and a denial of one is not checked; and a granted one the law wants
-/// witnessed may have been deferred for want of witnesses.
 /// Why a received re-delegation is not one its parent allows here, if it is
 /// not (decisions/0029, session-31 addendum): the parent must be held,
 /// neither revoked nor awaiting approval, and the grant must narrow it
@@ -3061,6 +3056,18 @@ fn paired_role(d: &AuthDecision) -> Option<String> {
     serde_json::from_str::<web4_core::api::AuthorizeRequest>(&d.evidence.body).ok()?.role
 }
 
+/// Why a received decision on a grant is not the one the law it was written
+/// under gives on the grant's chain as it stands here, if it is not
+/// (decisions/0029, session-28 addendum). The chain (the grants, their
+/// spending, revocations and approvals) changes only by the records of the
+/// tree's owner, the only node that records decisions on it (ADR 0017), so
+/// here it is what the owner read; the law is the record's; the time the
+/// record's. Two things the peer cannot decide are left as recorded: whether
+/// the actor held the role a decision pairs when the owner decided (roles
+/// change by any authority's records, in any order), so such a decision is
+/// checked as if it held it ([`check_inbound`] waits until the actor is
+/// known to have held it), and a denial of one is not checked; and a granted
+/// one the law wants witnessed may have been deferred for want of witnesses.
 fn decision_off_law(conn: &Connection, d: &AuthDecision, r: &Record) -> Result<Option<String>, StoreError> {
     let Some(grant) = &d.grant_id else { return Ok(None) };
     let Ok(asked) = serde_json::from_str::<web4_core::api::AuthorizeRequest>(&d.evidence.body) else {
@@ -3429,27 +3436,40 @@ pub fn object_known(conn: &Connection, obj: &Owned) -> Result<bool, StoreError> 
     }
 }
 
-/// Whether `lct`, or an LCT it succeeds by the rotations that registered
-/// them (whether or not they stand here), has held `role`: holds it now, or
-/// a role record names it with that role (a grant, or the revocation of a
-/// role held). Each only grows as records apply, so a decision that waited
-/// for it and applies finds it still (decisions/0029, session-31 addendum).
+/// Whether `lct`, or an LCT it succeeds by a rotation that registered it,
+/// has held `role`: holds it now, or a role record names it with that role
+/// (a grant, or a revocation), or a registration of it gave it (its mint's
+/// citizen role). Registrations that do not stand here count too
+/// (`lost_registrations`): the decision's owner may have kept one of them
+/// (decisions/0025). Once true it stays true as records apply: a role record
+/// is never deleted, an LCT's registrations never change, and a role row
+/// goes only by a role record naming it or by a rotation being displaced,
+/// which leaves the old LCT its rows (decisions/0029, session-31 addendum).
 fn role_ever_held(conn: &Connection, lct: &str, role: &str) -> Result<bool, StoreError> {
     let Some(society) = held_society(conn)? else { return Ok(false) };
     let society = society.as_str();
-    let mut cur = lct.to_owned();
-    for _ in 0..=16 {
+    let mut todo = vec![lct.to_owned()];
+    let mut seen = std::collections::BTreeSet::new();
+    // Each LCT's registrations, lost ones too; bounded like `successors`.
+    while let Some(cur) = todo.pop() {
+        if seen.len() > 16 || !seen.insert(cur.clone()) {
+            continue;
+        }
         if conn
             .prepare_cached("SELECT 1 FROM roles WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3")?
             .exists([society, &cur, role])?
             || conn
                 .prepare_cached("SELECT 1 FROM role_records WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3")?
                 .exists([society, &cur, role])?
+            || conn
+                .prepare_cached("SELECT 1 FROM lost_registrations WHERE lct_id = ?1 AND citizen_role = ?2")?
+                .exists([&cur, role])?
         {
             return Ok(true);
         }
-        // The LCT whose rotation registered `cur`, if a rotation did.
-        let old: Option<String> = conn
+        // The LCTs whose rotations registered `cur`: the one that made its
+        // row, and any whose registration of it did not stand.
+        let standing: Option<String> = conn
             .prepare_cached(
                 "SELECT json_extract(l.record, '$.payload.old') FROM lcts c JOIN ledger l ON l.id = c.doc_record
                   WHERE c.lct_id = ?1 AND l.kind = 'lct.transition'",
@@ -3457,10 +3477,12 @@ fn role_ever_held(conn: &Connection, lct: &str, role: &str) -> Result<bool, Stor
             .query_row([&cur], |r| r.get(0))
             .optional()?
             .flatten();
-        match old {
-            Some(o) => cur = o,
-            None => break,
-        }
+        todo.extend(standing);
+        let lost: Vec<String> = conn
+            .prepare_cached("SELECT old FROM lost_registrations WHERE lct_id = ?1 AND old IS NOT NULL")?
+            .query_map([&cur], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        todo.extend(lost);
     }
     Ok(false)
 }

@@ -706,6 +706,23 @@ SELECT r.lct, r.hash, r.author, CAST(strftime('%s', json_extract(r.record, '$.ti
  WHERE c.doc_record <> r.id;
 "#,
     ),
+    (
+        28,
+        // What a registration that does not stand here would have given its
+        // LCT: a rotation's old LCT (whose roles it would have taken), a
+        // mint's citizen role. A decision that pairs a role waits until its
+        // actor is known to have held it, and the owner may have kept the
+        // other registration (decisions/0029, session-31 addendum).
+        r#"
+ALTER TABLE lost_registrations ADD COLUMN old TEXT;
+ALTER TABLE lost_registrations ADD COLUMN citizen_role TEXT;
+UPDATE lost_registrations
+   SET old = (SELECT json_extract(l.record, '$.payload.old') FROM ledger l
+               WHERE l.hash = lost_registrations.ledger_ref AND l.kind = 'lct.transition'),
+       citizen_role = (SELECT json_extract(l.record, '$.payload.lct.birth_certificate.citizen_role') FROM ledger l
+                        WHERE l.hash = lost_registrations.ledger_ref AND l.kind = 'lct.mint');
+"#,
+    ),
 ];
 
 /// The newest schema version this build knows.

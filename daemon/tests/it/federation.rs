@@ -854,20 +854,27 @@ async fn a_decision_pairing_a_role_waits_until_the_actor_is_known_to_have_held_i
     assert_eq!(r.body["error"]["details"]["decision"], "denied", "{}", r.body);
     assert!(a.sigterm().success());
     let texts = stored_records(&a);
-    let is_grant = |t: &String| t.contains("\"role.grant\"") && t.contains(&bob_id);
-    let grant_at = texts.iter().position(is_grant).unwrap();
+    let grant_at = texts.iter().position(|t| t.contains("\"role.grant\"") && t.contains(&bob_id)).unwrap();
     let (decision, denial) = (&texts[texts.len() - 2], &texts[texts.len() - 1]);
     assert!(decision.contains("\"auth.decision\"") && grant_at < texts.len() - 2);
-    // A peer that has not received the grant yet: the decision waits for it,
-    // then applies.
+    // A peer that has not received b's records from the grant on yet: the
+    // decision waits for the grant, then applies.
+    let b_node: web4_core::ledger::Record = serde_json::from_str(&texts[grant_at]).unwrap();
+    let by_b = |t: &String| serde_json::from_str::<web4_core::ledger::Record>(t).unwrap().author == b_node.author;
+    let held_back = |i: usize, t: &String| i >= grant_at && by_b(t);
+    let early = texts[..texts.len() - 2].iter().enumerate().filter(|(i, t)| !held_back(*i, t));
+    let later_by_b: Vec<&String> =
+        texts[..texts.len() - 2].iter().enumerate().filter(|(i, t)| held_back(*i, t)).map(|(_, t)| t).collect();
     let (_dir, copy) = fresh_store();
     let t = now();
-    for text in texts[..texts.len() - 2].iter().filter(|t| !is_grant(t)) {
+    for (_, text) in early {
         assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
     }
     let got = accept_foreign(&copy, decision, t).unwrap();
     assert!(matches!(&got, Foreign::UnknownObject(Owned::Role(l, r)) if *l == bob_id && r == "archivist"), "{got:?}");
-    assert!(matches!(accept_foreign(&copy, &texts[grant_at], t).unwrap(), Foreign::Applied { .. }));
+    for text in later_by_b {
+        assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
+    }
     assert!(matches!(accept_foreign(&copy, decision, t).unwrap(), Foreign::Applied { .. }));
     // The denial for a role bob never held, recorded as granted and signed
     // again by a's key: it waits for a role bob never held.
@@ -2987,6 +2994,9 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
     let on_a_now = projections(&a);
     assert_eq!(lost(&on_a_now).len(), 1);
     assert!(lost(&on_a_now)[0].contains(&b_id), "b's mint did not stand on a: {:?}", lost(&on_a_now));
+    // With the citizen role it would have given: a decision b records in that
+    // role for l does not wait for it on a (decisions/0029, session 31).
+    assert!(lost(&on_a_now)[0].contains("\"citizen\""), "{:?}", lost(&on_a_now));
     assert!(lost(&projections(&b))[0].contains(&a_id));
     // An expiry by a that ends the grant void for a on b and a real one: on
     // b the real one ends, the void one is skipped; one that ends only the
@@ -3053,6 +3063,18 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
         assert_eq!(held, 0);
         let v = web4_daemon::ledger::verify(&c).unwrap();
         assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+    }
+    // A registration that did not stand counts for what its LCT was given
+    // (decisions/0029, session 31): on a copy of b whose l held no role from
+    // its standing mint (as if a rotation of an LCT without it had made its
+    // row), a's lost mint still gave it the citizen role.
+    {
+        let (_dir, copy) = applied_in_order(stored_records(&b).iter());
+        copy.execute("DELETE FROM roles WHERE lct_id = ?1", [&l]).unwrap();
+        let held = |role: &str| {
+            web4_daemon::ledger::object_known(&copy, &web4_daemon::ledger::Owned::Role(l.clone(), role.into())).unwrap()
+        };
+        assert!(held("citizen") && !held("treasurer"));
     }
     // A store from before migration 27: the registrations that did not stand
     // are found in its ledger. (Such a store holds no voided record: older
