@@ -101,20 +101,32 @@ impl Attestation {
 
     /// Check one attestation: event, freshness against `now`, signature.
     pub fn verify(&self, pk: &PublicKey, event: &Hash, now: Timestamp, max_skew: i64) -> Result<(), WitnessError> {
+        self.check_unsigned(event, now, max_skew)?;
+        pk.verify(&self.signed_message()?, &self.sig).map_err(|_| WitnessError::BadSignature)
+    }
+
+    /// What [`Attestation::verify`] checks but the signature: the event and
+    /// the freshness against `now`.
+    pub fn check_unsigned(&self, event: &Hash, now: Timestamp, max_skew: i64) -> Result<(), WitnessError> {
         if self.event().as_ref() != Some(event) {
             return Err(WitnessError::WrongEvent);
         }
         if (self.ts.secs() - now.secs()).abs() > max_skew {
             return Err(WitnessError::Stale { ts: self.ts, now, max_skew });
         }
-        let body = AttestationBody {
+        Ok(())
+    }
+
+    /// The bytes `sig` covers, for a caller that verifies signatures in a
+    /// batch (`crypto::verify_each`).
+    pub fn signed_message(&self) -> Result<Vec<u8>, WitnessError> {
+        signing_bytes(&AttestationBody {
             witness: &self.witness,
             class: self.class,
             claims: &self.claims,
             ts: self.ts,
             nonce: &self.nonce,
-        };
-        pk.verify(&signing_bytes(&body)?, &self.sig).map_err(|_| WitnessError::BadSignature)
+        })
     }
 }
 

@@ -2826,6 +2826,28 @@ pub fn check_inbound(
                 crate::evidence::Prepared::Invalid(why) => return Ok(Check::Rejected(why)),
             }
         }
+        // The witness attestations the record counts toward its law's quorum
+        // (a mint's birth witnesses, a witnessed authorization's): each by an
+        // LCT registered here, for the record's event, fresh, and signed
+        // (verified in this batch). The owner put in only those it counted,
+        // so one that does not verify is a forgery. Counted below.
+        if let Some(w) = witnessed(conn, &event, r)? {
+            for a in w.attestations {
+                let Some(row) = load_signer(conn, a.witness.as_str())? else {
+                    return Ok(if unsigned() { bad_signature() } else { Check::UnknownSigner(a.witness.clone()) });
+                };
+                let refusal = |e: &dyn std::fmt::Display| {
+                    format!("the attestation by {} in this {} record does not count: {e}", a.witness, r.kind)
+                };
+                if let Err(e) = a.check_unsigned(&w.event, w.at, w.max_skew) {
+                    return Ok(Check::Rejected(refusal(&e)));
+                }
+                match a.signed_message() {
+                    Ok(msg) => batch.push((msg, &a.sig, row.public_key, refusal(&"its signature does not verify"))),
+                    Err(e) => return Ok(Check::Rejected(refusal(&e))),
+                }
+            }
+        }
         let items: Vec<(&[u8], &web4_core::Signature, &PublicKey)> =
             batch.iter().map(|(msg, sig, key, _)| (msg.as_slice(), *sig, key)).collect();
         if let Some(failed) = web4_core::crypto::verify_each(&items).iter().position(Result::is_err) {
@@ -2872,6 +2894,32 @@ pub fn check_inbound(
         let held = Owned::Role(d.actor.to_string(), role);
         if !object_known(conn, &held)? {
             return Ok(Check::UnknownObject(held));
+        }
+    }
+    // The witnesses a record counts, recounted: distinct, not its subject,
+    // each known here to have held the witness role (waiting until it is, as
+    // for a role a decision pairs). Whether each was active and still a
+    // witness when the owner counted it depends on other chains' records and
+    // is not checked (decisions/0029, session-31 addendum).
+    if let Some(w) = witnessed(conn, &event, r)? {
+        let (mut seen, mut nonces, mut valid) =
+            (std::collections::BTreeSet::new(), std::collections::BTreeSet::new(), 0u32);
+        for a in w.attestations {
+            if &a.witness == w.subject || !nonces.insert(&a.nonce) || !seen.insert(&a.witness) {
+                continue;
+            }
+            let held = Owned::Role(a.witness.to_string(), "witness".into());
+            if !object_known(conn, &held)? {
+                return Ok(Check::UnknownObject(held));
+            }
+            valid = valid.saturating_add(1);
+        }
+        if !w.rule.met(valid) {
+            return Ok(Check::Rejected(format!(
+                "this {} record counts {valid} valid witness attestations; the law it was written under requires {}",
+                r.kind,
+                w.rule.required()
+            )));
         }
     }
     // Every object's owner, but a grant void for this author (in an expiry
@@ -3175,6 +3223,61 @@ fn registered(event: &Event) -> Vec<&LctDocument> {
         Event::Genesis(g) => g.members.iter().map(|m| &m.lct).collect(),
         _ => Vec::new(),
     }
+}
+
+/// The witness attestations a record counts toward a quorum its law asks
+/// for, and what they are checked against.
+struct Witnessed<'a> {
+    attestations: &'a [web4_core::witness::Attestation],
+    /// Who may not attest (the LCT born, the actor).
+    subject: &'a LctId,
+    event: Hash,
+    rule: web4_core::witness::QuorumRule,
+    /// The time the owner counted them at, and how far from it they may be.
+    at: Timestamp,
+    max_skew: i64,
+}
+
+/// How long an honest owner may take from counting an authorization's
+/// witnesses to dating its record (the writer's queue), on top of the law's
+/// freshness bound.
+const WITNESS_QUEUE_SECS: i64 = 60;
+
+/// The attestations received record `r` counts toward its law's witness
+/// quorum: a mint's birth witnesses (counted at the birth time, which the
+/// certificate holds), a granted authorization's when the law wants
+/// witnesses for its action (counted when the request was decided, just
+/// before the record's time). `None` for other records, or when the law is
+/// not held (the record waits for it before this is asked).
+fn witnessed<'a>(conn: &Connection, event: &'a Event, r: &Record) -> Result<Option<Witnessed<'a>>, StoreError> {
+    let wants_law =
+        matches!(event, Event::Mint(_)) || matches!(event, Event::AuthDecision(d) if d.decision == "granted");
+    if !wants_law {
+        return Ok(None);
+    }
+    let Some(law) = law_by_hash(conn, &r.law_hash)? else { return Ok(None) };
+    Ok(match event {
+        Event::Mint(m) => m.lct.birth_certificate.as_ref().map(|cert| {
+            let identity = law.identity();
+            Witnessed {
+                attestations: &cert.birth_witnesses,
+                subject: &m.lct.lct_id,
+                event: m.lct.binding.event_hash(&cert.issuing_society),
+                rule: identity.birth_quorum,
+                at: cert.birth_timestamp,
+                max_skew: identity.witness_max_skew_seconds,
+            }
+        }),
+        Event::AuthDecision(d) => law.quorum_for(&d.action).map(|rule| Witnessed {
+            attestations: &d.witnesses,
+            subject: &d.actor,
+            event: web4_core::payload::authorize_event(&d.actor, &d.action, &d.resource, d.atp_cost, &d.evidence.nonce),
+            rule,
+            at: r.timestamp,
+            max_skew: law.identity().witness_max_skew_seconds.saturating_add(WITNESS_QUEUE_SECS),
+        }),
+        _ => None,
+    })
 }
 
 /// The refusal of a record whose author is no node (decisions/0027).

@@ -212,6 +212,9 @@ async fn witness_requirement_defers_until_met() {
     assert_eq!(node.ledger_records(), before + 3);
     let v = node.ledger_verify();
     assert!(v["projection_differences"].as_array().unwrap().is_empty(), "{v}");
+    // A peer recounts the witnesses of the granted one (decisions/0029,
+    // session 31) and accepts every record.
+    node.a_joining_peer_accepts_every_record().await;
 }
 
 /// The node closes a funded grant once it expires: what was not spent is

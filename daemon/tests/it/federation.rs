@@ -736,6 +736,74 @@ async fn a_decision_the_grant_does_not_allow_is_refused() {
     assert_eq!(spent, 60);
 }
 
+/// The witnesses a record counts toward its law's quorum are recounted by a
+/// peer (decisions/0029, session-31 addendum): a mint's birth witnesses and a
+/// granted authorization's, when the law wants witnesses for its action. A
+/// record whose attestations do not meet the quorum, or hold one that does
+/// not verify or is stale, is refused; one by an LCT not registered here
+/// waits for its registration.
+#[tokio::test]
+async fn the_witnesses_a_record_counts_are_recounted_by_a_peer() {
+    use web4_core::witness::{Attestation, WitnessClass};
+    let mut a = TestNode::start().await;
+    let actor = random_key();
+    assert_eq!(a.mint(&actor, EntityType::Ai).await.status, 201);
+    let mut law = web4_daemon::node::dev_genesis_law();
+    law["version"] = json!("1.1.0");
+    law["procedures"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "SIGN-1", "requires_witnesses": 1, "applies_to": "sign"}));
+    let r = a.post(&a.admin, "/v1/law/publish", &json!({"law": law})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = a.authorize(&actor, json!({"action": "sign", "resource": "x", "atp_cost": 0})).await;
+    assert_eq!(r.body["data"]["decision"], "granted", "{}", r.body);
+    assert!(a.sigterm().success());
+    let tampered = Tampered::of(&a, 3);
+    let (mint, decision) = (tampered.held(0), tampered.held(2));
+    assert_eq!((mint.kind.as_str(), decision.kind.as_str()), ("lct.mint", "auth.decision"));
+    let witnesses = |p: &mut Value, edit: &dyn Fn(&mut Vec<Value>)| {
+        let list = if p["lct"].is_object() {
+            &mut p["lct"]["birth_certificate"]["birth_witnesses"]
+        } else {
+            &mut p["witnesses"]
+        };
+        edit(list.as_array_mut().unwrap());
+    };
+    // The birth without its witness: 0 of the 1 the law requires.
+    let why = tampered.refused(0, |p| witnesses(p, &|w| w.clear()));
+    assert!(why.contains("counts 0 valid witness attestations") && why.contains("requires 1"), "{why}");
+    // Its witness's signature broken.
+    let why = tampered.refused(0, |p| witnesses(p, &|w| w[0]["sig"] = json!(web4_core::Signature([7; 64]))));
+    assert!(why.contains("attestation by") && why.contains("does not verify"), "{why}");
+    // Witnessed by an LCT not registered here: waits for its registration.
+    let honest: Attestation =
+        serde_json::from_value(mint.payload["lct"]["birth_certificate"]["birth_witnesses"][0].clone()).unwrap();
+    let stranger = random_key();
+    let theirs = Attestation::sign(
+        &stranger,
+        id_of(&stranger),
+        WitnessClass::Existence,
+        honest.event().unwrap(),
+        honest.ts,
+        "s".into(),
+    )
+    .unwrap();
+    let text =
+        tampered.rewritten(&mint, mint.timestamp, |p| witnesses(p, &|w| w[0] = serde_json::to_value(&theirs).unwrap()));
+    let got = tampered.verdict(&text, tampered.at);
+    assert!(matches!(&got, web4_daemon::ledger::Foreign::UnknownSigner(id) if *id == id_of(&stranger)), "{got:?}");
+    tampered.applies(0);
+    tampered.applies(1);
+    // The authorization without its witness, and with it stale (the node's
+    // own attestation: the only one it may add to what the request brought).
+    let why = tampered.refused(2, |p| witnesses(p, &|w| w.clear()));
+    assert!(why.contains("counts 0 valid witness attestations"), "{why}");
+    let why = tampered.refused(2, |p| witnesses(p, &|w| w[0]["ts"] = json!("2020-01-01T00:00:00Z")));
+    assert!(why.contains("does not count") && why.contains("more than"), "{why}");
+    tampered.applies(2);
+}
+
 /// A re-delegation its parent does not allow is refused by a peer
 /// (decisions/0029, session-31 addendum): recorded by the node that owns the
 /// tree, from a genuine request of the parent's agent that widens the
@@ -754,8 +822,21 @@ async fn a_re_delegation_its_parent_does_not_allow_is_refused() {
     let g = a.post(&alice, "/v1/auth/delegate", &root).await;
     assert_eq!(g.status, 201, "{}", g.body);
     let gid = g.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
-    let sub = json!({"agent": id_of(&carol), "atp_budget": 50, "expires_at": expires, "parent": gid,
-        "scope": {"actions": ["read"], "resources": ["*"], "max_atp": 50}});
+    // Bob spends 30, re-delegates 20 and takes it back: 70 left.
+    let spend = json!({"action": "read", "resource": "doc:1", "atp_cost": 30, "context": {"delegation_id": gid}});
+    let r = a.post(&bob, "/v1/auth/authorize", &spend).await;
+    assert_eq!(r.body["data"]["decision"], "granted", "{}", r.body);
+    let sub_of = |budget: u64| {
+        json!({"agent": id_of(&carol), "atp_budget": budget, "expires_at": expires, "parent": gid,
+            "scope": {"actions": ["read"], "resources": ["*"], "max_atp": 50}})
+    };
+    let r = a.post(&bob, "/v1/auth/delegate", &sub_of(20)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let sibling = r.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let r = a.delete(&bob, &format!("/v1/auth/delegate/{sibling}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Then all 70 (checked below against the parent as a peer holds it).
+    let sub = sub_of(70);
     let r = a.post(&bob, "/v1/auth/delegate", &sub).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let r = a.delete(&alice, &format!("/v1/auth/delegate/{gid}")).await;
@@ -796,11 +877,9 @@ async fn a_re_delegation_its_parent_does_not_allow_is_refused() {
         };
         serde_json::to_string(&draft.sign(&tampered.key).unwrap()).unwrap()
     };
-    // 150 of the 100 the parent has.
-    let mut wide = sub.clone();
-    wide["atp_budget"] = json!(150);
-    let why = tampered.refusal(&forged(0, wide, "00112233445566778899aabbccddeeff"), tampered.at);
-    assert!(why.contains("re-delegates") && why.contains("100 ATP left") && why.contains("widen"), "{why}");
+    // 71 of the 70 the parent has left.
+    let why = tampered.refusal(&forged(0, sub_of(71), "00112233445566778899aabbccddeeff"), tampered.at);
+    assert!(why.contains("re-delegates") && why.contains("70 ATP left") && why.contains("widen"), "{why}");
     // An action the parent does not allow.
     let mut wider = sub.clone();
     wider["scope"]["actions"] = json!(["read", "write"]);
@@ -1840,6 +1919,62 @@ async fn a_rotation_that_does_not_stand_keeps_only_the_roles_given_to_its_lct() 
     }
     assert_eq!(seen[0], seen[1], "the same role registers and edges in either order");
     assert_eq!(seen[0], seen[2], "the same role registers and edges in either order");
+}
+
+/// One new key registered by a rotation on one node and by a mint on another
+/// (decisions/0025): whichever stands, the LCT is known to have held what
+/// either registration gave it (the roles of the LCT rotated, the mint's
+/// citizen role), so a decision pairing one of them, recorded where the other
+/// stands, does not wait for ever (decisions/0029, session 31). Migration 28
+/// fills the same from the ledger.
+#[tokio::test]
+async fn a_rotation_and_a_mint_of_one_key_both_count_for_its_roles() {
+    use web4_daemon::ledger::{Owned, object_known};
+    let a = TestNode::start().await;
+    let (y, y_id) = member_with_roles(&a, &["archivist"]).await;
+    // b holds a copy of a's ledger but does not federate: both write alone.
+    let b = TestNode::join(&a, "").await;
+    let shared = ledger_list(&a).await;
+    let before_b = ledger_list(&b).await.len();
+    // b witnesses the birth it records alone.
+    let b_id = b.get("/ready").await.body["node"].as_str().unwrap().to_owned();
+    let r = b.post(&b.admin, &format!("/v1/lct/{b_id}/roles"), &json!({"role": "witness"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (k, k_id) = rotate(&a, &y, &y_id).await;
+    let r = b.mint(&k, EntityType::Human).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let on_a: Vec<String> = ledger_list(&a).await.into_iter().skip(shared.len()).collect();
+    let on_b: Vec<String> = ledger_list(&b).await.into_iter().skip(before_b).collect();
+    assert_eq!((on_a.len(), on_b.len()), (1, 2));
+    for (order, lost_old) in [
+        ([shared.clone(), on_b.clone(), on_a.clone()].concat(), Some(y_id.clone())),
+        ([shared.clone(), on_a.clone(), on_b.clone()].concat(), None),
+    ] {
+        let (_dir, mut c) = applied_in_order(order.iter());
+        let held =
+            |c: &rusqlite::Connection, role: &str| object_known(c, &Owned::Role(k_id.clone(), role.into())).unwrap();
+        assert!(held(&c, "archivist") && held(&c, "citizen") && !held(&c, "treasurer"));
+        let lost: (Option<String>, Option<String>) = c
+            .query_row("SELECT old, citizen_role FROM lost_registrations WHERE lct_id = ?1", [&k_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        let expected = match &lost_old {
+            Some(old) => (Some(old.clone()), None),
+            None => (None, Some("citizen".to_owned())),
+        };
+        assert_eq!(lost, expected, "the registration that did not stand");
+        // Migration 28 on a store from before it finds the same.
+        c.execute_batch(
+            "ALTER TABLE lost_registrations DROP COLUMN old; ALTER TABLE lost_registrations DROP COLUMN citizen_role;
+             DELETE FROM schema_migrations WHERE version >= 28;",
+        )
+        .unwrap();
+        web4_daemon::store::migrations::migrate(&mut c).unwrap();
+        let v = web4_daemon::ledger::verify(&c).unwrap();
+        assert!(v.chain_errors.is_empty() && v.projection_differences.is_empty(), "{v:?}");
+        assert!(held(&c, "archivist") && held(&c, "citizen"));
+    }
 }
 
 /// Suspensions and reinstatements recorded concurrently on two nodes end the
