@@ -2761,6 +2761,8 @@ pub fn check_inbound(
             Err(e) => return Ok(Check::Rejected(format!("{} payload: {e}", r.kind))),
         },
     };
+    // The witness attestations it counts toward its law's quorum, if any.
+    let witnessed = witnessed(conn, &event, r)?;
     if !signature_checked {
         // What the author filled in from its society and the law it wrote
         // under (decisions/0029). Stateless, so checked once, like the signatures;
@@ -2831,8 +2833,16 @@ pub fn check_inbound(
         // LCT registered here, for the record's event, fresh, and signed
         // (verified in this batch). The owner put in only those it counted,
         // so one that does not verify is a forgery. Counted below.
-        if let Some(w) = witnessed(conn, &event, r)? {
+        if let Some(w) = &witnessed {
             for a in w.attestations {
+                // The owner never counts the subject: a record that does is
+                // refused rather than left waiting for its own registration.
+                if &a.witness == w.subject {
+                    return Ok(Check::Rejected(format!(
+                        "this {} record counts an attestation by its own subject {}",
+                        r.kind, a.witness
+                    )));
+                }
                 let Some(row) = load_signer(conn, a.witness.as_str())? else {
                     return Ok(if unsigned() { bad_signature() } else { Check::UnknownSigner(a.witness.clone()) });
                 };
@@ -2901,7 +2911,7 @@ pub fn check_inbound(
     // for a role a decision pairs). Whether each was active and still a
     // witness when the owner counted it depends on other chains' records and
     // is not checked (decisions/0029, session-31 addendum).
-    if let Some(w) = witnessed(conn, &event, r)? {
+    if let Some(w) = &witnessed {
         let (mut seen, mut nonces, mut valid) =
             (std::collections::BTreeSet::new(), std::collections::BTreeSet::new(), 0u32);
         for a in w.attestations {
@@ -3240,8 +3250,22 @@ struct Witnessed<'a> {
 
 /// How long an honest owner may take from counting an authorization's
 /// witnesses to dating its record (the writer's queue), on top of the law's
-/// freshness bound.
-const WITNESS_QUEUE_SECS: i64 = 60;
+/// freshness bound. The owner checks it again when it dates the record
+/// ([`witnesses_still_fresh`]) and defers the decision past it.
+pub const WITNESS_QUEUE_SECS: i64 = 60;
+
+/// Whether the attestations an authorization counted for `event` are still
+/// within what peers accept at `at`, the record's time: the law's freshness
+/// bound `max_skew` and [`WITNESS_QUEUE_SECS`] (decisions/0029, session 31).
+pub fn witnesses_still_fresh(
+    attestations: &[web4_core::witness::Attestation],
+    event: &Hash,
+    at: Timestamp,
+    max_skew: i64,
+) -> Result<(), web4_core::witness::WitnessError> {
+    let bound = max_skew.saturating_add(WITNESS_QUEUE_SECS);
+    attestations.iter().try_for_each(|a| a.check_unsigned(event, at, bound))
+}
 
 /// The attestations received record `r` counts toward its law's witness
 /// quorum: a mint's birth witnesses (counted at the birth time, which the
@@ -3886,6 +3910,33 @@ pub fn verify(live: &Connection) -> Result<VerifyOutcome, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An authorization's witnesses stay good for peers for the law's
+    /// freshness bound plus the writer's queue allowance, measured from the
+    /// record's time, and no longer: past it the owner defers the decision.
+    #[test]
+    fn witnesses_are_fresh_for_the_bound_and_the_queue_allowance() {
+        use web4_core::witness::{Attestation, WitnessClass, WitnessError};
+        let key = web4_core::SecretKey::from_seed(&[9; 32]);
+        let (counted, event) = (Timestamp(1_800_000_000), web4_core::sha256(b"authorize"));
+        let a = Attestation::sign(
+            &key,
+            LctId::from_public_key(&key.public_key()),
+            WitnessClass::Action,
+            event,
+            counted,
+            "n".into(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let fresh = |after: i64| witnesses_still_fresh(std::slice::from_ref(&a), &event, counted.plus(after), 300);
+        assert_eq!(fresh(300 + WITNESS_QUEUE_SECS), Ok(()));
+        assert!(matches!(fresh(301 + WITNESS_QUEUE_SECS), Err(WitnessError::Stale { .. })));
+        let other = web4_core::sha256(b"another");
+        assert_eq!(
+            witnesses_still_fresh(std::slice::from_ref(&a), &other, counted, 300),
+            Err(WitnessError::WrongEvent)
+        );
+    }
 
     /// Evidence canonicalised before the writer gives the same payload (text
     /// and hash) as canonicalising the whole event, for every event that
