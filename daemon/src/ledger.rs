@@ -3002,6 +3002,8 @@ fn off_state(conn: &Connection, event: &Event, r: &Record) -> Result<Option<Stri
         Event::Outcome(o) => outcome_off_law(conn, o, &r.law_hash),
         Event::AuthDecision(d) => decision_off_law(conn, d, r),
         Event::Delegate(d) => redelegation_off_tree(conn, d, r),
+        Event::Interpretation(i) => interpretation_off_chain(conn, i),
+        Event::Rates(x) => rates_off_chain(conn, x, r),
         Event::Usage(u) => Ok(match load_allocation(conn, &u.allocation_id)? {
             None => Some(format!("this resource.usage record reports on {}, not held here", u.allocation_id)),
             Some(lease) => meters(&lease, u, r.timestamp).err(),
@@ -3106,6 +3108,63 @@ fn redelegation_off_tree(conn: &Connection, d: &Delegate, r: &Record) -> Result<
     let max = crate::services::authorization::max_depth(&law);
     Ok(web4_core::authz::check_grant(g, Some((&row.delegation, remaining)), max).err().map(|why| {
         format!("this auth.delegate record re-delegates {parent} ({remaining} ATP left here) as its law does not allow: {why}")
+    }))
+}
+
+/// Why a received interpretation's version is not the one the
+/// interpretations held here give, if it is not (decisions/0029, session-31
+/// addendum): 1 for a first one; for one that replaces another, that one
+/// must be held, of the same norm and not replaced yet, and this one's
+/// version is its + 1. Interpretations are the founding node's records
+/// (`Owned::Society`), applied in its chain's order, so here they are what
+/// the founder read.
+fn interpretation_off_chain(
+    conn: &Connection,
+    i: &web4_core::payload::Interpretation,
+) -> Result<Option<String>, StoreError> {
+    let expected = match &i.replaces {
+        None => 1,
+        Some(old) => match load_interpretation(conn, i.society_id.as_str(), old)? {
+            None => return Ok(Some(format!("this law.interpretation record replaces {old}, not held here"))),
+            Some((norm, _, _)) if norm != i.norm_id => {
+                return Ok(Some(format!(
+                    "this law.interpretation record of norm {:?} replaces {old}, of norm {norm:?}",
+                    i.norm_id
+                )));
+            }
+            Some((_, _, Some(by))) => {
+                return Ok(Some(format!("this law.interpretation record replaces {old}, already replaced by {by}")));
+            }
+            Some((_, v, None)) => v.saturating_add(1),
+        },
+    };
+    Ok((i.version != expected).then(|| {
+        format!(
+            "this law.interpretation record holds version {}; the interpretations held here give {expected}",
+            i.version
+        )
+    }))
+}
+
+/// Why a received rates update's version is not the next one under the law
+/// it was written under, if it is not (decisions/0029, session-31
+/// addendum): `<law version>#<n>`, n one more than the updates held under
+/// that law. Rates are the founding node's records (`Owned::Society`), so
+/// here they are what the founder counted; a version held twice would fail
+/// the store's key instead.
+fn rates_off_chain(conn: &Connection, x: &ResourceRates, r: &Record) -> Result<Option<String>, StoreError> {
+    let Some(law) = law_by_hash(conn, &r.law_hash)? else {
+        return Ok(Some(format!(
+            "the law {} this resource.rates record was written under is not held here",
+            r.law_hash
+        )));
+    };
+    let held: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM resource_rates WHERE society_id = ?1 AND law_hash = ?2")?
+        .query_row(params![x.society_id.as_str(), r.law_hash.to_string()], |row| row.get(0))?;
+    let expected = format!("{}#{}", law.version(), held.saturating_add(1));
+    Ok((x.version != expected).then(|| {
+        format!("this resource.rates record holds version {}; the updates held here give {expected}", x.version)
     }))
 }
 

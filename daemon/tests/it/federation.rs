@@ -804,6 +804,49 @@ async fn the_witnesses_a_record_counts_are_recounted_by_a_peer() {
     tampered.applies(2);
 }
 
+/// An interpretation's or a rates update's version other than the one the
+/// founding node's chain gives is refused by a peer (decisions/0029,
+/// session-31 addendum): a rates version held twice failed the store's key,
+/// and with it every record of its batch, again at every sync.
+#[tokio::test]
+async fn a_version_the_founders_chain_does_not_give_is_refused() {
+    let mut a = TestNode::start().await;
+    let first = json!({"norm_id": "DEFAULT-ALLOW", "text": "Reads are low stakes."});
+    let r = a.post(&a.admin, "/v1/law/interpretation", &first).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let first_ref = r.body["data"]["ref"].as_str().unwrap().to_owned();
+    let r = a.post(&a.admin, "/v1/resources/rates", &json!({"rates": {"cpu": 1.44}})).await;
+    assert_eq!((r.status, r.body["data"]["rates_version"].as_str()), (200, Some("1.0.0#1")), "{}", r.body);
+    let second = json!({"norm_id": "DEFAULT-ALLOW", "text": "Reads are very low stakes.", "replaces": first_ref});
+    let r = a.post(&a.admin, "/v1/law/interpretation", &second).await;
+    assert_eq!((r.status, r.body["data"]["version"].as_u64()), (201, Some(2)), "{}", r.body);
+    let r = a.post(&a.admin, "/v1/resources/rates", &json!({"rates": {"cpu": 1.2}})).await;
+    assert_eq!((r.status, r.body["data"]["rates_version"].as_str()), (200, Some("1.0.0#2")), "{}", r.body);
+    assert!(a.sigterm().success());
+    let tampered = Tampered::of(&a, 4);
+    let kinds: Vec<String> = (0..4).map(|i| tampered.held(i).kind).collect();
+    assert_eq!(kinds, ["law.interpretation", "resource.rates", "law.interpretation", "resource.rates"]);
+    // A first interpretation at version 2.
+    let why = tampered.refused(0, |p| p["version"] = json!(2));
+    assert!(why.contains("holds version 2") && why.contains("give 1"), "{why}");
+    tampered.applies(0);
+    // The first update as the second.
+    let why = tampered.refused(1, |p| p["version"] = json!("1.0.0#2"));
+    assert!(why.contains("holds version 1.0.0#2") && why.contains("give 1.0.0#1"), "{why}");
+    tampered.applies(1);
+    // The replacement at version 3.
+    let why = tampered.refused(2, |p| p["version"] = json!(3));
+    assert!(why.contains("give 2"), "{why}");
+    tampered.applies(2);
+    // The second update holding the first's version again (the store's key
+    // would fail), and one under another law version.
+    let why = tampered.refused(3, |p| p["version"] = json!("1.0.0#1"));
+    assert!(why.contains("give 1.0.0#2"), "{why}");
+    let why = tampered.refused(3, |p| p["version"] = json!("9.9.9#2"));
+    assert!(why.contains("give 1.0.0#2"), "{why}");
+    tampered.applies(3);
+}
+
 /// A re-delegation its parent does not allow is refused by a peer
 /// (decisions/0029, session-31 addendum): recorded by the node that owns the
 /// tree, from a genuine request of the parent's agent that widens the
