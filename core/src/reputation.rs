@@ -411,7 +411,7 @@ pub fn detect(law: &GamingLaw, g: &GamingInput<'_>) -> Vec<(Pattern, serde_json:
 /// outcome of the streak (decisions/0011). The streak's running length is in
 /// every outcome record; the flags mark detections. A threshold lowered in
 /// the middle of a streak is caught within one threshold's length.
-fn streak_flagged(run: u32, threshold: u32) -> bool {
+pub fn streak_flagged(run: u32, threshold: u32) -> bool {
     let t = threshold.max(1);
     run >= t && run.is_multiple_of(t)
 }

@@ -3254,7 +3254,7 @@ fn outcome_off_law(conn: &Connection, o: &ReputationOutcome, law_hash: &Hash) ->
             "the law {law_hash} this reputation.outcome record was written under is not held here"
         )));
     };
-    let (t3, v3, run, _) = pair_before(conn, o.entity.as_str(), &o.role, &o.action)?;
+    let (t3, v3, run, poor_before) = pair_before(conn, o.entity.as_str(), &o.role, &o.action)?;
     if o.same_action_run != run {
         return Ok(Some(format!(
             "this reputation.outcome record counts {} outcomes of {:?} in a row for {}/{}; this ledger gives {run}",
@@ -3263,21 +3263,95 @@ fn outcome_off_law(conn: &Connection, o: &ReputationOutcome, law_hash: &Hash) ->
     }
     let outcome =
         Outcome { action: &o.action, result_status: &o.result_status, quality: o.quality, factors: &o.factors };
-    let expected = outcome_delta(&law.reputation(), &outcome, t3, v3, run);
-    let agrees = match (&expected, &o.delta) {
-        (None, None) => true,
-        (Some(e), Some(d)) => deltas_agree(e, d, 1e-9) || deltas_agree(&e.clone().without_gains(), d, 1e-9),
-        _ => false,
+    let rep = law.reputation();
+    let expected = outcome_delta(&rep, &outcome, t3, v3, run);
+    // Which form of the law's delta the record holds: with the gains, or
+    // without them (self-dealing or a witness cycle), or either when the
+    // two are the same (no gains to take).
+    let (full, without) = match (&expected, &o.delta) {
+        (None, None) => (true, true),
+        (Some(e), Some(d)) => (deltas_agree(e, d, 1e-9), deltas_agree(&e.clone().without_gains(), d, 1e-9)),
+        _ => (false, false),
     };
-    Ok((!agrees).then(|| {
-        format!(
+    if !full && !without {
+        return Ok(Some(format!(
             "this reputation.outcome record sets {}/{} to {:?}; its law {law_hash} gives {:?} on the tensors held here",
             o.entity,
             o.role,
             o.delta.as_ref().map(|d| (d.t3, d.v3)),
             expected.as_ref().map(|d| (d.t3, d.v3))
-        )
-    }))
+        )));
+    }
+    // Burst growth is judged on the law's delta before any gains are taken
+    // away, as the home judged it.
+    let after = expected.as_ref().map_or(t3, |d| d.t3);
+    outcome_flags_off_law(conn, o, (&rep.gaming, t3, after, run, poor_before), (full, without))
+}
+
+/// Why a received outcome's gaming flags or witness-poor streak are not what
+/// the pair's own history gives, if they are not (decisions/0029, session-31
+/// addendum). Farming follows the same-action streak, burst growth the pair's
+/// recent events and the record's delta, the witness-poor streak the pair's
+/// previous one: all changed by the entity's home's outcomes alone, so the
+/// same here as where it was recorded. Self-dealing, a witness cycle, and
+/// whether a witness was independent depend on delegations and witnessing
+/// other chains record, so they are checked only for what the record itself
+/// shows: such a flag needs witnesses; gains taken away need one of the two
+/// flags, and such a flag needs the gains taken away where there were gains;
+/// an outcome with fewer witnesses than the law asks to be independent
+/// extends the witness-poor streak.
+fn outcome_flags_off_law(
+    conn: &Connection,
+    o: &ReputationOutcome,
+    (gaming, t3, after, run, poor_before): (
+        &web4_core::reputation::GamingLaw,
+        web4_core::tensor::T3,
+        web4_core::tensor::T3,
+        u32,
+        u32,
+    ),
+    (full, without): (bool, bool),
+) -> Result<Option<String>, StoreError> {
+    use web4_core::reputation::{Pattern, streak_flagged};
+    let has = |p: Pattern| o.flags.iter().any(|f| f.pattern == p);
+    let off = |why: String| Ok(Some(format!("this reputation.outcome record for {}/{} {why}", o.entity, o.role)));
+    let flagged = |p: Pattern, expected: bool| has(p) != expected;
+    if flagged(Pattern::ActionFarming, streak_flagged(run, gaming.farming_repeats)) {
+        return off(format!("flags action farming as {} at a streak of {run}", has(Pattern::ActionFarming)));
+    }
+    // The burst window: this outcome and the pair's events before it.
+    let window = gaming.burst_window.max(1);
+    let (in_window, start) = crate::services::reputation::burst_window(conn, o.entity.as_str(), &o.role, window - 1)?;
+    let growth = after.composite() - start.unwrap_or(t3.composite());
+    let long_enough = u32::try_from(in_window).unwrap_or(u32::MAX).saturating_add(1) >= gaming.burst_window;
+    let burst = long_enough && growth > gaming.burst_threshold;
+    // At the threshold itself another platform's floating point may differ.
+    let at_threshold = long_enough && (growth - gaming.burst_threshold).abs() <= 1e-9;
+    if flagged(Pattern::BurstGrowth, burst) && !at_threshold {
+        return off(format!("flags burst growth as {} at a growth of {growth}", has(Pattern::BurstGrowth)));
+    }
+    let poor_run = o.witness_poor_run;
+    if poor_run != 0 && poor_run != poor_before.saturating_add(1) {
+        return off(format!("holds a witness-poor streak of {poor_run} after {poor_before}"));
+    }
+    let too_few = o.witnesses.len() < usize::try_from(gaming.min_independent_witnesses).unwrap_or(usize::MAX);
+    if too_few && poor_run == 0 {
+        return off(format!("ends the witness-poor streak with {} witnesses", o.witnesses.len()));
+    }
+    if flagged(Pattern::WitnessPoor, poor_run > 0 && streak_flagged(poor_run, gaming.witness_poor_streak)) {
+        return off(format!("flags witness-poor as {} at a streak of {poor_run}", has(Pattern::WitnessPoor)));
+    }
+    let dealt = has(Pattern::SelfDealing) || has(Pattern::WitnessCycle);
+    if dealt && o.witnesses.is_empty() {
+        return off("flags self-dealing or a witness cycle without witnesses".into());
+    }
+    if dealt && !without {
+        return off("flags self-dealing or a witness cycle but keeps the gains".into());
+    }
+    if !dealt && !full {
+        return off("takes the gains away without flagging self-dealing or a witness cycle".into());
+    }
+    Ok(None)
 }
 
 /// How far ahead of this node's clock a received record may be dated and

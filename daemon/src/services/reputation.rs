@@ -61,7 +61,12 @@ fn current(conn: &Connection, entity: &str, role: &str, action: &str) -> Result<
 /// `limit` events there are, and the score before the oldest of them. Both
 /// come from the pair index alone but for that one row: the rows skipped by
 /// the offset are never read from the table.
-fn burst_window(conn: &Connection, entity: &str, role: &str, limit: u32) -> rusqlite::Result<(i64, Option<f64>)> {
+pub(crate) fn burst_window(
+    conn: &Connection,
+    entity: &str,
+    role: &str,
+    limit: u32,
+) -> rusqlite::Result<(i64, Option<f64>)> {
     let n: i64 = conn
         .prepare_cached(
             "SELECT COUNT(*) FROM (SELECT 1 FROM reputation_events WHERE entity = ?1 AND role = ?2 LIMIT ?3)",

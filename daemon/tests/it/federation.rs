@@ -804,6 +804,59 @@ async fn the_witnesses_a_record_counts_are_recounted_by_a_peer() {
     tampered.applies(2);
 }
 
+/// An outcome's gaming flags and witness-poor streak other than what the
+/// pair's own history gives are refused by a peer (decisions/0029, session-31
+/// addendum): the entity's home could otherwise hide its entities' farming,
+/// bursts and witness-poor streaks from every other node, or flag honest ones.
+#[tokio::test]
+async fn an_outcomes_gaming_flags_the_pairs_history_does_not_give_are_refused() {
+    let mut a = TestNode::start().await;
+    let bob = random_key();
+    assert_eq!(a.mint(&bob, EntityType::Human).await.status, 201);
+    // Ten unwitnessed outcomes of one action: the tenth is a farming streak
+    // and the second five of a witness-poor one.
+    let body = json!({"entity": id_of(&bob), "role": "analyst", "action": "report", "result_status": "success", "quality": 0.9});
+    for _ in 0..10 {
+        let r = a.post(&a.admin, "/v1/reputation/outcome", &body).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    assert!(a.sigterm().success());
+    let tampered = Tampered::of(&a, 2);
+    let (ninth, tenth) = (tampered.held(0), tampered.held(1));
+    assert_eq!((ninth.payload["witness_poor_run"].as_u64(), ninth.payload.get("flags")), (Some(9), None));
+    let flags = tenth.payload["flags"].as_array().unwrap().clone();
+    let flag = |pattern: &str| flags.iter().find(|f| f["pattern"] == pattern).cloned();
+    let (farming, poor) = (flag("action_farming").unwrap(), flag("witness_poor").unwrap());
+    let with = |f: Value| move |p: &mut Value| p["flags"] = json!([f]);
+    // The ninth flagged as farming, as witness-poor, as a burst (its window
+    // is one short), or as self-dealing (it has no witnesses).
+    let why = tampered.refused(0, with(farming.clone()));
+    assert!(why.contains("flags action farming as true at a streak of 9"), "{why}");
+    let why = tampered.refused(0, with(poor.clone()));
+    assert!(why.contains("flags witness-poor as true"), "{why}");
+    let why = tampered.refused(0, with(json!({"pattern": "burst_growth", "evidence": {}})));
+    assert!(why.contains("flags burst growth as true"), "{why}");
+    let why = tampered.refused(0, with(json!({"pattern": "self_dealing", "evidence": {}})));
+    assert!(why.contains("without witnesses"), "{why}");
+    // Its witness-poor streak ended, or restarted elsewhere.
+    let why = tampered.refused(0, |p| p["witness_poor_run"] = json!(0));
+    assert!(why.contains("ends the witness-poor streak with 0 witnesses"), "{why}");
+    let why = tampered.refused(0, |p| p["witness_poor_run"] = json!(3));
+    assert!(why.contains("witness-poor streak of 3 after 8"), "{why}");
+    // Its gains taken away with no self-dealing or witness cycle flagged.
+    let delta: web4_core::reputation::Delta = serde_json::from_value(ninth.payload["delta"].clone()).unwrap();
+    let gainless = serde_json::to_value(delta.without_gains()).unwrap();
+    let why = tampered.refused(0, |p| p["delta"] = gainless.clone());
+    assert!(why.contains("takes the gains away without flagging"), "{why}");
+    tampered.applies(0);
+    // The tenth with its flags hidden.
+    let why = tampered.refused(1, |p| p["flags"] = json!([]));
+    assert!(why.contains("flags action farming as false at a streak of 10"), "{why}");
+    let why = tampered.refused(1, |p| p["flags"] = json!([farming.clone()]));
+    assert!(why.contains("witness-poor as false") || why.contains("burst growth as false"), "{why}");
+    tampered.applies(1);
+}
+
 /// An interpretation's or a rates update's version other than the one the
 /// founding node's chain gives is refused by a peer (decisions/0029,
 /// session-31 addendum): a rates version held twice failed the store's key,
