@@ -2901,7 +2901,7 @@ pub fn check_inbound(
         && d.decision != "denied"
         && let Some(role) = paired_role(d)
     {
-        let held = Owned::Role(d.actor.to_string(), role);
+        let held = Owned::Role(d.actor.to_string(), vec![role]);
         if !object_known(conn, &held)? {
             return Ok(Check::UnknownObject(held));
         }
@@ -2918,7 +2918,7 @@ pub fn check_inbound(
             if &a.witness == w.subject || !nonces.insert(&a.nonce) || !seen.insert(&a.witness) {
                 continue;
             }
-            let held = Owned::Role(a.witness.to_string(), "witness".into());
+            let held = Owned::Role(a.witness.to_string(), vec!["witness".into()]);
             if !object_known(conn, &held)? {
                 return Ok(Check::UnknownObject(held));
             }
@@ -2930,6 +2930,25 @@ pub fn check_inbound(
                 r.kind,
                 w.rule.required()
             )));
+        }
+    }
+    // The request's signer must have held a role the law asks of it (the
+    // handlers' `require_role`): waits until it is known here to have held
+    // one. Whether it still held it when the author decided depends on other
+    // chains' records and is not checked (decisions/0029, session-31
+    // addendum).
+    if let Some(ev) = event.evidence()
+        && let Some(law) = law_by_hash(conn, &r.law_hash)?
+    {
+        match required_roles(&event, &law) {
+            Required::Nothing => {}
+            Required::Refused(why) => return Ok(Check::Rejected(why)),
+            Required::OneOf(roles) => {
+                let held = Owned::Role(ev.signer.to_string(), roles);
+                if !object_known(conn, &held)? {
+                    return Ok(Check::UnknownObject(held));
+                }
+            }
         }
     }
     // Every object's owner, but a grant void for this author (in an expiry
@@ -3437,6 +3456,49 @@ fn witnessed<'a>(conn: &Connection, event: &'a Event, r: &Record) -> Result<Opti
     })
 }
 
+/// What the law a record was written under asks of the signer of the
+/// request it carries.
+enum Required {
+    Nothing,
+    /// One of these roles.
+    OneOf(Vec<String>),
+    /// The law allows no one.
+    Refused(String),
+}
+
+/// The roles, one of which the signer of the request `event` carries had to
+/// hold under `law` (the law the record was written under): what each
+/// handler asks with `require_role`. A self-mint and a self-revocation ask
+/// none; a re-delegation asks its parent's agent (checked against the
+/// parent); a root delegation asks the law's `delegation.allowed_roles` if it
+/// names any (decisions/0029, session-31 addendum).
+fn required_roles(event: &Event, law: &web4_core::law::LawDataset) -> Required {
+    let one_of = |roles: Vec<String>| Required::OneOf(roles);
+    match event {
+        Event::Mint(m) if m.evidence.signer != m.lct.lct_id => one_of(law.identity().mint_roles),
+        Event::Suspend(_) | Event::Reinstate(_) | Event::AtpSlash(_) => one_of(law.identity().status_roles),
+        Event::Revoke(v) if v.evidence.signer != v.lct_id => one_of(law.identity().status_roles),
+        Event::RoleGrant(_) | Event::RoleRevoke(_) | Event::ApproveDelegation(_) => one_of(law.identity().role_roles),
+        Event::Delegate(d) if d.delegation.parent.is_none() => {
+            match law.as_json()["delegation"]["allowed_roles"].as_array() {
+                Some(a) => one_of(a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect()),
+                None => Required::Nothing,
+            }
+        }
+        Event::AtpMint(_) | Event::AtpCharge(_) => one_of(vec![law.atp().mint_authority]),
+        Event::Rates(_) => match law.resources().rates_authority {
+            Some(a) => one_of(vec![a]),
+            None => Required::Refused(
+                "this resource.rates record was written under a law that names no resources.rates_authority".into(),
+            ),
+        },
+        Event::LawPublish(_) | Event::Interpretation(_) => {
+            one_of(crate::services::governance::PUBLISH_ROLES.iter().map(|r| (*r).to_owned()).collect())
+        }
+        _ => Required::Nothing,
+    }
+}
+
 /// The refusal of a record whose author is no node (decisions/0027).
 fn not_a_node(r: &Record, author_type: EntityType) -> Check {
     Check::Rejected(format!(
@@ -3600,12 +3662,14 @@ pub enum Owned {
     /// Never among what [`Owned::of_event`] lists: a lease waits for it
     /// (its price is checked against it) but does not change it.
     Rates(String),
-    /// A role (second field) an LCT (first) was given: held here once a
-    /// record shows that LCT, or one it succeeds by the rotation that
-    /// registered it, with the role (decisions/0029, session-31 addendum).
-    /// A decision that pairs the role waits for it. Owned by no node (roles
-    /// are society-wide) and never among what [`Owned::of_event`] lists.
-    Role(String, String),
+    /// One of the roles (second field) an LCT (first) was given: held here
+    /// once a record shows that LCT, or one it succeeds by the rotation that
+    /// registered it, with one of them (decisions/0029, session-31
+    /// addendum). A decision that pairs a role, a witness's attestation and
+    /// a request the law allows only to some roles wait for it. Owned by no
+    /// node (roles are society-wide) and never among what
+    /// [`Owned::of_event`] lists.
+    Role(String, Vec<String>),
 }
 
 impl std::fmt::Display for Owned {
@@ -3617,7 +3681,8 @@ impl std::fmt::Display for Owned {
             Owned::Society => write!(f, "the society's pool, law and rates"),
             Owned::Lease(l) => write!(f, "allocation {l}"),
             Owned::Rates(v) => write!(f, "rates version {v}"),
-            Owned::Role(l, r) => write!(f, "role {r} of {l}"),
+            Owned::Role(l, r) if r.len() == 1 => write!(f, "role {} of {l}", r[0]),
+            Owned::Role(l, r) => write!(f, "one of the roles {r:?} of {l}"),
         }
     }
 }
@@ -3692,7 +3757,14 @@ pub fn object_known(conn: &Connection, obj: &Owned) -> Result<bool, StoreError> 
         Owned::Society => Ok(conn.prepare_cached("SELECT 1 FROM societies")?.exists([])?),
         Owned::Lease(l) => exists("SELECT 1 FROM resource_allocations WHERE allocation_id = ?1", l),
         Owned::Rates(v) => Ok(rates_version(conn, v)?.is_some()),
-        Owned::Role(l, r) => role_ever_held(conn, l, r),
+        Owned::Role(l, roles) => {
+            for r in roles {
+                if role_ever_held(conn, l, r)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
     }
 }
 

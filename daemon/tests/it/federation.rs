@@ -804,6 +804,52 @@ async fn the_witnesses_a_record_counts_are_recounted_by_a_peer() {
     tampered.applies(2);
 }
 
+/// A request the law allows only to some roles, recorded by a node for a
+/// signer that never held one, never applies on a peer (decisions/0029,
+/// session-31 addendum): a member asking to be made an authority, which its
+/// honest node refuses, recorded anyway by a dishonest one, waits there until
+/// the member is known to have held a role that grants roles.
+#[tokio::test]
+async fn a_request_the_law_allows_only_to_some_roles_waits_for_its_signers_role() {
+    let mut a = TestNode::start().await;
+    let bob = random_key();
+    let bob_id = id_of(&bob).to_string();
+    assert_eq!(a.mint(&bob, EntityType::Human).await.status, 201);
+    let path = format!("/v1/lct/{bob_id}/roles");
+    let r = a.post(&bob, &path, &json!({"role": "authority"})).await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "{}", r.body);
+    let r = a.post(&a.admin, &path, &json!({"role": "archivist"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(a.sigterm().success());
+    let tampered = Tampered::of(&a, 1);
+    let honest = tampered.held(0);
+    assert_eq!(honest.kind, "role.grant");
+    let society = web4_core::LctId::parse(honest.payload["society_id"].as_str().unwrap()).unwrap();
+    let asked = web4_core::signing::SignedRequest::sign(
+        &bob,
+        &society,
+        id_of(&bob),
+        "POST",
+        &path,
+        json!({"role": "authority"}).to_string(),
+        "00112233445566778899aabbccddeeff".into(),
+        honest.timestamp,
+    );
+    let text = tampered.rewritten(&honest, honest.timestamp, |p| {
+        p["evidence"] = serde_json::to_value(&asked).unwrap();
+        p["role"] = json!("authority");
+    });
+    let got = tampered.verdict(&text, tampered.at);
+    match &got {
+        web4_daemon::ledger::Foreign::UnknownObject(o @ web4_daemon::ledger::Owned::Role(who, roles)) => {
+            assert_eq!((who.as_str(), roles.as_slice()), (bob_id.as_str(), &["authority".to_owned()][..]));
+            assert_eq!(o.to_string(), format!("role authority of {bob_id}"));
+        }
+        other => panic!("expected to wait for bob's role, got {other:?}"),
+    }
+    tampered.applies(0);
+}
+
 /// An outcome's gaming flags and witness-poor streak other than what the
 /// pair's own history gives are refused by a peer (decisions/0029, session-31
 /// addendum): the entity's home could otherwise hide its entities' farming,
@@ -1046,7 +1092,10 @@ async fn a_decision_pairing_a_role_waits_until_the_actor_is_known_to_have_held_i
         assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
     }
     let got = accept_foreign(&copy, decision, t).unwrap();
-    assert!(matches!(&got, Foreign::UnknownObject(Owned::Role(l, r)) if *l == bob_id && r == "archivist"), "{got:?}");
+    assert!(
+        matches!(&got, Foreign::UnknownObject(Owned::Role(l, r)) if *l == bob_id && *r == ["archivist"]),
+        "{got:?}"
+    );
     for text in later_by_b {
         assert!(matches!(accept_foreign(&copy, text, t).unwrap(), Foreign::Applied { .. }));
     }
@@ -1069,7 +1118,7 @@ async fn a_decision_pairing_a_role_waits_until_the_actor_is_known_to_have_held_i
     };
     let forged = serde_json::to_string(&forged.sign(&key).unwrap()).unwrap();
     let got = accept_foreign(&copy, &forged, t).unwrap();
-    assert!(matches!(&got, Foreign::UnknownObject(Owned::Role(_, r)) if r == "treasurer"), "{got:?}");
+    assert!(matches!(&got, Foreign::UnknownObject(Owned::Role(_, r)) if *r == ["treasurer"]), "{got:?}");
     assert!(matches!(accept_foreign(&copy, denial, t).unwrap(), Foreign::Applied { .. }));
 }
 
@@ -1978,7 +2027,7 @@ async fn a_rotation_that_does_not_stand_keeps_only_the_roles_given_to_its_lct() 
         // where y2 stood and took it) waits for nothing here: they succeed y
         // by the rotations that registered them (decisions/0029, session 31).
         let held = |l: &str, r: &str| {
-            web4_daemon::ledger::object_known(&c, &web4_daemon::ledger::Owned::Role(l.into(), r.into())).unwrap()
+            web4_daemon::ledger::object_known(&c, &web4_daemon::ledger::Owned::Role(l.into(), vec![r.into()])).unwrap()
         };
         assert!(held(&y2, "witness") && held(&y3, "witness") && held(&y1, "witness"));
         assert!(!held(&y3, "treasurer") && !held(&y1, "treasurer"));
@@ -2047,8 +2096,9 @@ async fn a_rotation_and_a_mint_of_one_key_both_count_for_its_roles() {
         ([shared.clone(), on_a.clone(), on_b.clone()].concat(), None),
     ] {
         let (_dir, mut c) = applied_in_order(order.iter());
-        let held =
-            |c: &rusqlite::Connection, role: &str| object_known(c, &Owned::Role(k_id.clone(), role.into())).unwrap();
+        let held = |c: &rusqlite::Connection, role: &str| {
+            object_known(c, &Owned::Role(k_id.clone(), vec![role.into()])).unwrap()
+        };
         assert!(held(&c, "archivist") && held(&c, "citizen") && !held(&c, "treasurer"));
         let lost: (Option<String>, Option<String>) = c
             .query_row("SELECT old, citizen_role FROM lost_registrations WHERE lct_id = ?1", [&k_id], |r| {
@@ -3303,7 +3353,8 @@ async fn one_key_minted_on_two_nodes_at_once_stops_neither_node() {
         let (_dir, copy) = applied_in_order(stored_records(&b).iter());
         copy.execute("DELETE FROM roles WHERE lct_id = ?1", [&l]).unwrap();
         let held = |role: &str| {
-            web4_daemon::ledger::object_known(&copy, &web4_daemon::ledger::Owned::Role(l.clone(), role.into())).unwrap()
+            web4_daemon::ledger::object_known(&copy, &web4_daemon::ledger::Owned::Role(l.clone(), vec![role.into()]))
+                .unwrap()
         };
         assert!(held("citizen") && !held("treasurer"));
     }
