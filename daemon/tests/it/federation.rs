@@ -921,10 +921,27 @@ async fn a_version_the_founders_chain_does_not_give_is_refused() {
     assert_eq!((r.status, r.body["data"]["version"].as_u64()), (201, Some(2)), "{}", r.body);
     let r = a.post(&a.admin, "/v1/resources/rates", &json!({"rates": {"cpu": 1.2}})).await;
     assert_eq!((r.status, r.body["data"]["rates_version"].as_str()), (200, Some("1.0.0#2")), "{}", r.body);
+    // Under a law published next, updates count from 1 again.
+    let mut law = web4_daemon::node::dev_genesis_law();
+    law["version"] = json!("1.1.0");
+    let r = a.post(&a.admin, "/v1/law/publish", &json!({"law": law})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = a.post(&a.admin, "/v1/resources/rates", &json!({"rates": {"cpu": 1.5}})).await;
+    assert_eq!((r.status, r.body["data"]["rates_version"].as_str()), (200, Some("1.1.0#1")), "{}", r.body);
     assert!(a.sigterm().success());
-    let tampered = Tampered::of(&a, 4);
-    let kinds: Vec<String> = (0..4).map(|i| tampered.held(i).kind).collect();
-    assert_eq!(kinds, ["law.interpretation", "resource.rates", "law.interpretation", "resource.rates"]);
+    let tampered = Tampered::of(&a, 6);
+    let kinds: Vec<String> = (0..6).map(|i| tampered.held(i).kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "law.interpretation",
+            "resource.rates",
+            "law.interpretation",
+            "resource.rates",
+            "law.publish",
+            "resource.rates"
+        ]
+    );
     // A first interpretation at version 2.
     let why = tampered.refused(0, |p| p["version"] = json!(2));
     assert!(why.contains("holds version 2") && why.contains("give 1"), "{why}");
@@ -944,6 +961,11 @@ async fn a_version_the_founders_chain_does_not_give_is_refused() {
     let why = tampered.refused(3, |p| p["version"] = json!("9.9.9#2"));
     assert!(why.contains("give 1.0.0#2"), "{why}");
     tampered.applies(3);
+    tampered.applies(4);
+    // The first update under the new law, counted on from the old one's.
+    let why = tampered.refused(5, |p| p["version"] = json!("1.1.0#3"));
+    assert!(why.contains("give 1.1.0#1"), "{why}");
+    tampered.applies(5);
 }
 
 /// A re-delegation its parent does not allow is refused by a peer
