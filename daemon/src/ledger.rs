@@ -2937,12 +2937,17 @@ pub fn check_inbound(
     // one. Whether it still held it when the author decided depends on other
     // chains' records and is not checked (decisions/0029, session-31
     // addendum).
-    if let Some(ev) = event.evidence()
-        && let Some(law) = law_by_hash(conn, &r.law_hash)?
-    {
+    if let Some(ev) = event.evidence() {
+        let Some(law) = law_by_hash(conn, &r.law_hash)? else { return Ok(Check::UnknownLaw(r.law_hash)) };
         match required_roles(&event, &law) {
             Required::Nothing => {}
             Required::Refused(why) => return Ok(Check::Rejected(why)),
+            Required::OneOf(roles) if roles.is_empty() => {
+                return Ok(Check::Rejected(format!(
+                    "this {} record was written under a law that allows its request to no role",
+                    r.kind
+                )));
+            }
             Required::OneOf(roles) => {
                 let held = Owned::Role(ev.signer.to_string(), roles);
                 if !object_known(conn, &held)? {
@@ -3468,14 +3473,18 @@ enum Required {
 
 /// The roles, one of which the signer of the request `event` carries had to
 /// hold under `law` (the law the record was written under): what each
-/// handler asks with `require_role`. A self-mint and a self-revocation ask
-/// none; a re-delegation asks its parent's agent (checked against the
-/// parent); a root delegation asks the law's `delegation.allowed_roles` if it
-/// names any (decisions/0029, session-31 addendum).
+/// handler asks with `require_role` (and the graph's curators). A
+/// self-revocation asks none; a self-mint none, under open admission only; a
+/// re-delegation asks its parent's agent (checked against the parent); a root
+/// delegation asks the law's `delegation.allowed_roles` if it names any; a
+/// triple about its signer none (decisions/0029, session-31 addendum).
 fn required_roles(event: &Event, law: &web4_core::law::LawDataset) -> Required {
     let one_of = |roles: Vec<String>| Required::OneOf(roles);
     match event {
         Event::Mint(m) if m.evidence.signer != m.lct.lct_id => one_of(law.identity().mint_roles),
+        Event::Mint(_) if !law.identity().open_admission => {
+            Required::Refused("this lct.mint record registers a self-mint under a law whose admission is closed".into())
+        }
         Event::Suspend(_) | Event::Reinstate(_) | Event::AtpSlash(_) => one_of(law.identity().status_roles),
         Event::Revoke(v) if v.evidence.signer != v.lct_id => one_of(law.identity().status_roles),
         Event::RoleGrant(_) | Event::RoleRevoke(_) | Event::ApproveDelegation(_) => one_of(law.identity().role_roles),
@@ -3494,6 +3503,10 @@ fn required_roles(event: &Event, law: &web4_core::law::LawDataset) -> Required {
         },
         Event::LawPublish(_) | Event::Interpretation(_) => {
             one_of(crate::services::governance::PUBLISH_ROLES.iter().map(|r| (*r).to_owned()).collect())
+        }
+        // A triple about another subject than its signer: a curator's.
+        Event::GraphTriple(t) if t.subject != t.evidence.signer.as_str() => {
+            one_of(crate::services::knowledge::CURATOR_ROLES.iter().map(|r| (*r).to_owned()).collect())
         }
         _ => Required::Nothing,
     }

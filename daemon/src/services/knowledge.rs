@@ -40,7 +40,7 @@ fn iri(what: &str, s: &str) -> Result<(), ApiError> {
 }
 
 /// Roles that may assert triples about any subject.
-const CURATOR_ROLES: [&str; 2] = ["authority", "archivist"];
+pub const CURATOR_ROLES: [&str; 2] = ["authority", "archivist"];
 
 /// `POST /v1/graph/triple`: signed; the subject is the signer itself, or the
 /// signer is a curator (authority or archivist role).

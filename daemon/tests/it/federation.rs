@@ -811,43 +811,83 @@ async fn the_witnesses_a_record_counts_are_recounted_by_a_peer() {
 /// the member is known to have held a role that grants roles.
 #[tokio::test]
 async fn a_request_the_law_allows_only_to_some_roles_waits_for_its_signers_role() {
+    use web4_daemon::ledger::{Foreign, Owned};
     let mut a = TestNode::start().await;
-    let bob = random_key();
-    let bob_id = id_of(&bob).to_string();
-    assert_eq!(a.mint(&bob, EntityType::Human).await.status, 201);
+    let (bob, carol, dave) = (random_key(), random_key(), random_key());
+    let (bob_id, carol_id) = (id_of(&bob).to_string(), id_of(&carol).to_string());
+    for k in [&bob, &carol] {
+        assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
+    }
     let path = format!("/v1/lct/{bob_id}/roles");
     let r = a.post(&bob, &path, &json!({"role": "authority"})).await;
     assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "{}", r.body);
     let r = a.post(&a.admin, &path, &json!({"role": "archivist"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // Carol (no role) may assert triples about herself only.
+    let about = |subject: &str| json!({"subject": subject, "predicate": "https://example.org/says", "object": "hi", "object_type": "literal"});
+    let r = a.post(&carol, "/v1/graph/triple", &about(&bob_id)).await;
+    assert_eq!((r.status, r.code()), (401, "W4_ERR_AUTHZ_DENIED"), "{}", r.body);
+    let r = a.post(&carol, "/v1/graph/triple", &about(&carol_id)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // A law that closes admission; the admin mints dave under it.
+    let mut law = web4_daemon::node::dev_genesis_law();
+    law["version"] = json!("1.1.0");
+    law["identity"]["admission"] = json!("closed");
+    let r = a.post(&a.admin, "/v1/law/publish", &json!({"law": law})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let dave_body = mint_body(&dave, EntityType::Human);
+    let r = a.post(&a.admin, "/v1/lct/mint", &dave_body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(a.mint(&random_key(), EntityType::Human).await.status, 401, "no self-mint under it");
     assert!(a.sigterm().success());
-    let tampered = Tampered::of(&a, 1);
-    let honest = tampered.held(0);
-    assert_eq!(honest.kind, "role.grant");
-    let society = web4_core::LctId::parse(honest.payload["society_id"].as_str().unwrap()).unwrap();
-    let asked = web4_core::signing::SignedRequest::sign(
-        &bob,
-        &society,
-        id_of(&bob),
-        "POST",
-        &path,
-        json!({"role": "authority"}).to_string(),
-        "00112233445566778899aabbccddeeff".into(),
-        honest.timestamp,
-    );
-    let text = tampered.rewritten(&honest, honest.timestamp, |p| {
-        p["evidence"] = serde_json::to_value(&asked).unwrap();
-        p["role"] = json!("authority");
-    });
-    let got = tampered.verdict(&text, tampered.at);
-    match &got {
-        web4_daemon::ledger::Foreign::UnknownObject(o @ web4_daemon::ledger::Owned::Role(who, roles)) => {
-            assert_eq!((who.as_str(), roles.as_slice()), (bob_id.as_str(), &["authority".to_owned()][..]));
-            assert_eq!(o.to_string(), format!("role authority of {bob_id}"));
+    let tampered = Tampered::of(&a, 4);
+    let kinds: Vec<String> = (0..4).map(|i| tampered.held(i).kind).collect();
+    assert_eq!(kinds, ["role.grant", "graph.triple", "law.publish", "lct.mint"]);
+    let society = web4_core::LctId::parse(tampered.held(0).payload["society_id"].as_str().unwrap()).unwrap();
+    // `body` asked of `path` by `key`, in place of the i-th held-back
+    // record's request (signed again by a's key).
+    let asked = |i: usize, key: &web4_core::SecretKey, path: &str, body: &Value, edit: &dyn Fn(&mut Value)| {
+        let honest = tampered.held(i);
+        let ev = web4_core::signing::SignedRequest::sign(
+            key,
+            &society,
+            id_of(key),
+            "POST",
+            path,
+            body.to_string(),
+            "00112233445566778899aabbccddeeff".into(),
+            honest.timestamp,
+        );
+        tampered.rewritten(&honest, honest.timestamp, |p| {
+            p["evidence"] = serde_json::to_value(&ev).unwrap();
+            edit(p);
+        })
+    };
+    let waits_for = |text: &str, who: &str, roles: &[&str]| match tampered.verdict(text, tampered.at) {
+        Foreign::UnknownObject(Owned::Role(l, r)) => {
+            assert_eq!((l.as_str(), r.iter().map(String::as_str).collect::<Vec<_>>()), (who, roles.to_vec()))
         }
-        other => panic!("expected to wait for bob's role, got {other:?}"),
-    }
+        other => panic!("expected to wait for {who}'s role, got {other:?}"),
+    };
+    // Bob's own request to be made an authority, recorded anyway: waits for
+    // bob's authority instead of applying.
+    let text = asked(0, &bob, &path, &json!({"role": "authority"}), &|p| p["role"] = json!("authority"));
+    waits_for(&text, &bob_id, &["authority"]);
+    assert_eq!(
+        Owned::Role(bob_id.clone(), vec!["authority".into()]).to_string(),
+        format!("role authority of {bob_id}")
+    );
     tampered.applies(0);
+    // Carol's triple about bob: waits for carol to be a curator.
+    let text = asked(1, &carol, "/v1/graph/triple", &about(&bob_id), &|p| p["subject"] = json!(bob_id));
+    waits_for(&text, &carol_id, &["authority", "archivist"]);
+    tampered.applies(1);
+    tampered.applies(2);
+    // Dave's mint as a self-mint under the closed law: refused.
+    let text = asked(3, &dave, "/v1/lct/mint", &dave_body, &|_| {});
+    let why = tampered.refusal(&text, tampered.at);
+    assert!(why.contains("admission is closed"), "{why}");
+    tampered.applies(3);
 }
 
 /// An outcome's gaming flags and witness-poor streak other than what the
