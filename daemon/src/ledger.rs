@@ -3427,12 +3427,13 @@ pub fn witnesses_still_fresh(
 /// The attestations received record `r` counts toward its law's witness
 /// quorum: a mint's birth witnesses (counted at the birth time, which the
 /// certificate holds), a granted authorization's when the law wants
-/// witnesses for its action (counted when the request was decided, just
-/// before the record's time). `None` for other records, or when the law is
+/// witnesses for its action, and a law publication's under the law it
+/// replaces (both counted when the request was decided, just before the
+/// record's time). `None` for other records, or when the law is
 /// not held (the record waits for it before this is asked).
 fn witnessed<'a>(conn: &Connection, event: &'a Event, r: &Record) -> Result<Option<Witnessed<'a>>, StoreError> {
-    let wants_law =
-        matches!(event, Event::Mint(_)) || matches!(event, Event::AuthDecision(d) if d.decision == "granted");
+    let wants_law = matches!(event, Event::Mint(_) | Event::LawPublish(_))
+        || matches!(event, Event::AuthDecision(d) if d.decision == "granted");
     if !wants_law {
         return Ok(None);
     }
@@ -3454,6 +3455,16 @@ fn witnessed<'a>(conn: &Connection, event: &'a Event, r: &Record) -> Result<Opti
             subject: &d.actor,
             event: web4_core::payload::authorize_event(&d.actor, &d.action, &d.resource, d.atp_cost, &d.evidence.nonce),
             rule,
+            at: r.timestamp,
+            max_skew: law.identity().witness_max_skew_seconds.saturating_add(WITNESS_QUEUE_SECS),
+        }),
+        // Counted under the law it replaces (the record's), when the
+        // publication was asked, just before the record's time.
+        Event::LawPublish(p) => Some(Witnessed {
+            attestations: &p.witnesses,
+            subject: &p.evidence.signer,
+            event: web4_core::payload::law_publish_event(&p.society_id, &p.law.law_hash(), &p.previous),
+            rule: law.quorum_for("law.publish").unwrap_or(web4_core::witness::QuorumRule::Threshold { n: 0 }),
             at: r.timestamp,
             max_skew: law.identity().witness_max_skew_seconds.saturating_add(WITNESS_QUEUE_SECS),
         }),

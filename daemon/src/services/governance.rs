@@ -65,6 +65,7 @@ pub async fn publish(node: &Arc<Node>, ev: SignedRequest, req: LawPublishRequest
     let rule = soc.law.quorum_for("law.publish").unwrap_or(QuorumRule::Threshold { n: 0 });
     // The publisher cannot witness its own publication.
     let counted = collect_witnesses(node, &soc, &ev.signer, event, WitnessClass::Action, &req.witnesses, rule, now)?;
+    let (witnessed, skew) = (counted.clone(), soc.identity.witness_max_skew_seconds);
     let version = law.version().to_owned();
     let new_hash = law.law_hash();
     let prepared = Prepared::new(Event::LawPublish(LawPublish {
@@ -82,6 +83,14 @@ pub async fn publish(node: &Arc<Node>, ev: SignedRequest, req: LawPublishRequest
             ctx.use_nonce(&ev.signer, &ev.nonce, ev.timestamp)?;
             active_lct(ctx.conn, &ev.signer, ctx.now)?;
             require_role(ctx.conn, &sid, &ev.signer, &PUBLISH_ROLES, "publish law")?;
+            // Peers recount the witnesses at the record's time (decisions/0029,
+            // session 31): ones that went stale in the writer's queue do not count.
+            crate::ledger::witnesses_still_fresh(&witnessed, &event, ctx.now, skew).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::WitnessQuorum,
+                    format!("the witness attestations went stale before the publication was recorded: {e}"),
+                )
+            })?;
             if current_law_hash(ctx.conn, sid.as_str()).map_err(store_err)? != Some(previous) {
                 return Err(ApiError::new(
                     ErrorCode::LawConflict,

@@ -750,16 +750,20 @@ async fn the_witnesses_a_record_counts_are_recounted_by_a_peer() {
     assert_eq!(a.mint(&actor, EntityType::Ai).await.status, 201);
     let mut law = web4_daemon::node::dev_genesis_law();
     law["version"] = json!("1.1.0");
-    law["procedures"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"id": "SIGN-1", "requires_witnesses": 1, "applies_to": "sign"}));
+    law["procedures"].as_array_mut().unwrap().extend([
+        json!({"id": "SIGN-1", "requires_witnesses": 1, "applies_to": "sign"}),
+        json!({"id": "LAW-PUBLISH", "requires_witnesses": 1, "applies_to": "law.publish"}),
+    ]);
     let r = a.post(&a.admin, "/v1/law/publish", &json!({"law": law})).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let r = a.authorize(&actor, json!({"action": "sign", "resource": "x", "atp_cost": 0})).await;
     assert_eq!(r.body["data"]["decision"], "granted", "{}", r.body);
+    // The next law, published with the node's witness its predecessor asks.
+    law["version"] = json!("1.2.0");
+    let r = a.post(&a.admin, "/v1/law/publish", &json!({"law": law})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
     assert!(a.sigterm().success());
-    let tampered = Tampered::of(&a, 3);
+    let tampered = Tampered::of(&a, 4);
     let (mint, decision) = (tampered.held(0), tampered.held(2));
     assert_eq!((mint.kind.as_str(), decision.kind.as_str()), ("lct.mint", "auth.decision"));
     let witnesses = |p: &mut Value, edit: &dyn Fn(&mut Vec<Value>)| {
@@ -802,6 +806,11 @@ async fn the_witnesses_a_record_counts_are_recounted_by_a_peer() {
     let why = tampered.refused(2, |p| witnesses(p, &|w| w[0]["ts"] = json!("2020-01-01T00:00:00Z")));
     assert!(why.contains("does not count") && why.contains("more than"), "{why}");
     tampered.applies(2);
+    // The publication without the witness the law it replaces asks.
+    assert_eq!(tampered.held(3).kind, "law.publish");
+    let why = tampered.refused(3, |p| witnesses(p, &|w| w.clear()));
+    assert!(why.contains("law.publish record counts 0 valid witness attestations"), "{why}");
+    tampered.applies(3);
 }
 
 /// A request the law allows only to some roles, recorded by a node for a
