@@ -75,6 +75,17 @@ enum Wait {
     Until(web4_core::Timestamp),
 }
 
+impl std::fmt::Display for Wait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Wait::Author(a) => write!(f, "the registration of {a}"),
+            Wait::Law(h) => write!(f, "the publication of law {h}"),
+            Wait::Object(o, _) => write!(f, "{o}"),
+            Wait::Until(t) => write!(f, "this node's clock to come within reach of {t}"),
+        }
+    }
+}
+
 impl Wait {
     /// Whether what it waits for is here now.
     fn over(&self, c: &rusqlite::Connection, now: web4_core::Timestamp) -> Result<bool, crate::store::StoreError> {
@@ -183,6 +194,34 @@ pub struct Federation {
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     /// Gaps to fetch: (peer, author, from seq, to seq), served by one task.
     gaps: mpsc::UnboundedSender<(PeerId, String, u64, u64)>,
+    /// The last refusal of a record its author really signed, per author
+    /// (`GET /v1/p2p/chains`): what stops that chain here, until a later
+    /// record of it applies.
+    refusals: Mutex<HashMap<String, Refusal>>,
+}
+
+/// A validly signed record this node refused (or could not apply).
+#[derive(Debug, Clone)]
+struct Refusal {
+    seq: u64,
+    kind: String,
+    reason: String,
+    at: web4_core::Timestamp,
+}
+
+/// Most authors whose last refusal is kept.
+const REFUSALS_MAX: usize = 4096;
+
+impl Federation {
+    /// Keep why `author`'s record `seq` was refused (the newest one per
+    /// author; bounded).
+    fn note_refusal(&self, author: &str, seq: u64, kind: &str, reason: String, at: web4_core::Timestamp) {
+        let mut r = lock(&self.refusals);
+        if r.len() >= REFUSALS_MAX && !r.contains_key(author) {
+            return;
+        }
+        r.insert(author.to_owned(), Refusal { seq, kind: kind.to_owned(), reason, at });
+    }
 }
 
 impl std::fmt::Debug for Federation {
@@ -234,6 +273,7 @@ pub fn start(
         router: Mutex::new(None),
         tasks: Mutex::new(Vec::new()),
         gaps,
+        refusals: Mutex::new(HashMap::new()),
     });
     let gap_task = {
         let (fed, node) = (Arc::clone(&fed), Arc::clone(node));
@@ -437,7 +477,20 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
         Ok(Check::UnknownObject(o)) => Pre::Waiting(Wait::Object(o, m.record.author.clone())),
         Ok(Check::UnknownSigner(id)) => Pre::Waiting(Wait::Author(id)),
         Ok(Check::TooEarly(t)) => Pre::Waiting(Wait::Until(t)),
-        Ok(Check::Rejected(why) | Check::NotTheOwner(why)) => Pre::Rejected(why),
+        Ok(Check::Rejected(why) | Check::NotTheOwner(why)) => {
+            // Kept for `GET /v1/p2p/chains` only when its author really
+            // signed it: a forgery stops no chain.
+            let signed = node
+                .reads
+                .with(|c| crate::ledger::load_signer(c, m.record.author.as_str()))
+                .ok()
+                .flatten()
+                .is_some_and(|row| m.record.verify_signature_with(&row.public_key, &m.payload_hash).is_ok());
+            if signed {
+                fed.note_refusal(&author, m.record.seq, &m.record.kind, why.clone(), node.now());
+            }
+            Pre::Rejected(why)
+        }
         Err(e) => {
             tracing::warn!(service = "p2p", event = "record_not_checked", error = %e);
             Pre::Duplicate
@@ -564,16 +617,23 @@ async fn apply_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Unbound
         }
         // The records move into the writer job; only who and which seq
         // are kept to report what did not apply.
-        let ids: Vec<(web4_core::LctId, u64)> = batch.iter().map(|m| (m.record.author.clone(), m.record.seq)).collect();
+        let ids: Vec<(web4_core::LctId, u64, String)> =
+            batch.iter().map(|m| (m.record.author.clone(), m.record.seq, m.record.kind.clone())).collect();
         let outcomes = apply_checked(&node, batch).await;
         let mut any = false;
-        for ((author, seq), outcome) in ids.into_iter().zip(outcomes) {
+        for ((author, seq, kind), outcome) in ids.into_iter().zip(outcomes) {
             match outcome {
                 Ok(Foreign::Applied { .. }) => any = true,
                 Ok(Foreign::Duplicate) => {}
                 other => {
                     let author = author.to_string();
+                    let why = match &other {
+                        Ok(Foreign::Rejected(why)) => why.clone(),
+                        Ok(f) => format!("{f:?}"),
+                        Err(e) => format!("not applied: {e}"),
+                    };
                     tracing::warn!(service = "p2p", event = "record_not_applied", author = %author, seq, outcome = ?other.map(|f| format!("{f:?}")));
+                    fed.note_refusal(&author, seq, &kind, why, node.now());
                     lock(&fed.validated).remove(&author);
                 }
             }
@@ -975,6 +1035,10 @@ fn update_lag(fed: &Federation, node: &Node) {
     let lag: u64 =
         lock(&fed.remote_heads).iter().map(|(a, s)| s.saturating_sub(ours.get(a).copied().unwrap_or(0))).sum();
     node.metrics.sync_lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
+    // Refusals a later record of their author passed are over.
+    let mut refusals = lock(&fed.refusals);
+    refusals.retain(|a, r| r.seq > ours.get(a).copied().unwrap_or(0));
+    node.metrics.refused_chains.set(i64::try_from(refusals.len()).unwrap_or(i64::MAX));
 }
 
 impl Federation {
@@ -985,6 +1049,72 @@ impl Federation {
         for t in lock(&self.tasks).drain(..) {
             t.abort();
         }
+    }
+
+    /// `GET /v1/p2p/chains`: every author's chain that is not whole here —
+    /// behind what peers hold, with records parked after a gap or waiting for
+    /// something not here yet, or stopped by a refusal of its next record —
+    /// most behind first (at most `limit`).
+    pub fn chains(&self, node: &Node, limit: usize) -> serde_json::Value {
+        #[derive(Default)]
+        struct Chain {
+            seen: u64,
+            parked: Vec<u64>,
+            waiting: Vec<serde_json::Value>,
+        }
+        let heads = local_heads(node);
+        let mut chains: std::collections::BTreeMap<String, Chain> = std::collections::BTreeMap::new();
+        for (a, s) in lock(&self.remote_heads).iter() {
+            if *s > heads.get(a).copied().unwrap_or(0) {
+                chains.entry(a.clone()).or_default().seen = *s;
+            }
+        }
+        {
+            let escrow = lock(&self.escrow);
+            for (a, parked) in &escrow.by_author {
+                chains.entry(a.clone()).or_default().parked = parked.keys().copied().collect();
+            }
+            for u in &escrow.unknown {
+                let Some((a, seq)) = author_seq(&u.text) else { continue };
+                chains.entry(a).or_default().waiting.push(json!({
+                    "seq": seq,
+                    "for": u.waits.to_string(),
+                    "since_secs": u.since.elapsed().as_secs(),
+                }));
+            }
+        }
+        let refusals: HashMap<String, Refusal> = lock(&self.refusals)
+            .iter()
+            .filter(|(a, r)| r.seq > heads.get(*a).copied().unwrap_or(0))
+            .map(|(a, r)| (a.clone(), r.clone()))
+            .collect();
+        for a in refusals.keys() {
+            chains.entry(a.clone()).or_default();
+        }
+        let mut rows: Vec<(u64, serde_json::Value)> = chains
+            .into_iter()
+            .map(|(a, c)| {
+                let head = heads.get(&a).copied().unwrap_or(0);
+                let seen = c.seen.max(head);
+                let refused =
+                    refusals.get(&a).map(|r| json!({"seq": r.seq, "kind": r.kind, "reason": r.reason, "at": r.at}));
+                let row = json!({
+                    "author": a, "head": head, "seen": seen, "lag": seen - head,
+                    "parked": c.parked, "waiting": c.waiting, "refused": refused,
+                });
+                (seen - head, row)
+            })
+            .collect();
+        rows.sort_by(|x, y| y.0.cmp(&x.0).then_with(|| x.1["author"].as_str().cmp(&y.1["author"].as_str())));
+        let total = rows.len();
+        let stopped = rows.iter().filter(|r| !r.1["refused"].is_null()).count();
+        rows.truncate(limit);
+        json!({
+            "chains": rows.into_iter().map(|r| r.1).collect::<Vec<_>>(),
+            "total": total,
+            "refused": stopped,
+            "escrow": lock(&self.escrow).len,
+        })
     }
 
     /// What `GET /v1/p2p/peers` and `/ready` show.

@@ -133,6 +133,7 @@ pub struct Metrics {
     pub gossip_rejected: Counter,
     pub escrow_size: Gauge,
     pub sync_lag: Gauge,
+    pub refused_chains: Gauge,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -349,6 +350,12 @@ impl Metrics {
             "Records peers hold that this node has not applied yet (at the last sync)",
             sync_lag.clone(),
         );
+        let refused_chains = Gauge::default();
+        registry.register(
+            "web4_p2p_refused_chains",
+            "Authors whose next record, validly signed, this node refused (GET /v1/p2p/chains; at the last sync)",
+            refused_chains.clone(),
+        );
         for t in web4_core::resources::RESOURCE_TYPES {
             let _ = resource_allocations.get_or_create(&ResourceLabel { resource_type: t.into() });
         }
@@ -402,6 +409,7 @@ impl Metrics {
             gossip_rejected,
             escrow_size,
             sync_lag,
+            refused_chains,
         }
     }
 

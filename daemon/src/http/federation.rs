@@ -23,6 +23,38 @@ pub async fn peers(State(node): State<Arc<Node>>) -> Result<ApiOk, ApiError> {
     Ok(ApiOk::new("p2p_peers_listed", data))
 }
 
+/// Query of `GET /v1/p2p/chains`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainsQuery {
+    /// Most chains listed (default and maximum 1000).
+    #[serde(default = "default_chains")]
+    limit: usize,
+}
+
+fn default_chains() -> usize {
+    1000
+}
+
+/// `GET /v1/p2p/chains`: the authors' chains that are not whole here, and
+/// why (behind peers, parked after a gap, waiting for what a record needs,
+/// stopped by a refusal of its next record), most behind first.
+pub async fn chains(
+    State(node): State<Arc<Node>>,
+    q: Result<Query<ChainsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ApiOk, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::new(ErrorCode::ProtoFormat, e.body_text()))?;
+    let data = match node.federation.get() {
+        Some(f) => {
+            let mut v = f.chains(&node, q.limit.min(1000));
+            v["enabled"] = json!(true);
+            v
+        }
+        None => json!({ "enabled": false, "chains": [] }),
+    };
+    Ok(ApiOk::new("p2p_chains_listed", data))
+}
+
 /// Most records in one page of `GET /v1/ledger/records`.
 pub const MAX_PAGE: u32 = 1000;
 

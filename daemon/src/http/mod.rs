@@ -75,6 +75,7 @@ pub fn router(node: Arc<Node>, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/graph/paths", get(graph::paths))
         .route("/v1/graph/trust", post(graph::trust))
         .route("/v1/p2p/peers", get(federation::peers))
+        .route("/v1/p2p/chains", get(federation::chains))
         .route("/v1/p2p/block", post(federation::block))
         .route("/v1/p2p/equivocations", get(federation::equivocations))
         .route("/v1/federation/societies", get(federation::societies).post(federation::follow_society))

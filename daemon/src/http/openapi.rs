@@ -413,6 +413,15 @@ pub const ROUTES: &[RouteDoc] = &[
         errors: &[],
     },
     RouteDoc {
+        method: "get",
+        path: "/v1/p2p/chains",
+        summary: "Authors' chains not whole here: behind what peers hold, records parked or waiting (and for what), the refusal that stops a chain",
+        signed: false,
+        request: None,
+        success: 200,
+        errors: &[ProtoFormat],
+    },
+    RouteDoc {
         method: "post",
         path: "/v1/p2p/block",
         summary: "Block or unblock a libp2p peer on this node (authority)",

@@ -2337,7 +2337,17 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
         let (evil, topic) = (evil.clone(), topic.clone());
         async move { evil.publish(topic, text.into_bytes()).await }
     };
-    // Out of order first (no penalty): seq 7 of an author not known here
+    // A's next record as a thief of A's node key signs it, with a payload
+    // no triple has (sent first: once the peer's score is low enough, A
+    // ignores what it sends).
+    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
+    let a_head: Record =
+        texts.iter().map(|t| serde_json::from_str::<Record>(t).unwrap()).rfind(|r| r.author == genesis.author).unwrap();
+    let stolen = draft(genesis.author.clone(), a_head.seq + 1, a_head.hash().unwrap(), genesis.law_hash)
+        .sign(&node_key)
+        .unwrap();
+    send(serde_json::to_string(&stolen).unwrap()).await.unwrap();
+    // Out of order (no penalty): seq 7 of an author not known here
     // (perhaps a node whose registration is still on its way): waits in
     // escrow, never applied.
     let stranger = random_key();
@@ -2355,14 +2365,13 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
         .map(|t| serde_json::from_str::<Record>(t).unwrap())
         .filter(|r| r.author == genesis.author)
         .collect();
-    let a_head = a_chain.last().unwrap();
+    assert_eq!(a_chain.last(), Some(&a_head));
     let forged = draft(genesis.author.clone(), a_head.seq + 1, a_head.hash().unwrap(), genesis.law_hash)
         .sign(&random_key())
         .unwrap();
     // Equivocation: A's own node key (read from its data dir, as a thief
     // would) signs a second record for a seq A's chain already has. A keeps
     // it as evidence, refuses it, flags A's LCT, and gossips the evidence.
-    let node_key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
     let twin = draft(genesis.author.clone(), a_head.seq, a_head.prev_hash, genesis.law_hash).sign(&node_key).unwrap();
     send(serde_json::to_string(&twin).unwrap()).await.unwrap();
     // Bogus evidence: the "other" record is not signed by the author.
@@ -2408,11 +2417,36 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
     // Nothing invalid was applied; the out-of-order record waits in escrow.
     assert_eq!(a.ledger_records(), records_before);
     assert_eq!(a.get("/ready").await.body["p2p"]["escrow"], json!(1));
+    // The thief's record (sent above) was validly signed, so `GET
+    // /v1/p2p/chains` shows it as what stops A's chain here (the stranger's
+    // forgery of the same seq showed nothing).
+    let chain_of = |n: &TestNode, author: String| {
+        let (http, base) = (n.http.clone(), n.base.clone());
+        async move {
+            let v: Value = http.get(format!("{base}/v1/p2p/chains")).send().await.unwrap().json().await.unwrap();
+            v["data"]["chains"].as_array().unwrap().iter().find(|c| c["author"] == json!(author)).cloned()
+        }
+    };
+    let a_author = genesis.author.to_string();
+    eventually(10, "A lists its chain's refused next record", || async {
+        chain_of(&a, a_author.clone()).await.is_some_and(|c| c["refused"]["seq"] == json!(a_head.seq + 1))
+    })
+    .await;
+    let mine = chain_of(&a, a_author.clone()).await.unwrap();
+    assert_eq!(mine["refused"]["kind"], "graph.triple", "{mine}");
+    assert!(mine["refused"]["reason"].as_str().unwrap().contains("payload"), "{mine}");
+    // The stranger's seq 7 is parked after a gap (seqs 1 to 6 not here).
+    let theirs = chain_of(&a, id_of(&stranger).to_string()).await.unwrap();
+    assert_eq!((theirs["parked"].clone(), theirs["head"].clone()), (json!([7]), json!(0)), "{theirs}");
+    let bad = a.get("/v1/p2p/chains?limit=x").await;
+    assert_eq!((bad.status, bad.code()), (400, "W4_ERR_PROTO_FORMAT"));
     // Honest traffic still flows from A to B.
     let k = random_key();
     assert_eq!(a.mint(&k, EntityType::Ai).await.status, 201);
     let kid = id_of(&k).to_string();
     eventually(10, "an honest mint reaches B", || async { has_lct(&b, &kid).await }).await;
+    // A's own record at that seq applied: its refusal no longer stops the chain.
+    assert!(chain_of(&a, a_author.clone()).await.is_none_or(|c| c["refused"].is_null()));
     let v = a.ledger_verify();
     assert_eq!(v["chain_errors"], json!([]), "{v}");
 }
