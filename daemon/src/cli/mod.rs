@@ -115,6 +115,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: ResourcesCmd,
     },
+    /// The node's federation: peers, chains not whole here, equivocations.
+    P2p {
+        #[command(subcommand)]
+        cmd: P2pCmd,
+    },
     /// Load tool: signed requests against a node.
     Bench {
         #[command(subcommand)]
@@ -284,6 +289,90 @@ async fn resources(cli: &Cli, client: &Client, cmd: &ResourcesCmd) -> anyhow::Re
         ResourcesCmd::Show { allocation_id } => {
             let env = client.get(&format!("/v1/resources/allocation/{allocation_id}")).await?;
             print_ok(cli, &env, lease_summary);
+        }
+    }
+    Ok(())
+}
+
+/// Federation commands (docs/api.md, "Federation").
+#[derive(Debug, Subcommand)]
+pub enum P2pCmd {
+    /// Connected peers with their gossipsub scores.
+    Peers,
+    /// Chains not whole on this node: behind, parked, waiting (for what), or
+    /// stopped by a refused record.
+    Chains,
+    /// Authors caught signing two records with one seq.
+    Equivocations,
+}
+
+async fn p2p(cli: &Cli, client: &Client, cmd: &P2pCmd) -> anyhow::Result<()> {
+    match cmd {
+        P2pCmd::Peers => {
+            let env = client.get("/v1/p2p/peers").await?;
+            print_ok(cli, &env, |d| {
+                if d["enabled"] != true {
+                    return "p2p is off on this node (p2p_listen is empty)".into();
+                }
+                let peers = d["peers"].as_array().cloned().unwrap_or_default();
+                let mut out = format!("{} peers, escrow {}", peers.len(), d["escrow"]);
+                for p in peers {
+                    out.push_str(&format!("\n{} score {}", p["peer_id"].as_str().unwrap_or("?"), p["score"]));
+                }
+                out
+            });
+        }
+        P2pCmd::Chains => {
+            let env = client.get("/v1/p2p/chains").await?;
+            print_ok(cli, &env, |d| {
+                if d["enabled"] != true {
+                    return "p2p is off on this node (p2p_listen is empty)".into();
+                }
+                let chains = d["chains"].as_array().cloned().unwrap_or_default();
+                let mut out =
+                    format!("{} chains not whole here, {} stopped by a refused record", d["total"], d["refused"]);
+                for c in chains {
+                    out.push_str(&format!(
+                        "\n{} head {} of {} seen",
+                        c["author"].as_str().unwrap_or("?"),
+                        c["head"],
+                        c["seen"]
+                    ));
+                    if let Some(p) = c["parked"].as_array().filter(|p| !p.is_empty()) {
+                        out.push_str(&format!(", parked {}", Value::Array(p.clone())));
+                    }
+                    for w in c["waiting"].as_array().into_iter().flatten() {
+                        out.push_str(&format!(", seq {} waits for {}", w["seq"], w["for"].as_str().unwrap_or("?")));
+                    }
+                    if c["refused"].is_object() {
+                        let r = &c["refused"];
+                        out.push_str(&format!(
+                            "\n  REFUSED seq {} ({}): {}",
+                            r["seq"],
+                            r["kind"].as_str().unwrap_or("?"),
+                            r["reason"].as_str().unwrap_or("?")
+                        ));
+                    }
+                }
+                out
+            });
+        }
+        P2pCmd::Equivocations => {
+            let env = client.get("/v1/p2p/equivocations").await?;
+            print_ok(cli, &env, |d| {
+                let flagged = d["flagged_authors"].as_array().cloned().unwrap_or_default();
+                let mut out = format!("{} authors flagged", flagged.len());
+                for e in d["evidence"].as_array().into_iter().flatten() {
+                    out.push_str(&format!(
+                        "\n{} seq {}: kept {}, other {}",
+                        e["author"].as_str().unwrap_or("?"),
+                        e["seq"],
+                        e["kept_hash"].as_str().unwrap_or("?"),
+                        e["other_hash"].as_str().unwrap_or("?")
+                    ));
+                }
+                out
+            });
         }
     }
     Ok(())
@@ -502,6 +591,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Cmd::Law { cmd: LawCmd::Check { file } } => law_check(file, cli.json)?,
         Cmd::Atp { cmd } => atp(cli, &client, cmd).await?,
         Cmd::Resources { cmd } => resources(cli, &client, cmd).await?,
+        Cmd::P2p { cmd } => p2p(cli, &client, cmd).await?,
     }
     Ok(())
 }

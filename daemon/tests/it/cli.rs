@@ -194,3 +194,19 @@ async fn cli_resources_and_bench() {
         assert!(p["ok"].as_u64().unwrap() > 0 && p["errors"] == 0, "{p}");
     }
 }
+
+#[tokio::test]
+async fn cli_p2p_commands_on_a_node_without_p2p() {
+    let node = TestNode::start().await;
+    for what in ["peers", "chains"] {
+        let (code, out, err) = web4(&node, &["p2p", what]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("p2p is off"), "{out}");
+    }
+    let (code, out, err) = web4(&node, &["p2p", "equivocations"]);
+    assert_eq!((code, out.trim()), (0, "0 authors flagged"), "{err}");
+    let (code, out, _) = web4(&node, &["--json", "p2p", "chains"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["data"]["enabled"], false);
+}

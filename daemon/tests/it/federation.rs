@@ -2438,6 +2438,13 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
     // The stranger's seq 7 is parked after a gap (seqs 1 to 6 not here).
     let theirs = chain_of(&a, id_of(&stranger).to_string()).await.unwrap();
     assert_eq!((theirs["parked"].clone(), theirs["head"].clone()), (json!([7]), json!(0)), "{theirs}");
+    // The same from the CLI.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_web4"))
+        .args(["--node", &a.base, "p2p", "chains"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains(&format!("REFUSED seq {} (graph.triple)", a_head.seq + 1)), "{text}");
     let bad = a.get("/v1/p2p/chains?limit=x").await;
     assert_eq!((bad.status, bad.code()), (400, "W4_ERR_PROTO_FORMAT"));
     // Honest traffic still flows from A to B.
