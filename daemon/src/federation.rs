@@ -55,6 +55,8 @@ const UNKNOWN_TTL: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 struct Unknown {
     text: String,
+    /// Its author and seq, read when it was parked (for `GET /v1/p2p/chains`).
+    id: Option<(String, u64)>,
     waits: Wait,
     sender: Option<PeerId>,
     since: std::time::Instant,
@@ -118,7 +120,8 @@ impl Escrow {
     /// Park a record of an author not known yet, unless the escrow is full
     /// or its sender has [`UNKNOWN_PER_SENDER`] waiting already.
     fn put_unknown(&mut self, text: String, waits: Wait, sender: Option<PeerId>, now: std::time::Instant) {
-        self.restore_unknown(vec![Unknown { text, waits, sender, since: now }]);
+        let id = author_seq(&text);
+        self.restore_unknown(vec![Unknown { text, id, waits, sender, since: now }]);
     }
 
     /// Park records of unknown authors again (keeping when they came), within
@@ -213,15 +216,40 @@ struct Refusal {
 const REFUSALS_MAX: usize = 4096;
 
 impl Federation {
-    /// Keep why `author`'s record `seq` was refused (the newest one per
-    /// author; bounded).
-    fn note_refusal(&self, author: &str, seq: u64, kind: &str, reason: String, at: web4_core::Timestamp) {
-        let mut r = lock(&self.refusals);
-        if r.len() >= REFUSALS_MAX && !r.contains_key(author) {
-            return;
-        }
-        r.insert(author.to_owned(), Refusal { seq, kind: kind.to_owned(), reason, at });
+    /// Keep why node `author`'s record `seq` was refused, its chain here
+    /// ending at `head`: per author the lowest seq beyond the head (the
+    /// record that stops the chain); bounded, the oldest note giving way.
+    fn note_refusal(
+        &self,
+        (author, head): (&str, u64),
+        seq: u64,
+        kind: &str,
+        reason: String,
+        at: web4_core::Timestamp,
+    ) {
+        keep_refusal(&mut lock(&self.refusals), (author, head), Refusal { seq, kind: kind.to_owned(), reason, at });
     }
+}
+
+/// [`Federation::note_refusal`] on `r`, bounded by `max` authors.
+fn keep_refusal(r: &mut HashMap<String, Refusal>, (author, head): (&str, u64), new: Refusal) {
+    keep_refusal_within(r, (author, head), new, REFUSALS_MAX);
+}
+
+fn keep_refusal_within(r: &mut HashMap<String, Refusal>, (author, head): (&str, u64), new: Refusal, max: usize) {
+    if let Some(old) = r.get(author)
+        && old.seq > head
+        && old.seq < new.seq
+    {
+        return;
+    }
+    if r.len() >= max && !r.contains_key(author) {
+        let oldest = r.iter().min_by_key(|(_, x)| x.at).map(|(a, _)| a.clone());
+        if let Some(a) = oldest {
+            r.remove(&a);
+        }
+    }
+    r.insert(author.to_owned(), new);
 }
 
 impl std::fmt::Debug for Federation {
@@ -478,16 +506,21 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
         Ok(Check::UnknownSigner(id)) => Pre::Waiting(Wait::Author(id)),
         Ok(Check::TooEarly(t)) => Pre::Waiting(Wait::Until(t)),
         Ok(Check::Rejected(why) | Check::NotTheOwner(why)) => {
-            // Kept for `GET /v1/p2p/chains` only when its author really
-            // signed it: a forgery stops no chain.
-            let signed = node
-                .reads
-                .with(|c| crate::ledger::load_signer(c, m.record.author.as_str()))
-                .ok()
-                .flatten()
-                .is_some_and(|row| m.record.verify_signature_with(&row.public_key, &m.payload_hash).is_ok());
-            if signed {
-                fed.note_refusal(&author, m.record.seq, &m.record.kind, why.clone(), node.now());
+            // Kept for `GET /v1/p2p/chains` only when a node really signed
+            // it: a forgery stops no chain, and a member authors none.
+            if !why.starts_with(crate::ledger::BAD_SIGNATURE) {
+                let row = node.reads.with(|c| {
+                    Ok((
+                        crate::ledger::load_signer(c, m.record.author.as_str())?,
+                        crate::store::writer::load_head(c, &m.record.author)?.seq,
+                    ))
+                });
+                if let Ok((Some(row), head)) = row
+                    && row.entity_type == web4_core::lct::EntityType::Infrastructure
+                    && m.record.verify_signature_with(&row.public_key, &m.payload_hash).is_ok()
+                {
+                    fed.note_refusal((&author, head), m.record.seq, &m.record.kind, why.clone(), node.now());
+                }
             }
             Pre::Rejected(why)
         }
@@ -626,14 +659,16 @@ async fn apply_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Unbound
                 Ok(Foreign::Applied { .. }) => any = true,
                 Ok(Foreign::Duplicate) => {}
                 other => {
+                    // A refusal on the writer (the store moved under the
+                    // pre-check) stops the chain; a wait or a failed commit
+                    // does not, and is fetched again by sync.
+                    if let Ok(Foreign::Rejected(why)) = &other {
+                        let head =
+                            node.reads.with(|c| crate::store::writer::load_head(c, &author)).map_or(0, |h| h.seq);
+                        fed.note_refusal((author.as_str(), head), seq, &kind, why.clone(), node.now());
+                    }
                     let author = author.to_string();
-                    let why = match &other {
-                        Ok(Foreign::Rejected(why)) => why.clone(),
-                        Ok(f) => format!("{f:?}"),
-                        Err(e) => format!("not applied: {e}"),
-                    };
                     tracing::warn!(service = "p2p", event = "record_not_applied", author = %author, seq, outcome = ?other.map(|f| format!("{f:?}")));
-                    fed.note_refusal(&author, seq, &kind, why, node.now());
                     lock(&fed.validated).remove(&author);
                 }
             }
@@ -1035,9 +1070,21 @@ fn update_lag(fed: &Federation, node: &Node) {
     let lag: u64 =
         lock(&fed.remote_heads).iter().map(|(a, s)| s.saturating_sub(ours.get(a).copied().unwrap_or(0))).sum();
     node.metrics.sync_lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
-    // Refusals a later record of their author passed are over.
+    // Refusals a later record of their author passed are over, and so are
+    // those of a node whose LCT was revoked or rotated since (its chain ends).
+    let ended: HashSet<String> = {
+        let authors: Vec<String> = lock(&fed.refusals).keys().cloned().collect();
+        authors
+            .into_iter()
+            .filter(|a| {
+                node.reads.with(|c| crate::ledger::load_signer(c, a)).ok().flatten().is_some_and(|row| {
+                    matches!(row.status, web4_core::lct::LctStatus::Revoked | web4_core::lct::LctStatus::Superseded)
+                })
+            })
+            .collect()
+    };
     let mut refusals = lock(&fed.refusals);
-    refusals.retain(|a, r| r.seq > ours.get(a).copied().unwrap_or(0));
+    refusals.retain(|a, r| r.seq > ours.get(a).copied().unwrap_or(0) && !ended.contains(a));
     node.metrics.refused_chains.set(i64::try_from(refusals.len()).unwrap_or(i64::MAX));
 }
 
@@ -1075,7 +1122,7 @@ impl Federation {
                 chains.entry(a.clone()).or_default().parked = parked.keys().copied().collect();
             }
             for u in &escrow.unknown {
-                let Some((a, seq)) = author_seq(&u.text) else { continue };
+                let Some((a, seq)) = u.id.clone() else { continue };
                 chains.entry(a).or_default().waiting.push(json!({
                     "seq": seq,
                     "for": u.waits.to_string(),
@@ -1105,7 +1152,12 @@ impl Federation {
                 (seen - head, row)
             })
             .collect();
-        rows.sort_by(|x, y| y.0.cmp(&x.0).then_with(|| x.1["author"].as_str().cmp(&y.1["author"].as_str())));
+        // Stopped chains first, then the most behind.
+        rows.sort_by(|x, y| {
+            (y.1["refused"].is_object(), y.0)
+                .cmp(&(x.1["refused"].is_object(), x.0))
+                .then_with(|| x.1["author"].as_str().cmp(&y.1["author"].as_str()))
+        });
         let total = rows.len();
         let stopped = rows.iter().filter(|r| !r.1["refused"].is_null()).count();
         rows.truncate(limit);
@@ -1137,6 +1189,32 @@ impl Federation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The refusal kept per author is the one that stops its chain: the
+    /// lowest seq beyond the head; once the head passed it, a later one
+    /// replaces it. When full, the oldest note gives way.
+    #[test]
+    fn the_refusal_kept_is_the_one_that_stops_the_chain() {
+        let note = |seq: u64, at: i64| Refusal {
+            seq,
+            kind: "graph.triple".into(),
+            reason: format!("seq {seq}"),
+            at: web4_core::Timestamp(at),
+        };
+        let mut r = HashMap::new();
+        keep_refusal_within(&mut r, ("a", 4), note(5, 100), 2);
+        keep_refusal_within(&mut r, ("a", 4), note(6, 101), 2);
+        assert_eq!(r["a"].seq, 5, "seq 6 waits behind seq 5");
+        keep_refusal_within(&mut r, ("a", 4), note(5, 102), 2);
+        assert_eq!(r["a"].at, web4_core::Timestamp(102), "the same seq refused again: the newer reason");
+        keep_refusal_within(&mut r, ("a", 9), note(10, 103), 2);
+        assert_eq!(r["a"].seq, 10, "the head passed seq 5");
+        keep_refusal_within(&mut r, ("b", 0), note(1, 104), 2);
+        keep_refusal_within(&mut r, ("c", 0), note(1, 105), 2);
+        let mut kept: Vec<&String> = r.keys().collect();
+        kept.sort();
+        assert_eq!(kept, ["b", "c"], "full: the oldest note (a's) gave way");
+    }
 
     #[test]
     fn records_of_unknown_authors_are_bounded_per_sender_and_in_time() {

@@ -2656,7 +2656,7 @@ pub fn check_inbound(
                 if author_key(conn, r)?.is_some_and(|pk| r.verify_signature_with(&pk, &m.payload_hash).is_ok()) {
                     Check::Equivocation { held: h }
                 } else {
-                    Check::Rejected("signature does not verify with the author's key".into())
+                    Check::Rejected(BAD_SIGNATURE.into())
                 }
             }
             None => Check::Rejected(format!("{} seq {} is missing below the chain head", r.author, r.seq)),
@@ -2669,7 +2669,7 @@ pub fn check_inbound(
         // verifies: forged records do not fill the escrow (decisions/0027).
         if let Some(row) = &signer {
             if !signature_checked && r.verify_signature_with(&row.public_key, &m.payload_hash).is_err() {
-                return Ok(Check::Rejected("signature does not verify with the author's key".into()));
+                return Ok(Check::Rejected(BAD_SIGNATURE.into()));
             }
             if row.entity_type != EntityType::Infrastructure {
                 return Ok(not_a_node(r, row.entity_type));
@@ -2687,7 +2687,7 @@ pub fn check_inbound(
     // The record's signature is verified below, in one batch with the other
     // signatures it carries; where the record would wait (escrow) before
     // that, on its own, so that forged records do not fill the escrow.
-    let bad_signature = || Check::Rejected("signature does not verify with the author's key".into());
+    let bad_signature = || Check::Rejected(BAD_SIGNATURE.into());
     let unsigned = || !signature_checked && r.verify_signature_with(&pk, &m.payload_hash).is_err();
     // Only nodes write ledger records (a node's LCT is an infrastructure
     // LCT); a member's key signs requests, never records (decisions/0027).
@@ -2786,8 +2786,7 @@ pub fn check_inbound(
         // costs about what two single checks do.
         // A header that cannot be canonicalised cannot have been signed.
         let Ok(record_bytes) = r.signed_bytes(&m.payload_hash) else { return Ok(bad_signature()) };
-        let mut batch =
-            vec![(record_bytes, &r.signature, pk, "signature does not verify with the author's key".to_owned())];
+        let mut batch = vec![(record_bytes, &r.signature, pk, BAD_SIGNATURE.to_owned())];
         // An LCT a record registers must be bound to its key: the id derived
         // from the key and the proof of possession valid. Without this a node
         // could register a victim's id with its own key, and the nodes that
@@ -3377,6 +3376,10 @@ fn outcome_flags_off_law(
     }
     Ok(None)
 }
+
+/// The refusal of a record whose signature does not verify with its
+/// author's key.
+pub const BAD_SIGNATURE: &str = "signature does not verify with the author's key";
 
 /// How far ahead of this node's clock a received record may be dated and
 /// still apply (twice the default request skew).

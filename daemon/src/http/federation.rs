@@ -44,9 +44,12 @@ pub async fn chains(
     q: Result<Query<ChainsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<ApiOk, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::new(ErrorCode::ProtoFormat, e.body_text()))?;
+    if !(1..=1000).contains(&q.limit) {
+        return Err(ApiError::new(ErrorCode::ProtoFormat, "limit: 1 to 1000"));
+    }
     let data = match node.federation.get() {
         Some(f) => {
-            let mut v = f.chains(&node, q.limit.min(1000));
+            let mut v = f.chains(&node, q.limit);
             v["enabled"] = json!(true);
             v
         }

@@ -2435,18 +2435,25 @@ async fn a_hostile_peer_is_refused_and_scored_down_while_honest_traffic_flows() 
     let mine = chain_of(&a, a_author.clone()).await.unwrap();
     assert_eq!(mine["refused"]["kind"], "graph.triple", "{mine}");
     assert!(mine["refused"]["reason"].as_str().unwrap().contains("payload"), "{mine}");
+    // A member's refused record stops no chain (members author none): only
+    // A's is listed as stopped.
+    assert!(chain_of(&a, admin.to_string()).await.is_none());
+    assert_eq!(a.get("/v1/p2p/chains").await.body["data"]["refused"], 1);
     // The stranger's seq 7 is parked after a gap (seqs 1 to 6 not here).
     let theirs = chain_of(&a, id_of(&stranger).to_string()).await.unwrap();
     assert_eq!((theirs["parked"].clone(), theirs["head"].clone()), (json!([7]), json!(0)), "{theirs}");
     // The same from the CLI.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_web4"))
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_web4"))
         .args(["--node", &a.base, "p2p", "chains"])
         .output()
+        .await
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains(&format!("REFUSED seq {} (graph.triple)", a_head.seq + 1)), "{text}");
-    let bad = a.get("/v1/p2p/chains?limit=x").await;
-    assert_eq!((bad.status, bad.code()), (400, "W4_ERR_PROTO_FORMAT"));
+    for bad in ["x", "0", "1001"] {
+        let r = a.get(&format!("/v1/p2p/chains?limit={bad}")).await;
+        assert_eq!((r.status, r.code()), (400, "W4_ERR_PROTO_FORMAT"), "limit={bad}");
+    }
     // Honest traffic still flows from A to B.
     let k = random_key();
     assert_eq!(a.mint(&k, EntityType::Ai).await.status, 201);
