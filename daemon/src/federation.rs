@@ -207,6 +207,8 @@ pub struct Federation {
 #[derive(Debug, Clone)]
 struct Refusal {
     seq: u64,
+    /// The refused record's own date.
+    dated: web4_core::Timestamp,
     kind: String,
     reason: String,
     at: web4_core::Timestamp,
@@ -222,12 +224,12 @@ impl Federation {
     fn note_refusal(
         &self,
         (author, head): (&str, u64),
-        seq: u64,
-        kind: &str,
+        (seq, dated, kind): (u64, web4_core::Timestamp, &str),
         reason: String,
         at: web4_core::Timestamp,
     ) {
-        keep_refusal(&mut lock(&self.refusals), (author, head), Refusal { seq, kind: kind.to_owned(), reason, at });
+        let note = Refusal { seq, dated, kind: kind.to_owned(), reason, at };
+        keep_refusal(&mut lock(&self.refusals), (author, head), note);
     }
 }
 
@@ -237,6 +239,11 @@ fn keep_refusal(r: &mut HashMap<String, Refusal>, (author, head): (&str, u64), n
 }
 
 fn keep_refusal_within(r: &mut HashMap<String, Refusal>, (author, head): (&str, u64), new: Refusal, max: usize) {
+    // A record at or below the head (a duplicate, an equivocation) stops
+    // nothing.
+    if new.seq <= head {
+        return;
+    }
     if let Some(old) = r.get(author)
         && old.seq > head
         && old.seq < new.seq
@@ -519,7 +526,8 @@ fn precheck(fed: &Federation, node: &Node, text: String) -> Pre {
                     && row.entity_type == web4_core::lct::EntityType::Infrastructure
                     && m.record.verify_signature_with(&row.public_key, &m.payload_hash).is_ok()
                 {
-                    fed.note_refusal((&author, head), m.record.seq, &m.record.kind, why.clone(), node.now());
+                    let what = (m.record.seq, m.record.timestamp, m.record.kind.as_str());
+                    fed.note_refusal((&author, head), what, why.clone(), node.now());
                 }
             }
             Pre::Rejected(why)
@@ -650,11 +658,13 @@ async fn apply_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Unbound
         }
         // The records move into the writer job; only who and which seq
         // are kept to report what did not apply.
-        let ids: Vec<(web4_core::LctId, u64, String)> =
-            batch.iter().map(|m| (m.record.author.clone(), m.record.seq, m.record.kind.clone())).collect();
+        let ids: Vec<(web4_core::LctId, u64, web4_core::Timestamp, String)> = batch
+            .iter()
+            .map(|m| (m.record.author.clone(), m.record.seq, m.record.timestamp, m.record.kind.clone()))
+            .collect();
         let outcomes = apply_checked(&node, batch).await;
         let mut any = false;
-        for ((author, seq, kind), outcome) in ids.into_iter().zip(outcomes) {
+        for ((author, seq, dated, kind), outcome) in ids.into_iter().zip(outcomes) {
             match outcome {
                 Ok(Foreign::Applied { .. }) => any = true,
                 Ok(Foreign::Duplicate) => {}
@@ -665,7 +675,7 @@ async fn apply_loop(fed: Arc<Federation>, node: Arc<Node>, mut rx: mpsc::Unbound
                     if let Ok(Foreign::Rejected(why)) = &other {
                         let head =
                             node.reads.with(|c| crate::store::writer::load_head(c, &author)).map_or(0, |h| h.seq);
-                        fed.note_refusal((author.as_str(), head), seq, &kind, why.clone(), node.now());
+                        fed.note_refusal((author.as_str(), head), (seq, dated, &kind), why.clone(), node.now());
                     }
                     let author = author.to_string();
                     tracing::warn!(service = "p2p", event = "record_not_applied", author = %author, seq, outcome = ?other.map(|f| format!("{f:?}")));
@@ -1071,20 +1081,23 @@ fn update_lag(fed: &Federation, node: &Node) {
         lock(&fed.remote_heads).iter().map(|(a, s)| s.saturating_sub(ours.get(a).copied().unwrap_or(0))).sum();
     node.metrics.sync_lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
     // Refusals a later record of their author passed are over, and so are
-    // those of a node whose LCT was revoked or rotated since (its chain ends).
-    let ended: HashSet<String> = {
+    // those of records dated after the node's key stopped signing (revoked
+    // or rotated since: such records never apply, and its chain ends there;
+    // decisions/0027).
+    let stops: HashMap<String, web4_core::Timestamp> = {
         let authors: Vec<String> = lock(&fed.refusals).keys().cloned().collect();
         authors
             .into_iter()
-            .filter(|a| {
-                node.reads.with(|c| crate::ledger::load_signer(c, a)).ok().flatten().is_some_and(|row| {
-                    matches!(row.status, web4_core::lct::LctStatus::Revoked | web4_core::lct::LctStatus::Superseded)
-                })
+            .filter_map(|a| {
+                let row = node.reads.with(|c| crate::ledger::load_signer(c, &a)).ok().flatten()?;
+                let ended =
+                    matches!(row.status, web4_core::lct::LctStatus::Revoked | web4_core::lct::LctStatus::Superseded);
+                ended.then_some((a, row.since))
             })
             .collect()
     };
     let mut refusals = lock(&fed.refusals);
-    refusals.retain(|a, r| r.seq > ours.get(a).copied().unwrap_or(0) && !ended.contains(a));
+    refusals.retain(|a, r| r.seq > ours.get(a).copied().unwrap_or(0) && stops.get(a).is_none_or(|s| r.dated < *s));
     node.metrics.refused_chains.set(i64::try_from(refusals.len()).unwrap_or(i64::MAX));
 }
 
@@ -1197,6 +1210,7 @@ mod tests {
     fn the_refusal_kept_is_the_one_that_stops_the_chain() {
         let note = |seq: u64, at: i64| Refusal {
             seq,
+            dated: web4_core::Timestamp(at),
             kind: "graph.triple".into(),
             reason: format!("seq {seq}"),
             at: web4_core::Timestamp(at),
@@ -1214,6 +1228,8 @@ mod tests {
         let mut kept: Vec<&String> = r.keys().collect();
         kept.sort();
         assert_eq!(kept, ["b", "c"], "full: the oldest note (a's) gave way");
+        keep_refusal_within(&mut r, ("b", 1), note(1, 106), 2);
+        assert_eq!(r["b"].at, web4_core::Timestamp(104), "a record at the head (an equivocation) stops nothing");
     }
 
     #[test]
