@@ -306,13 +306,18 @@ pub enum P2pCmd {
     Equivocations,
 }
 
+/// What a node without p2p answers, said once.
+fn p2p_off(d: &Value) -> Option<String> {
+    (d["enabled"] != true).then(|| "p2p is off on this node (p2p_listen is empty)".to_owned())
+}
+
 async fn p2p(cli: &Cli, client: &Client, cmd: &P2pCmd) -> anyhow::Result<()> {
     match cmd {
         P2pCmd::Peers => {
             let env = client.get("/v1/p2p/peers").await?;
             print_ok(cli, &env, |d| {
-                if d["enabled"] != true {
-                    return "p2p is off on this node (p2p_listen is empty)".into();
+                if let Some(off) = p2p_off(d) {
+                    return off;
                 }
                 let peers = d["peers"].as_array().cloned().unwrap_or_default();
                 let mut out = format!("{} peers, escrow {}", peers.len(), d["escrow"]);
@@ -325,8 +330,8 @@ async fn p2p(cli: &Cli, client: &Client, cmd: &P2pCmd) -> anyhow::Result<()> {
         P2pCmd::Chains => {
             let env = client.get("/v1/p2p/chains").await?;
             print_ok(cli, &env, |d| {
-                if d["enabled"] != true {
-                    return "p2p is off on this node (p2p_listen is empty)".into();
+                if let Some(off) = p2p_off(d) {
+                    return off;
                 }
                 let chains = d["chains"].as_array().cloned().unwrap_or_default();
                 let mut out =

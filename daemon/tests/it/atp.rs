@@ -164,12 +164,13 @@ async fn witness_requirement_defers_until_met() {
     let node = TestNode::start().await;
     let actor = random_key();
     assert_eq!(node.mint(&actor, EntityType::Ai).await.status, 201);
-    let mut law = web4_daemon::node::dev_genesis_law();
-    law["version"] = json!("1.1.0");
-    law["procedures"].as_array_mut().unwrap().extend([
-        json!({"id": "PAY-2", "requires_witnesses": 2, "applies_to": "pay"}),
-        json!({"id": "SIGN-1", "requires_witnesses": 1, "applies_to": "sign"}),
-    ]);
+    let law = dev_law_with(
+        "1.1.0",
+        &[
+            json!({"id": "PAY-2", "requires_witnesses": 2, "applies_to": "pay"}),
+            json!({"id": "SIGN-1", "requires_witnesses": 1, "applies_to": "sign"}),
+        ],
+    );
     let r = node.post(&node.admin, "/v1/law/publish", &json!({"law": law})).await;
     assert_eq!(r.status, 201, "{}", r.body);
 

@@ -80,6 +80,28 @@ fn fresh_store() -> (tempfile::TempDir, rusqlite::Connection) {
 /// A stopped node's ledger, its last records held back from a fresh store,
 /// to be sent there as they are or rewritten and signed again with the
 /// node's own valid key, as a dishonest node could (decisions/0028, 0029).
+/// `honest` with its payload changed by `edit`, dated `timestamp`, signed
+/// again with `key` (its node's).
+fn resigned(
+    honest: &web4_core::ledger::Record,
+    key: &web4_core::SecretKey,
+    timestamp: web4_core::Timestamp,
+    edit: impl FnOnce(&mut Value),
+) -> String {
+    let mut payload = honest.payload.clone();
+    edit(&mut payload);
+    let draft = web4_core::ledger::RecordDraft {
+        author: honest.author.clone(),
+        seq: honest.seq,
+        prev_hash: honest.prev_hash,
+        kind: honest.kind.clone(),
+        payload,
+        law_hash: honest.law_hash,
+        timestamp,
+    };
+    serde_json::to_string(&draft.sign(key).unwrap()).unwrap()
+}
+
 struct Tampered {
     texts: Vec<String>,
     held_back: usize,
@@ -117,18 +139,7 @@ impl Tampered {
         timestamp: web4_core::Timestamp,
         edit: impl FnOnce(&mut Value),
     ) -> String {
-        let mut payload = honest.payload.clone();
-        edit(&mut payload);
-        let draft = web4_core::ledger::RecordDraft {
-            author: honest.author.clone(),
-            seq: honest.seq,
-            prev_hash: honest.prev_hash,
-            kind: honest.kind.clone(),
-            payload,
-            law_hash: honest.law_hash,
-            timestamp,
-        };
-        serde_json::to_string(&draft.sign(&self.key).unwrap()).unwrap()
+        resigned(honest, &self.key, timestamp, edit)
     }
 
     /// What the copy makes of `text` when its clock reads `at`.
@@ -496,18 +507,43 @@ async fn a_birth_the_law_did_not_give_is_refused() {
     assert_eq!(roles, ["citizen"]);
 }
 
+/// On `a`, alice grants bob 100 ATP to `read` anything for ten minutes
+/// (re-delegatable if `delegatable`): the grant id and its expiry.
+async fn read_grant(
+    a: &TestNode,
+    alice: &web4_core::SecretKey,
+    bob: &web4_core::SecretKey,
+    delegatable: bool,
+) -> (String, String) {
+    let expires = web4_core::Timestamp(now().0 + 600).to_string();
+    let grant = json!({"agent": id_of(bob), "atp_budget": 100, "expires_at": expires, "delegatable": delegatable,
+        "scope": {"actions": ["read"], "resources": ["*"], "max_atp": 100}});
+    let g = a.post(alice, "/v1/auth/delegate", &grant).await;
+    assert_eq!(g.status, 201, "{}", g.body);
+    (g.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned(), expires)
+}
+
+/// A node (stopped) that recorded `n` unwitnessed successes of quality 0.9
+/// of one action by a new LCT, bob, as an analyst; and bob.
+async fn outcomes_recorded(n: usize) -> (TestNode, web4_core::SecretKey) {
+    let mut a = TestNode::start().await;
+    let bob = random_key();
+    assert_eq!(a.mint(&bob, EntityType::Human).await.status, 201);
+    let body = json!({"entity": id_of(&bob), "role": "analyst", "action": "report", "result_status": "success", "quality": 0.9});
+    for _ in 0..n {
+        let r = a.post(&a.admin, "/v1/reputation/outcome", &body).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    assert!(a.sigterm().success());
+    (a, bob)
+}
+
 /// An outcome's delta is the one its law gives on the pair's tensors
 /// (decisions/0029, session-28 addendum): the entity's home could otherwise
 /// record any trust it liked, signed with its own valid key.
 #[tokio::test]
 async fn an_outcome_the_law_did_not_give_is_refused() {
-    let mut a = TestNode::start().await;
-    let bob = random_key();
-    assert_eq!(a.mint(&bob, EntityType::Human).await.status, 201);
-    let body = json!({"entity": id_of(&bob), "role": "analyst", "action": "report", "result_status": "success", "quality": 0.9});
-    let r = a.post(&a.admin, "/v1/reputation/outcome", &body).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    assert!(a.sigterm().success());
+    let (a, bob) = outcomes_recorded(1).await;
     let tampered = Tampered::of(&a, 1);
     let honest = tampered.held(0);
     assert_eq!(honest.kind, "reputation.outcome");
@@ -680,12 +716,7 @@ async fn a_decision_the_grant_does_not_allow_is_refused() {
     for k in [&alice, &bob] {
         assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
     }
-    let expires = web4_core::Timestamp(now().0 + 600).to_string();
-    let grant = json!({"agent": id_of(&bob), "atp_budget": 100, "expires_at": expires,
-        "scope": {"actions": ["read"], "resources": ["*"], "max_atp": 100}});
-    let g = a.post(&alice, "/v1/auth/delegate", &grant).await;
-    assert_eq!(g.status, 201, "{}", g.body);
-    let gid = g.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let (gid, _) = read_grant(&a, &alice, &bob, false).await;
     let spend = json!({"action": "read", "resource": "doc:1", "atp_cost": 60, "context": {"delegation_id": gid}});
     let r = a.post(&bob, "/v1/auth/authorize", &spend).await;
     assert_eq!(r.body["data"]["decision"], "granted", "{}", r.body);
@@ -748,12 +779,13 @@ async fn the_witnesses_a_record_counts_are_recounted_by_a_peer() {
     let mut a = TestNode::start().await;
     let actor = random_key();
     assert_eq!(a.mint(&actor, EntityType::Ai).await.status, 201);
-    let mut law = web4_daemon::node::dev_genesis_law();
-    law["version"] = json!("1.1.0");
-    law["procedures"].as_array_mut().unwrap().extend([
-        json!({"id": "SIGN-1", "requires_witnesses": 1, "applies_to": "sign"}),
-        json!({"id": "LAW-PUBLISH", "requires_witnesses": 1, "applies_to": "law.publish"}),
-    ]);
+    let mut law = dev_law_with(
+        "1.1.0",
+        &[
+            json!({"id": "SIGN-1", "requires_witnesses": 1, "applies_to": "sign"}),
+            json!({"id": "LAW-PUBLISH", "requires_witnesses": 1, "applies_to": "law.publish"}),
+        ],
+    );
     let r = a.post(&a.admin, "/v1/law/publish", &json!({"law": law})).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let r = a.authorize(&actor, json!({"action": "sign", "resource": "x", "atp_cost": 0})).await;
@@ -905,17 +937,9 @@ async fn a_request_the_law_allows_only_to_some_roles_waits_for_its_signers_role(
 /// bursts and witness-poor streaks from every other node, or flag honest ones.
 #[tokio::test]
 async fn an_outcomes_gaming_flags_the_pairs_history_does_not_give_are_refused() {
-    let mut a = TestNode::start().await;
-    let bob = random_key();
-    assert_eq!(a.mint(&bob, EntityType::Human).await.status, 201);
     // Ten unwitnessed outcomes of one action: the tenth is a farming streak
     // and the second five of a witness-poor one.
-    let body = json!({"entity": id_of(&bob), "role": "analyst", "action": "report", "result_status": "success", "quality": 0.9});
-    for _ in 0..10 {
-        let r = a.post(&a.admin, "/v1/reputation/outcome", &body).await;
-        assert_eq!(r.status, 201, "{}", r.body);
-    }
-    assert!(a.sigterm().success());
+    let (a, _bob) = outcomes_recorded(10).await;
     let tampered = Tampered::of(&a, 2);
     let (ninth, tenth) = (tampered.held(0), tampered.held(1));
     assert_eq!((ninth.payload["witness_poor_run"].as_u64(), ninth.payload.get("flags")), (Some(9), None));
@@ -1029,12 +1053,7 @@ async fn a_re_delegation_its_parent_does_not_allow_is_refused() {
     for k in [&alice, &bob, &carol] {
         assert_eq!(a.mint(k, EntityType::Human).await.status, 201);
     }
-    let expires = web4_core::Timestamp(now().0 + 600).to_string();
-    let root = json!({"agent": id_of(&bob), "atp_budget": 100, "expires_at": expires, "delegatable": true,
-        "scope": {"actions": ["read"], "resources": ["*"], "max_atp": 100}});
-    let g = a.post(&alice, "/v1/auth/delegate", &root).await;
-    assert_eq!(g.status, 201, "{}", g.body);
-    let gid = g.body["data"]["delegation"]["grant_id"].as_str().unwrap().to_owned();
+    let (gid, expires) = read_grant(&a, &alice, &bob, true).await;
     // Bob spends 30, re-delegates 20 and takes it back: 70 left.
     let spend = json!({"action": "read", "resource": "doc:1", "atp_cost": 30, "context": {"delegation_id": gid}});
     let r = a.post(&bob, "/v1/auth/authorize", &spend).await;
@@ -1174,20 +1193,11 @@ async fn a_decision_pairing_a_role_waits_until_the_actor_is_known_to_have_held_i
     // The denial for a role bob never held, recorded as granted and signed
     // again by a's key: it waits for a role bob never held.
     let honest: web4_core::ledger::Record = serde_json::from_str(denial).unwrap();
-    let mut payload = honest.payload.clone();
-    payload["decision"] = json!("granted");
-    payload["reason"] = Value::Null;
     let key = web4_daemon::keystore::read_key(&a.data_dir().join("keys/node.key")).unwrap();
-    let forged = web4_core::ledger::RecordDraft {
-        author: honest.author.clone(),
-        seq: honest.seq,
-        prev_hash: honest.prev_hash,
-        kind: honest.kind.clone(),
-        payload,
-        law_hash: honest.law_hash,
-        timestamp: honest.timestamp,
-    };
-    let forged = serde_json::to_string(&forged.sign(&key).unwrap()).unwrap();
+    let forged = resigned(&honest, &key, honest.timestamp, |p| {
+        p["decision"] = json!("granted");
+        p["reason"] = Value::Null;
+    });
     let got = accept_foreign(&copy, &forged, t).unwrap();
     assert!(matches!(&got, Foreign::UnknownObject(Owned::Role(_, r)) if *r == ["treasurer"]), "{got:?}");
     assert!(matches!(accept_foreign(&copy, denial, t).unwrap(), Foreign::Applied { .. }));

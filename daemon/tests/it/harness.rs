@@ -36,6 +36,16 @@ pub fn id_of(k: &SecretKey) -> LctId {
 }
 
 /// A mint body for `k` (self-admission).
+/// The dev genesis law as version `version`, with `procedures` added.
+pub fn dev_law_with(version: &str, procedures: &[Value]) -> Value {
+    let mut law = web4_daemon::node::dev_genesis_law();
+    law["version"] = serde_json::json!(version);
+    if let Some(list) = law["procedures"].as_array_mut() {
+        list.extend(procedures.iter().cloned());
+    }
+    law
+}
+
 pub fn mint_body(k: &SecretKey, et: EntityType) -> Value {
     let b = Binding::create(k, et, now());
     json!({
