@@ -229,15 +229,11 @@ impl Federation {
         at: web4_core::Timestamp,
     ) {
         let note = Refusal { seq, dated, kind: kind.to_owned(), reason, at };
-        keep_refusal(&mut lock(&self.refusals), (author, head), note);
+        keep_refusal_within(&mut lock(&self.refusals), (author, head), note, REFUSALS_MAX);
     }
 }
 
 /// [`Federation::note_refusal`] on `r`, bounded by `max` authors.
-fn keep_refusal(r: &mut HashMap<String, Refusal>, (author, head): (&str, u64), new: Refusal) {
-    keep_refusal_within(r, (author, head), new, REFUSALS_MAX);
-}
-
 fn keep_refusal_within(r: &mut HashMap<String, Refusal>, (author, head): (&str, u64), new: Refusal, max: usize) {
     // A record at or below the head (a duplicate, an equivocation) stops
     // nothing.
@@ -1114,7 +1110,7 @@ impl Federation {
     /// `GET /v1/p2p/chains`: every author's chain that is not whole here —
     /// behind what peers hold, with records parked after a gap or waiting for
     /// something not here yet, or stopped by a refusal of its next record —
-    /// most behind first (at most `limit`).
+    /// stopped ones first, then the most behind (at most `limit`).
     pub fn chains(&self, node: &Node, limit: usize) -> serde_json::Value {
         #[derive(Default)]
         struct Chain {
@@ -1151,35 +1147,25 @@ impl Federation {
         for a in refusals.keys() {
             chains.entry(a.clone()).or_default();
         }
-        let mut rows: Vec<(u64, serde_json::Value)> = chains
+        // Stopped chains first, then the most behind (the map is by author).
+        let lag = |a: &String, c: &Chain| c.seen.saturating_sub(heads.get(a).copied().unwrap_or(0));
+        let mut order: Vec<(String, Chain)> = chains.into_iter().collect();
+        order.sort_by_key(|(a, c)| std::cmp::Reverse((refusals.contains_key(a), lag(a, c))));
+        let total = order.len();
+        let rows: Vec<serde_json::Value> = order
             .into_iter()
+            .take(limit)
             .map(|(a, c)| {
                 let head = heads.get(&a).copied().unwrap_or(0);
-                let seen = c.seen.max(head);
                 let refused =
                     refusals.get(&a).map(|r| json!({"seq": r.seq, "kind": r.kind, "reason": r.reason, "at": r.at}));
-                let row = json!({
-                    "author": a, "head": head, "seen": seen, "lag": seen - head,
+                json!({
+                    "author": a, "head": head, "seen": c.seen.max(head), "lag": lag(&a, &c),
                     "parked": c.parked, "waiting": c.waiting, "refused": refused,
-                });
-                (seen - head, row)
+                })
             })
             .collect();
-        // Stopped chains first, then the most behind.
-        rows.sort_by(|x, y| {
-            (y.1["refused"].is_object(), y.0)
-                .cmp(&(x.1["refused"].is_object(), x.0))
-                .then_with(|| x.1["author"].as_str().cmp(&y.1["author"].as_str()))
-        });
-        let total = rows.len();
-        let stopped = rows.iter().filter(|r| !r.1["refused"].is_null()).count();
-        rows.truncate(limit);
-        json!({
-            "chains": rows.into_iter().map(|r| r.1).collect::<Vec<_>>(),
-            "total": total,
-            "refused": stopped,
-            "escrow": lock(&self.escrow).len,
-        })
+        json!({ "chains": rows, "total": total, "refused": refusals.len(), "escrow": lock(&self.escrow).len })
     }
 
     /// What `GET /v1/p2p/peers` and `/ready` show.

@@ -2761,8 +2761,11 @@ pub fn check_inbound(
             Err(e) => return Ok(Check::Rejected(format!("{} payload: {e}", r.kind))),
         },
     };
-    // The witness attestations it counts toward its law's quorum, if any.
-    let witnessed = witnessed(conn, &event, r)?;
+    // The law it was written under (held: checked above; none before the
+    // genesis applied), and the witness attestations it counts toward that
+    // law's quorum, if any.
+    let law = law_by_hash(conn, &r.law_hash)?;
+    let witnessed = law.as_deref().and_then(|law| witnessed(law, &event, r));
     if !signature_checked {
         // What the author filled in from its society and the law it wrote
         // under (decisions/0029). Stateless, so checked once, like the signatures;
@@ -2773,10 +2776,8 @@ pub fn check_inbound(
             (_, None) => return Ok(Check::Rejected("no society is held here yet".into())),
         };
         if let Some(society) = &society {
-            let law = if crate::evidence::needs_law(&event) { law_by_hash(conn, &r.law_hash)? } else { None };
-            if let Err(why) =
-                crate::evidence::filled_in(&event, &r.author, r.timestamp, &r.law_hash, society, law.as_deref())
-            {
+            let law = if crate::evidence::needs_law(&event) { law.as_deref() } else { None };
+            if let Err(why) = crate::evidence::filled_in(&event, &r.author, r.timestamp, &r.law_hash, society, law) {
                 return Ok(Check::Rejected(why));
             }
         }
@@ -2888,7 +2889,7 @@ pub fn check_inbound(
         if !object_known(conn, &rates)? {
             return Ok(Check::UnknownObject(rates));
         }
-        if let Some(why) = lease_off_rates(conn, a, r)? {
+        if let Some(why) = lease_off_rates(conn, law.as_deref(), a, r)? {
             return Ok(Check::Rejected(why));
         }
     }
@@ -2937,16 +2938,10 @@ pub fn check_inbound(
     // chains' records and is not checked (decisions/0029, session-31
     // addendum).
     if let Some(ev) = event.evidence() {
-        let Some(law) = law_by_hash(conn, &r.law_hash)? else { return Ok(Check::UnknownLaw(r.law_hash)) };
-        match required_roles(&event, &law) {
+        let Some(law) = law.as_deref() else { return Ok(Check::UnknownLaw(r.law_hash)) };
+        match required_roles(&event, law) {
             Required::Nothing => {}
             Required::Refused(why) => return Ok(Check::Rejected(why)),
-            Required::OneOf(roles) if roles.is_empty() => {
-                return Ok(Check::Rejected(format!(
-                    "this {} record was written under a law that allows its request to no role",
-                    r.kind
-                )));
-            }
             Required::OneOf(roles) => {
                 let held = Owned::Role(ev.signer.to_string(), roles);
                 if !object_known(conn, &held)? {
@@ -3432,16 +3427,9 @@ pub fn witnesses_still_fresh(
 /// certificate holds), a granted authorization's when the law wants
 /// witnesses for its action, and a law publication's under the law it
 /// replaces (both counted when the request was decided, just before the
-/// record's time). `None` for other records, or when the law is
-/// not held (the record waits for it before this is asked).
-fn witnessed<'a>(conn: &Connection, event: &'a Event, r: &Record) -> Result<Option<Witnessed<'a>>, StoreError> {
-    let wants_law = matches!(event, Event::Mint(_) | Event::LawPublish(_))
-        || matches!(event, Event::AuthDecision(d) if d.decision == "granted");
-    if !wants_law {
-        return Ok(None);
-    }
-    let Some(law) = law_by_hash(conn, &r.law_hash)? else { return Ok(None) };
-    Ok(match event {
+/// record's time). `None` for other records.
+fn witnessed<'a>(law: &web4_core::law::LawDataset, event: &'a Event, r: &Record) -> Option<Witnessed<'a>> {
+    match event {
         Event::Mint(m) => m.lct.birth_certificate.as_ref().map(|cert| {
             let identity = law.identity();
             Witnessed {
@@ -3453,7 +3441,7 @@ fn witnessed<'a>(conn: &Connection, event: &'a Event, r: &Record) -> Result<Opti
                 max_skew: identity.witness_max_skew_seconds,
             }
         }),
-        Event::AuthDecision(d) => law.quorum_for(&d.action).map(|rule| Witnessed {
+        Event::AuthDecision(d) if d.decision == "granted" => law.quorum_for(&d.action).map(|rule| Witnessed {
             attestations: &d.witnesses,
             subject: &d.actor,
             event: web4_core::payload::authorize_event(&d.actor, &d.action, &d.resource, d.atp_cost, &d.evidence.nonce),
@@ -3472,14 +3460,14 @@ fn witnessed<'a>(conn: &Connection, event: &'a Event, r: &Record) -> Result<Opti
             max_skew: law.identity().witness_max_skew_seconds.saturating_add(WITNESS_QUEUE_SECS),
         }),
         _ => None,
-    })
+    }
 }
 
 /// What the law a record was written under asks of the signer of the
 /// request it carries.
 enum Required {
     Nothing,
-    /// One of these roles.
+    /// One of these roles (never none).
     OneOf(Vec<String>),
     /// The law allows no one.
     Refused(String),
@@ -3493,7 +3481,17 @@ enum Required {
 /// delegation asks the law's `delegation.allowed_roles` if it names any; a
 /// triple about its signer none (decisions/0029, session-31 addendum).
 fn required_roles(event: &Event, law: &web4_core::law::LawDataset) -> Required {
-    let one_of = |roles: Vec<String>| Required::OneOf(roles);
+    // A law that lists no role for a request allows it to no one.
+    let one_of = |roles: Vec<String>| {
+        if roles.is_empty() {
+            Required::Refused(format!(
+                "this {} record was written under a law that allows its request to no role",
+                event.kind()
+            ))
+        } else {
+            Required::OneOf(roles)
+        }
+    };
     match event {
         Event::Mint(m) if m.evidence.signer != m.lct.lct_id => one_of(law.identity().mint_roles),
         Event::Mint(_) if !law.identity().open_admission => {
@@ -3784,19 +3782,12 @@ pub fn object_known(conn: &Connection, obj: &Owned) -> Result<bool, StoreError> 
         Owned::Society => Ok(conn.prepare_cached("SELECT 1 FROM societies")?.exists([])?),
         Owned::Lease(l) => exists("SELECT 1 FROM resource_allocations WHERE allocation_id = ?1", l),
         Owned::Rates(v) => Ok(rates_version(conn, v)?.is_some()),
-        Owned::Role(l, roles) => {
-            for r in roles {
-                if role_ever_held(conn, l, r)? {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        }
+        Owned::Role(l, roles) => role_ever_held(conn, l, roles),
     }
 }
 
 /// Whether `lct`, or an LCT it succeeds by a rotation that registered it,
-/// has held `role`: holds it now, or a role record names it with that role
+/// has held one of `roles`: holds it now, or a role record names it with that role
 /// (a grant, or a revocation), or a registration of it gave it (its mint's
 /// citizen role). Registrations that do not stand here count too
 /// (`lost_registrations`): the decision's owner may have kept one of them
@@ -3804,7 +3795,7 @@ pub fn object_known(conn: &Connection, obj: &Owned) -> Result<bool, StoreError> 
 /// is never deleted, an LCT's registrations never change, and a role row
 /// goes only by a role record naming it or by a rotation being displaced,
 /// which leaves the old LCT its rows (decisions/0029, session-31 addendum).
-fn role_ever_held(conn: &Connection, lct: &str, role: &str) -> Result<bool, StoreError> {
+fn role_ever_held(conn: &Connection, lct: &str, roles: &[String]) -> Result<bool, StoreError> {
     let Some(society) = held_society(conn)? else { return Ok(false) };
     let society = society.as_str();
     let mut todo = vec![lct.to_owned()];
@@ -3814,17 +3805,19 @@ fn role_ever_held(conn: &Connection, lct: &str, role: &str) -> Result<bool, Stor
         if seen.len() > 16 || !seen.insert(cur.clone()) {
             continue;
         }
-        if conn
-            .prepare_cached("SELECT 1 FROM roles WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3")?
-            .exists([society, &cur, role])?
-            || conn
-                .prepare_cached("SELECT 1 FROM role_records WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3")?
+        for role in roles {
+            if conn
+                .prepare_cached("SELECT 1 FROM roles WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3")?
                 .exists([society, &cur, role])?
-            || conn
-                .prepare_cached("SELECT 1 FROM lost_registrations WHERE lct_id = ?1 AND citizen_role = ?2")?
-                .exists([&cur, role])?
-        {
-            return Ok(true);
+                || conn
+                    .prepare_cached("SELECT 1 FROM role_records WHERE society_id = ?1 AND lct_id = ?2 AND role = ?3")?
+                    .exists([society, &cur, role])?
+                || conn
+                    .prepare_cached("SELECT 1 FROM lost_registrations WHERE lct_id = ?1 AND citizen_role = ?2")?
+                    .exists([&cur, role])?
+            {
+                return Ok(true);
+            }
         }
         // The LCTs whose rotations registered `cur`: the one that made its
         // row, and any whose registration of it did not stand.
@@ -3889,8 +3882,13 @@ enum RatesAt {
 /// the rates version it names, under the record's law, at the record's time
 /// (decisions/0029, session-29 addendum). `Ok(None)`: it is. The caller has
 /// made sure the rates version is held here (a lease waits for it).
-fn lease_off_rates(conn: &Connection, a: &ResourceAllocate, r: &Record) -> Result<Option<String>, StoreError> {
-    let Some(law) = law_by_hash(conn, &r.law_hash)? else { return Ok(None) };
+fn lease_off_rates(
+    conn: &Connection,
+    law: Option<&web4_core::law::LawDataset>,
+    a: &ResourceAllocate,
+    r: &Record,
+) -> Result<Option<String>, StoreError> {
+    let Some(law) = law else { return Ok(None) };
     let rlaw = law.resources();
     let (named_law, updates) = match rates_version(conn, &a.rates_version)? {
         Some(RatesAt::Law(v)) => (v, None),

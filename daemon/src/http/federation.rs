@@ -38,7 +38,7 @@ fn default_chains() -> usize {
 
 /// `GET /v1/p2p/chains`: the authors' chains that are not whole here, and
 /// why (behind peers, parked after a gap, waiting for what a record needs,
-/// stopped by a refusal of its next record), most behind first.
+/// stopped by a refusal of its next record), stopped ones first.
 pub async fn chains(
     State(node): State<Arc<Node>>,
     q: Result<Query<ChainsQuery>, axum::extract::rejection::QueryRejection>,

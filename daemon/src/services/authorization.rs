@@ -342,11 +342,12 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
     let depth_max = max_depth(&law);
     // The witness requirement (checked last, but collected before the writer
     // so that the writer never waits on signatures).
-    let event = authorize_event(&ev.signer, &req.action, &req.resource, req.atp_cost, &ev.nonce);
+    // (With the event attested, which the writer checks them against again.)
     let witness_skew = soc.identity.witness_max_skew_seconds;
     let witnesses = match law.quorum_for(&req.action) {
         None => None,
         Some(rule) => {
+            let event = authorize_event(&ev.signer, &req.action, &req.resource, req.atp_cost, &ev.nonce);
             let got = collect_witnesses(
                 node,
                 &soc,
@@ -358,8 +359,8 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
                 node.now(),
             );
             match got {
-                Ok(w) => Some(Ok(w)),
-                Err(e) if e.code == ErrorCode::WitnessQuorum => Some(Err(e)),
+                Ok(w) => Some((event, Ok(w))),
+                Err(e) if e.code == ErrorCode::WitnessQuorum => Some((event, Err(e))),
                 Err(e) => return Err(e),
             }
         }
@@ -397,22 +398,23 @@ pub async fn authorize(node: &Arc<Node>, ev: SignedRequest, req: AuthorizeReques
             // went stale in the writer's queue no longer count (decisions/0029,
             // session 31).
             let stale = match &witnesses {
-                Some(Ok(w)) => crate::ledger::witnesses_still_fresh(w, &event, ctx.now, witness_skew).err().map(|e| {
-                    ApiError::new(
-                        ErrorCode::WitnessQuorum,
-                        format!("the witness attestations went stale before the decision was recorded: {e}"),
-                    )
-                    .details(json!({ "event": event, "stale": e.to_string() }))
-                }),
+                Some((event, Ok(w))) => {
+                    crate::ledger::witnesses_still_fresh(w, event, ctx.now, witness_skew).err().map(|e| {
+                        ApiError::new(
+                            ErrorCode::WitnessQuorum,
+                            format!("the witness attestations went stale before the decision was recorded: {e}"),
+                        )
+                        .details(json!({ "event": event, "stale": e.to_string() }))
+                    })
+                }
                 _ => None,
             };
-            let shortfall = match (&witnesses, &stale) {
-                (_, Some(e)) => Some(e),
-                (Some(Err(e)), None) => Some(e),
+            let short = match &witnesses {
+                Some((_, Err(e))) => Some(e),
                 _ => None,
             };
-            match (&witnesses, shortfall) {
-                (Some(Ok(w)), None) => attested = w.clone(),
+            match (&witnesses, stale.as_ref().or(short)) {
+                (Some((_, Ok(w))), None) => attested = w.clone(),
                 (_, Some(e)) if verdict.granted => {
                     // Everything else allows it: deferred until witnessed.
                     verdict = Verdict {
